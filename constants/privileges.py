@@ -1,0 +1,48 @@
+"""Ripple ``users.privileges`` bits (schema.md §2.3) and client-side privilege bits (protocol.md §3.4)."""
+
+# users.privileges (database)
+USER_PUBLIC = 1
+USER_NORMAL = 2
+USER_DONOR = 4
+ADMIN_ACCESS_RAP = 8
+ADMIN_MANAGE_USERS = 16
+ADMIN_BAN_USERS = 32
+ADMIN_SILENCE_USERS = 64
+ADMIN_WIPE_USERS = 128
+ADMIN_MANAGE_BEATMAPS = 256
+ADMIN_MANAGE_SERVERS = 512
+ADMIN_MANAGE_SETTINGS = 1024
+ADMIN_MANAGE_BETAKEYS = 2048
+ADMIN_MANAGE_REPORTS = 4096
+ADMIN_MANAGE_DOCS = 8192
+ADMIN_MANAGE_BADGES = 16384
+ADMIN_VIEW_RAP_LOGS = 32768
+ADMIN_MANAGE_PRIVILEGES = 65536
+ADMIN_SEND_ALERTS = 131072
+ADMIN_CHAT_MOD = 262144
+ADMIN_KICK_USERS = 524288
+USER_PENDING_VERIFICATION = 1048576
+USER_TOURNAMENT_STAFF = 2097152
+
+# client privileges (packet 71 and the low 5 bits of the presence byte)
+CLIENT_PLAYER = 1
+CLIENT_BAT = 2
+CLIENT_SUPPORTER = 4
+CLIENT_OWNER = 8  # "peppy" light blue
+CLIENT_DEVELOPER = 16
+CLIENT_TOURNAMENT = 32
+
+# Kawata hard-coded staff presets: a user is admin when privileges equals one exactly (schema.md §2.3)
+KAWATA_ADMIN_VALUES = frozenset(
+    {136104116219, 103621029387, 47513530619, 47244939515, 816763391, 816763387, 8594129163}
+)
+KAWATA_FULL_PERMS = 136104116219
+KAWATA_DEVELOPER_VALUES = frozenset({103621029387})
+# RealistikOsu presets (schema.md §2.3)
+RO_OWNER = 942669823
+RO_DEVELOPER = 940566527
+RO_ADMIN = 940572671
+RO_MODERATOR = 786683
+RO_ADMIN_VALUES = frozenset({RO_OWNER, RO_DEVELOPER, RO_ADMIN})
+# Ripple privilege groups whose members are admins (schema.md §2.3, compared case-insensitively)
+RIPPLE_ADMIN_GROUPS = ("developer", "community manager", "chat mod")

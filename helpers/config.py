@@ -1,0 +1,200 @@
+"""Configuration: ``config.ini`` read with :mod:`configparser`, overridden by the environment.
+
+Every key ``[section] key`` may be overridden by the environment variable
+``PEP_<SECTION>_<KEY>`` (upper case), e.g. ``PEP_DB_DATABASE=ripple_test`` or
+``PEP_SERVER_PORT=5011``. Values are validated and converted to the type of the
+default below; a bad value raises :class:`ConfigError` with the key named, so the
+server refuses to start rather than run with a half-understood setting.
+"""
+
+from __future__ import annotations
+
+import configparser
+import dataclasses
+import os
+from typing import Any, Mapping
+
+FLAVOURS = ("kawata", "ripple", "realistikosu")
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing, malformed or out of range."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ServerConfig:
+    host: str = "0.0.0.0"
+    port: int = 5001
+    gzip: bool = True
+    gzip_level: int = 6
+    ci_key: str = ""
+    ip_header: str = "X-Real-IP"
+    max_body: int = 1 << 20
+
+
+@dataclasses.dataclass(frozen=True)
+class DbConfig:
+    host: str = "127.0.0.1"
+    port: int = 3306
+    username: str = "root"
+    password: str = ""
+    database: str = "ripple"
+    workers: int = 4
+
+
+@dataclasses.dataclass(frozen=True)
+class RedisConfig:
+    host: str = "127.0.0.1"
+    port: int = 6379
+    db: int = 0
+    password: str = ""
+    key_prefix: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class StackConfig:
+    flavour: str = "kawata"
+    bot_id: int = 999
+    menu_icon_base: str = "https://i.ppy.sh"
+    server_name: str = "pep.py"
+
+
+@dataclasses.dataclass(frozen=True)
+class SessionsConfig:
+    timeout: float = 100.0
+    timeout_check: float = 10.0
+    logout_grace: float = 5.0
+
+
+@dataclasses.dataclass(frozen=True)
+class ChatConfig:
+    max_message_length: int = 2048
+    spam_limit: int = 10
+    spam_window: float = 10.0
+    spam_silence: int = 1800
+
+
+@dataclasses.dataclass(frozen=True)
+class LetsConfig:
+    api_url: str = "http://127.0.0.1:5002/api"
+    timeout: float = 10.0
+
+
+@dataclasses.dataclass(frozen=True)
+class LogConfig:
+    level: str = "INFO"
+
+
+_SECTIONS: dict[str, type] = {
+    "server": ServerConfig,
+    "db": DbConfig,
+    "redis": RedisConfig,
+    "stack": StackConfig,
+    "sessions": SessionsConfig,
+    "chat": ChatConfig,
+    "lets": LetsConfig,
+    "log": LogConfig,
+}
+
+# (section, key) -> (minimum, maximum) for numeric values
+_RANGES: dict[tuple[str, str], tuple[float, float]] = {
+    ("server", "port"): (0, 65535),
+    ("server", "gzip_level"): (1, 9),
+    ("server", "max_body"): (1024, 1 << 30),
+    ("db", "port"): (1, 65535),
+    ("db", "workers"): (1, 256),
+    ("redis", "port"): (1, 65535),
+    ("redis", "db"): (0, 1023),
+    ("stack", "bot_id"): (1, 2**31 - 1),
+    ("sessions", "timeout"): (0.1, 86400),
+    ("sessions", "timeout_check"): (0.05, 86400),
+    ("sessions", "logout_grace"): (0, 3600),
+    ("chat", "max_message_length"): (16, 65536),
+    ("chat", "spam_limit"): (1, 100000),
+    ("chat", "spam_window"): (0.05, 86400),
+    ("chat", "spam_silence"): (1, 2**31 - 1),
+    ("lets", "timeout"): (0.1, 600),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """The whole configuration, one frozen dataclass per ``config.ini`` section."""
+
+    server: ServerConfig = ServerConfig()
+    db: DbConfig = DbConfig()
+    redis: RedisConfig = RedisConfig()
+    stack: StackConfig = StackConfig()
+    sessions: SessionsConfig = SessionsConfig()
+    chat: ChatConfig = ChatConfig()
+    lets: LetsConfig = LetsConfig()
+    log: LogConfig = LogConfig()
+
+
+def _convert(section: str, key: str, raw: str, default: Any) -> Any:
+    raw = raw.strip()
+    where = f"[{section}] {key} = {raw!r}"
+    if isinstance(default, bool):
+        low = raw.lower()
+        if low in ("1", "true", "yes", "on"):
+            return True
+        if low in ("0", "false", "no", "off", ""):
+            return False
+        raise ConfigError(f"{where}: expected a boolean (1/0, true/false)")
+    if isinstance(default, (int, float)):
+        try:
+            value: int | float = int(raw) if isinstance(default, int) else float(raw)
+        except ValueError:
+            kind = "an integer" if isinstance(default, int) else "a number"
+            raise ConfigError(f"{where}: expected {kind}") from None
+        low, high = _RANGES.get((section, key), (float("-inf"), float("inf")))
+        if not low <= value <= high:
+            raise ConfigError(f"{where}: must be between {low:g} and {high:g}")
+        return value
+    return raw
+
+
+def load(path: str | None = "config.ini", environ: Mapping[str, str] | None = None) -> Config:
+    """Read ``path`` (missing file = all defaults) and apply ``PEP_*`` overrides.
+
+    Unknown sections and keys in the file are rejected so that a typo does not go
+    unnoticed. Raises :class:`ConfigError` for a bad value or an unreadable file.
+    """
+    environ = os.environ if environ is None else environ
+    parser = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=(";",))
+    if path is not None and os.path.exists(path):
+        try:
+            with open(path, encoding="utf-8") as fh:
+                parser.read_file(fh)
+        except (OSError, configparser.Error, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read {path}: {exc}") from exc
+    elif path is not None and path != "config.ini":
+        raise ConfigError(f"configuration file {path} does not exist")
+
+    for section in parser.sections():
+        if section not in _SECTIONS:
+            raise ConfigError(f"unknown section [{section}] in {path}")
+        known = {f.name for f in dataclasses.fields(_SECTIONS[section])}
+        for key in parser[section]:
+            if key not in known:
+                raise ConfigError(f"unknown key [{section}] {key} in {path}")
+
+    values: dict[str, Any] = {}
+    for section, cls in _SECTIONS.items():
+        kwargs = {}
+        for field in dataclasses.fields(cls):
+            default = field.default
+            raw = None
+            if parser.has_option(section, field.name):
+                raw = parser.get(section, field.name)
+            env_name = f"PEP_{section.upper()}_{field.name.upper()}"
+            if env_name in environ:
+                raw = environ[env_name]
+            kwargs[field.name] = default if raw is None else _convert(section, field.name, raw, default)
+        values[section] = cls(**kwargs)
+    config = Config(**values)
+    if config.stack.flavour not in FLAVOURS:
+        raise ConfigError(f"[stack] flavour = {config.stack.flavour!r}: expected one of {', '.join(FLAVOURS)}")
+    if config.log.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise ConfigError(f"[log] level = {config.log.level!r}: expected DEBUG, INFO, WARNING or ERROR")
+    return config
