@@ -77,11 +77,99 @@ async def _add_user(cfg: config_module.Config, username: str, password: str, pri
     return 0
 
 
+async def load_world(state) -> None:
+    """Load settings, the menu icon, admin groups, channels and the bot (integration.md §5.7)."""
+    from common.ripple import safe_username
+    from objects import bot as bot_module
+    from objects.channel import Channel
+
+    repo = state.repo
+    cfg = state.cfg
+    await repo.load_admin_groups()
+    state.settings = await repo.settings()
+    state.settings.menu_icon = await repo.menu_icon(cfg.stack.menu_icon_base)
+    for row in await repo.channels():
+        state.channels.add(Channel(row.name, row.description, row.public_read, row.public_write))
+    user = await repo.user_by_id(cfg.stack.bot_id)
+    if user is None:
+        raise RuntimeError(f"bot user {cfg.stack.bot_id} does not exist: run `python3 pep.py init-db`")
+    name = str(user["username"])
+    privileges = int(user["privileges"] or 0)
+    bot = bot_module.make_token(cfg.stack.bot_id, name, safe_username(name), privileges,
+                                repo.presence_rank(privileges, True, True))
+    stats = await repo.stats(bot.user_id, 0)
+    bot.set_stats(stats.ranked_score, stats.accuracy, stats.playcount, stats.total_score, stats.rank, stats.pp)
+    bot.country = await repo.country(bot.user_id, user)
+    state.bot = bot
+    for channel in state.channels:
+        channel.members.add(bot)
+        bot.channels.add(channel.name)
+    state.tokens.add(bot)
+    log.info("loaded %d channels; bot %r online; maintenance %s", len(state.channels), name,
+             "on" if state.settings.maintenance else "off")
+
+
+async def serve(cfg: config_module.Config) -> int:
+    """Start everything, serve until SIGTERM/SIGINT, then stop cleanly. Returns the exit code."""
+    import signal
+
+    import tornado.httpserver
+    import tornado.ioloop
+
+    from common.db import Database, DatabaseError
+    from common.redis import Redis
+    from events import session
+    from handlers.app import make_app
+    from objects.state import State
+
+    db = Database(cfg.db)
+    redis = Redis(cfg.redis)
+    state = State(cfg, db, redis)
+    try:
+        await redis.startup()
+        await load_world(state)
+    except (DatabaseError, RuntimeError, OSError) as exc:
+        log.error("start-up failed: %s", exc)
+        db.close()
+        await redis.close()
+        return 1
+    except Exception as exc:  # redis errors and the like
+        log.error("start-up failed: %s: %s", type(exc).__name__, exc)
+        db.close()
+        await redis.close()
+        return 1
+    server = tornado.httpserver.HTTPServer(make_app(state), max_body_size=cfg.server.max_body, xheaders=False)
+    server.listen(cfg.server.port, address=cfg.server.host)
+    sweeper = tornado.ioloop.PeriodicCallback(lambda: session.sweep_timeouts(state),
+                                              cfg.sessions.timeout_check * 1000)
+    sweeper.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("listening on %s:%d (flavour %s)", cfg.server.host, cfg.server.port, cfg.stack.flavour)
+    await stop.wait()
+    log.info("stopping")
+    sweeper.stop()
+    server.stop()
+    state.restarting = True
+    for token in state.tokens:
+        if not token.is_bot:
+            session.logout(state, token, broadcast=False)
+    await state.drain_tasks()
+    try:
+        await redis.set_online_users(0)
+    except Exception as exc:
+        log.warning("could not reset the online count: %s", exc)
+    await redis.close()
+    db.close()
+    state.cpu_pool.shutdown(wait=False)
+    return 0
+
+
 def run(cfg: config_module.Config) -> int:
     """Run the server until SIGTERM/SIGINT; returns the exit code."""
-    from objects.app import serve
-
-    return serve(cfg)
+    return asyncio.run(serve(cfg))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,83 @@
+"""Redis: the keys the realtime server maintains (integration.md §1.6) through redis-py's asyncio client.
+
+Every key and pub/sub channel name goes through :meth:`Redis.key`, which puts the configured
+``[redis] key_prefix`` in front (empty in production, so the names are exactly the stack's;
+tests set a unique prefix so they never touch another server's keys).
+
+Nothing here is called on the poll path: callers schedule these coroutines as background tasks.
+Errors are logged and swallowed where the spec treats Redis as best-effort (ranks, counters);
+they surface as :class:`redis.exceptions.RedisError` otherwise.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from helpers.config import RedisConfig
+
+log = logging.getLogger("pep.redis")
+
+VERSION = "3.1.0-pep"
+
+
+class Redis:
+    """The shared Redis connection and the stack's keys."""
+
+    def __init__(self, cfg: RedisConfig) -> None:
+        self.cfg = cfg
+        self.prefix = cfg.key_prefix
+        self.client = aioredis.Redis(
+            host=cfg.host, port=cfg.port, db=cfg.db, password=cfg.password or None,
+            decode_responses=True, socket_connect_timeout=5, socket_timeout=5,
+            health_check_interval=30,
+        )
+
+    def key(self, name: str) -> str:
+        """The real key (or channel) name for the stack name ``name``."""
+        return self.prefix + name
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+    async def startup(self) -> None:
+        """Boot clean-up (integration.md §5.7): online count 0, wipe ``peppy:*``, set the version."""
+        await self.client.set(self.key("ripple:online_users"), 0)
+        pattern = self.key("peppy:*")
+        batch: list[str] = []
+        async for name in self.client.scan_iter(match=pattern, count=1000):
+            batch.append(name)
+            if len(batch) >= 1000:
+                await self.client.delete(*batch)
+                batch.clear()
+        if batch:
+            await self.client.delete(*batch)
+        await self.client.set(self.key("peppy:version"), VERSION)
+
+    async def set_online_users(self, count: int) -> None:
+        """``ripple:online_users`` = ``count`` (decimal string; bot included)."""
+        await self.client.set(self.key("ripple:online_users"), count)
+
+    async def add_session_ip(self, user_id: int, ip: str) -> None:
+        """Add ``ip`` to ``peppy:sessions:<id>`` (score servers accept submissions from it)."""
+        if ip:
+            await self.client.sadd(self.key(f"peppy:sessions:{user_id}"), ip)
+
+    async def remove_session_ip(self, user_id: int, ip: str) -> None:
+        if ip:
+            await self.client.srem(self.key(f"peppy:sessions:{user_id}"), ip)
+
+    async def rank(self, leaderboard: str, user_id: int) -> int:
+        """Global rank (1-based) of ``user_id`` in sorted set ``leaderboard``; 0 when absent or on error."""
+        try:
+            index = await self.client.zrevrank(self.key(leaderboard), str(user_id))
+        except RedisError as exc:
+            log.warning("rank lookup in %s failed: %s", leaderboard, exc)
+            return 0
+        return 0 if index is None else int(index) + 1
+
+    async def publish(self, channel: str, message: str) -> int:
+        """Publish ``message`` on the stack channel ``channel`` (prefixed); returns receivers."""
+        return await self.client.publish(self.key(channel), message)

@@ -1,0 +1,286 @@
+"""The Ripple/Kawata/RealistikOsu queries behind one interface chosen by the flavour.
+
+Every function is a coroutine that runs its SQL on the MySQL thread pool
+(:class:`common.db.Database`); none may be awaited from the poll path. All values are passed as
+parameters; the only identifiers formatted into SQL come from :mod:`constants.flavours` and
+:data:`constants.game.MODE_SUFFIX`. Errors propagate as :class:`common.db.DatabaseError`.
+Sources: schema.md §1–§4.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+from common.db import Database
+from common.redis import Redis
+from constants import game, privileges as privs
+from constants.flavours import FLAVOURS, Flavour
+
+
+@dataclasses.dataclass
+class Stats:
+    """Stats of one user in one mode (schema.md §2.5); accuracy is a 0..1 fraction."""
+
+    ranked_score: int = 0
+    accuracy: float = 0.0
+    playcount: int = 0
+    total_score: int = 0
+    rank: int = 0
+    pp: int = 0
+
+
+@dataclasses.dataclass
+class Settings:
+    """``bancho_settings`` and the current main menu icon (schema.md §4)."""
+
+    maintenance: bool = False
+    free_direct: bool = True
+    login_notification: str = ""
+    menu_icon: str = ""
+
+
+@dataclasses.dataclass
+class ChannelRow:
+    name: str
+    description: str
+    public_read: bool
+    public_write: bool
+
+
+def safe_username(name: str) -> str:
+    """Ripple's safe name: lower case, trimmed, spaces as underscores (schema.md §2.1)."""
+    return name.strip().lower().replace(" ", "_")
+
+
+class Repository:
+    """Flavour-aware access to the stack's database and leaderboards."""
+
+    def __init__(self, db: Database, redis: Redis | None, flavour: str) -> None:
+        self.db = db
+        self.redis = redis
+        self.flavour: Flavour = FLAVOURS[flavour]
+        self.admin_groups: list[int] = []  # ripple flavour: privileges of the admin groups
+
+    # ------------------------------------------------------------------ users
+    async def user_by_safe_name(self, safe_name: str) -> dict[str, Any] | None:
+        """The whole ``users`` row (columns vary between dumps, so ``SELECT *``), or None."""
+        return await self.db.fetch_one("SELECT * FROM users WHERE username_safe = %s LIMIT 1", (safe_name,))
+
+    async def user_by_id(self, user_id: int) -> dict[str, Any] | None:
+        return await self.db.fetch_one("SELECT * FROM users WHERE id = %s LIMIT 1", (user_id,))
+
+    async def user_exists(self, user_id: int) -> bool:
+        row = await self.db.fetch_one("SELECT 1 AS x FROM users WHERE id = %s LIMIT 1", (user_id,))
+        return row is not None
+
+    async def set_privileges(self, user_id: int, privileges: int) -> None:
+        await self.db.execute("UPDATE users SET privileges = %s WHERE id = %s", (privileges, user_id))
+
+    async def append_notes(self, user_id: int, text: str) -> None:
+        """Append a dated line to ``users.notes`` (CM notes)."""
+        line = f"[{time.strftime('%Y-%m-%d %H:%M:%S')}] {text}"
+        await self.db.execute(
+            "UPDATE users SET notes = CONCAT(COALESCE(notes, ''), %s) WHERE id = %s", ("\n" + line, user_id)
+        )
+
+    async def set_silence(self, user_id: int, seconds: int, reason: str) -> int:
+        """Silence for ``seconds`` from now (0 removes it); returns the absolute end (unix s)."""
+        end = int(time.time()) + max(0, int(seconds))
+        await self.db.execute(
+            "UPDATE users SET silence_end = %s, silence_reason = %s WHERE id = %s", (end, reason[:127], user_id)
+        )
+        return end
+
+    async def update_osuver(self, user_id: int, version: str) -> None:
+        if self.flavour.writes_osuver:
+            await self.db.execute("UPDATE users SET osuver = %s WHERE id = %s", (version[:256], user_id))
+
+    async def is_admin(self, privileges: int) -> bool:
+        """Admin/GMT per flavour (schema.md §2.3): group membership (ripple) or exact presets."""
+        if self.flavour.admin_rule == "groups":
+            return any(g and privileges & g == g for g in self.admin_groups)
+        if self.flavour.name == "realistikosu":
+            return privileges in privs.RO_ADMIN_VALUES
+        return privileges in privs.KAWATA_ADMIN_VALUES
+
+    def presence_rank(self, privileges: int, admin: bool, is_bot: bool) -> int:
+        """Low 5 bits of the presence byte: the name colour (schema.md §2.3, last row)."""
+        rank = privs.CLIENT_PLAYER
+        if is_bot:
+            return rank | (privs.CLIENT_BAT | privs.CLIENT_SUPPORTER if self.flavour.name == "ripple"
+                           else privs.CLIENT_DEVELOPER)
+        if self.flavour.name == "kawata":
+            if privileges == privs.KAWATA_FULL_PERMS:
+                rank |= privs.CLIENT_OWNER
+            elif privileges in privs.KAWATA_DEVELOPER_VALUES:
+                rank |= privs.CLIENT_DEVELOPER
+            elif admin:
+                rank |= privs.CLIENT_BAT | privs.CLIENT_SUPPORTER
+        elif self.flavour.name == "realistikosu":
+            if privileges == privs.RO_OWNER:
+                rank |= privs.CLIENT_OWNER
+            elif privileges in (privs.RO_DEVELOPER, privs.RO_ADMIN):
+                rank |= privs.CLIENT_DEVELOPER
+            elif privileges == privs.RO_MODERATOR:
+                rank |= privs.CLIENT_BAT | privs.CLIENT_SUPPORTER
+        elif admin:
+            rank |= privs.CLIENT_DEVELOPER
+        if privileges & privs.USER_DONOR:
+            rank |= privs.CLIENT_SUPPORTER
+        return rank
+
+    # ------------------------------------------------------------------ stats
+    def stats_source(self, mode: int, relax: bool, autopilot: bool) -> tuple[str, str]:
+        """(table, leaderboard key) for a mode and relax/autopilot state; mania is always vanilla."""
+        f = self.flavour
+        m = game.MODE_SUFFIX[mode]
+        if mode != game.MANIA:
+            if relax and f.stats_relax and f.board_relax:
+                return f.stats_relax, f.board_relax.format(m=m)
+            if autopilot and f.stats_autopilot and f.board_autopilot:
+                return f.stats_autopilot, f.board_autopilot.format(m=m)
+        return f.stats_vanilla, f.board_vanilla.format(m=m)
+
+    async def stats(self, user_id: int, mode: int, relax: bool = False, autopilot: bool = False) -> Stats:
+        """Stats for the packet 11 (schema.md §2.5): NULL is 0, accuracy /100, pp 0 outside 1..65535."""
+        if not 0 <= mode <= 3:
+            raise ValueError(f"mode {mode} out of range")
+        table, board = self.stats_source(mode, relax, autopilot)
+        m = game.MODE_SUFFIX[mode]
+        row = await self.db.fetch_one(
+            f"SELECT ranked_score_{m} AS rs, total_score_{m} AS ts, playcount_{m} AS pc, "
+            f"avg_accuracy_{m} AS acc, pp_{m} AS pp FROM {table} WHERE id = %s LIMIT 1",
+            (user_id,),
+        )
+        if row is None:
+            return Stats()
+        pp = int(row["pp"] or 0)
+        rank = await self.redis.rank(board, user_id) if self.redis is not None else 0
+        return Stats(
+            ranked_score=int(row["rs"] or 0),
+            accuracy=float(row["acc"] or 0) / 100.0,
+            playcount=int(row["pc"] or 0),
+            total_score=int(row["ts"] or 0),
+            rank=rank,
+            pp=pp if 0 < pp <= 65535 else 0,
+        )
+
+    async def country(self, user_id: int, user_row: dict[str, Any] | None = None) -> str:
+        """The stored two-letter country ('XX' when unknown)."""
+        if self.flavour.country_table == "users" and user_row is not None and user_row.get("country"):
+            return str(user_row["country"]).upper()
+        row = await self.db.fetch_one("SELECT country FROM users_stats WHERE id = %s LIMIT 1", (user_id,))
+        return str(row["country"]).upper() if row and row.get("country") else "XX"
+
+    # ------------------------------------------------------------------ friends
+    async def friends(self, user_id: int) -> list[int]:
+        rows = await self.db.fetch_all("SELECT user2 FROM users_relationships WHERE user1 = %s", (user_id,))
+        return [int(r["user2"]) for r in rows]
+
+    async def add_friend(self, user_id: int, friend_id: int) -> bool:
+        """Insert user → friend unless it is self, unknown or already there; returns whether added."""
+        if user_id == friend_id or not await self.user_exists(friend_id):
+            return False
+        exists = await self.db.fetch_one(
+            "SELECT 1 AS x FROM users_relationships WHERE user1 = %s AND user2 = %s LIMIT 1", (user_id, friend_id)
+        )
+        if exists is not None:
+            return False
+        await self.db.execute("INSERT INTO users_relationships (user1, user2) VALUES (%s, %s)", (user_id, friend_id))
+        return True
+
+    async def remove_friend(self, user_id: int, friend_id: int) -> None:
+        await self.db.execute("DELETE FROM users_relationships WHERE user1 = %s AND user2 = %s", (user_id, friend_id))
+
+    # ------------------------------------------------------------------ login logs
+    async def log_ip(self, user_id: int, ip: str) -> None:
+        """``ip_user`` upsert: one row per user in every dump; occurrences + 1 (schema.md §3.2)."""
+        await self.db.execute(
+            "INSERT INTO ip_user (userid, ip, occurencies) VALUES (%s, %s, 1) "
+            "ON DUPLICATE KEY UPDATE occurencies = occurencies + 1",
+            (user_id, ip),
+        )
+
+    async def ip_known(self, user_id: int, ip: str) -> bool:
+        row = await self.db.fetch_one("SELECT 1 AS x FROM ip_user WHERE userid = %s AND ip = %s LIMIT 1", (user_id, ip))
+        return row is not None
+
+    async def totp_enabled(self, user_id: int) -> bool:
+        row = await self.db.fetch_one("SELECT enabled FROM 2fa_totp WHERE userid = %s LIMIT 1", (user_id,))
+        return bool(row and row.get("enabled"))
+
+    async def log_hardware(self, user_id: int, mac: str, unique_id: str, disk_id: str, activated: bool) -> None:
+        """Select the row by the four columns; bump it, or insert (works with and without UNIQUE(userid))."""
+        row = await self.db.fetch_one(
+            "SELECT id FROM hw_user WHERE userid = %s AND mac = %s AND unique_id = %s AND disk_id = %s LIMIT 1",
+            (user_id, mac, unique_id, disk_id),
+        )
+        if row is not None:
+            await self.db.execute(
+                "UPDATE hw_user SET occurencies = occurencies + 1, activated = GREATEST(activated, %s) WHERE id = %s",
+                (int(activated), row["id"]),
+            )
+            return
+        await self.db.execute(
+            "INSERT INTO hw_user (userid, mac, unique_id, disk_id, occurencies, activated) "
+            "VALUES (%s, %s, %s, %s, 1, %s) ON DUPLICATE KEY UPDATE occurencies = occurencies + 1",
+            (user_id, mac, unique_id, disk_id, int(activated)),
+        )
+
+    async def hardware_matches(self, user_id: int, mac: str, unique_id: str, disk_id: str, wine: bool) -> list[int]:
+        """Other users with an activated row of the same hardware (schema.md §3.1)."""
+        if wine:
+            rows = await self.db.fetch_all(
+                "SELECT DISTINCT userid FROM hw_user WHERE unique_id = %s AND activated = 1 AND userid <> %s",
+                (unique_id, user_id),
+            )
+        else:
+            rows = await self.db.fetch_all(
+                "SELECT DISTINCT userid FROM hw_user WHERE mac = %s AND unique_id = %s AND disk_id = %s "
+                "AND activated = 1 AND userid <> %s",
+                (mac, unique_id, disk_id, user_id),
+            )
+        return [int(r["userid"]) for r in rows]
+
+    # ------------------------------------------------------------------ settings and channels
+    async def settings(self) -> Settings:
+        rows = await self.db.fetch_all("SELECT name, value_int, value_string FROM bancho_settings")
+        values = {r["name"]: r for r in rows}
+
+        def flag(name: str, default: bool) -> bool:
+            row = values.get(name)
+            return default if row is None else int(row["value_int"] or 0) == 1
+
+        notification = values.get("login_notification")
+        return Settings(
+            maintenance=flag("bancho_maintenance", False),
+            free_direct=flag("free_direct", True),
+            login_notification=str(notification["value_string"] or "") if notification else "",
+        )
+
+    async def menu_icon(self, base: str) -> str:
+        """``{base}/{file_id}.png|{url}`` of the current icon, or '' when there is none."""
+        try:
+            row = await self.db.fetch_one("SELECT file_id, url FROM main_menu_icons WHERE is_current = 1 LIMIT 1")
+        except Exception:  # a dump without the table or with another shape: no icon
+            return ""
+        if not row or not row.get("file_id"):
+            return ""
+        return f"{base.rstrip('/')}/{row['file_id']}.png|{row.get('url') or ''}"
+
+    async def load_admin_groups(self) -> None:
+        """Ripple flavour: privileges of the groups whose members are admins."""
+        if self.flavour.admin_rule != "groups":
+            return
+        rows = await self.db.fetch_all("SELECT name, privileges FROM privileges_groups")
+        self.admin_groups = [int(r["privileges"]) for r in rows
+                             if str(r["name"]).strip().lower() in privs.RIPPLE_ADMIN_GROUPS]
+
+    async def channels(self) -> list[ChannelRow]:
+        rows = await self.db.fetch_all(
+            "SELECT name, description, public_read, public_write FROM bancho_channels ORDER BY id"
+        )
+        return [ChannelRow(str(r["name"]), str(r["description"] or ""), int(r["public_read"]) == 1,
+                           int(r["public_write"]) == 1) for r in rows if r["name"]]

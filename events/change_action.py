@@ -1,0 +1,56 @@
+"""Packet 0, change action: the user's status (action, text, beatmap, mods, mode).
+
+Rules (gamelogic.md §3.1, §3.3): the mode selects the cached stats; on Kawata and
+RealistikOsu a non-AFK status with Relax (and on RealistikOsu Autopilot) switches the stats to
+the relax/autopilot tables and the text gets a ``[RX]``/``[AP]``/``[VN]`` prefix (idle and AFK
+show the prefix alone). The user and its spectators then get the new presence and stats.
+Stats are re-read from MySQL (in the background) only when the mode or relax state changed;
+otherwise the cache answers at once.
+"""
+
+from __future__ import annotations
+
+from constants import game, packets
+from events import event, session
+from helpers import codec
+from helpers.codec import PacketError
+
+MAX_TEXT = 512
+
+
+@event(packets.C_CHANGE_ACTION)
+def handle(state, token, payload: bytes) -> None:
+    """Store the status; reply with own 83 + 11 (after a stats reload when needed)."""
+    action, text, md5, mods, mode, beatmap_id = codec.read_status(payload)
+    if not 0 <= mode <= 3:
+        raise PacketError(f"game mode {mode} out of range")
+    if not 0 <= action <= game.OSU_DIRECT:
+        action = game.UNKNOWN
+    reload = mode != token.mode
+    token.mode = mode
+    token.action = action
+    token.beatmap_md5 = md5[:64]
+    token.mods = mods
+    token.beatmap_id = beatmap_id
+    flavour = state.repo.flavour if state.repo is not None else None
+    text = text[:MAX_TEXT]
+    if flavour is not None and flavour.relax_prefix:
+        if action != game.AFK:
+            relax = bool(mods & game.MOD_RELAX)
+            autopilot = not relax and bool(mods & game.MOD_AUTOPILOT) and flavour.stats_autopilot is not None
+            if (relax, autopilot) != (token.relax, token.autopilot):
+                token.relax, token.autopilot = relax, autopilot
+                reload = True
+        prefix = "[RX]" if token.relax else "[AP]" if token.autopilot else "[VN]"
+        text = prefix if action in (game.IDLE, game.AFK) else f"{prefix} {text}"
+    token.action_text = text
+    token.invalidate()
+    if reload and state.repo is not None:
+        state.spawn(_reload_and_send(state, token), f"stats reload of {token.user_id}")
+    else:
+        session.send_own_status(token)
+
+
+async def _reload_and_send(state, token) -> None:
+    await session.reload_stats(state, token)
+    session.send_own_status(token)

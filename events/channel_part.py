@@ -1,0 +1,23 @@
+"""Packet 78, channel part: leave a channel the user is in (protocol.md §7.2).
+
+The runtime ``#spectator`` and ``#multiplayer`` channels cannot be parted by hand
+(integration.md §4.1); leaving them happens by stopping spectating or leaving the match.
+"""
+
+from __future__ import annotations
+
+from constants import packets
+from events import event, session
+from helpers import codec
+
+
+@event(packets.C_CHANNEL_PART)
+def handle(state, token, payload: bytes) -> None:
+    """Part the channel; nothing happens for channels the user is not in."""
+    name = codec.read_str(payload)
+    if name in ("#spectator", "#multiplayer"):
+        return
+    channel = state.channels.get(name)
+    if channel is None or channel.name not in token.channels:
+        return
+    session.part_channel(state, token, channel)

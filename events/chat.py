@@ -1,0 +1,164 @@
+"""The chat pipeline shared by public and private messages, the bot and the API.
+
+Order of the checks follows integration.md §4.2 with the [FIX]es of the spec: UTF-8 both ways,
+restricted senders mute, silenced senders told how long is left, the 2048-character limit,
+channel read/write rules with the admin bypass, moderated channels, the private-message rules
+of protocol.md §7.3 (blocked DMs → 100, silenced target → 101, away reply once per sender,
+restricted or offline target → dropped), and the spam auto-silence (more than ``spam_limit``
+messages within ``spam_window`` seconds).
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from common.ripple import safe_username
+from events import session
+from helpers import codec
+from objects.channel import MULTIPLAYER_PREFIX, SPECTATOR_PREFIX
+
+if TYPE_CHECKING:
+    from objects.state import State
+    from objects.token import Token
+
+log = logging.getLogger("pep.chat")
+
+SPAM_REASON = "Spamming (auto spam protection)"
+
+
+class Result(enum.Enum):
+    """What became of a message (the IRC gateway and the API map these to their own codes)."""
+
+    SENT = "sent"
+    RESTRICTED = "sender restricted"
+    SILENCED = "sender silenced"
+    EMPTY = "empty message"
+    NO_CHANNEL = "no such channel"
+    NOT_ALLOWED = "not allowed in this channel"
+    OFFLINE = "recipient offline"
+    TARGET_RESTRICTED = "recipient restricted"
+    BLOCKED = "recipient blocks private messages from non-friends"
+    TARGET_SILENCED = "recipient silenced"
+
+
+def resolve_channel_name(token: Token, target: str) -> str:
+    """Translate the client names ``#spectator`` and ``#multiplayer`` to internal names."""
+    if target == "#spectator":
+        host = token.spectating if token.spectating is not None else token
+        return f"{SPECTATOR_PREFIX}{host.user_id}"
+    if target == "#multiplayer":
+        return f"{MULTIPLAYER_PREFIX}{token.match_id}" if token.match_id is not None else target
+    return target
+
+
+def truncate(state: State, text: str) -> str:
+    """Cut ``text`` to ``[chat] max_message_length`` characters, ending with "..." when cut."""
+    limit = state.cfg.chat.max_message_length
+    if len(text) > limit:
+        return text[: limit - 3] + "..."
+    return text
+
+
+def send_message(state: State, sender: Token, target: str, text: str) -> Result:
+    """Send ``text`` from ``sender`` to a channel (``#name``) or a user (by name).
+
+    Never raises for bad input; returns a :class:`Result`.
+    """
+    if not sender.is_bot:
+        if sender.restricted:
+            return Result.RESTRICTED
+        if sender.silencing or sender.is_silenced():
+            sender.enqueue(codec.silence_end(sender.silence_left()))
+            return Result.SILENCED
+    bot = state.bot
+    if text.startswith("!report") and bot is not None:
+        target = bot.username  # reports are never seen by others
+    if not text.strip():
+        return Result.EMPTY
+    text = truncate(state, text)
+    if target.startswith("#"):
+        result = _send_public(state, sender, resolve_channel_name(sender, target), text)
+    else:
+        result = _send_private(state, sender, target, text)
+    if result is Result.SENT and not sender.is_bot:
+        _count_spam(state, sender)
+    return result
+
+
+def _send_public(state: State, sender: Token, name: str, text: str) -> Result:
+    channel = state.channels.get(name)
+    if channel is None:
+        return Result.NO_CHANNEL
+    if channel.name not in sender.channels and not sender.is_bot:
+        return Result.NOT_ALLOWED
+    if not channel.can_write(sender):
+        return Result.NOT_ALLOWED
+    channel.members.broadcast(codec.message(sender.username, text, channel.client_name, sender.user_id), but=sender)
+    sender.recent_messages.append(f"{time.strftime('%H:%M')} - {sender.username}@{channel.name}: {text[:50]}")
+    log.debug("chat %s @ %s: %s", sender.username, channel.name, text)
+    if state.bot is not None and not sender.is_bot:
+        from objects import bot as bot_module
+
+        bot_module.on_message(state, sender, channel.name, text)
+    return Result.SENT
+
+
+def _send_private(state: State, sender: Token, target_name: str, text: str) -> Result:
+    target = state.tokens.by_name(safe_username(target_name))
+    if target is None:
+        return Result.OFFLINE
+    if target.is_bot:
+        from objects import bot as bot_module
+
+        bot_module.on_message(state, sender, None, text)
+        return Result.SENT
+    if target.restricted and not sender.is_bot:
+        return Result.TARGET_RESTRICTED
+    if not sender.is_bot and target.block_nonfriend_dms and sender.user_id not in target.friends:
+        sender.enqueue(codec.dms_blocked(target.username))
+        return Result.BLOCKED
+    if target.is_silenced() and not sender.is_bot:
+        sender.enqueue(codec.target_silenced(target.username))
+        return Result.TARGET_SILENCED
+    if target.away_message and sender.user_id not in target.away_told and not sender.is_bot:
+        target.away_told.add(sender.user_id)
+        sender.enqueue(codec.message(target.username, f"\x01ACTION is away: {target.away_message}\x01",
+                                     sender.username, target.user_id))
+    target.enqueue(codec.message(sender.username, text, target.username, sender.user_id))
+    return Result.SENT
+
+
+def _count_spam(state: State, sender: Token) -> None:
+    now = time.monotonic()
+    cfg = state.cfg.chat
+    if now - sender.spam_window_start >= cfg.spam_window:
+        sender.spam_window_start = now
+        sender.spam_count = 0
+    sender.spam_count += 1
+    if sender.spam_count > cfg.spam_limit and not sender.silencing and state.repo is not None:
+        sender.silencing = True
+        log.info("spam auto-silence user=%d name=%s", sender.user_id, sender.username)
+        state.spawn(_auto_silence(state, sender), f"auto-silence of {sender.user_id}")
+
+
+async def _auto_silence(state: State, sender: Token) -> None:
+    try:
+        await session.silence(state, sender.user_id, state.cfg.chat.spam_silence, SPAM_REASON)
+    finally:
+        sender.silencing = False
+
+
+def bot_message(state: State, target: str, text: str) -> Result:
+    """Send ``text`` from the bot to a channel or user through the pipeline."""
+    if state.bot is None:
+        return Result.OFFLINE
+    return send_message(state, state.bot, target, text)
+
+
+def bot_private(state: State, token: Token, text: str) -> None:
+    """Queue a private message from the bot straight to ``token`` (even when restricted)."""
+    if state.bot is not None:
+        token.enqueue(codec.message(state.bot.username, text, token.username, state.bot.user_id))

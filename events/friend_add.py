@@ -1,0 +1,24 @@
+"""Packet 73, friend add (i32 user id): persisted as a one-way ``users_relationships`` row.
+
+Self, unknown users and existing friends are ignored (gamelogic.md §4 [FIX]); there is no
+reply packet. The row is written before the in-memory friend list changes."""
+
+from __future__ import annotations
+
+from constants import packets
+from events import event
+from helpers import codec
+
+
+@event(packets.C_FRIEND_ADD)
+def handle(state, token, payload: bytes) -> None:
+    """Schedule the insert."""
+    friend_id = codec.read_i32(payload)
+    if friend_id == token.user_id or friend_id in token.friends or friend_id <= 0 or state.repo is None:
+        return
+    state.spawn(_add(state, token, friend_id), f"friend add {token.user_id}->{friend_id}")
+
+
+async def _add(state, token, friend_id: int) -> None:
+    if await state.repo.add_friend(token.user_id, friend_id):
+        token.friends.add(friend_id)

@@ -1,0 +1,21 @@
+"""Packet 74, friend remove (i32 user id): the row is deleted (idempotent), then memory follows."""
+
+from __future__ import annotations
+
+from constants import packets
+from events import event
+from helpers import codec
+
+
+@event(packets.C_FRIEND_REMOVE)
+def handle(state, token, payload: bytes) -> None:
+    """Schedule the delete."""
+    friend_id = codec.read_i32(payload)
+    if state.repo is None:
+        return
+    state.spawn(_remove(state, token, friend_id), f"friend remove {token.user_id}->{friend_id}")
+
+
+async def _remove(state, token, friend_id: int) -> None:
+    await state.repo.remove_friend(token.user_id, friend_id)
+    token.friends.discard(friend_id)

@@ -1,0 +1,327 @@
+"""Login: parse the body, check the account, build the session and its login sequence.
+
+Sources: protocol.md §1.2, §1.3, §5; schema.md §2, §3; integration.md §5.2–5.6. The checks that
+need MySQL run before anything changes in memory, so a login that fails for any reason leaves
+no token and no half-written state. The token is created, registered and announced in one
+synchronous step at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import logging
+import re
+import time
+
+import bcrypt
+
+from common.db import DatabaseError
+from common.ripple import safe_username
+from constants import game, privileges as privs
+from constants.countries import country_index
+from events import chat, session
+from helpers import codec
+from objects.token import Token
+from objects.state import State
+
+log = logging.getLogger("pep.login")
+
+#: oldest supported build: the first that understands protocol 19 and 16-slot matches (protocol.md §9)
+MIN_BUILD = 20140528
+MAX_BODY = 4096
+_VERSION = re.compile(r"b(\d{8})(?:\.(\d+))?([A-Za-z]*)")
+_MD5 = re.compile(r"[0-9a-f]{32}")
+_BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
+# a valid bcrypt hash (cost 10) of nothing anyone sends: checked for unknown users so that the
+# reply takes as long as for a wrong password
+_DUMMY_HASH = b"$2b$10$" + b"C" * 53
+WINE_MAC = hashlib.md5(b"runningunderwine").hexdigest()
+WINE_DISK = "ffae06fb022871fe9beb58b005c5e21d"
+
+NOTICE_BANNED = "You are banned. Please contact the staff of {server} if you think this is a mistake."
+NOTICE_LOCKED = "Your account is locked. Please contact the staff of {server}."
+NOTICE_MAINTENANCE = "Our bancho server is in maintenance mode. Please try to login again later."
+NOTICE_MAINTENANCE_ADMIN = ("Bancho is in maintenance mode. Only mods/admins have full access to the server.\n"
+                            "Type !system maintenance off in chat to turn off maintenance mode.")
+NOTICE_RESTARTING = "Bancho is restarting. Try again in a few minutes."
+NOTICE_ERROR = "The server has experienced an error while logging you in. Please try again later."
+NOTICE_OLD = "Your osu! client is too old. Please update osu!."
+NOTICE_HARDWARE = "Your client did not send its hardware information. Please restart osu!."
+NOTICE_MULTI = "You already have an account on {server}. Multiple accounts are not allowed."
+NOTICE_RESTRICTED = ("Your account is currently in restricted mode. Please contact the staff of {server} "
+                     "for more information.")
+
+
+class LoginError(Exception):
+    """A refused login: ``code`` is the login reply (protocol.md §3.5), ``notice`` an optional text."""
+
+    def __init__(self, code: int, notice: str = "", reason: str = "") -> None:
+        super().__init__(reason or notice or str(code))
+        self.code = code
+        self.notice = notice
+        self.reason = reason or notice
+
+    def response(self) -> bytes:
+        """Failure body: the optional notification, then the negative login reply (protocol.md §5.3)."""
+        out = codec.notification(self.notice) if self.notice else b""
+        return out + codec.login_reply(self.code)
+
+
+@dataclasses.dataclass
+class LoginRequest:
+    """A parsed login body (protocol.md §1.2)."""
+
+    username: str
+    password_md5: str
+    version: str
+    build: int
+    utc_offset: int
+    osu_md5: str
+    adapters: str
+    adapters_md5: str
+    uninstall_md5: str
+    disk_md5: str
+    block_nonfriend_pm: bool
+
+    @property
+    def tournament(self) -> bool:
+        return "tourney" in self.version
+
+    @property
+    def wine(self) -> bool:
+        return self.adapters == "runningunderwine" or self.adapters_md5 == WINE_MAC
+
+
+def parse(body: bytes) -> LoginRequest:
+    """Parse a login body strictly; raises :class:`LoginError` (-1 malformed, -2 old client)."""
+    if len(body) > MAX_BODY:
+        raise LoginError(game.LOGIN_FAILED, reason="login body too large")
+    lines = body.decode("utf-8", "replace").split("\n")
+    lines = [line.rstrip("\r") for line in lines]
+    if len(lines) < 3:
+        raise LoginError(game.LOGIN_FAILED, reason="login body has fewer than three lines")
+    username, password_md5, info = lines[0].strip(), lines[1].strip().lower(), lines[2]
+    if not username or len(username) > 30:
+        raise LoginError(game.LOGIN_FAILED, reason="bad username")
+    if not _MD5.fullmatch(password_md5):
+        raise LoginError(game.LOGIN_FAILED, reason="password is not an md5")
+    fields = info.split("|")
+    if len(fields) < 4:
+        raise LoginError(game.LOGIN_OLD_CLIENT, NOTICE_OLD, reason="client info has fewer than four fields")
+    version = fields[0].strip()
+    match = _VERSION.fullmatch(version)
+    if match is None or int(match.group(1)) < MIN_BUILD:
+        raise LoginError(game.LOGIN_OLD_CLIENT, NOTICE_OLD, reason=f"unsupported client version {version[:32]!r}")
+    try:
+        utc_offset = max(-24, min(24, int(fields[1].strip() or 0)))
+    except ValueError:
+        raise LoginError(game.LOGIN_FAILED, reason="utc offset is not a number") from None
+    hashes = fields[3].rstrip(":").split(":")
+    if len(hashes) < 4:
+        raise LoginError(game.LOGIN_OLD_CLIENT, NOTICE_OLD, reason="fewer than four client hashes")
+    hashes += [""] * (5 - len(hashes))
+    block = len(fields) > 4 and fields[4].strip() == "1"
+    return LoginRequest(
+        username=username, password_md5=password_md5, version=version, build=int(match.group(1)),
+        utc_offset=utc_offset, osu_md5=hashes[0][:32], adapters=hashes[1][:1024],
+        adapters_md5=hashes[2][:32], uninstall_md5=hashes[3][:32], disk_md5=hashes[4][:32],
+        block_nonfriend_pm=block,
+    )
+
+
+async def _check_password(state: State, user: dict | None, md5: str) -> bool:
+    """bcrypt(md5) against ``users.password_md5``; successful checks are cached per user id."""
+    loop = asyncio.get_running_loop()
+    if user is None:
+        await loop.run_in_executor(state.cpu_pool, bcrypt.checkpw, md5.encode(), _DUMMY_HASH)
+        return False
+    stored = str(user.get("password_md5") or "")
+    user_id = int(user["id"])
+    if state.password_cache.get(user_id) == (md5, stored):
+        return True
+    if not stored.startswith(_BCRYPT_PREFIXES) or len(stored) != 60:
+        return False
+    if state.repo is not None and state.repo.flavour.ripple_checks and int(user.get("password_version") or 2) == 1:
+        return False
+    hashed = ("$2b$" + stored[4:]) if stored.startswith("$2y$") else stored
+    try:
+        ok = await loop.run_in_executor(state.cpu_pool, bcrypt.checkpw, md5.encode(), hashed.encode())
+    except ValueError:  # a malformed stored hash
+        return False
+    if ok:
+        state.password_cache[user_id] = (md5, stored)
+    return ok
+
+
+async def _verify_hardware(state: State, req: LoginRequest, user_id: int, privileges: int) -> int:
+    """First login of a pending account (schema.md §3.1): refuse a known machine, else activate.
+
+    Returns the new privileges. Raises :class:`LoginError` when the hardware belongs to
+    another account (the new account is banned and the original restricted).
+    """
+    repo = state.repo
+    assert repo is not None
+    if not (req.adapters_md5 and req.uninstall_md5 and req.disk_md5):
+        raise LoginError(game.LOGIN_FAILED, NOTICE_HARDWARE, reason="no hardware hashes for verification")
+    wine = req.wine or req.disk_md5 == WINE_DISK
+    matches = await repo.hardware_matches(user_id, req.adapters_md5, req.uninstall_md5, req.disk_md5, wine)
+    user = await repo.user_by_id(user_id)
+    if matches and not (user and int(user.get("bypass_hwid") or 0)):
+        original = min(matches)
+        await repo.set_privileges(user_id, privileges & ~(privs.USER_PUBLIC | privs.USER_NORMAL | privs.USER_PENDING_VERIFICATION))
+        await repo.append_notes(user_id, f"Banned: multiaccount of user {original} (hardware match at first login)")
+        row = await repo.user_by_id(original)
+        if row is not None:
+            await repo.set_privileges(original, int(row["privileges"]) & ~privs.USER_PUBLIC)
+            await repo.append_notes(original, f"Restricted: created multiaccount {user_id}")
+        if state.redis is not None:
+            for uid in (user_id, original):
+                state.spawn(state.redis.publish("peppy:ban", str(uid)), "ban publish")
+        state.verified[str(user_id)] = 0
+        raise LoginError(game.LOGIN_BANNED, NOTICE_MULTI.format(server=state.cfg.stack.server_name),
+                         reason=f"multi-account of {original}")
+    new = (privileges & ~privs.USER_PENDING_VERIFICATION) | privs.USER_PUBLIC | privs.USER_NORMAL
+    await repo.set_privileges(user_id, new)
+    await repo.log_hardware(user_id, req.adapters_md5, req.uninstall_md5, req.disk_md5, activated=True)
+    state.verified[str(user_id)] = 1
+    return new
+
+
+async def login(state: State, body: bytes, ip: str) -> tuple[Token | None, bytes]:
+    """Handle one login POST. Returns (token or None, response body). Never raises."""
+    started = time.monotonic()
+    try:
+        token = await _login(state, body, ip)
+    except LoginError as exc:
+        log.info("login refused ip=%s code=%d reason=%s", ip, exc.code, exc.reason)
+        return None, exc.response()
+    except DatabaseError as exc:
+        log.error("login failed: database error: %s", exc)
+        return None, LoginError(game.LOGIN_ERROR, NOTICE_ERROR).response()
+    except Exception:
+        log.exception("login failed: unexpected error")
+        return None, LoginError(game.LOGIN_ERROR, NOTICE_ERROR).response()
+    log.info("login user=%d name=%s ip=%s version=%s%s in %.1f ms", token.user_id, token.username, ip,
+             token.version, " tourney" if token.tournament else "", (time.monotonic() - started) * 1000)
+    return token, token.drain()
+
+
+async def _login(state: State, body: bytes, ip: str) -> Token:
+    cfg = state.cfg
+    server = cfg.stack.server_name
+    req = parse(body)
+    if state.restarting:
+        raise LoginError(game.LOGIN_FAILED, NOTICE_RESTARTING, reason="server restarting")
+    repo = state.repo
+    assert repo is not None
+    user = await repo.user_by_safe_name(safe_username(req.username))
+    if not await _check_password(state, user, req.password_md5):
+        raise LoginError(game.LOGIN_FAILED, reason="wrong username or password")
+    assert user is not None
+    user_id = int(user["id"])
+    if user_id == cfg.stack.bot_id:
+        raise LoginError(game.LOGIN_FAILED, reason="the bot account cannot log in")
+    privileges = int(user["privileges"] or 0)
+    pending = bool(privileges & privs.USER_PENDING_VERIFICATION)
+    if privileges & (privs.USER_PUBLIC | privs.USER_NORMAL) == 0 and not pending:
+        raise LoginError(game.LOGIN_BANNED, NOTICE_BANNED.format(server=server), reason="banned")
+    if repo.flavour.ripple_checks:
+        if privileges & privs.USER_PUBLIC and not privileges & privs.USER_NORMAL:
+            raise LoginError(game.LOGIN_INACTIVE, NOTICE_LOCKED.format(server=server), reason="locked")
+        if await repo.totp_enabled(user_id) and not await repo.ip_known(user_id, ip):
+            raise LoginError(game.LOGIN_VERIFICATION, reason="2fa verification required")
+    if pending:
+        privileges = await _verify_hardware(state, req, user_id, privileges)
+    admin = await repo.is_admin(privileges)
+    if state.settings.maintenance and not admin:
+        raise LoginError(game.LOGIN_FAILED, NOTICE_MAINTENANCE, reason="maintenance")
+
+    # persistent logs of this login (schema.md §2.6)
+    if req.adapters_md5 and req.uninstall_md5:
+        await repo.log_hardware(user_id, req.adapters_md5, req.uninstall_md5, req.disk_md5, activated=False)
+    if ip:
+        await repo.log_ip(user_id, ip)
+    await repo.update_osuver(user_id, req.version)
+    stats = await repo.stats(user_id, game.STD)
+    country = await repo.country(user_id, user)
+    friends = await repo.friends(user_id)
+
+    # ---- from here on: memory only, no awaits (the session appears atomically)
+    restricted = not privileges & privs.USER_PUBLIC
+    token = Token(user_id, str(user["username"]), str(user["username_safe"]), privileges,
+                  restricted=restricted, admin=admin, tournament=req.tournament, ip=ip,
+                  version=req.build, utc_offset=req.utc_offset)
+    token.country = country
+    token.country_index = country_index(country)
+    token.silence_end = int(user.get("silence_end") or 0)
+    token.friends = set(friends)
+    token.block_nonfriend_dms = req.block_nonfriend_pm
+    token.presence_rank = repo.presence_rank(privileges, admin, False)
+    client_privileges = privs.CLIENT_PLAYER
+    if not restricted:
+        client_privileges |= privs.CLIENT_SUPPORTER
+    if admin:
+        client_privileges |= privs.CLIENT_BAT
+    if privileges & privs.USER_TOURNAMENT_STAFF:
+        client_privileges |= privs.CLIENT_TOURNAMENT
+    token.client_privileges = client_privileges
+    if repo.flavour.relax_prefix:
+        token.action_text = "[VN]"
+    token.set_stats(stats.ranked_score, stats.accuracy, stats.playcount, stats.total_score, stats.rank, stats.pp)
+
+    if not req.tournament:
+        for old in state.tokens.user_tokens(user_id):
+            if not old.tournament:
+                session.logout(state, old)
+    _login_sequence(state, token, user)
+    state.tokens.add(token)
+    if not restricted:
+        state.tokens.broadcast(token.presence_packet(), but=token)
+    if state.redis is not None and ip:
+        state.spawn(state.redis.add_session_ip(user_id, ip), "session ip")
+    return token
+
+
+def _login_sequence(state: State, token: Token, user: dict) -> None:
+    """Queue the login response (protocol.md §5.1; order documented in docs/decisions.md)."""
+    cfg = state.cfg
+    server = cfg.stack.server_name
+    enqueue = token.enqueue
+    enqueue(codec.protocol_version(game.PROTOCOL_VERSION))
+    enqueue(codec.login_reply(token.user_id))
+    enqueue(codec.privileges(token.client_privileges))
+    if state.settings.login_notification:
+        enqueue(codec.notification(state.settings.login_notification))
+    if state.settings.maintenance and token.admin:
+        enqueue(codec.notification(NOTICE_MAINTENANCE_ADMIN))
+    donor_expire = int(user.get("donor_expire") or 0)
+    if token.privileges & privs.USER_DONOR and 0 < donor_expire - time.time() <= 3 * 86400:
+        hours = int((donor_expire - time.time()) // 3600)
+        when = f"{hours // 24} days" if hours >= 48 else "less than 48 hours"
+        enqueue(codec.notification(f"Your supporter status expires in {when}! Thank you for supporting {server}."))
+    enqueue(token.presence_packet())
+    enqueue(token.stats_packet())
+    # auto-join #osu, #announce, and #admin for admins (integration.md §4.1)
+    for name in ("#osu", "#announce") + (("#admin",) if token.admin else ()):
+        channel = state.channels.get(name)
+        if channel is not None and channel.can_read(token):
+            session.join_channel(state, token, channel)
+    for channel in state.channels.listed():
+        enqueue(channel.info_packet())
+    enqueue(codec.channel_info_end())
+    enqueue(codec.friends_list(sorted(token.friends)))
+    if state.settings.menu_icon:
+        enqueue(codec.main_menu_icon(state.settings.menu_icon))
+    enqueue(codec.silence_end(token.silence_left()))
+    # everyone visible who is online (the bot included), once per user
+    seen = {token.user_id}
+    for other in state.tokens:
+        if other.user_id in seen or other.restricted or other.kicked:
+            continue
+        seen.add(other.user_id)
+        enqueue(other.presence_packet())
+    if token.restricted:
+        enqueue(codec.account_restricted())
+        chat.bot_private(state, token, NOTICE_RESTRICTED.format(server=server))

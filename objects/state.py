@@ -1,0 +1,98 @@
+"""The live state of the server: tokens, channels, streams, settings, and the outside world.
+
+One :class:`State` is built at start-up and handed to every handler and event, so tests can
+build their own without patching globals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import time
+from typing import TYPE_CHECKING, Any, Coroutine
+
+from common.ripple import Repository, Settings
+from helpers.config import Config
+from objects.channel import ChannelList
+from objects.stream import Stream
+from objects.tokenlist import TokenList
+
+if TYPE_CHECKING:
+    from common.db import Database
+    from common.redis import Redis
+    from objects.token import Token
+
+log = logging.getLogger("pep.state")
+
+
+class State:
+    """Everything the server knows in memory, plus handles on MySQL and Redis."""
+
+    def __init__(self, cfg: Config, db: Database | None = None, redis: Redis | None = None) -> None:
+        self.cfg = cfg
+        self.db = db
+        self.redis = redis
+        self.repo = Repository(db, redis, cfg.stack.flavour) if db is not None else None
+        self.tokens = TokenList(on_change=self._online_changed)
+        self.channels = ChannelList()
+        self.lobby = Stream("lobby")
+        self.settings = Settings()
+        self.bot: Token | None = None
+        # tokens removed by a kick whose final packets are delivered on their next poll:
+        # token string -> (token, monotonic time of the kick)
+        self.kicked: dict[str, tuple[Token, float]] = {}
+        # user id -> (password md5, stored bcrypt hash) of the last successful check
+        self.password_cache: dict[int, tuple[str, str]] = {}
+        # /api/v1/verifiedStatus: user id string -> 1 verified, 0 multi-account (integration.md §2.2)
+        self.verified: dict[str, int] = {}
+        self.restarting = False
+        self.started = time.time()
+        # bcrypt releases the GIL: a pool as large as the machine's cores runs them in parallel
+        self.cpu_pool = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="bcrypt")
+        self._tasks: set[asyncio.Future[Any]] = set()
+        self._online_dirty = False
+
+    # ---------------------------------------------------------------- background work
+    def spawn(self, coro: Coroutine[Any, Any, Any], what: str) -> asyncio.Future[Any] | None:
+        """Run ``coro`` in the background; its exception is logged (with ``what``), never raised.
+
+        Returns the task, or None (and closes ``coro``) when no event loop is running.
+        """
+        try:
+            task = asyncio.ensure_future(coro)
+        except RuntimeError:
+            coro.close()
+            log.warning("no event loop for %s", what)
+            return None
+        self._tasks.add(task)
+        task.add_done_callback(lambda t: self._task_done(t, what))
+        return task
+
+    def _task_done(self, task: asyncio.Future[Any], what: str) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            log.error("%s failed: %s", what, exc, exc_info=exc)
+
+    async def drain_tasks(self, timeout: float = 5.0) -> None:
+        """Wait (bounded) for the background tasks still running, e.g. at shutdown."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=timeout)
+
+    # ---------------------------------------------------------------- online count
+    def _online_changed(self) -> None:
+        if self.redis is None or self._online_dirty:
+            return
+        self._online_dirty = True
+        try:
+            asyncio.get_running_loop().call_soon(self._sync_online)
+        except RuntimeError:
+            self._online_dirty = False
+
+    def _sync_online(self) -> None:
+        self._online_dirty = False
+        if self.redis is not None:
+            self.spawn(self.redis.set_online_users(len(self.tokens)), "online users update")

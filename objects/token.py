@@ -1,0 +1,170 @@
+"""A token: one logged-in client session and everything the poll path needs about it.
+
+Everything here is memory only: identity, privileges, cached presence and stats (filled at
+login and refreshed by events), chat state and the output queue. The encoded presence (83)
+and stats (11) packets are cached and rebuilt only after a change, so the many requests for
+them cost no encoding (design.md, "encode once").
+"""
+
+from __future__ import annotations
+
+import collections
+import secrets
+import time
+import uuid
+
+from constants import game, privileges as privs
+from helpers import codec
+
+
+def new_token_string() -> str:
+    """An unguessable session token: 128 bits from :mod:`secrets`, shaped like a UUID."""
+    return str(uuid.UUID(bytes=secrets.token_bytes(16)))
+
+
+class Token:
+    """One client session (game client, tournament client or the bot).
+
+    Times: ``login_time`` and ``last_seen`` are :func:`time.monotonic` seconds;
+    ``silence_end`` is an absolute unix time in seconds (as in ``users.silence_end``).
+    """
+
+    __slots__ = (
+        "token", "user_id", "username", "safe_name", "privileges", "restricted", "admin",
+        "tournament", "is_bot", "client_privileges", "presence_rank", "ip", "version",
+        "utc_offset", "country", "country_index", "longitude", "latitude",
+        "action", "action_text", "beatmap_md5", "mods", "mode", "beatmap_id", "relax", "autopilot",
+        "ranked_score", "accuracy", "playcount", "total_score", "rank", "pp",
+        "silence_end", "spam_count", "spam_window_start", "silencing",
+        "friends", "block_nonfriend_dms", "away_message", "away_told", "presence_filter",
+        "channels", "spectating", "spectators", "match_id", "in_lobby",
+        "login_time", "last_seen", "kicked", "logged_out", "queue", "recent_messages",
+        "_presence", "_stats",
+    )
+
+    def __init__(self, user_id: int, username: str, safe_name: str, privileges: int, *,
+                 restricted: bool = False, admin: bool = False, tournament: bool = False,
+                 is_bot: bool = False, ip: str = "", version: int = 0, utc_offset: int = 0) -> None:
+        self.token = new_token_string()
+        self.user_id = user_id
+        self.username = username
+        self.safe_name = safe_name
+        self.privileges = privileges
+        self.restricted = restricted
+        self.admin = admin
+        self.tournament = tournament
+        self.is_bot = is_bot
+        self.client_privileges = privs.CLIENT_PLAYER  # packet 71 value
+        self.presence_rank = privs.CLIENT_PLAYER  # low 5 bits of the presence byte
+        self.ip = ip
+        self.version = version  # client build date, e.g. 20250306
+        self.utc_offset = utc_offset  # hours
+        self.country = "XX"
+        self.country_index = 0
+        self.longitude = 0.0
+        self.latitude = 0.0
+        # status (packet 0)
+        self.action = game.IDLE
+        self.action_text = ""
+        self.beatmap_md5 = ""
+        self.mods = 0
+        self.mode = game.STD
+        self.beatmap_id = 0
+        self.relax = False
+        self.autopilot = False
+        # cached stats for the current mode (schema.md §2.5)
+        self.ranked_score = 0
+        self.accuracy = 0.0  # fraction 0..1
+        self.playcount = 0
+        self.total_score = 0
+        self.rank = 0
+        self.pp = 0
+        # chat
+        self.silence_end = 0
+        self.spam_count = 0
+        self.spam_window_start = 0.0
+        self.silencing = False  # an automatic silence is being written to MySQL
+        self.friends: set[int] = set()
+        self.block_nonfriend_dms = False
+        self.away_message: str | None = None
+        self.away_told: set[int] = set()
+        self.presence_filter = game.FILTER_ALL
+        self.channels: set[str] = set()  # internal channel names
+        self.recent_messages: collections.deque[str] = collections.deque(maxlen=10)
+        # spectating and multiplayer (issue: multiplayer and spectating)
+        self.spectating: Token | None = None
+        self.spectators: dict[str, Token] = {}
+        self.match_id: int | None = None
+        self.in_lobby = False
+        # session
+        now = time.monotonic()
+        self.login_time = now
+        self.last_seen = now
+        self.kicked = False  # remove after the next response is delivered
+        self.logged_out = False
+        self.queue = bytearray()
+        self._presence: bytes | None = None
+        self._stats: bytes | None = None
+
+    def __repr__(self) -> str:
+        return f"<Token {self.user_id} {self.username!r}{' tourney' if self.tournament else ''}>"
+
+    # ---------------------------------------------------------------- queue
+    def enqueue(self, data: bytes) -> None:
+        """Append encoded packets to this client's queue; the bot discards what it receives."""
+        if not self.is_bot:
+            self.queue += data
+
+    def drain(self) -> bytes:
+        """Return and clear everything queued since the last poll."""
+        if not self.queue:
+            return b""
+        data = bytes(self.queue)
+        self.queue.clear()
+        return data
+
+    # ---------------------------------------------------------------- state
+    def silence_left(self, now: float | None = None) -> int:
+        """Seconds of silence left (0 when not silenced)."""
+        left = self.silence_end - (time.time() if now is None else now)
+        return int(left) if left > 0 else 0
+
+    def is_silenced(self) -> bool:
+        return self.silence_end > time.time()
+
+    def set_stats(self, ranked_score: int, accuracy: float, playcount: int, total_score: int,
+                  rank: int, pp: int) -> None:
+        """Replace the cached stats (accuracy as a 0..1 fraction) and invalidate the packets."""
+        self.ranked_score = ranked_score
+        self.accuracy = accuracy
+        self.playcount = playcount
+        self.total_score = total_score
+        self.rank = rank
+        self.pp = pp
+        self._stats = None
+        self._presence = None  # the presence carries the rank too
+
+    def invalidate(self) -> None:
+        """Drop the cached presence and stats packets after a change of status or identity."""
+        self._presence = None
+        self._stats = None
+
+    # ---------------------------------------------------------------- packets
+    def presence_packet(self) -> bytes:
+        """This user's presence (83), encoded once per change."""
+        if self._presence is None:
+            self._presence = codec.user_presence(
+                self.user_id, self.username, self.utc_offset, self.country_index,
+                self.presence_rank, self.mode, self.longitude, self.latitude, self.rank,
+            )
+        return self._presence
+
+    def stats_packet(self) -> bytes:
+        """This user's stats (11), encoded once per change."""
+        if self._stats is None:
+            self._stats = codec.user_stats(
+                self.user_id, self.action, self.action_text, self.beatmap_md5, self.mods,
+                self.mode, self.beatmap_id, self.ranked_score, self.accuracy, self.playcount,
+                self.total_score, self.rank, self.pp,
+            )
+        return self._stats
