@@ -36,7 +36,7 @@ _MD5 = re.compile(r"[0-9a-f]{32}")
 _BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
 # a valid bcrypt hash (cost 10) of nothing anyone sends: checked for unknown users so that the
 # reply takes as long as for a wrong password
-_DUMMY_HASH = b"$2b$10$" + b"C" * 53
+_DUMMY_HASH = bcrypt.hashpw(b"no account has this password", bcrypt.gensalt(10))
 WINE_MAC = hashlib.md5(b"runningunderwine").hexdigest()
 WINE_DISK = "ffae06fb022871fe9beb58b005c5e21d"
 
