@@ -14,11 +14,16 @@ from helpers import codec
 def handle(state, token, payload: bytes) -> None:
     """Schedule the insert."""
     friend_id = codec.read_i32(payload)
-    if friend_id == token.user_id or friend_id in token.friends or friend_id <= 0 or state.repo is None:
+    if (friend_id == token.user_id or friend_id in token.friends or friend_id in token.friends_pending
+            or friend_id <= 0 or state.repo is None):
         return
+    token.friends_pending.add(friend_id)
     state.spawn(_add(state, token, friend_id), f"friend add {token.user_id}->{friend_id}")
 
 
 async def _add(state, token, friend_id: int) -> None:
-    if await state.repo.add_friend(token.user_id, friend_id):
-        token.friends.add(friend_id)
+    try:
+        if await state.repo.add_friend(token.user_id, friend_id):
+            token.friends.add(friend_id)
+    finally:
+        token.friends_pending.discard(friend_id)

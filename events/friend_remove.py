@@ -11,11 +11,15 @@ from helpers import codec
 def handle(state, token, payload: bytes) -> None:
     """Schedule the delete."""
     friend_id = codec.read_i32(payload)
-    if state.repo is None:
+    if state.repo is None or friend_id in token.friends_pending:
         return
+    token.friends_pending.add(friend_id)
     state.spawn(_remove(state, token, friend_id), f"friend remove {token.user_id}->{friend_id}")
 
 
 async def _remove(state, token, friend_id: int) -> None:
-    await state.repo.remove_friend(token.user_id, friend_id)
-    token.friends.discard(friend_id)
+    try:
+        await state.repo.remove_friend(token.user_id, friend_id)
+        token.friends.discard(friend_id)
+    finally:
+        token.friends_pending.discard(friend_id)

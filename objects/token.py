@@ -36,7 +36,7 @@ class Token:
         "action", "action_text", "beatmap_md5", "mods", "mode", "beatmap_id", "relax", "autopilot",
         "ranked_score", "accuracy", "playcount", "total_score", "rank", "pp",
         "silence_end", "spam_count", "spam_window_start", "silencing",
-        "friends", "block_nonfriend_dms", "away_message", "away_told", "presence_filter",
+        "friends", "friends_pending", "block_nonfriend_dms", "away_message", "away_told", "presence_filter",
         "channels", "spectating", "spectators", "match_id", "in_lobby",
         "login_time", "last_seen", "kicked", "logged_out", "queue", "recent_messages",
         "_presence", "_stats",
@@ -85,6 +85,7 @@ class Token:
         self.spam_window_start = 0.0
         self.silencing = False  # an automatic silence is being written to MySQL
         self.friends: set[int] = set()
+        self.friends_pending: set[int] = set()  # friend rows being written or deleted
         self.block_nonfriend_dms = False
         self.away_message: str | None = None
         self.away_told: set[int] = set()

@@ -1,0 +1,903 @@
+"""A minimal osu! *client* for integration tests, built on the PyPI library ``chio``.
+
+chio is written for servers: it reads client packets and writes server packets. This module
+does the opposite direction with chio's primitives (``chio.io`` read/write functions,
+``MemoryStream``) and its direction-free (de)serialisers (status, message, match, score frame,
+spectator frames), so the tests never share code with the server's own codec
+(``helpers.codec`` must never be imported here).
+
+Usage::
+
+    c = BanchoClient(url)
+    res = c.login("alice", "password")
+    assert res.user_id > 0
+    c.send(public_message("#osu", "hello"))
+    pkt = wait_for(c, lambda p: p.id == 7)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import time
+from typing import Any, Callable, Iterable
+
+import chio
+import requests
+from chio import io as cio
+from chio.constants import Mode, Mods, PacketType, Status
+from chio.types import Match, Message, ReplayFrameBundle, ScoreFrame, UserStatus
+
+# The client codec chio selects for the newest stable build (protocol 19, 16 slots).
+IO = chio.select_client(20250306)
+
+DEFAULT_VERSION = "b20250306.2"
+BOT_ID = 999
+
+# ---------------------------------------------------------------------------------------------
+# Server -> client packet ids (protocol.md §6.2), as plain ints for readable assertions
+# ---------------------------------------------------------------------------------------------
+LOGIN_REPLY = 5
+SEND_MESSAGE = 7
+PING = 8
+USER_STATS = 11
+USER_LOGOUT = 12
+SPECTATOR_JOINED = 13
+SPECTATOR_LEFT = 14
+SPECTATE_FRAMES = 15
+VERSION_UPDATE = 19
+SPECTATOR_CANT_SPECTATE = 22
+GET_ATTENTION = 23
+NOTIFICATION = 24
+MATCH_UPDATE = 26
+MATCH_NEW = 27
+MATCH_DISPOSE = 28
+MATCH_JOIN_SUCCESS = 36
+MATCH_JOIN_FAIL = 37
+FELLOW_SPECTATOR_JOINED = 42
+FELLOW_SPECTATOR_LEFT = 43
+MATCH_START = 46
+MATCH_SCORE_UPDATE = 48
+MATCH_TRANSFER_HOST = 50
+MATCH_ALL_PLAYERS_LOADED = 53
+MATCH_PLAYER_FAILED = 57
+MATCH_COMPLETE = 58
+MATCH_SKIP = 61
+CHANNEL_JOIN_SUCCESS = 64
+CHANNEL_INFO = 65
+CHANNEL_KICKED = 66
+CHANNEL_AUTOJOIN = 67
+PRIVILEGES = 71
+FRIENDS_LIST = 72
+PROTOCOL_VERSION = 75
+MAIN_MENU_ICON = 76
+MATCH_PLAYER_SKIPPED = 81
+USER_PRESENCE = 83
+RESTART = 86
+MATCH_INVITE = 88
+CHANNEL_INFO_END = 89
+MATCH_CHANGE_PASSWORD = 91
+SILENCE_END = 92
+USER_SILENCED = 94
+USER_PRESENCE_SINGLE = 95
+USER_PRESENCE_BUNDLE = 96
+USER_DM_BLOCKED = 100
+TARGET_IS_SILENCED = 101
+VERSION_UPDATE_FORCED = 102
+SWITCH_SERVER = 103
+ACCOUNT_RESTRICTED = 104
+RTX = 105
+MATCH_ABORT = 106
+SWITCH_TOURNAMENT_SERVER = 107
+
+# Client -> server ids (protocol.md §6.1)
+C_CHANGE_ACTION = 0
+C_PUBLIC_MESSAGE = 1
+C_LOGOUT = 2
+C_REQUEST_STATUS_UPDATE = 3
+C_PING = 4
+C_START_SPECTATING = 16
+C_STOP_SPECTATING = 17
+C_SPECTATE_FRAMES = 18
+C_ERROR_REPORT = 20
+C_CANT_SPECTATE = 21
+C_PRIVATE_MESSAGE = 25
+C_PART_LOBBY = 29
+C_JOIN_LOBBY = 30
+C_CREATE_MATCH = 31
+C_JOIN_MATCH = 32
+C_PART_MATCH = 33
+C_MATCH_CHANGE_SLOT = 38
+C_MATCH_READY = 39
+C_MATCH_LOCK = 40
+C_MATCH_CHANGE_SETTINGS = 41
+C_MATCH_START = 44
+C_MATCH_SCORE_UPDATE = 47
+C_MATCH_COMPLETE = 49
+C_MATCH_CHANGE_MODS = 51
+C_MATCH_LOAD_COMPLETE = 52
+C_MATCH_NO_BEATMAP = 54
+C_MATCH_NOT_READY = 55
+C_MATCH_FAILED = 56
+C_MATCH_HAS_BEATMAP = 59
+C_MATCH_SKIP_REQUEST = 60
+C_CHANNEL_JOIN = 63
+C_MATCH_TRANSFER_HOST = 70
+C_FRIEND_ADD = 73
+C_FRIEND_REMOVE = 74
+C_MATCH_CHANGE_TEAM = 77
+C_CHANNEL_PART = 78
+C_RECEIVE_UPDATES = 79
+C_SET_AWAY_MESSAGE = 82
+C_USER_STATS_REQUEST = 85
+C_MATCH_INVITE = 87
+C_MATCH_CHANGE_PASSWORD = 90
+C_TOURNAMENT_MATCH_INFO = 93
+C_PRESENCE_REQUEST = 97
+C_PRESENCE_REQUEST_ALL = 98
+C_TOGGLE_BLOCK_DMS = 99
+C_TOURNAMENT_JOIN_MATCH_CHANNEL = 108
+C_TOURNAMENT_LEAVE_MATCH_CHANNEL = 109
+
+
+# ---------------------------------------------------------------------------------------------
+# Decoded values
+# ---------------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Presence:
+    """Packet 83 (protocol.md §4.3)."""
+
+    user_id: int
+    username: str
+    utc_offset: int  # the wire byte minus 24
+    country: int
+    privileges: int  # low 5 bits of the privilege byte
+    mode: int  # bits 5-7 of the privilege byte
+    longitude: float
+    latitude: float
+    rank: int
+
+    @property
+    def raw_privilege_byte(self) -> int:
+        return self.privileges | (self.mode << 5)
+
+
+@dataclasses.dataclass(frozen=True)
+class Stats:
+    """Packet 11 (protocol.md §4.2; pp is u16 for b20250306+)."""
+
+    user_id: int
+    action: int
+    text: str
+    beatmap_md5: str
+    mods: int
+    mode: int
+    beatmap_id: int
+    ranked_score: int
+    accuracy: float
+    playcount: int
+    total_score: int
+    rank: int
+    pp: int
+
+
+@dataclasses.dataclass(frozen=True)
+class UserQuit:
+    """Packet 12."""
+
+    user_id: int
+    state: int
+
+
+@dataclasses.dataclass(frozen=True)
+class ChannelInfo:
+    """Packets 65 / 67 (protocol.md §4.5)."""
+
+    name: str
+    topic: str
+    user_count: int
+
+
+@dataclasses.dataclass
+class Packet:
+    id: int
+    name: str
+    value: Any
+    raw: bytes
+
+    def __repr__(self) -> str:  # compact, readable in assertion messages
+        val = self.value
+        if isinstance(val, bytes) and len(val) > 48:
+            val = val[:48] + b"..."
+        if isinstance(val, str) and len(val) > 120:
+            val = val[:120] + "..."
+        return f"<{self.id} {self.name} {val!r}>"
+
+
+class PacketDecodeError(AssertionError):
+    """The server sent a packet our (chio based) decoder cannot read: a test failure."""
+
+
+def packet_name(packet_id: int) -> str:
+    try:
+        return PacketType(packet_id).name
+    except ValueError:
+        return f"Unknown{packet_id}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Payload decoders (server -> client), with chio primitives only
+# ---------------------------------------------------------------------------------------------
+def _empty(_s: cio.MemoryStream) -> None:
+    return None
+
+
+def _i32(s: cio.MemoryStream) -> int:
+    return cio.read_s32(s)
+
+
+def _u32(s: cio.MemoryStream) -> int:
+    return cio.read_u32(s)
+
+
+def _string(s: cio.MemoryStream) -> str:
+    return cio.read_string(s)
+
+
+def _message(s: cio.MemoryStream) -> Message:
+    return IO.read_message(s)
+
+
+def _status_fields(s: cio.MemoryStream) -> dict:
+    # chio's direction-free status reader (b20120818.read_user_status) would coerce the action
+    # into chio's Status enum; read the same layout with primitives so that an out-of-range value
+    # surfaces as a wrong number in an assertion instead of a decoder crash.
+    return dict(
+        action=cio.read_u8(s),
+        text=cio.read_string(s),
+        beatmap_md5=cio.read_string(s),
+        mods=cio.read_u32(s),
+        mode=cio.read_u8(s),
+        beatmap_id=cio.read_s32(s),
+    )
+
+
+def _stats(s: cio.MemoryStream) -> Stats:
+    user_id = cio.read_s32(s)
+    status = _status_fields(s)
+    return Stats(
+        user_id=user_id,
+        **status,
+        ranked_score=cio.read_u64(s),
+        accuracy=cio.read_f32(s),
+        playcount=cio.read_u32(s),
+        total_score=cio.read_u64(s),
+        rank=cio.read_u32(s),
+        pp=cio.read_u16(s),
+    )
+
+
+def _quit(s: cio.MemoryStream) -> UserQuit:
+    return UserQuit(user_id=cio.read_s32(s), state=cio.read_u8(s))
+
+
+def _channel(s: cio.MemoryStream) -> ChannelInfo:
+    return ChannelInfo(name=cio.read_string(s), topic=cio.read_string(s), user_count=cio.read_s16(s))
+
+
+def _id_list(s: cio.MemoryStream) -> list[int]:
+    return cio.read_list_s16(s)  # u16 count + i32 elements
+
+
+def _presence(s: cio.MemoryStream) -> Presence:
+    user_id = cio.read_s32(s)
+    username = cio.read_string(s)
+    offset = cio.read_u8(s) - 24
+    country = cio.read_u8(s)
+    priv = cio.read_u8(s)
+    longitude = cio.read_f32(s)
+    latitude = cio.read_f32(s)
+    rank = cio.read_s32(s)
+    return Presence(user_id, username, offset, country, priv & 0x1F, priv >> 5, longitude, latitude, rank)
+
+
+def _match(s: cio.MemoryStream) -> Match:
+    return IO.read_match(s)
+
+
+def _score_frame(s: cio.MemoryStream) -> ScoreFrame:
+    return IO.read_score_frame(s)
+
+
+def _spectate_frames(s: cio.MemoryStream) -> ReplayFrameBundle:
+    return IO.read_spectate_frames(s)
+
+
+DECODERS: dict[int, Callable[[cio.MemoryStream], Any]] = {
+    LOGIN_REPLY: _i32,
+    SEND_MESSAGE: _message,
+    PING: _empty,
+    USER_STATS: _stats,
+    USER_LOGOUT: _quit,
+    SPECTATOR_JOINED: _i32,
+    SPECTATOR_LEFT: _i32,
+    SPECTATE_FRAMES: _spectate_frames,
+    VERSION_UPDATE: _empty,
+    SPECTATOR_CANT_SPECTATE: _i32,
+    GET_ATTENTION: _empty,
+    NOTIFICATION: _string,
+    MATCH_UPDATE: _match,
+    MATCH_NEW: _match,
+    MATCH_DISPOSE: _i32,
+    MATCH_JOIN_SUCCESS: _match,
+    MATCH_JOIN_FAIL: _empty,
+    FELLOW_SPECTATOR_JOINED: _i32,
+    FELLOW_SPECTATOR_LEFT: _i32,
+    MATCH_START: _match,
+    MATCH_SCORE_UPDATE: _score_frame,
+    MATCH_TRANSFER_HOST: _empty,
+    MATCH_ALL_PLAYERS_LOADED: _empty,
+    MATCH_PLAYER_FAILED: _i32,
+    MATCH_COMPLETE: _empty,
+    MATCH_SKIP: _empty,
+    CHANNEL_JOIN_SUCCESS: _string,
+    CHANNEL_INFO: _channel,
+    CHANNEL_KICKED: _string,
+    CHANNEL_AUTOJOIN: _channel,
+    PRIVILEGES: _i32,
+    FRIENDS_LIST: _id_list,
+    PROTOCOL_VERSION: _i32,
+    MAIN_MENU_ICON: _string,
+    MATCH_PLAYER_SKIPPED: _i32,
+    USER_PRESENCE: _presence,
+    RESTART: _i32,
+    MATCH_INVITE: _message,
+    CHANNEL_INFO_END: _empty,
+    MATCH_CHANGE_PASSWORD: _string,
+    SILENCE_END: _i32,
+    USER_SILENCED: _i32,
+    USER_PRESENCE_SINGLE: _i32,
+    USER_PRESENCE_BUNDLE: _id_list,
+    USER_DM_BLOCKED: _message,
+    TARGET_IS_SILENCED: _message,
+    VERSION_UPDATE_FORCED: _empty,
+    SWITCH_SERVER: _i32,
+    ACCOUNT_RESTRICTED: _empty,
+    RTX: _string,
+    MATCH_ABORT: _empty,
+    SWITCH_TOURNAMENT_SERVER: _string,
+}
+
+
+def decode_payload(packet_id: int, payload: bytes) -> Any:
+    """Decode one payload; unknown ids come back as the raw bytes.
+
+    Trailing bytes inside a payload are tolerated (the real client ignores them, protocol.md
+    §2.1); a payload that is too short or malformed raises :class:`PacketDecodeError`.
+    """
+    decoder = DECODERS.get(packet_id)
+    if decoder is None:
+        return payload
+    stream = cio.MemoryStream(payload)
+    try:
+        value = decoder(stream)
+    except Exception as exc:  # struct.error, IndexError, UnicodeDecodeError, ValueError
+        raise PacketDecodeError(
+            f"cannot decode packet {packet_id} ({packet_name(packet_id)}) payload {payload.hex(' ')}: {exc!r}"
+        ) from exc
+    if stream.position > len(payload):
+        raise PacketDecodeError(
+            f"packet {packet_id} ({packet_name(packet_id)}) payload too short: {payload.hex(' ')}"
+        )
+    return value
+
+
+def decode_packets(body: bytes) -> list[Packet]:
+    """Split a response body into frames (u16 id, u8 compression, u32 length) and decode them."""
+    stream = cio.MemoryStream(body)
+    packets: list[Packet] = []
+    while stream.available() > 0:
+        if stream.available() < 7:
+            raise PacketDecodeError(f"trailing {stream.available()} bytes after the last frame: {body[-16:].hex(' ')}")
+        packet_id = cio.read_u16(stream)
+        compressed = cio.read_u8(stream)
+        length = cio.read_u32(stream)
+        if length > stream.available():
+            raise PacketDecodeError(
+                f"frame {packet_id} declares {length} bytes but only {stream.available()} remain"
+            )
+        payload = stream.read(length)
+        if compressed:
+            raise PacketDecodeError(f"frame {packet_id} has the per-packet compression flag set ({compressed})")
+        packets.append(Packet(packet_id, packet_name(packet_id), decode_payload(packet_id, payload), payload))
+    return packets
+
+
+# ---------------------------------------------------------------------------------------------
+# Frame builders (client -> server)
+# ---------------------------------------------------------------------------------------------
+def frame(packet_id: int, payload: bytes = b"") -> bytes:
+    """Frame a payload: u16 id, u8 0, u32 length, payload."""
+    s = cio.MemoryStream()
+    cio.write_u16(s, packet_id)
+    cio.write_u8(s, 0)
+    cio.write_u32(s, len(payload))
+    s.write(payload)
+    return s.data
+
+
+def _payload(*writers: Callable[[cio.MemoryStream], None]) -> bytes:
+    s = cio.MemoryStream()
+    for w in writers:
+        w(s)
+    return s.data
+
+
+def _i32_frame(packet_id: int, value: int) -> bytes:
+    return frame(packet_id, _payload(lambda s: cio.write_s32(s, value)))
+
+
+def _str_frame(packet_id: int, value: str) -> bytes:
+    return frame(packet_id, _payload(lambda s: cio.write_string(s, value)))
+
+
+def message_payload(content: str, target: str, sender: str = "", sender_id: int = 0) -> bytes:
+    s = cio.MemoryStream()
+    cio.write_string(s, sender)
+    cio.write_string(s, content)
+    cio.write_string(s, target)
+    cio.write_s32(s, sender_id)
+    return s.data
+
+
+def ping() -> bytes:
+    return frame(C_PING)
+
+
+def change_action(
+    action: int = 0,
+    text: str = "",
+    md5: str = "",
+    mods: int = 0,
+    mode: int = 0,
+    beatmap_id: int = 0,
+) -> bytes:
+    status = UserStatus(
+        action=Status(action), text=text, mods=Mods(mods), mode=Mode(mode), beatmap_checksum=md5, beatmap_id=beatmap_id
+    )
+    return frame(C_CHANGE_ACTION, IO.write_status_update(status))
+
+
+def public_message(target: str, text: str) -> bytes:
+    return frame(C_PUBLIC_MESSAGE, message_payload(text, target))
+
+
+def private_message(target: str, text: str) -> bytes:
+    return frame(C_PRIVATE_MESSAGE, message_payload(text, target))
+
+
+def logout() -> bytes:
+    return _i32_frame(C_LOGOUT, 0)
+
+
+def request_status_update() -> bytes:
+    return frame(C_REQUEST_STATUS_UPDATE)
+
+
+def channel_join(name: str) -> bytes:
+    return _str_frame(C_CHANNEL_JOIN, name)
+
+
+def channel_part(name: str) -> bytes:
+    return _str_frame(C_CHANNEL_PART, name)
+
+
+def friend_add(user_id: int) -> bytes:
+    return _i32_frame(C_FRIEND_ADD, user_id)
+
+
+def friend_remove(user_id: int) -> bytes:
+    return _i32_frame(C_FRIEND_REMOVE, user_id)
+
+
+def stats_request(ids: Iterable[int]) -> bytes:
+    ids = list(ids)
+    return frame(C_USER_STATS_REQUEST, _payload(lambda s: cio.write_list_s16(s, ids)))
+
+
+def presence_request(ids: Iterable[int]) -> bytes:
+    ids = list(ids)
+    return frame(C_PRESENCE_REQUEST, _payload(lambda s: cio.write_list_s16(s, ids)))
+
+
+def presence_request_all() -> bytes:
+    return _i32_frame(C_PRESENCE_REQUEST_ALL, 0)
+
+
+def receive_updates(value: int) -> bytes:
+    return _i32_frame(C_RECEIVE_UPDATES, value)
+
+
+def set_away_message(text: str) -> bytes:
+    return frame(C_SET_AWAY_MESSAGE, message_payload(text, ""))
+
+
+def toggle_block_dms(flag: bool | int) -> bytes:
+    return _i32_frame(C_TOGGLE_BLOCK_DMS, int(flag))
+
+
+def error_report(text: str) -> bytes:
+    return _str_frame(C_ERROR_REPORT, text)
+
+
+# --- spectating (for later test modules) ---
+def start_spectating(host_id: int) -> bytes:
+    return _i32_frame(C_START_SPECTATING, host_id)
+
+
+def stop_spectating() -> bytes:
+    return frame(C_STOP_SPECTATING)
+
+
+def cant_spectate() -> bytes:
+    return frame(C_CANT_SPECTATE)
+
+
+def spectate_frames(bundle: ReplayFrameBundle) -> bytes:
+    # chio's frame-bundle writer is direction-free: the client sends the same payload (vector C17)
+    (_, payload), = list(IO.write_spectate_frames(bundle))
+    return frame(C_SPECTATE_FRAMES, payload)
+
+
+# --- lobby and multiplayer (for later test modules) ---
+def lobby_join() -> bytes:
+    return frame(C_JOIN_LOBBY)
+
+
+def lobby_part() -> bytes:
+    return frame(C_PART_LOBBY)
+
+
+def match_payload(match: Match) -> bytes:
+    return IO.write_match(match)
+
+
+def match_create(match: Match) -> bytes:
+    return frame(C_CREATE_MATCH, match_payload(match))
+
+
+def match_join(match_id: int, password: str = "") -> bytes:
+    def w(s: cio.MemoryStream) -> None:
+        cio.write_s32(s, match_id)
+        cio.write_string(s, password)
+
+    return frame(C_JOIN_MATCH, _payload(w))
+
+
+def match_part() -> bytes:
+    return frame(C_PART_MATCH)
+
+
+def match_change_slot(slot: int) -> bytes:
+    return _i32_frame(C_MATCH_CHANGE_SLOT, slot)
+
+
+def match_ready() -> bytes:
+    return frame(C_MATCH_READY)
+
+
+def match_not_ready() -> bytes:
+    return frame(C_MATCH_NOT_READY)
+
+
+def match_lock(slot: int) -> bytes:
+    return _i32_frame(C_MATCH_LOCK, slot)
+
+
+def match_change_settings(match: Match) -> bytes:
+    return frame(C_MATCH_CHANGE_SETTINGS, match_payload(match))
+
+
+def match_change_password(match: Match) -> bytes:
+    return frame(C_MATCH_CHANGE_PASSWORD, match_payload(match))
+
+
+def match_start() -> bytes:
+    return frame(C_MATCH_START)
+
+
+def match_score_update(score: ScoreFrame) -> bytes:
+    s = cio.MemoryStream()
+    IO.write_score_frame(s, score)
+    return frame(C_MATCH_SCORE_UPDATE, s.data)
+
+
+def match_complete() -> bytes:
+    return frame(C_MATCH_COMPLETE)
+
+
+def match_change_mods(mods: int) -> bytes:
+    return _i32_frame(C_MATCH_CHANGE_MODS, mods)
+
+
+def match_load_complete() -> bytes:
+    return frame(C_MATCH_LOAD_COMPLETE)
+
+
+def match_no_beatmap() -> bytes:
+    return frame(C_MATCH_NO_BEATMAP)
+
+
+def match_has_beatmap() -> bytes:
+    return frame(C_MATCH_HAS_BEATMAP)
+
+
+def match_failed() -> bytes:
+    return frame(C_MATCH_FAILED)
+
+
+def match_skip_request() -> bytes:
+    return frame(C_MATCH_SKIP_REQUEST)
+
+
+def match_transfer_host(slot: int) -> bytes:
+    return _i32_frame(C_MATCH_TRANSFER_HOST, slot)
+
+
+def match_change_team() -> bytes:
+    return frame(C_MATCH_CHANGE_TEAM)
+
+
+def match_invite(user_id: int) -> bytes:
+    return _i32_frame(C_MATCH_INVITE, user_id)
+
+
+def tournament_match_info(match_id: int) -> bytes:
+    return _i32_frame(C_TOURNAMENT_MATCH_INFO, match_id)
+
+
+def tournament_join_match_channel(match_id: int) -> bytes:
+    return _i32_frame(C_TOURNAMENT_JOIN_MATCH_CHANNEL, match_id)
+
+
+def tournament_leave_match_channel(match_id: int) -> bytes:
+    return _i32_frame(C_TOURNAMENT_LEAVE_MATCH_CHANNEL, match_id)
+
+
+# ---------------------------------------------------------------------------------------------
+# Login body
+# ---------------------------------------------------------------------------------------------
+def md5hex(text: str | bytes) -> str:
+    if isinstance(text, str):
+        text = text.encode()
+    return hashlib.md5(text).hexdigest()
+
+
+def default_hashes(seed: str) -> str:
+    """A plausible, per-user ``client_hashes`` field (trailing colon included).
+
+    Derived from ``seed`` (the username) so that different test users never share hardware
+    (HWID verification would otherwise ban a pending account as a multi-account).
+    """
+    digest = hashlib.md5(seed.encode()).digest()
+    macs = ["-".join(f"{b:02X}" for b in digest[i : i + 6]) for i in (0, 6)]
+    adapters = ".".join(macs) + "."
+    return ":".join(
+        [
+            md5hex("osu!.exe"),
+            adapters,
+            md5hex(adapters),
+            md5hex("uninstall-" + seed),
+            md5hex("disk-" + seed),
+        ]
+    ) + ":"
+
+
+def login_body(
+    username: str,
+    password: str | None = None,
+    version: str = DEFAULT_VERSION,
+    utc_offset: int = 1,
+    block_nonfriend_pm: bool = False,
+    hashes: str | None = None,
+    password_md5: str | None = None,
+) -> bytes:
+    pw = password_md5 if password_md5 is not None else md5hex(password or "")
+    if hashes is None:
+        hashes = default_hashes(username)
+    client_info = f"{version}|{utc_offset}|1|{hashes}|{1 if block_nonfriend_pm else 0}"
+    return f"{username}\n{pw}\n{client_info}\n".encode()
+
+
+# ---------------------------------------------------------------------------------------------
+# The client
+# ---------------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class LoginResult:
+    user_id: int | None  # value of the first packet 5, None when absent
+    token: str | None  # cho-token header
+    packets: list[Packet]
+    response: requests.Response
+
+    def of(self, packet_id: int) -> list[Packet]:
+        return of(self.packets, packet_id)
+
+    def values(self, packet_id: int) -> list[Any]:
+        return [p.value for p in of(self.packets, packet_id)]
+
+
+class BanchoClient:
+    """One simulated osu! client (one ``requests.Session``, keep-alive)."""
+
+    def __init__(self, base_url: str, timeout: float = 10.0) -> None:
+        self.base_url = base_url.rstrip("/") + "/"
+        self.http = requests.Session()
+        self.http.headers.update({"User-Agent": "osu!", "Accept-Encoding": "gzip"})
+        self.timeout = timeout
+        self.token: str | None = None
+        self.user_id: int | None = None
+        self.username: str | None = None
+        self.received: list[Packet] = []  # every packet this client ever got, in order
+        # packets not yet consumed by wait_for()/drain()/collect(): a packet that came back in the
+        # reply to send() can still be waited for afterwards
+        self.inbox: list[Packet] = []
+        self.login_result: LoginResult | None = None
+        self.user: Any = None  # set by the fixtures (conftest.TestUser)
+        self.last_response: requests.Response | None = None
+
+    # --- HTTP ---
+    def post(self, body: bytes, token: str | None = None, headers: dict | None = None) -> requests.Response:
+        h = {}
+        if token is not None:
+            h["osu-token"] = token
+        if headers:
+            h.update(headers)
+        resp = self.http.post(self.base_url, data=body, headers=h, timeout=self.timeout)
+        self.last_response = resp
+        return resp
+
+    def login_raw(self, body: bytes, headers: dict | None = None) -> LoginResult:
+        """POST an arbitrary login body (no osu-token) and decode the answer."""
+        resp = self.post(body, headers=headers)
+        assert resp.status_code == 200, f"login answered HTTP {resp.status_code}: {resp.text[:200]!r}"
+        packets = decode_packets(resp.content)
+        self._record(packets)
+        replies = of(packets, LOGIN_REPLY)
+        user_id = replies[0].value if replies else None
+        token = resp.headers.get("cho-token")
+        self.token = token
+        self.user_id = user_id if user_id is not None and user_id > 0 else None
+        self.login_result = LoginResult(user_id, token, packets, resp)
+        return self.login_result
+
+    def login(
+        self,
+        username: str,
+        password: str = "password",
+        version: str = DEFAULT_VERSION,
+        utc_offset: int = 1,
+        block_nonfriend_pm: bool = False,
+        hashes: str | None = None,
+        headers: dict | None = None,
+    ) -> LoginResult:
+        body = login_body(username, password, version, utc_offset, block_nonfriend_pm, hashes)
+        result = self.login_raw(body, headers=headers)
+        if result.user_id is not None and result.user_id > 0:
+            self.username = username
+        return result
+
+    def send_raw(self, body: bytes, token: str | None = None) -> list[Packet]:
+        """POST ``body`` with ``osu-token`` (the client's token unless given) and decode the answer."""
+        tok = token if token is not None else self.token
+        assert tok is not None, "not logged in (no token)"
+        resp = self.post(body, token=tok)
+        assert resp.status_code == 200, f"poll answered HTTP {resp.status_code}: {resp.text[:200]!r}"
+        packets = decode_packets(resp.content)
+        self._record(packets)
+        return packets
+
+    def _record(self, packets: list[Packet]) -> None:
+        self.received.extend(packets)
+        self.inbox.extend(packets)
+
+    def send(self, *frames: bytes) -> list[Packet]:
+        return self.send_raw(b"".join(frames))
+
+    def poll(self) -> list[Packet]:
+        return self.send(ping())
+
+    def drain(self, rounds: int = 2, pause: float = 0.05) -> list[Packet]:
+        """Poll a few times and return everything received by these polls.
+
+        Empties the server-side queue and the local inbox (nothing before this point can satisfy a
+        later ``wait_for``).
+        """
+        out: list[Packet] = []
+        for i in range(rounds):
+            if i:
+                time.sleep(pause)
+            out.extend(self.poll())
+        self.inbox.clear()
+        return out
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __repr__(self) -> str:
+        return f"<BanchoClient {self.username!r} id={self.user_id}>"
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------------------------
+def of(packets: Iterable[Packet], packet_id: int) -> list[Packet]:
+    """The packets with this id, in order."""
+    return [p for p in packets if p.id == packet_id]
+
+
+def values(packets: Iterable[Packet], packet_id: int) -> list[Any]:
+    return [p.value for p in packets if p.id == packet_id]
+
+
+def ids(packets: Iterable[Packet]) -> list[int]:
+    return [p.id for p in packets]
+
+
+def is_message(p: Packet, *, sender: str | None = None, content: str | None = None, target: str | None = None,
+               sender_id: int | None = None, packet_id: int = SEND_MESSAGE) -> bool:
+    if p.id != packet_id:
+        return False
+    m = p.value
+    return (
+        (sender is None or m.sender == sender)
+        and (content is None or m.content == content)
+        and (target is None or m.target == target)
+        and (sender_id is None or m.sender_id == sender_id)
+    )
+
+
+def wait_for(
+    client: BanchoClient,
+    predicate: Callable[[Packet], bool],
+    timeout: float = 5.0,
+    interval: float = 0.05,
+    description: str = "",
+) -> Packet:
+    """Return the first unconsumed packet matching ``predicate``, polling until one arrives.
+
+    Looks first at the client's inbox (packets already received, e.g. in the reply to a
+    ``send``, and not yet consumed), then polls. The matching packet is removed from the inbox;
+    everything stays in ``client.received``. Fails the test after ``timeout`` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    first = True
+    while True:
+        for i, p in enumerate(client.inbox):
+            if predicate(p):
+                del client.inbox[i]
+                return p
+        if time.monotonic() >= deadline:
+            raise AssertionError(
+                f"{client!r}: no packet matching {description or predicate} within {timeout}s; "
+                f"unconsumed: {client.inbox!r}"
+            )
+        if not first:
+            time.sleep(interval)
+        first = False
+        client.poll()
+
+
+def wait_for_id(client: BanchoClient, packet_id: int, timeout: float = 5.0, **kw) -> Packet:
+    return wait_for(client, lambda p: p.id == packet_id, timeout=timeout, description=f"id {packet_id}", **kw)
+
+
+def collect(client: BanchoClient, duration: float = 0.5, interval: float = 0.1) -> list[Packet]:
+    """Poll for ``duration`` seconds; return every packet received (the inbox is emptied)."""
+    out: list[Packet] = []
+    deadline = time.monotonic() + duration
+    while True:
+        out.extend(client.poll())
+        if time.monotonic() >= deadline:
+            client.inbox.clear()
+            return out
+        time.sleep(interval)

@@ -1,0 +1,604 @@
+"""Shared pytest fixtures: a real pep.py server on a throw-away MySQL database and Redis prefix.
+
+Fixtures
+--------
+``server`` (session)
+    One running ``pep.py`` for the whole test session. It owns the database
+    ``pep_test_<hex>`` (created here, initialised with ``pep.py init-db``, dropped at the end) and
+    the Redis key prefix ``pep_test_<hex>:`` (all prefixed keys are deleted at the end). Attributes:
+
+    * ``url``            base URL (``http://127.0.0.1:<port>/``)
+    * ``db``             :class:`Database`: ``query``/``one``/``scalar``/``execute`` on the test DB
+    * ``redis``          :class:`PrefixedRedis`: helpers that add the prefix (``.raw`` = the client)
+    * ``prefix``         the Redis prefix
+    * ``log_path``       the server's combined stdout/stderr
+    * ``add_user(name=None, password="password", privileges=3) -> id``  (``pep.py adduser``)
+    * ``new_user(...) -> TestUser``  same, returns id + name + password
+    * ``client() -> BanchoClient``
+    * ``connect(privileges=3, ...) -> BanchoClient``  new user, logged in, login asserted, drained
+
+``start_server`` (function)
+    Factory for an extra server on the same database with environment overrides, e.g.
+    ``start_server({"PEP_SESSIONS_TIMEOUT": "2"})``. Every extra server gets its own Redis prefix
+    (below the session prefix) so that its start-up wipe of ``peppy:*`` never touches the session
+    server's keys. Stopped at the end of the test.
+
+``clients`` (function)
+    ``clients()`` = ``server.client()`` but closed at the end of the test.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+_VENV_PY = REPO / ".venv" / "bin" / "python"
+PYTHON = str(_VENV_PY) if _VENV_PY.exists() else sys.executable
+
+MYSQL_HOST = os.environ.get("PEP_TEST_MYSQL_HOST", "127.0.0.1")
+MYSQL_PORT = int(os.environ.get("PEP_TEST_MYSQL_PORT", "3306"))
+MYSQL_USER = os.environ.get("PEP_TEST_MYSQL_USER", "root")
+MYSQL_PASSWORD = os.environ.get("PEP_TEST_MYSQL_PASSWORD", "")
+REDIS_HOST = os.environ.get("PEP_TEST_REDIS_HOST", "127.0.0.1")
+REDIS_PORT = int(os.environ.get("PEP_TEST_REDIS_PORT", "6379"))
+REDIS_DB = int(os.environ.get("PEP_TEST_REDIS_DB", "0"))
+
+START_TIMEOUT = 20.0
+
+# Environment of every test server (on top of os.environ); PEP_* keys per config.ini.
+BASE_SERVER_ENV = {
+    "PEP_SERVER_HOST": "127.0.0.1",
+    "PEP_DB_HOST": MYSQL_HOST,
+    "PEP_DB_PORT": str(MYSQL_PORT),
+    "PEP_DB_USERNAME": MYSQL_USER,
+    "PEP_DB_PASSWORD": MYSQL_PASSWORD,
+    "PEP_REDIS_HOST": REDIS_HOST,
+    "PEP_REDIS_PORT": str(REDIS_PORT),
+    "PEP_REDIS_DB": str(REDIS_DB),
+    "PEP_SESSIONS_LOGOUT_GRACE": "1",
+    # the session server lives for the whole run: never let idle test clients time out midway
+    "PEP_SESSIONS_TIMEOUT": "600",
+    "PEP_LOG_LEVEL": "DEBUG",
+    "PYTHONUNBUFFERED": "1",
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# MySQL
+# ---------------------------------------------------------------------------------------------
+def _mysql_connect(database: str | None = None):
+    import MySQLdb
+    import MySQLdb.cursors
+
+    kw: dict[str, Any] = dict(
+        host=MYSQL_HOST,
+        port=MYSQL_PORT,
+        user=MYSQL_USER,
+        passwd=MYSQL_PASSWORD,
+        charset="utf8mb4",
+        autocommit=True,
+        cursorclass=MySQLdb.cursors.DictCursor,
+    )
+    if database:
+        kw["db"] = database
+    return MySQLdb.connect(**kw)
+
+
+class Database:
+    """Tiny synchronous helper on the test database (autocommit, dict rows)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._conn = None
+        self._lock = threading.Lock()
+
+    def _cursor(self):
+        if self._conn is None:
+            self._conn = _mysql_connect(self.name)
+        return self._conn.cursor()
+
+    def _run(self, sql: str, args: Any = None):
+        import MySQLdb
+
+        with self._lock:
+            for attempt in (0, 1):
+                try:
+                    cur = self._cursor()
+                    cur.execute(sql, args)
+                    rows = cur.fetchall() if cur.description else None
+                    count = cur.rowcount
+                    cur.close()
+                    return rows, count
+                except MySQLdb.OperationalError:
+                    if attempt:
+                        raise
+                    self.close()
+        raise AssertionError("unreachable")
+
+    def query(self, sql: str, args: Any = None) -> list[dict]:
+        rows, _ = self._run(sql, args)
+        return list(rows or [])
+
+    def one(self, sql: str, args: Any = None) -> dict | None:
+        rows = self.query(sql, args)
+        return rows[0] if rows else None
+
+    def scalar(self, sql: str, args: Any = None) -> Any:
+        row = self.one(sql, args)
+        if row is None:
+            return None
+        return next(iter(row.values()))
+
+    def execute(self, sql: str, args: Any = None) -> int:
+        _, count = self._run(sql, args)
+        return count
+
+    def close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except Exception:
+                pass
+            self._conn = None
+
+
+# ---------------------------------------------------------------------------------------------
+# Redis
+# ---------------------------------------------------------------------------------------------
+class PrefixedRedis:
+    """A redis.Redis plus helpers that put the server's key prefix in front of names."""
+
+    def __init__(self, prefix: str) -> None:
+        import redis
+
+        self.prefix = prefix
+        self.raw = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=REDIS_DB, decode_responses=True)
+
+    def key(self, name: str) -> str:
+        return self.prefix + name
+
+    def get(self, name: str) -> str | None:
+        return self.raw.get(self.key(name))
+
+    def set(self, name: str, value: Any, **kw) -> Any:
+        return self.raw.set(self.key(name), value, **kw)
+
+    def exists(self, name: str) -> bool:
+        return bool(self.raw.exists(self.key(name)))
+
+    def delete(self, *names: str) -> int:
+        return self.raw.delete(*(self.key(n) for n in names)) if names else 0
+
+    def smembers(self, name: str) -> set[str]:
+        return set(self.raw.smembers(self.key(name)))
+
+    def sismember(self, name: str, value: str) -> bool:
+        return bool(self.raw.sismember(self.key(name), value))
+
+    def zadd(self, name: str, mapping: dict) -> int:
+        return self.raw.zadd(self.key(name), mapping)
+
+    def publish(self, channel: str, message: Any) -> int:
+        """Publish on the *prefixed* channel (the server prefixes pub/sub channels too)."""
+        return self.raw.publish(self.key(channel), message)
+
+    def keys(self, pattern: str = "*") -> list[str]:
+        """Prefixed keys matching ``pattern``, returned without the prefix."""
+        n = len(self.prefix)
+        return sorted(k[n:] for k in self.raw.scan_iter(match=self.prefix + pattern, count=500))
+
+    def delete_all(self) -> int:
+        """Delete every key under the prefix."""
+        deleted = 0
+        batch: list[str] = []
+        for k in self.raw.scan_iter(match=self.prefix + "*", count=500):
+            batch.append(k)
+            if len(batch) >= 500:
+                deleted += self.raw.delete(*batch)
+                batch = []
+        if batch:
+            deleted += self.raw.delete(*batch)
+        return deleted
+
+    def close(self) -> None:
+        try:
+            self.raw.close()
+        except Exception:
+            pass
+
+
+# ---------------------------------------------------------------------------------------------
+# Server processes
+# ---------------------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _tail(path: Path, limit: int = 12000) -> str:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return f"<cannot read {path}: {exc}>"
+    return data[-limit:].decode("utf-8", "replace")
+
+
+class ServerProcess:
+    """One ``pep.py`` subprocess."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.env = env
+        self.log_path = log_path
+        self.port = int(env["PEP_SERVER_PORT"])
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.prefix = env.get("PEP_REDIS_KEY_PREFIX", "")
+        self.proc: subprocess.Popen | None = None
+        self._log_file = None
+
+    def start(self, timeout: float = START_TIMEOUT) -> "ServerProcess":
+        import requests
+
+        self._log_file = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [PYTHON, "pep.py"],
+            cwd=str(REPO),
+            env=self.env,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        last_error: Any = None
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                break
+            try:
+                r = requests.get(self.url, timeout=1)
+                if r.status_code == 200:
+                    return self
+                last_error = f"HTTP {r.status_code}"
+            except requests.RequestException as exc:
+                last_error = exc
+            time.sleep(0.1)
+        code = self.proc.poll()
+        self.stop()
+        msg = (
+            f"pep.py did not answer GET / with 200 within {timeout}s "
+            f"(exit code {code}, last error {last_error!r}); server log {self.log_path}:\n{_tail(self.log_path)}"
+        )
+        print(msg, file=sys.stderr)
+        raise RuntimeError(msg)
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout: float = 5.0) -> int | None:
+        proc = self.proc
+        if proc is not None and proc.poll() is None:
+            try:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+            except ProcessLookupError:
+                pass
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+        return proc.returncode if proc is not None else None
+
+    def log_text(self) -> str:
+        return self.log_path.read_text("utf-8", "replace")
+
+
+@dataclasses.dataclass(frozen=True)
+class TestUser:
+    __test__ = False  # not a test class
+
+    id: int
+    name: str
+    password: str = "password"
+
+
+class _NameSource:
+    def __init__(self) -> None:
+        self._counter = itertools.count(1)
+        self._tag = secrets.token_hex(2)
+        self._lock = threading.Lock()
+
+    def next(self, stem: str = "u") -> str:
+        with self._lock:
+            n = next(self._counter)
+        # usernames are varchar(30); keep it short and unique within the run
+        return f"{stem[:14]}{n}_{self._tag}"
+
+
+class TestServer:
+    """What the ``server`` fixture yields (also the base for extra servers)."""
+
+    __test__ = False
+
+    def __init__(self, proc: ServerProcess, db: Database, redis: PrefixedRedis, db_name: str, names: _NameSource):
+        self.proc = proc
+        self.url = proc.url
+        self.port = proc.port
+        self.log_path = proc.log_path
+        self.prefix = redis.prefix
+        self.db = db
+        self.redis = redis
+        self.db_name = db_name
+        self.env = proc.env
+        self._names = names
+
+    # --- users ---
+    def unique_name(self, stem: str = "u") -> str:
+        return self._names.next(stem)
+
+    def add_user(self, name: str | None = None, password: str = "password", privileges: int = 3) -> int:
+        """Create a user with ``pep.py adduser`` and return its id."""
+        name = name or self.unique_name()
+        res = subprocess.run(
+            [PYTHON, "pep.py", "adduser", name, password, "--privileges", str(privileges)],
+            cwd=str(REPO),
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert res.returncode == 0, f"pep.py adduser {name!r} failed ({res.returncode}): {res.stdout}\n{res.stderr}"
+        lines = [ln.strip() for ln in res.stdout.strip().splitlines() if ln.strip()]
+        assert lines and lines[-1].lstrip("-").isdigit(), f"adduser printed no id: {res.stdout!r} {res.stderr!r}"
+        user_id = int(lines[-1])
+        assert user_id > 0
+        return user_id
+
+    def new_user(self, privileges: int = 3, name: str | None = None, password: str = "password",
+                 stem: str = "u") -> TestUser:
+        name = name or self.unique_name(stem)
+        return TestUser(self.add_user(name, password, privileges), name, password)
+
+    def set_privileges(self, user_id: int, privileges: int) -> None:
+        self.db.execute("UPDATE users SET privileges=%s WHERE id=%s", (privileges, user_id))
+
+    # --- clients ---
+    def client(self):
+        from tests.client import BanchoClient
+
+        return BanchoClient(self.url)
+
+    def login(self, user: TestUser, drain: bool = True, **login_kw):
+        """Log ``user`` in on a fresh client; asserts success. The login result is ``c.login_result``."""
+        c = self.client()
+        res = c.login(user.name, user.password, **login_kw)
+        assert res.user_id == user.id, (
+            f"login of {user.name!r} (id {user.id}) failed: reply {res.user_id}, packets {res.packets!r}"
+        )
+        assert res.token, "no cho-token on a successful login"
+        c.login_result = res
+        c.user = user
+        if drain:
+            c.drain(rounds=1)
+        return c
+
+    def connect(self, privileges: int = 3, name: str | None = None, stem: str = "u", drain: bool = True, **login_kw):
+        """Create a user and log it in; returns the client (``.user``, ``.user_id``, ``.username``)."""
+        return self.login(self.new_user(privileges, name=name, stem=stem), drain=drain, **login_kw)
+
+    def log_text(self) -> str:
+        return self.proc.log_text()
+
+    def bot_name(self) -> str:
+        """users.username of the bot (id 999)."""
+        name = self.db.scalar("SELECT username FROM users WHERE id = 999")
+        assert name, "no bot user (id 999) in the database"
+        return name
+
+    def online_users(self) -> int:
+        """Redis ``<prefix>ripple:online_users`` as an int."""
+        value = self.redis.get("ripple:online_users")
+        assert value is not None, f"{self.prefix}ripple:online_users is not set"
+        return int(value)
+
+    def settled_online_users(self, quiet: float = 0.3, timeout: float = 5.0) -> int:
+        """``ripple:online_users`` once it has not changed for ``quiet`` seconds."""
+        deadline = time.monotonic() + timeout
+        value = self.online_users()
+        stable_since = time.monotonic()
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
+            now = self.online_users()
+            if now != value:
+                value, stable_since = now, time.monotonic()
+            elif time.monotonic() - stable_since >= quiet:
+                break
+        return value
+
+    def wait_online_users(self, expected: int, timeout: float = 3.0) -> int:
+        """Wait until ``ripple:online_users`` equals ``expected`` (it may be updated in the
+        background); return the last value seen."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = self.online_users()
+            if value == expected or time.monotonic() >= deadline:
+                return value
+            time.sleep(0.05)
+
+
+# ---------------------------------------------------------------------------------------------
+# Fixtures
+# ---------------------------------------------------------------------------------------------
+def _run_init_db(env: dict[str, str]) -> None:
+    res = subprocess.run(
+        [PYTHON, "pep.py", "init-db"], cwd=str(REPO), env=env, capture_output=True, text=True, timeout=120
+    )
+    if res.returncode != 0:
+        raise RuntimeError(f"pep.py init-db failed ({res.returncode}):\n{res.stdout}\n{res.stderr}")
+
+
+def _server_env(db_name: str, prefix: str, port: int, extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(BASE_SERVER_ENV)
+    env.update(
+        {
+            "PEP_DB_DATABASE": db_name,
+            "PEP_SERVER_PORT": str(port),
+            "PEP_REDIS_KEY_PREFIX": prefix,
+        }
+    )
+    if extra:
+        env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+@pytest.fixture(scope="session")
+def _test_world(tmp_path_factory) -> Iterator[dict]:
+    """Database + Redis prefix + log directory shared by every server of the run."""
+    run_hex = secrets.token_hex(4)
+    db_name = f"pep_test_{run_hex}"
+    prefix = f"pep_test_{run_hex}:"
+    log_dir = tmp_path_factory.mktemp("pep_server")
+    conn = _mysql_connect()
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"CREATE DATABASE `{db_name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+    finally:
+        conn.close()
+    redis = PrefixedRedis(prefix)
+    db = Database(db_name)
+    world = {
+        "db_name": db_name,
+        "prefix": prefix,
+        "log_dir": log_dir,
+        "db": db,
+        "redis": redis,
+        "names": _NameSource(),
+        "servers": [],
+    }
+    try:
+        _run_init_db(_server_env(db_name, prefix, free_port()))
+        yield world
+    finally:
+        for proc in world["servers"]:
+            proc.stop()
+        db.close()
+        try:
+            conn = _mysql_connect()
+            with conn.cursor() as cur:
+                cur.execute(f"DROP DATABASE IF EXISTS `{db_name}`")
+            conn.close()
+        except Exception as exc:  # pragma: no cover - best effort
+            print(f"could not drop {db_name}: {exc}", file=sys.stderr)
+        try:
+            redis.delete_all()
+        finally:
+            redis.close()
+        if os.environ.get("PEP_TEST_KEEP_LOGS"):
+            print(f"server logs kept in {log_dir}", file=sys.stderr)
+        else:
+            shutil.rmtree(log_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def server(_test_world) -> Iterator[TestServer]:
+    w = _test_world
+    env = _server_env(w["db_name"], w["prefix"], free_port())
+    proc = ServerProcess(env, w["log_dir"] / "server.log")
+    w["servers"].append(proc)
+    proc.start()
+    srv = TestServer(proc, w["db"], w["redis"], w["db_name"], w["names"])
+    yield srv
+    proc.stop()
+
+
+@pytest.fixture
+def start_server(_test_world, server) -> Iterator:
+    """Factory: ``start_server(env_overrides=None, init=None) -> TestServer`` on the same DB.
+
+    ``init`` (optional callable) runs before the process starts (e.g. to set a DB row read at boot).
+    """
+    w = _test_world
+    started: list[tuple[ServerProcess, PrefixedRedis]] = []
+    counter = itertools.count(1)
+
+    def factory(env_overrides: dict[str, Any] | None = None) -> TestServer:
+        n = next(counter)
+        sub = secrets.token_hex(2)
+        prefix = f"{w['prefix']}x{sub}{n}:"
+        env = _server_env(w["db_name"], prefix, free_port(), env_overrides)
+        proc = ServerProcess(env, w["log_dir"] / f"server_extra_{sub}{n}.log")
+        redis = PrefixedRedis(prefix)
+        started.append((proc, redis))
+        w["servers"].append(proc)
+        proc.start()
+        return TestServer(proc, w["db"], redis, w["db_name"], w["names"])
+
+    yield factory
+    for proc, redis in started:
+        proc.stop()
+        try:
+            redis.delete_all()
+        finally:
+            redis.close()
+
+
+@pytest.fixture
+def clients(server) -> Iterator:
+    made = []
+
+    def factory():
+        c = server.client()
+        made.append(c)
+        return c
+
+    yield factory
+    for c in made:
+        c.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# On failure, show what the server logged during the test
+# ---------------------------------------------------------------------------------------------
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, "rep_" + rep.when, rep)
+
+
+@pytest.fixture(autouse=True)
+def _server_log_on_failure(request):
+    if "server" not in request.fixturenames:
+        yield
+        return
+    srv = request.getfixturevalue("server")
+    try:
+        start = srv.log_path.stat().st_size
+    except OSError:
+        start = 0
+    yield
+    rep = getattr(request.node, "rep_call", None)
+    if rep is not None and rep.failed:
+        try:
+            with open(srv.log_path, "rb") as f:
+                f.seek(start)
+                chunk = f.read()
+        except OSError:
+            return
+        text = chunk[-16000:].decode("utf-8", "replace")
+        print(f"----- server log during {request.node.name} ({srv.log_path}) -----\n{text}")
