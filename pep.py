@@ -25,6 +25,10 @@ from helpers import config as config_module  # noqa: E402
 
 log = logging.getLogger("pep")
 
+#: background services started after the world is loaded and stopped (in reverse) at shutdown;
+#: each module has ``async def start(state)`` and ``async def stop(state)``
+SERVICES = ("events.loops",)
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pep.py", description="Realtime Bancho server for osu! private servers.")
@@ -111,10 +115,10 @@ async def load_world(state) -> None:
 
 async def serve(cfg: config_module.Config) -> int:
     """Start everything, serve until SIGTERM/SIGINT, then stop cleanly. Returns the exit code."""
+    import importlib
     import signal
 
     import tornado.httpserver
-    import tornado.ioloop
 
     from common.db import Database, DatabaseError
     from common.redis import Redis
@@ -140,9 +144,9 @@ async def serve(cfg: config_module.Config) -> int:
         return 1
     server = tornado.httpserver.HTTPServer(make_app(state), max_body_size=cfg.server.max_body, xheaders=False)
     server.listen(cfg.server.port, address=cfg.server.host)
-    sweeper = tornado.ioloop.PeriodicCallback(lambda: session.sweep_timeouts(state),
-                                              cfg.sessions.timeout_check * 1000)
-    sweeper.start()
+    services = [importlib.import_module(name) for name in SERVICES]
+    for service in services:
+        await service.start(state)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -150,8 +154,12 @@ async def serve(cfg: config_module.Config) -> int:
     log.info("listening on %s:%d (flavour %s)", cfg.server.host, cfg.server.port, cfg.stack.flavour)
     await stop.wait()
     log.info("stopping")
-    sweeper.stop()
     server.stop()
+    for service in reversed(services):
+        try:
+            await service.stop(state)
+        except Exception:
+            log.exception("stopping %s failed", service.__name__)
     state.restarting = True
     for token in state.tokens:
         if not token.is_bot:

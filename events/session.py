@@ -53,6 +53,11 @@ def logout(state: State, token: Token, broadcast: bool = True) -> None:
     """
     if token.logged_out:
         return
+    from events import multiplayer, spectate
+
+    spectate.stop_spectating(state, token)
+    spectate.detach_spectators(state, token)
+    multiplayer.leave_match(state, token)
     token.logged_out = True
     for name in list(token.channels):
         channel = state.channels.get(name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tornado.web
 
+from handlers import api, metrics
 from handlers.main import MainHandler
 from objects.state import State
 
@@ -19,5 +20,5 @@ def make_app(state: State) -> tornado.web.Application:
             MIN_LENGTH = 512
 
         transforms.append(GZip)
-    routes = [(r"/", MainHandler, {"state": state})]
+    routes = [(r"/", MainHandler, {"state": state})] + api.routes(state) + metrics.routes(state)
     return tornado.web.Application(routes, transforms=transforms)

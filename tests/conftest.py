@@ -329,6 +329,56 @@ class _NameSource:
         return f"{stem[:14]}{n}_{self._tag}"
 
 
+class _UserPool:
+    """Users with the default password and privileges 3, made ahead of time by background
+    ``pep.py adduser`` runs so that tests do not wait for a subprocess each time."""
+
+    def __init__(self, make, names: "_NameSource", size: int = 6, workers: int = 3) -> None:
+        import queue
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._make = make
+        self._names = names
+        self._size = size
+        self._queue: "queue.Queue" = queue.Queue()
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="adduser")
+        self._lock = threading.Lock()
+        self._pending = 0
+        self._closed = False
+
+    def _make_one(self) -> None:
+        try:
+            name = self._names.next("p")
+            self._queue.put(TestUser(self._make(name), name))
+        except BaseException as exc:  # surfaced to the test that takes it
+            self._queue.put(exc)
+        finally:
+            with self._lock:
+                self._pending -= 1
+
+    def refill(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            need = self._size - self._queue.qsize() - self._pending
+            self._pending += max(0, need)
+        for _ in range(max(0, need)):
+            self._executor.submit(self._make_one)
+
+    def take(self, timeout: float = 60.0) -> TestUser:
+        self.refill()
+        item = self._queue.get(timeout=timeout)
+        self.refill()
+        if isinstance(item, BaseException):
+            raise AssertionError(f"pep.py adduser failed: {item}") from item
+        return item
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+
 class TestServer:
     """What the ``server`` fixture yields (also the base for extra servers)."""
 
@@ -345,6 +395,16 @@ class TestServer:
         self.db_name = db_name
         self.env = proc.env
         self._names = names
+        self._pool: _UserPool | None = None
+
+    def start_user_pool(self, size: int = 6, workers: int = 3) -> None:
+        self._pool = _UserPool(lambda name: self.add_user(name), self._names, size, workers)
+        self._pool.refill()
+
+    def stop_user_pool(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
 
     # --- users ---
     def unique_name(self, stem: str = "u") -> str:
@@ -370,6 +430,10 @@ class TestServer:
 
     def new_user(self, privileges: int = 3, name: str | None = None, password: str = "password",
                  stem: str = "u") -> TestUser:
+        """A new user (``pep.py adduser``). Plain users (privileges 3, default password, no name
+        asked for) come from a pool made ahead of time."""
+        if self._pool is not None and privileges == 3 and name is None and password == "password" and stem == "u":
+            return self._pool.take()
         name = name or self.unique_name(stem)
         return TestUser(self.add_user(name, password, privileges), name, password)
 
@@ -522,8 +586,12 @@ def server(_test_world) -> Iterator[TestServer]:
     w["servers"].append(proc)
     proc.start()
     srv = TestServer(proc, w["db"], w["redis"], w["db_name"], w["names"])
-    yield srv
-    proc.stop()
+    srv.start_user_pool()
+    try:
+        yield srv
+    finally:
+        srv.stop_user_pool()
+        proc.stop()
 
 
 @pytest.fixture

@@ -68,12 +68,23 @@ SETTINGS = settings(max_examples=200, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
 
-@pytest.fixture(scope="session", params=codec_forms.FORMS)
-def codec(request):
-    module = codec_forms.load(request.param)
+def _form(name):
+    module = codec_forms.load(name)
     if module is None:
         pytest.skip("compiled codec not built (run: python3 setup.py build_ext --inplace)")
     return module
+
+
+@pytest.fixture(scope="session", params=["compiled", "interpreted"])
+def codec(request):
+    """The compiled extension and the interpreted .py (used by the property tests)."""
+    return _form(request.param)
+
+
+@pytest.fixture(scope="session", params=codec_forms.FORMS)
+def codec_all(request):
+    """Both forms plus the .py with Cython absent (used by the example-based tests)."""
+    return _form(request.param)
 
 
 def chio_write(packet, *args) -> bytes:
@@ -98,9 +109,9 @@ U32 = (0, 2**32 - 1)
 
 
 def ints(lo: int, hi: int):
-    """Mostly in-range integers, sometimes far outside (to exercise clamping)."""
-    return st.one_of(st.integers(lo, hi), st.integers(lo, hi),
-                     st.integers(-2**70, 2**70), st.sampled_from([lo - 1, hi + 1, lo, hi]))
+    """Mostly in-range integers, sometimes outside (to exercise chio's clamping)."""
+    return st.one_of(st.integers(lo, hi), st.integers(lo, hi), st.integers(lo, hi),
+                     st.sampled_from([lo - 1, hi + 1, lo, hi, 0]), st.integers(-2**70, 2**70))
 
 
 any_int = st.integers(-2**70, 2**70)
@@ -266,7 +277,8 @@ def test_every_server_vector_is_accounted_for():
 
 @needs_vectors
 @pytest.mark.parametrize("label", sorted(SERVER_VECTORS))
-def test_server_vector(codec, label):
+def test_server_vector(codec_all, label):
+    codec = codec_all
     vector = next((v for v in _vectors("server_to_client") if v["label"] == label), None)
     if vector is None:
         pytest.skip(f"vector {label!r} not in this vectors file")
@@ -277,7 +289,8 @@ def test_server_vector(codec, label):
 
 
 @needs_vectors
-def test_pep_py_broken_string_vector_is_not_reproduced(codec):
+def test_pep_py_broken_string_vector_is_not_reproduced(codec_all):
+    codec = codec_all
     vector = next(v for v in _vectors("server_to_client") if v["label"].startswith("pep.py"))
     ours = codec.notification("héllo ✓")
     assert ours != bytes.fromhex(vector["hex"])
@@ -345,7 +358,8 @@ def _decode_client(c, packet_id, payload):
 
 @needs_vectors
 @pytest.mark.parametrize("index", range(len(_vectors("client_to_server"))))
-def test_client_vector(codec, index):
+def test_client_vector(codec_all, index):
+    codec = codec_all
     vector = _vectors("client_to_server")[index]
     body = bytes.fromhex(vector["hex"])
     frames, problems = codec.read_frames(body)
@@ -363,7 +377,8 @@ def test_client_vector(codec, index):
 
 
 @needs_vectors
-def test_lobby_password_vector_reads_as_empty_not_none(codec):
+def test_lobby_password_vector_reads_as_empty_not_none(codec_all):
+    codec = codec_all
     vector = next(v for v in _vectors("server_to_client") if "0b 00" in v["label"])
     md = codec.read_match(bytes.fromhex(vector["hex"])[7:])
     assert md.password == ""
@@ -394,10 +409,10 @@ INT_PACKETS = [
 ]
 
 
-@pytest.mark.parametrize("name,packet,bounds,arg", INT_PACKETS, ids=[p[0] for p in INT_PACKETS])
 @SETTINGS
 @given(data=st.data())
-def test_int_packet_matches_chio(codec, name, packet, bounds, arg, data):
+def test_int_packet_matches_chio(codec, data):
+    name, packet, bounds, arg = data.draw(st.sampled_from(INT_PACKETS))
     v = data.draw(ints(*bounds))
     if name == "protocol_version":
         assume(v != 0)  # deviation 5
@@ -406,7 +421,8 @@ def test_int_packet_matches_chio(codec, name, packet, bounds, arg, data):
 
 @pytest.mark.parametrize("name,packet", [("match_player_failed", P.BanchoMatchPlayerFailed),
                                          ("match_player_skipped", P.BanchoMatchPlayerSkipped)])
-def test_slot_packets_match_chio(codec, name, packet):
+def test_slot_packets_match_chio(codec_all, name, packet):
+    codec = codec_all
     for slot in range(16):
         assert getattr(codec, name)(slot) == chio_write(packet, slot)
     for bad in (-1, 16, 2**40, -2**40):
@@ -426,10 +442,10 @@ STR_PACKETS = [
 ]
 
 
-@pytest.mark.parametrize("name,packet,arg", STR_PACKETS, ids=[p[0] for p in STR_PACKETS])
 @SETTINGS
-@given(s=texts)
-def test_string_packet_matches_chio(codec, name, packet, arg, s):
+@given(packet=st.sampled_from(STR_PACKETS), s=texts)
+def test_string_packet_matches_chio(codec, packet, s):
+    name, packet, arg = packet
     assert getattr(codec, name)(s) == chio_write(packet, arg(s))
 
 
@@ -453,16 +469,17 @@ EMPTY_PACKETS = [
 
 
 @pytest.mark.parametrize("name,packet", EMPTY_PACKETS, ids=[p[0] for p in EMPTY_PACKETS])
-def test_empty_packet_matches_chio(codec, name, packet):
+def test_empty_packet_matches_chio(codec_all, name, packet):
+    codec = codec_all
     ours = getattr(codec, name)()
     assert ours == chio_write(packet) and len(ours) == 7 and ours[0] == int(packet)
 
 
-@pytest.mark.parametrize("name,packet", [("message", P.BanchoMessage),
-                                         ("match_invite", P.BanchoInvite)])
 @SETTINGS
-@given(sender=texts, content=texts, target=texts, sender_id=ints(*S32))
-def test_message_matches_chio(codec, name, packet, sender, content, target, sender_id):
+@given(packet=st.sampled_from([("message", P.BanchoMessage), ("match_invite", P.BanchoInvite)]),
+       sender=texts, content=texts, target=texts, sender_id=ints(*S32))
+def test_message_matches_chio(codec, packet, sender, content, target, sender_id):
+    name, packet = packet
     ours = getattr(codec, name)(sender, content, target, sender_id)
     assert ours == chio_write(packet, chio.Message(sender, content, target, sender_id))
 
@@ -511,12 +528,12 @@ def test_user_presence_matches_chio(codec, user_id, name, utc, country, privs, m
     assert codec.user_presence(*args) == theirs
 
 
-@pytest.mark.parametrize("name,packet", [("channel_info", P.BanchoChannelAvailable),
-                                         ("channel_info_autojoin",
-                                          P.BanchoChannelAvailableAutojoin)])
 @SETTINGS
-@given(channel=texts, topic=texts, count=ints(-2**15, 2**15 - 1))
-def test_channel_info_matches_chio(codec, name, packet, channel, topic, count):
+@given(packet=st.sampled_from([("channel_info", P.BanchoChannelAvailable),
+                               ("channel_info_autojoin", P.BanchoChannelAvailableAutojoin)]),
+       channel=texts, topic=texts, count=ints(-2**15, 2**15 - 1))
+def test_channel_info_matches_chio(codec, packet, channel, topic, count):
+    name, packet = packet
     assert (getattr(codec, name)(channel, topic, count)
             == chio_write(packet, chio.Channel(name=channel, topic=topic, user_count=count)))
 
@@ -578,10 +595,10 @@ MATCH_PACKETS = [("match_update", P.BanchoMatchUpdate), ("new_match", P.BanchoMa
                  ("match_start", P.BanchoMatchStart)]
 
 
-@pytest.mark.parametrize("name,packet", MATCH_PACKETS, ids=[p[0] for p in MATCH_PACKETS])
 @SETTINGS
-@given(m=chio_matches())
-def test_match_matches_chio(codec, name, packet, m):
+@given(packet=st.sampled_from(MATCH_PACKETS), m=chio_matches())
+def test_match_matches_chio(codec, packet, m):
+    name, packet = packet
     theirs = chio_write(packet, m)
     ours = getattr(codec, name)(**our_match_args(m, m.password or None))
     assert ours == theirs
@@ -641,9 +658,9 @@ def test_read_status_matches_chio(codec, action, text, md5, mods, mode, beatmap_
     assert codec.read_status(s.data + surplus) == _status_tuple(chio_read(0, s.data))
 
 
-@pytest.mark.parametrize("packet_id", [1, 25, 82])
 @SETTINGS
-@given(sender=texts, content=texts, target=texts, sender_id=st.integers(*S32))
+@given(packet_id=st.sampled_from([1, 25, 82]), sender=texts, content=texts, target=texts,
+       sender_id=st.integers(*S32))
 def test_read_message_matches_chio(codec, packet_id, sender, content, target, sender_id):
     s = MemoryStream()
     for text in (sender, content, target):
@@ -652,9 +669,8 @@ def test_read_message_matches_chio(codec, packet_id, sender, content, target, se
     assert codec.read_message(s.data) == _message_tuple(chio_read(packet_id, s.data))
 
 
-@pytest.mark.parametrize("packet_id", [20, 63, 78])
 @SETTINGS
-@given(text=texts)
+@given(packet_id=st.sampled_from([20, 63, 78]), text=texts)
 def test_read_str_matches_chio(codec, packet_id, text):
     s = MemoryStream()
     write_string(s, text)
@@ -662,9 +678,9 @@ def test_read_str_matches_chio(codec, packet_id, text):
     assert codec.read_str(codec.string(text)) == text
 
 
-@pytest.mark.parametrize("packet_id", [85, 97])
 @SETTINGS
-@given(ids=st.lists(st.integers(*S32), max_size=300), limit=st.integers(0, 400))
+@given(packet_id=st.sampled_from([85, 97]), ids=st.lists(st.integers(*S32), max_size=300),
+       limit=st.integers(0, 400))
 def test_read_i32_list_matches_chio(codec, packet_id, ids, limit):
     s = MemoryStream()
     write_list_s16(s, ids)
@@ -684,9 +700,9 @@ def test_read_join_match_matches_chio(codec, match_id, password):
     assert codec.read_join_match(s.data) == (theirs.match_id, theirs.password)
 
 
-@pytest.mark.parametrize("packet_id", [31, 41, 90])
 @SETTINGS
-@given(m=chio_matches(client_valid=True), surplus=st.binary(max_size=3))
+@given(packet_id=st.sampled_from([31, 41, 90]), m=chio_matches(client_valid=True),
+       surplus=st.binary(max_size=3))
 def test_read_match_matches_chio(codec, packet_id, m, surplus):
     payload = IO.write_match(m)
     md = codec.read_match(payload + surplus)
@@ -696,9 +712,9 @@ def test_read_match_matches_chio(codec, packet_id, m, surplus):
     assert codec.write_match(26, *md.as_tuple()) == framed(26, payload)
 
 
-@pytest.mark.parametrize("packet_id", [16, 38, 40, 70, 73, 74, 87, 93, 108, 109])
 @SETTINGS
-@given(value=st.integers(*S32), surplus=st.binary(max_size=4))
+@given(packet_id=st.sampled_from([16, 38, 40, 70, 73, 74, 87, 93, 108, 109]),
+       value=st.integers(*S32), surplus=st.binary(max_size=4))
 def test_read_i32_matches_chio(codec, packet_id, value, surplus):
     s = MemoryStream()
     write_s32(s, value)
@@ -794,7 +810,8 @@ def test_truncated_or_corrupted_match_raises_packet_error(codec, m, cut, flips):
 # --------------------------------------------------------------------------- unit tests
 
 
-def test_form_is_what_it_claims(codec):
+def test_form_is_what_it_claims(codec_all):
+    codec = codec_all
     if codec.__name__ == "helpers.codec":
         assert codec.__file__.endswith(tuple(__import__("importlib.machinery").machinery
                                              .EXTENSION_SUFFIXES))
@@ -804,7 +821,8 @@ def test_form_is_what_it_claims(codec):
         assert codec.__file__.endswith(".py") and not codec.cython.compiled
 
 
-def test_uleb128(codec):
+def test_uleb128(codec_all):
+    codec = codec_all
     cases = {0: "00", 127: "7f", 128: "80 01", 200: "c8 01", 300: "ac 02", 16384: "80 80 01"}
     for n, expected in cases.items():
         assert codec.uleb128(n).hex(" ") == expected
@@ -815,7 +833,8 @@ def test_uleb128(codec):
         codec.uleb128(1.5)
 
 
-def test_string(codec):
+def test_string(codec_all):
+    codec = codec_all
     assert codec.string("hello") == b"\x0b\x05hello"
     assert codec.string("") == b"\x00"
     assert codec.string(None) == b"\x00"
@@ -825,7 +844,8 @@ def test_string(codec):
     assert codec.string("a\ud800b") == b"\x0b\x03a?b"  # deviation 8
 
 
-def test_frame(codec):
+def test_frame(codec_all):
+    codec = codec_all
     assert codec.frame(8, b"") == bytes.fromhex("08 00 00 00 00 00 00")
     assert codec.frame(5, bytearray(b"\xe8\x03\x00\x00")) == bytes.fromhex(
         "05 00 00 04 00 00 00 e8 03 00 00")
@@ -835,7 +855,8 @@ def test_frame(codec):
             codec.frame(bad, b"")
 
 
-def test_read_str_edge_cases(codec):
+def test_read_str_edge_cases(codec_all):
+    codec = codec_all
     assert codec.read_str(b"\x00") == ""
     assert codec.read_str(b"\x0b\x00") == ""
     assert codec.read_str(b"\x0b\x02hi-surplus") == "hi"
@@ -847,7 +868,8 @@ def test_read_str_edge_cases(codec):
     assert issubclass(codec.PacketError, ValueError)
 
 
-def test_read_i32_list_edge_cases(codec):
+def test_read_i32_list_edge_cases(codec_all):
+    codec = codec_all
     payload = struct.pack("<H3i", 3, 1, -2, 3)
     assert codec.read_i32_list(payload) == [1, -2, 3]
     assert codec.read_i32_list(payload + b"junk") == [1, -2, 3]
@@ -862,7 +884,8 @@ def test_read_i32_list_edge_cases(codec):
         codec.read_i32_list(b"\x01")
 
 
-def test_short_payloads(codec):
+def test_short_payloads(codec_all):
+    codec = codec_all
     for name in ("read_i32", "read_u32"):
         with pytest.raises(codec.PacketError):
             getattr(codec, name)(b"\x01\x02\x03")
@@ -876,7 +899,8 @@ def test_short_payloads(codec):
         codec.read_join_match(b"\x05\x00\x00\x00")
 
 
-def test_read_frames_limits(codec):
+def test_read_frames_limits(codec_all):
+    codec = codec_all
     body = framed(4, b"") + framed(85, b"x" * 10) + framed(3, b"")
     assert codec.read_frames(body) == ([(4, b""), (85, b"x" * 10), (3, b"")], 0)
     assert codec.read_frames(body, max_frames=2) == ([(4, b""), (85, b"x" * 10)], 1)
@@ -895,7 +919,8 @@ def test_read_frames_limits(codec):
     assert len(frames) == 1024 and problems == 6
 
 
-def test_write_match_validation(codec):
+def test_write_match_validation(codec_all):
+    codec = codec_all
     args = vector_match_args()
     bad_ids = dict(args, slot_user_ids=[None] * 16)
     with pytest.raises(ValueError, match="slot 0"):
@@ -920,7 +945,8 @@ def test_write_match_validation(codec):
     assert md.slot_status == statuses and md.slot_mods == [0] * 16
 
 
-def test_match_data(codec):
+def test_match_data(codec_all):
+    codec = codec_all
     md = codec.read_match(codec.match_join_success(**vector_match_args(freemod=True))[7:])
     assert md.match_id == 5 and md.in_progress is False and md.freemod is True
     assert md.password == "secret" and md.beatmap_name == MAP and md.beatmap_md5 == MD5
@@ -934,7 +960,8 @@ def test_match_data(codec):
         **vector_match_args(freemod=True))
 
 
-def test_clamping_and_errors(codec):
+def test_clamping_and_errors(codec_all):
+    codec = codec_all
     def stats(**kw):
         base = dict(user_id=1, action=0, info_text="", beatmap_md5="", mods=0, mode=0,
                     beatmap_id=0, ranked_score=0, accuracy=0.5, playcount=0, total_score=0,
@@ -962,14 +989,16 @@ def test_clamping_and_errors(codec):
     assert codec.restart(-1)[7:] == b"\x00\x00\x00\x00"
 
 
-def test_big_id_list_is_truncated(codec):
+def test_big_id_list_is_truncated(codec_all):
+    codec = codec_all
     ids = list(range(70000))
     packet = codec.friends_list(ids)
     assert packet[7:9] == b"\xff\xff" and len(packet) == 7 + 2 + 4 * 65535  # deviation 4
     assert codec.read_i32_list(packet[7:], limit=10**6) == ids[:65535]
 
 
-def test_match_score_update_relay(codec):
+def test_match_score_update_relay(codec_all):
+    codec = codec_all
     payload = bytes(range(29))
     out = codec.match_score_update(payload, 7)
     assert out[:7] == bytes.fromhex("30 00 00 1d 00 00 00")
@@ -982,7 +1011,8 @@ def test_match_score_update_relay(codec):
             codec.match_score_update(payload, bad)
 
 
-def test_user_presence_layout(codec):
+def test_user_presence_layout(codec_all):
+    codec = codec_all
     packet = codec.user_presence(-7, "irc", -5, 300, 5, 3, 0.0, 0.0, 1)
     assert packet[7:11] == struct.pack("<i", -7)
     payload = packet[7 + 4 + 5:]

@@ -232,7 +232,7 @@ def test_empty_message_dropped(server):
 # silence
 # --------------------------------------------------------------------------------------------
 def silenced_user(server, seconds=600):
-    user = server.new_user(stem="sil")
+    user = server.new_user()
     server.db.execute(
         "UPDATE users SET silence_end=%s, silence_reason='test' WHERE id=%s", (int(time.time()) + seconds, user.id)
     )
@@ -259,7 +259,7 @@ def test_silenced_sender(server):
 
 def test_expired_silence_is_no_silence(server):
     b = server.connect()
-    user = server.new_user(stem="sil")
+    user = server.new_user()
     server.db.execute("UPDATE users SET silence_end=%s WHERE id=%s", (int(time.time()) - 10, user.id))
     s = server.login(user, drain=False)
     assert s.login_result.values(C.SILENCE_END) == [0]
