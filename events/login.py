@@ -50,6 +50,7 @@ NOTICE_ERROR = "The server has experienced an error while logging you in. Please
 NOTICE_OLD = "Your osu! client is too old. Please update osu!."
 NOTICE_HARDWARE = "Your client did not send its hardware information. Please restart osu!."
 NOTICE_MULTI = "You already have an account on {server}. Multiple accounts are not allowed."
+NOTICE_TOO_MANY = "Too many failed login attempts. Please wait a few minutes and try again."
 NOTICE_RESTRICTED = ("Your account is currently in restricted mode. Please contact the staff of {server} "
                      "for more information.")
 
@@ -216,9 +217,16 @@ async def _login(state: State, body: bytes, ip: str) -> Token:
         raise LoginError(game.LOGIN_FAILED, NOTICE_RESTARTING, reason="server restarting")
     repo = state.repo
     assert repo is not None
-    user = await repo.user_by_safe_name(safe_username(req.username))
+    safe_name = safe_username(req.username)
+    # past the failure limits, refuse before any bcrypt work (docs/security.md)
+    if state.login_failures_ip.blocked(ip) or state.login_failures_account.blocked(safe_name):
+        raise LoginError(game.LOGIN_FAILED, NOTICE_TOO_MANY, reason="too many failed logins")
+    user = await repo.user_by_safe_name(safe_name)
     if not await _check_password(state, user, req.password_md5):
+        state.login_failures_ip.failure(ip)
+        state.login_failures_account.failure(safe_name)
         raise LoginError(game.LOGIN_FAILED, reason="wrong username or password")
+    state.login_failures_account.reset(safe_name)
     assert user is not None
     user_id = int(user["id"])
     if user_id == cfg.stack.bot_id:

@@ -89,14 +89,15 @@ def kick(state: State, token: Token, reason: str = KICK_NOTICE) -> None:
 def sweep_timeouts(state: State, now: float | None = None) -> int:
     """Log out every token idle for longer than ``[sessions] timeout``; returns how many.
 
-    The bot and tournament clients are exempt (integration.md §5.1). Kicked tokens that never
+    The bot and tournament clients are exempt (integration.md §5.1); a token whose queue
+    overflowed (``[limits] max_queue``) is logged out whatever its kind. Kicked tokens that never
     came back for their final packets are forgotten after the same delay.
     """
     now = time.monotonic() if now is None else now
     limit = state.cfg.sessions.timeout
     dropped = 0
     for token in state.tokens:
-        if token.is_bot or token.tournament or now - token.last_seen <= limit:
+        if token.is_bot or (not token.overflowed and (token.tournament or now - token.last_seen <= limit)):
             continue
         token.enqueue(codec.notification(TIMEOUT_NOTICE))
         logout(state, token)

@@ -15,16 +15,13 @@ import time
 import tornado.web
 
 from constants import game
-from events import HANDLERS, RESTRICTED_ALLOWED, login as login_event
+from events import HANDLERS, RESTRICTED_ALLOWED, login as login_event, session
 from helpers import codec
 from objects.state import State
 
 log = logging.getLogger("pep.bancho")
 
 UNKNOWN_TOKEN_NOTICE = "You don't seem to be logged in anymore. This is common after a server restart; reconnecting..."
-# frames per poll and payload size per frame the reader accepts (protocol.md §2.1: chio caps at 16 KiB)
-MAX_FRAMES = 1024
-MAX_PAYLOAD = 1 << 16
 
 
 def process_frames(state: State, token, body: bytes) -> int:
@@ -33,7 +30,8 @@ def process_frames(state: State, token, body: bytes) -> int:
     Malformed payloads, unknown ids and failures of a handler are logged and skipped; the
     remaining frames are still processed (spec README, decision 4).
     """
-    frames, problems = codec.read_frames(body, MAX_FRAMES, MAX_PAYLOAD)
+    limits = state.cfg.limits
+    frames, problems = codec.read_frames(body, limits.max_frames, limits.max_payload)
     if problems:
         log.info("poll user=%d: dropped %d malformed/truncated byte(s) or frame(s)", token.user_id, problems)
     handled = 0
@@ -104,6 +102,10 @@ class MainHandler(tornado.web.RequestHandler):
             self.write(codec.notification(UNKNOWN_TOKEN_NOTICE) + codec.restart(0))
             return
         token.last_seen = time.monotonic()
+        if token.overflowed:  # its queue grew past [limits] max_queue: it lost packets, start over
+            session.logout(state, token)
+            self.write(codec.notification(UNKNOWN_TOKEN_NOTICE) + codec.restart(0))
+            return
         process_frames(state, token, self.request.body)
         data = token.drain()
         if token.logged_out:

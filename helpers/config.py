@@ -75,6 +75,16 @@ class ChatConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class LimitsConfig:
+    login_failures_ip: int = 20
+    login_failures_account: int = 10
+    login_failure_window: float = 300.0
+    max_queue: int = 4 << 20
+    max_frames: int = 1024
+    max_payload: int = 1 << 16
+
+
+@dataclasses.dataclass(frozen=True)
 class LetsConfig:
     api_url: str = "http://127.0.0.1:5002/api"
     timeout: float = 10.0
@@ -92,6 +102,7 @@ _SECTIONS: dict[str, type] = {
     "stack": StackConfig,
     "sessions": SessionsConfig,
     "chat": ChatConfig,
+    "limits": LimitsConfig,
     "lets": LetsConfig,
     "log": LogConfig,
 }
@@ -114,6 +125,12 @@ _RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("chat", "spam_window"): (0.05, 86400),
     ("chat", "spam_silence"): (1, 2**31 - 1),
     ("lets", "timeout"): (0.1, 600),
+    ("limits", "login_failures_ip"): (1, 1_000_000),
+    ("limits", "login_failures_account"): (1, 1_000_000),
+    ("limits", "login_failure_window"): (1, 86400),
+    ("limits", "max_queue"): (65536, 1 << 30),
+    ("limits", "max_frames"): (16, 1 << 20),
+    ("limits", "max_payload"): (1024, 1 << 24),
 }
 
 
@@ -127,6 +144,7 @@ class Config:
     stack: StackConfig = StackConfig()
     sessions: SessionsConfig = SessionsConfig()
     chat: ChatConfig = ChatConfig()
+    limits: LimitsConfig = LimitsConfig()
     lets: LetsConfig = LetsConfig()
     log: LogConfig = LogConfig()
 

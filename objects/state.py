@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING, Any, Coroutine
 from common.ripple import Repository, Settings
 from helpers.config import Config
 from objects.channel import ChannelList
+from objects.ratelimit import FailureLimiter
 from objects.stream import Stream
+from objects.token import Token as _Token
 from objects.tokenlist import TokenList
 
 if TYPE_CHECKING:
@@ -47,6 +49,10 @@ class State:
         # /api/v1/verifiedStatus: user id string -> 1 verified, 0 multi-account (integration.md §2.2)
         self.verified: dict[str, int] = {}
         self.restarting = False
+        limits = cfg.limits
+        self.login_failures_ip = FailureLimiter(limits.login_failures_ip, limits.login_failure_window)
+        self.login_failures_account = FailureLimiter(limits.login_failures_account, limits.login_failure_window)
+        _Token.max_queue = limits.max_queue
         self.started = time.time()
         # bcrypt releases the GIL: a pool as large as the machine's cores runs them in parallel
         self.cpu_pool = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="bcrypt")

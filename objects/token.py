@@ -25,9 +25,15 @@ def new_token_string() -> str:
 class Token:
     """One client session (game client, tournament client or the bot).
 
+    ``max_queue`` (bytes, class-wide, set from ``[limits] max_queue`` at start-up) bounds the
+    output queue: a client whose queue grows past it has stopped polling; its queue is dropped
+    and ``overflowed`` is set, and the session is logged out by the next sweep or poll.
+
     Times: ``login_time`` and ``last_seen`` are :func:`time.monotonic` seconds;
     ``silence_end`` is an absolute unix time in seconds (as in ``users.silence_end``).
     """
+
+    max_queue = 4 << 20
 
     __slots__ = (
         "token", "user_id", "username", "safe_name", "privileges", "restricted", "admin",
@@ -38,7 +44,7 @@ class Token:
         "silence_end", "spam_count", "spam_window_start", "silencing",
         "friends", "friends_pending", "block_nonfriend_dms", "away_message", "away_told", "presence_filter",
         "channels", "spectating", "spectators", "match_id", "in_lobby",
-        "login_time", "last_seen", "kicked", "logged_out", "queue", "recent_messages",
+        "login_time", "last_seen", "kicked", "logged_out", "overflowed", "queue", "recent_messages",
         "_presence", "_stats",
     )
 
@@ -103,6 +109,7 @@ class Token:
         self.last_seen = now
         self.kicked = False  # remove after the next response is delivered
         self.logged_out = False
+        self.overflowed = False
         self.queue = bytearray()
         self._presence: bytes | None = None
         self._stats: bytes | None = None
@@ -115,6 +122,9 @@ class Token:
         """Append encoded packets to this client's queue; the bot discards what it receives."""
         if not self.is_bot:
             self.queue += data
+            if len(self.queue) > self.max_queue:
+                self.queue.clear()
+                self.overflowed = True
 
     def drain(self) -> bytes:
         """Return and clear everything queued since the last poll."""

@@ -1,0 +1,52 @@
+"""Failure counters for login abuse: a sliding window of failure times per key (IP or account).
+
+Used by the login so that, past the limit, a request is refused before any bcrypt work. Memory
+is bounded: at most ``max_keys`` keys are kept (the oldest entries are dropped first) and each
+key keeps at most ``limit`` timestamps.
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+
+
+class FailureLimiter:
+    """Refuse a key after ``limit`` failures within ``window`` seconds."""
+
+    def __init__(self, limit: int, window: float, max_keys: int = 100_000) -> None:
+        if limit < 1 or window <= 0:
+            raise ValueError("limit must be >= 1 and window > 0")
+        self.limit = limit
+        self.window = window
+        self.max_keys = max_keys
+        self._failures: collections.OrderedDict[str, collections.deque[float]] = collections.OrderedDict()
+
+    def blocked(self, key: str, now: float | None = None) -> bool:
+        """Whether ``key`` has reached the limit within the window."""
+        times = self._failures.get(key)
+        if times is None:
+            return False
+        now = time.monotonic() if now is None else now
+        while times and now - times[0] > self.window:
+            times.popleft()
+        if not times:
+            del self._failures[key]
+            return False
+        return len(times) >= self.limit
+
+    def failure(self, key: str, now: float | None = None) -> None:
+        """Record one failure of ``key``."""
+        now = time.monotonic() if now is None else now
+        times = self._failures.get(key)
+        if times is None:
+            times = self._failures[key] = collections.deque(maxlen=self.limit)
+            while len(self._failures) > self.max_keys:
+                self._failures.popitem(last=False)
+        else:
+            self._failures.move_to_end(key)
+        times.append(now)
+
+    def reset(self, key: str) -> None:
+        """Forget the failures of ``key`` (after a successful login)."""
+        self._failures.pop(key, None)
