@@ -26,18 +26,8 @@ class OptionalBuildExt(build_ext):
         try:
             super().run()
         except Exception as exc:  # no compiler / platform error: keep the .py
-            self._warn(exc)
-
-    def build_extension(self, ext):
-        try:
-            super().build_extension(ext)
-        except Exception as exc:
-            self._warn(exc)
-
-    @staticmethod
-    def _warn(exc):
-        print(f"WARNING: could not compile the codec ({exc}); "
-              "helpers/codec.py will run interpreted.", file=sys.stderr)
+            print(f"WARNING: could not compile the codec ({exc}); "
+                  "helpers/codec.py will run interpreted.", file=sys.stderr)
 
 
 ext_modules = []

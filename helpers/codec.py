@@ -46,6 +46,10 @@ except ImportError:  # pragma: no cover - exercised by the tests with cython blo
         def cast(type_, value, *args, **kwargs):
             return value
 
+        @staticmethod
+        def declare(type_=None, value=None, **kwargs):
+            return value
+
         def __getattr__(self, name):
             return _cython_passthrough
 
@@ -129,10 +133,10 @@ SLOTS = 16  # protocol 19 matches always have 16 slots (sections 4.6, 9.2)
 HAS_PLAYER = 0x7C  # NotReady|Ready|NoMap|Playing|Complete (section 3.6)
 
 # C-level copies of the constants above for the compiled form (plain globals otherwise).
-_HDR: cython.Py_ssize_t = 7
-_NSLOTS: cython.int = 16
-_HASP: cython.int = 0x7C
-_FLT_MAX: cython.double = 3.4028234663852886e38  # largest finite f32
+_HDR = cython.declare(cython.Py_ssize_t, 7)
+_NSLOTS = cython.declare(cython.int, 16)
+_HASP = cython.declare(cython.int, 0x7C)
+_FLT_MAX = cython.declare(cython.double, 3.4028234663852886e38)  # largest finite f32
 _U64_MAX = 0xFFFFFFFFFFFFFFFF
 _F32_STRUCT = struct.Struct("<f")  # interpreted form only
 _F32Bits = cython.union(f=cython.float, u=cython.uint)  # compiled form only
@@ -165,19 +169,25 @@ def _clamp(v, lo: cython.longlong, hi: cython.longlong) -> cython.longlong:
 @cython.cfunc
 def _clamp_u64(v) -> cython.ulonglong:
     """Clamp the Python integer ``v`` to 0..2**64-1 (chio's ``write_u64``)."""
+    x: cython.ulonglong
     if not isinstance(v, int):
         v = operator.index(v)
-    if v < 0:
-        return 0
-    if v > _U64_MAX:
-        return _U64_MAX
-    return v
+    if cython.compiled:
+        try:
+            x = v
+        except OverflowError:  # negative or beyond 64 bits
+            return 0 if v < 0 else _U64_MAX
+        return x
+    else:
+        return 0 if v < 0 else min(v, _U64_MAX)
 
 
 @cython.cfunc
 def _utf8(s) -> bytes:
     """UTF-8 bytes of ``s``; unencodable lone surrogates become ``?``."""
     try:
+        if type(s) is str:  # typed: a direct C call when compiled
+            return cython.cast(str, s).encode("utf-8")
         return s.encode("utf-8")
     except UnicodeEncodeError:
         return s.encode("utf-8", "replace")
@@ -310,9 +320,16 @@ class _Writer:
     def blob(self, data: bytes) -> cython.void:
         """Append ``data`` verbatim."""
         k: cython.Py_ssize_t = len(data)
+        i: cython.Py_ssize_t
         if k:
             self.reserve(k)
-            self.buf[self.n:self.n + k] = data  # same length: no reallocation
+            if cython.compiled:
+                src: cython.p_uchar = data
+                dst: cython.p_uchar = self.p + self.n
+                for i in range(k):
+                    dst[i] = src[i]
+            else:
+                self.buf[self.n:self.n + k] = data
             self.n += k
 
     @cython.cfunc
@@ -620,7 +637,7 @@ def read_u32(payload) -> int:
 
 
 def read_str(payload) -> str:
-    """A payload consisting of one osu! string (packets 20, 63, 78, 91; section 2.3).
+    """A payload consisting of one osu! string (client packets 20, 63, 78; section 2.3).
 
     ``00`` reads as "".  Invalid UTF-8 is replaced (U+FFFD).  Raises PacketError for
     a marker other than ``00``/``0b`` or a length beyond the payload.

@@ -820,6 +820,11 @@ class BanchoClient:
         self.inbox.clear()
         return out
 
+    @staticmethod
+    def of(packets: Iterable[Packet], packet_id: int) -> list[Packet]:
+        """The packets with this id, in order (same as the module function ``of``)."""
+        return of(packets, packet_id)
+
     def close(self) -> None:
         self.http.close()
 
@@ -901,3 +906,132 @@ def collect(client: BanchoClient, duration: float = 0.5, interval: float = 0.1) 
             client.inbox.clear()
             return out
         time.sleep(interval)
+
+
+# ---------------------------------------------------------------------------------------------
+# Multiplayer and spectating helpers (multiplayer issue): match structs, score frames, frame
+# bundles, and a raw look at the match password field
+# ---------------------------------------------------------------------------------------------
+def make_match(
+    name: str = "m",
+    password: str = "",
+    beatmap_id: int = 100,
+    beatmap_md5: str = "aaa",
+    beatmap_name: str = "Artist - Song [Diff]",
+    mode: int = 0,
+    open_slots: int = 7,
+    host_id: int = 0,
+    mods: int = 0,
+    freemod: bool = False,
+    team_type: int = 0,
+    scoring_type: int = 0,
+    in_progress: bool = False,
+    seed: int = 0,
+    slot_statuses: Iterable[int] | None = None,
+) -> Match:
+    """A chio Match as the create dialog sends it (gamelogic.md §5 common setup): slot 0 the
+    creator (NotReady, ``host_id``), slots 1..``open_slots`` Open, the rest Locked. Pass
+    ``slot_statuses`` (16 values) to send arbitrary statuses (players get ``host_id``)."""
+    from chio.constants import ScoringType, SlotStatus, TeamType
+    from chio.types import MatchSlot
+
+    if slot_statuses is None:
+        statuses = [4] + [1 if i <= open_slots else 2 for i in range(1, 16)]
+    else:
+        statuses = list(slot_statuses)
+    slots = [MatchSlot(user_id=host_id if s & 124 else -1, status=SlotStatus(s)) for s in statuses]
+    return Match(
+        id=0, in_progress=in_progress, mods=Mods(mods), name=name, password=password,
+        beatmap_text=beatmap_name, beatmap_id=beatmap_id, beatmap_checksum=beatmap_md5, slots=slots,
+        host_id=host_id, mode=Mode(mode), scoring_type=ScoringType(scoring_type),
+        team_type=TeamType(team_type), freemod=freemod, seed=seed,
+    )
+
+
+def settings_from(match: Match, **changes: Any) -> Match:
+    """A copy of a decoded match with some fields changed, for 41/90 (what the host's client
+    sends: its current view plus the edit). ``mods`` and ``mode`` may be given as ints."""
+    import copy
+
+    new = copy.deepcopy(match)
+    for key, value in changes.items():
+        if key == "mods":
+            value = Mods(value)
+        elif key == "mode":
+            value = Mode(value)
+        elif key == "team_type":
+            from chio.constants import TeamType
+
+            value = TeamType(value)
+        elif key == "scoring_type":
+            from chio.constants import ScoringType
+
+            value = ScoringType(value)
+        setattr(new, key, value)
+    return new
+
+
+def match_wire_password(packet: Packet) -> str | None:
+    """The password field of a match packet (26/27/36/46) as sent: None for ``00`` (absent),
+    the string otherwise ("" for the lobby's empty-but-present ``0b 00``). chio's reader maps
+    both forms to "", so read the raw payload."""
+    s = cio.MemoryStream(packet.raw)
+    cio.read_u16(s)  # id
+    cio.read_u8(s)  # in progress
+    cio.read_u8(s)  # type
+    cio.read_u32(s)  # mods
+    cio.read_string(s)  # name
+    marker = s.read(1)
+    if marker == b"\x00":
+        return None
+    if marker != b"\x0b":
+        raise PacketDecodeError(f"bad string marker {marker!r} in match password")
+    length = cio.read_uleb128(s)
+    return s.read(length).decode()
+
+
+def slot_statuses(match: Match) -> list[int]:
+    return [int(slot.status) for slot in match.slots]
+
+
+def slot_of(match: Match, user_id: int) -> int | None:
+    """Index of the slot whose (occupied) user is ``user_id``."""
+    for i, slot in enumerate(match.slots):
+        if slot.has_player and slot.user_id == user_id:
+            return i
+    return None
+
+
+def score_frame(score: int = 1000, hp: int = 200, time_ms: int = 1234, slot_id: int = 0,
+                scorev2: bool = False) -> ScoreFrame:
+    return ScoreFrame(
+        time=time_ms, id=slot_id, total_300=10, total_100=2, total_50=1, total_geki=3, total_katu=1,
+        total_miss=0, total_score=score, max_combo=12, current_combo=12, perfect=True, hp=hp, tag_byte=0,
+        using_scorev2=scorev2, combo_portion=0.5 if scorev2 else 0.0, bonus_portion=0.25 if scorev2 else 0.0,
+    )
+
+
+def score_frame_payload(frame: ScoreFrame) -> bytes:
+    s = cio.MemoryStream()
+    IO.write_score_frame(s, frame)
+    return s.data
+
+
+def replay_bundle(seed: int = 1, frames: int = 3, with_score: bool = True) -> ReplayFrameBundle:
+    """A plausible spectator frame bundle (protocol.md §4.8)."""
+    from chio.constants import ButtonState, ReplayAction
+    from chio.types import ReplayFrame
+
+    items = [
+        ReplayFrame(button_state=ButtonState(i % 4), legacy_byte=0, mouse_x=10.0 * i + seed,
+                    mouse_y=20.0 * i, time=1000 * seed + 16 * i)
+        for i in range(frames)
+    ]
+    return ReplayFrameBundle(action=ReplayAction.Standard, frames=items,
+                             frame=score_frame(score=seed * 100) if with_score else None,
+                             extra=seed, sequence=seed)
+
+
+def spectate_frames_payload(bundle: ReplayFrameBundle) -> bytes:
+    (_, payload), = list(IO.write_spectate_frames(bundle))
+    return payload

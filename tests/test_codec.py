@@ -41,6 +41,7 @@ Known, deliberate differences from chio (everything else is byte-for-byte):
 
 from __future__ import annotations
 
+import importlib.machinery
 import json
 import logging
 import os
@@ -114,14 +115,13 @@ def ints(lo: int, hi: int):
                      st.sampled_from([lo - 1, hi + 1, lo, hi, 0]), st.integers(-2**70, 2**70))
 
 
-any_int = st.integers(-2**70, 2**70)
 texts = st.one_of(
     st.text(max_size=30),
     st.text(alphabet=st.characters(min_codepoint=0x10000, max_codepoint=0x10FFFF), max_size=8),
     st.text(min_size=100, max_size=300),
     st.just(""),
 )
-valid_utf8_texts = texts  # hypothesis never generates lone surrogates by default
+# (hypothesis never generates lone surrogates by default, so all of these encode)
 f32_floats = st.one_of(st.floats(width=32), st.floats())
 
 
@@ -813,8 +813,7 @@ def test_truncated_or_corrupted_match_raises_packet_error(codec, m, cut, flips):
 def test_form_is_what_it_claims(codec_all):
     codec = codec_all
     if codec.__name__ == "helpers.codec":
-        assert codec.__file__.endswith(tuple(__import__("importlib.machinery").machinery
-                                             .EXTENSION_SUFFIXES))
+        assert codec.__file__.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))
     elif codec.__name__ == "codec_nocython":
         assert type(codec.cython).__name__ == "_CythonShim" and not codec.cython.compiled
     else:
@@ -1028,3 +1027,6 @@ def test_compiled_module_is_preferred_after_build():
         pytest.skip("compiled codec not built (run: python3 setup.py build_ext --inplace)")
     module = codec_forms.load("compiled")
     assert module is not None and module.__file__ == path
+    assert os.path.getmtime(path) >= os.path.getmtime(codec_forms.CODEC_PY), (
+        "the compiled codec is older than helpers/codec.py: rebuild it with "
+        "python3 setup.py build_ext --inplace")

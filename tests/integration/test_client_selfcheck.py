@@ -18,7 +18,6 @@ from chio.constants import (
     Permissions,
     ReplayAction,
     SlotStatus,
-    SlotTeam,
     Status,
 )
 from chio.types import (
