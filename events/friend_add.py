@@ -5,8 +5,9 @@ reply packet. The row is written before the in-memory friend list changes."""
 
 from __future__ import annotations
 
+from common.db import DatabaseError
 from constants import packets
-from events import event
+from events import event, session
 from helpers import codec
 
 
@@ -25,5 +26,8 @@ async def _add(state, token, friend_id: int) -> None:
     try:
         if await state.repo.add_friend(token.user_id, friend_id):
             token.friends.add(friend_id)
+    except DatabaseError:
+        session.save_failed(token, "friend added")
+        raise
     finally:
         token.friends_pending.discard(friend_id)

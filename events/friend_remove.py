@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from common.db import DatabaseError
 from constants import packets
-from events import event
+from events import event, session
 from helpers import codec
 
 
@@ -21,5 +22,8 @@ async def _remove(state, token, friend_id: int) -> None:
     try:
         await state.repo.remove_friend(token.user_id, friend_id)
         token.friends.discard(friend_id)
+    except DatabaseError:
+        session.save_failed(token, "friend removed")
+        raise
     finally:
         token.friends_pending.discard(friend_id)

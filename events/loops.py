@@ -1,31 +1,69 @@
-"""The foundation's background loop: the session timeout sweep (integration.md §5.1).
+"""The foundation's background loops (integration.md §5.1): the session timeout sweep, and the
+Redis health check that rewrites the server's Redis keys after an outage.
 
 A service module: :func:`start` and :func:`stop` are called by ``pep.py``.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 import tornado.ioloop
+from redis.exceptions import RedisError
 
 from events import session
 
 if TYPE_CHECKING:
     from objects.state import State
 
-_sweepers: dict[int, tornado.ioloop.PeriodicCallback] = {}
+log = logging.getLogger("pep.loops")
+
+#: seconds between two Redis health checks
+REDIS_CHECK_INTERVAL = 2.0
+
+_loops: dict[int, list[tornado.ioloop.PeriodicCallback]] = {}
+
+
+async def check_redis(state: State) -> None:
+    """Ping Redis; when it answers again after failing, rewrite what this server keeps there:
+    ``ripple:online_users`` and every session IP in ``peppy:sessions:<id>`` (a Redis restart
+    without persistence loses them)."""
+    if state.redis is None:
+        return
+    try:
+        await state.redis.client.ping()
+    except (RedisError, OSError) as exc:
+        if not state.redis_down:
+            log.warning("Redis is unreachable: %s", exc)
+        state.redis_down = True
+        return
+    if state.redis_down:
+        await resync_redis(state)
+        state.redis_down = False
+        log.info("Redis is back: online count and sessions rewritten")
+
+
+async def resync_redis(state: State) -> None:
+    """Write the online count and the session IPs of every online token."""
+    assert state.redis is not None
+    await state.redis.set_online_users(len(state.tokens))
+    for token in state.tokens:
+        if token.ip:
+            await state.redis.add_session_ip(token.user_id, token.ip)
 
 
 async def start(state: State) -> None:
-    """Sweep idle sessions every ``[sessions] timeout_check`` seconds."""
+    """Sweep idle sessions every ``[sessions] timeout_check`` seconds; check Redis every 2 s."""
     sweeper = tornado.ioloop.PeriodicCallback(lambda: session.sweep_timeouts(state),
                                               state.cfg.sessions.timeout_check * 1000)
+    health = tornado.ioloop.PeriodicCallback(lambda: state.spawn(check_redis(state), "Redis health check"),
+                                             REDIS_CHECK_INTERVAL * 1000)
     sweeper.start()
-    _sweepers[id(state)] = sweeper
+    health.start()
+    _loops[id(state)] = [sweeper, health]
 
 
 async def stop(state: State) -> None:
-    sweeper = _sweepers.pop(id(state), None)
-    if sweeper is not None:
-        sweeper.stop()
+    for loop in _loops.pop(id(state), []):
+        loop.stop()

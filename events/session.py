@@ -20,7 +20,13 @@ if TYPE_CHECKING:
 log = logging.getLogger("pep.session")
 
 KICK_NOTICE = "You have been kicked from the server. Please login again."
+SAVE_FAILED_NOTICE = "The server could not save this change ({what}); nothing was changed. Please try again later."
 TIMEOUT_NOTICE = "Your connection to the server timed out."
+
+
+def save_failed(token: Token, what: str) -> None:
+    """Tell the client that a change that must be persisted was refused (MySQL unavailable)."""
+    token.enqueue(codec.notification(SAVE_FAILED_NOTICE.format(what=what)))
 
 
 def part_channel(state: State, token: Token, channel: channel_module.Channel, kick: bool = False) -> None:
@@ -71,6 +77,8 @@ def logout(state: State, token: Token, broadcast: bool = True) -> None:
         state.tokens.broadcast(codec.user_logout(token.user_id))
     if state.redis is not None and token.ip and not any(t.ip == token.ip for t in others):
         state.spawn(state.redis.remove_session_ip(token.user_id, token.ip), "session ip removal")
+    if state.redis is not None and not token.is_bot:  # a rename deferred while playing (§5.2 step 8)
+        state.spawn(state.redis.republish_pending_rename(token.user_id), "pending rename check")
     log.info("logout user=%d name=%s", token.user_id, token.username)
 
 

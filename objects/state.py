@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Coroutine
 from common.ripple import Repository, Settings
 from helpers.config import Config
 from objects.channel import ChannelList
+from objects.match import MatchList
 from objects.ratelimit import FailureLimiter
 from objects.stream import Stream
 from objects.token import Token as _Token
@@ -39,6 +40,7 @@ class State:
         self.tokens = TokenList(on_change=self._online_changed)
         self.channels = ChannelList()
         self.lobby = Stream("lobby")
+        self.matches = MatchList()  # multiplayer matches by id (events.multiplayer)
         self.settings = Settings()
         self.bot: Token | None = None
         # tokens removed by a kick whose final packets are delivered on their next poll:
@@ -49,6 +51,7 @@ class State:
         # /api/v1/verifiedStatus: user id string -> 1 verified, 0 multi-account (integration.md §2.2)
         self.verified: dict[str, int] = {}
         self.restarting = False
+        self.redis_down = False  # set by the Redis health check (events/loops.py)
         limits = cfg.limits
         self.login_failures_ip = FailureLimiter(limits.login_failures_ip, limits.login_failure_window)
         self.login_failures_account = FailureLimiter(limits.login_failures_account, limits.login_failure_window)

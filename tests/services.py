@@ -1,0 +1,133 @@
+"""Private MariaDB and Redis servers for outage tests: started in a temp dir on a free port,
+stoppable and restartable by the test (tests never stop the machine's own services)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_port(port: int, up: bool, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                if up:
+                    return True
+        except OSError:
+            if not up:
+                return True
+        time.sleep(0.1)
+    return False
+
+
+def _binary(*names: str) -> str | None:
+    for name in names:
+        path = shutil.which(name) or (f"/usr/sbin/{name}" if os.path.exists(f"/usr/sbin/{name}") else None)
+        if path:
+            return path
+    return None
+
+
+class PrivateMariaDB:
+    """A throw-away ``mariadbd`` with root and no password on 127.0.0.1:``port``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.port = free_port()
+        self.datadir = root / "data"
+        self.proc: subprocess.Popen | None = None
+        self.mysqld = _binary("mariadbd", "mysqld")
+        self.install = _binary("mariadb-install-db", "mysql_install_db")
+
+    @property
+    def available(self) -> bool:
+        return bool(self.mysqld and self.install)
+
+    def init(self) -> None:
+        self.datadir.mkdir(parents=True, exist_ok=True)
+        user = ["--user=root"] if os.geteuid() == 0 else []
+        subprocess.run([self.install, "--no-defaults", f"--datadir={self.datadir}", *user,
+                        "--auth-root-authentication-method=normal", "--skip-test-db"],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
+
+    def start(self) -> None:
+        user = ["--user=root"] if os.geteuid() == 0 else []
+        self.proc = subprocess.Popen(
+            [self.mysqld, "--no-defaults", f"--datadir={self.datadir}", f"--socket={self.root / 'sock'}",
+             f"--port={self.port}", "--bind-address=127.0.0.1", f"--pid-file={self.root / 'pid'}",
+             f"--log-error={self.root / 'err.log'}", "--skip-name-resolve", "--character-set-server=utf8mb4", *user],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )
+        if not wait_port(self.port, True, 60):
+            raise RuntimeError("private MariaDB did not start: " + (self.root / "err.log").read_text()[-2000:])
+        self._allow_root_tcp()
+
+    def _allow_root_tcp(self) -> None:
+        import MySQLdb
+
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                conn = MySQLdb.connect(unix_socket=str(self.root / "sock"), user="root")
+                break
+            except MySQLdb.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        cur = conn.cursor()
+        cur.execute("CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED BY ''")
+        cur.execute("GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION")
+        conn.close()
+
+    def stop(self, kill: bool = False) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.proc = None
+        wait_port(self.port, False, 10)
+
+
+class PrivateRedis:
+    """A throw-away ``redis-server`` without persistence on 127.0.0.1:``port``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.port = free_port()
+        self.proc: subprocess.Popen | None = None
+        self.binary = _binary("redis-server")
+
+    @property
+    def available(self) -> bool:
+        return bool(self.binary)
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(self.root)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )
+        if not wait_port(self.port, True, 20):
+            raise RuntimeError("private Redis did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        self.proc = None
+        wait_port(self.port, False, 10)
