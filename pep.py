@@ -27,7 +27,7 @@ log = logging.getLogger("pep")
 
 #: background services started after the world is loaded and stopped (in reverse) at shutdown;
 #: each module has ``async def start(state)`` and ``async def stop(state)``
-SERVICES = ("events.loops",)
+SERVICES = ("events.loops", "events.match_cleanup", "common.pubsub")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -45,11 +45,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    """stderr at ``level``; journald form (priority prefix, no timestamp) under systemd."""
+    from helpers.systemd import setup_logging
+
+    setup_logging(level)
 
 
 async def _init_db(cfg: config_module.Config) -> int:
@@ -85,6 +84,8 @@ async def load_world(state) -> None:
     """Load settings, the menu icon, admin groups, channels and the bot (integration.md §5.7)."""
     from common.ripple import safe_username
     from objects import bot as bot_module
+    from events import commands as bot_commands  # the bot's commands (objects.bot.message_hooks)
+    bot_commands.load_configured(state.cfg)
     from objects.channel import Channel
 
     repo = state.repo
@@ -114,21 +115,28 @@ async def load_world(state) -> None:
 
 
 async def serve(cfg: config_module.Config) -> int:
-    """Start everything, serve until SIGTERM/SIGINT, then stop cleanly. Returns the exit code."""
+    """Start everything, serve until a stop request, then stop cleanly. Returns the exit code.
+
+    Signals and the stop/restart flow: :mod:`events.system` (docs/operations.md).
+    """
     import importlib
-    import signal
 
     import tornado.httpserver
+    import tornado.netutil
 
     from common.db import Database, DatabaseError
     from common.redis import Redis
-    from events import session
+    from events import system
     from handlers.app import make_app
+    from helpers import geo, metrics
     from objects.state import State
 
+    logging.getLogger().addHandler(metrics.ErrorCounter())
+    system.init_error_reporting(cfg.sentry.dsn)
     db = Database(cfg.db)
     redis = Redis(cfg.redis)
     state = State(cfg, db, redis)
+    state.geo = geo.open_locator(cfg.geo.database)
     try:
         await redis.startup()
         await load_world(state)
@@ -142,42 +150,36 @@ async def serve(cfg: config_module.Config) -> int:
         db.close()
         await redis.close()
         return 1
-    server = tornado.httpserver.HTTPServer(make_app(state), max_body_size=cfg.server.max_body, xheaders=False)
-    server.listen(cfg.server.port, address=cfg.server.host)
-    services = [importlib.import_module(name) for name in SERVICES]
-    for service in services:
-        await service.start(state)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    log.info("listening on %s:%d (flavour %s)", cfg.server.host, cfg.server.port, cfg.stack.flavour)
-    await stop.wait()
-    log.info("stopping")
-    server.stop()
-    for service in reversed(services):
-        try:
-            await service.stop(state)
-        except Exception:
-            log.exception("stopping %s failed", service.__name__)
-    state.restarting = True
-    for token in state.tokens:
-        if not token.is_bot:
-            session.logout(state, token, broadcast=False)
-    await state.drain_tasks()
     try:
-        await redis.set_online_users(0)
-    except Exception as exc:
-        log.warning("could not reset the online count: %s", exc)
-    await redis.close()
-    db.close()
-    state.cpu_pool.shutdown(wait=False)
-    return 0
+        sockets = tornado.netutil.bind_sockets(cfg.server.port, address=cfg.server.host)
+    except OSError as exc:
+        log.error("start-up failed: cannot listen on %s:%d: %s", cfg.server.host, cfg.server.port, exc)
+        db.close()
+        await redis.close()
+        return 1
+    server = tornado.httpserver.HTTPServer(make_app(state), max_body_size=cfg.server.max_body, xheaders=False)
+    services = []
+    for name in SERVICES:
+        service = importlib.import_module(name)
+        await service.start(state)
+        services.append(service)
+    system.install_signal_handlers(state)
+    server.add_sockets(sockets)  # integration.md §5.7: HTTP last, after the services
+    system.started(state)
+    log.info("listening on %s:%d (flavour %s)", cfg.server.host, cfg.server.port, cfg.stack.flavour)
+    await system.wait_for_stop(state)
+    return await system.shutdown(state, server, services)
 
 
 def run(cfg: config_module.Config) -> int:
-    """Run the server until SIGTERM/SIGINT; returns the exit code."""
-    return asyncio.run(serve(cfg))
+    """Run the server until it is stopped; returns the exit code, or re-executes the process
+    when a restart was asked for (SIGUSR2, ``!system restart``)."""
+    code = asyncio.run(serve(cfg))
+    from events import system
+
+    if code == 0 and system.reexec_requested():
+        system.reexec()
+    return code
 
 
 def main(argv: list[str] | None = None) -> int:

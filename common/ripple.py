@@ -10,13 +10,16 @@ Sources: schema.md §1–§4.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from typing import Any
 
-from common.db import Database
+from common.db import Database, DatabaseError
 from common.redis import Redis
 from constants import game, privileges as privs
 from constants.flavours import FLAVOURS, Flavour
+
+_log = logging.getLogger("pep.ripple")
 
 
 @dataclasses.dataclass
@@ -270,6 +273,29 @@ class Repository:
             return ""
         return f"{base.rstrip('/')}/{row['file_id']}.png|{row.get('url') or ''}"
 
+    async def set_maintenance(self, on: bool) -> None:
+        """``bancho_settings.bancho_maintenance`` = 1/0 (schema.md §4.1); the row is created if
+        a dump lacks it (``value_string`` has no default there)."""
+        row = await self.db.fetch_one("SELECT id FROM bancho_settings WHERE name = 'bancho_maintenance' LIMIT 1")
+        if row is None:
+            await self.db.execute(
+                "INSERT INTO bancho_settings (name, value_int, value_string) VALUES ('bancho_maintenance', %s, '')",
+                (int(on),),
+            )
+            return
+        await self.db.execute("UPDATE bancho_settings SET value_int = %s WHERE name = 'bancho_maintenance'", (int(on),))
+
+    async def save_first_country(self, user_id: int, country: str) -> bool:
+        """Store ``country`` (two letters) only where the stored value is 'XX' (schema.md §3.4):
+        ``users.country`` for realistikosu, ``users_stats.country`` otherwise. Returns whether a
+        row changed."""
+        table = "users" if self.flavour.country_table == "users" else "users_stats"
+        result = await self.db.execute(
+            f"UPDATE {table} SET country = %s WHERE id = %s AND (country = 'XX' OR country = '' OR country IS NULL)",
+            (country.upper()[:2], user_id),
+        )
+        return result.rowcount > 0
+
     async def load_admin_groups(self) -> None:
         """Ripple flavour: privileges of the groups whose members are admins."""
         if self.flavour.admin_rule != "groups":
@@ -284,3 +310,172 @@ class Repository:
         )
         return [ChannelRow(str(r["name"]), str(r["description"] or ""), int(r["public_read"]) == 1,
                            int(r["public_write"]) == 1) for r in rows if r["name"]]
+
+    # ------------------------------------------------------------------ web stack: renames, bans, logs
+    async def menu_icon_by_id(self, icon_id: int, base: str) -> str | None:
+        """``{base}/{file_id}.png|{url}`` of ``main_menu_icons`` row ``icon_id``, or None when
+        there is no such row (``peppy:set_main_menu_icon``, schema.md §4.3)."""
+        row = await self.db.fetch_one("SELECT file_id, url FROM main_menu_icons WHERE id = %s LIMIT 1", (icon_id,))
+        if not row or not row.get("file_id"):
+            return None
+        return f"{base.rstrip('/')}/{row['file_id']}.png|{row.get('url') or ''}"
+
+    async def rename_user(self, user_id: int, new_name: str) -> tuple[str, str] | None:
+        """Rename ``user_id`` to ``new_name`` in one transaction (integration.md §1.3
+        "change_username"): a dated CM note ``Username change: 'old' -> 'new'`` in
+        ``users.notes``, ``users.username``/``username_safe`` and ``users_stats.username``;
+        then, best effort, the ``username`` column of the flavour's other stats tables.
+
+        Returns ``(old username, old safe name)``, or None when the user does not exist.
+        Raises :class:`UsernameTaken` when another user has the same safe name, and
+        :class:`common.db.DatabaseError`.
+        """
+        new_safe = safe_username(new_name)
+
+        def work(cur: Any) -> tuple[str, str] | None:
+            cur.execute("SELECT username, username_safe FROM users WHERE id = %s FOR UPDATE", (user_id,))
+            row = cur.fetchone()
+            if row is None:
+                return None
+            cur.execute("SELECT id FROM users WHERE username_safe = %s AND id <> %s LIMIT 1", (new_safe, user_id))
+            if cur.fetchone() is not None:
+                raise UsernameTaken(new_name)
+            old, old_safe = str(row["username"]), str(row["username_safe"])
+            note = f"\n[{time.strftime('%Y-%m-%d %H:%M:%S')}] Username change: '{old}' -> '{new_name}'"
+            cur.execute(
+                "UPDATE users SET username = %s, username_safe = %s, notes = CONCAT(COALESCE(notes, ''), %s) "
+                "WHERE id = %s", (new_name, new_safe, note, user_id),
+            )
+            cur.execute(f"UPDATE {self.flavour.stats_vanilla} SET username = %s WHERE id = %s", (new_name, user_id))
+            return old, old_safe
+
+        result = await self.db.transaction(work)
+        if result is not None:
+            for table in self.flavour.stats_tables:
+                if table == self.flavour.stats_vanilla:
+                    continue
+                try:  # dumps disagree on which stats tables carry a username column
+                    await self.db.execute(f"UPDATE {table} SET username = %s WHERE id = %s", (new_name, user_id))
+                except DatabaseError as exc:
+                    _log.warning("rename of %d: %s.username not updated: %s", user_id, table, exc)
+        return result
+
+    async def ban_user(self, user_id: int) -> None:
+        """Ban (schema.md §2.3): ``privileges &= ~3``, ``ban_datetime = now``."""
+        await self.db.execute(
+            "UPDATE users SET privileges = privileges & ~3, ban_datetime = %s WHERE id = %s",
+            (int(time.time()), user_id),
+        )
+
+    async def restrict_user(self, user_id: int) -> None:
+        """Restrict (schema.md §2.3): ``privileges &= ~1``, ``ban_datetime = now``."""
+        await self.db.execute(
+            "UPDATE users SET privileges = privileges & ~1, ban_datetime = %s WHERE id = %s",
+            (int(time.time()), user_id),
+        )
+
+    async def unban_user(self, user_id: int) -> None:
+        """Unban / unrestrict (schema.md §2.3): ``privileges |= 3``, ``ban_datetime = 0``."""
+        await self.db.execute("UPDATE users SET privileges = privileges | 3, ban_datetime = 0 WHERE id = %s",
+                              (user_id,))
+
+    def leaderboard_keys(self, country: str) -> list[str]:
+        """Every Redis leaderboard the user may be in (integration.md §1.6): the flavour's
+        vanilla, relax and autopilot boards for the four modes, and the country boards
+        (lower-case ``cc``; none for ``xx``). Infix boards get ``:{cc}`` at the end
+        (``ripple:leaderboard_relax:std:jp``); Ripple's suffix form puts it before the suffix
+        (``ripple:leaderboard:std:jp:relax``). Kawata also keeps ``ripple:leaderboard_ap:*``."""
+        f = self.flavour
+        templates = [t for t in (f.board_vanilla, f.board_relax, f.board_autopilot) if t]
+        templates += [t for t in _EXTRA_BOARDS.get(f.name, ()) if t not in templates]
+        cc = country.strip().lower()
+        keys: list[str] = []
+        for template in templates:
+            by_country = template + ":{cc}" if template.endswith("{m}") else template.replace("{m}", "{m}:{cc}", 1)
+            for m in game.MODE_SUFFIX:
+                keys.append(template.format(m=m))
+                if cc and cc != "xx":
+                    keys.append(by_country.format(m=m, cc=cc))
+        return keys
+
+    async def remove_from_leaderboards(self, user_id: int, country: str) -> None:
+        """ZREM the user from every board of :meth:`leaderboard_keys` (ban and restrict).
+        Raises :class:`redis.exceptions.RedisError`."""
+        if self.redis is not None:
+            await self.redis.remove_from_sorted_sets(self.leaderboard_keys(country), str(user_id))
+
+    async def admin_log(self, author_id: int, text: str, through: str = "FokaBot") -> bool:
+        """Ripple's admin log (integration.md §4.6): ``rap_logs(userid, text, datetime, through)``.
+        Kawata and RealistikOsu keep no such log (returns False there)."""
+        if self.flavour.name != "ripple":
+            return False
+        await self.db.execute(
+            "INSERT INTO rap_logs (userid, text, datetime, through) VALUES (%s, %s, %s, %s)",
+            (author_id, text, int(time.time()), through),
+        )
+        return True
+
+    async def ban_log(self, from_id: int, to_id: int, summary: str, detail: str = "") -> bool:
+        """RealistikOsu's ``ban_logs(from_id, to_id, summary, detail)`` row (schema.md §2.3);
+        other flavours keep none (returns False)."""
+        if self.flavour.name != "realistikosu":
+            return False
+        await self.db.execute(
+            "INSERT INTO ban_logs (from_id, to_id, summary, detail) VALUES (%s, %s, %s, %s)",
+            (from_id, to_id, summary[:256], detail[:2048]),
+        )
+        return True
+
+    # ------------------------------------------------------------------ bot commands (integration.md §3)
+    async def insert_report(self, from_uid: int, to_uid: int, reason: str, chatlog: str) -> int:
+        """``reports(from_uid, to_uid, reason, chatlog, time)`` for ``!report`` (schema.md §1, row
+        "reports"); returns the new id."""
+        result = await self.db.execute(
+            "INSERT INTO reports (from_uid, to_uid, reason, chatlog, time) VALUES (%s, %s, %s, %s, %s)",
+            (from_uid, to_uid, reason, chatlog, int(time.time())),
+        )
+        return result.lastrowid
+
+    async def user_pp(self, user_id: int, mode: int, relax: bool = False, autopilot: bool = False) -> int:
+        """Raw ``pp_{mode}`` (not clamped) from the stats table of the relax/autopilot state; 0 if none."""
+        if not 0 <= mode <= 3:
+            raise ValueError(f"mode {mode} out of range")
+        table, _ = self.stats_source(mode, relax, autopilot)
+        row = await self.db.fetch_one(
+            f"SELECT pp_{game.MODE_SUFFIX[mode]} AS pp FROM {table} WHERE id = %s LIMIT 1", (user_id,)
+        )
+        return int(row["pp"] or 0) if row else 0
+
+    async def last_score(self, user_id: int, relax: bool = False, autopilot: bool = False) -> dict[str, Any] | None:
+        """The user's newest score for ``!last`` (schema.md §6 item 16), joined with ``beatmaps``
+        (``beatmap_id``, ``song_name``, ``beatmap_max_combo``, ``difficulty_*``; NULL when the map
+        is unknown). Kawata: ``scores`` filtered by ``is_relax``; RealistikOsu: ``scores``,
+        ``scores_relax`` or ``scores_ap``; Ripple: ``scores``. Newest = highest id."""
+        table, where, args = "scores", "s.userid = %s", [user_id]
+        if self.flavour.name == "realistikosu":
+            table = "scores_relax" if relax else "scores_ap" if autopilot else "scores"
+        elif self.flavour.name == "kawata":
+            where += " AND s.is_relax = %s"
+            args.append(1 if relax else 0)
+        return await self.db.fetch_one(
+            "SELECT s.*, b.beatmap_id, b.song_name, b.max_combo AS beatmap_max_combo, b.difficulty_std, "
+            "b.difficulty_taiko, b.difficulty_ctb, b.difficulty_mania "
+            f"FROM {table} s LEFT JOIN beatmaps b ON b.beatmap_md5 = s.beatmap_md5 "
+            f"WHERE {where} ORDER BY s.id DESC LIMIT 1",
+            tuple(args),
+        )
+
+    async def beatmap_by_id(self, beatmap_id: int) -> dict[str, Any] | None:
+        """``beatmaps`` row (``beatmap_id``, ``beatmap_md5``, ``song_name``, ``mode``...) for
+        ``!mp map`` (integration.md §3.4), or None when the map is not cached."""
+        return await self.db.fetch_one(
+            "SELECT * FROM beatmaps WHERE beatmap_id = %s ORDER BY id DESC LIMIT 1", (beatmap_id,)
+        )
+
+
+class UsernameTaken(ValueError):
+    """Another user already has the safe form of the requested username."""
+
+
+# leaderboards a flavour's score server keeps besides the ones it reads ranks from
+_EXTRA_BOARDS: dict[str, tuple[str, ...]] = {"kawata": ("ripple:leaderboard_ap:{m}",)}

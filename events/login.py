@@ -23,6 +23,7 @@ from constants import game, privileges as privs
 from constants.countries import country_index
 from events import chat, session
 from helpers import codec
+from helpers import geo, metrics
 from objects.token import Token
 from objects.state import State
 
@@ -197,13 +198,18 @@ async def login(state: State, body: bytes, ip: str) -> tuple[Token | None, bytes
         token = await _login(state, body, ip)
     except LoginError as exc:
         log.info("login refused ip=%s code=%d reason=%s", ip, exc.code, exc.reason)
+        metrics.count_login(exc.code, exc.reason)
         return None, exc.response()
     except DatabaseError as exc:
         log.error("login failed: database error: %s", exc)
+        metrics.count_login(game.LOGIN_ERROR)
+        metrics.mysql_error()
         return None, LoginError(game.LOGIN_ERROR, NOTICE_ERROR).response()
     except Exception:
         log.exception("login failed: unexpected error")
+        metrics.count_login(game.LOGIN_ERROR)
         return None, LoginError(game.LOGIN_ERROR, NOTICE_ERROR).response()
+    metrics.count_login(token.user_id)
     log.info("login user=%d name=%s ip=%s version=%s%s in %.1f ms", token.user_id, token.username, ip,
              token.version, " tourney" if token.tournament else "", (time.monotonic() - started) * 1000)
     return token, token.drain()
@@ -254,6 +260,13 @@ async def _login(state: State, body: bytes, ip: str) -> Token:
     await repo.update_osuver(user_id, req.version)
     stats = await repo.stats(user_id, game.STD)
     country = await repo.country(user_id, user)
+    # geolocation (integration.md §2.5): the located country is shown; the first one is saved
+    # where the stored value is 'XX' (schema.md §3.4); else the stored country and (0, 0)
+    location = geo.locate(getattr(state, "geo", None), ip)
+    if location is not None:
+        if country == "XX":
+            await repo.save_first_country(user_id, location.country)
+        country = location.country
     friends = await repo.friends(user_id)
 
     # ---- from here on: memory only, no awaits (the session appears atomically)
@@ -263,6 +276,8 @@ async def _login(state: State, body: bytes, ip: str) -> Token:
                   version=req.build, utc_offset=req.utc_offset)
     token.country = country
     token.country_index = country_index(country)
+    if location is not None:
+        token.latitude, token.longitude = location.latitude, location.longitude
     token.silence_end = int(user.get("silence_end") or 0)
     token.friends = set(friends)
     token.block_nonfriend_dms = req.block_nonfriend_pm

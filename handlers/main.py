@@ -16,7 +16,7 @@ import tornado.web
 
 from constants import game
 from events import HANDLERS, RESTRICTED_ALLOWED, login as login_event, session
-from helpers import codec
+from helpers import codec, metrics
 from objects.state import State
 
 log = logging.getLogger("pep.bancho")
@@ -39,6 +39,7 @@ def process_frames(state: State, token, body: bytes) -> int:
         if token.logged_out:
             break
         handler = HANDLERS.get(packet_id)
+        metrics.count_packet(packet_id, handler is not None)
         if handler is None:
             log.debug("poll user=%d: unknown packet %d (%d bytes)", token.user_id, packet_id, len(payload))
             continue
@@ -78,6 +79,7 @@ class MainHandler(tornado.web.RequestHandler):
 
     def get(self) -> None:
         state = self.state
+        metrics.count_request("status")
         uptime = int(time.time() - state.started)
         self.write(
             "<!doctype html><html><head><title>pep.py</title></head><body>"
@@ -89,12 +91,15 @@ class MainHandler(tornado.web.RequestHandler):
         state = self.state
         token_string = self.request.headers.get("osu-token")
         if token_string is None:
+            metrics.count_request("login")
             token, body = await login_event.login(state, self.request.body, self.client_ip())
             self.set_header("cho-token", token.token if token is not None else "login-failed")
             self.write(body)
             return
+        started = time.perf_counter()
         token = state.tokens.get(token_string)
         if token is None:
+            metrics.count_request("unknown_token")
             kicked = state.kicked.pop(token_string, None)
             if kicked is not None:
                 self.write(kicked[0].drain())
@@ -106,9 +111,11 @@ class MainHandler(tornado.web.RequestHandler):
             session.logout(state, token)
             self.write(codec.notification(UNKNOWN_TOKEN_NOTICE) + codec.restart(0))
             return
+        metrics.count_request("poll")
         process_frames(state, token, self.request.body)
         data = token.drain()
         if token.logged_out:
             state.kicked.pop(token.token, None)
         if data:
             self.write(data)
+        metrics.observe_poll(time.perf_counter() - started)

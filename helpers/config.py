@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import configparser
 import dataclasses
+import ipaddress
 import os
 from typing import Any, Mapping
 
@@ -30,6 +31,8 @@ class ServerConfig:
     ci_key: str = ""
     ip_header: str = "X-Real-IP"
     max_body: int = 1 << 20
+    shutdown_grace: float = 3.0
+    reconnect_delay: float = 10.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,8 +94,30 @@ class LetsConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class BotConfig:
+    # extra command modules (comma-separated .py paths or module names), see docs/commands.md
+    command_modules: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
 class LogConfig:
     level: str = "INFO"
+
+
+@dataclasses.dataclass(frozen=True)
+class GeoConfig:
+    database: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class MetricsConfig:
+    enabled: bool = True
+    allow: str = "127.0.0.0/8, ::1"
+
+
+@dataclasses.dataclass(frozen=True)
+class SentryConfig:
+    dsn: str = ""
 
 
 _SECTIONS: dict[str, type] = {
@@ -105,6 +130,10 @@ _SECTIONS: dict[str, type] = {
     "limits": LimitsConfig,
     "lets": LetsConfig,
     "log": LogConfig,
+    "bot": BotConfig,
+    "geo": GeoConfig,
+    "metrics": MetricsConfig,
+    "sentry": SentryConfig,
 }
 
 # (section, key) -> (minimum, maximum) for numeric values
@@ -112,6 +141,8 @@ _RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("server", "port"): (0, 65535),
     ("server", "gzip_level"): (1, 9),
     ("server", "max_body"): (1024, 1 << 30),
+    ("server", "shutdown_grace"): (0, 600),
+    ("server", "reconnect_delay"): (0, 3600),
     ("db", "port"): (1, 65535),
     ("db", "workers"): (1, 256),
     ("redis", "port"): (1, 65535),
@@ -147,6 +178,10 @@ class Config:
     limits: LimitsConfig = LimitsConfig()
     lets: LetsConfig = LetsConfig()
     log: LogConfig = LogConfig()
+    bot: BotConfig = BotConfig()
+    geo: GeoConfig = GeoConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    sentry: SentryConfig = SentryConfig()
 
 
 def _convert(section: str, key: str, raw: str, default: Any) -> Any:
@@ -215,4 +250,10 @@ def load(path: str | None = "config.ini", environ: Mapping[str, str] | None = No
         raise ConfigError(f"[stack] flavour = {config.stack.flavour!r}: expected one of {', '.join(FLAVOURS)}")
     if config.log.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
         raise ConfigError(f"[log] level = {config.log.level!r}: expected DEBUG, INFO, WARNING or ERROR")
+    for part in config.metrics.allow.split(","):
+        try:
+            if part.strip():
+                ipaddress.ip_network(part.strip(), strict=False)
+        except ValueError:
+            raise ConfigError(f"[metrics] allow: {part.strip()!r} is not an address or network") from None
     return config

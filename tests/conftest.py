@@ -73,6 +73,9 @@ BASE_SERVER_ENV = {
     # the session server lives for the whole run: never let idle test clients time out midway
     "PEP_SESSIONS_TIMEOUT": "600",
     "PEP_LOG_LEVEL": "DEBUG",
+    # on SIGTERM the server serves polls until every client fetched its restart packet, at most
+    # this long: test clients that stopped polling would otherwise hold each stop for 3 s
+    "PEP_SERVER_SHUTDOWN_GRACE": "0.5",
     "PYTHONUNBUFFERED": "1",
 }
 

@@ -1,0 +1,165 @@
+"""Prometheus metrics of the server (prometheus-client, the default registry).
+
+Counters and histograms live here as module globals so that any module can count without a
+reference to the state: ``from helpers import metrics; metrics.count_pubsub("peppy:ban")``.
+Gauges that describe the live state (online users, matches, channels) are set from the state
+when ``/metrics`` is scraped (:func:`update_state_gauges`), never on the hot path.
+
+Cost on the poll path: one dictionary lookup and one counter increment per packet, one
+histogram observation per poll (prometheus-client takes a short lock inside each of these;
+nothing else is locked).
+
+Metric names (all prefixed ``pep_``; docs/operations.md lists them with their meaning):
+
+* ``pep_requests_total{kind}``: Bancho requests: ``login``, ``poll``, ``unknown_token``,
+  ``status`` (GET /);
+* ``pep_packets_total{packet}``: client packets handled, by packet id (``unknown`` for ids no
+  handler knows, so a client cannot create labels at will);
+* ``pep_poll_seconds``: histogram of the server-side time of one poll (frames + reply);
+* ``pep_logins_total{outcome}``: login outcomes (``success``, ``failed``, ``old_client``,
+  ``banned``, ``locked``, ``error``, ``verification``, ``maintenance``, ``restarting``);
+* ``pep_mysql_errors_total``, ``pep_redis_errors_total``: failures seen (counted where they
+  are logged, see :class:`ErrorCounter`, and by direct calls);
+* ``pep_pubsub_messages_total{channel, outcome}``: pub/sub messages received;
+* ``pep_log_messages_total{level}``: log records at WARNING and above;
+* gauges ``pep_online_users`` (distinct users, bot excluded), ``pep_tokens`` (sessions, bot
+  included: the value of ``ripple:online_users``), ``pep_matches``, ``pep_channels``,
+  ``pep_restarting``, ``pep_maintenance``, ``pep_uptime_seconds``;
+* plus prometheus-client's ``process_*`` and ``python_*`` collectors.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import Counter, Gauge, Histogram
+
+if TYPE_CHECKING:
+    from objects.state import State
+
+REQUESTS = Counter("pep_requests", "Bancho endpoint requests by kind", ["kind"])
+PACKETS = Counter("pep_packets", "Client packets handled, by packet id", ["packet"])
+POLL_SECONDS = Histogram(
+    "pep_poll_seconds", "Server-side duration of one poll (frames and reply), seconds",
+    buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+)
+LOGINS = Counter("pep_logins", "Login attempts by outcome", ["outcome"])
+MYSQL_ERRORS = Counter("pep_mysql_errors", "MySQL errors seen")
+REDIS_ERRORS = Counter("pep_redis_errors", "Redis errors seen")
+PUBSUB_MESSAGES = Counter("pep_pubsub_messages", "Pub/sub messages received", ["channel", "outcome"])
+LOG_MESSAGES = Counter("pep_log_messages", "Log records at WARNING or above", ["level"])
+
+ONLINE_USERS = Gauge("pep_online_users", "Distinct users online (the bot excluded)")
+TOKENS = Gauge("pep_tokens", "Sessions in the token list (the bot included; = ripple:online_users)")
+MATCHES = Gauge("pep_matches", "Multiplayer matches")
+CHANNELS = Gauge("pep_channels", "Chat channels (permanent and runtime)")
+RESTARTING = Gauge("pep_restarting", "1 while a restart or shutdown is under way")
+MAINTENANCE = Gauge("pep_maintenance", "1 while maintenance mode is on")
+UPTIME = Gauge("pep_uptime_seconds", "Seconds since the server started")
+
+#: login reply code (protocol.md §3.5) -> outcome label
+LOGIN_OUTCOMES = {
+    -1: "failed", -2: "old_client", -3: "banned", -4: "locked", -5: "error", -8: "verification",
+}
+
+_packet_children: dict[int, Any] = {}
+_unknown_packet = PACKETS.labels("unknown")
+_request_children = {kind: REQUESTS.labels(kind) for kind in ("login", "poll", "unknown_token", "status")}
+
+
+def count_packet(packet_id: int, known: bool = True) -> None:
+    """Count one handled client packet (``known=False`` for ids without a handler)."""
+    if not known:
+        _unknown_packet.inc()
+        return
+    child = _packet_children.get(packet_id)
+    if child is None:
+        child = _packet_children[packet_id] = PACKETS.labels(str(packet_id))
+    child.inc()
+
+
+def count_request(kind: str) -> None:
+    """Count one Bancho request: ``login``, ``poll``, ``unknown_token`` or ``status``."""
+    child = _request_children.get(kind)
+    if child is None:
+        child = REQUESTS.labels(kind)
+    child.inc()
+
+
+def observe_poll(seconds: float) -> None:
+    """Record the duration of one poll, in seconds."""
+    POLL_SECONDS.observe(seconds)
+
+
+def count_login(code: int, reason: str = "") -> None:
+    """Count a login outcome from its reply code (> 0 = success, the user id).
+
+    ``reason`` distinguishes the -1 refusals of maintenance and restarts (docs/decisions.md).
+    """
+    if code > 0:
+        outcome = "success"
+    elif reason == "maintenance":
+        outcome = "maintenance"
+    elif reason == "server restarting":
+        outcome = "restarting"
+    else:
+        outcome = LOGIN_OUTCOMES.get(code, "failed")
+    LOGINS.labels(outcome).inc()
+
+
+def count_pubsub(channel: str, outcome: str = "ok") -> None:
+    """Count one received pub/sub message on the stack channel ``channel`` (without prefix);
+    ``outcome``: ``ok``, ``invalid`` (dropped as malformed) or ``error`` (handler failed)."""
+    PUBSUB_MESSAGES.labels(channel, outcome).inc()
+
+
+def mysql_error() -> None:
+    MYSQL_ERRORS.inc()
+
+
+def redis_error() -> None:
+    REDIS_ERRORS.inc()
+
+
+def update_state_gauges(state: State) -> None:
+    """Set the gauges from the live state (called when ``/metrics`` is scraped)."""
+    bot_id = state.bot.user_id if state.bot is not None else None
+    ONLINE_USERS.set(sum(1 for uid in state.tokens.online_user_ids() if uid != bot_id))
+    TOKENS.set(len(state.tokens))
+    MATCHES.set(len(getattr(state, "matches", ())))
+    CHANNELS.set(len(state.channels))
+    RESTARTING.set(1 if state.restarting else 0)
+    MAINTENANCE.set(1 if state.settings.maintenance else 0)
+    UPTIME.set(max(0.0, time.time() - state.started))
+
+
+class ErrorCounter(logging.Handler):
+    """A logging handler that counts records at WARNING and above, and the MySQL and Redis
+    errors that reach the log (a record whose exception, or whose ``exc_info``, is a
+    :class:`common.db.DatabaseError` or a :class:`redis.exceptions.RedisError`).
+
+    The house rule is that no failure is swallowed silently (every background task failure is
+    logged by ``State.spawn``), so the log is the one place every such error passes through.
+    Install once on the root logger (``pep.py`` does).
+    """
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        from redis.exceptions import RedisError
+
+        from common.db import DatabaseError
+
+        self._db_error = DatabaseError
+        self._redis_error = RedisError
+
+    def emit(self, record: logging.LogRecord) -> None:
+        LOG_MESSAGES.labels(record.levelname).inc()
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is None:
+            return
+        if isinstance(exc, self._db_error):
+            MYSQL_ERRORS.inc()
+        elif isinstance(exc, self._redis_error):
+            REDIS_ERRORS.inc()
