@@ -46,7 +46,7 @@ NOTICE_LOCKED = "Your account is locked. Please contact the staff of {server}."
 NOTICE_MAINTENANCE = "Our bancho server is in maintenance mode. Please try to login again later."
 NOTICE_MAINTENANCE_ADMIN = ("Bancho is in maintenance mode. Only mods/admins have full access to the server.\n"
                             "Type !system maintenance off in chat to turn off maintenance mode.")
-NOTICE_RESTARTING = "Bancho is restarting. Try again in a few minutes."
+NOTICE_RESTARTING = "Bancho is restarting. You will be reconnected in a few seconds."
 NOTICE_ERROR = "The server has experienced an error while logging you in. Please try again later."
 NOTICE_OLD = "Your osu! client is too old. Please update osu!."
 NOTICE_HARDWARE = "Your client did not send its hardware information. Please restart osu!."
@@ -59,15 +59,20 @@ NOTICE_RESTRICTED = ("Your account is currently in restricted mode. Please conta
 class LoginError(Exception):
     """A refused login: ``code`` is the login reply (protocol.md §3.5), ``notice`` an optional text."""
 
-    def __init__(self, code: int, notice: str = "", reason: str = "") -> None:
+    def __init__(self, code: int, notice: str = "", reason: str = "", restart_ms: int | None = None) -> None:
         super().__init__(reason or notice or str(code))
         self.code = code
         self.notice = notice
         self.reason = reason or notice
+        self.restart_ms = restart_ms
 
     def response(self) -> bytes:
-        """Failure body: the optional notification, then the negative login reply (protocol.md §5.3)."""
+        """Failure body: the optional notification, then the negative login reply (protocol.md
+        §5.3); with ``restart_ms`` a restart packet instead, so the client retries by itself
+        after that many milliseconds (used while the server restarts)."""
         out = codec.notification(self.notice) if self.notice else b""
+        if self.restart_ms is not None:
+            return out + codec.restart(self.restart_ms)
         return out + codec.login_reply(self.code)
 
 
@@ -220,7 +225,8 @@ async def _login(state: State, body: bytes, ip: str) -> Token:
     server = cfg.stack.server_name
     req = parse(body)
     if state.restarting:
-        raise LoginError(game.LOGIN_FAILED, NOTICE_RESTARTING, reason="server restarting")
+        raise LoginError(game.LOGIN_FAILED, NOTICE_RESTARTING, reason="server restarting",
+                         restart_ms=int(cfg.server.reconnect_delay * 1000))
     repo = state.repo
     assert repo is not None
     safe_name = safe_username(req.username)

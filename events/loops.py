@@ -13,6 +13,7 @@ import tornado.ioloop
 from redis.exceptions import RedisError
 
 from events import session
+from helpers import metrics
 
 if TYPE_CHECKING:
     from objects.state import State
@@ -34,6 +35,7 @@ async def check_redis(state: State) -> None:
     try:
         await state.redis.client.ping()
     except (RedisError, OSError) as exc:
+        metrics.redis_error()
         if not state.redis_down:
             log.warning("Redis is unreachable: %s", exc)
         state.redis_down = True

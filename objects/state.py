@@ -51,6 +51,7 @@ class State:
         # /api/v1/verifiedStatus: user id string -> 1 verified, 0 multi-account (integration.md §2.2)
         self.verified: dict[str, int] = {}
         self.restarting = False
+        self.geo = None  # helpers.geo locator, set at start-up when [geo] database is configured
         self.redis_down = False  # set by the Redis health check (events/loops.py)
         limits = cfg.limits
         self.login_failures_ip = FailureLimiter(limits.login_failures_ip, limits.login_failure_window)

@@ -166,9 +166,10 @@ def test_sigterm_tells_clients_to_reconnect_and_exits_cleanly(server, start_serv
     assert got.value == 7000, "the restart packet carries [server] reconnect_delay in ms"
     assert any("restarting" in n.lower() for n in C.values(a.received, C.NOTIFICATION))
 
-    # logins are refused while stopping
+    # logins are not served while stopping: the client is told to come back after the restart
     res = extra.client().login(late.name, late.password)
-    assert login_refused(res), res.packets
+    assert not res.values(C.LOGIN_REPLY), res.packets
+    assert res.values(C.RESTART) == [7000]
     assert res.of(C.NOTIFICATION)
 
     assert C.wait_for_id(b, C.RESTART, timeout=3).value == 7000
