@@ -11,7 +11,10 @@ they surface as :class:`redis.exceptions.RedisError` otherwise.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
+from typing import Iterable
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -34,6 +37,10 @@ class Redis:
             decode_responses=True, socket_connect_timeout=5, socket_timeout=5,
             health_check_interval=30,
         )
+        # writes of ripple:online_users and peppy:sessions:* run in the order they were
+        # scheduled (FIFO lock), so an older value can never land after a newer one
+        self._online_lock = asyncio.Lock()
+        self._sessions_lock = asyncio.Lock()
 
     def key(self, name: str) -> str:
         """The real key (or channel) name for the stack name ``name``."""
@@ -58,16 +65,19 @@ class Redis:
 
     async def set_online_users(self, count: int) -> None:
         """``ripple:online_users`` = ``count`` (decimal string; bot included)."""
-        await self.client.set(self.key("ripple:online_users"), count)
+        async with self._online_lock:
+            await self.client.set(self.key("ripple:online_users"), count)
 
     async def add_session_ip(self, user_id: int, ip: str) -> None:
         """Add ``ip`` to ``peppy:sessions:<id>`` (score servers accept submissions from it)."""
         if ip:
-            await self.client.sadd(self.key(f"peppy:sessions:{user_id}"), ip)
+            async with self._sessions_lock:
+                await self.client.sadd(self.key(f"peppy:sessions:{user_id}"), ip)
 
     async def remove_session_ip(self, user_id: int, ip: str) -> None:
         if ip:
-            await self.client.srem(self.key(f"peppy:sessions:{user_id}"), ip)
+            async with self._sessions_lock:
+                await self.client.srem(self.key(f"peppy:sessions:{user_id}"), ip)
 
     async def rank(self, leaderboard: str, user_id: int) -> int:
         """Global rank (1-based) of ``user_id`` in sorted set ``leaderboard``; 0 when absent or on error."""
@@ -81,3 +91,55 @@ class Redis:
     async def publish(self, channel: str, message: str) -> int:
         """Publish ``message`` on the stack channel ``channel`` (prefixed); returns receivers."""
         return await self.client.publish(self.key(channel), message)
+
+    # ---------------------------------------------------------------- web-stack helpers
+    def pubsub_client(self, client_name: str) -> aioredis.Redis:
+        """A new client for a pub/sub listener: raw bytes, no read timeout (messages may be
+        hours apart), TCP keep-alive, and ``CLIENT SETNAME client_name`` on every connect."""
+        cfg = self.cfg
+        return aioredis.Redis(
+            host=cfg.host, port=cfg.port, db=cfg.db, password=cfg.password or None,
+            decode_responses=False, socket_connect_timeout=5, socket_timeout=None,
+            socket_keepalive=True, health_check_interval=30, client_name=client_name,
+        )
+
+    async def resync(self, online: int, sessions: Iterable[tuple[int, str]]) -> None:
+        """Rewrite the keys a Redis restart may have lost (integration.md §1.6):
+        ``ripple:online_users`` = ``online``, ``peppy:version``, and ``peppy:sessions:<id>``
+        for every ``(user id, ip)`` of a live session."""
+        await self.set_online_users(online)
+        await self.client.set(self.key("peppy:version"), VERSION)
+        async with self._sessions_lock:
+            for user_id, ip in sessions:
+                if ip:
+                    await self.client.sadd(self.key(f"peppy:sessions:{user_id}"), ip)
+
+    async def remove_from_sorted_sets(self, names: Iterable[str], member: str) -> None:
+        """``ZREM member`` from every sorted set in ``names`` (stack names), in one pipeline."""
+        names = list(names)
+        if not names:
+            return
+        async with self.client.pipeline(transaction=False) as pipe:
+            for name in names:
+                pipe.zrem(self.key(name), member)
+            await pipe.execute()
+
+    async def set_pending_rename(self, user_id: int, new_name: str) -> None:
+        """``ripple:change_username_pending:<id>`` = ``new_name`` (rename deferred while playing)."""
+        await self.client.set(self.key(f"ripple:change_username_pending:{user_id}"), new_name)
+
+    async def forget_username(self, user_id: int, *safe_names: str) -> None:
+        """After a rename: delete ``ripple:userid_cache:<safe>`` of each name and the pending key."""
+        names = [self.key(f"ripple:userid_cache:{s}") for s in safe_names if s]
+        names.append(self.key(f"ripple:change_username_pending:{user_id}"))
+        await self.client.delete(*names)
+
+    async def republish_pending_rename(self, user_id: int) -> bool:
+        """At logout (integration.md §5.2 step 8): when ``ripple:change_username_pending:<id>``
+        exists, publish ``peppy:change_username`` ``{"userID", "newUsername"}``; returns whether
+        it did."""
+        new_name = await self.client.get(self.key(f"ripple:change_username_pending:{user_id}"))
+        if not new_name:
+            return False
+        await self.publish("peppy:change_username", json.dumps({"userID": user_id, "newUsername": new_name}))
+        return True

@@ -29,6 +29,9 @@ HANDLERS: dict[int, Handler] = {}
 RESTRICTED_ALLOWED = frozenset({
     p.C_CHANGE_ACTION, p.C_LOGOUT, p.C_REQUEST_STATUS_UPDATE, p.C_PING, p.C_CHANNEL_JOIN,
     p.C_CHANNEL_PART, p.C_USER_STATS_REQUEST, p.C_USER_PRESENCE_REQUEST, p.C_RECEIVE_UPDATES,
+    # create/join match reach their handlers only to be refused with 37 + a notification
+    # (gamelogic.md §1.3 [FIX]: a restricted client must not be left waiting)
+    p.C_CREATE_MATCH, p.C_JOIN_MATCH,
 })
 
 
@@ -49,6 +52,14 @@ _MODULES = (
     "error_report", "private_message", "channel_join", "channel_part", "friend_add",
     "friend_remove", "receive_updates", "set_away_message", "user_stats_request",
     "user_presence_request", "user_presence_request_all", "toggle_block_dms",
+    # multiplayer, lobby, tournament clients, spectating (events.multiplayer, events.spectate)
+    "join_lobby", "part_lobby", "create_match", "join_match", "part_match", "match_change_slot",
+    "match_ready", "match_not_ready", "match_lock", "match_change_settings", "match_change_password",
+    "match_start", "match_score_update", "match_complete", "match_change_mods", "match_load_complete",
+    "match_no_beatmap", "match_has_beatmap", "match_failed", "match_skip_request",
+    "match_transfer_host", "match_change_team", "match_invite", "tournament_match_info",
+    "tournament_join_match_channel", "tournament_leave_match_channel", "start_spectating",
+    "stop_spectating", "spectate_frames", "cant_spectate",
 )
 
 for _name in _MODULES:

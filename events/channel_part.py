@@ -9,13 +9,14 @@ from __future__ import annotations
 from constants import packets
 from events import event, session
 from helpers import codec
+from objects.channel import MULTIPLAYER_PREFIX, SPECTATOR_PREFIX
 
 
 @event(packets.C_CHANNEL_PART)
 def handle(state, token, payload: bytes) -> None:
     """Part the channel; nothing happens for channels the user is not in."""
     name = codec.read_str(payload)
-    if name in ("#spectator", "#multiplayer"):
+    if name in ("#spectator", "#multiplayer") or name.startswith((SPECTATOR_PREFIX, MULTIPLAYER_PREFIX)):
         return
     channel = state.channels.get(name)
     if channel is None or channel.name not in token.channels:

@@ -1,37 +1,312 @@
-"""Moderation shared by the bot's staff commands, pub/sub and the API: ban, restrict, kick.
+"""Moderation shared by the bot's staff commands, pub/sub and the API: ban, restrict, rename.
 
-Owned by the web-stack issue (pub/sub ``peppy:ban``); the staff commands call the same
-functions. Signatures are fixed; callers elsewhere rely on them.
+Sources: schema.md §2.3 (privilege states and their changes), integration.md §1.3 ("ban",
+"change_username"), §1.4 (the ``peppy:ban`` loop-back), §5.3 (kick, banned, restricted).
+
+The state changes (:func:`ban`, :func:`unban`, :func:`restrict`, :func:`unrestrict`) write
+MySQL first, then remove the user from the Redis leaderboards (ban and restrict), then publish
+``peppy:ban``. This server receives its own message and runs :func:`refresh_privileges`, which
+applies the new privileges to the online sessions (kick when banned, the restricted /
+unrestricted private message); LETS/USSR and the admin panels get the same message. When the
+message cannot come back (Redis down), :func:`refresh_privileges` is run directly.
+
+They also write the flavour's audit log: Ripple ``rap_logs`` ("has banned {name}", ...), through
+the bot's name (``FokaBot``) when a staff member acted (``by``) and ``Bancho`` otherwise; RealistikOsu
+``ban_logs`` (summary and ``reason``); Kawata keeps none (the server log only). Callers such as
+the bot's ``!ban`` must not write these rows again.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
+
+from common.db import DatabaseError
+from common.ripple import UsernameTaken, safe_username
+from constants import game, privileges as privs
+from events import chat, session
+from events.login import NOTICE_BANNED, NOTICE_RESTRICTED
+from helpers import codec
 
 if TYPE_CHECKING:
     from objects.state import State
+    from objects.token import Token
+
+log = logging.getLogger("pep.moderation")
+
+NOTICE_UNRESTRICTED = "Your account has been unrestricted! Please log in again to refresh your status."
+NOTICE_RENAMED = "Your username has been changed to {name}. Please log in again."
+NOTICE_RENAME_FAILED = ("There was a critical error while trying to change your username. "
+                        "Please contact a developer.")
+MAX_USERNAME = 30
+
+
+class UserNotFound(LookupError):
+    """No ``users`` row has this id."""
+
+
+class RenameError(ValueError):
+    """A username change was refused: invalid name, name in use, or no such user."""
+
+
+def online_tokens(state: State, user_id: int) -> list[Token]:
+    """The user's live sessions (kicked ones and the bot left out)."""
+    return [t for t in state.tokens.user_tokens(user_id) if not t.kicked and not t.is_bot]
+
+
+def is_restricted(privileges: int) -> bool:
+    """Restricted = normal without public (schema.md §2.3)."""
+    return bool(privileges & privs.USER_NORMAL) and not privileges & privs.USER_PUBLIC
+
+
+def is_banned(privileges: int) -> bool:
+    """Banned = neither public nor normal (schema.md §2.3)."""
+    return privileges & (privs.USER_PUBLIC | privs.USER_NORMAL) == 0
+
+
+def client_privileges(privileges: int, admin: bool, restricted: bool) -> int:
+    """Packet 71 value: player, supporter unless restricted, BAT for admins, tournament for
+    tournament staff (same rule as the login, docs/decisions.md)."""
+    value = privs.CLIENT_PLAYER
+    if not restricted:
+        value |= privs.CLIENT_SUPPORTER
+    if admin:
+        value |= privs.CLIENT_BAT
+    if privileges & privs.USER_TOURNAMENT_STAFF:
+        value |= privs.CLIENT_TOURNAMENT
+    return value
+
+
+async def _user(state: State, user_id: int) -> dict:
+    assert state.repo is not None
+    row = await state.repo.user_by_id(user_id)
+    if row is None:
+        raise UserNotFound(user_id)
+    return row
+
+
+async def _audit(state: State, user_id: int, by: int | None, action: str, name: str, reason: str) -> None:
+    """The flavour's audit rows; a failure is logged, never raised (the change itself is done)."""
+    assert state.repo is not None
+    author = by if by is not None else state.cfg.stack.bot_id
+    log.info("%s user=%d name=%s by=%s reason=%r", action, user_id, name, by, reason)
+    texts = {"ban": f"has banned {name}", "unban": f"has unbanned {name}",
+             "restrict": f"has put {name} in restricted mode",
+             "unrestrict": f"has removed restricted mode from {name}"}
+    try:
+        through = (state.bot.username if state.bot is not None else "FokaBot") if by is not None else "Bancho"
+        await state.repo.admin_log(author, texts[action], through)
+        await state.repo.ban_log(author, user_id, action.capitalize(), reason)
+    except DatabaseError as exc:
+        log.warning("audit log of %s of %d not written: %s", action, user_id, exc)
+
+
+async def _leaderboards(state: State, user_id: int, row: dict) -> None:
+    assert state.repo is not None
+    try:
+        country = await state.repo.country(user_id, row)
+        await state.repo.remove_from_leaderboards(user_id, country)
+    except Exception as exc:  # Redis down: LETS/USSR's own clean-up will catch up
+        log.warning("leaderboard removal of %d failed: %s", user_id, exc)
 
 
 async def ban(state: State, user_id: int, by: int | None = None, reason: str = "") -> None:
-    """``privileges &= ~3``, ``ban_datetime = now``, leaderboard removal, publish ``peppy:ban``."""
-    raise NotImplementedError("web-stack issue")
+    """Ban ``user_id`` (schema.md §2.3): ``privileges &= ~3``, ``ban_datetime = now``, audit
+    log, removal from every leaderboard (country boards included), publish ``peppy:ban``
+    (online sessions get the banned notice and login reply -3, and are logged out).
+
+    ``by`` is the staff member's user id (None: the server itself). Raises
+    :class:`UserNotFound` and :class:`common.db.DatabaseError` (nothing changed then).
+    """
+    from common import pubsub
+
+    row = await _user(state, user_id)
+    assert state.repo is not None
+    await state.repo.ban_user(user_id)
+    await _audit(state, user_id, by, "ban", str(row["username"]), reason)
+    await _leaderboards(state, user_id, row)
+    await pubsub.publish_ban(state, user_id)
 
 
 async def unban(state: State, user_id: int, by: int | None = None) -> None:
-    """``privileges |= 3``, ``ban_datetime = 0``, publish ``peppy:ban``."""
-    raise NotImplementedError("web-stack issue")
+    """Unban (schema.md §2.3): ``privileges |= 3``, ``ban_datetime = 0``, audit log, publish
+    ``peppy:ban``. Leaderboards are rebuilt by the score server. Raises :class:`UserNotFound`
+    and :class:`common.db.DatabaseError`."""
+    await _lift(state, user_id, by, "unban")
 
 
 async def restrict(state: State, user_id: int, by: int | None = None, reason: str = "") -> None:
-    """Unless already restricted: ``privileges &= ~1``, ``ban_datetime = now``, publish ``peppy:ban``."""
-    raise NotImplementedError("web-stack issue")
+    """Restrict (schema.md §2.3) unless already restricted: ``privileges &= ~1``,
+    ``ban_datetime = now``, audit log, leaderboard removal, publish ``peppy:ban`` (online
+    sessions get 104 and the restricted private message, and disappear for everyone else).
+    Raises :class:`UserNotFound` and :class:`common.db.DatabaseError`."""
+    from common import pubsub
+
+    row = await _user(state, user_id)
+    assert state.repo is not None
+    if is_restricted(int(row["privileges"] or 0)):
+        log.info("restrict user=%d: already restricted", user_id)
+        return
+    await state.repo.restrict_user(user_id)
+    await _audit(state, user_id, by, "restrict", str(row["username"]), reason)
+    await _leaderboards(state, user_id, row)
+    await pubsub.publish_ban(state, user_id)
 
 
 async def unrestrict(state: State, user_id: int, by: int | None = None) -> None:
-    """Same as :func:`unban` (integration.md §3.3)."""
-    raise NotImplementedError("web-stack issue")
+    """Same change as :func:`unban` (integration.md §3.3); online sessions get the
+    unrestricted private message and become visible again."""
+    await _lift(state, user_id, by, "unrestrict")
+
+
+async def _lift(state: State, user_id: int, by: int | None, action: str) -> None:
+    from common import pubsub
+
+    row = await _user(state, user_id)
+    assert state.repo is not None
+    await state.repo.unban_user(user_id)
+    await _audit(state, user_id, by, action, str(row["username"]), "")
+    await pubsub.publish_ban(state, user_id)
+
+
+def _apply(state: State, token: Token, privileges: int, admin: bool) -> None:
+    """Put new privileges on a live token and drop its cached packets."""
+    assert state.repo is not None
+    token.privileges = privileges
+    token.admin = admin
+    token.restricted = not privileges & privs.USER_PUBLIC
+    token.presence_rank = state.repo.presence_rank(privileges, admin, False)
+    token.client_privileges = client_privileges(privileges, admin, token.restricted)
+    token.invalidate()
+
+
+def _to_others(state: State, user_id: int, data: bytes) -> None:
+    for token in state.tokens:
+        if token.user_id != user_id:
+            token.enqueue(data)
+
+
+async def reload_privileges(state: State, user_id: int) -> int | None:
+    """``peppy:refresh_privs`` (integration.md §1.3): re-read ``users.privileges`` into the
+    user's sessions (admin and restricted state, presence colour, packet 71 value). Nothing is
+    sent. Returns the privileges, or None when the user is offline or unknown."""
+    if not online_tokens(state, user_id):
+        return None
+    assert state.repo is not None
+    row = await state.repo.user_by_id(user_id)
+    if row is None:
+        return None
+    privileges = int(row["privileges"] or 0)
+    admin = await state.repo.is_admin(privileges)
+    for token in online_tokens(state, user_id):
+        _apply(state, token, privileges, admin)
+    return privileges
 
 
 async def refresh_privileges(state: State, user_id: int) -> None:
-    """The ``peppy:ban`` handler: re-read privileges; kick if banned; restricted/unrestricted PMs."""
-    raise NotImplementedError("web-stack issue")
+    """The ``peppy:ban`` handler (integration.md §1.3 "ban", §5.3).
+
+    Re-reads ``users.privileges``. Banned (neither public nor normal): every session gets the
+    banned notice and login reply -3 and is kicked (logout broadcast to everyone). Otherwise the
+    privileges are applied to every session, and on a change of state:
+
+    * became restricted: 104 and the restricted private message from the bot; the user leaves
+      its match and spectating, and everybody else gets its logout (12), so it disappears;
+    * became unrestricted: the unrestricted private message; everybody else gets its presence.
+
+    Nothing happens for an offline user. Raises :class:`common.db.DatabaseError`.
+    """
+    if not online_tokens(state, user_id):
+        return
+    assert state.repo is not None
+    row = await state.repo.user_by_id(user_id)
+    if row is None:
+        return
+    privileges = int(row["privileges"] or 0)
+    server = state.cfg.stack.server_name
+    tokens = online_tokens(state, user_id)  # again: the await above may have seen a logout
+    if is_banned(privileges) and not privileges & privs.USER_PENDING_VERIFICATION:
+        for token in tokens:
+            token.enqueue(codec.notification(NOTICE_BANNED.format(server=server)))
+            token.enqueue(codec.login_reply(game.LOGIN_BANNED))
+            session.kick(state, token, reason="")
+        log.info("banned user=%d: %d session(s) closed", user_id, len(tokens))
+        return
+    admin = await state.repo.is_admin(privileges)
+    tokens = online_tokens(state, user_id)
+    if not tokens:
+        return
+    was_restricted = any(t.restricted for t in tokens)
+    for token in tokens:
+        _apply(state, token, privileges, admin)
+    now_restricted = tokens[0].restricted
+    if now_restricted and not was_restricted:
+        from events import multiplayer, spectate
+
+        for token in tokens:
+            spectate.stop_spectating(state, token)
+            spectate.detach_spectators(state, token)
+            multiplayer.leave_match(state, token)
+            token.enqueue(codec.account_restricted())
+            chat.bot_private(state, token, NOTICE_RESTRICTED.format(server=server))
+        _to_others(state, user_id, codec.user_logout(user_id))
+        log.info("restricted user=%d", user_id)
+    elif was_restricted and not now_restricted:
+        for token in tokens:
+            chat.bot_private(state, token, NOTICE_UNRESTRICTED)
+        main = state.tokens.user(user_id)
+        if main is not None:
+            _to_others(state, user_id, main.presence_packet())
+        log.info("unrestricted user=%d", user_id)
+
+
+def check_username(name: str) -> str:
+    """The new name, stripped, or :class:`RenameError`: empty, longer than 30 characters,
+    control characters, or both a space and an underscore (integration.md §1.3)."""
+    name = name.strip()
+    if not name:
+        raise RenameError("empty username")
+    if len(name) > MAX_USERNAME:
+        raise RenameError(f"username longer than {MAX_USERNAME} characters")
+    if not name.isprintable():
+        raise RenameError("username with control characters")
+    if " " in name and "_" in name:
+        raise RenameError("username with both a space and an underscore")
+    return name
+
+
+async def rename(state: State, user_id: int, new_name: str) -> str:
+    """Rename ``user_id`` in MySQL (integration.md §1.3 "change_username", the rename itself):
+    CM note, ``users``, the stats tables; then delete ``ripple:userid_cache:{old safe}`` and
+    ``ripple:change_username_pending:{id}``. Online sessions are not touched (the caller kicks).
+
+    When the new name already belongs to this user (RealistikOsu's panel renames before it
+    publishes), nothing is written and the caches are still cleared. Returns the old name.
+    Raises :class:`RenameError` and :class:`common.db.DatabaseError`.
+    """
+    assert state.repo is not None
+    new_name = check_username(new_name)
+    old_safes = {t.safe_name for t in state.tokens.user_tokens(user_id)}
+    row = await state.repo.user_by_id(user_id)
+    if row is None:
+        raise RenameError(f"no user {user_id}")
+    if str(row["username"]) == new_name:
+        old = new_name
+        log.info("rename user=%d: already named %r", user_id, new_name)
+    else:
+        try:
+            result = await state.repo.rename_user(user_id, new_name)
+        except UsernameTaken:
+            raise RenameError(f"username {new_name!r} is already in use") from None
+        if result is None:
+            raise RenameError(f"no user {user_id}")
+        old, old_safe = result
+        old_safes.add(old_safe)
+        log.info("rename user=%d: %r -> %r", user_id, old, new_name)
+    old_safes.discard("")
+    if state.redis is not None:
+        try:
+            await state.redis.forget_username(user_id, *(old_safes | {safe_username(new_name)}))
+        except Exception as exc:  # the rename is done; the caches expire by themselves (1 h)
+            log.warning("rename user=%d: username caches not cleared: %s", user_id, exc)
+    return old

@@ -78,6 +78,15 @@ class ChatConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class MultiplayerConfig:
+    strict_start: bool = False
+    cleanup_interval: float = 30.0
+    empty_match_age: float = 120.0
+    load_timeout: float = 30.0
+    complete_timeout: float = 30.0
+
+
+@dataclasses.dataclass(frozen=True)
 class LimitsConfig:
     login_failures_ip: int = 20
     login_failures_account: int = 10
@@ -127,6 +136,7 @@ _SECTIONS: dict[str, type] = {
     "stack": StackConfig,
     "sessions": SessionsConfig,
     "chat": ChatConfig,
+    "multiplayer": MultiplayerConfig,
     "limits": LimitsConfig,
     "lets": LetsConfig,
     "log": LogConfig,
@@ -156,6 +166,10 @@ _RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("chat", "spam_window"): (0.05, 86400),
     ("chat", "spam_silence"): (1, 2**31 - 1),
     ("lets", "timeout"): (0.1, 600),
+    ("multiplayer", "cleanup_interval"): (0.05, 86400),
+    ("multiplayer", "empty_match_age"): (0, 86400),
+    ("multiplayer", "load_timeout"): (1, 3600),
+    ("multiplayer", "complete_timeout"): (1, 3600),
     ("limits", "login_failures_ip"): (1, 1_000_000),
     ("limits", "login_failures_account"): (1, 1_000_000),
     ("limits", "login_failure_window"): (1, 86400),
@@ -175,6 +189,7 @@ class Config:
     stack: StackConfig = StackConfig()
     sessions: SessionsConfig = SessionsConfig()
     chat: ChatConfig = ChatConfig()
+    multiplayer: MultiplayerConfig = MultiplayerConfig()
     limits: LimitsConfig = LimitsConfig()
     lets: LetsConfig = LetsConfig()
     log: LogConfig = LogConfig()

@@ -43,7 +43,7 @@ class Token:
         "ranked_score", "accuracy", "playcount", "total_score", "rank", "pp",
         "silence_end", "spam_count", "spam_window_start", "silencing",
         "friends", "friends_pending", "block_nonfriend_dms", "away_message", "away_told", "presence_filter",
-        "channels", "spectating", "spectators", "match_id", "in_lobby",
+        "channels", "spectating", "spectators", "match_id", "in_lobby", "tourney_match_id",
         "login_time", "last_seen", "kicked", "logged_out", "overflowed", "queue", "recent_messages",
         "_presence", "_stats",
     )
@@ -103,6 +103,8 @@ class Token:
         self.spectators: dict[str, Token] = {}
         self.match_id: int | None = None
         self.in_lobby = False
+        # tournament clients: the match whose channel was joined last with packet 108 (never seated)
+        self.tourney_match_id: int | None = None
         # session
         now = time.monotonic()
         self.login_time = now

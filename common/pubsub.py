@@ -1,0 +1,354 @@
+"""Redis pub/sub: the listener for the stack's ``peppy:*`` channels, and the publishers.
+
+A service module (``pep.py`` ``SERVICES``): :func:`start` subscribes, :func:`stop` unsubscribes.
+
+The listener (integration.md §1.1, with the [FIX]es of the spec):
+
+* one dedicated connection, named ``pep.py-pubsub:<key prefix>`` (``CLIENT SETNAME``) so that
+  an operator can find it in ``CLIENT LIST``; every channel name goes through
+  :meth:`common.redis.Redis.key` (the ``[redis] key_prefix``);
+* messages are handled one at a time, in arrival order, each bounded by
+  :data:`HANDLER_TIMEOUT` seconds;
+* the payload is checked against the channel's kind before its handler runs: **int** (a
+  decimal user id), **json** (an object whose key set equals the expected one exactly; ids may
+  be JSON numbers or decimal strings, text fields must be strings) or **literal** (exactly the
+  bytes ``reload``). A malformed payload is logged and skipped; a handler that raises is
+  logged; neither stops the listener;
+* when the connection is lost (Redis restart, ``CLIENT KILL``, network), it reconnects by
+  itself with exponential backoff (:data:`BACKOFF_MIN` … :data:`BACKOFF_MAX` seconds),
+  subscribes again, and rewrites the keys a restarted Redis may have lost
+  (``ripple:online_users``, ``peppy:version``, ``peppy:sessions:*``). Messages published while
+  it was disconnected are lost (Redis pub/sub keeps nothing).
+
+The channels and their handlers are the table ``events.pubsub_handlers.SUBSCRIPTIONS``
+(imported when the listener starts, so that this module stays below ``events`` in the
+layering). The publishers used by the rest of the server are :func:`publish`,
+:func:`publish_ban` and :func:`refresh_beatmaps`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+import random
+import re
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, Mapping
+
+from redis.exceptions import RedisError
+
+if TYPE_CHECKING:
+    from objects.state import State
+
+log = logging.getLogger("pep.pubsub")
+
+#: seconds one message's handler may take before it is abandoned (logged) and the next runs
+HANDLER_TIMEOUT = 30.0
+#: reconnection backoff bounds, seconds
+BACKOFF_MIN = 0.2
+BACKOFF_MAX = 30.0
+#: largest payload accepted, bytes
+MAX_PAYLOAD = 64 * 1024
+#: ``ussr:refresh_bmap`` is consumed by USSR, the score server of these flavours
+USSR_FLAVOURS = frozenset({"kawata", "realistikosu"})
+
+_INT = re.compile(rb"\s*\+?(\d{1,10})\s*")
+_MD5 = re.compile(r"[0-9a-fA-F]{32}")
+_ID_MAX = 2**31 - 1
+
+Handler = Callable[["State", Any], Awaitable[None]]
+
+
+class PayloadError(ValueError):
+    """A pub/sub payload that does not have the shape its channel requires."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Subscription:
+    """One subscribed channel.
+
+    ``channel`` is the stack name (``peppy:ban``; the key prefix is added when subscribing);
+    ``kind`` is ``"int"``, ``"json"`` or ``"literal"``; for json, ``fields`` maps every
+    expected key to its type: ``"id"`` (user id, 1..2**31-1, a JSON integer or a decimal
+    string), ``"int"`` (any integer, same forms) or ``"str"``; for literal, ``literal`` is the
+    exact body. ``handler(state, value)`` receives the int, the validated dict (ids converted
+    to int) or None for a literal.
+    """
+
+    channel: str
+    kind: str
+    handler: Handler
+    fields: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    literal: bytes = b"reload"
+
+
+def _as_int(value: Any, what: str) -> int:
+    if isinstance(value, bool):
+        raise PayloadError(f"{what} is a boolean")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d{1,19}\s*", value):
+        return int(value)
+    raise PayloadError(f"{what} is not an integer: {value!r}")
+
+
+def _as_id(value: Any, what: str) -> int:
+    number = _as_int(value, what)
+    if not 1 <= number <= _ID_MAX:
+        raise PayloadError(f"{what} out of range: {number}")
+    return number
+
+
+def parse(sub: Subscription, data: bytes) -> Any:
+    """Validate ``data`` for ``sub`` (integration.md §1.1 payload kinds).
+
+    Returns the user id (int), the dict (ids as int) or None (literal). Raises
+    :class:`PayloadError`; for a literal channel a body other than ``sub.literal`` raises it too
+    (the caller skips it).
+    """
+    if len(data) > MAX_PAYLOAD:
+        raise PayloadError(f"payload of {len(data)} bytes is too large")
+    if sub.kind == "literal":
+        if data != sub.literal:
+            raise PayloadError(f"body is not {sub.literal!r}")
+        return None
+    if sub.kind == "int":
+        match = _INT.fullmatch(data)
+        if match is None:
+            raise PayloadError("body is not a decimal user id")
+        return _as_id(match.group(1).decode(), "user id")
+    if sub.kind != "json":
+        raise PayloadError(f"unknown payload kind {sub.kind!r}")
+    try:
+        obj = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise PayloadError(f"not UTF-8 JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise PayloadError(f"JSON {type(obj).__name__}, expected an object")
+    if set(obj) != set(sub.fields):
+        raise PayloadError(f"keys {sorted(obj)} != expected {sorted(sub.fields)}")
+    out: dict[str, Any] = {}
+    for key, kind in sub.fields.items():
+        value = obj[key]
+        if kind == "id":
+            out[key] = _as_id(value, key)
+        elif kind == "int":
+            out[key] = _as_int(value, key)
+        elif kind == "str":
+            if not isinstance(value, str):
+                raise PayloadError(f"{key} is not a string: {value!r}")
+            out[key] = value
+        else:
+            raise PayloadError(f"unknown field type {kind!r} for {key}")
+    return out
+
+
+def client_name(prefix: str) -> str:
+    """Connection name of the listener: ``pep.py-pubsub:<prefix>``, with every character that a
+    Redis client name cannot hold (space, control, non-ASCII) replaced by ``_``."""
+    return "pep.py-pubsub:" + "".join(c if "!" <= c <= "~" else "_" for c in prefix)
+
+
+def _count(channel: str, outcome: str) -> None:
+    try:
+        from helpers import metrics
+    except Exception:  # metrics are optional (prometheus-client missing)
+        return
+    metrics.count_pubsub(channel, outcome)
+
+
+class Listener:
+    """The subscriber of one :class:`State`: a background task that owns its connection."""
+
+    def __init__(self, state: State, subscriptions: Iterable[Subscription]) -> None:
+        assert state.redis is not None
+        self.state = state
+        self.redis = state.redis
+        self.by_channel: dict[bytes, Subscription] = {
+            self.redis.key(s.channel).encode(): s for s in subscriptions
+        }
+        self.name = client_name(self.redis.prefix)
+        self.subscribed = asyncio.Event()  # set while subscribed
+        self.connections = 0  # successful subscriptions so far (1 = first, >1 = reconnects)
+        self.task: asyncio.Task[None] | None = None
+
+    @property
+    def listening(self) -> bool:
+        """Whether the listener is subscribed right now."""
+        return self.subscribed.is_set()
+
+    def start(self) -> None:
+        """Start the background task (connect, subscribe, handle, reconnect)."""
+        self.task = asyncio.ensure_future(self._run())
+
+    async def stop(self) -> None:
+        """Cancel the task and wait until its connection is closed."""
+        task, self.task = self.task, None
+        if task is not None:
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+
+    async def _run(self) -> None:
+        backoff = BACKOFF_MIN
+        while True:
+            client = self.redis.pubsub_client(self.name)
+            pubsub = client.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(*self.by_channel)
+                self.connections += 1
+                self.subscribed.set()
+                backoff = BACKOFF_MIN
+                if self.connections == 1:
+                    log.info("subscribed to %d channels as %s", len(self.by_channel), self.name)
+                else:
+                    log.warning("subscribed again after a lost connection (%d channels)", len(self.by_channel))
+                    self.state.spawn(self._resync(), "redis keys resync after reconnect")
+                while True:
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5.0)
+                    if message is not None and message.get("type") == "message":
+                        await self._dispatch(message["channel"], message["data"])
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                log.warning("pub/sub connection lost (%s: %s); reconnecting in %.1f s",
+                            type(exc).__name__, exc, backoff)
+            except Exception:
+                log.exception("pub/sub listener failed; reconnecting in %.1f s", backoff)
+            finally:
+                self.subscribed.clear()
+                await _close(pubsub, client)
+            await asyncio.sleep(backoff * random.uniform(0.8, 1.2))
+            backoff = min(BACKOFF_MAX, backoff * 2)
+
+    async def _dispatch(self, raw_channel: Any, data: Any) -> None:
+        """Validate one message and run its handler; never raises (except cancellation)."""
+        channel = raw_channel if isinstance(raw_channel, bytes) else str(raw_channel).encode()
+        sub = self.by_channel.get(channel)
+        if sub is None:
+            log.warning("message on unexpected channel %r dropped", channel)
+            return
+        body = data if isinstance(data, bytes) else str(data).encode()
+        try:
+            value = parse(sub, body)
+        except PayloadError as exc:
+            level = logging.INFO if sub.kind == "literal" else logging.WARNING
+            log.log(level, "%s: malformed message %r skipped: %s", sub.channel, body[:200], exc)
+            _count(sub.channel, "invalid")
+            return
+        log.info("%s: %r", sub.channel, body[:200])
+        try:
+            await asyncio.wait_for(sub.handler(self.state, value), HANDLER_TIMEOUT)
+        except asyncio.TimeoutError:
+            log.error("%s: handler did not finish within %.0f s; skipped", sub.channel, HANDLER_TIMEOUT)
+            _count(sub.channel, "error")
+        except Exception:
+            log.exception("%s: handler failed on %r", sub.channel, body[:200])
+            _count(sub.channel, "error")
+        else:
+            _count(sub.channel, "ok")
+
+    async def _resync(self) -> None:
+        tokens = [t for t in self.state.tokens if not t.is_bot]
+        await self.redis.resync(len(self.state.tokens), [(t.user_id, t.ip) for t in tokens if t.ip])
+
+
+async def _close(pubsub: Any, client: Any) -> None:
+    for closer in (pubsub.aclose, client.aclose):
+        try:
+            await closer()
+        except Exception:  # a dead connection: nothing left to close cleanly
+            pass
+
+
+_listeners: dict[int, Listener] = {}
+
+
+async def start(state: State, wait: float = 5.0) -> None:
+    """Start the listener of ``state`` and wait (at most ``wait`` seconds) for the first
+    subscription, so that messages published right after start-up are not lost."""
+    if state.redis is None:
+        log.warning("no Redis: pub/sub disabled")
+        return
+    from events.pubsub_handlers import SUBSCRIPTIONS
+
+    listener = Listener(state, SUBSCRIPTIONS)
+    _listeners[id(state)] = listener
+    listener.start()
+    try:
+        await asyncio.wait_for(listener.subscribed.wait(), wait)
+    except asyncio.TimeoutError:
+        log.warning("pub/sub not subscribed after %.0f s; retrying in the background", wait)
+
+
+async def stop(state: State) -> None:
+    """Stop the listener of ``state`` and close its connection."""
+    listener = _listeners.pop(id(state), None)
+    if listener is not None:
+        await listener.stop()
+
+
+def is_listening(state: State) -> bool:
+    """Whether ``state``'s listener is subscribed right now (a loop-back will come back)."""
+    listener = _listeners.get(id(state))
+    return listener is not None and listener.listening
+
+
+# ---------------------------------------------------------------------------------- publishers
+async def publish(state: State, channel: str, payload: str | int | Mapping[str, Any]) -> int:
+    """Publish ``payload`` on the stack channel ``channel`` (prefixed): ints as decimal text,
+    mappings as JSON (UTF-8, not ASCII-escaped). Returns the number of receivers. Raises
+    :class:`redis.exceptions.RedisError`; RuntimeError when there is no Redis."""
+    if state.redis is None:
+        raise RuntimeError("no Redis connection")
+    if isinstance(payload, bool):
+        raise TypeError("booleans are not a pub/sub payload")
+    if isinstance(payload, int):
+        text = str(payload)
+    elif isinstance(payload, str):
+        text = payload
+    else:
+        text = json.dumps(dict(payload), ensure_ascii=False)
+    return await state.redis.publish(channel, text)
+
+
+async def publish_ban(state: State, user_id: int) -> bool:
+    """The ``peppy:ban`` loop-back after a change of ``users.privileges`` (integration.md §1.4):
+    tells LETS/USSR/RealistikPanel and this server's own listener.
+
+    When the message cannot come back to this server (publish failed, or the listener is not
+    subscribed at the moment), the ``peppy:ban`` handler is run directly instead, so an online
+    user is never left with stale privileges. Returns whether the message was published.
+    """
+    from events import moderation
+
+    published = False
+    try:
+        await publish(state, "peppy:ban", int(user_id))
+        published = True
+    except (RedisError, OSError, RuntimeError) as exc:
+        log.warning("peppy:ban %d not published: %s", user_id, exc)
+    if not (published and is_listening(state)):
+        await moderation.refresh_privileges(state, user_id)
+    return published
+
+
+async def refresh_beatmaps(state: State, md5s: Iterable[str]) -> int:
+    """``ussr:refresh_bmap`` with each beatmap md5 (one message per difficulty, integration.md
+    §1.4, Kawata's ``!map``) so that USSR drops its cached beatmap. Only for the flavours whose
+    score server is USSR (kawata, realistikosu); a no-op returning 0 for ripple. Values that are
+    not 32 hex digits are skipped. Returns how many were published. Raises
+    :class:`redis.exceptions.RedisError`."""
+    if state.repo is None or state.repo.flavour.name not in USSR_FLAVOURS:
+        return 0
+    count = 0
+    for md5 in md5s:
+        if not isinstance(md5, str) or not _MD5.fullmatch(md5):
+            log.warning("ussr:refresh_bmap: %r is not an md5; skipped", md5)
+            continue
+        await publish(state, "ussr:refresh_bmap", md5.lower())
+        count += 1
+    return count

@@ -1,0 +1,15 @@
+"""Packet 21, can't spectate (the spectator lacks the map) (gamelogic.md §2.5).
+
+The rules live in :mod:`events.spectate`, shared with logout and the referee commands.
+"""
+
+from __future__ import annotations
+
+from constants import packets
+from events import event, spectate
+
+
+@event(packets.C_CANT_SPECTATE)
+def handle(state, token, payload: bytes) -> None:
+    """SPECTATOR_CANT_SPECTATE(me) to the host and its spectators."""
+    spectate.cant_spectate(state, token)

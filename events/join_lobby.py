@@ -1,0 +1,15 @@
+"""Packet 30, join lobby (gamelogic.md §1.4).
+
+The rules live in :mod:`events.multiplayer`, shared with logout and the referee commands.
+"""
+
+from __future__ import annotations
+
+from constants import packets
+from events import event, multiplayer
+
+
+@event(packets.C_JOIN_LOBBY)
+def handle(state, token, payload: bytes) -> None:
+    """Enter the lobby audience; NEW_MATCH (censored) for every match."""
+    multiplayer.join_lobby(state, token)

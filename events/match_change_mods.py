@@ -1,0 +1,16 @@
+"""Packet 51, change mods (i32 mods) (gamelogic.md §1.7).
+
+The rules live in :mod:`events.multiplayer`, shared with logout and the referee commands.
+"""
+
+from __future__ import annotations
+
+from constants import packets
+from events import event, multiplayer
+from helpers import codec
+
+
+@event(packets.C_MATCH_CHANGE_MODS)
+def handle(state, token, payload: bytes) -> None:
+    """Normal mode: host only; free-mod: own slot (non-speed mods), the host also the speed mods."""
+    multiplayer.change_mods(state, token, codec.read_i32(payload))

@@ -1,0 +1,16 @@
+"""Packet 90, change password (match struct; only the password is used) (gamelogic.md §1.6).
+
+The rules live in :mod:`events.multiplayer`, shared with logout and the referee commands.
+"""
+
+from __future__ import annotations
+
+from constants import packets
+from events import event, multiplayer
+from helpers import codec
+
+
+@event(packets.C_MATCH_CHANGE_PASSWORD)
+def handle(state, token, payload: bytes) -> None:
+    """Host only: new password, 91 to the members, updates."""
+    multiplayer.change_password(state, token, codec.read_match(payload).password)

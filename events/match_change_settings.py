@@ -1,0 +1,16 @@
+"""Packet 41, change settings (match struct) (gamelogic.md §1.6).
+
+The rules live in :mod:`events.multiplayer`, shared with logout and the referee commands.
+"""
+
+from __future__ import annotations
+
+from constants import packets
+from events import event, multiplayer
+from helpers import codec
+
+
+@event(packets.C_MATCH_CHANGE_SETTINGS)
+def handle(state, token, payload: bytes) -> None:
+    """Host only: apply the host-editable fields of the struct."""
+    multiplayer.change_settings(state, token, codec.read_match(payload))

@@ -1,0 +1,15 @@
+"""Packet 77, change team (gamelogic.md §1.5).
+
+The rules live in :mod:`events.multiplayer`, shared with logout and the referee commands.
+"""
+
+from __future__ import annotations
+
+from constants import packets
+from events import event, multiplayer
+
+
+@event(packets.C_MATCH_CHANGE_TEAM)
+def handle(state, token, payload: bytes) -> None:
+    """Team modes only: RED ↔ BLUE."""
+    multiplayer.change_team(state, token)

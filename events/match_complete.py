@@ -1,0 +1,15 @@
+"""Packet 49, round complete (gamelogic.md §1.8).
+
+The rules live in :mod:`events.multiplayer`, shared with logout and the referee commands.
+"""
+
+from __future__ import annotations
+
+from constants import packets
+from events import event, multiplayer
+
+
+@event(packets.C_MATCH_COMPLETE)
+def handle(state, token, payload: bytes) -> None:
+    """Mark the player complete; the round finishes when all are."""
+    multiplayer.player_completed(state, token)

@@ -1,0 +1,15 @@
+"""Packet 56, failed (gamelogic.md §1.8).
+
+The rules live in :mod:`events.multiplayer`, shared with logout and the referee commands.
+"""
+
+from __future__ import annotations
+
+from constants import packets
+from events import event, multiplayer
+
+
+@event(packets.C_MATCH_FAILED)
+def handle(state, token, payload: bytes) -> None:
+    """MATCH_PLAYER_FAILED(slot id) to the players, once per player and round."""
+    multiplayer.player_failed(state, token)

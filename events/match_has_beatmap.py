@@ -1,0 +1,15 @@
+"""Packet 59, has beatmap (gamelogic.md §1.5).
+
+The rules live in :mod:`events.multiplayer`, shared with logout and the referee commands.
+"""
+
+from __future__ import annotations
+
+from constants import packets
+from events import event, multiplayer
+
+
+@event(packets.C_MATCH_HAS_BEATMAP)
+def handle(state, token, payload: bytes) -> None:
+    """The player has the map again: NOT_READY."""
+    multiplayer.set_has_map(state, token, True)

@@ -1,0 +1,15 @@
+"""Packet 52, load complete (gamelogic.md §1.8).
+
+The rules live in :mod:`events.multiplayer`, shared with logout and the referee commands.
+"""
+
+from __future__ import annotations
+
+from constants import packets
+from events import event, multiplayer
+
+
+@event(packets.C_MATCH_LOAD_COMPLETE)
+def handle(state, token, payload: bytes) -> None:
+    """Mark the player loaded; ALL_PLAYERS_LOADED once when all are."""
+    multiplayer.player_loaded(state, token)

@@ -1,0 +1,16 @@
+"""Packet 40, lock/unlock a slot (i32 slot) (gamelogic.md §1.5).
+
+The rules live in :mod:`events.multiplayer`, shared with logout and the referee commands.
+"""
+
+from __future__ import annotations
+
+from constants import packets
+from events import event, multiplayer
+from helpers import codec
+
+
+@event(packets.C_MATCH_LOCK)
+def handle(state, token, payload: bytes) -> None:
+    """Host only: toggle LOCKED/OPEN; locking an occupied slot kicks its player; never the host's own slot."""
+    multiplayer.toggle_lock(state, token, codec.read_i32(payload))

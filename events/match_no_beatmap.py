@@ -1,0 +1,15 @@
+"""Packet 54, no beatmap (gamelogic.md §1.5).
+
+The rules live in :mod:`events.multiplayer`, shared with logout and the referee commands.
+"""
+
+from __future__ import annotations
+
+from constants import packets
+from events import event, multiplayer
+
+
+@event(packets.C_MATCH_NO_BEATMAP)
+def handle(state, token, payload: bytes) -> None:
+    """The player lacks the map: NO_MAP."""
+    multiplayer.set_has_map(state, token, False)

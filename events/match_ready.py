@@ -1,0 +1,15 @@
+"""Packet 39, ready (gamelogic.md §1.5 [FIX]: set, never toggle).
+
+The rules live in :mod:`events.multiplayer`, shared with logout and the referee commands.
+"""
+
+from __future__ import annotations
+
+from constants import packets
+from events import event, multiplayer
+
+
+@event(packets.C_MATCH_READY)
+def handle(state, token, payload: bytes) -> None:
+    """NOT_READY → READY."""
+    multiplayer.set_ready(state, token, True)

@@ -1,0 +1,15 @@
+"""Packet 47, score frame (gamelogic.md §1.8, protocol.md §4.7).
+
+The rules live in :mod:`events.multiplayer`, shared with logout and the referee commands.
+"""
+
+from __future__ import annotations
+
+from constants import packets
+from events import event, multiplayer
+
+
+@event(packets.C_MATCH_SCORE_UPDATE)
+def handle(state, token, payload: bytes) -> None:
+    """Relay the frame as 48 (slot id patched) to the players of the running round."""
+    multiplayer.score_update(state, token, payload)

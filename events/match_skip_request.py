@@ -1,0 +1,15 @@
+"""Packet 60, skip request (gamelogic.md §1.8).
+
+The rules live in :mod:`events.multiplayer`, shared with logout and the referee commands.
+"""
+
+from __future__ import annotations
+
+from constants import packets
+from events import event, multiplayer
+
+
+@event(packets.C_MATCH_SKIP_REQUEST)
+def handle(state, token, payload: bytes) -> None:
+    """MATCH_PLAYER_SKIPPED(slot id) to the players; MATCH_SKIP when all skipped."""
+    multiplayer.player_skipped(state, token)

@@ -1,0 +1,15 @@
+"""Packet 44, start (gamelogic.md §1.8).
+
+The rules live in :mod:`events.multiplayer`, shared with logout and the referee commands.
+"""
+
+from __future__ import annotations
+
+from constants import packets
+from events import event, multiplayer
+
+
+@event(packets.C_MATCH_START)
+def handle(state, token, payload: bytes) -> None:
+    """Host only: start the round with every player that has the map (never while a round runs)."""
+    multiplayer.request_start(state, token)

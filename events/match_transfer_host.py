@@ -1,0 +1,16 @@
+"""Packet 70, transfer host (i32 slot) (gamelogic.md §1.5).
+
+The rules live in :mod:`events.multiplayer`, shared with logout and the referee commands.
+"""
+
+from __future__ import annotations
+
+from constants import packets
+from events import event, multiplayer
+from helpers import codec
+
+
+@event(packets.C_MATCH_TRANSFER_HOST)
+def handle(state, token, payload: bytes) -> None:
+    """Host only: give host to the user in that slot (it gets 50)."""
+    multiplayer.transfer_host(state, token, codec.read_i32(payload))

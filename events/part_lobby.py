@@ -1,0 +1,15 @@
+"""Packet 29, part lobby (gamelogic.md §1.4).
+
+The rules live in :mod:`events.multiplayer`, shared with logout and the referee commands.
+"""
+
+from __future__ import annotations
+
+from constants import packets
+from events import event, multiplayer
+
+
+@event(packets.C_PART_LOBBY)
+def handle(state, token, payload: bytes) -> None:
+    """Leave the lobby audience (66 ``#lobby`` when in that channel)."""
+    multiplayer.part_lobby(state, token)

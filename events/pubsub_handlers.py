@@ -1,0 +1,184 @@
+"""What the server does with each Redis pub/sub message of the web stack (integration.md §1.2-1.5).
+
+:data:`SUBSCRIPTIONS` is the table the listener (:mod:`common.pubsub`) subscribes to: the
+channel, its payload kind and exact JSON key set, and the handler. The listener has already
+validated the payload when a handler runs (ids are ints, text fields are strings); handlers
+never raise for bad input, they log and return. Every handler acts on **every** session of the
+user (tournament clients included) and does nothing for an offline user, except
+``change_username`` (renames in MySQL) and ``change_pass`` (drops the password cache entry).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from common.db import DatabaseError
+from common.pubsub import Subscription
+from constants import game
+from events import chat, moderation, session, system
+from helpers import codec
+
+if TYPE_CHECKING:
+    from objects.state import State
+
+log = logging.getLogger("pep.pubsub")
+
+#: actions during which a rename waits for the score submission or the logout (integration.md §1.3)
+PLAYING_ACTIONS = frozenset({game.PLAYING, game.MULTIPLAYING})
+
+
+async def disconnect(state: State, data: dict[str, Any]) -> None:
+    """``peppy:disconnect`` ``{"userID", "reason"}``: kick every session; the reason is the
+    notification (none when empty), then login reply -1 and the logout (integration.md §5.3)."""
+    for token in moderation.online_tokens(state, data["userID"]):
+        session.kick(state, token, data["reason"])
+
+
+async def change_username(state: State, data: dict[str, Any]) -> None:
+    """``peppy:change_username`` ``{"userID", "newUsername"}`` (integration.md §1.3).
+
+    Offline: rename in MySQL. Online and playing (action 2 or 12 on any session): store
+    ``ripple:change_username_pending:{id}``; LETS republishes after the score submission, this
+    server at the logout. Otherwise rename, then kick every session with "Your username has been
+    changed to {new}. Please log in again.". A refused rename (invalid or taken name) is logged
+    (and written to Ripple's admin log) and the online user is kicked with the "critical error"
+    notice. Raises :class:`common.db.DatabaseError` (nothing renamed then).
+    """
+    user_id, new_name = data["userID"], data["newUsername"]
+    tokens = moderation.online_tokens(state, user_id)
+    if any(t.action in PLAYING_ACTIONS for t in tokens):
+        assert state.redis is not None
+        await state.redis.set_pending_rename(user_id, new_name)
+        log.info("rename user=%d to %r deferred until the end of the play", user_id, new_name)
+        return
+    try:
+        await moderation.rename(state, user_id, new_name)
+    except moderation.RenameError as exc:
+        log.warning("rename user=%d to %r refused: %s", user_id, new_name, exc)
+        if state.repo is not None:
+            try:
+                await state.repo.admin_log(state.cfg.stack.bot_id, f"Username change: {exc}", through="Bancho")
+            except DatabaseError as db_exc:
+                log.warning("admin log not written: %s", db_exc)
+        for token in moderation.online_tokens(state, user_id):
+            session.kick(state, token, moderation.NOTICE_RENAME_FAILED)
+        return
+    notice = moderation.NOTICE_RENAMED.format(name=new_name.strip())
+    for token in moderation.online_tokens(state, user_id):
+        session.kick(state, token, notice)
+
+
+async def reload_settings(state: State, _: None) -> None:
+    """``peppy:reload_settings`` (literal ``reload``): bancho settings, menu icon, new channels."""
+    await system.reload_settings(state)
+
+
+async def reload_chat_channels(state: State, _: None) -> None:
+    """``peppy:reload_chat_channels`` (literal ``reload``, RAP): no peer subscribes to it; the
+    spec recommends the channel part of ``reload_settings``. The whole reload is run (it only
+    adds channels and resends the listing and the menu icon), so there is one code path."""
+    await system.reload_settings(state)
+
+
+async def update_cached_stats(state: State, user_id: int) -> None:
+    """``peppy:update_cached_stats`` (int): re-read the stats (current mode, relax/autopilot
+    table, leaderboard rank) of every session, then push the new 11 to the user and its
+    spectators at once (integration.md §1.3 recommendation)."""
+    for token in moderation.online_tokens(state, user_id):
+        await session.reload_stats(state, token)
+        data = token.stats_packet()
+        token.enqueue(data)
+        for spectator in tuple(token.spectators.values()):
+            spectator.enqueue(data)
+
+
+async def silence(state: State, user_id: int) -> None:
+    """``peppy:silence`` (int): the website already wrote ``users.silence_end``. Every session
+    gets 92 with the seconds left, everyone gets 94 (also when the silence was lifted)."""
+    if not moderation.online_tokens(state, user_id):
+        return
+    assert state.repo is not None
+    row = await state.repo.user_by_id(user_id)
+    if row is None:
+        return
+    end = int(row.get("silence_end") or 0)
+    left = max(0, end - int(time.time()))
+    tokens = moderation.online_tokens(state, user_id)
+    if not tokens:
+        return
+    for token in tokens:
+        token.silence_end = end
+        token.enqueue(codec.silence_end(left))
+    state.tokens.broadcast(codec.user_silenced(user_id))
+    log.info("silence user=%d: %d s left", user_id, left)
+
+
+async def ban(state: State, user_id: int) -> None:
+    """``peppy:ban`` (int): :func:`events.moderation.refresh_privileges`."""
+    await moderation.refresh_privileges(state, user_id)
+
+
+async def notification(state: State, data: dict[str, Any]) -> None:
+    """``peppy:notification`` ``{"userID", "message"}``: a notification (24) to every session."""
+    if not data["message"]:
+        return
+    packet = codec.notification(data["message"])
+    for token in moderation.online_tokens(state, data["userID"]):
+        token.enqueue(packet)
+
+
+async def set_main_menu_icon(state: State, data: dict[str, Any]) -> None:
+    """``peppy:set_main_menu_icon`` ``{"userID", "mainMenuIconID"}`` (Ripple's admin panel
+    preview): 76 with ``{base}/{file_id}.png|{url}`` of that ``main_menu_icons`` row to every
+    session of the user; an unknown icon id is logged."""
+    user_id = data["userID"]
+    if not moderation.online_tokens(state, user_id):
+        return
+    assert state.repo is not None
+    icon = await state.repo.menu_icon_by_id(data["mainMenuIconID"], state.cfg.stack.menu_icon_base)
+    if icon is None:
+        log.warning("set_main_menu_icon: no main_menu_icons row %d", data["mainMenuIconID"])
+        return
+    packet = codec.main_menu_icon(icon)
+    for token in moderation.online_tokens(state, user_id):
+        token.enqueue(packet)
+
+
+async def refresh_privs(state: State, data: dict[str, Any]) -> None:
+    """``peppy:refresh_privs`` ``{"user_id"}``: re-read the privileges into the sessions;
+    nothing is sent (RealistikOsu's panel follows it with ``peppy:disconnect``)."""
+    await moderation.reload_privileges(state, data["user_id"])
+
+
+async def change_pass(state: State, data: dict[str, Any]) -> None:
+    """``peppy:change_pass`` ``{"user_id"}``: forget the cached password check, so the next
+    login runs bcrypt against the stored hash (online or not)."""
+    dropped = state.password_cache.pop(data["user_id"], None) is not None
+    log.info("change_pass user=%d: password cache entry %s", data["user_id"], "dropped" if dropped else "absent")
+
+
+async def bot_msg(state: State, data: dict[str, Any]) -> None:
+    """``peppy:bot_msg`` ``{"to", "message"}`` (USSR #1 announcements): a message from the bot to
+    a channel (``#name``) or a user, through the chat pipeline. Plain UTF-8 JSON is taken as it
+    is (Kawata's latin-1 round trip is not copied)."""
+    result = chat.bot_message(state, data["to"], data["message"])
+    if result is not chat.Result.SENT:
+        log.info("bot_msg to %r not delivered: %s", data["to"], result.value)
+
+
+SUBSCRIPTIONS: tuple[Subscription, ...] = (
+    Subscription("peppy:disconnect", "json", disconnect, {"userID": "id", "reason": "str"}),
+    Subscription("peppy:change_username", "json", change_username, {"userID": "id", "newUsername": "str"}),
+    Subscription("peppy:reload_settings", "literal", reload_settings),
+    Subscription("peppy:reload_chat_channels", "literal", reload_chat_channels),
+    Subscription("peppy:update_cached_stats", "int", update_cached_stats),
+    Subscription("peppy:silence", "int", silence),
+    Subscription("peppy:ban", "int", ban),
+    Subscription("peppy:notification", "json", notification, {"userID": "id", "message": "str"}),
+    Subscription("peppy:set_main_menu_icon", "json", set_main_menu_icon, {"userID": "id", "mainMenuIconID": "int"}),
+    Subscription("peppy:refresh_privs", "json", refresh_privs, {"user_id": "id"}),
+    Subscription("peppy:change_pass", "json", change_pass, {"user_id": "id"}),
+    Subscription("peppy:bot_msg", "json", bot_msg, {"to": "str", "message": "str"}),
+)

@@ -1,0 +1,15 @@
+"""Packet 18, spectator frames (opaque bundle) (gamelogic.md §2.4, protocol.md §4.8).
+
+The rules live in :mod:`events.spectate`, shared with logout and the referee commands.
+"""
+
+from __future__ import annotations
+
+from constants import packets
+from events import event, spectate
+
+
+@event(packets.C_SPECTATE_FRAMES)
+def handle(state, token, payload: bytes) -> None:
+    """Relay the bundle unchanged as 15 to every spectator, never back to the host."""
+    spectate.relay_frames(state, token, payload)

@@ -1,0 +1,16 @@
+"""Packet 16, start spectating (i32 host user id) (gamelogic.md §2.2).
+
+The rules live in :mod:`events.spectate`, shared with logout and the referee commands.
+"""
+
+from __future__ import annotations
+
+from constants import packets
+from events import event, spectate
+from helpers import codec
+
+
+@event(packets.C_START_SPECTATING)
+def handle(state, token, payload: bytes) -> None:
+    """Spectate the user (refused for oneself, the bot, restricted and offline users)."""
+    spectate.start_spectating(state, token, codec.read_i32(payload))

@@ -1,0 +1,15 @@
+"""Packet 17, stop spectating (gamelogic.md §2.3).
+
+The rules live in :mod:`events.spectate`, shared with logout and the referee commands.
+"""
+
+from __future__ import annotations
+
+from constants import packets
+from events import event, spectate
+
+
+@event(packets.C_STOP_SPECTATING)
+def handle(state, token, payload: bytes) -> None:
+    """Stop spectating (no-op when spectating nobody)."""
+    spectate.stop_spectating(state, token)

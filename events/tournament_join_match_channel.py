@@ -1,0 +1,16 @@
+"""Packet 108, tournament join match channel (i32 match id) (gamelogic.md §1.10).
+
+The rules live in :mod:`events.multiplayer`, shared with logout and the referee commands.
+"""
+
+from __future__ import annotations
+
+from constants import packets
+from events import event, multiplayer
+from helpers import codec
+
+
+@event(packets.C_TOURNAMENT_JOIN_MATCH_CHANNEL)
+def handle(state, token, payload: bytes) -> None:
+    """Staff tournament clients join ``#multi_<id>`` without a slot."""
+    multiplayer.observe(state, token, codec.read_i32(payload))

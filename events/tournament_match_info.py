@@ -1,0 +1,16 @@
+"""Packet 93, tournament match info (i32 match id) (gamelogic.md §1.10).
+
+The rules live in :mod:`events.multiplayer`, shared with logout and the referee commands.
+"""
+
+from __future__ import annotations
+
+from constants import packets
+from events import event, multiplayer
+from helpers import codec
+
+
+@event(packets.C_TOURNAMENT_MATCH_INFO_REQUEST)
+def handle(state, token, payload: bytes) -> None:
+    """Staff tournament clients get the censored MATCH_UPDATE; anyone else nothing."""
+    multiplayer.tourney_match_info(state, token, codec.read_i32(payload))

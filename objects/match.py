@@ -1,0 +1,303 @@
+"""Multiplayer matches: the match, its 16 slots, and the match list with id allocation.
+
+Data model of gamelogic.md §1.1; wire layout of protocol.md §4.6 (written by
+:func:`helpers.codec.write_match`). This module holds state and encodes it; the rules that change
+it live in :mod:`events.multiplayer` (one implementation shared by the packet handlers and the
+referee commands).
+
+Invariants kept by :mod:`events.multiplayer` (and checked by ``tests/test_match_random.py``):
+
+* a slot has a token exactly when its status has a "has player" bit (124), so the user-id list
+  of the struct always agrees with the status bytes (gamelogic.md §0.2 [FIX]);
+* a token seated in match M has ``token.match_id == M.id`` and sits in exactly one slot;
+* ``host`` is None or a token seated in the match;
+* ``slot.playing`` is only set while ``in_progress``.
+
+Times (``created``, ``empty_since``, ``round_started``, ``first_complete``) are
+:func:`time.monotonic` seconds.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Iterator
+
+from helpers import codec
+
+if TYPE_CHECKING:
+    from objects.token import Token
+
+SLOTS = 16
+MAX_ID = 65535  # the id is a u16 in the struct (gamelogic.md §0.2)
+MAX_NAME = 50  # characters (gamelogic.md §1.3 [FIX])
+
+# slot statuses (gamelogic.md §1.1, protocol.md §3.6)
+OPEN = 1
+LOCKED = 2
+NOT_READY = 4
+READY = 8
+NO_MAP = 16
+PLAYING = 32
+COMPLETE = 64
+QUIT = 128
+HAS_PLAYER = NOT_READY | READY | NO_MAP | PLAYING | COMPLETE  # 124
+
+# slot teams
+NO_TEAM = 0
+BLUE = 1
+RED = 2
+
+# team types
+HEAD_TO_HEAD = 0
+TAG_COOP = 1
+TEAM_VS = 2
+TAG_TEAM_VS = 3
+TEAM_MODES = (TEAM_VS, TAG_TEAM_VS)
+TAG_MODES = (TAG_COOP, TAG_TEAM_VS)
+
+# scoring types
+SCORE = 0
+ACCURACY = 1
+COMBO = 2
+SCORE_V2 = 3
+
+CHANNEL_PREFIX = "#multi_"
+
+
+def parity_team(index: int) -> int:
+    """Team of slot ``index`` in team modes: even slots red, odd slots blue (gamelogic.md §1.3 [K])."""
+    return RED if index % 2 == 0 else BLUE
+
+
+class Slot:
+    """One of the 16 seats: status, team, mods, the seated token, and the per-round flags.
+
+    ``mods`` is the slot's own mods (meaningful while free-mod is on). The round flags
+    (``playing``, ``loaded``, ``skipped``, ``completed``, ``failed``, ``passed``, ``score``) are
+    server-side only and never serialized.
+    """
+
+    __slots__ = ("status", "team", "mods", "token", "playing", "loaded", "skipped", "completed",
+                 "failed", "passed", "score")
+
+    def __init__(self) -> None:
+        self.status = OPEN
+        self.team = NO_TEAM
+        self.mods = 0
+        self.token: Token | None = None
+        self.reset_round()
+
+    def __repr__(self) -> str:
+        who = self.token.username if self.token is not None else "-"
+        return f"<Slot {self.status} team={self.team} mods={self.mods} {who}{' playing' if self.playing else ''}>"
+
+    @property
+    def occupied(self) -> bool:
+        """Whether the status has a "has player" bit (and therefore a token)."""
+        return bool(self.status & HAS_PLAYER)
+
+    def reset_round(self) -> None:
+        """Clear the per-round flags (start, finish, abort, leave)."""
+        self.playing = False
+        self.loaded = False
+        self.skipped = False
+        self.completed = False
+        self.failed = False  # current HP 254 seen in a score frame
+        self.passed = True  # False after MATCH_FAILED
+        self.score = 0
+
+    def clear(self, status: int = OPEN) -> None:
+        """Empty the slot: ``status`` (OPEN or LOCKED), no team, no mods, no token, no round flags."""
+        self.status = status
+        self.team = NO_TEAM
+        self.mods = 0
+        self.token = None
+        self.reset_round()
+
+    def seat(self, token: Token, team: int) -> None:
+        """Put ``token`` here as NOT_READY with mods 0 and ``team``."""
+        self.clear(NOT_READY)
+        self.token = token
+        self.team = team
+
+
+class Match:
+    """One multiplayer match (gamelogic.md §1.1).
+
+    ``password`` is plain text, "" when there is none. ``host`` is the host's token or None
+    (no host, e.g. a referee-made tournament match; serialized as host id -1). ``tourney``
+    matches are not disposed when they become empty (only by the cleanup loop or a referee).
+    ``observers`` are tournament-client tokens watching the match channel (packets 108/109),
+    keyed by token string; they are never seated.
+    """
+
+    __slots__ = (
+        "id", "name", "password", "beatmap_name", "beatmap_id", "beatmap_md5", "mode", "mods",
+        "scoring_type", "team_type", "freemod", "seed", "host", "in_progress", "tourney",
+        "referee_locked", "starting", "created", "empty_since", "slots", "observers",
+        "loaded_sent", "skip_sent", "round_started", "first_complete", "disposed",
+        "_lobby_update", "_lobby_new",
+    )
+
+    def __init__(self, match_id: int, name: str, password: str = "", *, beatmap_name: str = "",
+                 beatmap_id: int = 0, beatmap_md5: str = "", mode: int = 0, seed: int = 0,
+                 tourney: bool = False) -> None:
+        self.id = match_id
+        self.name = name
+        self.password = password
+        self.beatmap_name = beatmap_name
+        self.beatmap_id = beatmap_id
+        self.beatmap_md5 = beatmap_md5
+        self.mode = mode
+        self.mods = 0  # match-wide mods (only the speed mods while free-mod is on)
+        self.scoring_type = SCORE
+        self.team_type = HEAD_TO_HEAD
+        self.freemod = False
+        self.seed = seed
+        self.host: Token | None = None
+        self.in_progress = False
+        self.tourney = tourney
+        self.referee_locked = False  # !mp lock: players cannot change slot or team
+        self.starting = False  # a referee countdown runs: no ready, slot or team changes
+        now = time.monotonic()
+        self.created = now
+        self.empty_since: float | None = now  # since when nobody is seated (None: someone is)
+        self.slots = [Slot() for _ in range(SLOTS)]
+        self.observers: dict[str, Token] = {}
+        self.loaded_sent = False  # ALL_PLAYERS_LOADED went out this round
+        self.skip_sent = False  # MATCH_SKIP went out this round
+        self.round_started = 0.0
+        self.first_complete: float | None = None  # when the first player completed this round
+        self.disposed = False
+        self._lobby_update: bytes | None = None
+        self._lobby_new: bytes | None = None
+
+    def __repr__(self) -> str:
+        return f"<Match {self.id} {self.name!r} host={self.host_id} {self.occupied_count()}/16>"
+
+    # ---------------------------------------------------------------- queries
+    @property
+    def host_id(self) -> int:
+        """The host's user id, -1 when there is no host."""
+        return self.host.user_id if self.host is not None else -1
+
+    @property
+    def channel_name(self) -> str:
+        """Internal name of the match chat channel (clients see ``#multiplayer``)."""
+        return f"{CHANNEL_PREFIX}{self.id}"
+
+    def slot_of(self, token: Token) -> int | None:
+        """Index of the slot ``token`` sits in, or None."""
+        for index, slot in enumerate(self.slots):
+            if slot.token is token:
+                return index
+        return None
+
+    def members(self) -> list[Token]:
+        """The seated tokens, in slot order (the "members(M)" audience)."""
+        return [slot.token for slot in self.slots if slot.token is not None]
+
+    def playing_slots(self) -> list[tuple[int, Slot]]:
+        """(index, slot) of the slots started in the current round (the "playing(M)" audience)."""
+        return [(i, slot) for i, slot in enumerate(self.slots) if slot.playing and slot.token is not None]
+
+    def playing_tokens(self) -> list[Token]:
+        return [slot.token for _, slot in self.playing_slots()]  # type: ignore[misc]
+
+    def occupied_count(self) -> int:
+        return sum(1 for slot in self.slots if slot.token is not None)
+
+    def lowest_open(self) -> int | None:
+        """Index of the lowest OPEN slot, or None when the match is full."""
+        for index, slot in enumerate(self.slots):
+            if slot.status == OPEN:
+                return index
+        return None
+
+    def __iter__(self) -> Iterator[Slot]:
+        return iter(self.slots)
+
+    # ---------------------------------------------------------------- encoding
+    def packet(self, packet_id: int, censored: bool) -> bytes:
+        """The match struct framed as ``packet_id`` (26, 27, 36 or 46; protocol.md §4.6).
+
+        ``censored`` (the lobby copy, tourney info): a password-protected match shows an
+        empty-but-present password (``0b 00``, bancho.py's form), never the real one; a match
+        without a password shows ``00``. Uncensored (members): the real password.
+        """
+        if censored:
+            password: str | None = "" if self.password else None
+        else:
+            password = self.password or None
+        slots = self.slots
+        return codec.write_match(
+            packet_id, self.id, self.in_progress, 0, self.mods, self.name, password,
+            self.beatmap_name, self.beatmap_id, self.beatmap_md5,
+            [s.status for s in slots], [s.team for s in slots],
+            [s.token.user_id if s.token is not None else None for s in slots],
+            self.host_id, self.mode, self.scoring_type, self.team_type, self.freemod,
+            [s.mods for s in slots], self.seed,
+        )
+
+    def invalidate(self) -> None:
+        """Drop the cached lobby packets after a change."""
+        self._lobby_update = None
+        self._lobby_new = None
+
+    def lobby_update(self) -> bytes:
+        """Censored MATCH_UPDATE (26), cached until the next change (lobby, tourney info 93)."""
+        if self._lobby_update is None:
+            self._lobby_update = self.packet(codec.MATCH_UPDATE, censored=True)
+        return self._lobby_update
+
+    def lobby_new(self) -> bytes:
+        """Censored NEW_MATCH (27), cached until the next change (sent on JOIN_LOBBY)."""
+        if self._lobby_new is None:
+            self._lobby_new = self.packet(codec.NEW_MATCH, censored=True)
+        return self._lobby_new
+
+
+class MatchList:
+    """Every live match by id, with id allocation in 1..65535.
+
+    Ids increase from 1 like Kawata's counter, wrap after 65535 and skip ids in use
+    (gamelogic.md §1.3 step 3, §1.12 #23), so an id is not reused soon after its match ended.
+    """
+
+    def __init__(self) -> None:
+        self._matches: dict[int, Match] = {}
+        self._next = 1
+
+    def __len__(self) -> int:
+        return len(self._matches)
+
+    def __iter__(self) -> Iterator[Match]:
+        return iter(tuple(self._matches.values()))
+
+    def __contains__(self, match_id: object) -> bool:
+        return match_id in self._matches
+
+    def get(self, match_id: int | None) -> Match | None:
+        return self._matches.get(match_id) if match_id is not None else None  # type: ignore[arg-type]
+
+    def allocate_id(self) -> int | None:
+        """The next free id in 1..65535, or None when all 65535 are in use."""
+        if len(self._matches) >= MAX_ID:
+            return None
+        candidate = self._next
+        for _ in range(MAX_ID):
+            if candidate > MAX_ID:
+                candidate = 1
+            if candidate not in self._matches:
+                self._next = candidate + 1
+                return candidate
+            candidate += 1
+        return None
+
+    def add(self, match: Match) -> None:
+        if match.id in self._matches:
+            raise ValueError(f"match id {match.id} is in use")
+        self._matches[match.id] = match
+
+    def remove(self, match_id: int) -> Match | None:
+        return self._matches.pop(match_id, None)
