@@ -24,7 +24,7 @@ from constants.countries import country_index
 from events import chat, session
 from helpers import codec
 from helpers import geo, metrics
-from objects.token import Token
+from objects.token import Token, client_privileges
 from objects.state import State
 
 log = logging.getLogger("pep.login")
@@ -288,14 +288,7 @@ async def _login(state: State, body: bytes, ip: str) -> Token:
     token.friends = set(friends)
     token.block_nonfriend_dms = req.block_nonfriend_pm
     token.presence_rank = repo.presence_rank(privileges, admin, False)
-    client_privileges = privs.CLIENT_PLAYER
-    if not restricted:
-        client_privileges |= privs.CLIENT_SUPPORTER
-    if admin:
-        client_privileges |= privs.CLIENT_BAT
-    if privileges & privs.USER_TOURNAMENT_STAFF:
-        client_privileges |= privs.CLIENT_TOURNAMENT
-    token.client_privileges = client_privileges
+    token.client_privileges = client_privileges(privileges, admin, restricted)
     if repo.flavour.relax_prefix:
         token.action_text = "[VN]"
     token.set_stats(stats.ranked_score, stats.accuracy, stats.playcount, stats.total_score, stats.rank, stats.pp)

@@ -27,6 +27,7 @@ from constants import game, privileges as privs
 from events import chat, session
 from events.login import NOTICE_BANNED, NOTICE_RESTRICTED
 from helpers import codec
+from objects.token import client_privileges  # noqa: F401  (used here and by callers)
 
 if TYPE_CHECKING:
     from objects.state import State
@@ -62,19 +63,6 @@ def is_restricted(privileges: int) -> bool:
 def is_banned(privileges: int) -> bool:
     """Banned = neither public nor normal (schema.md §2.3)."""
     return privileges & (privs.USER_PUBLIC | privs.USER_NORMAL) == 0
-
-
-def client_privileges(privileges: int, admin: bool, restricted: bool) -> int:
-    """Packet 71 value: player, supporter unless restricted, BAT for admins, tournament for
-    tournament staff (same rule as the login, docs/decisions.md)."""
-    value = privs.CLIENT_PLAYER
-    if not restricted:
-        value |= privs.CLIENT_SUPPORTER
-    if admin:
-        value |= privs.CLIENT_BAT
-    if privileges & privs.USER_TOURNAMENT_STAFF:
-        value |= privs.CLIENT_TOURNAMENT
-    return value
 
 
 async def _user(state: State, user_id: int) -> dict:

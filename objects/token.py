@@ -22,6 +22,19 @@ def new_token_string() -> str:
     return str(uuid.UUID(bytes=secrets.token_bytes(16)))
 
 
+def client_privileges(privileges: int, admin: bool, restricted: bool) -> int:
+    """Packet 71 value for ``users.privileges``: player, supporter unless restricted (Kawata),
+    BAT for admins, tournament for tournament staff (protocol.md §3.4, docs/decisions.md)."""
+    value = privs.CLIENT_PLAYER
+    if not restricted:
+        value |= privs.CLIENT_SUPPORTER
+    if admin:
+        value |= privs.CLIENT_BAT
+    if privileges & privs.USER_TOURNAMENT_STAFF:
+        value |= privs.CLIENT_TOURNAMENT
+    return value
+
+
 class Token:
     """One client session (game client, tournament client or the bot).
 
