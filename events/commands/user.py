@@ -1,0 +1,145 @@
+"""Commands for everyone: ``!roll``, ``!faq``, ``!help``, ``!report``, ``!pp``.
+
+Sources: integration.md §3.3 (O table), §3.6 (K table), §4.2 step 4 and §4.6 (report buffer).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+
+from common.ripple import safe_username
+from constants import game
+from events import chat
+from events.commands import PRIVATE, Context, command, usable_commands
+
+# ------------------------------------------------------------------------------------ !roll
+ROLL_DEFAULT = 100
+ROLL_MAX = 10**18
+
+
+@command("!roll", "[max]", description="Rolls a number from 0 to max - 1 (max defaults to 100).")
+def roll(ctx: Context) -> str:
+    """``{user} rolls {n} points!`` with 0 <= n < max; a max that is not a positive integer
+    (or is absurdly large) means 100 (integration.md §3.3)."""
+    top = ROLL_DEFAULT
+    if ctx.args and ctx.args[0].isdigit() and len(ctx.args[0]) <= 18:
+        value = int(ctx.args[0])
+        if 0 < value <= ROLL_MAX:
+            top = value
+    return f"{ctx.sender.username} rolls {random.randrange(top)} points!"
+
+
+# ------------------------------------------------------------------------------------ !faq
+#: ``!faq`` answers, osu! "(label)[url]" link syntax allowed. Edit freely for your community.
+FAQ: dict[str, str] = {
+    "rules": "Please make sure to read the server's rules (you can find them on the website).",
+    "swearing": "Please don't be rude to other players.",
+    "spam": "Please don't spam.",
+    "offend": "Please don't offend other players.",
+    "english": "Please keep this channel in English.",
+    "topic": "Please keep the conversation on topic.",
+    "lines": "Please try to keep your sentences on a single line to avoid getting silenced.",
+    "report": "To report a player, click on their name and select 'Report user'.",
+    "status": "If the server seems down, please wait a few minutes and try again.",
+}
+
+
+@command("!faq", "<topic>", description="Posts a canned answer. Topics: " + ", ".join(FAQ) + ".")
+def faq(ctx: Context) -> str | None:
+    """One canned line per key; an unknown key gives no reply (integration.md §3.3)."""
+    return FAQ.get(ctx.args[0].lower())
+
+
+# ------------------------------------------------------------------------------------ !help
+HELP_PAGE_SIZE = 10
+
+
+@command("!help", "[page]", private_reply=True,
+         description="Lists the commands you may use, by PM, 10 per page.")
+def help_(ctx: Context) -> list[str]:
+    """Only the commands the sender may use (their privileges, and for ``!mp`` the match they
+    referee), answered by PM so that channels stay readable."""
+    usable = usable_commands(ctx.state, ctx.sender, ctx.channel)
+    pages = max(1, math.ceil(len(usable) / HELP_PAGE_SIZE))
+    page = 1
+    if ctx.args:
+        if not ctx.args[0].isdigit() or not 1 <= int(ctx.args[0]) <= pages:
+            return [f"Invalid page number (1-{pages})"]
+        page = int(ctx.args[0])
+    lines = [f"--- Commands you can use (page {page} of {pages}) ---"]
+    for cmd in usable[(page - 1) * HELP_PAGE_SIZE: page * HELP_PAGE_SIZE]:
+        usage = f"{cmd.name} {cmd.syntax}".rstrip()
+        lines.append(f"{usage} - {cmd.description}" if cmd.description else usage)
+    if pages > 1 and page < pages:
+        lines.append(f"Type !help {page + 1} for the next page.")
+    return lines
+
+
+# ------------------------------------------------------------------------------------ !report
+REPORT_SYNTAX = "Invalid report command syntax. To report an user, click on it and select 'Report user'."
+REPORT_UNKNOWN = "The user you've tried to report doesn't exist."
+REPORT_OTHER = "Please specify the reason of your report."
+REPORT_BOT = "Hello, {bot} here! You can't report me. I won't forget what you've tried to do. Watch out."
+REPORT_DONE = ("You've reported {target} for {reason}{info}. A Community Manager will check your report as soon "
+               "as possible. Every !report message you may see in chat wasn't sent to anyone, so nobody in "
+               "chat, but admins, know about your report. Thank you for reporting!")
+# what the client's "Report user" dialog sends: !report <user> (<reason>): <info>
+_REPORT = re.compile(r"^!report (.+?) \(([^()]+)\):?(?:\s+(.*))?$", re.DOTALL)
+
+
+@command("!report", "<user> (<reason>): [info]",
+         description="Reports a user to the staff (the client's 'Report user' dialog sends this).",
+         effect="Never shown in chat. Writes a `reports` row (with the user's last 10 channel lines), "
+                "posts it to #admin and confirms with a notification.")
+async def report(ctx: Context) -> None:
+    """integration.md §3.3 ``!report`` (K: bot name used). The pipeline has already turned the
+    message into a PM to the bot (§4.2 step 4). Every answer is a notification to the reporter."""
+    state = ctx.state
+    match = _REPORT.match(ctx.text.strip())
+    if match is None:
+        ctx.notify(REPORT_SYNTAX)
+        return
+    target_name, reason, info = match.group(1).strip(), match.group(2).strip(), (match.group(3) or "").strip()
+    safe = safe_username(target_name)
+    if state.bot is not None and safe == state.bot.safe_name:
+        ctx.notify(REPORT_BOT.format(bot=ctx.bot_name))
+        return
+    if reason.lower() == "other" and not info:
+        ctx.notify(REPORT_OTHER)
+        return
+    assert state.repo is not None
+    user = await state.repo.user_by_safe_name(safe)
+    if user is None:
+        ctx.notify(REPORT_UNKNOWN)
+        return
+    target_id, target = int(user["id"]), str(user["username"])
+    online = state.tokens.user(target_id)
+    chatlog = "\n".join(online.recent_messages) if online is not None else ""
+    stored_reason = f"{reason} - ingame" + (f" ({info})" if info else "")
+    await state.repo.insert_report(ctx.sender.user_id, target_id, stored_reason, chatlog)
+    suffix = f" ({info})" if info else ""
+    chat.bot_message(state, "#admin", f"{ctx.sender.username} has reported {target} for {reason}{suffix}")
+    ctx.notify(REPORT_DONE.format(target=target, reason=reason, info=suffix))
+
+
+# ------------------------------------------------------------------------------------ !pp
+_MODES = {"std": game.STD, "standard": game.STD, "osu": game.STD, "taiko": game.TAIKO, "ctb": game.CTB,
+          "catch": game.CTB, "fruits": game.CTB, "mania": game.MANIA}
+
+
+@command("!pp", "[std|taiko|ctb|mania]", where=PRIVATE,
+         description="Shows your total pp in a mode (default: the mode you are playing, relax/autopilot included).")
+async def pp(ctx: Context) -> str:
+    """``You have {pp:,} pp`` from the stats table of the sender's current relax/autopilot state
+    (integration.md §3.3; [FIX] every mode works, O refused taiko and ctb)."""
+    mode = ctx.sender.mode
+    if ctx.args:
+        key = ctx.args[0].lower()
+        if key not in _MODES:
+            return "What's that game mode? I've never heard of it :/"
+        mode = _MODES[key]
+    assert ctx.state.repo is not None
+    value = await ctx.state.repo.user_pp(ctx.sender.user_id, mode, ctx.sender.relax, ctx.sender.autopilot)
+    return f"You have {value:,} pp"
