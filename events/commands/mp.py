@@ -206,7 +206,10 @@ def mp_command(ctx: Context):
         return NOT_IN_CHANNEL
     if not is_referee(state, sender, match):
         return None
-    return handler(ctx, match, args)
+    try:
+        return handler(ctx, match, args)
+    except mp.MatchError as exc:  # a refused match operation: its text is the reply
+        return str(exc)
 
 
 def _make(ctx: Context, name: str) -> str:
