@@ -22,12 +22,14 @@ Handlers are thin: parse the query, call the domain (token list, chat pipeline, 
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import logging
 import random
 import re
 import urllib.parse
+import uuid
 from typing import Any
 
 import tornado.web
@@ -50,6 +52,12 @@ _CLAN_TEXT = re.compile(r"^(\[(?P<clan>.+)\]) (?P<name>.+) play (?P<artist>.+) -
 _CALLBACK = re.compile(r"[A-Za-z_$][0-9A-Za-z_$]*(?:\.[A-Za-z_$][0-9A-Za-z_$]*)*")
 _INT = re.compile(r"[+-]?\d{1,10}")
 
+
+
+def _public_id(token: str) -> str:
+    """A stable, UUID-shaped identifier of a session that is NOT its token (Kawata put the
+    token itself here, which let anyone poll as that user; docs/security.md)."""
+    return str(uuid.UUID(bytes=hashlib.sha256(b"pep.py api identifier:" + token.encode()).digest()[:16]))
 
 def _int(text: str | None) -> int | None:
     """A decimal int32 from a query or path value, or None."""
@@ -216,7 +224,7 @@ class DeltaClients(ApiHandler):
         tokens = [] if main is None else [main] + [
             t for t in self.state.tokens.user_tokens(user_id) if t is not main and not t.kicked]
         clients = [{
-            "api_identifier": f"@{t.token}",
+            "api_identifier": f"@{_public_id(t.token)}",
             "type": 0,
             "action": {"id": t.action, "text": _delta_text(t.action_text), "beatmap": {"id": t.beatmap_id}},
             "user_id": t.user_id,

@@ -93,3 +93,13 @@ def test_sql_metacharacters_are_data_not_code(server):
     a.send(C.set_away_message(evil), C.private_message(b.username, evil))
     assert C.wait_for(b, lambda p: p.id == 7 and p.value.target == b.username).value.content == evil
     assert server.db.scalar("SELECT COUNT(*) FROM users") > 1
+
+
+def test_api_output_never_contains_a_session_token(server):
+    client = server.connect()
+    for path in (f"api/v2/clients/{client.user_id}", f"api/status/{client.user_id}",
+                 f"api/yes/userstats?id={client.user_id}", f"api/v1/isOnline?id={client.user_id}"):
+        body = requests.get(server.url + path, timeout=5).text
+        assert client.token not in body, path
+    clients = requests.get(server.url + f"api/v2/clients/{client.user_id}", timeout=5).json()["clients"]
+    assert clients and re.fullmatch(r"@[0-9a-f-]{36}", clients[0]["api_identifier"])
