@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import os
 import sys
@@ -164,6 +165,12 @@ async def serve(cfg: config_module.Config) -> int:
         await service.start(state)
         services.append(service)
     system.install_signal_handlers(state)
+    # The live state is long-lived and mostly acyclic: move what start-up built out of the
+    # collector's sight and collect rarely. With the defaults, full collections over 10,000
+    # sessions took 80-95 ms every 1-1.5 s and made the whole p99 of the poll (bench/README.md).
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
     server.add_sockets(sockets)  # integration.md §5.7: HTTP last, after the services
     system.started(state)
     log.info("listening on %s:%d (flavour %s)", cfg.server.host, cfg.server.port, cfg.stack.flavour)

@@ -295,8 +295,8 @@ async def _login(state: State, body: bytes, ip: str) -> Token:
 
     if not req.tournament:
         for old in state.tokens.user_tokens(user_id):
-            if not old.tournament:
-                session.logout(state, old)
+            if not old.tournament:  # replaced, not leaving: no logout broadcast before the new presence
+                session.logout(state, old, broadcast=False)
     _login_sequence(state, token, user)
     state.tokens.add(token)
     if not restricted:

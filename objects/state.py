@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import os
 import time
 from typing import TYPE_CHECKING, Any, Coroutine
 
@@ -58,8 +59,10 @@ class State:
         self.login_failures_account = FailureLimiter(limits.login_failures_account, limits.login_failure_window)
         _Token.max_queue = limits.max_queue
         self.started = time.time()
-        # bcrypt releases the GIL: a pool as large as the machine's cores runs them in parallel
-        self.cpu_pool = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="bcrypt")
+        # bcrypt releases the GIL: one thread per core runs checks in parallel; more threads
+        # would only take the core away from the event loop (polls) during a login storm
+        self.cpu_pool = concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2,
+                                                             thread_name_prefix="bcrypt")
         self._tasks: set[asyncio.Future[Any]] = set()
         self._online_dirty = False
 

@@ -43,7 +43,13 @@ class Stream:
         return self.members.pop(token.token, None) is not None
 
     def broadcast(self, data: bytes, but: Token | None = None) -> None:
-        """Append the already-encoded packet(s) ``data`` to every member's queue except ``but``."""
+        """Append the already-encoded packet(s) ``data`` (immutable ``bytes``) to every member's
+        queue except ``but``: one shared object, one list append per member (the body of
+        :meth:`Token.enqueue`, inlined because this loop is the cost of every broadcast)."""
+        size = len(data)
         for member in self.members.values():
-            if member is not but:
-                member.enqueue(data)
+            if member is not but and not member.is_bot:
+                member.queue.append(data)
+                member.queued += size
+                if member.queued > member.max_queue:
+                    member.overflow()

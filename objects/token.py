@@ -57,7 +57,7 @@ class Token:
         "silence_end", "spam_count", "spam_window_start", "silencing",
         "friends", "friends_pending", "block_nonfriend_dms", "away_message", "away_told", "presence_filter",
         "channels", "spectating", "spectators", "match_id", "in_lobby", "tourney_match_id",
-        "login_time", "last_seen", "kicked", "logged_out", "overflowed", "queue", "recent_messages",
+        "login_time", "last_seen", "kicked", "logged_out", "overflowed", "queue", "queued", "recent_messages",
         "_presence", "_stats",
     )
 
@@ -125,7 +125,11 @@ class Token:
         self.kicked = False  # remove after the next response is delivered
         self.logged_out = False
         self.overflowed = False
-        self.queue = bytearray()
+        # The queue holds references to already-encoded packets: a broadcast appends the SAME
+        # bytes object to every receiver's list, so fanning out costs one pointer per receiver
+        # and no copy; the bytes are joined once when the client polls. ``queued`` counts bytes.
+        self.queue: list[bytes] = []
+        self.queued = 0
         self._presence: bytes | None = None
         self._stats: bytes | None = None
 
@@ -134,20 +138,28 @@ class Token:
 
     # ---------------------------------------------------------------- queue
     def enqueue(self, data: bytes) -> None:
-        """Append encoded packets to this client's queue; the bot discards what it receives."""
+        """Queue encoded packets (immutable ``bytes``, shared, never copied); the bot discards
+        what it receives. Past ``max_queue`` bytes the queue is dropped and ``overflowed`` set."""
         if not self.is_bot:
-            self.queue += data
-            if len(self.queue) > self.max_queue:
-                self.queue.clear()
-                self.overflowed = True
+            self.queue.append(data)
+            self.queued += len(data)
+            if self.queued > self.max_queue:
+                self.overflow()
+
+    def overflow(self) -> None:
+        """Drop the queue of a client that stopped polling; the session ends at its next poll or sweep."""
+        self.queue = []
+        self.queued = 0
+        self.overflowed = True
 
     def drain(self) -> bytes:
-        """Return and clear everything queued since the last poll."""
-        if not self.queue:
+        """Return and clear everything queued since the last poll (one join of the shared parts)."""
+        queue = self.queue
+        if not queue:
             return b""
-        data = bytes(self.queue)
-        self.queue.clear()
-        return data
+        self.queue = []
+        self.queued = 0
+        return queue[0] if len(queue) == 1 else b"".join(queue)
 
     # ---------------------------------------------------------------- state
     def silence_left(self, now: float | None = None) -> int:

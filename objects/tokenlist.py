@@ -80,7 +80,12 @@ class TokenList:
         return [uid for uid, tokens in self.by_user.items() if any(not t.kicked for t in tokens)]
 
     def broadcast(self, data: bytes, but: Token | None = None) -> None:
-        """Append ``data`` to every token's queue except ``but`` (the "main" stream)."""
+        """Append ``data`` (immutable ``bytes``) to every token's queue except ``but`` (the "main"
+        stream); :meth:`Token.enqueue` inlined as in :meth:`objects.stream.Stream.broadcast`."""
+        size = len(data)
         for token in self.by_token.values():
-            if token is not but:
-                token.enqueue(data)
+            if token is not but and not token.is_bot:
+                token.queue.append(data)
+                token.queued += size
+                if token.queued > token.max_queue:
+                    token.overflow()

@@ -69,7 +69,7 @@ def check_invariants(state: State) -> None:
         for name in token.channels:
             channel = state.channels.get(name)
             assert channel is not None and token in channel.members, (token, name)
-        assert len(token.queue) <= Token.max_queue
+        assert token.queued <= Token.max_queue and token.queued == sum(map(len, token.queue))
         if token.match_id is not None:
             matches = getattr(state, "matches", None)
             if matches is not None:
