@@ -222,19 +222,20 @@ def _reset_round(match: Match) -> None:
 def create_match(state: State, host: Token | None, name: str, password: str | None = "", *,
                  beatmap_name: str = "", beatmap_id: int = 0, beatmap_md5: str = "", mode: int = 0,
                  slot_statuses: Iterable[int] | None = None, seed: int = 0,
-                 tourney: bool | None = None) -> Match:
+                 tourney: bool | None = None, creator: Token | None = None) -> Match:
     """Create a match (gamelogic.md §1.3 "Create") and announce it; returns it.
 
     ``host``: the creator, seated in slot 0 as host (it first leaves its current match and
     stops spectating); None makes a host-less match (a referee's ``!mp make``). ``tourney``
     defaults to ``host is None``: tourney matches survive being empty until the cleanup loop or
-    :func:`dispose`. ``slot_statuses``: the statuses of slots 0..15 from a create packet; only
+    :func:`dispose`. ``creator`` (default: ``host``) is counted against
+    ``[limits] max_matches_per_user`` open matches. ``slot_statuses``: the statuses of slots 0..15 from a create packet; only
     LOCKED is taken (max players), everything else becomes OPEN (§1.12 #13). ``mode`` is folded
     into 0..3. Settings start as Kawata's: mods 0, score, head-to-head, free-mod off.
 
     The creator gets 64 ``#multiplayer``, 36 (real password), 50 and 91 (§1.3 step 8).
     Raises :class:`MatchError` for an empty name, a name over 50 characters, a tournament
-    client as host, or when all 65535 ids are in use.
+    client as host, a creator over the per-user limit, or when all 65535 ids are in use.
     """
     name = (name or "").strip()
     if not name:
@@ -243,6 +244,13 @@ def create_match(state: State, host: Token | None, name: str, password: str | No
         raise MatchError(f"Match name must be at most {m.MAX_NAME} characters long!")
     if host is not None and host.tournament:
         raise MatchError("Tournament clients cannot play in matches.")
+    creator = creator if creator is not None else host
+    if creator is not None:
+        limit = state.cfg.limits.max_matches_per_user
+        owned = sum(1 for other in state.matches if other.creator_id == creator.user_id and not other.disposed
+                    and (other.host is not creator))  # the host's own match is left just below
+        if owned >= limit:
+            raise MatchError(f"You already have {owned} open matches; close one first.")
     match_id = state.matches.allocate_id()
     if match_id is None:
         raise MatchError("There are too many matches; try again later.")
@@ -256,6 +264,7 @@ def create_match(state: State, host: Token | None, name: str, password: str | No
     match = Match(match_id, name, password or "", beatmap_name=beatmap_name or "",
                   beatmap_id=beatmap_id, beatmap_md5=beatmap_md5 or "", mode=_clean_mode(mode),
                   seed=seed, tourney=(host is None) if tourney is None else tourney)
+    match.creator_id = creator.user_id if creator is not None else None
     if slot_statuses is not None:
         for index, status in enumerate(list(slot_statuses)[: m.SLOTS]):
             if index > 0 and status == m.LOCKED:

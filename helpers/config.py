@@ -94,6 +94,7 @@ class LimitsConfig:
     max_queue: int = 4 << 20
     max_frames: int = 1024
     max_payload: int = 1 << 16
+    max_matches_per_user: int = 5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -176,6 +177,7 @@ _RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("limits", "max_queue"): (65536, 1 << 30),
     ("limits", "max_frames"): (16, 1 << 20),
     ("limits", "max_payload"): (1024, 1 << 24),
+    ("limits", "max_matches_per_user"): (1, 65535),
 }
 
 

@@ -133,7 +133,7 @@ class Match:
 
     __slots__ = (
         "id", "name", "password", "beatmap_name", "beatmap_id", "beatmap_md5", "mode", "mods",
-        "scoring_type", "team_type", "freemod", "seed", "host", "in_progress", "tourney",
+        "scoring_type", "team_type", "freemod", "seed", "host", "in_progress", "tourney", "creator_id",
         "referee_locked", "starting", "created", "empty_since", "slots", "observers",
         "loaded_sent", "skip_sent", "round_started", "first_complete", "disposed",
         "_lobby_update", "_lobby_new",
@@ -157,6 +157,7 @@ class Match:
         self.host: Token | None = None
         self.in_progress = False
         self.tourney = tourney
+        self.creator_id: int | None = None  # user who created it ([limits] max_matches_per_user)
         self.referee_locked = False  # !mp lock: players cannot change slot or team
         self.starting = False  # a referee countdown runs: no ready, slot or team changes
         now = time.monotonic()

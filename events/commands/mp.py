@@ -219,7 +219,7 @@ def _make(ctx: Context, name: str) -> str:
     password = hashlib.md5(secrets.token_bytes(16)).hexdigest()
     try:
         match = mp.create_match(ctx.state, None, name, password, beatmap_name="Tournament", beatmap_id=0,
-                                mode=0, tourney=True)
+                                mode=0, tourney=True, creator=ctx.sender)
     except mp.MatchError as exc:
         return str(exc)
     referees(ctx.state, match).add(ctx.sender.user_id)

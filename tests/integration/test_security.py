@@ -103,3 +103,16 @@ def test_api_output_never_contains_a_session_token(server):
         assert client.token not in body, path
     clients = requests.get(server.url + f"api/v2/clients/{client.user_id}", timeout=5).json()["clients"]
     assert clients and re.fullmatch(r"@[0-9a-f-]{36}", clients[0]["api_identifier"])
+
+
+def test_matches_per_user_are_limited(server, start_server):
+    from tests.integration.test_commands import ask, connect
+
+    extra = start_server({"PEP_LIMITS_MAX_MATCHES_PER_USER": "2"})
+    staff = connect(server, privileges=3 | 2097152, on=extra)  # tournament staff
+    bot = server.bot_name()
+    assert ask(staff, bot, "!mp make one").startswith("Tourney match #")
+    assert ask(staff, bot, "!mp make two").startswith("Tourney match #")
+    assert "open matches" in ask(staff, bot, "!mp make three")
+    other = connect(server, privileges=3 | 2097152, on=extra)
+    assert ask(other, bot, "!mp make mine").startswith("Tourney match #")
