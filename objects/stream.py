@@ -7,10 +7,24 @@ by token string so that iteration order is join order and removal is O(1).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 if TYPE_CHECKING:
     from objects.token import Token
+
+
+def fan_out(tokens: Iterable[Token], data: bytes, but: Token | None = None) -> None:
+    """Append the already-encoded packet(s) ``data`` (immutable ``bytes``) to the queue of every
+    token in ``tokens`` except ``but`` and the bot: one shared object, one list append per
+    receiver. This is the body of :meth:`Token.enqueue`, inlined because this loop is the cost of
+    every broadcast (bench/README.md)."""
+    size = len(data)
+    for token in tokens:
+        if token is not but and not token.is_bot:
+            token.queue.append(data)
+            token.queued += size
+            if token.queued > token.max_queue:
+                token.overflow()
 
 
 class Stream:
@@ -43,13 +57,5 @@ class Stream:
         return self.members.pop(token.token, None) is not None
 
     def broadcast(self, data: bytes, but: Token | None = None) -> None:
-        """Append the already-encoded packet(s) ``data`` (immutable ``bytes``) to every member's
-        queue except ``but``: one shared object, one list append per member (the body of
-        :meth:`Token.enqueue`, inlined because this loop is the cost of every broadcast)."""
-        size = len(data)
-        for member in self.members.values():
-            if member is not but and not member.is_bot:
-                member.queue.append(data)
-                member.queued += size
-                if member.queued > member.max_queue:
-                    member.overflow()
+        """Append ``data`` to every member's queue except ``but`` (see :func:`fan_out`)."""
+        fan_out(self.members.values(), data, but)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Callable, Iterator
 
+from objects.stream import fan_out
 from objects.token import Token
 
 
@@ -80,12 +81,6 @@ class TokenList:
         return [uid for uid, tokens in self.by_user.items() if any(not t.kicked for t in tokens)]
 
     def broadcast(self, data: bytes, but: Token | None = None) -> None:
-        """Append ``data`` (immutable ``bytes``) to every token's queue except ``but`` (the "main"
-        stream); :meth:`Token.enqueue` inlined as in :meth:`objects.stream.Stream.broadcast`."""
-        size = len(data)
-        for token in self.by_token.values():
-            if token is not but and not token.is_bot:
-                token.queue.append(data)
-                token.queued += size
-                if token.queued > token.max_queue:
-                    token.overflow()
+        """Append ``data`` to every token's queue except ``but`` (the "main" stream; see
+        :func:`objects.stream.fan_out`)."""
+        fan_out(self.by_token.values(), data, but)
