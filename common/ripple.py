@@ -146,17 +146,17 @@ class Repository:
                 return f.stats_autopilot, f.board_autopilot.format(m=m)
         return f.stats_vanilla, f.board_vanilla.format(m=m)
 
-    async def stats(self, user_id: int, mode: int, relax: bool = False, autopilot: bool = False) -> Stats:
-        """Stats for the packet 11 (schema.md §2.5): NULL is 0, accuracy /100, pp 0 outside 1..65535."""
+    def _stats_query(self, user_id: int, mode: int, relax: bool, autopilot: bool) -> tuple[str, tuple, str]:
+        """(sql, args, leaderboard key) of the stats row for a mode and relax/autopilot state."""
         if not 0 <= mode <= 3:
             raise ValueError(f"mode {mode} out of range")
         table, board = self.stats_source(mode, relax, autopilot)
         m = game.MODE_SUFFIX[mode]
-        row = await self.db.fetch_one(
-            f"SELECT ranked_score_{m} AS rs, total_score_{m} AS ts, playcount_{m} AS pc, "
-            f"avg_accuracy_{m} AS acc, pp_{m} AS pp FROM {table} WHERE id = %s LIMIT 1",
-            (user_id,),
-        )
+        sql = (f"SELECT ranked_score_{m} AS rs, total_score_{m} AS ts, playcount_{m} AS pc, "
+               f"avg_accuracy_{m} AS acc, pp_{m} AS pp FROM {table} WHERE id = %s LIMIT 1")
+        return sql, (user_id,), board
+
+    async def _stats_from_row(self, row: dict[str, Any] | None, board: str, user_id: int) -> Stats:
         if row is None:
             return Stats()
         pp = int(row["pp"] or 0)
@@ -169,6 +169,45 @@ class Repository:
             rank=rank,
             pp=pp if 0 < pp <= 65535 else 0,
         )
+
+    async def stats(self, user_id: int, mode: int, relax: bool = False, autopilot: bool = False) -> Stats:
+        """Stats for the packet 11 (schema.md §2.5): NULL is 0, accuracy /100, pp 0 outside
+        1..65535, rank from the flavour's leaderboard (0 when absent). ValueError for a bad mode."""
+        sql, args, board = self._stats_query(user_id, mode, relax, autopilot)
+        return await self._stats_from_row(await self.db.fetch_one(sql, args), board, user_id)
+
+    async def login_profile(self, user_id: int, user_row: dict[str, Any]) -> tuple[Stats, str, list[int]]:
+        """(osu! standard vanilla stats, stored country, friend ids) in one MySQL round trip."""
+        sql, args, board = self._stats_query(user_id, game.STD, False, False)
+        read_country = not (self.flavour.country_table == "users" and user_row.get("country"))
+
+        def work(cur: Any) -> tuple[dict | None, str, list[int]]:
+            cur.execute(sql, args)
+            row = cur.fetchone()
+            country = str(user_row.get("country") or "XX")
+            if read_country:
+                cur.execute("SELECT country FROM users_stats WHERE id = %s LIMIT 1", (user_id,))
+                found = cur.fetchone()
+                country = str(found["country"]) if found and found.get("country") else "XX"
+            cur.execute("SELECT user2 FROM users_relationships WHERE user1 = %s", (user_id,))
+            return row, country.upper(), [int(r["user2"]) for r in cur.fetchall()]
+
+        row, country, friends = await self.db.transaction(work)
+        return await self._stats_from_row(row, board, user_id), country, friends
+
+    async def log_login(self, user_id: int, ip: str, hardware: tuple[str, str, str] | None, version: str) -> None:
+        """The writes of every login in one transaction and one round trip (schema.md §2.6):
+        the ``hw_user`` row (when the client sent its hashes), ``ip_user``, ``users.osuver``."""
+
+        def work(cur: Any) -> None:
+            if hardware is not None:
+                self._log_hardware(cur, user_id, *hardware, activated=False)
+            if ip:
+                cur.execute(self._LOG_IP, (user_id, ip))
+            if self.flavour.writes_osuver:
+                cur.execute("UPDATE users SET osuver = %s WHERE id = %s", (version[:256], user_id))
+
+        await self.db.transaction(work)
 
     async def country(self, user_id: int, user_row: dict[str, Any] | None = None) -> str:
         """The stored two-letter country ('XX' when unknown)."""
@@ -198,13 +237,12 @@ class Repository:
         await self.db.execute("DELETE FROM users_relationships WHERE user1 = %s AND user2 = %s", (user_id, friend_id))
 
     # ------------------------------------------------------------------ login logs
+    _LOG_IP = ("INSERT INTO ip_user (userid, ip, occurencies) VALUES (%s, %s, 1) "
+               "ON DUPLICATE KEY UPDATE occurencies = occurencies + 1")
+
     async def log_ip(self, user_id: int, ip: str) -> None:
         """``ip_user`` upsert: one row per user in every dump; occurrences + 1 (schema.md §3.2)."""
-        await self.db.execute(
-            "INSERT INTO ip_user (userid, ip, occurencies) VALUES (%s, %s, 1) "
-            "ON DUPLICATE KEY UPDATE occurencies = occurencies + 1",
-            (user_id, ip),
-        )
+        await self.db.execute(self._LOG_IP, (user_id, ip))
 
     async def ip_known(self, user_id: int, ip: str) -> bool:
         row = await self.db.fetch_one("SELECT 1 AS x FROM ip_user WHERE userid = %s AND ip = %s LIMIT 1", (user_id, ip))
@@ -216,21 +254,20 @@ class Repository:
 
     async def log_hardware(self, user_id: int, mac: str, unique_id: str, disk_id: str, activated: bool) -> None:
         """Select the row by the four columns; bump it, or insert (works with and without UNIQUE(userid))."""
-        row = await self.db.fetch_one(
-            "SELECT id FROM hw_user WHERE userid = %s AND mac = %s AND unique_id = %s AND disk_id = %s LIMIT 1",
-            (user_id, mac, unique_id, disk_id),
-        )
+        await self.db.transaction(lambda cur: self._log_hardware(cur, user_id, mac, unique_id, disk_id, activated))
+
+    @staticmethod
+    def _log_hardware(cur: Any, user_id: int, mac: str, unique_id: str, disk_id: str, activated: bool) -> None:
+        cur.execute("SELECT id FROM hw_user WHERE userid = %s AND mac = %s AND unique_id = %s AND disk_id = %s "
+                    "LIMIT 1", (user_id, mac, unique_id, disk_id))
+        row = cur.fetchone()
         if row is not None:
-            await self.db.execute(
-                "UPDATE hw_user SET occurencies = occurencies + 1, activated = GREATEST(activated, %s) WHERE id = %s",
-                (int(activated), row["id"]),
-            )
+            cur.execute("UPDATE hw_user SET occurencies = occurencies + 1, activated = GREATEST(activated, %s) "
+                        "WHERE id = %s", (int(activated), row["id"]))
             return
-        await self.db.execute(
-            "INSERT INTO hw_user (userid, mac, unique_id, disk_id, occurencies, activated) "
-            "VALUES (%s, %s, %s, %s, 1, %s) ON DUPLICATE KEY UPDATE occurencies = occurencies + 1",
-            (user_id, mac, unique_id, disk_id, int(activated)),
-        )
+        cur.execute("INSERT INTO hw_user (userid, mac, unique_id, disk_id, occurencies, activated) "
+                    "VALUES (%s, %s, %s, %s, 1, %s) ON DUPLICATE KEY UPDATE occurencies = occurencies + 1",
+                    (user_id, mac, unique_id, disk_id, int(activated)))
 
     async def hardware_matches(self, user_id: int, mac: str, unique_id: str, disk_id: str, wine: bool) -> list[int]:
         """Other users with an activated row of the same hardware (schema.md §3.1)."""
