@@ -252,8 +252,9 @@ class Listener:
             _count(sub.channel, "ok")
 
     async def _resync(self) -> None:
-        tokens = [t for t in self.state.tokens if not t.is_bot]
-        await self.redis.resync(len(self.state.tokens), [(t.user_id, t.ip) for t in tokens if t.ip])
+        from events.loops import resync_redis
+
+        await resync_redis(self.state)
 
 
 async def _close(pubsub: Any, client: Any) -> None:

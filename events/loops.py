@@ -47,12 +47,10 @@ async def check_redis(state: State) -> None:
 
 
 async def resync_redis(state: State) -> None:
-    """Write the online count and the session IPs of every online token."""
+    """Write the online count, the version and the session IPs of every online token
+    (:meth:`common.redis.Redis.resync`, also used by the pub/sub listener after a reconnect)."""
     assert state.redis is not None
-    await state.redis.set_online_users(len(state.tokens))
-    for token in state.tokens:
-        if token.ip:
-            await state.redis.add_session_ip(token.user_id, token.ip)
+    await state.redis.resync(len(state.tokens), [(t.user_id, t.ip) for t in state.tokens if t.ip])
 
 
 async def start(state: State) -> None:
