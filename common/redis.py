@@ -47,6 +47,7 @@ class Redis:
         return self.prefix + name
 
     async def close(self) -> None:
+        """Close the connection pool."""
         await self.client.aclose()
 
     async def startup(self) -> None:
@@ -75,6 +76,7 @@ class Redis:
                 await self.client.sadd(self.key(f"peppy:sessions:{user_id}"), ip)
 
     async def remove_session_ip(self, user_id: int, ip: str) -> None:
+        """Remove ``ip`` from ``peppy:sessions:<id>`` (the session ended)."""
         if ip:
             async with self._sessions_lock:
                 await self.client.srem(self.key(f"peppy:sessions:{user_id}"), ip)

@@ -46,6 +46,7 @@ class Settings:
 
 @dataclasses.dataclass
 class ChannelRow:
+    """One ``bancho_channels`` row: name, topic, public read/write."""
     name: str
     description: str
     public_read: bool
@@ -72,13 +73,16 @@ class Repository:
         return await self.db.fetch_one("SELECT * FROM users WHERE username_safe = %s LIMIT 1", (safe_name,))
 
     async def user_by_id(self, user_id: int) -> dict[str, Any] | None:
+        """The whole ``users`` row of ``user_id``, or None."""
         return await self.db.fetch_one("SELECT * FROM users WHERE id = %s LIMIT 1", (user_id,))
 
     async def user_exists(self, user_id: int) -> bool:
+        """Whether a ``users`` row with this id exists."""
         row = await self.db.fetch_one("SELECT 1 AS x FROM users WHERE id = %s LIMIT 1", (user_id,))
         return row is not None
 
     async def set_privileges(self, user_id: int, privileges: int) -> None:
+        """Write ``users.privileges`` (the bitmask of schema.md §2.3)."""
         await self.db.execute("UPDATE users SET privileges = %s WHERE id = %s", (privileges, user_id))
 
     async def append_notes(self, user_id: int, text: str) -> None:
@@ -97,6 +101,7 @@ class Repository:
         return end
 
     async def update_osuver(self, user_id: int, version: str) -> None:
+        """Write ``users.osuver`` on the flavours that keep it (Kawata, RealistikOsu)."""
         if self.flavour.writes_osuver:
             await self.db.execute("UPDATE users SET osuver = %s WHERE id = %s", (version[:256], user_id))
 
@@ -218,6 +223,7 @@ class Repository:
 
     # ------------------------------------------------------------------ friends
     async def friends(self, user_id: int) -> list[int]:
+        """Ids the user added as friends (``users_relationships.user2``)."""
         rows = await self.db.fetch_all("SELECT user2 FROM users_relationships WHERE user1 = %s", (user_id,))
         return [int(r["user2"]) for r in rows]
 
@@ -234,6 +240,7 @@ class Repository:
         return True
 
     async def remove_friend(self, user_id: int, friend_id: int) -> None:
+        """Delete the user → friend row (idempotent)."""
         await self.db.execute("DELETE FROM users_relationships WHERE user1 = %s AND user2 = %s", (user_id, friend_id))
 
     # ------------------------------------------------------------------ login logs
@@ -245,10 +252,12 @@ class Repository:
         await self.db.execute(self._LOG_IP, (user_id, ip))
 
     async def ip_known(self, user_id: int, ip: str) -> bool:
+        """Whether ``ip_user`` has a row for this user and IP (Ripple's 2FA check)."""
         row = await self.db.fetch_one("SELECT 1 AS x FROM ip_user WHERE userid = %s AND ip = %s LIMIT 1", (user_id, ip))
         return row is not None
 
     async def totp_enabled(self, user_id: int) -> bool:
+        """Whether ``2fa_totp.enabled`` is 1 for the user (Ripple flavour)."""
         row = await self.db.fetch_one("SELECT enabled FROM 2fa_totp WHERE userid = %s LIMIT 1", (user_id,))
         return bool(row and row.get("enabled"))
 
@@ -286,6 +295,7 @@ class Repository:
 
     # ------------------------------------------------------------------ settings and channels
     async def settings(self) -> Settings:
+        """``bancho_settings`` as :class:`Settings` (missing rows take their defaults)."""
         rows = await self.db.fetch_all("SELECT name, value_int, value_string FROM bancho_settings")
         values = {r["name"]: r for r in rows}
 
@@ -342,6 +352,7 @@ class Repository:
                              if str(r["name"]).strip().lower() in privs.RIPPLE_ADMIN_GROUPS]
 
     async def channels(self) -> list[ChannelRow]:
+        """Every ``bancho_channels`` row, in id order."""
         rows = await self.db.fetch_all(
             "SELECT name, description, public_read, public_write FROM bancho_channels ORDER BY id"
         )

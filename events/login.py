@@ -94,10 +94,12 @@ class LoginRequest:
 
     @property
     def tournament(self) -> bool:
+        """A tournament client (``tourney`` in the version string): may hold several sessions."""
         return "tourney" in self.version
 
     @property
     def wine(self) -> bool:
+        """The client runs under Wine (adapters ``runningunderwine`` or its md5)."""
         return self.adapters == "runningunderwine" or self.adapters_md5 == WINE_MAC
 
 

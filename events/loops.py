@@ -65,5 +65,6 @@ async def start(state: State) -> None:
 
 
 async def stop(state: State) -> None:
+    """Stop the loops started by :func:`start`."""
     for loop in _loops.pop(id(state), []):
         loop.stop()

@@ -60,9 +60,11 @@ class MainHandler(tornado.web.RequestHandler):
     """``GET /`` status page, ``POST /`` Bancho login and polls."""
 
     def initialize(self, state: State) -> None:
+        """Tornado hook: the handler gets the server's :class:`State`."""
         self.state = state
 
     def set_default_headers(self) -> None:
+        """Every Bancho answer carries ``cho-protocol: 19`` (protocol.md §1.3)."""
         self.set_header("cho-protocol", str(game.PROTOCOL_VERSION))
 
     def client_ip(self) -> str:
@@ -78,6 +80,7 @@ class MainHandler(tornado.web.RequestHandler):
         return self.request.remote_ip or ""
 
     def get(self) -> None:
+        """A small HTML status page (online users, uptime); handy as a health check."""
         state = self.state
         metrics.count_request("status")
         uptime = int(time.time() - state.started)
@@ -88,6 +91,7 @@ class MainHandler(tornado.web.RequestHandler):
         )
 
     async def post(self) -> None:
+        """A login (no ``osu-token`` header) or a poll; always HTTP 200 (protocol.md §10.4)."""
         state = self.state
         token_string = self.request.headers.get("osu-token")
         if token_string is None:

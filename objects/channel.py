@@ -55,9 +55,11 @@ class Channel:
         return self.public_read and not self.hidden
 
     def can_read(self, token: Token) -> bool:
+        """Whether ``token`` may join/read: public read, or an admin, or the bot."""
         return self.public_read or token.admin or token.is_bot
 
     def can_write(self, token: Token) -> bool:
+        """Whether ``token`` may post: the bot always; admins always; others when public write and not moderated."""
         if token.is_bot:
             return True
         if self.moderated and not token.admin:
@@ -86,6 +88,7 @@ class ChannelList:
         return len(self._channels)
 
     def get(self, name: str) -> Channel | None:
+        """The channel named ``name`` (any case), or None."""
         return self._channels.get(name.lower())
 
     def add(self, channel: Channel) -> bool:
@@ -97,6 +100,7 @@ class ChannelList:
         return True
 
     def remove(self, name: str) -> Channel | None:
+        """Remove the channel named ``name`` (any case); returns it, or None."""
         return self._channels.pop(name.lower(), None)
 
     def listed(self) -> list[Channel]:

@@ -203,9 +203,11 @@ class Match:
         return [(i, slot) for i, slot in enumerate(self.slots) if slot.playing and slot.token is not None]
 
     def playing_tokens(self) -> list[Token]:
+        """Tokens of the slots that play the current round."""
         return [slot.token for _, slot in self.playing_slots()]  # type: ignore[misc]
 
     def occupied_count(self) -> int:
+        """Number of slots with a player (status & 0x7C)."""
         return sum(1 for slot in self.slots if slot.token is not None)
 
     def lowest_open(self) -> int | None:
@@ -279,6 +281,7 @@ class MatchList:
         return match_id in self._matches
 
     def get(self, match_id: int | None) -> Match | None:
+        """The match with id ``match_id`` (int or None), or None."""
         return self._matches.get(match_id) if match_id is not None else None  # type: ignore[arg-type]
 
     def allocate_id(self) -> int | None:
@@ -296,9 +299,11 @@ class MatchList:
         return None
 
     def add(self, match: Match) -> None:
+        """Register ``match`` under its id."""
         if match.id in self._matches:
             raise ValueError(f"match id {match.id} is in use")
         self._matches[match.id] = match
 
     def remove(self, match_id: int) -> Match | None:
+        """Forget the match with ``match_id``; returns it, or None."""
         return self._matches.pop(match_id, None)

@@ -168,6 +168,7 @@ class Token:
         return int(left) if left > 0 else 0
 
     def is_silenced(self) -> bool:
+        """Whether the silence end (unix seconds) is in the future."""
         return self.silence_end > time.time()
 
     def set_stats(self, ranked_score: int, accuracy: float, playcount: int, total_score: int,

@@ -28,6 +28,7 @@ class TokenList:
         return iter(tuple(self.by_token.values()))
 
     def add(self, token: Token) -> None:
+        """Register ``token`` in every index and report the change."""
         self.by_token[token.token] = token
         self.by_user.setdefault(token.user_id, []).append(token)
         self.by_safe[token.safe_name] = token.user_id
@@ -53,6 +54,7 @@ class TokenList:
         return True
 
     def get(self, token_string: str) -> Token | None:
+        """The token whose string is ``token_string`` (the ``osu-token`` header), or None."""
         return self.by_token.get(token_string)
 
     def user_tokens(self, user_id: int) -> list[Token]:
@@ -78,6 +80,7 @@ class TokenList:
         return None if user_id is None else self.user(user_id)
 
     def online_user_ids(self) -> list[int]:
+        """Ids of the users with at least one live (not kicked) token."""
         return [uid for uid, tokens in self.by_user.items() if any(not t.kicked for t in tokens)]
 
     def broadcast(self, data: bytes, but: Token | None = None) -> None:
