@@ -317,6 +317,9 @@ class BenchWorld:
         prefix = self.prefix if self._server_seq == 1 else f"{self.prefix}s{self._server_seq}:"
         port = free_port()
         env = self.env(port, prefix, extra_env)
+        # pep.py runs on uvloop by default ([server] uvloop); the targets are measured on the
+        # plain asyncio loop (the conservative case) and the uvloop leg is the comparison
+        env.setdefault("PEP_SERVER_UVLOOP", "1" if uvloop else "0")
         if uvloop:
             script = [str(BENCH / "uvloop_pep.py")]
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(DEPS), env.get("PYTHONPATH", "")]))

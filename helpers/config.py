@@ -31,6 +31,7 @@ class ServerConfig:
     ci_key: str = ""
     ip_header: str = "X-Real-IP"
     max_body: int = 1 << 20
+    uvloop: bool = True
     shutdown_grace: float = 3.0
     reconnect_delay: float = 10.0
 
