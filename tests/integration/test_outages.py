@@ -31,6 +31,20 @@ def _env(**overrides) -> dict[str, str]:
     return env
 
 
+def _clean_redis(env: dict[str, str]) -> None:
+    """Delete the keys the server wrote under its prefix on the machine's Redis."""
+    import redis as redis_lib
+
+    prefix = env.get("PEP_REDIS_KEY_PREFIX")
+    if not prefix or env.get("PEP_REDIS_PORT"):  # private Redis servers vanish with the test
+        return
+    r = redis_lib.Redis(host="127.0.0.1", port=6379)
+    keys = list(r.scan_iter(match=prefix + "*", count=1000))
+    if keys:
+        r.delete(*keys)
+    r.close()
+
+
 def _cli(env: dict[str, str], *args: str) -> str:
     res = subprocess.run([PYTHON, "pep.py", *args], cwd=str(REPO), env=env, capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
@@ -118,6 +132,7 @@ def test_mysql_outage_keeps_sessions_refuses_logins_and_persisted_actions(tmp_pa
     finally:
         server.stop()
         maria.stop(kill=True)
+        _clean_redis(env)
 
 
 def test_redis_outage_keeps_serving_and_rewrites_keys_when_back(tmp_path, local_database):
@@ -149,6 +164,7 @@ def test_redis_outage_keeps_serving_and_rewrites_keys_when_back(tmp_path, local_
         assert server.alive()
     finally:
         server.stop()
+        _clean_redis(env)
         redis_server.stop()
 
 
@@ -185,3 +201,4 @@ def test_kill_9_then_restart_every_client_logs_in_again_without_duplicates(tmp_p
         assert {p.value.user_id for p in packets if p.id == 83} == {c.user_id for c in clients}
     finally:
         server.stop()
+        _clean_redis(env)
