@@ -132,9 +132,6 @@ class Database:
             text = f"{context} ({self.cfg.username}@{self.cfg.host}:{self.cfg.port}): {text}"
         if self.cfg.password:
             text = text.replace(self.cfg.password, "***")
-        from helpers import metrics
-
-        metrics.mysql_error()
         return DatabaseError(text, code, exc)
 
     def _conn(self) -> Any:

@@ -18,13 +18,17 @@ from constants import game
 from events import HANDLERS, RESTRICTED_ALLOWED, login as login_event, session
 from helpers import codec, metrics
 from objects.state import State
+from objects.token import Token
 
 log = logging.getLogger("pep.bancho")
 
 UNKNOWN_TOKEN_NOTICE = "You don't seem to be logged in anymore. This is common after a server restart; reconnecting..."
+# the answer to an unknown token (protocol.md §1.5), encoded once: after a restart every client
+# polls with a token this process does not know
+RECONNECT_REPLY = codec.notification(UNKNOWN_TOKEN_NOTICE) + codec.restart(0)
 
 
-def process_frames(state: State, token, body: bytes) -> int:
+def process_frames(state: State, token: Token, body: bytes) -> int:
     """Run every frame of ``body`` for ``token``; returns how many frames were handled.
 
     Malformed payloads, unknown ids and failures of a handler are logged and skipped; the
@@ -108,17 +112,17 @@ class MainHandler(tornado.web.RequestHandler):
             if kicked is not None:
                 self.write(kicked[0].drain())
                 return
-            self.write(codec.notification(UNKNOWN_TOKEN_NOTICE) + codec.restart(0))
+            self.write(RECONNECT_REPLY)
             return
         token.last_seen = time.monotonic()
         if token.overflowed:  # its queue grew past [limits] max_queue: it lost packets, start over
             session.logout(state, token)
-            self.write(codec.notification(UNKNOWN_TOKEN_NOTICE) + codec.restart(0))
+            self.write(RECONNECT_REPLY)
             return
         metrics.count_request("poll")
         process_frames(state, token, self.request.body)
         data = token.drain()
-        if token.logged_out:
+        if token.kicked:  # kicked during its own poll: its final packets go out now
             state.kicked.pop(token.token, None)
         if data:
             self.write(data)

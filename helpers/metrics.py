@@ -5,9 +5,9 @@ reference to the state: ``from helpers import metrics; metrics.count_pubsub("pep
 Gauges that describe the live state (online users, matches, channels) are set from the state
 when ``/metrics`` is scraped (:func:`update_state_gauges`), never on the hot path.
 
-Cost on the poll path: one dictionary lookup and one counter increment per packet, one
-histogram observation per poll (prometheus-client takes a short lock inside each of these;
-nothing else is locked).
+Cost on the poll path: requests and packets are counted in plain dicts (one increment, no
+lock; the event loop is the only writer) and read by a collector when ``/metrics`` is scraped;
+one histogram observation per poll (prometheus-client takes a short lock inside it).
 
 Metric names (all prefixed ``pep_``; docs/operations.md lists them with their meaning):
 
@@ -34,13 +34,12 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily
 
 if TYPE_CHECKING:
     from objects.state import State
 
-REQUESTS = Counter("pep_requests", "Bancho endpoint requests by kind", ["kind"])
-PACKETS = Counter("pep_packets", "Client packets handled, by packet id", ["packet"])
 POLL_SECONDS = Histogram(
     "pep_poll_seconds", "Server-side duration of one poll (frames and reply), seconds",
     buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
@@ -64,28 +63,37 @@ LOGIN_OUTCOMES = {
     -1: "failed", -2: "old_client", -3: "banned", -4: "locked", -5: "error", -8: "verification",
 }
 
-_packet_children: dict[int, Any] = {}
-_unknown_packet = PACKETS.labels("unknown")
-_request_children = {kind: REQUESTS.labels(kind) for kind in ("login", "poll", "unknown_token", "status")}
+# poll-path counters: plain dicts written by the event loop only, exported at scrape time
+_packets: dict[int | str, int] = {}
+_requests: dict[str, int] = {}
 
 
 def count_packet(packet_id: int, known: bool = True) -> None:
-    """Count one handled client packet (``known=False`` for ids without a handler)."""
-    if not known:
-        _unknown_packet.inc()
-        return
-    child = _packet_children.get(packet_id)
-    if child is None:
-        child = _packet_children[packet_id] = PACKETS.labels(str(packet_id))
-    child.inc()
+    """Count one handled client packet (``known=False`` for ids without a handler: they all
+    count as ``unknown``, so a client cannot create labels at will)."""
+    key: int | str = packet_id if known else "unknown"
+    _packets[key] = _packets.get(key, 0) + 1
 
 
 def count_request(kind: str) -> None:
     """Count one Bancho request: ``login``, ``poll``, ``unknown_token`` or ``status``."""
-    child = _request_children.get(kind)
-    if child is None:
-        child = REQUESTS.labels(kind)
-    child.inc()
+    _requests[kind] = _requests.get(kind, 0) + 1
+
+
+class _PollPathCollector:
+    """Exposes the poll-path dict counters as ``pep_packets_total`` and ``pep_requests_total``."""
+
+    def collect(self) -> Any:
+        packets = CounterMetricFamily("pep_packets", "Client packets handled, by packet id", labels=["packet"])
+        for key, value in list(_packets.items()):
+            packets.add_metric([str(key)], value)
+        requests = CounterMetricFamily("pep_requests", "Bancho endpoint requests by kind", labels=["kind"])
+        for kind, value in list(_requests.items()):
+            requests.add_metric([kind], value)
+        return [packets, requests]
+
+
+REGISTRY.register(_PollPathCollector())
 
 
 def observe_poll(seconds: float) -> None:
