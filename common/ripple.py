@@ -100,11 +100,6 @@ class Repository:
         )
         return end
 
-    async def update_osuver(self, user_id: int, version: str) -> None:
-        """Write ``users.osuver`` on the flavours that keep it (Kawata, RealistikOsu)."""
-        if self.flavour.writes_osuver:
-            await self.db.execute("UPDATE users SET osuver = %s WHERE id = %s", (version[:256], user_id))
-
     async def is_admin(self, privileges: int) -> bool:
         """Admin/GMT per flavour (schema.md §2.3): group membership (ripple) or exact presets."""
         if self.flavour.admin_rule == "groups":
@@ -184,18 +179,13 @@ class Repository:
     async def login_profile(self, user_id: int, user_row: dict[str, Any]) -> tuple[Stats, str, list[int]]:
         """(osu! standard vanilla stats, stored country, friend ids) in one MySQL round trip."""
         sql, args, board = self._stats_query(user_id, game.STD, False, False)
-        read_country = not (self.flavour.country_table == "users" and user_row.get("country"))
 
         def work(cur: Any) -> tuple[dict | None, str, list[int]]:
             cur.execute(sql, args)
             row = cur.fetchone()
-            country = str(user_row.get("country") or "XX")
-            if read_country:
-                cur.execute("SELECT country FROM users_stats WHERE id = %s LIMIT 1", (user_id,))
-                found = cur.fetchone()
-                country = str(found["country"]) if found and found.get("country") else "XX"
+            country = self._country(cur, user_id, user_row)
             cur.execute("SELECT user2 FROM users_relationships WHERE user1 = %s", (user_id,))
-            return row, country.upper(), [int(r["user2"]) for r in cur.fetchall()]
+            return row, country, [int(r["user2"]) for r in cur.fetchall()]
 
         row, country, friends = await self.db.transaction(work)
         return await self._stats_from_row(row, board, user_id), country, friends
@@ -215,18 +205,18 @@ class Repository:
         await self.db.transaction(work)
 
     async def country(self, user_id: int, user_row: dict[str, Any] | None = None) -> str:
-        """The stored two-letter country ('XX' when unknown)."""
+        """The stored two-letter country, upper case ('XX' when unknown; schema.md §3.4)."""
+        return await self.db.transaction(lambda cur: self._country(cur, user_id, user_row))
+
+    def _country(self, cur: Any, user_id: int, user_row: dict[str, Any] | None) -> str:
+        """``users.country`` on RealistikOsu when set, else ``users_stats.country``."""
         if self.flavour.country_table == "users" and user_row is not None and user_row.get("country"):
             return str(user_row["country"]).upper()
-        row = await self.db.fetch_one("SELECT country FROM users_stats WHERE id = %s LIMIT 1", (user_id,))
+        cur.execute("SELECT country FROM users_stats WHERE id = %s LIMIT 1", (user_id,))
+        row = cur.fetchone()
         return str(row["country"]).upper() if row and row.get("country") else "XX"
 
     # ------------------------------------------------------------------ friends
-    async def friends(self, user_id: int) -> list[int]:
-        """Ids the user added as friends (``users_relationships.user2``)."""
-        rows = await self.db.fetch_all("SELECT user2 FROM users_relationships WHERE user1 = %s", (user_id,))
-        return [int(r["user2"]) for r in rows]
-
     async def add_friend(self, user_id: int, friend_id: int) -> bool:
         """Insert user → friend unless it is self, unknown or already there; returns whether added."""
         if user_id == friend_id or not await self.user_exists(friend_id):
@@ -246,10 +236,6 @@ class Repository:
     # ------------------------------------------------------------------ login logs
     _LOG_IP = ("INSERT INTO ip_user (userid, ip, occurencies) VALUES (%s, %s, 1) "
                "ON DUPLICATE KEY UPDATE occurencies = occurencies + 1")
-
-    async def log_ip(self, user_id: int, ip: str) -> None:
-        """``ip_user`` upsert: one row per user in every dump; occurrences + 1 (schema.md §3.2)."""
-        await self.db.execute(self._LOG_IP, (user_id, ip))
 
     async def ip_known(self, user_id: int, ip: str) -> bool:
         """Whether ``ip_user`` has a row for this user and IP (Ripple's 2FA check)."""

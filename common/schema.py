@@ -27,6 +27,7 @@ from typing import Any
 import bcrypt
 
 from common.db import Database, DatabaseError
+from common.ripple import safe_username  # noqa: F401  (re-exported: adduser's name rule)
 from constants import flavours as flavour_table
 
 log = logging.getLogger("pep.schema")
@@ -384,12 +385,6 @@ def table_ddl(table: str) -> str:
 
 
 # ---------------------------------------------------------------------------------- helpers
-
-
-def safe_username(name: str) -> str:
-    """The Ripple "safe" form of a username: lower-case, trimmed, spaces replaced by ``_``.
-    It is the login lookup key (``users.username_safe``)."""
-    return name.lower().strip().replace(" ", "_")
 
 
 def hash_password_md5(md5hex: str) -> str:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from common.ripple import safe_username
 from events import session
 from helpers import codec
+from objects import bot as bot_module
 from objects.channel import MULTIPLAYER_PREFIX, SPECTATOR_PREFIX
 
 if TYPE_CHECKING:
@@ -101,8 +102,6 @@ def _send_public(state: State, sender: Token, name: str, text: str) -> Result:
     sender.recent_messages.append(f"{time.strftime('%H:%M')} - {sender.username}@{channel.name}: {text[:50]}")
     log.debug("chat %s @ %s: %s", sender.username, channel.name, text)
     if state.bot is not None and not sender.is_bot:
-        from objects import bot as bot_module
-
         bot_module.on_message(state, sender, channel.name, text)
     return Result.SENT
 
@@ -112,8 +111,6 @@ def _send_private(state: State, sender: Token, target_name: str, text: str) -> R
     if target is None:
         return Result.OFFLINE
     if target.is_bot:
-        from objects import bot as bot_module
-
         bot_module.on_message(state, sender, None, text)
         return Result.SENT
     if target.restricted and not sender.is_bot:

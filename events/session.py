@@ -21,7 +21,6 @@ log = logging.getLogger("pep.session")
 
 KICK_NOTICE = "You have been kicked from the server. Please login again."
 SAVE_FAILED_NOTICE = "The server could not save this change ({what}); nothing was changed. Please try again later."
-TIMEOUT_NOTICE = "Your connection to the server timed out."
 
 
 def save_failed(token: Token, what: str) -> None:
@@ -69,7 +68,7 @@ def logout(state: State, token: Token, broadcast: bool = True) -> None:
         channel = state.channels.get(name)
         if channel is not None:
             part_channel(state, token, channel)
-    token.channels.clear()
+    token.channels.clear()  # names of channels that no longer exist
     state.lobby.remove(token)
     state.tokens.remove(token)
     others = state.tokens.user_tokens(token.user_id)
@@ -107,8 +106,7 @@ def sweep_timeouts(state: State, now: float | None = None) -> int:
     for token in state.tokens:
         if token.is_bot or (not token.overflowed and (token.tournament or now - token.last_seen <= limit)):
             continue
-        token.enqueue(codec.notification(TIMEOUT_NOTICE))
-        logout(state, token)
+        logout(state, token)  # the client learns it on its next poll: unknown token → restart
         log.info("timeout user=%d name=%s", token.user_id, token.username)
         dropped += 1
     for key, (_, kicked_at) in list(state.kicked.items()):
