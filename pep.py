@@ -28,7 +28,7 @@ log = logging.getLogger("pep")
 
 #: background services started after the world is loaded and stopped (in reverse) at shutdown;
 #: each module has ``async def start(state)`` and ``async def stop(state)``
-SERVICES = ("events.loops", "events.match_cleanup", "common.pubsub")
+SERVICES = ("services.loops", "services.match_cleanup", "services.pubsub")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -85,7 +85,7 @@ async def load_world(state) -> None:
     """Load settings, the menu icon, admin groups, channels and the bot (integration.md §5.7)."""
     from common.ripple import safe_username
     from objects import bot as bot_module
-    from events import commands as bot_commands  # the bot's commands (objects.bot.message_hooks)
+    from services import commands as bot_commands  # the bot's commands (objects.bot.message_hooks)
     bot_commands.load_configured(state.cfg)
     from objects.channel import Channel
 
@@ -118,7 +118,7 @@ async def load_world(state) -> None:
 async def serve(cfg: config_module.Config) -> int:
     """Start everything, serve until a stop request, then stop cleanly. Returns the exit code.
 
-    Signals and the stop/restart flow: :mod:`events.system` (docs/operations.md).
+    Signals and the stop/restart flow: :mod:`services.system` (docs/operations.md).
     """
     import importlib
 
@@ -127,7 +127,7 @@ async def serve(cfg: config_module.Config) -> int:
 
     from common.db import Database, DatabaseError
     from common.redis import Redis
-    from events import system
+    from services import system
     from handlers.app import make_app
     from helpers import geo, metrics
     from objects.state import State
@@ -198,7 +198,7 @@ def run(cfg: config_module.Config) -> int:
     """Run the server until it is stopped; returns the exit code, or re-executes the process
     when a restart was asked for (SIGUSR2, ``!system restart``)."""
     code = _event_loop_runner(cfg)(serve(cfg))
-    from events import system
+    from services import system
 
     if code == 0 and system.reexec_requested():
         system.reexec()

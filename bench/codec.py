@@ -9,7 +9,7 @@ Same inputs, same process, one core (the load core; no server runs). Three workl
   uses for each frame (the bundle stays opaque bytes: the server relays it unchanged). chio:
   ``read_many_packets_from_bytes`` (what a chio-based server calls; it decodes the bundle).
   ``decode_poll_nobundle`` (informational) is the same body without the bundle.
-* **encode_login**: the full login response as ``events/login.py`` builds it: 75, 5, 71, a
+* **encode_login**: the full login response as ``services/login.py`` builds it: 75, 5, 71, a
   notification, own 83 + 11, two 64, four 65, 89, 72 (20 friends), 76, 92 and the 83 of 128
   other online users, every packet encoded from scratch. chio gets prebuilt chio objects.
 * **encode_match**: one 16-slot match update (26): 10 players, freemod with per-slot mods.

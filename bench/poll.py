@@ -18,7 +18,7 @@ this script pinned to the load core):
    server CPU per poll and RSS (**idle poll** and **scale curve**);
 3. at 1,000 users also runs the **status** mode (every request a status change, packet 0) and
    the **chat** mode (1% of requests a public message to ``#osu``, where all 1,000 users are), and
-   times one ``#osu`` broadcast in-process (``events.chat.send_message`` on a ``State`` with
+   times one ``#osu`` broadcast in-process (``services.chat.send_message`` on a ``State`` with
    1,000 / 5,000 members: the time until every member's queue holds the message);
 4. measures the **baseline** (``bench/baseline_server.py``: a bare Tornado handler that reads the
    header and returns an empty body) on the same core with the same wrk settings right before
@@ -186,7 +186,7 @@ def profile_run(report: bl.Report, server: bl.ServerProcess, tokens, body: bytes
 
 
 def broadcast_timing(report: bl.Report, members: int, rounds: int = 200) -> None:
-    """In-process: time ``events.chat.send_message`` to ``#osu`` with ``members`` tokens in it.
+    """In-process: time ``services.chat.send_message`` to ``#osu`` with ``members`` tokens in it.
 
     The measured span is from the call until it returns, i.e. until every member's queue holds
     the encoded message (the broadcast is synchronous). Queues are cleared between rounds
@@ -196,7 +196,7 @@ def broadcast_timing(report: bl.Report, members: int, rounds: int = 200) -> None
     from objects.channel import Channel
     from objects.state import State
     from objects.token import Token
-    from events import chat, session
+    from services import chat, session
 
     state = State(Config())
     channel = Channel("#osu", "Main osu! channel")

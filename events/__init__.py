@@ -52,7 +52,7 @@ _MODULES = (
     "error_report", "private_message", "channel_join", "channel_part", "friend_add",
     "friend_remove", "receive_updates", "set_away_message", "user_stats_request",
     "user_presence_request", "user_presence_request_all", "toggle_block_dms",
-    # multiplayer, lobby, tournament clients, spectating (events.multiplayer, events.spectate)
+    # multiplayer, lobby, tournament clients, spectating (services.multiplayer, services.spectate)
     "join_lobby", "part_lobby", "create_match", "join_match", "part_match", "match_change_slot",
     "match_ready", "match_not_ready", "match_lock", "match_change_settings", "match_change_password",
     "match_start", "match_score_update", "match_complete", "match_change_mods", "match_load_complete",

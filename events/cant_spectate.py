@@ -1,12 +1,13 @@
 """Packet 21, can't spectate (the spectator lacks the map) (gamelogic.md §2.5).
 
-The rules live in :mod:`events.spectate`, shared with logout and the referee commands.
+The rules live in :mod:`services.spectate`, shared with logout and the referee commands.
 """
 
 from __future__ import annotations
 
 from constants import packets
-from events import event, spectate
+from events import event
+from services import spectate
 
 
 @event(packets.C_CANT_SPECTATE)

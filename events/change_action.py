@@ -11,7 +11,8 @@ otherwise the cache answers at once.
 from __future__ import annotations
 
 from constants import game, packets
-from events import event, session
+from events import event
+from services import session
 from helpers import codec
 from helpers.codec import PacketError
 

@@ -9,7 +9,8 @@ Unknown channels, channels the user may not read, and the runtime ``#spectator``
 from __future__ import annotations
 
 from constants import packets
-from events import event, session
+from events import event
+from services import session
 from helpers import codec
 from objects.channel import MULTIPLAYER_PREFIX, SPECTATOR_PREFIX
 

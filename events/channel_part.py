@@ -7,7 +7,8 @@ The runtime ``#spectator`` and ``#multiplayer`` channels cannot be parted by han
 from __future__ import annotations
 
 from constants import packets
-from events import event, session
+from events import event
+from services import session
 from helpers import codec
 from objects.channel import MULTIPLAYER_PREFIX, SPECTATOR_PREFIX
 

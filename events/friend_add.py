@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from common.db import DatabaseError
 from constants import packets
-from events import event, session
+from events import event
+from services import session
 from helpers import codec
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import time
 
 from constants import packets
-from events import event, session
+from events import event
+from services import session
 
 
 @event(packets.C_LOGOUT)

@@ -1,12 +1,13 @@
 """Packet 29, part lobby (gamelogic.md §1.4).
 
-The rules live in :mod:`events.multiplayer`, shared with logout and the referee commands.
+The rules live in :mod:`services.multiplayer`, shared with logout and the referee commands.
 """
 
 from __future__ import annotations
 
 from constants import packets
-from events import event, multiplayer
+from events import event
+from services import multiplayer
 
 
 @event(packets.C_PART_LOBBY)

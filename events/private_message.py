@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from constants import packets
-from events import chat, event
+from events import event
+from services import chat
 from helpers import codec
 
 

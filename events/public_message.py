@@ -4,7 +4,8 @@ and target are used, the identity is the token's (protocol.md §4.4, §7.3)."""
 from __future__ import annotations
 
 from constants import packets
-from events import chat, event
+from events import event
+from services import chat
 from helpers import codec
 
 

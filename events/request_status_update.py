@@ -5,7 +5,8 @@ submission or a mode change). The stats are re-read from MySQL, then 11 is queue
 from __future__ import annotations
 
 from constants import packets
-from events import event, session
+from events import event
+from services import session
 
 
 @event(packets.C_REQUEST_STATUS_UPDATE)

@@ -5,7 +5,8 @@ The bot confirms with a private message (integration.md §4.3)."""
 from __future__ import annotations
 
 from constants import packets
-from events import chat, event
+from events import event
+from services import chat
 from helpers import codec
 
 MAX_AWAY = 256

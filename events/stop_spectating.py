@@ -1,12 +1,13 @@
 """Packet 17, stop spectating (gamelogic.md §2.3).
 
-The rules live in :mod:`events.spectate`, shared with logout and the referee commands.
+The rules live in :mod:`services.spectate`, shared with logout and the referee commands.
 """
 
 from __future__ import annotations
 
 from constants import packets
-from events import event, spectate
+from events import event
+from services import spectate
 
 
 @event(packets.C_STOP_SPECTATING)

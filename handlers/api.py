@@ -35,7 +35,7 @@ from typing import Any
 import tornado.web
 
 from common.ripple import safe_username
-from events import chat, system
+from services import chat, system
 from objects.state import State
 
 log = logging.getLogger("pep.api")

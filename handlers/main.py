@@ -15,7 +15,8 @@ import time
 import tornado.web
 
 from constants import game
-from events import HANDLERS, RESTRICTED_ALLOWED, login as login_event, session
+from events import HANDLERS, RESTRICTED_ALLOWED
+from services import login as login_event, session
 from helpers import codec, metrics
 from objects.state import State
 from objects.token import Token

@@ -2,10 +2,10 @@
 
 Data model of gamelogic.md §1.1; wire layout of protocol.md §4.6 (written by
 :func:`helpers.codec.write_match`). This module holds state and encodes it; the rules that change
-it live in :mod:`events.multiplayer` (one implementation shared by the packet handlers and the
+it live in :mod:`services.multiplayer` (one implementation shared by the packet handlers and the
 referee commands).
 
-Invariants kept by :mod:`events.multiplayer` (and checked by ``tests/test_match_random.py``):
+Invariants kept by :mod:`services.multiplayer` (and checked by ``tests/test_match_random.py``):
 
 * a slot has a token exactly when its status has a "has player" bit (124), so the user-id list
   of the struct always agrees with the status bytes (gamelogic.md §0.2 [FIX]);

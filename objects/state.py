@@ -41,7 +41,7 @@ class State:
         self.tokens = TokenList(on_change=self._online_changed)
         self.channels = ChannelList()
         self.lobby = Stream("lobby")
-        self.matches = MatchList()  # multiplayer matches by id (events.multiplayer)
+        self.matches = MatchList()  # multiplayer matches by id (services.multiplayer)
         self.settings = Settings()
         self.bot: Token | None = None
         # tokens removed by a kick whose final packets are delivered on their next poll:
@@ -53,7 +53,7 @@ class State:
         self.verified: dict[str, int] = {}
         self.restarting = False
         self.geo = None  # helpers.geo locator, set at start-up when [geo] database is configured
-        self.redis_down = False  # set by the Redis health check (events/loops.py)
+        self.redis_down = False  # set by the Redis health check (services/loops.py)
         limits = cfg.limits
         self.login_failures_ip = FailureLimiter(limits.login_failures_ip, limits.login_failure_window)
         self.login_failures_account = FailureLimiter(limits.login_failures_account, limits.login_failure_window)

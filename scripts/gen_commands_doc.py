@@ -4,7 +4,7 @@
     .venv/bin/python scripts/gen_commands_doc.py           # rewrite the generated block
     .venv/bin/python scripts/gen_commands_doc.py --check   # exit 1 if the file is out of date
 
-Only the text between the BEGIN/END markers is replaced (``events.commands.render_markdown``);
+Only the text between the BEGIN/END markers is replaced (``services.commands.render_markdown``);
 the rest of the file is written by hand. ``tests/test_commands_doc.py`` runs the same check.
 """
 
@@ -22,7 +22,7 @@ END = "<!-- END GENERATED COMMAND TABLE -->"
 def generated() -> str:
     """The generated block (markers included) for the current registry."""
     sys.path.insert(0, ROOT)
-    from events import commands
+    from services import commands
 
     return f"{BEGIN}\n\n{commands.render_markdown()}\n{END}"
 

@@ -1,4 +1,4 @@
-"""docs/commands.md cannot drift from the bot's command registry (events/commands/).
+"""docs/commands.md cannot drift from the bot's command registry (services/commands/).
 
 The command tables of the document are generated from the registry by
 ``scripts/gen_commands_doc.py``; this test regenerates them and compares. It also checks the
@@ -31,7 +31,7 @@ def test_generated_tables_match_the_registry():
 
 
 def test_every_command_is_in_the_document():
-    from events import commands
+    from services import commands
 
     text = (ROOT / "docs" / "commands.md").read_text(encoding="utf-8")
     for cmd in commands.REGISTRY:
@@ -45,7 +45,7 @@ def test_every_command_is_in_the_document():
 
 def test_registry_is_sound():
     from constants import privileges as privs
-    from events import commands
+    from services import commands
 
     bits = 0
     for name, value in vars(privs).items():

@@ -3,7 +3,7 @@
 import pytest
 
 from constants import game
-from events import login
+from services import login
 
 L01 = (b"TestUser\n5f4dcc3b5aa765d61d8327deb882cf99\n"
        b"b20250306.2|1|0|acbf40239e58ea9552fa67d59d05097b:00-15-5D-01-02-03.0A-00-27-00-00-0B.:"

@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from events import match_cleanup, multiplayer as mpl, session, spectate
+from services import match_cleanup, multiplayer as mpl, session, spectate
 from handlers.main import process_frames
 from helpers import config
 from objects import bot as bot_module

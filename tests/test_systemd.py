@@ -268,7 +268,7 @@ def test_sentry_starts_only_with_a_valid_dsn():
 
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     code = ("import logging, sys; logging.basicConfig(level=logging.INFO);"
-            "from events.system import init_error_reporting as i;"
+            "from services.system import init_error_reporting as i;"
             "print(i(''), i('not a dsn'), i('https://public@o1.ingest.example.invalid/42'))")
     res = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr

@@ -233,7 +233,7 @@ def test_messages_from_other_users_to_each_other_are_not_commands(server, bot):
 # ------------------------------------------------------------------------------------ extension
 EXTRA_MODULE = '''
 from constants import privileges as privs
-from events.commands import command
+from services.commands import command
 
 
 @command("!hello", "<name>", description="Says hello.")

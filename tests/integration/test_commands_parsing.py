@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from events.commands import Command, WrongSyntax, find
-from events.commands import np as npmod
-from events.commands.staff import parse_silence
+from services.commands import Command, WrongSyntax, find
+from services.commands import np as npmod
+from services.commands.staff import parse_silence
 
 
 @pytest.mark.parametrize("rest, expected", [

@@ -40,7 +40,7 @@ def _cfg(server, prefix: str, flavour: str, extra: dict | None = None):
 @contextlib.asynccontextmanager
 async def world(server, prefix: str | None = None, flavour: str = KAWATA_FLAVOUR, listen: bool = False,
                 extra: dict | None = None):
-    from common import pubsub
+    from services import pubsub
     from common.db import Database
     from common.redis import Redis
     from common.ripple import safe_username
@@ -74,7 +74,7 @@ def sub_prefix(server) -> str:
 
 
 async def login(state, user):
-    from events import login as login_event
+    from services import login as login_event
 
     token, data = await login_event.login(state, C.login_body(user.name, user.password), "10.77.0.1")
     assert token is not None, f"in-process login of {user.name} failed: {C.decode_packets(data)!r}"
@@ -129,7 +129,7 @@ def run(coro):
 # the state changes, seen by the running server through peppy:ban
 # --------------------------------------------------------------------------------------------
 def test_restrict_unrestrict_ban_unban_reach_the_running_server(server):
-    from events import moderation
+    from services import moderation
 
     x = server.connect()
     y = server.connect()
@@ -180,7 +180,7 @@ def test_restrict_unrestrict_ban_unban_reach_the_running_server(server):
 
 
 def test_unknown_user(server):
-    from events import moderation
+    from services import moderation
 
     async def scenario():
         async with world(server) as state:
@@ -205,7 +205,7 @@ def _members(server, prefix, keys):
 
 
 def test_ban_removes_every_leaderboard_entry_kawata(server):
-    from events import moderation
+    from services import moderation
 
     user = server.new_user()
     server.db.execute("UPDATE users_stats SET country='JP' WHERE id=%s", (user.id,))
@@ -225,7 +225,7 @@ def test_ban_removes_every_leaderboard_entry_kawata(server):
 
 
 def test_restrict_ripple_flavour_suffix_boards_and_rap_logs(server):
-    from events import moderation
+    from services import moderation
 
     user = server.new_user()
     staff = server.new_user()
@@ -251,7 +251,7 @@ def test_restrict_ripple_flavour_suffix_boards_and_rap_logs(server):
 
 
 def test_ban_realistikosu_flavour_ban_logs_and_users_country(server):
-    from events import moderation
+    from services import moderation
 
     from common import schema
 
@@ -279,8 +279,8 @@ def test_ban_realistikosu_flavour_ban_logs_and_users_country(server):
 # the loop-back inside one server, and its fallback
 # --------------------------------------------------------------------------------------------
 def test_ban_loop_back_through_the_servers_own_listener(server):
-    from common import pubsub
-    from events import moderation
+    from services import pubsub
+    from services import moderation
 
     user = server.new_user()
 
@@ -300,8 +300,8 @@ def test_ban_loop_back_through_the_servers_own_listener(server):
 
 
 def test_restrict_applies_at_once_when_the_loop_back_cannot_come(server):
-    from common import pubsub
-    from events import moderation
+    from services import pubsub
+    from services import moderation
 
     user = server.new_user()
     other = server.new_user()
@@ -328,7 +328,7 @@ def test_restrict_applies_at_once_when_the_loop_back_cannot_come(server):
 def test_redis_down_the_state_change_still_applies(server):
     """Redis unreachable: MySQL is written, the leaderboards and the publish fail (logged), and
     the online session gets the new state directly."""
-    from events import moderation
+    from services import moderation
     from tests.conftest import free_port
 
     user = server.new_user()
@@ -346,7 +346,7 @@ def test_redis_down_the_state_change_still_applies(server):
 
 
 def test_refresh_privileges_of_an_offline_user_does_nothing(server):
-    from events import moderation
+    from services import moderation
 
     user = server.new_user()
 
@@ -362,7 +362,7 @@ def test_refresh_privileges_of_an_offline_user_does_nothing(server):
 # rename
 # --------------------------------------------------------------------------------------------
 def test_rename(server):
-    from events import moderation
+    from services import moderation
 
     user = server.new_user()
     taken = server.new_user()
@@ -393,7 +393,7 @@ def test_rename(server):
 # publishers
 # --------------------------------------------------------------------------------------------
 def test_refresh_beatmaps_publishes_for_ussr_flavours_only(server):
-    from common import pubsub
+    from services import pubsub
 
     prefix = sub_prefix(server)
     sub = Subscriber(server, prefix + "ussr:refresh_bmap")

@@ -5,7 +5,7 @@ Specs: integration.md §1.3 (reload_settings), §2.5 (geolocation), §5.5 (resta
 §5.6 (maintenance), §5.7 (start-up); schema.md §3.4 (country), §4. Decisions: docs/operations.md.
 
 Servers are real subprocesses (``start_server``); their signals are sent with ``os.kill``. The
-in-process tests at the end drive :mod:`events.system` on a real MySQL database.
+in-process tests at the end drive :mod:`services.system` on a real MySQL database.
 """
 
 from __future__ import annotations
@@ -386,13 +386,13 @@ def test_geolocation_sets_country_and_position_and_saves_the_first_country(serve
 
 
 # ---------------------------------------------------------------------------------------------
-# in process: events.system on a real database
+# in process: services.system on a real database
 # ---------------------------------------------------------------------------------------------
 @pytest.fixture
 def local_state(server):
     """A State on the test database (no Redis), with two fake sessions: a player and an admin."""
     from common.db import Database
-    from events import system
+    from services import system
     from helpers import config
     from objects.state import State
     from objects.token import Token
@@ -412,7 +412,7 @@ def local_state(server):
 
 
 def test_set_maintenance_writes_refuses_and_notifies(server, local_state):
-    from events import system
+    from services import system
 
     state, player, admin = local_state
     try:
@@ -439,7 +439,7 @@ def test_set_maintenance_writes_refuses_and_notifies(server, local_state):
 
 
 def test_schedule_shutdown_sequence(local_state):
-    from events import system
+    from services import system
 
     state, player, admin = local_state
 
@@ -462,7 +462,7 @@ def test_schedule_shutdown_sequence(local_state):
 
 
 def test_reload_settings_in_process_adds_channels_once(server, local_state):
-    from events import system
+    from services import system
     from objects.channel import Channel
 
     state, player, _ = local_state

@@ -1,6 +1,6 @@
 """What the server does with each Redis pub/sub message of the web stack (integration.md §1.2-1.5).
 
-:data:`SUBSCRIPTIONS` is the table the listener (:mod:`common.pubsub`) subscribes to: the
+:data:`SUBSCRIPTIONS` is the table the listener (:mod:`services.pubsub`) subscribes to: the
 channel, its payload kind and exact JSON key set, and the handler. The listener has already
 validated the payload when a handler runs (ids are ints, text fields are strings); handlers
 never raise for bad input, they log and return. Every handler acts on **every** session of the
@@ -15,9 +15,9 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from common.db import DatabaseError
-from common.pubsub import Subscription
+from services.pubsub import Subscription
 from constants import game
-from events import chat, moderation, session, system
+from services import chat, moderation, session, system
 from helpers import codec
 
 if TYPE_CHECKING:
@@ -116,7 +116,7 @@ async def silence(state: State, user_id: int) -> None:
 
 
 async def ban(state: State, user_id: int) -> None:
-    """``peppy:ban`` (int): :func:`events.moderation.refresh_privileges`."""
+    """``peppy:ban`` (int): :func:`services.moderation.refresh_privileges`."""
     await moderation.refresh_privileges(state, user_id)
 
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import tornado.ioloop
 from redis.exceptions import RedisError
 
-from events import session
+from services import session
 from helpers import metrics
 
 if TYPE_CHECKING:

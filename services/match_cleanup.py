@@ -4,7 +4,7 @@
 A service module: :func:`start` and :func:`stop` are called by ``pep.py``. Every second it
 checks the running rounds (forced ALL_PLAYERS_LOADED after ``load_timeout`` s, forced finish
 ``complete_timeout`` s after the first MATCH_COMPLETE); every ``cleanup_interval`` s it runs
-:func:`sweep`. Settings come from ``[multiplayer]`` through :func:`events.multiplayer.setting`
+:func:`sweep`. Settings come from ``[multiplayer]`` through :func:`services.multiplayer.setting`
 (defaults 30 s, 120 s, 30 s, 30 s). An error in one pass is logged; the loop goes on.
 """
 
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import tornado.ioloop
 
-from events import multiplayer
+from services import multiplayer
 
 if TYPE_CHECKING:
     from objects.state import State
@@ -33,7 +33,7 @@ def sweep(state: State, now: float | None = None) -> int:
 
     Also repairs what should never happen: seats whose token logged out are vacated through
     the normal leave (so rounds and hosts are re-evaluated). Disposing removes any remaining
-    members and observers cleanly (:func:`events.multiplayer.dispose`).
+    members and observers cleanly (:func:`services.multiplayer.dispose`).
     """
     now = time.monotonic() if now is None else now
     age = float(multiplayer.setting(state, "empty_match_age"))

@@ -11,8 +11,8 @@ import re
 
 from common.ripple import safe_username
 from constants import game
-from events import chat
-from events.commands import PRIVATE, Context, command, usable_commands
+from services import chat
+from services.commands import PRIVATE, Context, command, usable_commands
 
 # ------------------------------------------------------------------------------------ !roll
 ROLL_DEFAULT = 100

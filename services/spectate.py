@@ -45,7 +45,7 @@ def _channel(state: State, host: Token, create: bool) -> Channel | None:
 
 
 def _join(state: State, token: Token, channel: Channel) -> None:
-    from events import session
+    from services import session
 
     if channel.name not in token.channels:
         session.join_channel(state, token, channel)
@@ -53,7 +53,7 @@ def _join(state: State, token: Token, channel: Channel) -> None:
 
 def _part(state: State, token: Token, host: Token) -> None:
     """Leave ``host``'s spectator channel with 66 ``#spectator`` (also when not a member)."""
-    from events import session
+    from services import session
 
     channel = state.channels.get(channel_name(host))
     if channel is not None and channel.name in token.channels:
@@ -147,7 +147,7 @@ def detach_spectators(state: State, token: Token) -> None:
         _part(state, spectator, token)
     channel = state.channels.get(channel_name(token))
     if channel is not None and channel.name in token.channels:
-        from events import session
+        from services import session
 
         session.part_channel(state, token, channel, kick=bool(spectators))
 

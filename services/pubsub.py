@@ -20,7 +20,7 @@ The listener (integration.md §1.1, with the [FIX]es of the spec):
   (``ripple:online_users``, ``peppy:version``, ``peppy:sessions:*``). Messages published while
   it was disconnected are lost (Redis pub/sub keeps nothing).
 
-The channels and their handlers are the table ``events.pubsub_handlers.SUBSCRIPTIONS``
+The channels and their handlers are the table ``services.pubsub_handlers.SUBSCRIPTIONS``
 (imported when the listener starts, so that this module stays below ``events`` in the
 layering). The publishers used by the rest of the server are :func:`publish`,
 :func:`publish_ban` and :func:`refresh_beatmaps`.
@@ -252,7 +252,7 @@ class Listener:
             _count(sub.channel, "ok")
 
     async def _resync(self) -> None:
-        from events.loops import resync_redis
+        from services.loops import resync_redis
 
         await resync_redis(self.state)
 
@@ -274,7 +274,7 @@ async def start(state: State, wait: float = 5.0) -> None:
     if state.redis is None:
         log.warning("no Redis: pub/sub disabled")
         return
-    from events.pubsub_handlers import SUBSCRIPTIONS
+    from services.pubsub_handlers import SUBSCRIPTIONS
 
     listener = Listener(state, SUBSCRIPTIONS)
     _listeners[id(state)] = listener
@@ -324,7 +324,7 @@ async def publish_ban(state: State, user_id: int) -> bool:
     subscribed at the moment), the ``peppy:ban`` handler is run directly instead, so an online
     user is never left with stale privileges. Returns whether the message was published.
     """
-    from events import moderation
+    from services import moderation
 
     published = False
     try:

@@ -21,7 +21,7 @@ from common.db import DatabaseError
 from common.ripple import safe_username
 from constants import game, privileges as privs
 from constants.countries import country_index
-from events import chat, session
+from services import chat, session
 from helpers import codec
 from helpers import geo, metrics
 from objects.token import Token, client_privileges

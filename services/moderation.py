@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING
 from common.db import DatabaseError
 from common.ripple import UsernameTaken, safe_username
 from constants import game, privileges as privs
-from events import chat, session
-from events.login import NOTICE_BANNED, NOTICE_RESTRICTED
+from services import chat, session
+from services.login import NOTICE_BANNED, NOTICE_RESTRICTED
 from helpers import codec
 from objects.token import client_privileges  # noqa: F401  (used here and by callers)
 
@@ -106,7 +106,7 @@ async def ban(state: State, user_id: int, by: int | None = None, reason: str = "
     ``by`` is the staff member's user id (None: the server itself). Raises
     :class:`UserNotFound` and :class:`common.db.DatabaseError` (nothing changed then).
     """
-    from common import pubsub
+    from services import pubsub
 
     row = await _user(state, user_id)
     assert state.repo is not None
@@ -128,7 +128,7 @@ async def restrict(state: State, user_id: int, by: int | None = None, reason: st
     ``ban_datetime = now``, audit log, leaderboard removal, publish ``peppy:ban`` (online
     sessions get 104 and the restricted private message, and disappear for everyone else).
     Raises :class:`UserNotFound` and :class:`common.db.DatabaseError`."""
-    from common import pubsub
+    from services import pubsub
 
     row = await _user(state, user_id)
     assert state.repo is not None
@@ -148,7 +148,7 @@ async def unrestrict(state: State, user_id: int, by: int | None = None) -> None:
 
 
 async def _lift(state: State, user_id: int, by: int | None, action: str) -> None:
-    from common import pubsub
+    from services import pubsub
 
     row = await _user(state, user_id)
     assert state.repo is not None
@@ -229,7 +229,7 @@ async def refresh_privileges(state: State, user_id: int) -> None:
         _apply(state, token, privileges, admin)
     now_restricted = tokens[0].restricted
     if now_restricted and not was_restricted:
-        from events import multiplayer, spectate
+        from services import multiplayer, spectate
 
         for token in tokens:
             spectate.stop_spectating(state, token)

@@ -112,7 +112,7 @@ def _channel(state: State, match: Match) -> Channel | None:
 
 def _join_channel(state: State, token: Token, match: Match) -> None:
     """Force-join the match channel (64 ``#multiplayer``)."""
-    from events import session
+    from services import session
 
     channel = _channel(state, match)
     if channel is not None:
@@ -121,7 +121,7 @@ def _join_channel(state: State, token: Token, match: Match) -> None:
 
 def _part_channel(state: State, token: Token, match: Match, kick: bool = True) -> None:
     """Leave the match channel; with ``kick`` the client gets 66 ``#multiplayer``."""
-    from events import session
+    from services import session
 
     channel = _channel(state, match)
     if channel is not None and channel.name in token.channels:
@@ -256,7 +256,7 @@ def create_match(state: State, host: Token | None, name: str, password: str | No
         raise MatchError("There are too many matches; try again later.")
     if host is not None:
         if host.spectating is not None:
-            from events import spectate
+            from services import spectate
 
             spectate.stop_spectating(state, host)
         if host.match_id is not None:
@@ -312,7 +312,7 @@ def join(state: State, token: Token, match: Match, password: str | None = "") ->
     if index is None:
         raise MatchError("The match is full.")
     if token.spectating is not None:
-        from events import spectate
+        from services import spectate
 
         spectate.stop_spectating(state, token)
     if token.match_id is not None:
@@ -1010,7 +1010,7 @@ def player_completed(state: State, token: Token) -> None:
 def check_timeouts(state: State, match: Match, now: float | None = None) -> None:
     """Round timeouts ([OPT] of §1.8): ALL_PLAYERS_LOADED is forced ``load_timeout`` s after the
     start, and the round is finished ``complete_timeout`` s after the first MATCH_COMPLETE.
-    Called by the cleanup loop (``events.match_cleanup``)."""
+    Called by the cleanup loop (``services.match_cleanup``)."""
     if not match.in_progress:
         return
     now = time.monotonic() if now is None else now
@@ -1034,7 +1034,7 @@ def join_lobby(state: State, token: Token) -> None:
 
 def part_lobby(state: State, token: Token) -> None:
     """PART_LOBBY (29): leave the lobby audience; a member of ``#lobby`` is kicked from it (66)."""
-    from events import session
+    from services import session
 
     state.lobby.remove(token)
     token.in_lobby = False

@@ -1,6 +1,6 @@
 """``!mp``: the referee commands (integration.md §3.4, gamelogic.md §1.11).
 
-Every subcommand acts through :mod:`events.multiplayer`, the one implementation of the match
+Every subcommand acts through :mod:`services.multiplayer`, the one implementation of the match
 rules that the game packets use; this module only parses, checks who may do what, and answers.
 
 Who may use ``!mp``: users with ``USER_TOURNAMENT_STAFF`` (any match), and the referees of a
@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING
 
 from common.ripple import safe_username
 from constants import privileges as privs
-from events import multiplayer as mp
-from events.commands import Context, Subcommand, command
+from services import multiplayer as mp
+from services.commands import Context, Subcommand, command
 from helpers import codec
 from objects import match as m
 

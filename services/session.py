@@ -58,7 +58,7 @@ def logout(state: State, token: Token, broadcast: bool = True) -> None:
     """
     if token.logged_out:
         return
-    from events import multiplayer, spectate
+    from services import multiplayer, spectate
 
     spectate.stop_spectating(state, token)
     spectate.detach_spectators(state, token)

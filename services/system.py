@@ -289,7 +289,7 @@ async def _grace(state: State, lc: Lifecycle, grace: float) -> float | None:
 
 
 async def _cleanup(state: State, server: Any, services: Sequence[Any]) -> None:
-    from events import session
+    from services import session
 
     if server is not None:
         server.stop()
@@ -387,7 +387,7 @@ async def set_maintenance(state: State, on: bool) -> None:
     gets the maintenance notice and login reply -5 and is logged out at once (its final packets
     are kept for its next poll, like a kick; docs/operations.md). Off: everyone is told.
     """
-    from events import login, session
+    from services import login, session
 
     assert state.repo is not None
     on = bool(on)

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import requests
 
 from constants import game
-from events.commands import ANYWHERE, PRIVATE, Context, command
+from services.commands import ANYWHERE, PRIVATE, Context, command
 
 if TYPE_CHECKING:
     from objects.state import State

@@ -16,7 +16,7 @@ import time
 from typing import TYPE_CHECKING
 
 from common.ripple import safe_username
-from events import session
+from services import session
 from helpers import codec
 from objects import bot as bot_module
 from objects.channel import MULTIPLAYER_PREFIX, SPECTATOR_PREFIX

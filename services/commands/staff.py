@@ -5,10 +5,10 @@ Sources: integration.md §3.3 (O) and §3.6 (K) for triggers, privileges and rep
 (kick), §5.5 (restart), §5.6 (maintenance); schema.md §2.3–2.4 (ban, restrict, silence).
 Targets are users written in their IRC form (spaces as underscores; any case): for commands
 whose only argument is the user, every remaining word is part of the name (K), so names with
-spaces work as typed. Bans and restrictions go through :mod:`events.moderation` (MySQL first,
+spaces work as typed. Bans and restrictions go through :mod:`services.moderation` (MySQL first,
 then ``peppy:ban``, whose loop-back handles the online user); silences through
-:func:`events.session.silence` (MySQL first, then the packets); server operations through
-:mod:`events.system`.
+:func:`services.session.silence` (MySQL first, then the packets); server operations through
+:mod:`services.system`.
 
 [FIX]es over Kawata: ``!kick`` and ``!silence`` work; ``!rtx`` to an offline user answers
 instead of raising; ``!switchserver`` switches the named user, not the sender.
@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 from common.db import DatabaseError
 from common.ripple import safe_username
 from constants import privileges as privs
-from events import chat, moderation, session, system
-from events.commands import CHANNEL, Context, WrongSyntax, command
+from services import chat, moderation, session, system
+from services.commands import CHANNEL, Context, WrongSyntax, command
 from helpers import codec
 
 if TYPE_CHECKING:

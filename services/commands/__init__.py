@@ -44,7 +44,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, Union
 
-from events import chat
+from services import chat
 from helpers import codec
 from objects import bot as bot_module
 
