@@ -82,7 +82,7 @@ async def _add_user(cfg: config_module.Config, username: str, password: str, pri
 
 
 async def load_world(state) -> None:
-    """Load settings, the menu icon, admin groups, channels and the bot (integration.md §5.7)."""
+    """Load settings, the menu icon, admin groups, channels and the bot (docs/rules.md §7.7)."""
     from common.ripple import safe_username
     from objects import bot as bot_module
     from services import commands as bot_commands  # the bot's commands (objects.bot.message_hooks)
@@ -171,7 +171,7 @@ async def serve(cfg: config_module.Config) -> int:
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
-    server.add_sockets(sockets)  # integration.md §5.7: HTTP last, after the services
+    server.add_sockets(sockets)  # docs/rules.md §7.7: HTTP last, after the services
     system.started(state)
     log.info("listening on %s:%d (flavour %s)", cfg.server.host, cfg.server.port, cfg.stack.flavour)
     await system.wait_for_stop(state)

@@ -478,12 +478,12 @@ class ServerProcess:
 # packets (client -> server frames, server response splitting): plain struct, no server code
 # =============================================================================================
 def frame(packet_id: int, payload: bytes = b"") -> bytes:
-    """``u16 id, u8 0, u32 len, payload`` (protocol.md §2.1)."""
+    """``u16 id, u8 0, u32 len, payload`` (docs/protocol.md §2.1)."""
     return struct.pack("<HBI", packet_id, 0, len(payload)) + payload
 
 
 def osu_string(text: str) -> bytes:
-    """osu! string: ``00`` for "", else ``0b`` ULEB128(len) UTF-8 (protocol.md §2.3)."""
+    """osu! string: ``00`` for "", else ``0b`` ULEB128(len) UTF-8 (docs/protocol.md §2.3)."""
     if not text:
         return b"\x00"
     data = text.encode()
@@ -535,7 +535,7 @@ def split_frames(body: bytes) -> list[tuple[int, bytes]]:
 
 
 def login_body(username: str, password_md5: str = PASSWORD_MD5) -> bytes:
-    """A login body like osu! stable's (protocol.md §1.2) with per-user hardware hashes."""
+    """A login body like osu! stable's (docs/protocol.md §1.2) with per-user hardware hashes."""
     seed = hashlib.md5(username.encode()).hexdigest()
     adapters = f"{seed[:2]}-{seed[2:4]}-{seed[4:6]}-{seed[6:8]}-{seed[8:10]}-{seed[10:12]}."
     hashes = ":".join([hashlib.md5(b"osu!.exe").hexdigest(), adapters, hashlib.md5(adapters.encode()).hexdigest(),
@@ -870,7 +870,7 @@ def _short_frame(f: str) -> str:
 
 
 # =============================================================================================
-# multiplayer and spectating frames (client -> server), plain struct (protocol.md §4.6, §6.1)
+# multiplayer and spectating frames (client -> server), plain struct (docs/protocol.md §4.6, §6.1)
 # =============================================================================================
 def match_struct(name: str, host_id: int, password: str = "", beatmap_name: str = "xi - FREEDOM DiVE [FOUR DIMENSIONS]",
                  beatmap_id: int = 129891, beatmap_md5: str = "da8aae79c8f3306b5d65ec951874a7fb") -> bytes:

@@ -1,4 +1,4 @@
-"""Redis: the keys the realtime server maintains (integration.md §1.6) through redis-py's asyncio client.
+"""Redis: the keys the realtime server maintains (docs/integration.md §3) through redis-py's asyncio client.
 
 Every key and pub/sub channel name goes through :meth:`Redis.key`, which puts the configured
 ``[redis] key_prefix`` in front (empty in production, so the names are exactly the stack's;
@@ -51,7 +51,7 @@ class Redis:
         await self.client.aclose()
 
     async def startup(self) -> None:
-        """Boot clean-up (integration.md §5.7): online count 0, wipe ``peppy:*``, set the version."""
+        """Boot clean-up (docs/rules.md §7.7): online count 0, wipe ``peppy:*``, set the version."""
         await self.client.set(self.key("ripple:online_users"), 0)
         pattern = self.key("peppy:*")
         batch: list[str] = []
@@ -106,7 +106,7 @@ class Redis:
         )
 
     async def resync(self, online: int, sessions: Iterable[tuple[int, str]]) -> None:
-        """Rewrite the keys a Redis restart may have lost (integration.md §1.6):
+        """Rewrite the keys a Redis restart may have lost (docs/integration.md §3):
         ``ripple:online_users`` = ``online``, ``peppy:version``, and ``peppy:sessions:<id>``
         for every ``(user id, ip)`` of a live session."""
         await self.set_online_users(online)
@@ -137,7 +137,7 @@ class Redis:
         await self.client.delete(*names)
 
     async def republish_pending_rename(self, user_id: int) -> bool:
-        """At logout (integration.md §5.2 step 8): when ``ripple:change_username_pending:<id>``
+        """At logout (docs/rules.md §7.2 step 8): when ``ripple:change_username_pending:<id>``
         exists, publish ``peppy:change_username`` ``{"userID", "newUsername"}``; returns whether
         it did."""
         new_name = await self.client.get(self.key(f"ripple:change_username_pending:{user_id}"))

@@ -1,6 +1,6 @@
-"""Bancho packet ids (protocol.md §6). Client → server ids are ``C_*``, server → client ``S_*``."""
+"""Bancho packet ids (docs/protocol.md §6). Client → server ids are ``C_*``, server → client ``S_*``."""
 
-# client -> server (protocol.md §6.1)
+# client -> server (docs/protocol.md §6.1)
 C_CHANGE_ACTION = 0
 C_PUBLIC_MESSAGE = 1
 C_LOGOUT = 2
@@ -51,7 +51,7 @@ C_TOGGLE_BLOCK_NON_FRIEND_DMS = 99
 C_TOURNAMENT_JOIN_MATCH_CHANNEL = 108
 C_TOURNAMENT_LEAVE_MATCH_CHANNEL = 109
 
-# server -> client (protocol.md §6.2)
+# server -> client (docs/protocol.md §6.2)
 S_LOGIN_REPLY = 5
 S_SEND_MESSAGE = 7
 S_PING = 8

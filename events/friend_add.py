@@ -1,6 +1,6 @@
 """Packet 73, friend add (i32 user id): persisted as a one-way ``users_relationships`` row.
 
-Self, unknown users and existing friends are ignored (gamelogic.md §4 [FIX]); there is no
+Self, unknown users and existing friends are ignored (docs/rules.md §4 [FIX]); there is no
 reply packet. The row is written before the in-memory friend list changes."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The HTTP API of the web stack (integration.md §2.1-2.2, §2.4): the paths, parameters, status
+"""The HTTP API of the web stack (docs/integration.md §5): the paths, parameters, status
 codes, JSON keys and key order, and ``Content-Type`` of the peers, because real consumers (Hanayo,
 RAP, RealistikPanel, LETS) parse them.
 
@@ -42,7 +42,7 @@ log = logging.getLogger("pep.api")
 
 CI_NOTICE = ("A new Bancho update is available and the server will be restarted in 5 seconds. "
              "Thank you for your patience.")
-# Kawata's /api/yes/userstats texts (integration.md §2.2: meaningless; kept for parity)
+# Kawata's /api/yes/userstats texts (docs/integration.md §5: meaningless; kept for parity)
 USERSTATS_OFFLINE = "i dint even lknow in netherlands?"
 USERSTATS_ONLINE = ("denmark is exist", "denmark doesnt exist", "the uk #1",
                     "femboy simon will haunt your dreams", "dash is da(ni)sh")
@@ -69,7 +69,7 @@ def _int(text: str | None) -> int | None:
 
 def key_ok(state: State, given: str | None) -> bool:
     """Whether ``given`` is the configured ``[server] ci_key``: never when either is empty;
-    compared in constant time (spec README decision 5, integration.md §2.1 [FIX])."""
+    compared in constant time (spec README decision 5, docs/integration.md §5 [FIX])."""
     expected = state.cfg.server.ci_key
     if not expected or not given:
         return False
@@ -157,7 +157,7 @@ class VerifiedStatus(ApiHandler):
 
 class CiTrigger(ApiHandler):
     """``GET /api/v1/ciTrigger?k=<key>``: schedule a **shutdown** (5 s notice, restart packet,
-    exit after 25 s; a supervisor brings the server back, integration.md §5.5)."""
+    exit after 25 s; a supervisor brings the server back, docs/rules.md §7.5)."""
 
     def get(self) -> None:
         if not key_ok(self.state, self.get_argument("k", None)):

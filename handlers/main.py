@@ -1,6 +1,6 @@
 """The Bancho endpoint ``/``: POST without ``osu-token`` is a login, with it a poll; GET a status page.
 
-The poll is the hot path (design.md): find the token, split the body into frames, run each
+The poll is the hot path (docs/architecture.md): find the token, split the body into frames, run each
 frame's event (restricted filter first), answer with the token's queue. Nothing here waits for
 MySQL or Redis; only the login awaits (its checks run on the thread pools).
 """
@@ -24,7 +24,7 @@ from objects.token import Token
 log = logging.getLogger("pep.bancho")
 
 UNKNOWN_TOKEN_NOTICE = "You don't seem to be logged in anymore. This is common after a server restart; reconnecting..."
-# the answer to an unknown token (protocol.md §1.5), encoded once: after a restart every client
+# the answer to an unknown token (docs/protocol.md §1.5), encoded once: after a restart every client
 # polls with a token this process does not know
 RECONNECT_REPLY = codec.notification(UNKNOWN_TOKEN_NOTICE) + codec.restart(0)
 
@@ -69,7 +69,7 @@ class MainHandler(tornado.web.RequestHandler):
         self.state = state
 
     def set_default_headers(self) -> None:
-        """Every Bancho answer carries ``cho-protocol: 19`` (protocol.md §1.3)."""
+        """Every Bancho answer carries ``cho-protocol: 19`` (docs/protocol.md §1.3)."""
         self.set_header("cho-protocol", str(game.PROTOCOL_VERSION))
 
     def client_ip(self) -> str:
@@ -96,7 +96,7 @@ class MainHandler(tornado.web.RequestHandler):
         )
 
     async def post(self) -> None:
-        """A login (no ``osu-token`` header) or a poll; always HTTP 200 (protocol.md §10.4)."""
+        """A login (no ``osu-token`` header) or a poll; always HTTP 200 (docs/protocol.md §10.4)."""
         state = self.state
         token_string = self.request.headers.get("osu-token")
         if token_string is None:

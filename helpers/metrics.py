@@ -58,7 +58,7 @@ RESTARTING = Gauge("pep_restarting", "1 while a restart or shutdown is under way
 MAINTENANCE = Gauge("pep_maintenance", "1 while maintenance mode is on")
 UPTIME = Gauge("pep_uptime_seconds", "Seconds since the server started")
 
-#: login reply code (protocol.md §3.5) -> outcome label
+#: login reply code (docs/protocol.md §3.5) -> outcome label
 LOGIN_OUTCOMES = {
     -1: "failed", -2: "old_client", -3: "banned", -4: "locked", -5: "error", -8: "verification",
 }

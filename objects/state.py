@@ -49,7 +49,7 @@ class State:
         self.kicked: dict[str, tuple[Token, float]] = {}
         # user id -> (password md5, stored bcrypt hash) of the last successful check
         self.password_cache: dict[int, tuple[str, str]] = {}
-        # /api/v1/verifiedStatus: user id string -> 1 verified, 0 multi-account (integration.md §2.2)
+        # /api/v1/verifiedStatus: user id string -> 1 verified, 0 multi-account (docs/integration.md §5)
         self.verified: dict[str, int] = {}
         self.restarting = False
         self.geo = None  # helpers.geo locator, set at start-up when [geo] database is configured

@@ -3,7 +3,7 @@
 Everything here is memory only: identity, privileges, cached presence and stats (filled at
 login and refreshed by events), chat state and the output queue. The encoded presence (83)
 and stats (11) packets are cached and rebuilt only after a change, so the many requests for
-them cost no encoding (design.md, "encode once").
+them cost no encoding (docs/architecture.md, "encode once").
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def new_token_string() -> str:
 
 def client_privileges(privileges: int, admin: bool, restricted: bool) -> int:
     """Packet 71 value for ``users.privileges``: player, supporter unless restricted (Kawata),
-    BAT for admins, tournament for tournament staff (protocol.md §3.4, docs/decisions.md)."""
+    BAT for admins, tournament for tournament staff (docs/protocol.md §3.4, docs/decisions.md)."""
     value = privs.CLIENT_PLAYER
     if not restricted:
         value |= privs.CLIENT_SUPPORTER
@@ -91,7 +91,7 @@ class Token:
         self.beatmap_id = 0
         self.relax = False
         self.autopilot = False
-        # cached stats for the current mode (schema.md §2.5)
+        # cached stats for the current mode (docs/schema.md §2.5)
         self.ranked_score = 0
         self.accuracy = 0.0  # fraction 0..1
         self.playcount = 0

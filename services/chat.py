@@ -1,9 +1,9 @@
 """The chat pipeline shared by public and private messages, the bot and the API.
 
-Order of the checks follows integration.md §4.2 with the [FIX]es of the spec: UTF-8 both ways,
+Order of the checks follows docs/rules.md §6.2 with the [FIX]es of the spec: UTF-8 both ways,
 restricted senders mute, silenced senders told how long is left, the 2048-character limit,
 channel read/write rules with the admin bypass, moderated channels, the private-message rules
-of protocol.md §7.3 (blocked DMs → 100, silenced target → 101, away reply once per sender,
+of docs/protocol.md §7.3 (blocked DMs → 100, silenced target → 101, away reply once per sender,
 restricted or offline target → dropped), and the spam auto-silence (more than ``spam_limit``
 messages within ``spam_window`` seconds).
 """

@@ -1,6 +1,6 @@
 """Login: parse the body, check the account, build the session and its login sequence.
 
-Sources: protocol.md §1.2, §1.3, §5; schema.md §2, §3; integration.md §5.2–5.6. The checks that
+Sources: docs/protocol.md §1.2, §1.3, §5; docs/schema.md §2, §3; docs/rules.md §7.2–7.6. The checks that
 need MySQL run before anything changes in memory, so a login that fails for any reason leaves
 no token and no half-written state. The token is created, registered and announced in one
 synchronous step at the end.
@@ -29,7 +29,7 @@ from objects.state import State
 
 log = logging.getLogger("pep.login")
 
-#: oldest supported build: the first that understands protocol 19 and 16-slot matches (protocol.md §9)
+#: oldest supported build: the first that understands protocol 19 and 16-slot matches (docs/protocol.md §9)
 MIN_BUILD = 20140528
 MAX_BODY = 4096
 _VERSION = re.compile(r"b(\d{8})(?:\.(\d+))?([A-Za-z]*)")
@@ -57,7 +57,7 @@ NOTICE_RESTRICTED = ("Your account is currently in restricted mode. Please conta
 
 
 class LoginError(Exception):
-    """A refused login: ``code`` is the login reply (protocol.md §3.5), ``notice`` an optional text."""
+    """A refused login: ``code`` is the login reply (docs/protocol.md §3.5), ``notice`` an optional text."""
 
     def __init__(self, code: int, notice: str = "", reason: str = "", restart_ms: int | None = None) -> None:
         super().__init__(reason or notice or str(code))
@@ -67,7 +67,7 @@ class LoginError(Exception):
         self.restart_ms = restart_ms
 
     def response(self) -> bytes:
-        """Failure body: the optional notification, then the negative login reply (protocol.md
+        """Failure body: the optional notification, then the negative login reply (docs/protocol.md
         §5.3); with ``restart_ms`` a restart packet instead, so the client retries by itself
         after that many milliseconds (used while the server restarts)."""
         out = codec.notification(self.notice) if self.notice else b""
@@ -78,7 +78,7 @@ class LoginError(Exception):
 
 @dataclasses.dataclass
 class LoginRequest:
-    """A parsed login body (protocol.md §1.2)."""
+    """A parsed login body (docs/protocol.md §1.2)."""
 
     username: str
     password_md5: str
@@ -165,7 +165,7 @@ async def _check_password(state: State, user: dict | None, md5: str) -> bool:
 
 
 async def _verify_hardware(state: State, req: LoginRequest, user_id: int, privileges: int) -> int:
-    """First login of a pending account (schema.md §3.1): refuse a known machine, else activate.
+    """First login of a pending account (docs/schema.md §3.1): refuse a known machine, else activate.
 
     Returns the new privileges. Raises :class:`LoginError` when the hardware belongs to
     another account (the new account is banned and the original restricted).
@@ -260,13 +260,13 @@ async def _login(state: State, body: bytes, ip: str) -> Token:
     if state.settings.maintenance and not admin:
         raise LoginError(game.LOGIN_FAILED, NOTICE_MAINTENANCE, reason="maintenance")
 
-    # persistent logs of this login (schema.md §2.6), then what the session needs: two round
+    # persistent logs of this login (docs/schema.md §2.6), then what the session needs: two round
     # trips to the MySQL pool instead of one per query (bench/README.md, login storm)
     hardware = (req.adapters_md5, req.uninstall_md5, req.disk_md5) if req.adapters_md5 and req.uninstall_md5 else None
     await repo.log_login(user_id, ip, hardware, req.version)
     stats, country, friends = await repo.login_profile(user_id, user)
-    # geolocation (integration.md §2.5): the located country is shown; the first one is saved
-    # where the stored value is 'XX' (schema.md §3.4); else the stored country and (0, 0)
+    # geolocation (docs/integration.md §5): the located country is shown; the first one is saved
+    # where the stored value is 'XX' (docs/schema.md §3.4); else the stored country and (0, 0)
     location = geo.locate(getattr(state, "geo", None), ip)
     if location is not None:
         if country == "XX":
@@ -305,7 +305,7 @@ async def _login(state: State, body: bytes, ip: str) -> Token:
 
 
 def _login_sequence(state: State, token: Token, user: dict) -> None:
-    """Queue the login response (protocol.md §5.1; order documented in docs/decisions.md)."""
+    """Queue the login response (docs/protocol.md §5.1; order documented in docs/decisions.md)."""
     cfg = state.cfg
     server = cfg.stack.server_name
     enqueue = token.enqueue
@@ -323,7 +323,7 @@ def _login_sequence(state: State, token: Token, user: dict) -> None:
         enqueue(codec.notification(f"Your supporter status expires in {when}! Thank you for supporting {server}."))
     enqueue(token.presence_packet())
     enqueue(token.stats_packet())
-    # auto-join #osu, #announce, and #admin for admins (integration.md §4.1)
+    # auto-join #osu, #announce, and #admin for admins (docs/rules.md §6.1)
     for name in ("#osu", "#announce") + (("#admin",) if token.admin else ()):
         channel = state.channels.get(name)
         if channel is not None and channel.can_read(token):

@@ -1,4 +1,4 @@
-"""The foundation's background loops (integration.md §5.1): the session timeout sweep, and the
+"""The foundation's background loops (docs/rules.md §7.1): the session timeout sweep, and the
 Redis health check that rewrites the server's Redis keys after an outage.
 
 A service module: :func:`start` and :func:`stop` are called by ``pep.py``.

@@ -2,7 +2,7 @@
 
 A service module (``pep.py`` ``SERVICES``): :func:`start` subscribes, :func:`stop` unsubscribes.
 
-The listener (integration.md §1.1, with the [FIX]es of the spec):
+The listener (docs/integration.md §1, with the [FIX]es of the spec):
 
 * one dedicated connection, named ``pep.py-pubsub:<key prefix>`` (``CLIENT SETNAME``) so that
   an operator can find it in ``CLIENT LIST``; every channel name goes through
@@ -101,7 +101,7 @@ def _as_id(value: Any, what: str) -> int:
 
 
 def parse(sub: Subscription, data: bytes) -> Any:
-    """Validate ``data`` for ``sub`` (integration.md §1.1 payload kinds).
+    """Validate ``data`` for ``sub`` (docs/integration.md §1 payload kinds).
 
     Returns the user id (int), the dict (ids as int) or None (literal). Raises
     :class:`PayloadError`; for a literal channel a body other than ``sub.literal`` raises it too
@@ -317,7 +317,7 @@ async def publish(state: State, channel: str, payload: str | int | Mapping[str, 
 
 
 async def publish_ban(state: State, user_id: int) -> bool:
-    """The ``peppy:ban`` loop-back after a change of ``users.privileges`` (integration.md §1.4):
+    """The ``peppy:ban`` loop-back after a change of ``users.privileges`` (docs/integration.md §2):
     tells LETS/USSR/RealistikPanel and this server's own listener.
 
     When the message cannot come back to this server (publish failed, or the listener is not
@@ -338,8 +338,8 @@ async def publish_ban(state: State, user_id: int) -> bool:
 
 
 async def refresh_beatmaps(state: State, md5s: Iterable[str]) -> int:
-    """``ussr:refresh_bmap`` with each beatmap md5 (one message per difficulty, integration.md
-    §1.4, Kawata's ``!map``) so that USSR drops its cached beatmap. Only for the flavours whose
+    """``ussr:refresh_bmap`` with each beatmap md5 (one message per difficulty, docs/integration.md
+    §2, Kawata's ``!map``) so that USSR drops its cached beatmap. Only for the flavours whose
     score server is USSR (kawata, realistikosu); a no-op returning 0 for ripple. Values that are
     not 32 hex digits are skipped. Returns how many were published. Raises
     :class:`redis.exceptions.RedisError`."""

@@ -1,4 +1,4 @@
-"""What the server does with each Redis pub/sub message of the web stack (integration.md §1.2-1.5).
+"""What the server does with each Redis pub/sub message of the web stack (docs/integration.md §1–2).
 
 :data:`SUBSCRIPTIONS` is the table the listener (:mod:`services.pubsub`) subscribes to: the
 channel, its payload kind and exact JSON key set, and the handler. The listener has already
@@ -25,19 +25,19 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("pep.pubsub")
 
-#: actions during which a rename waits for the score submission or the logout (integration.md §1.3)
+#: actions during which a rename waits for the score submission or the logout (docs/integration.md §1)
 PLAYING_ACTIONS = frozenset({game.PLAYING, game.MULTIPLAYING})
 
 
 async def disconnect(state: State, data: dict[str, Any]) -> None:
     """``peppy:disconnect`` ``{"userID", "reason"}``: kick every session; the reason is the
-    notification (none when empty), then login reply -1 and the logout (integration.md §5.3)."""
+    notification (none when empty), then login reply -1 and the logout (docs/rules.md §7.3)."""
     for token in moderation.online_tokens(state, data["userID"]):
         session.kick(state, token, data["reason"])
 
 
 async def change_username(state: State, data: dict[str, Any]) -> None:
-    """``peppy:change_username`` ``{"userID", "newUsername"}`` (integration.md §1.3).
+    """``peppy:change_username`` ``{"userID", "newUsername"}`` (docs/integration.md §1).
 
     Offline: rename in MySQL. Online and playing (action 2 or 12 on any session): store
     ``ripple:change_username_pending:{id}``; LETS republishes after the score submission, this
@@ -85,7 +85,7 @@ async def reload_chat_channels(state: State, _: None) -> None:
 async def update_cached_stats(state: State, user_id: int) -> None:
     """``peppy:update_cached_stats`` (int): re-read the stats (current mode, relax/autopilot
     table, leaderboard rank) of every session, then push the new 11 to the user and its
-    spectators at once (integration.md §1.3 recommendation)."""
+    spectators at once (docs/integration.md §1 recommendation)."""
     for token in moderation.online_tokens(state, user_id):
         await session.reload_stats(state, token)
         data = token.stats_packet()

@@ -1,6 +1,6 @@
 """Session procedures shared by several events: logout, kick, timeout sweep, silence.
 
-Sources: integration.md §5.2–5.3, gamelogic.md §3.7. Memory changes happen at once; Redis
+Sources: docs/rules.md §7.2–7.3, docs/rules.md §3.7. Memory changes happen at once; Redis
 updates are scheduled in the background; a silence is written to MySQL before anyone is told.
 """
 
@@ -51,10 +51,10 @@ def join_channel(state: State, token: Token, channel: channel_module.Channel) ->
 
 
 def logout(state: State, token: Token, broadcast: bool = True) -> None:
-    """The logout procedure (integration.md §5.2): leave everything and forget the token.
+    """The logout procedure (docs/rules.md §7.2): leave everything and forget the token.
 
     Broadcasts user-logout (12) to everyone when the user is not restricted and has no other
-    session left (gamelogic.md §3.7 [FIX]). Safe to call twice.
+    session left (docs/rules.md §3.7 [FIX]). Safe to call twice.
     """
     if token.logged_out:
         return
@@ -96,7 +96,7 @@ def kick(state: State, token: Token, reason: str = KICK_NOTICE) -> None:
 def sweep_timeouts(state: State, now: float | None = None) -> int:
     """Log out every token idle for longer than ``[sessions] timeout``; returns how many.
 
-    The bot and tournament clients are exempt (integration.md §5.1); a token whose queue
+    The bot and tournament clients are exempt (docs/rules.md §7.1); a token whose queue
     overflowed (``[limits] max_queue``) is logged out whatever its kind. Kicked tokens that never
     came back for their final packets are forgotten after the same delay.
     """
@@ -118,7 +118,7 @@ def sweep_timeouts(state: State, now: float | None = None) -> int:
 async def silence(state: State, user_id: int, seconds: int, reason: str) -> int:
     """Silence ``user_id`` for ``seconds`` (0 removes it): MySQL first, then the packets.
 
-    The user's sessions get 92 with the seconds left, everyone gets 94 (integration.md §1.3
+    The user's sessions get 92 with the seconds left, everyone gets 94 (docs/integration.md §1
     "silence"). Returns the absolute end time. Raises :class:`common.db.DatabaseError` when the
     write fails; nothing is changed in memory then.
     """
@@ -134,14 +134,14 @@ async def silence(state: State, user_id: int, seconds: int, reason: str) -> int:
 
 
 async def reload_stats(state: State, token: Token) -> None:
-    """Re-read the token's stats for its current mode and relax/autopilot state (schema.md §2.5)."""
+    """Re-read the token's stats for its current mode and relax/autopilot state (docs/schema.md §2.5)."""
     assert state.repo is not None
     stats = await state.repo.stats(token.user_id, token.mode, token.relax, token.autopilot)
     token.set_stats(stats.ranked_score, stats.accuracy, stats.playcount, stats.total_score, stats.rank, stats.pp)
 
 
 def send_own_status(token: Token) -> None:
-    """Presence and stats of ``token`` to itself and its spectators (gamelogic.md §3.1 [K])."""
+    """Presence and stats of ``token`` to itself and its spectators (docs/rules.md §3.1 [K])."""
     data = token.presence_packet() + token.stats_packet()
     token.enqueue(data)
     for spectator in tuple(token.spectators.values()):

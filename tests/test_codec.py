@@ -11,7 +11,7 @@ primitive writers must decode to what ``io.read_packet_from_bytes`` returns.
 Known, deliberate differences from chio (everything else is byte-for-byte):
 
 1. Match password "" (packets 26/27/36/46) is written ``0b 00`` - the lobby's "has a
-   password" placeholder (protocol.md 4.6), which chio's writer cannot produce (chio
+   password" placeholder (docs/protocol.md §4.6), which chio's writer cannot produce (chio
    writes ``00`` for ""); our ``None`` is chio's "" (``00``).  Reading: ``00`` -> None,
    ``0b 00`` -> "" (chio returns "" for both).
 2. ``write_match`` requires exactly 16 entries per slot list (chio pads with Locked
@@ -247,7 +247,7 @@ SERVER_VECTORS = {
 
 # server vectors whose packet we do not write, with the reason
 SERVER_VECTORS_NOT_WRITTEN = {
-    "beatmap info reply, 1 entry": "packet 69 is not implemented (legacy, protocol.md 4.9)",
+    "beatmap info reply, 1 entry": "packet 69 is not implemented (legacy, docs/protocol.md §4.9)",
     "pep.py-emulated notification 'héllo ✓' (BROKEN: prefix 7, 6 bytes follow)":
         "deliberately broken pep.py output; we write the correct form (checked below)",
 }
@@ -353,7 +353,7 @@ def _decode_client(c, packet_id, payload):
         return c.match_score_update(payload, 5), chio_write(P.BanchoMatchScoreUpdate, theirs)
     if packet_id == 18:  # relayed as 15
         return c.spectate_frames(payload), chio_write(P.BanchoSpectateFrames, theirs)
-    if packet_id == 68:  # not decoded by the server (legacy, protocol.md 4.9)
+    if packet_id == 68:  # not decoded by the server (legacy, docs/protocol.md §4.9)
         return None, None
     raise AssertionError(f"no decoder mapping for client packet {packet_id}")
 

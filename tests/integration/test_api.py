@@ -1,5 +1,5 @@
 """The HTTP API of the web stack against a running server: paths, parameters, status codes,
-headers, JSON keys and key order, as the peers answer them (integration.md §2.1-2.2, §2.4).
+headers, JSON keys and key order, as the peers answer them (docs/integration.md §5).
 
 Bodies are compared as text with ``json.dumps`` of the expected dict (Python separators, the
 peers' key order), because consumers parse them. The session server has no ``ci_key``; keyed

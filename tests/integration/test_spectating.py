@@ -1,4 +1,4 @@
-"""Spectating end-to-end scenarios of gamelogic.md §5.7 (S53–S65) and the rules of §2 they do
+"""Spectating end-to-end scenarios of docs/rules.md §5.7 (S53–S65) and the rules of §2 they do
 not reach (self, bot, restricted and offline targets; a negative id; fellow lists).
 
 A is the host being watched; B, C, D are other users. S54, S57 and S60 are not spelled out in
