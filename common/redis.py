@@ -137,7 +137,7 @@ class Redis:
         await self.client.delete(*names)
 
     async def republish_pending_rename(self, user_id: int) -> bool:
-        """At logout (docs/rules.md §7.2 step 8): when ``ripple:change_username_pending:<id>``
+        """At logout (docs/rules.md §7.2, the last step of a logout): when ``ripple:change_username_pending:<id>``
         exists, publish ``peppy:change_username`` ``{"userID", "newUsername"}``; returns whether
         it did."""
         new_name = await self.client.get(self.key(f"ripple:change_username_pending:{user_id}"))

@@ -109,7 +109,7 @@ class Repository:
         return privileges in privs.KAWATA_ADMIN_VALUES
 
     def presence_rank(self, privileges: int, admin: bool, is_bot: bool) -> int:
-        """Low 5 bits of the presence byte: the name colour (docs/schema.md §2.3, last row)."""
+        """Low 5 bits of the presence byte: the name colour (docs/schema.md §2.3)."""
         rank = privs.CLIENT_PLAYER
         if is_bot:
             return rank | (privs.CLIENT_BAT | privs.CLIENT_SUPPORTER if self.flavour.name == "ripple"
@@ -462,8 +462,8 @@ class Repository:
 
     # ------------------------------------------------------------------ bot commands (docs/rules.md §8)
     async def insert_report(self, from_uid: int, to_uid: int, reason: str, chatlog: str) -> int:
-        """``reports(from_uid, to_uid, reason, chatlog, time)`` for ``!report`` (docs/schema.md §1, row
-        "reports"); returns the new id."""
+        """``reports(from_uid, to_uid, reason, chatlog, time)`` for ``!report`` (docs/schema.md §1.12,
+        table "reports"); returns the new id."""
         result = await self.db.execute(
             "INSERT INTO reports (from_uid, to_uid, reason, chatlog, time) VALUES (%s, %s, %s, %s, %s)",
             (from_uid, to_uid, reason, chatlog, int(time.time())),

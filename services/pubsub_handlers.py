@@ -85,7 +85,7 @@ async def reload_chat_channels(state: State, _: None) -> None:
 async def update_cached_stats(state: State, user_id: int) -> None:
     """``peppy:update_cached_stats`` (int): re-read the stats (current mode, relax/autopilot
     table, leaderboard rank) of every session, then push the new 11 to the user and its
-    spectators at once (docs/integration.md §1 recommendation)."""
+    spectators at once (docs/integration.md §1)."""
     for token in moderation.online_tokens(state, user_id):
         await session.reload_stats(state, token)
         data = token.stats_packet()

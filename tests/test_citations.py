@@ -7,10 +7,11 @@ appendix (``§A``). A citation resolves when ``docs/<page>.md`` exists and has a
 that starts with that number (``## 1.`` / ``### 1.2 ...``) or ``Appendix A``. Also checked:
 
 * ``helpers/codec.py`` cites docs/protocol.md as ``section 2.1`` / ``sections 4.6, 9.2``;
-* a documentation page of another project (``protocol.md``, ``gamelogic.md``, ``schema.md``,
-  ``integration.md``, ``design.md``) is never named without ``docs/`` (those pages are not here);
-* no tracked file names a path outside the repository (``../shared``) or an absolute path of
-  the machine the project was written on.
+* the page names protocol, gamelogic, schema, integration and design (with the ``.md`` suffix)
+  never appear without the ``docs/`` folder: pages of that name outside ``docs/`` are not in the
+  repository;
+* no tracked file names a path outside the repository (a sibling folder of the checkout) or an
+  absolute path of the machine the project was written on.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NUM = r"(?:\d+(?:\.\d+)*|A)"
 SECTION = rf"§\s?(?P<first>{NUM})(?:\s?[–-]\s?§?(?P<last>{NUM}))?"
 # a page, then (across a line break and a comment marker, if need be) its first section
-CITATION = re.compile(
-    rf"docs/(?P<page>[\w-]+)\.md(?P<tail>(?:[ \t]|\n[ \t]*(?:#[ \t]*)?)?§[^\n]*(?:\n[^\n]*)?)?")
+CITATION = re.compile(r"docs/(?P<page>[\w-]+)\.md")
+TAIL = re.compile(r"(?:[ \t]|\n[ \t]*(?:#[ \t]*)?)?§[^\n]*(?:\n[^\n]*)?")
 MORE = re.compile(rf"^(?:\s*(?:,|/|and|or|;)?\s*{SECTION.replace('?P<first>', '?P<f>').replace('?P<last>', '?P<l>')})")
 FOREIGN_PAGE = re.compile(r"(?<![\w/.-])(?:protocol|gamelogic|schema|integration|design)\.md\b")
 CODEC_SECTION = re.compile(rf"\bsections? ((?:\d+(?:\.\d+)+|\d+)(?:(?:,| and) \d+(?:\.\d+)*)*)")
@@ -76,10 +77,11 @@ def sections(page: str) -> frozenset[str] | None:
 def citations(text: str):
     """(page, [section, ...]) for every ``docs/<page>.md`` in ``text``."""
     for m in CITATION.finditer(text):
-        page, tail = m.group("page"), m.group("tail")
+        page = m.group("page")
+        tail_match = TAIL.match(text, m.end())
         cited: list[str] = []
-        if tail:
-            tail = re.sub(r"\n[ \t]*(?:#[ \t]*)?", " ", tail).lstrip()
+        if tail_match:
+            tail = re.sub(r"\n[ \t]*(?:#[ \t]*)?", " ", tail_match.group(0)).lstrip()
             first = re.match(SECTION, tail)
             if first:
                 cited += [s for s in (first.group("first"), first.group("last")) if s]
