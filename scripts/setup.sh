@@ -77,6 +77,11 @@ apt_install() {
 
 if [ "$HAVE_APT" = 1 ]; then
     apt_install gcc pkg-config libmariadb-dev || warn "build tools are missing: mysqlclient may fail to build"
+    if [ "$WITH_TEST" = 1 ]; then
+        # the README's TLS proxy recipe is tested with a real nginx and an openssl certificate,
+        # and its "check it works" commands with curl (tests/integration/test_readme.py)
+        apt_install nginx openssl curl || warn "nginx/openssl/curl are missing: the README recipe tests will fail"
+    fi
 else
     say "not a Debian system: skipping package installation"
 fi
