@@ -1,7 +1,7 @@
 """Moderation shared by the bot's staff commands, pub/sub and the API: ban, restrict, rename.
 
 Sources: docs/schema.md §2.3 (privilege states and their changes), docs/integration.md §1 ("ban",
-"change_username"), §1.4 (the ``peppy:ban`` loop-back), §5.3 (kick, banned, restricted).
+"change_username"), §2 (the ``peppy:ban`` loop-back); docs/rules.md §7.3 (kick, banned, restricted).
 
 The state changes (:func:`ban`, :func:`unban`, :func:`restrict`, :func:`unrestrict`) write
 MySQL first, then remove the user from the Redis leaderboards (ban and restrict), then publish
@@ -192,7 +192,7 @@ async def reload_privileges(state: State, user_id: int) -> int | None:
 
 
 async def refresh_privileges(state: State, user_id: int) -> None:
-    """The ``peppy:ban`` handler (docs/integration.md §1 "ban", §5.3).
+    """The ``peppy:ban`` handler (docs/integration.md §1 "ban"; docs/rules.md §7.3).
 
     Re-reads ``users.privileges``. Banned (neither public nor normal): every session gets the
     banned notice and login reply -3 and is kicked (logout broadcast to everyone). Otherwise the

@@ -30,7 +30,10 @@ SECTION = rf"§\s?(?P<first>{NUM})(?:\s?[–-]\s?§?(?P<last>{NUM}))?"
 # a page, then (across a line break and a comment marker, if need be) its first section
 CITATION = re.compile(r"docs/(?P<page>[\w-]+)\.md")
 TAIL = re.compile(r"(?:[ \t]|\n[ \t]*(?:#[ \t]*)?)?§[^\n]*(?:\n[^\n]*)?")
-MORE = re.compile(rf"^(?:\s*(?:,|/|and|or|;)?\s*{SECTION.replace('?P<first>', '?P<f>').replace('?P<last>', '?P<l>')})")
+# a further section of the same page, possibly after a parenthetical remark on the previous one:
+# "docs/integration.md §1 ("ban"), §2 (the loop-back)"
+MORE = re.compile(rf"^(?:\s*\([^()\n]*\))?(?:\s*(?:,|/|and|or|;)?\s*"
+                  rf"{SECTION.replace('?P<first>', '?P<f>').replace('?P<last>', '?P<l>')})")
 FOREIGN_PAGE = re.compile(r"(?<![\w/.-])(?:protocol|gamelogic|schema|integration|design)\.md\b")
 CODEC_SECTION = re.compile(rf"\bsections? ((?:\d+(?:\.\d+)+|\d+)(?:(?:,| and) \d+(?:\.\d+)*)*)")
 TEXT_SUFFIXES = (".py", ".pyx", ".pxd", ".md", ".sh", ".ini", ".txt", ".toml", ".cfg", ".service",
@@ -162,6 +165,7 @@ def test_no_path_outside_the_repository():
     ("docs/rules.md §8.3/§8.6 give", [("rules", ["8.3", "8.6"])]),
     ("docs/protocol.md\n    # §2.1 framing", [("protocol", ["2.1"])]),
     ("docs/protocol.md §A", [("protocol", ["A"])]),
+    ('docs/integration.md §1 ("ban", "x"), §2 (loop-back), §3.', [("integration", ["1", "2", "3"])]),
     ("[docs/operations.md](docs/operations.md)", [("operations", []), ("operations", [])]),
 ])
 def test_parser(text, expected):

@@ -1,6 +1,6 @@
 """Commands for everyone: ``!roll``, ``!faq``, ``!help``, ``!report``, ``!pp``.
 
-Sources: docs/rules.md §8.3 (O table), §3.6 (K table), §4.2 step 4 and §4.6 (report buffer).
+Sources: docs/rules.md §8.3 (O table), §8.6 (K table), §6.2 and §6.6 (report buffer).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Operations: systemd notifications, SIGTERM/SIGUSR2/SIGHUP, maintenance, scheduled shutdown,
 metrics, logs and geolocation.
 
-Specs: docs/integration.md §1 (reload_settings), §2.5 (geolocation), §5.5 (restart/shutdown),
-§5.6 (maintenance), §5.7 (start-up); docs/schema.md §3.4 (country), §4. Decisions: docs/operations.md.
+Specs: docs/integration.md §1 (reload_settings); docs/rules.md §7.5 (restart/shutdown), §7.6
+(maintenance), §7.7 (start-up); docs/schema.md §3.4 (country, geolocation), §4. Decisions: docs/operations.md.
 
 Servers are real subprocesses (``start_server``); their signals are sent with ``os.kill``. The
 in-process tests at the end drive :mod:`services.system` on a real MySQL database.

@@ -1,7 +1,7 @@
 """Redis pub/sub bridge and the Redis keys of the web stack, against a running server.
 
-Specs: docs/integration.md §1–3 (channels, payloads, handlers, keys), §5.2-5.3 (logout, kick,
-ban, restricted); docs/schema.md §2.3 (privilege states), §2.4 (silence).
+Specs: docs/integration.md §1–3 (channels, payloads, handlers, keys); docs/rules.md §7.2–7.3
+(logout, kick, ban, restricted); docs/schema.md §2.3 (privilege states), §2.4 (silence).
 
 Every message is published on the server's *prefixed* channel (``server.redis.publish``).
 Negative checks use a sentinel: the listener handles messages one at a time in arrival order,
