@@ -263,6 +263,8 @@ async def _login(state: State, body: bytes, ip: str) -> Token:
     # persistent logs of this login (schema.md §2.6), then what the session needs: two round
     # trips to the MySQL pool instead of one per query (bench/README.md, login storm)
     hardware = (req.adapters_md5, req.uninstall_md5, req.disk_md5) if req.adapters_md5 and req.uninstall_md5 else None
+    if pending:
+        hardware = None  # _verify_hardware wrote this login's hw_user row (occurencies 1 at first)
     await repo.log_login(user_id, ip, hardware, req.version)
     stats, country, friends = await repo.login_profile(user_id, user)
     # geolocation (integration.md §2.5): the located country is shown; the first one is saved
@@ -301,6 +303,8 @@ async def _login(state: State, body: bytes, ip: str) -> Token:
         state.tokens.broadcast(token.presence_packet(), but=token)
     if state.redis is not None and ip:
         state.spawn(state.redis.add_session_ip(user_id, ip), "session ip")
+    if not restricted:
+        state.spawn(chat.deliver_offline_messages(state, token), f"offline messages of {user_id}")
     return token
 
 

@@ -877,7 +877,9 @@ def abort(state: State, match: Match) -> bool:
 
 def finish(state: State, match: Match) -> None:
     """Finish the round (§1.8 "Finish the round"): reset, update, MATCH_COMPLETE (58) to the
-    players, and publish the results on ``api:mp_complete_match`` when anyone played to the end."""
+    players, and publish the results on ``api:mp_complete_match``: after every finished round,
+    also one that nobody completed (its ``scores`` then holds who was still playing, possibly
+    nobody), as the original pep.py does (docs/integration.md)."""
     if not match.in_progress:
         return
     results = _results(match)
@@ -887,7 +889,7 @@ def finish(state: State, match: Match) -> None:
     data = codec.match_complete()
     for token in players:
         token.enqueue(data)
-    if results["scores"] and state.redis is not None:
+    if state.redis is not None:
         state.spawn(state.redis.publish(COMPLETE_CHANNEL, json.dumps(results)), f"match {match.id} results")
     log.info("match %d: round complete (%d player(s))", match.id, len(players))
 
