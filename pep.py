@@ -81,40 +81,6 @@ async def _add_user(cfg: config_module.Config, username: str, password: str, pri
     return 0
 
 
-async def load_world(state) -> None:
-    """Load settings, the menu icon, admin groups, channels and the bot (integration.md §5.7)."""
-    from common.ripple import safe_username
-    from objects import bot as bot_module
-    from services import commands as bot_commands  # the bot's commands (objects.bot.message_hooks)
-    bot_commands.load_configured(state.cfg)
-    from objects.channel import Channel
-
-    repo = state.repo
-    cfg = state.cfg
-    await repo.load_admin_groups()
-    state.settings = await repo.settings()
-    state.settings.menu_icon = await repo.menu_icon(cfg.stack.menu_icon_base)
-    for row in await repo.channels():
-        state.channels.add(Channel(row.name, row.description, row.public_read, row.public_write))
-    user = await repo.user_by_id(cfg.stack.bot_id)
-    if user is None:
-        raise RuntimeError(f"bot user {cfg.stack.bot_id} does not exist: run `python3 pep.py init-db`")
-    name = str(user["username"])
-    privileges = int(user["privileges"] or 0)
-    bot = bot_module.make_token(cfg.stack.bot_id, name, safe_username(name), privileges,
-                                repo.presence_rank(privileges, True, True))
-    stats = await repo.stats(bot.user_id, 0)
-    bot.set_stats(stats.ranked_score, stats.accuracy, stats.playcount, stats.total_score, stats.rank, stats.pp)
-    bot.country = await repo.country(bot.user_id, user)
-    state.bot = bot
-    for channel in state.channels:
-        channel.members.add(bot)
-        bot.channels.add(channel.name)
-    state.tokens.add(bot)
-    log.info("loaded %d channels; bot %r online; maintenance %s", len(state.channels), name,
-             "on" if state.settings.maintenance else "off")
-
-
 async def serve(cfg: config_module.Config) -> int:
     """Start everything, serve until a stop request, then stop cleanly. Returns the exit code.
 
@@ -125,39 +91,41 @@ async def serve(cfg: config_module.Config) -> int:
     import tornado.httpserver
     import tornado.netutil
 
-    from common.db import Database, DatabaseError
+    from common.db import Database
     from common.redis import Redis
-    from services import system
+    from services import commands as bot_commands  # the bot's commands (objects.bot.message_hooks)
+    from services import system, world
     from handlers.app import make_app
     from helpers import geo, metrics
     from objects.state import State
 
     logging.getLogger().addHandler(metrics.ErrorCounter())
     system.init_error_reporting(cfg.sentry.dsn)
+    # Start-up changes nothing outside the process until every prerequisite is checked: the
+    # listening socket is bound first (a second server on a busy port stops here), then Redis
+    # and MySQL are read; only then are the stack's Redis keys reset (docs/operations.md).
+    try:
+        sockets = tornado.netutil.bind_sockets(cfg.server.port, address=cfg.server.host)
+    except OSError as exc:
+        log.error("start-up failed: cannot listen on %s:%d: %s", cfg.server.host, cfg.server.port, exc)
+        return 1
     db = Database(cfg.db)
     redis = Redis(cfg.redis)
     state = State(cfg, db, redis)
     state.geo = geo.open_locator(cfg.geo.database)
     try:
+        await redis.client.ping()
+        bot_commands.load_configured(cfg)
+        loaded = await world.read_world(state.repo, cfg)
         await redis.startup()
-        await load_world(state)
-    except (DatabaseError, RuntimeError, OSError) as exc:
-        log.error("start-up failed: %s", exc)
-        db.close()
-        await redis.close()
-        return 1
-    except Exception as exc:  # redis errors and the like
+    except Exception as exc:  # MySQL, Redis, a missing bot user
         log.error("start-up failed: %s: %s", type(exc).__name__, exc)
+        for sock in sockets:
+            sock.close()
         db.close()
         await redis.close()
         return 1
-    try:
-        sockets = tornado.netutil.bind_sockets(cfg.server.port, address=cfg.server.host)
-    except OSError as exc:
-        log.error("start-up failed: cannot listen on %s:%d: %s", cfg.server.host, cfg.server.port, exc)
-        db.close()
-        await redis.close()
-        return 1
+    world.apply_world(state, loaded)
     server = tornado.httpserver.HTTPServer(make_app(state), max_body_size=cfg.server.max_body, xheaders=False)
     services = []
     for name in SERVICES:

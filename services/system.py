@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from constants import game
 from helpers import codec
 from helpers.systemd import Notifier, watchdog_interval
+from services import world
 
 if TYPE_CHECKING:
     from objects.state import State
@@ -424,8 +425,6 @@ async def reload_settings(state: State) -> None:
     65 for every listed channel. The geolocation database is reopened if its file changed.
     Concurrent reloads run one after the other.
     """
-    from objects.channel import Channel
-
     repo = state.repo
     assert repo is not None
     lc = lifecycle(state)
@@ -436,16 +435,7 @@ async def reload_settings(state: State) -> None:
         rows = await repo.channels()
         # ---- memory only from here
         state.settings = settings
-        added = []
-        for row in rows:
-            if state.channels.get(row.name) is not None:
-                continue
-            channel = Channel(row.name, row.description, row.public_read, row.public_write)
-            state.channels.add(channel)
-            if state.bot is not None:
-                channel.members.add(state.bot)
-                state.bot.channels.add(channel.name)
-            added.append(channel.name)
+        added = world.add_channels(state, rows)
         data = (codec.main_menu_icon(settings.menu_icon) + codec.channel_info_end()
                 + b"".join(channel.info_packet() for channel in state.channels.listed()))
         state.tokens.broadcast(data)
