@@ -26,11 +26,6 @@ from helpers import config as config_module  # noqa: E402
 
 log = logging.getLogger("pep")
 
-#: background services started after the world is loaded and stopped (in reverse) at shutdown;
-#: each module has ``async def start(state)`` and ``async def stop(state)``
-SERVICES = ("services.loops", "services.match_cleanup", "services.pubsub")
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pep.py", description="Realtime Bancho server for osu! private servers.")
     parser.add_argument("--config", default="config.ini", help="path of config.ini (default ./config.ini)")
@@ -81,19 +76,31 @@ async def _add_user(cfg: config_module.Config, username: str, password: str, pri
     return 0
 
 
-async def serve(cfg: config_module.Config) -> int:
-    """Start everything, serve until a stop request, then stop cleanly. Returns the exit code.
+def build_services(state) -> None:
+    """Attach the runtime objects to ``state``: the bot's commands (``state.bot_hooks``), the
+    pub/sub listener (``state.listener``) and the background services in start order
+    (``state.services``: loops, match janitor, pub/sub listener; stopped in reverse)."""
+    from services import commands as bot_commands
+    from services import loops, match_cleanup, pubsub, pubsub_handlers
 
-    Signals and the stop/restart flow: :mod:`services.system` (docs/operations.md).
+    bot_commands.install(state)
+    state.listener = pubsub.Listener(state, pubsub_handlers.SUBSCRIPTIONS)
+    state.services = [loops.Loops(state), match_cleanup.MatchJanitor(state), state.listener]
+
+
+async def serve(cfg: config_module.Config):
+    """Start everything, serve until a stop request, then stop cleanly.
+
+    Returns ``(exit code, lifecycle)``; ``lifecycle.reexec`` tells whether to re-execute
+    (``lifecycle`` is None when the start-up failed). Signals and the stop/restart flow:
+    :mod:`services.system` (docs/operations.md).
     """
-    import importlib
-
     import tornado.httpserver
     import tornado.netutil
 
     from common.db import Database
     from common.redis import Redis
-    from services import commands as bot_commands  # the bot's commands (objects.bot.message_hooks)
+    from services import commands as bot_commands
     from services import system, world
     from handlers.app import make_app
     from helpers import geo, metrics
@@ -108,7 +115,7 @@ async def serve(cfg: config_module.Config) -> int:
         sockets = tornado.netutil.bind_sockets(cfg.server.port, address=cfg.server.host)
     except OSError as exc:
         log.error("start-up failed: cannot listen on %s:%d: %s", cfg.server.host, cfg.server.port, exc)
-        return 1
+        return 1, None
     db = Database(cfg.db)
     redis = Redis(cfg.redis)
     state = State(cfg, db, redis)
@@ -124,14 +131,12 @@ async def serve(cfg: config_module.Config) -> int:
             sock.close()
         db.close()
         await redis.close()
-        return 1
+        return 1, None
     world.apply_world(state, loaded)
     server = tornado.httpserver.HTTPServer(make_app(state), max_body_size=cfg.server.max_body, xheaders=False)
-    services = []
-    for name in SERVICES:
-        service = importlib.import_module(name)
-        await service.start(state)
-        services.append(service)
+    build_services(state)
+    for service in state.services:
+        await service.start()
     system.install_signal_handlers(state)
     # The live state is long-lived and mostly acyclic: move what start-up built out of the
     # collector's sight and collect rarely. With the defaults, full collections over 10,000
@@ -143,7 +148,7 @@ async def serve(cfg: config_module.Config) -> int:
     system.started(state)
     log.info("listening on %s:%d (flavour %s)", cfg.server.host, cfg.server.port, cfg.stack.flavour)
     await system.wait_for_stop(state)
-    return await system.shutdown(state, server, services)
+    return await system.shutdown(state, server), state.lifecycle
 
 
 def _event_loop_runner(cfg: config_module.Config):
@@ -165,11 +170,11 @@ def _event_loop_runner(cfg: config_module.Config):
 def run(cfg: config_module.Config) -> int:
     """Run the server until it is stopped; returns the exit code, or re-executes the process
     when a restart was asked for (SIGUSR2, ``!system restart``)."""
-    code = _event_loop_runner(cfg)(serve(cfg))
+    code, lifecycle = _event_loop_runner(cfg)(serve(cfg))
     from services import system
 
-    if code == 0 and system.reexec_requested():
-        system.reexec()
+    if code == 0 and lifecycle is not None and lifecycle.reexec:
+        system.reexec(lifecycle)
     return code
 
 

@@ -12,6 +12,7 @@ import collections
 import secrets
 import time
 import uuid
+from typing import Any
 
 from constants import game, privileges as privs
 from helpers import codec
@@ -58,7 +59,7 @@ class Token:
         "friends", "friends_pending", "block_nonfriend_dms", "away_message", "away_told", "presence_filter",
         "channels", "spectating", "spectators", "match_id", "in_lobby", "tourney_match_id",
         "login_time", "last_seen", "kicked", "logged_out", "overflowed", "queue", "queued", "recent_messages",
-        "_presence", "_stats",
+        "now_playing", "_presence", "_stats",
     )
 
     def __init__(self, user_id: int, username: str, safe_name: str, privileges: int, *,
@@ -118,6 +119,7 @@ class Token:
         self.in_lobby = False
         # tournament clients: the match whose channel was joined last with packet 108 (never seated)
         self.tourney_match_id: int | None = None
+        self.now_playing: Any = None  # the last /np of this session (services.commands.np.NowPlaying)
         # session
         now = time.monotonic()
         self.login_time = now

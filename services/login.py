@@ -21,7 +21,7 @@ from common.db import DatabaseError
 from common.ripple import safe_username
 from constants import game, privileges as privs
 from constants.countries import country_index
-from services import chat, session
+from services import channels, chat, session
 from helpers import codec
 from helpers import geo, metrics
 from objects.token import Token, client_privileges
@@ -152,7 +152,7 @@ async def _check_password(state: State, user: dict | None, md5: str) -> bool:
         return True
     if not stored.startswith(_BCRYPT_PREFIXES) or len(stored) != 60:
         return False
-    if state.repo is not None and state.repo.flavour.ripple_checks and int(user.get("password_version") or 2) == 1:
+    if state.repo.flavour.ripple_checks and int(user.get("password_version") or 2) == 1:
         return False
     hashed = ("$2b$" + stored[4:]) if stored.startswith("$2y$") else stored
     try:
@@ -171,7 +171,6 @@ async def _verify_hardware(state: State, req: LoginRequest, user_id: int, privil
     another account (the new account is banned and the original restricted).
     """
     repo = state.repo
-    assert repo is not None
     if not (req.adapters_md5 and req.uninstall_md5 and req.disk_md5):
         raise LoginError(game.LOGIN_FAILED, NOTICE_HARDWARE, reason="no hardware hashes for verification")
     wine = req.wine or req.disk_md5 == WINE_DISK
@@ -185,9 +184,8 @@ async def _verify_hardware(state: State, req: LoginRequest, user_id: int, privil
         if row is not None:
             await repo.set_privileges(original, int(row["privileges"]) & ~privs.USER_PUBLIC)
             await repo.append_notes(original, f"Restricted: created multiaccount {user_id}")
-        if state.redis is not None:
-            for uid in (user_id, original):
-                state.spawn(state.redis.publish("peppy:ban", str(uid)), "ban publish")
+        for uid in (user_id, original):
+            state.spawn(state.redis.publish("peppy:ban", str(uid)), "ban publish")
         state.verified[str(user_id)] = 0
         raise LoginError(game.LOGIN_BANNED, NOTICE_MULTI.format(server=state.cfg.stack.server_name),
                          reason=f"multi-account of {original}")
@@ -230,7 +228,6 @@ async def _login(state: State, body: bytes, ip: str) -> Token:
         raise LoginError(game.LOGIN_FAILED, NOTICE_RESTARTING, reason="server restarting",
                          restart_ms=int(cfg.server.reconnect_delay * 1000))
     repo = state.repo
-    assert repo is not None
     safe_name = safe_username(req.username)
     # past the failure limits, refuse before any bcrypt work (docs/security.md)
     if state.login_failures_ip.blocked(ip) or state.login_failures_account.blocked(safe_name):
@@ -299,7 +296,7 @@ async def _login(state: State, body: bytes, ip: str) -> Token:
     state.tokens.add(token)
     if not restricted:
         state.tokens.broadcast(token.presence_packet(), but=token)
-    if state.redis is not None and ip:
+    if ip:
         state.spawn(state.redis.add_session_ip(user_id, ip), "session ip")
     return token
 
@@ -327,7 +324,7 @@ def _login_sequence(state: State, token: Token, user: dict) -> None:
     for name in ("#osu", "#announce") + (("#admin",) if token.admin else ()):
         channel = state.channels.get(name)
         if channel is not None and channel.can_read(token):
-            session.join_channel(state, token, channel)
+            channels.join_channel(state, token, channel)
     for channel in state.channels.listed():
         enqueue(channel.info_packet())
     enqueue(codec.channel_info_end())

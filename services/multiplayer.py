@@ -54,6 +54,7 @@ from helpers.codec import MatchData
 from objects import match as m
 from objects.channel import Channel
 from objects.match import Match
+from services import channels, spectate
 
 if TYPE_CHECKING:
     from objects.state import State
@@ -112,20 +113,16 @@ def _channel(state: State, match: Match) -> Channel | None:
 
 def _join_channel(state: State, token: Token, match: Match) -> None:
     """Force-join the match channel (64 ``#multiplayer``)."""
-    from services import session
-
     channel = _channel(state, match)
     if channel is not None:
-        session.join_channel(state, token, channel)
+        channels.join_channel(state, token, channel)
 
 
 def _part_channel(state: State, token: Token, match: Match, kick: bool = True) -> None:
     """Leave the match channel; with ``kick`` the client gets 66 ``#multiplayer``."""
-    from services import session
-
     channel = _channel(state, match)
     if channel is not None and channel.name in token.channels:
-        session.part_channel(state, token, channel, kick=kick)
+        channels.part_channel(state, token, channel, kick=kick)
     elif kick:
         token.enqueue(codec.channel_kicked(CLIENT_CHANNEL))
 
@@ -256,8 +253,6 @@ def create_match(state: State, host: Token | None, name: str, password: str | No
         raise MatchError("There are too many matches; try again later.")
     if host is not None:
         if host.spectating is not None:
-            from services import spectate
-
             spectate.stop_spectating(state, host)
         if host.match_id is not None:
             leave(state, host)
@@ -312,8 +307,6 @@ def join(state: State, token: Token, match: Match, password: str | None = "") ->
     if index is None:
         raise MatchError("The match is full.")
     if token.spectating is not None:
-        from services import spectate
-
         spectate.stop_spectating(state, token)
     if token.match_id is not None:
         leave(state, token)
@@ -887,7 +880,7 @@ def finish(state: State, match: Match) -> None:
     data = codec.match_complete()
     for token in players:
         token.enqueue(data)
-    if results["scores"] and state.redis is not None:
+    if results["scores"]:
         state.spawn(state.redis.publish(COMPLETE_CHANNEL, json.dumps(results)), f"match {match.id} results")
     log.info("match %d: round complete (%d player(s))", match.id, len(players))
 
@@ -1034,13 +1027,11 @@ def join_lobby(state: State, token: Token) -> None:
 
 def part_lobby(state: State, token: Token) -> None:
     """PART_LOBBY (29): leave the lobby audience; a member of ``#lobby`` is kicked from it (66)."""
-    from services import session
-
     state.lobby.remove(token)
     token.in_lobby = False
     channel = state.channels.get("#lobby")
     if channel is not None and channel.name in token.channels:
-        session.part_channel(state, token, channel, kick=True)
+        channels.part_channel(state, token, channel, kick=True)
 
 
 # ==================================================================================== invites

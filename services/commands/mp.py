@@ -51,36 +51,19 @@ _STATUS = {m.READY: "ready", m.NOT_READY: "not ready", m.NO_MAP: "no map", m.PLA
            m.COMPLETE: "playing"}
 
 # ------------------------------------------------------------------------------------ referees
-# match id -> (the match object, referee user ids); entries of disposed matches are dropped
-_referees: dict[int, tuple["Match", set[int]]] = {}
-# match id -> (the match object, countdown task)
-_countdowns: dict[int, tuple["Match", asyncio.Task]] = {}
-
-
-def _prune(state: State) -> None:
-    for match_id, (known, _) in list(_referees.items()):
-        if known.disposed or state.matches.get(match_id) is not known:
-            del _referees[match_id]
-
-
 def referees(state: State, match: Match) -> set[int]:
-    """The referee user ids of ``match``: a live set to add to (empty for a disposed match)."""
-    _prune(state)
+    """The referee user ids of ``match`` (``match.referees``): a live set to add to (a new,
+    unattached set for a disposed match)."""
     if match.disposed:
         return set()
-    entry = _referees.get(match.id)
-    if entry is None or entry[0] is not match:
-        entry = _referees[match.id] = (match, set())
-    return entry[1]
+    return match.referees
 
 
 def _is_listed_referee(state: State, user_id: int, match: Match | None) -> bool:
     """Whether ``user_id`` is on the referee list of ``match`` (any live match when None)."""
-    _prune(state)
     if match is not None:
-        entry = _referees.get(match.id)
-        return entry is not None and entry[0] is match and user_id in entry[1]
-    return any(user_id in refs for _, refs in _referees.values())
+        return not match.disposed and user_id in match.referees
+    return any(user_id in other.referees for other in state.matches if not other.disposed)
 
 
 def channel_match(state: State, channel: str | None) -> Match | None:
@@ -131,10 +114,10 @@ def _seated(state: State, match: Match, name: str) -> Token | None:
 
 
 def _cancel_countdown(match: Match) -> bool:
-    entry = _countdowns.pop(match.id, None)
-    if entry is None or entry[0] is not match:
+    task, match.countdown = match.countdown, None
+    if task is None:
         return False
-    entry[1].cancel()
+    task.cancel()
     match.starting = False
     return True
 
@@ -306,7 +289,7 @@ def _start(ctx: Context, match: Match, args: list[str]) -> str | list[str]:
         return f"The countdown can be at most {MAX_COUNTDOWN} seconds."
     if match.in_progress:
         return "The match is already in progress."
-    if match.id in _countdowns and _countdowns[match.id][0] is match:
+    if match.countdown is not None:
         return "The match is already counting down. Use !mp abort to stop the countdown."
     if not force and any(slot.token is not None and slot.status != m.READY for slot in match.slots):
         return NOT_READY
@@ -318,7 +301,7 @@ def _start(ctx: Context, match: Match, args: list[str]) -> str | list[str]:
     if task is None:
         return CANT_START
     match.starting = True
-    _countdowns[match.id] = (match, task)  # type: ignore[assignment]
+    match.countdown = task
     return (f"Match starts in {seconds} seconds. The match has been locked. Please don't leave the match during "
             f"the countdown or you might receive a penalty.")
 
@@ -346,9 +329,8 @@ async def _countdown(ctx: Context, match: Match, seconds: int, force: bool) -> N
         log.exception("countdown of match %d failed", match.id)
     finally:
         match.starting = False
-        entry = _countdowns.get(match.id)
-        if entry is not None and entry[0] is match and entry[1] is asyncio.current_task():
-            del _countdowns[match.id]
+        if match.countdown is asyncio.current_task():
+            match.countdown = None
 
 
 def _abort(ctx: Context, match: Match, args: list[str]) -> str:
@@ -380,7 +362,6 @@ async def _map(ctx: Context, match: Match, args: list[str]) -> str:
         return "Gamemode must be 0, 1, 2 or 3"
     if not 0 < beatmap_id < 2**31:
         return _wrong("map")
-    assert ctx.state.repo is not None
     row = await ctx.state.repo.beatmap_by_id(beatmap_id)
     if row is None:
         return ("The beatmap you've selected couldn't be found in the database. If the beatmap id is valid, "
@@ -495,7 +476,6 @@ def _scorev(ctx: Context, match: Match, args: list[str]) -> str:
 async def _addref(ctx: Context, match: Match, args: list[str]) -> str:
     if len(args) != 1:
         return _wrong("addref")
-    assert ctx.state.repo is not None
     user = await ctx.state.repo.user_by_safe_name(safe_username(args[0]))
     if user is None:
         return f"{args[0]}: user not found"
@@ -506,7 +486,6 @@ async def _addref(ctx: Context, match: Match, args: list[str]) -> str:
 async def _rmref(ctx: Context, match: Match, args: list[str]) -> str:
     if len(args) != 1:
         return _wrong("rmref")
-    assert ctx.state.repo is not None
     user = await ctx.state.repo.user_by_safe_name(safe_username(args[0]))
     refs = referees(ctx.state, match)
     if user is None or int(user["id"]) not in refs:

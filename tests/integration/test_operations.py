@@ -390,23 +390,24 @@ def test_geolocation_sets_country_and_position_and_saves_the_first_country(serve
 # ---------------------------------------------------------------------------------------------
 @pytest.fixture
 def local_state(server):
-    """A State on the test database (no Redis), with two fake sessions: a player and an admin."""
+    """A State on the test database (Redis: the in-memory fake, so the session server's keys are
+    not touched), with two fake sessions: a player and an admin."""
     from common.db import Database
-    from services import system
     from helpers import config
     from objects.state import State
     from objects.token import Token
+    from tests.fakes import FakeRedis
 
     cfg = config.load(None, environ=server.env)
     db = Database(cfg.db)
-    state = State(cfg, db, None)
+    state = State(cfg, db, FakeRedis())
     base = 2_000_000_000 - secrets.randbelow(1_000_000)
     player = Token(base, "ops player", "ops_player", 3)
     admin = Token(base + 1, "ops admin", "ops_admin", KAWATA_FULL_PERMS, admin=True)
     for token in (player, admin):
         state.tokens.add(token)
     yield state, player, admin
-    system.detach(state)
+    state.lifecycle.close()
     db.close()
     state.cpu_pool.shutdown(wait=False)
 
@@ -452,9 +453,9 @@ def test_schedule_shutdown_sequence(local_state):
         await asyncio.sleep(0.3)
         second = C.decode_packets(player.drain())
         assert C.values(second, C.RESTART) == [600]  # delay * 2 * 1000 ms
-        assert not system.lifecycle(state).stop_requested.is_set()
+        assert not state.lifecycle.stop_requested.is_set()
         await asyncio.wait_for(system.wait_for_stop(state), 1)
-        lc = system.lifecycle(state)
+        lc = state.lifecycle
         assert lc.restart and lc.restart_sent
         assert C.decode_packets(admin.drain())[-1].id == C.RESTART
 
