@@ -98,7 +98,9 @@ async def serve(cfg: config_module.Config):
     import tornado.httpserver
     import tornado.netutil
 
-    from common.db import Database
+    from redis.exceptions import RedisError
+
+    from common.db import Database, DatabaseError
     from common.redis import Redis
     from services import commands as bot_commands
     from services import system, world
@@ -106,7 +108,7 @@ async def serve(cfg: config_module.Config):
     from helpers import geo, metrics
     from objects.state import State
 
-    logging.getLogger().addHandler(metrics.ErrorCounter())
+    logging.getLogger().addHandler(metrics.ErrorCounter(DatabaseError, RedisError))
     system.init_error_reporting(cfg.sentry.dsn)
     # Start-up changes nothing outside the process until every prerequisite is checked: the
     # listening socket is bound first (a second server on a busy port stops here), then Redis

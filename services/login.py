@@ -21,7 +21,8 @@ from common.db import DatabaseError
 from common.ripple import safe_username
 from constants import game, privileges as privs
 from constants.countries import country_index
-from services import channels, chat, session
+from services import channels, chat, moderation, session
+from services.moderation import NOTICE_BANNED, NOTICE_RESTRICTED
 from helpers import codec
 from helpers import geo, metrics
 from objects.token import Token, client_privileges
@@ -41,7 +42,6 @@ _DUMMY_HASH = bcrypt.hashpw(b"no account has this password", bcrypt.gensalt(10))
 WINE_MAC = hashlib.md5(b"runningunderwine").hexdigest()
 WINE_DISK = "ffae06fb022871fe9beb58b005c5e21d"
 
-NOTICE_BANNED = "You are banned. Please contact the staff of {server} if you think this is a mistake."
 NOTICE_LOCKED = "Your account is locked. Please contact the staff of {server}."
 NOTICE_MAINTENANCE = "Our bancho server is in maintenance mode. Please try to login again later."
 NOTICE_MAINTENANCE_ADMIN = ("Bancho is in maintenance mode. Only mods/admins have full access to the server.\n"
@@ -52,8 +52,6 @@ NOTICE_OLD = "Your osu! client is too old. Please update osu!."
 NOTICE_HARDWARE = "Your client did not send its hardware information. Please restart osu!."
 NOTICE_MULTI = "You already have an account on {server}. Multiple accounts are not allowed."
 NOTICE_TOO_MANY = "Too many failed login attempts. Please wait a few minutes and try again."
-NOTICE_RESTRICTED = ("Your account is currently in restricted mode. Please contact the staff of {server} "
-                     "for more information.")
 
 
 class LoginError(Exception):
@@ -168,7 +166,9 @@ async def _verify_hardware(state: State, req: LoginRequest, user_id: int, privil
     """First login of a pending account (schema.md §3.1): refuse a known machine, else activate.
 
     Returns the new privileges. Raises :class:`LoginError` when the hardware belongs to
-    another account (the new account is banned and the original restricted).
+    another account: the new account is no longer pending and is banned, the original is
+    restricted, both through :mod:`services.moderation` (the one ban/restrict rule), with a
+    line in each account's notes.
     """
     repo = state.repo
     if not (req.adapters_md5 and req.uninstall_md5 and req.disk_md5):
@@ -178,14 +178,13 @@ async def _verify_hardware(state: State, req: LoginRequest, user_id: int, privil
     user = await repo.user_by_id(user_id)
     if matches and not (user and int(user.get("bypass_hwid") or 0)):
         original = min(matches)
-        await repo.set_privileges(user_id, privileges & ~(privs.USER_PUBLIC | privs.USER_NORMAL | privs.USER_PENDING_VERIFICATION))
-        await repo.append_notes(user_id, f"Banned: multiaccount of user {original} (hardware match at first login)")
-        row = await repo.user_by_id(original)
-        if row is not None:
-            await repo.set_privileges(original, int(row["privileges"]) & ~privs.USER_PUBLIC)
+        reason = f"multiaccount of user {original} (hardware match at first login)"
+        await repo.set_privileges(user_id, privileges & ~privs.USER_PENDING_VERIFICATION)
+        await repo.append_notes(user_id, f"Banned: {reason}")
+        await moderation.ban(state, user_id, reason=reason)
+        if await repo.user_by_id(original) is not None:
             await repo.append_notes(original, f"Restricted: created multiaccount {user_id}")
-        for uid in (user_id, original):
-            state.spawn(state.redis.publish("peppy:ban", str(uid)), "ban publish")
+            await moderation.restrict(state, original, reason=f"created multiaccount {user_id}")
         state.verified[str(user_id)] = 0
         raise LoginError(game.LOGIN_BANNED, NOTICE_MULTI.format(server=state.cfg.stack.server_name),
                          reason=f"multi-account of {original}")

@@ -4,8 +4,8 @@
 :class:`MatchJanitor` is a service (``state.services``, built by ``pep.py``). Every second it
 checks the running rounds (forced ALL_PLAYERS_LOADED after ``load_timeout`` s, forced finish
 ``complete_timeout`` s after the first MATCH_COMPLETE); every ``cleanup_interval`` s it runs
-:func:`sweep`. Settings come from ``[multiplayer]`` through :func:`services.multiplayer.setting`
-(defaults 30 s, 120 s, 30 s, 30 s). An error in one pass is logged; the loop goes on.
+:func:`sweep`. Settings come from ``[multiplayer]`` (``state.cfg.multiplayer``; defaults in
+:class:`helpers.config.MultiplayerConfig`). An error in one pass is logged; the loop goes on.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def sweep(state: State, now: float | None = None) -> int:
     members and observers cleanly (:func:`services.multiplayer.dispose`).
     """
     now = time.monotonic() if now is None else now
-    age = float(multiplayer.setting(state, "empty_match_age"))
+    age = state.cfg.multiplayer.empty_match_age
     disposed = 0
     for match in state.matches:
         for index, slot in enumerate(match.slots):
@@ -75,7 +75,7 @@ def tick(state: State, last_sweep: list[float], now: float | None = None) -> Non
         check_rounds(state, now)
     except Exception:
         log.exception("round timeout check failed")
-    if now - last_sweep[0] >= float(multiplayer.setting(state, "cleanup_interval")):
+    if now - last_sweep[0] >= state.cfg.multiplayer.cleanup_interval:
         last_sweep[0] = now
         try:
             sweep(state, now)

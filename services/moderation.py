@@ -27,7 +27,6 @@ from constants import game, privileges as privs
 from redis.exceptions import RedisError
 
 from services import chat, multiplayer, publish, session, spectate
-from services.login import NOTICE_BANNED, NOTICE_RESTRICTED
 from helpers import codec
 from objects.token import client_privileges  # noqa: F401  (used here and by callers)
 
@@ -37,6 +36,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("pep.moderation")
 
+NOTICE_BANNED = "You are banned. Please contact the staff of {server} if you think this is a mistake."
+NOTICE_RESTRICTED = ("Your account is currently in restricted mode. Please contact the staff of {server} "
+                     "for more information.")
 NOTICE_UNRESTRICTED = "Your account has been unrestricted! Please log in again to refresh your status."
 NOTICE_RENAMED = "Your username has been changed to {name}. Please log in again."
 NOTICE_RENAME_FAILED = ("There was a critical error while trying to change your username. "

@@ -71,26 +71,8 @@ NOTICE_SILENCED = "You can't create or join multiplayer matches while you are si
 NOTICE_TOURNEY = "You are now in a tournament match."
 BOT_BUSY = "I would love to join your match, but I'm busy keeping this server up and running. Sorry. Beep Boop."
 
-# defaults of the [multiplayer] settings (read through ``setting``; see docs/multiplayer.md)
-DEFAULTS = {
-    "strict_start": False,  # Kawata's gates: >= 2 players and two teams in team modes
-    "cleanup_interval": 30.0,  # s between empty-match sweeps
-    "empty_match_age": 120.0,  # s a match may stay without players before the sweep disposes it
-    "load_timeout": 30.0,  # s after start before ALL_PLAYERS_LOADED is forced
-    "complete_timeout": 30.0,  # s after the first MATCH_COMPLETE before the round is finished
-}
-
-
 class MatchError(Exception):
     """A refused match operation; ``str(error)`` is a short text fit for a chat reply."""
-
-
-def setting(state: State, name: str, default=None):
-    """``[multiplayer] <name>`` from the configuration, else :data:`DEFAULTS` (or ``default``)."""
-    section = getattr(state.cfg, "multiplayer", None)
-    if section is not None and hasattr(section, name):
-        return getattr(section, name)
-    return DEFAULTS.get(name, default)
 
 
 # ==================================================================================== helpers
@@ -818,7 +800,7 @@ def start(state: State, match: Match, force: bool = True) -> bool:
         return False
     if not force and any(slot.status != m.READY for slot in eligible):
         return False
-    if setting(state, "strict_start"):
+    if state.cfg.multiplayer.strict_start:
         if len(eligible) < 2:
             return False
         if match.team_type in m.TEAM_MODES and len({slot.team for slot in eligible}) < 2:
@@ -1007,11 +989,11 @@ def check_timeouts(state: State, match: Match, now: float | None = None) -> None
     if not match.in_progress:
         return
     now = time.monotonic() if now is None else now
-    if not match.loaded_sent and now - match.round_started >= setting(state, "load_timeout"):
+    if not match.loaded_sent and now - match.round_started >= state.cfg.multiplayer.load_timeout:
         match.loaded_sent = True
         _to_players(match, codec.match_all_players_loaded())
         log.info("match %d: load timeout, players started without the missing ones", match.id)
-    if match.first_complete is not None and now - match.first_complete >= setting(state, "complete_timeout"):
+    if match.first_complete is not None and now - match.first_complete >= state.cfg.multiplayer.complete_timeout:
         log.info("match %d: completion timeout, finishing the round", match.id)
         finish(state, match)
 

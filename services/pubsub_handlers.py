@@ -11,7 +11,6 @@ user (tournament clients included) and does nothing for an offline user, except
 from __future__ import annotations
 
 import logging
-import time
 from typing import TYPE_CHECKING, Any
 
 from common.db import DatabaseError
@@ -86,10 +85,7 @@ async def update_cached_stats(state: State, user_id: int) -> None:
     spectators at once (integration.md §1.3 recommendation)."""
     for token in moderation.online_tokens(state, user_id):
         await session.reload_stats(state, token)
-        data = token.stats_packet()
-        token.enqueue(data)
-        for spectator in tuple(token.spectators.values()):
-            spectator.enqueue(data)
+        session.send_own_status(token, presence=False)
 
 
 async def silence(state: State, user_id: int) -> None:
@@ -100,15 +96,9 @@ async def silence(state: State, user_id: int) -> None:
     row = await state.repo.user_by_id(user_id)
     if row is None:
         return
-    end = int(row.get("silence_end") or 0)
-    left = max(0, end - int(time.time()))
-    tokens = moderation.online_tokens(state, user_id)
-    if not tokens:
+    if not moderation.online_tokens(state, user_id):
         return
-    for token in tokens:
-        token.silence_end = end
-        token.enqueue(codec.silence_end(left))
-    state.tokens.broadcast(codec.user_silenced(user_id))
+    left = session.apply_silence(state, user_id, int(row.get("silence_end") or 0))
     log.info("silence user=%d: %d s left", user_id, left)
 
 

@@ -58,12 +58,13 @@ def logout(state: State, token: Token, broadcast: bool = True) -> None:
     log.info("logout user=%d name=%s", token.user_id, token.username)
 
 
-def kick(state: State, token: Token, reason: str = KICK_NOTICE) -> None:
-    """Kick a session: queue the reason and login reply -1, log it out, and keep its final
-    packets until its next poll (or the next timeout sweep)."""
+def kick(state: State, token: Token, reason: str = KICK_NOTICE, reply: int = -1) -> None:
+    """Kick a session: queue the reason (a notification, none when empty) and login reply
+    ``reply`` (-1; maintenance uses -5), log it out, and keep its final packets until its next
+    poll (or the next timeout sweep). The one kick of the server (integration.md §5.3)."""
     if reason:
         token.enqueue(codec.notification(reason))
-    token.enqueue(codec.login_reply(-1))
+    token.enqueue(codec.login_reply(reply))
     logout(state, token)
     token.kicked = True
     state.kicked[token.token] = (token, time.monotonic())
@@ -93,20 +94,26 @@ def sweep_timeouts(state: State, now: float | None = None) -> int:
 
 
 async def silence(state: State, user_id: int, seconds: int, reason: str) -> int:
-    """Silence ``user_id`` for ``seconds`` (0 removes it): MySQL first, then the packets.
-
-    The user's sessions get 92 with the seconds left, everyone gets 94 (integration.md §1.3
-    "silence"). Returns the absolute end time. Raises :class:`common.db.DatabaseError` when the
-    write fails; nothing is changed in memory then.
+    """Silence ``user_id`` for ``seconds`` (0 removes it): MySQL first, then
+    :func:`apply_silence`. Returns the absolute end time (unix seconds). Raises
+    :class:`common.db.DatabaseError` when the write fails; nothing is changed in memory then.
     """
     end = await state.repo.set_silence(user_id, seconds, reason)
+    apply_silence(state, user_id, end)
+    log.info("silence user=%d seconds=%d reason=%r", user_id, seconds, reason)
+    return end
+
+
+def apply_silence(state: State, user_id: int, end: int) -> int:
+    """Apply a silence already stored in MySQL (``users.silence_end`` = ``end``, unix seconds):
+    the user's sessions get 92 with the seconds left, everyone gets 94 (integration.md §1.3
+    "silence"; also when it was lifted). Memory only; returns the seconds left."""
     left = max(0, end - int(time.time()))
     for token in state.tokens.user_tokens(user_id):
         token.silence_end = end
         token.enqueue(codec.silence_end(left))
     state.tokens.broadcast(codec.user_silenced(user_id))
-    log.info("silence user=%d seconds=%d reason=%r", user_id, seconds, reason)
-    return end
+    return left
 
 
 async def reload_stats(state: State, token: Token) -> None:
@@ -115,9 +122,10 @@ async def reload_stats(state: State, token: Token) -> None:
     token.set_stats(stats.ranked_score, stats.accuracy, stats.playcount, stats.total_score, stats.rank, stats.pp)
 
 
-def send_own_status(token: Token) -> None:
-    """Presence and stats of ``token`` to itself and its spectators (gamelogic.md §3.1 [K])."""
-    data = token.presence_packet() + token.stats_packet()
+def send_own_status(token: Token, presence: bool = True) -> None:
+    """Presence (unless ``presence`` is False) and stats of ``token`` to itself and its
+    spectators (gamelogic.md §3.1 [K]; after a stats reload, stats only)."""
+    data = token.presence_packet() + token.stats_packet() if presence else token.stats_packet()
     token.enqueue(data)
     for spectator in tuple(token.spectators.values()):
         spectator.enqueue(data)

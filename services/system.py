@@ -32,10 +32,13 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+import tornado.ioloop
+
 from constants import game
 from helpers import codec
+from helpers import geo
 from helpers.systemd import watchdog_interval
-from services import world
+from services import login, session, world
 
 if TYPE_CHECKING:
     from objects.lifecycle import Lifecycle
@@ -173,8 +176,6 @@ def started(state: State) -> None:
     """Tell systemd the server accepts clients (``READY=1``) and start the timer that sends
     ``WATCHDOG=1`` every ``WATCHDOG_USEC / 2`` and the status line (integration with
     ``Type=notify``; a no-op without ``NOTIFY_SOCKET``)."""
-    import tornado.ioloop
-
     lc = state.lifecycle
     if not lc.notifier.enabled:
         return
@@ -251,8 +252,6 @@ async def _grace(state: State, lc: Lifecycle, grace: float) -> float | None:
 
 
 async def _cleanup(state: State, server: Any) -> None:
-    from services import session
-
     if server is not None:
         server.stop()
         try:
@@ -341,14 +340,11 @@ async def set_maintenance(state: State, on: bool) -> None:
     gets the maintenance notice and login reply -5 and is logged out at once (its final packets
     are kept for its next poll, like a kick; docs/operations.md). Off: everyone is told.
     """
-    from services import login, session
-
     on = bool(on)
     await state.repo.set_maintenance(on)
     state.settings.maintenance = on
     refused = 0
     if on:
-        refuse = codec.notification(login.NOTICE_MAINTENANCE) + codec.login_reply(game.LOGIN_ERROR)
         admin_notice = codec.notification(login.NOTICE_MAINTENANCE_ADMIN)
         for token in state.tokens:
             if token.is_bot:
@@ -356,10 +352,7 @@ async def set_maintenance(state: State, on: bool) -> None:
             if token.admin:
                 token.enqueue(admin_notice)
                 continue
-            token.enqueue(refuse)
-            session.logout(state, token)
-            token.kicked = True
-            state.kicked[token.token] = (token, time.monotonic())
+            session.kick(state, token, login.NOTICE_MAINTENANCE, reply=game.LOGIN_ERROR)
             refused += 1
     else:
         state.tokens.broadcast(codec.notification(MAINTENANCE_OFF_NOTICE))
@@ -397,8 +390,6 @@ async def reload_settings(state: State) -> None:
 
 
 def _reload_geo(state: State) -> None:
-    from helpers import geo
-
     locator = getattr(state, "geo", None)
     if locator is not None:
         locator.reload()

@@ -45,6 +45,7 @@ import time
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, Union
 
 from services import chat
+from constants import privileges as privs
 from helpers import codec
 
 if TYPE_CHECKING:
@@ -362,8 +363,6 @@ def usable_commands(state: State, sender: Token, channel: str | None) -> list[Co
 # ------------------------------------------------------------------------------------ docs
 def privilege_names(mask: int) -> str:
     """``ADMIN_BAN_USERS (32)`` style names of the bits in ``mask`` (``—`` for 0)."""
-    from constants import privileges as privs
-
     if not mask:
         return "—"
     names = []

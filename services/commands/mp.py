@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from common.ripple import safe_username
 from constants import privileges as privs
+from constants.mods import names as mod_names
 from services import multiplayer as mp
 from services.commands import Context, Subcommand, command
 from helpers import codec
@@ -45,8 +46,6 @@ CANT_START = "Couldn't start match. Make sure there is at least one player who h
 MAX_COUNTDOWN = 600  # seconds
 _MODS = {"nf": 1, "ez": 2, "hd": 8, "hr": 16, "sd": 32, "dt": 64, "ht": 256, "nc": 512 | 64, "fl": 1024,
          "fi": 1048576, "so": 4096, "pf": 16384 | 32}
-_READABLE = (("NF", 1), ("EZ", 2), ("HD", 8), ("HR", 16), ("SD", 32), ("PF", 16384), ("NC", 512), ("DT", 64),
-             ("HT", 256), ("FL", 1024), ("FI", 1048576), ("SO", 4096), ("RX", 128), ("AP", 8192))
 _STATUS = {m.READY: "ready", m.NOT_READY: "not ready", m.NO_MAP: "no map", m.PLAYING: "playing",
            m.COMPLETE: "playing"}
 
@@ -91,12 +90,6 @@ def _gate(state: State, sender: Token, channel: str | None) -> bool:
 
 
 # ------------------------------------------------------------------------------------ helpers
-def _mods_text(mods: int) -> str:
-    out = [name for name, bit in _READABLE if mods & bit and not (name == "DT" and mods & 512)
-           and not (name == "SD" and mods & 16384)]
-    return "".join(out)
-
-
 def _online_game_client(state: State, name: str) -> Token | None:
     token = state.tokens.by_name(safe_username(name))
     if token is None or token.is_bot or token.tournament or token.kicked:
@@ -454,7 +447,7 @@ def _settings(ctx: Context, match: Match, args: list[str]) -> str | list[str]:
             continue
         team = {m.RED: "red", m.BLUE: "blue"}.get(slot.team, "!! no team !!")
         status = _STATUS.get(slot.status, "???")
-        mods = _mods_text(slot.mods | match.mods) if match.freemod else ""
+        mods = mod_names(slot.mods | match.mods) if match.freemod else ""
         lines.append(f"* [{team}] <{status}> ~ {slot.token.username}" + (f" (+ {mods})" if mods else ""))
     if not lines:
         lines = ["Nobody."]

@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 import requests
 
 from constants import game
+from constants.mods import AP, DT, EZ, FL, HD, HR, HT, NC, NF, PF, RX, SD, SO
+from constants.mods import names as mod_names
 from services.commands import ANYWHERE, PRIVATE, Context, command
 
 if TYPE_CHECKING:
@@ -40,9 +42,6 @@ API_ERROR = "Error in LETS API call ({message})."
 NO_BEATMAP = "I couldn't find a beatmap in that link. Please /np a difficulty, not a beatmap set."
 BUSY = "I'm still working on your previous request, please wait a moment."
 
-# mod bits (protocol.md §3.3)
-NF, EZ, TD, HD, HR, SD, DT, RX, HT, NC, FL, SO, AP, PF = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096,
-                                                          8192, 16384)
 #: ``!with`` codes (K adds RX and AP)
 WITH_CODES = {"NF": NF, "EZ": EZ, "HD": HD, "HR": HR, "DT": DT, "HT": HT, "NC": NC | DT, "FL": FL, "SO": SO,
               "RX": RX, "AP": AP}
@@ -52,9 +51,6 @@ INVALID_MODS = ("Invalid mods. Allowed mods: NO, NF, EZ, HD, HR, DT, HT, NC, FL,
 NP_MODS = {"easy": EZ, "nofail": NF, "hidden": HD, "hardrock": HR, "suddendeath": SD, "doubletime": DT,
            "nightcore": NC | DT, "halftime": HT, "flashlight": FL, "spunout": SO, "relax": RX,
            "autopilot": AP, "relax2": AP, "perfect": PF | SD}
-#: readable order of the +MODS suffix (O: NF EZ HD HR DT HT FL SO)
-_READABLE = (("NF", NF), ("EZ", EZ), ("HD", HD), ("HR", HR), ("SD", SD), ("PF", PF), ("NC", NC), ("DT", DT),
-             ("HT", HT), ("FL", FL), ("SO", SO), ("RX", RX), ("AP", AP))
 _BEATMAP_IN_URL = re.compile(r"(?:/b/|/beatmaps/|#(?:osu|taiko|fruits|mania)?/)(\d{1,10})(?!\d)")
 _NP_MOD = re.compile(r"(?:^|\s)[+\-~|]([A-Za-z0-9]+)[~|]?")
 
@@ -81,15 +77,8 @@ def set_np(state: State, token: Token, np: NowPlaying) -> None:
 
 
 def mods_text(mods: int) -> str:
-    """``HDHR``-style letters in the readable order; NC hides DT, PF hides SD; '' for none."""
-    out = []
-    for name, bit in _READABLE:
-        if not mods & bit:
-            continue
-        if name == "DT" and mods & NC or name == "SD" and mods & PF:
-            continue
-        out.append(name)
-    return "".join(out)
+    """``HDHR``-style letters (:func:`constants.mods.names`)."""
+    return mod_names(mods)
 
 
 def parse_np(verb_rest: str) -> tuple[int | None, int]:
