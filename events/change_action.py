@@ -22,7 +22,7 @@ MAX_TEXT = 512
 @event(packets.C_CHANGE_ACTION)
 def handle(state, token, payload: bytes) -> None:
     """Store the status; reply with own 83 + 11 (after a stats reload when needed)."""
-    action, text, md5, mods, mode, beatmap_id = codec.read_status(payload)
+    action, text, md5, mods, mode, beatmap_id = codec.read_status(payload).as_tuple()
     if not 0 <= mode <= 3:
         raise PacketError(f"game mode {mode} out of range")
     if not 0 <= action <= game.OSU_DIRECT:

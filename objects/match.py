@@ -235,14 +235,14 @@ class Match:
         else:
             password = self.password or None
         slots = self.slots
-        return codec.write_match(
-            packet_id, self.id, self.in_progress, 0, self.mods, self.name, password,
+        return codec.write_match(packet_id, codec.MatchData(
+            self.id, self.in_progress, 0, self.mods, self.name, password,
             self.beatmap_name, self.beatmap_id, self.beatmap_md5,
             [s.status for s in slots], [s.team for s in slots],
             [s.token.user_id if s.token is not None else None for s in slots],
             self.host_id, self.mode, self.scoring_type, self.team_type, self.freemod,
             [s.mods for s in slots], self.seed,
-        )
+        ))
 
     def invalidate(self) -> None:
         """Drop the cached lobby packets after a change."""
