@@ -26,6 +26,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests import client as C
+from tests.waiting import holds_for
 
 KAWATA_FULL_PERMS = 136104116219  # a Kawata admin preset (schema.md §2.3)
 
@@ -193,8 +194,7 @@ def test_second_sigterm_skips_the_grace_period(server, start_server):
     started = time.monotonic()
     os.kill(extra.proc.proc.pid, signal.SIGTERM)
     wait_until(lambda: "SIGTERM: shutdown requested" in extra.log_text(), what="the first SIGTERM")
-    time.sleep(0.3)
-    assert extra.proc.alive(), "the server must wait for its client during the grace period"
+    holds_for(extra.proc.alive, 0.3, what="the server must wait for its client during the grace period")
     os.kill(extra.proc.proc.pid, signal.SIGTERM)
     assert wait_exit(extra, timeout=8) == 0
     assert time.monotonic() - started < 8
@@ -327,10 +327,14 @@ def test_logs_have_user_lines_and_no_secrets(server):
     time.sleep(1.2)  # past [sessions] logout_grace = 1 in tests
     c.send(C.logout())
     c.send_raw(C.ping(), token=token)  # unknown token now
-    time.sleep(0.3)
-    with open(server.log_path, "rb") as f:
-        f.seek(start)
-        text = f.read().decode("utf-8", "replace")
+
+    def logged() -> str:
+        with open(server.log_path, "rb") as f:
+            f.seek(start)
+            return f.read().decode("utf-8", "replace")
+
+    wait_until(lambda: re.search(rf"logout user={user.id}\b", logged()), what="the logout in the log")
+    text = logged()
 
     assert re.search(rf"login user={user.id}\b", text), text[-3000:]
     assert re.search(rf"logout user={user.id}\b", text), text[-3000:]
