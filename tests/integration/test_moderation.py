@@ -20,6 +20,7 @@ import time
 import pytest
 
 from tests import client as C
+from tests.waiting import until
 
 KAWATA_FLAVOUR = "kawata"
 
@@ -81,14 +82,6 @@ async def login(state, user):
     token, data = await login_event.login(state, C.login_body(user.name, user.password), "10.77.0.1")
     assert token is not None, f"in-process login of {user.name} failed: {C.decode_packets(data)!r}"
     return token
-
-
-async def until(fn, timeout=5.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while not fn():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached within {timeout}s")
-        await asyncio.sleep(0.02)
 
 
 def packets(token):

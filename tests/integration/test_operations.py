@@ -26,7 +26,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests import client as C
-from tests.waiting import holds_for
+from tests.waiting import holds_for, wait_until
 
 KAWATA_FULL_PERMS = 136104116219  # a Kawata admin preset (schema.md §2.3)
 
@@ -95,17 +95,6 @@ def sample(samples: dict, name: str, **labels) -> float:
 
 def wait_exit(extra, timeout: float) -> int:
     return extra.proc.proc.wait(timeout=timeout)
-
-
-def wait_until(predicate, timeout: float = 5.0, interval: float = 0.05, what: str = ""):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
-        time.sleep(interval)
 
 
 def login_refused(res) -> bool:

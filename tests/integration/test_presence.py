@@ -10,7 +10,7 @@ import math
 import time
 
 from tests import client as C
-from tests.waiting import holds_for
+from tests.waiting import holds_for, wait_until
 
 LOGOUT_GRACE = 1.0  # PEP_SESSIONS_LOGOUT_GRACE of the test servers
 
@@ -242,15 +242,6 @@ def relation_count(server, a, b):
     return server.db.scalar(
         "SELECT COUNT(*) AS n FROM users_relationships WHERE user1=%s AND user2=%s", (a, b)
     )
-
-
-def wait_until(fn, timeout=3.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v or time.monotonic() >= deadline:
-            return v
-        time.sleep(0.05)
 
 
 def test_friend_add_and_remove(server):
