@@ -22,7 +22,6 @@ from objects.lifecycle import Lifecycle
 from objects.match import MatchList
 from objects.ratelimit import FailureLimiter
 from objects.stream import Stream
-from objects.token import Token as _Token
 from objects.tokenlist import TokenList
 
 if TYPE_CHECKING:
@@ -94,7 +93,6 @@ class State:
         limits = cfg.limits
         self.login_failures_ip = FailureLimiter(limits.login_failures_ip, limits.login_failure_window)
         self.login_failures_account = FailureLimiter(limits.login_failures_account, limits.login_failure_window)
-        _Token.max_queue = limits.max_queue
         self.started = time.time()
         # bcrypt releases the GIL: one thread per core runs checks in parallel; more threads
         # would only take the core away from the event loop (polls) during a login storm

@@ -273,7 +273,7 @@ async def _login(state: State, body: bytes, ip: str) -> Token:
     restricted = not privileges & privs.USER_PUBLIC
     token = Token(user_id, str(user["username"]), str(user["username_safe"]), privileges,
                   restricted=restricted, admin=admin, tournament=req.tournament, ip=ip,
-                  version=req.build, utc_offset=req.utc_offset)
+                  version=req.build, utc_offset=req.utc_offset, max_queue=cfg.limits.max_queue)
     token.country = country
     token.country_index = country_index(country)
     if location is not None:

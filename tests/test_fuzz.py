@@ -70,7 +70,7 @@ def check_invariants(state: State) -> None:
         for name in token.channels:
             channel = state.channels.get(name)
             assert channel is not None and token in channel.members, (token, name)
-        assert token.queued <= Token.max_queue and token.queued == sum(map(len, token.queue))
+        assert token.queued <= token.max_queue and token.queued == sum(map(len, token.queue))
         if token.match_id is not None:
             matches = getattr(state, "matches", None)
             if matches is not None:
