@@ -11,13 +11,12 @@ messages within ``spam_window`` seconds).
 from __future__ import annotations
 
 import enum
-import json
 import logging
 import time
 from typing import TYPE_CHECKING
 
 from common.ripple import StoreResult, safe_username
-from services import session
+from services import publish, session
 from helpers import codec
 from objects import bot as bot_module
 from objects.channel import MULTIPLAYER_PREFIX, SPECTATOR_PREFIX
@@ -99,8 +98,8 @@ def send_message(state: State, sender: Token, target: str, text: str) -> Result:
         if not sender.is_bot:
             _count_spam(state, sender)  # also bounds the MySQL work of offline messages per sender
         if state.cfg.chat.publish_new_message:
-            note = json.dumps({"user_id": sender.user_id, "target": target, "content": text})
-            state.spawn(state.redis.publish(NEW_MESSAGE_CHANNEL, note), "new message notify")
+            note = {"user_id": sender.user_id, "target": target, "content": text}
+            state.spawn(publish.publish(state, NEW_MESSAGE_CHANNEL, note), "new message notify")
     return result
 
 
@@ -184,7 +183,7 @@ def _count_spam(state: State, sender: Token) -> None:
         sender.spam_window_start = now
         sender.spam_count = 0
     sender.spam_count += 1
-    if sender.spam_count > cfg.spam_limit and not sender.silencing and state.repo is not None:
+    if sender.spam_count > cfg.spam_limit and not sender.silencing:
         sender.silencing = True
         log.info("spam auto-silence user=%d name=%s", sender.user_id, sender.username)
         state.spawn(_auto_silence(state, sender), f"auto-silence of {sender.user_id}")
