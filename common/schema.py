@@ -266,6 +266,15 @@ _DDL: dict[str, str] = {
   PRIMARY KEY (`id`),
   KEY `user_id` (`user_id`)
 ) {_TABLE_OPTIONS}""",
+    "offline_messages": f"""CREATE TABLE IF NOT EXISTS `offline_messages` (
+  `id` INT NOT NULL AUTO_INCREMENT,
+  `sender_id` INT NOT NULL,
+  `recipient_id` INT NOT NULL,
+  `content` VARCHAR(2048) NOT NULL DEFAULT '',
+  `sent_at` INT NOT NULL,
+  PRIMARY KEY (`id`),
+  KEY `recipient_id` (`recipient_id`, `id`)
+) {_TABLE_OPTIONS}""",
     "user_statuses": f"""CREATE TABLE IF NOT EXISTS `user_statuses` (
   `id` INT NOT NULL AUTO_INCREMENT,
   `user_id` INT NOT NULL,
@@ -292,6 +301,7 @@ _COMMON_TABLES = (
     "beatmaps",
     "scores",
     "irc_tokens",
+    "offline_messages",
 )
 _FLAVOUR_TABLES = {
     # Kawata reads users_stats_relax for relax; its (unreachable) autopilot path reads ap_stats.
@@ -461,7 +471,7 @@ async def init_db(db: Database, flavour: str, bot_id: int = 999) -> list[str]:
     password, privileges 978427 or 942669823 for realistikosu, permanent donor) and its row in
     every table of :func:`stats_tables`; the eight ``bancho_settings`` rows of §4.1 (by name);
     the channels ``#osu #announce #admin #lobby #english #ranked`` (by name); the
-    ``privileges_groups`` of §5 item 5 (by name).
+    ``privileges_groups`` of docs/schema.md §5 (by name).
 
     Never drops, alters, updates or deletes: an existing table keeps its shape, an existing row
     keeps its values. A seed row that an existing, differently shaped table refuses is reported

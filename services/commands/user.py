@@ -95,7 +95,7 @@ _REPORT = re.compile(r"^!report (.+?) \(([^()]+)\):?(?:\s+(.*))?$", re.DOTALL)
                 "posts it to #admin and confirms with a notification.")
 async def report(ctx: Context) -> None:
     """docs/rules.md §8.3 ``!report`` (K: bot name used). The pipeline has already turned the
-    message into a PM to the bot (§4.2 step 4). Every answer is a notification to the reporter."""
+    message into a PM to the bot (docs/rules.md §6.2). Every answer is a notification to the reporter."""
     state = ctx.state
     match = _REPORT.match(ctx.text.strip())
     if match is None:
@@ -109,7 +109,6 @@ async def report(ctx: Context) -> None:
     if reason.lower() == "other" and not info:
         ctx.notify(REPORT_OTHER)
         return
-    assert state.repo is not None
     user = await state.repo.user_by_safe_name(safe)
     if user is None:
         ctx.notify(REPORT_UNKNOWN)
@@ -140,6 +139,5 @@ async def pp(ctx: Context) -> str:
         if key not in _MODES:
             return "What's that game mode? I've never heard of it :/"
         mode = _MODES[key]
-    assert ctx.state.repo is not None
     value = await ctx.state.repo.user_pp(ctx.sender.user_id, mode, ctx.sender.relax, ctx.sender.autopilot)
     return f"You have {value:,} pp"

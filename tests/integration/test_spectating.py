@@ -217,7 +217,7 @@ def test_spectating_oneself_bot_restricted_offline_refused(server):
     r = server.connect(privileges=2, stem="r")
     offline = server.new_user()
     for target in (b.user_id, 999, r.user_id, offline.id):
-        # each refusal also stops the current spectating (§2.2 step 2); re-attach first
+        # each refusal also stops the current spectating (docs/rules.md §2.2); re-attach first
         b.send(C.start_spectating(a.user_id))
         drain_all(a, b)
         pb = b.send(C.start_spectating(target))
