@@ -96,6 +96,8 @@ class LimitsConfig:
     max_frames: int = 1024
     max_payload: int = 1 << 16
     max_matches_per_user: int = 5
+    # Hardening II (network and services): bcrypt checks queued or running at once
+    bcrypt_queue: int = 16
 
 
 @dataclasses.dataclass(frozen=True)
@@ -179,6 +181,7 @@ _RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("limits", "max_frames"): (16, 1 << 20),
     ("limits", "max_payload"): (1024, 1 << 24),
     ("limits", "max_matches_per_user"): (1, 65535),
+    ("limits", "bcrypt_queue"): (1, 100_000),
 }
 
 

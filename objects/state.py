@@ -63,6 +63,7 @@ class State:
         # would only take the core away from the event loop (polls) during a login storm
         self.cpu_pool = concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2,
                                                              thread_name_prefix="bcrypt")
+        self.bcrypt_pending = 0  # bcrypt checks queued or running (services/login.py, [limits] bcrypt_queue)
         self._tasks: set[asyncio.Future[Any]] = set()
         self._online_dirty = False
 

@@ -24,6 +24,7 @@ from constants.countries import country_index
 from services import chat, session
 from helpers import codec
 from helpers import geo, metrics
+from objects.ratelimit import limit_key
 from objects.token import Token, client_privileges
 from objects.state import State
 
@@ -52,6 +53,7 @@ NOTICE_OLD = "Your osu! client is too old. Please update osu!."
 NOTICE_HARDWARE = "Your client did not send its hardware information. Please restart osu!."
 NOTICE_MULTI = "You already have an account on {server}. Multiple accounts are not allowed."
 NOTICE_TOO_MANY = "Too many failed login attempts. Please wait a few minutes and try again."
+NOTICE_BUSY = "The server is busy logging other players in. Please try again in a few seconds."
 NOTICE_RESTRICTED = ("Your account is currently in restricted mode. Please contact the staff of {server} "
                      "for more information.")
 
@@ -140,11 +142,25 @@ def parse(body: bytes) -> LoginRequest:
     )
 
 
+async def _bcrypt(state: State, md5: str, hashed: bytes) -> bool:
+    """One bcrypt check on the bcrypt pool, refused when ``[limits] bcrypt_queue`` checks are
+    already queued or running (raises :class:`LoginError` -1 with a "busy" notice at once,
+    docs/security.md): a flood of logins must not make every other login wait behind it.
+    Raises ValueError for a malformed hash."""
+    if state.bcrypt_pending >= state.cfg.limits.bcrypt_queue:
+        raise LoginError(game.LOGIN_FAILED, NOTICE_BUSY, reason="bcrypt queue full")
+    state.bcrypt_pending += 1
+    try:
+        return await asyncio.get_running_loop().run_in_executor(state.cpu_pool, bcrypt.checkpw, md5.encode(), hashed)
+    finally:
+        state.bcrypt_pending -= 1
+
+
 async def _check_password(state: State, user: dict | None, md5: str) -> bool:
-    """bcrypt(md5) against ``users.password_md5``; successful checks are cached per user id."""
-    loop = asyncio.get_running_loop()
+    """bcrypt(md5) against ``users.password_md5``; successful checks are cached per user id.
+    Raises :class:`LoginError` when the bcrypt queue is full."""
     if user is None:
-        await loop.run_in_executor(state.cpu_pool, bcrypt.checkpw, md5.encode(), _DUMMY_HASH)
+        await _bcrypt(state, md5, _DUMMY_HASH)
         return False
     stored = str(user.get("password_md5") or "")
     user_id = int(user["id"])
@@ -156,7 +172,7 @@ async def _check_password(state: State, user: dict | None, md5: str) -> bool:
         return False
     hashed = ("$2b$" + stored[4:]) if stored.startswith("$2y$") else stored
     try:
-        ok = await loop.run_in_executor(state.cpu_pool, bcrypt.checkpw, md5.encode(), hashed.encode())
+        ok = await _bcrypt(state, md5, hashed.encode())
     except ValueError:  # a malformed stored hash
         return False
     if ok:
@@ -222,6 +238,33 @@ async def login(state: State, body: bytes, ip: str) -> tuple[Token | None, bytes
     return token, token.drain()
 
 
+async def _authenticate(state: State, req: LoginRequest, safe_name: str, ip: str) -> dict:
+    """Look the user up and check the password, under the failure limits (docs/security.md):
+    past them the login is refused before any MySQL or bcrypt work, and an attempt in flight
+    holds a slot of both limits (client address, IPv6 by /64, and account) until its check is
+    done, so simultaneous attempts cannot pass together. Returns the ``users`` row; raises
+    :class:`LoginError` (-1) for a refusal or a wrong password, DatabaseError from MySQL."""
+    by_ip, by_account = state.login_failures_ip, state.login_failures_account
+    ip_key = limit_key(ip)
+    if not by_ip.begin(ip_key):
+        raise LoginError(game.LOGIN_FAILED, NOTICE_TOO_MANY, reason="too many failed logins")
+    if not by_account.begin(safe_name):
+        by_ip.end(ip_key, failed=False)
+        raise LoginError(game.LOGIN_FAILED, NOTICE_TOO_MANY, reason="too many failed logins")
+    ok: bool | None = None  # None: no verdict (busy, MySQL error, cancelled): not a failure
+    try:
+        user = await state.repo.user_by_safe_name(safe_name)
+        ok = await _check_password(state, user, req.password_md5)
+    finally:
+        by_ip.end(ip_key, failed=ok is False)
+        by_account.end(safe_name, failed=ok is False)
+    if not ok:
+        raise LoginError(game.LOGIN_FAILED, reason="wrong username or password")
+    by_account.reset(safe_name)
+    assert user is not None
+    return user
+
+
 async def _login(state: State, body: bytes, ip: str) -> Token:
     cfg = state.cfg
     server = cfg.stack.server_name
@@ -232,16 +275,8 @@ async def _login(state: State, body: bytes, ip: str) -> Token:
     repo = state.repo
     assert repo is not None
     safe_name = safe_username(req.username)
-    # past the failure limits, refuse before any bcrypt work (docs/security.md)
-    if state.login_failures_ip.blocked(ip) or state.login_failures_account.blocked(safe_name):
-        raise LoginError(game.LOGIN_FAILED, NOTICE_TOO_MANY, reason="too many failed logins")
-    user = await repo.user_by_safe_name(safe_name)
-    if not await _check_password(state, user, req.password_md5):
-        state.login_failures_ip.failure(ip)
-        state.login_failures_account.failure(safe_name)
-        raise LoginError(game.LOGIN_FAILED, reason="wrong username or password")
-    state.login_failures_account.reset(safe_name)
-    assert user is not None
+    user = await _authenticate(state, req, safe_name, ip)
+    user_id = int(user["id"])
     user_id = int(user["id"])
     if user_id == cfg.stack.bot_id:
         raise LoginError(game.LOGIN_FAILED, reason="the bot account cannot log in")
