@@ -34,6 +34,9 @@ class ServerConfig:
     uvloop: bool = True
     shutdown_grace: float = 3.0
     reconnect_delay: float = 10.0
+    # Hardening II (network and services): seconds a login may take before it is answered
+    # with the "server error" reply
+    login_timeout: float = 10.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +47,10 @@ class DbConfig:
     password: str = ""
     database: str = "ripple"
     workers: int = 4
+    # Hardening II (network and services): seconds to connect, and per read / write on a connection
+    connect_timeout: float = 5.0
+    read_timeout: float = 10.0
+    write_timeout: float = 10.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,6 +60,9 @@ class RedisConfig:
     db: int = 0
     password: str = ""
     key_prefix: str = ""
+    # Hardening II (network and services): seconds per command (read/write) and to connect
+    timeout: float = 3.0
+    connect_timeout: float = 3.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -157,10 +167,16 @@ _RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("server", "max_body"): (1024, 1 << 30),
     ("server", "shutdown_grace"): (0, 600),
     ("server", "reconnect_delay"): (0, 3600),
+    ("server", "login_timeout"): (1, 600),
     ("db", "port"): (1, 65535),
     ("db", "workers"): (1, 256),
+    ("db", "connect_timeout"): (1, 600),
+    ("db", "read_timeout"): (1, 3600),
+    ("db", "write_timeout"): (1, 3600),
     ("redis", "port"): (1, 65535),
     ("redis", "db"): (0, 1023),
+    ("redis", "timeout"): (0.1, 600),
+    ("redis", "connect_timeout"): (0.1, 600),
     ("stack", "bot_id"): (1, 2**31 - 1),
     ("sessions", "timeout"): (0.1, 86400),
     ("sessions", "timeout_check"): (0.05, 86400),

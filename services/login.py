@@ -218,7 +218,15 @@ async def login(state: State, body: bytes, ip: str) -> tuple[Token | None, bytes
     """Handle one login POST. Returns (token or None, response body). Never raises."""
     started = time.monotonic()
     try:
-        token = await _login(state, body, ip)
+        # bounded (docs/security.md, Hardening II): a hung MySQL or a long queue must not hold
+        # the client; past the deadline it gets the "server error" reply. Only awaits are cut
+        # short, and the session itself is built without any await, so nothing is half-created.
+        token = await asyncio.wait_for(_login(state, body, ip), state.cfg.server.login_timeout)
+    except asyncio.TimeoutError:
+        log.warning("login failed: no answer within %.1f s (MySQL or Redis hung?) ip=%s",
+                    state.cfg.server.login_timeout, ip)
+        metrics.count_login(game.LOGIN_ERROR)
+        return None, LoginError(game.LOGIN_ERROR, NOTICE_ERROR).response()
     except LoginError as exc:
         log.info("login refused ip=%s code=%d reason=%s", ip, exc.code, exc.reason)
         metrics.count_login(exc.code, exc.reason)
