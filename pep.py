@@ -122,17 +122,21 @@ async def serve(cfg: config_module.Config) -> int:
     """
     import importlib
 
-    import tornado.httpserver
     import tornado.netutil
 
     from common.db import Database, DatabaseError
     from common.redis import Redis
     from services import system
     from handlers.app import make_app
-    from helpers import geo, metrics
+    from handlers.main import body_limit
+    from helpers import geo, metrics, netlimits
     from objects.state import State
 
     logging.getLogger().addHandler(metrics.ErrorCounter())
+    # docs/security.md, Hardening II: every connection takes a descriptor; malformed requests
+    # and slow bodies are logged by Tornado once per request unless throttled
+    netlimits.raise_nofile_limit()
+    netlimits.install_log_throttle()
     system.init_error_reporting(cfg.sentry.dsn)
     db = Database(cfg.db)
     redis = Redis(cfg.redis)
@@ -158,7 +162,13 @@ async def serve(cfg: config_module.Config) -> int:
         db.close()
         await redis.close()
         return 1
-    server = tornado.httpserver.HTTPServer(make_app(state), max_body_size=cfg.server.max_body, xheaders=False)
+    srv = cfg.server
+    server = netlimits.GuardedHTTPServer(
+        make_app(state), xheaders=False, max_body_size=srv.max_body, max_header_size=srv.max_header,
+        idle_connection_timeout=srv.idle_timeout, body_timeout=srv.body_timeout,
+        max_per_address=srv.max_connections_per_ip,
+        exempt=netlimits.parse_networks(srv.connection_limit_exempt),
+        body_limit=body_limit(state), max_pending=srv.max_pending_body)
     services = []
     for name in SERVICES:
         service = importlib.import_module(name)

@@ -37,6 +37,15 @@ class ServerConfig:
     # Hardening II (network and services): seconds a login may take before it is answered
     # with the "server error" reply
     login_timeout: float = 10.0
+    # seconds a connection may stay idle (also allowed for a request's headers), and for a body
+    idle_timeout: float = 60.0
+    body_timeout: float = 10.0
+    # bytes of request headers; open connections per client address (0 = no limit) and the
+    # addresses exempt from that (the reverse proxy); bytes held by incomplete bodies in total
+    max_header: int = 16384
+    max_connections_per_ip: int = 64
+    connection_limit_exempt: str = "127.0.0.1, ::1"
+    max_pending_body: int = 64 << 20
 
 
 @dataclasses.dataclass(frozen=True)
@@ -168,6 +177,11 @@ _RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("server", "shutdown_grace"): (0, 600),
     ("server", "reconnect_delay"): (0, 3600),
     ("server", "login_timeout"): (1, 600),
+    ("server", "idle_timeout"): (0.5, 86400),
+    ("server", "body_timeout"): (0.5, 3600),
+    ("server", "max_header"): (1024, 1 << 20),
+    ("server", "max_connections_per_ip"): (0, 1_000_000),
+    ("server", "max_pending_body"): (1 << 16, 1 << 40),
     ("db", "port"): (1, 65535),
     ("db", "workers"): (1, 256),
     ("db", "connect_timeout"): (1, 600),
@@ -287,6 +301,12 @@ def load(path: str | None = "config.ini", environ: Mapping[str, str] | None = No
         raise ConfigError(f"[stack] flavour = {config.stack.flavour!r}: expected one of {', '.join(FLAVOURS)}")
     if config.log.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
         raise ConfigError(f"[log] level = {config.log.level!r}: expected DEBUG, INFO, WARNING or ERROR")
+    for part in config.server.connection_limit_exempt.split(","):
+        try:
+            if part.strip():
+                ipaddress.ip_network(part.strip(), strict=False)
+        except ValueError:
+            raise ConfigError(f"[server] connection_limit_exempt: {part.strip()!r} is not an address or network") from None
     for part in config.metrics.allow.split(","):
         try:
             if part.strip():

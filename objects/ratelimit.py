@@ -13,27 +13,10 @@ check before the first failure is recorded.
 from __future__ import annotations
 
 import collections
-import ipaddress
 import time
 
-
-def limit_key(ip: str) -> str:
-    """The key under which the login limits count ``ip``.
-
-    IPv4 addresses are their own key; an IPv6 address is keyed on its /64 (one customer line or
-    host usually holds a whole /64, so rotating the low 64 bits must not escape the limit); an
-    IPv4-mapped IPv6 address counts as the IPv4 address. Anything that is not an address is
-    returned unchanged (e.g. the empty string). Source: ``ipaddress`` of the standard library.
-    """
-    try:
-        addr = ipaddress.ip_address(ip)
-    except ValueError:
-        return ip
-    if isinstance(addr, ipaddress.IPv6Address):
-        if addr.ipv4_mapped is not None:
-            return str(addr.ipv4_mapped)
-        return str(ipaddress.IPv6Network((addr, 64), strict=False))
-    return str(addr)
+# the key of a client address: IPv4 as is, IPv6 by its /64 (helpers/netlimits.py)
+from helpers.netlimits import address_key as limit_key  # noqa: F401  (re-exported for the login)
 
 
 class FailureLimiter:

@@ -71,12 +71,16 @@ def login_timed(url: str, name: str, password: str = "password", headers: dict |
     return result.user_id, time.monotonic() - started
 
 
-def open_idle(port: int, count: int, source: str = "127.0.0.2", partial: bytes = b"", timeout: float = 2.0) -> list[socket.socket]:
-    """Open up to ``count`` connections from ``source`` and leave them idle (after sending
-    ``partial``, e.g. half a header for a slowloris). Connections the server refuses or that
+def open_idle(port: int, count: int, source: str = "127.0.0.2", partial: bytes = b"", timeout: float = 0.3,
+              deadline: float = 10.0) -> list[socket.socket]:
+    """Open up to ``count`` connections from ``source`` (within ``deadline`` seconds) and leave
+    them idle (after sending ``partial``, e.g. half a header for a slowloris). Connections that
     cannot be opened are skipped; returns the open sockets (the caller closes them)."""
     socks = []
+    stop_at = time.monotonic() + deadline
     for _ in range(count):
+        if time.monotonic() > stop_at:
+            break
         s = socket.socket()
         s.settimeout(timeout)
         try:
@@ -105,6 +109,15 @@ def still_open(socks: list[socket.socket]) -> int:
         except OSError:
             pass
     return alive
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` so far (Linux /proc), seconds."""
+    import os
+
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def close_all(socks: list[socket.socket]) -> None:

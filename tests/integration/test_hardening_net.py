@@ -85,3 +85,83 @@ def test_a_full_bcrypt_queue_refuses_at_once_and_other_logins_go_on(server, star
         legit_reply, seconds = N.login_timed(extra.url, user.name, user.password, {"X-Real-IP": "198.18.0.1"})
     assert legit_reply == user.id
     assert seconds < 3.0
+
+
+# ------------------------------------------------------------------ item 1: descriptors
+def _fd_server(tmp_path, db_name: str, nofile: int, **env):
+    """A pep.py on the session database whose open-file limit (soft and hard) is ``nofile``."""
+    import secrets
+
+    from tests.conftest import ServerProcess, _server_env, free_port
+    from tests.integration.test_outages import _clean_redis
+
+    base = _server_env(db_name, f"pep_fd_{secrets.token_hex(4)}:", free_port(),
+                       {k: str(v) for k, v in env.items()})
+    proc = ServerProcess(base, tmp_path / "fd_server.log")
+    proc.nofile = nofile
+    return proc, lambda: _clean_redis(base)
+
+
+def _log_size(proc) -> int:
+    return proc.log_path.stat().st_size
+
+
+def test_idle_and_slowloris_floods_from_one_address_are_capped(server, tmp_path):
+    proc, clean = _fd_server(tmp_path, server.db_name, 256, PEP_SERVER_MAX_CONNECTIONS_PER_IP=16, PEP_LOG_LEVEL="INFO")
+    user = server.new_user()
+    socks = []
+    try:
+        proc.start()
+        before = _log_size(proc)
+        socks = N.open_idle(proc.port, 300, source="127.0.0.2", deadline=8)
+        socks += N.open_idle(proc.port, 100, source="127.0.0.3", partial=b"POST / HTTP/1.1\r\nHost: x\r\n", deadline=4)
+        reply, seconds = N.login_timed(proc.url, user.name, user.password)
+        client = C.BanchoClient(proc.url)
+        client.login(user.name, user.password)
+        poll_started = time.monotonic()
+        client.poll()
+        poll_seconds = time.monotonic() - poll_started
+        time.sleep(0.3)
+        held = N.still_open(socks)
+        grown = _log_size(proc) - before
+        print(f"{len(socks)} hostile connections opened, {held} held by the server; login {seconds:.2f} s, "
+              f"poll {poll_seconds:.2f} s; log grew {grown} bytes")
+        assert reply == user.id
+        assert seconds < 1.0 and poll_seconds < 1.0
+        assert held <= 32
+        assert grown < 20_000
+    finally:
+        N.close_all(socks)
+        proc.stop()
+        clean()
+
+
+def test_out_of_descriptors_backs_off_quietly_and_recovers(server, tmp_path):
+    proc, clean = _fd_server(tmp_path, server.db_name, 200, PEP_SERVER_MAX_CONNECTIONS_PER_IP=0, PEP_SERVER_IDLE_TIMEOUT=3,
+                             PEP_LOG_LEVEL="INFO")
+    user = server.new_user()
+    socks = []
+    try:
+        proc.start()
+        before = _log_size(proc)
+        # more connections than descriptors, from many addresses: no per-address cap can help
+        for n in range(2, 8):
+            socks += N.open_idle(proc.port, 50, source=f"127.0.1.{n}", deadline=2)
+        cpu_before = N.cpu_seconds(proc.proc.pid)
+        time.sleep(2.0)
+        cpu = N.cpu_seconds(proc.proc.pid) - cpu_before
+        grown = _log_size(proc) - before
+        warnings = proc.log_text().count("out of file descriptors")
+        print(f"{len(socks)} idle connections, limit 200 descriptors: server CPU {cpu:.2f} s in 2 s, "
+              f"log grew {grown} bytes, {warnings} warning(s)")
+        assert warnings >= 1, "the descriptors never ran out: the test did not reproduce the attack"
+        assert cpu < 0.5
+        assert grown < 20_000
+        # the idle ones time out and free their descriptors: a client gets in again
+        reply, seconds = N.login_timed(proc.url, user.name, user.password)
+        assert reply == user.id, reply
+        assert seconds < 8
+    finally:
+        N.close_all(socks)
+        proc.stop()
+        clean()
