@@ -126,3 +126,34 @@ def close_all(socks: list[socket.socket]) -> None:
             s.close()
         except OSError:
             pass
+
+
+def rss_mib(pid: int) -> float:
+    """Resident memory of process ``pid`` (Linux /proc), MiB."""
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def slow_bodies(port: int, count: int, declared: int, sent: int, headers: dict[str, str] | None = None,
+                source: str = "127.0.0.1") -> list[socket.socket]:
+    """Open ``count`` connections that each declare a body of ``declared`` bytes on ``POST /``,
+    send ``sent`` bytes of it and stop. Returns the sockets (the caller closes them)."""
+    head = [f"POST / HTTP/1.1", "Host: 127.0.0.1", "User-Agent: osu!", f"Content-Length: {declared}"]
+    head += [f"{k}: {v}" for k, v in (headers or {}).items()]
+    request = ("\r\n".join(head) + "\r\n\r\n").encode() + b"\x00" * sent
+    socks = []
+    for _ in range(count):
+        s = socket.socket()
+        s.settimeout(2.0)
+        try:
+            s.bind((source, 0))
+            s.connect(("127.0.0.1", port))
+            s.sendall(request)
+        except OSError:
+            pass
+        s.setblocking(False)
+        socks.append(s)
+    return socks

@@ -165,3 +165,34 @@ def test_out_of_descriptors_backs_off_quietly_and_recovers(server, tmp_path):
         N.close_all(socks)
         proc.stop()
         clean()
+
+
+# ------------------------------------------------------------------ item 6: slow bodies
+def test_slow_request_bodies_hold_bounded_memory_and_time_out(server, start_server):
+    extra = start_server({"PEP_SERVER_MAX_PENDING_BODY": str(4 << 20), "PEP_SERVER_BODY_TIMEOUT": "2"})
+    user = server.new_user()
+    c = C.BanchoClient(extra.url)
+    assert c.login(user.name, user.password).user_id == user.id
+    pid = extra.proc.proc.pid
+    before = N.rss_mib(pid)
+    # 60 connections with a valid session token, each declaring 1 MiB and sending 768 KiB
+    socks = N.slow_bodies(extra.port, 60, (1 << 20) - 1, 768 << 10, {"osu-token": c.token})
+    try:
+        time.sleep(0.5)
+        grown = N.rss_mib(pid) - before
+        held = N.still_open(socks)
+        print(f"60 slow 1 MiB bodies: RSS grew {grown:.1f} MiB, {held} connections still open")
+        assert grown < 20
+        time.sleep(2.5)  # past the body timeout every one of them is closed
+        assert N.still_open(socks) == 0
+        # logins and unknown tokens get small limits: refused at the headers, nothing read
+        def declared_only(size: int, headers: dict) -> bytes:  # the headers of a body never sent
+            return N.raw_request("/", b"", headers).replace(b"Content-Length: 0", f"Content-Length: {size}".encode())
+
+        status, _, _ = asyncio.run(N.exchange(extra.port, declared_only(5000, {}), timeout=5))
+        assert status == 400
+        status, _, _ = asyncio.run(N.exchange(extra.port, declared_only(70_000, {"osu-token": "nope"}), timeout=5))
+        assert status == 400
+        assert c.poll() is not None  # the real session goes on
+    finally:
+        N.close_all(socks)
