@@ -196,3 +196,42 @@ def test_slow_request_bodies_hold_bounded_memory_and_time_out(server, start_serv
         assert c.poll() is not None  # the real session goes on
     finally:
         N.close_all(socks)
+
+
+# ------------------------------------------------------------------ item 4: the API and XSS
+def test_status_text_cannot_script_the_api_pages(server):
+    import json
+
+    import requests
+
+    evil = '<script>alert(document.cookie)</script>&<img src=x onerror=alert(1)>'
+    c = server.connect()
+    c.send(C.change_action(2, evil, "e" * 32, 0, 0, 1))
+    time.sleep(0.2)
+    base = server.url.rstrip("/")
+    for path in (f"/api/v2/clients/{c.user_id}", f"/api/status/{c.user_id}", f"/api/v2/status/{c.user_id}"):
+        r = requests.get(base + path, timeout=5)
+        assert r.status_code == 200, path
+        assert r.headers["Content-Type"].startswith("application/json"), path
+        assert r.headers.get("X-Content-Type-Options") == "nosniff", path
+        assert "<" not in r.text and ">" not in r.text, path  # inert even if rendered as HTML
+        data = json.loads(r.text)
+        text = data["clients"][0]["action"]["text"] if "clients" in data else data["action"]["text"]
+        assert text.endswith(evil), path  # the same value for a JSON consumer
+    for path in ("/api/v1/isOnline?u=<b>x</b>", "/api/v1/serverStatus", f"/api/yes/userstats?id={c.user_id}"):
+        r = requests.get(base + path, timeout=5)
+        assert "<" not in r.text, path
+
+
+def test_delta_clients_allows_cross_origin_reads(server):
+    import requests
+
+    c = server.connect()
+    url = server.url.rstrip("/") + f"/api/v2/clients/{c.user_id}"
+    r = requests.get(url, headers={"Origin": "https://ripple.example"}, timeout=5)
+    assert r.headers.get("Access-Control-Allow-Origin") == "*"
+    pre = requests.options(url, headers={"Origin": "https://ripple.example", "Access-Control-Request-Method": "GET"},
+                           timeout=5)
+    assert pre.status_code == 204
+    assert pre.headers.get("Access-Control-Allow-Origin") == "*"
+    assert "GET" in pre.headers.get("Access-Control-Allow-Methods", "")
