@@ -117,3 +117,54 @@ def test_frozen_redis_does_not_hold_logins(tmp_path, local_database):  # noqa: F
         server.stop()
         _clean_redis(env)
         redis_server.stop()
+
+
+def test_pubsub_is_back_within_a_second_and_catches_up_bans_and_silences(tmp_path, local_database):  # noqa: F811
+    import MySQLdb
+    import redis as redis_lib
+
+    from tests import client as C
+    from tests.conftest import _mysql_connect
+
+    redis_server = PrivateRedis(tmp_path)
+    if not redis_server.available:
+        pytest.skip("redis-server not installed")
+    redis_server.start()
+    env = _env(PEP_REDIS_PORT=redis_server.port, PEP_DB_DATABASE=local_database, PEP_REDIS_KEY_PREFIX="")
+    server = ServerProcess(env, tmp_path / "server.log")
+    try:
+        _cli(env, "init-db")
+        for name in ("ps_banned", "ps_silenced", "ps_watcher"):
+            _cli(env, "adduser", name, "password")
+        server.start()
+        banned, silenced, watcher = (_login(server, n) for n in ("ps_banned", "ps_silenced", "ps_watcher"))
+        redis_server.stop()
+        time.sleep(5.0)  # long enough for the old backoff to grow past several seconds
+        # the website bans and silences while Redis is down: its messages are lost
+        conn = _mysql_connect(local_database)
+        with conn.cursor() as cur:
+            cur.execute("UPDATE users SET privileges = 0 WHERE id = %s", (banned.user_id,))
+            cur.execute("UPDATE users SET silence_end = %s WHERE id = %s", (int(time.time()) + 600, silenced.user_id))
+        conn.close()
+        redis_server.start()
+        up = time.monotonic()
+        r = redis_lib.Redis(port=redis_server.port)
+        back = None
+        while time.monotonic() - up < 10:
+            if any(c.get("name", "").startswith("pep.py-pubsub") for c in r.client_list()):
+                back = time.monotonic() - up
+                break
+            time.sleep(0.05)
+        r.close()
+        print(f"pub/sub subscribed again {back} s after Redis was back")
+        assert back is not None and back < 1.3
+        kicked = C.wait_for(banned, lambda p: p.id == 5 and p.value == -3, timeout=5, description="ban (login reply -3)")
+        assert kicked
+        left = C.wait_for(silenced, lambda p: p.id == 92 and p.value > 0, timeout=5, description="silence end").value
+        assert 500 < left <= 600
+        assert watcher.poll() is not None
+        assert server.alive()
+    finally:
+        server.stop()
+        _clean_redis(env)
+        redis_server.stop()
