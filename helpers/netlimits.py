@@ -3,10 +3,13 @@
 :class:`GuardedHTTPServer` is Tornado's ``HTTPServer`` with what an outsider must not be able to
 exhaust bounded, below any handler (so a custom connection delegate can use it unchanged):
 
-* **descriptors**: the accept loop backs off for :data:`ACCEPT_BACKOFF` seconds when the
-  process runs out of descriptors (EMFILE, ENFILE, ENOBUFS, ENOMEM), instead of being woken
-  again at once for the same waiting connection (13,000 failed accepts a second were seen), and
-  logs one warning per :data:`WARN_INTERVAL` seconds with the count; :func:`raise_nofile_limit`
+* **descriptors**: when the process runs out of descriptors (EMFILE, ENFILE, ENOBUFS,
+  ENOMEM) the accept loop first closes up to :data:`SHED_BATCH` of the connections that have
+  waited longest (at least :data:`SHED_MIN_AGE` seconds) for a request's headers (idle
+  keep-alive or slowloris: a client that is polling is never waiting long) and accepts again;
+  with nothing to close it backs off for :data:`ACCEPT_BACKOFF` seconds instead of being woken
+  again at once for the same waiting connection (13,000 failed accepts a second were seen).
+  One warning per :data:`WARN_INTERVAL` seconds carries the counts. :func:`raise_nofile_limit`
   raises the soft ``RLIMIT_NOFILE`` to the hard one at start-up;
 * **connections per address**: at most ``max_per_address`` open connections per client
   address (IPv6 by /64, :func:`address_key`); past it a new connection is closed at once.
@@ -24,6 +27,7 @@ Only the standard library and Tornado are used; nothing here knows the Bancho pr
 
 from __future__ import annotations
 
+import collections
 import errno
 import ipaddress
 import logging
@@ -42,6 +46,10 @@ log = logging.getLogger("pep.net")
 ACCEPT_BACKOFF = 0.1
 #: connections accepted per readiness event at most (the others wait for the next turn)
 ACCEPT_BATCH = 128
+#: connections waiting for headers closed at most per descriptor shortage
+SHED_BATCH = 16
+#: seconds a connection must have waited for headers before it may be closed for a newcomer
+SHED_MIN_AGE = 1.0
 #: seconds between two warnings about the same kind of refusal
 WARN_INTERVAL = 10.0
 #: a soft RLIMIT_NOFILE below this many descriptors gets a warning at start-up
@@ -158,16 +166,18 @@ class _BodyGuard(tornado.httputil.HTTPMessageDelegate):
     """Wraps the request delegate: sets the body limit from the headers and counts the bytes
     of the incomplete body against the server's total."""
 
-    __slots__ = ("server", "inner", "conn", "held")
+    __slots__ = ("server", "inner", "conn", "held", "server_conn")
 
     def __init__(self, server: "GuardedHTTPServer", inner: tornado.httputil.HTTPMessageDelegate,
-                 conn: tornado.httputil.HTTPConnection) -> None:
+                 conn: tornado.httputil.HTTPConnection, server_conn: object) -> None:
         self.server = server
         self.inner = inner
         self.conn = conn
         self.held = 0
+        self.server_conn = server_conn
 
     def headers_received(self, start_line: Any, headers: tornado.httputil.HTTPHeaders) -> Awaitable[None] | None:
+        self.server.waiting.pop(self.server_conn, None)  # a request is under way: not idle
         limit_of = self.server.body_limit
         if limit_of is not None:
             limit = limit_of(start_line, headers)
@@ -223,12 +233,16 @@ class GuardedHTTPServer(tornado.httpserver.HTTPServer):
         self.max_pending = max_pending
         self.pending_bytes = 0
         self.open_by_address: dict[str, int] = {}
+        # connections waiting for a request's headers -> since when (monotonic), oldest first
+        self.waiting: collections.OrderedDict[Any, float] = collections.OrderedDict()
         self._address_of: dict[Any, str] = {}  # stream -> counted address key
         self.refused_connections = Throttle(
             "refused %d connection(s) in the last interval: more than %d open from one address (last: %s)")
         self.accept_pauses = Throttle(
-            "out of file descriptors %d time(s) in the last interval (open connections: %d): accepting "
-            "paused for %.1f s each time; raise the open-file limit or lower [server] idle_timeout")
+            "out of file descriptors %d time(s) in the last interval (open connections: %d, idle ones "
+            "closed for newcomers so far: %d): accepting paused for %.1f s when none could be closed; "
+            "raise the open-file limit or lower [server] idle_timeout")
+        self.shed_total = 0
         self.pending_refused = Throttle(
             "closed %d connection(s) in the last interval: incomplete request bodies hold more than %d bytes")
 
@@ -263,11 +277,13 @@ class GuardedHTTPServer(tornado.httpserver.HTTPServer):
                 except OSError as exc:
                     if exc.errno not in _OUT_OF_DESCRIPTORS:
                         raise
+                    self.accept_pauses.hit(len(self._connections), self.shed_total, ACCEPT_BACKOFF)
+                    if self._shed_idle():
+                        continue  # descriptors were freed: accept the newcomer now
                     # the waiting connection stays in the backlog; wake up later, not at once
                     io_loop.remove_handler(sock)
                     state["reading"] = False
                     state["timer"] = io_loop.call_later(ACCEPT_BACKOFF, resume)
-                    self.accept_pauses.hit(len(self._connections), ACCEPT_BACKOFF)
                     return
                 self._handle_connection(connection, address)
 
@@ -281,6 +297,23 @@ class GuardedHTTPServer(tornado.httpserver.HTTPServer):
 
         io_loop.add_handler(sock, on_readable, tornado.ioloop.IOLoop.READ)
         return stop
+
+    def _shed_idle(self) -> int:
+        """Close up to :data:`SHED_BATCH` connections that have waited at least
+        :data:`SHED_MIN_AGE` seconds for a request's headers, oldest first; returns how many."""
+        now = time.monotonic()
+        shed = 0
+        while self.waiting and shed < SHED_BATCH:
+            server_conn, since = next(iter(self.waiting.items()))
+            if now - since < SHED_MIN_AGE:
+                break
+            del self.waiting[server_conn]
+            stream = getattr(server_conn, "stream", None)
+            if stream is not None and not stream.closed():
+                stream.close()  # frees the descriptor now; Tornado calls on_close later
+                shed += 1
+        self.shed_total += shed
+        return shed
 
     # ---------------------------------------------------------------- per address
     def _exempt(self, ip: str) -> bool:
@@ -308,6 +341,7 @@ class GuardedHTTPServer(tornado.httpserver.HTTPServer):
 
     def on_close(self, server_conn: Any) -> None:
         """A connection ended: give its place back."""
+        self.waiting.pop(server_conn, None)
         key = self._address_of.pop(getattr(server_conn, "stream", None), None)
         if key is not None:
             left = self.open_by_address.get(key, 1) - 1
@@ -320,5 +354,7 @@ class GuardedHTTPServer(tornado.httpserver.HTTPServer):
     # ---------------------------------------------------------------- bodies
     def start_request(self, server_conn: object, request_conn: tornado.httputil.HTTPConnection
                       ) -> tornado.httputil.HTTPMessageDelegate:
-        """Tornado's delegate, wrapped by the body limits."""
-        return _BodyGuard(self, super().start_request(server_conn, request_conn), request_conn)
+        """Tornado's delegate, wrapped by the body limits; the connection now waits for headers."""
+        self.waiting[server_conn] = time.monotonic()
+        self.waiting.move_to_end(server_conn)
+        return _BodyGuard(self, super().start_request(server_conn, request_conn), request_conn, server_conn)
