@@ -156,7 +156,7 @@ async def serve(cfg: config_module.Config) -> int:
         await redis.close()
         return 1
     try:
-        sockets = tornado.netutil.bind_sockets(cfg.server.port, address=cfg.server.host)
+        sockets = tornado.netutil.bind_sockets(cfg.server.port, address=cfg.server.host, backlog=cfg.server.backlog)
     except OSError as exc:
         log.error("start-up failed: cannot listen on %s:%d: %s", cfg.server.host, cfg.server.port, exc)
         db.close()

@@ -46,6 +46,8 @@ class ServerConfig:
     max_connections_per_ip: int = 64
     connection_limit_exempt: str = "127.0.0.1, ::1"
     max_pending_body: int = 64 << 20
+    # connections the kernel may hold waiting to be accepted (listen backlog)
+    backlog: int = 1024
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,6 +119,7 @@ class LimitsConfig:
     max_matches_per_user: int = 5
     # Hardening II (network and services): bcrypt checks queued or running at once
     bcrypt_queue: int = 16
+    bcrypt_per_ip: int = 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -182,6 +185,7 @@ _RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("server", "max_header"): (1024, 1 << 20),
     ("server", "max_connections_per_ip"): (0, 1_000_000),
     ("server", "max_pending_body"): (1 << 16, 1 << 40),
+    ("server", "backlog"): (16, 65535),
     ("db", "port"): (1, 65535),
     ("db", "workers"): (1, 256),
     ("db", "connect_timeout"): (1, 600),
@@ -212,6 +216,7 @@ _RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("limits", "max_payload"): (1024, 1 << 24),
     ("limits", "max_matches_per_user"): (1, 65535),
     ("limits", "bcrypt_queue"): (1, 100_000),
+    ("limits", "bcrypt_per_ip"): (1, 100_000),
 }
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Coroutine
 
 from common.ripple import Repository, Settings
 from helpers.config import Config
+from helpers.netlimits import Throttle
 from objects.channel import ChannelList
 from objects.match import MatchList
 from objects.ratelimit import FailureLimiter
@@ -64,6 +65,14 @@ class State:
         self.cpu_pool = concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2,
                                                              thread_name_prefix="bcrypt")
         self.bcrypt_pending = 0  # bcrypt checks queued or running (services/login.py, [limits] bcrypt_queue)
+        self.bcrypt_by_ip: dict[str, int] = {}  # the same per client address key ([limits] bcrypt_per_ip)
+        # login refusals that come in floods (services/login.py), logged once per 10 s with a count
+        login_log = logging.getLogger("pep.login")
+        self.login_refusal_logs = {
+            reason: Throttle("login refused %d time(s) in the last interval: reason=%s (last ip=%s)",
+                             logger=login_log)
+            for reason in ("too many failed logins", "bcrypt queue full")
+        }
         self._tasks: set[asyncio.Future[Any]] = set()
         self._online_dirty = False
 

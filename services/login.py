@@ -54,6 +54,10 @@ NOTICE_HARDWARE = "Your client did not send its hardware information. Please res
 NOTICE_MULTI = "You already have an account on {server}. Multiple accounts are not allowed."
 NOTICE_TOO_MANY = "Too many failed login attempts. Please wait a few minutes and try again."
 NOTICE_BUSY = "The server is busy logging other players in. Please try again in a few seconds."
+#: refusals that cost nothing and come in floods: logged once per interval with their count
+#: (``State.login_refusal_logs``, docs/security.md)
+REASON_TOO_MANY = "too many failed logins"
+REASON_BUSY = "bcrypt queue full"
 NOTICE_RESTRICTED = ("Your account is currently in restricted mode. Please contact the staff of {server} "
                      "for more information.")
 
@@ -142,25 +146,34 @@ def parse(body: bytes) -> LoginRequest:
     )
 
 
-async def _bcrypt(state: State, md5: str, hashed: bytes) -> bool:
-    """One bcrypt check on the bcrypt pool, refused when ``[limits] bcrypt_queue`` checks are
-    already queued or running (raises :class:`LoginError` -1 with a "busy" notice at once,
-    docs/security.md): a flood of logins must not make every other login wait behind it.
-    Raises ValueError for a malformed hash."""
-    if state.bcrypt_pending >= state.cfg.limits.bcrypt_queue:
-        raise LoginError(game.LOGIN_FAILED, NOTICE_BUSY, reason="bcrypt queue full")
+async def _bcrypt(state: State, md5: str, hashed: bytes, ip_key: str) -> bool:
+    """One bcrypt check on the bcrypt pool (docs/security.md, Hardening II). Refused at once with
+    :class:`LoginError` -1 and a "busy" notice when ``[limits] bcrypt_queue`` checks are already
+    queued or running, or when the client address ``ip_key`` (IPv6 /64) already has
+    ``[limits] bcrypt_per_ip`` of them: a flood, even from one address, must not make every
+    other login wait behind it. Raises ValueError for a malformed hash."""
+    limits = state.cfg.limits
+    mine = state.bcrypt_by_ip.get(ip_key, 0)
+    if state.bcrypt_pending >= limits.bcrypt_queue or mine >= limits.bcrypt_per_ip:
+        raise LoginError(game.LOGIN_FAILED, NOTICE_BUSY, reason=REASON_BUSY)
     state.bcrypt_pending += 1
+    state.bcrypt_by_ip[ip_key] = mine + 1
     try:
         return await asyncio.get_running_loop().run_in_executor(state.cpu_pool, bcrypt.checkpw, md5.encode(), hashed)
     finally:
         state.bcrypt_pending -= 1
+        left = state.bcrypt_by_ip.get(ip_key, 1) - 1
+        if left > 0:
+            state.bcrypt_by_ip[ip_key] = left
+        else:
+            state.bcrypt_by_ip.pop(ip_key, None)
 
 
-async def _check_password(state: State, user: dict | None, md5: str) -> bool:
+async def _check_password(state: State, user: dict | None, md5: str, ip_key: str = "") -> bool:
     """bcrypt(md5) against ``users.password_md5``; successful checks are cached per user id.
-    Raises :class:`LoginError` when the bcrypt queue is full."""
+    Raises :class:`LoginError` when the bcrypt queue is full (``ip_key``: the client address)."""
     if user is None:
-        await _bcrypt(state, md5, _DUMMY_HASH)
+        await _bcrypt(state, md5, _DUMMY_HASH, ip_key)
         return False
     stored = str(user.get("password_md5") or "")
     user_id = int(user["id"])
@@ -172,7 +185,7 @@ async def _check_password(state: State, user: dict | None, md5: str) -> bool:
         return False
     hashed = ("$2b$" + stored[4:]) if stored.startswith("$2y$") else stored
     try:
-        ok = await _bcrypt(state, md5, hashed.encode())
+        ok = await _bcrypt(state, md5, hashed.encode(), ip_key)
     except ValueError:  # a malformed stored hash
         return False
     if ok:
@@ -228,7 +241,11 @@ async def login(state: State, body: bytes, ip: str) -> tuple[Token | None, bytes
         metrics.count_login(game.LOGIN_ERROR)
         return None, LoginError(game.LOGIN_ERROR, NOTICE_ERROR).response()
     except LoginError as exc:
-        log.info("login refused ip=%s code=%d reason=%s", ip, exc.code, exc.reason)
+        flood = state.login_refusal_logs.get(exc.reason)
+        if flood is not None:  # refused before any check: one line per interval, not per request
+            flood.hit(exc.reason, ip)
+        else:
+            log.info("login refused ip=%s code=%d reason=%s", ip, exc.code, exc.reason)
         metrics.count_login(exc.code, exc.reason)
         return None, exc.response()
     except DatabaseError as exc:
@@ -255,14 +272,14 @@ async def _authenticate(state: State, req: LoginRequest, safe_name: str, ip: str
     by_ip, by_account = state.login_failures_ip, state.login_failures_account
     ip_key = limit_key(ip)
     if not by_ip.begin(ip_key):
-        raise LoginError(game.LOGIN_FAILED, NOTICE_TOO_MANY, reason="too many failed logins")
+        raise LoginError(game.LOGIN_FAILED, NOTICE_TOO_MANY, reason=REASON_TOO_MANY)
     if not by_account.begin(safe_name):
         by_ip.end(ip_key, failed=False)
-        raise LoginError(game.LOGIN_FAILED, NOTICE_TOO_MANY, reason="too many failed logins")
+        raise LoginError(game.LOGIN_FAILED, NOTICE_TOO_MANY, reason=REASON_TOO_MANY)
     ok: bool | None = None  # None: no verdict (busy, MySQL error, cancelled): not a failure
     try:
         user = await state.repo.user_by_safe_name(safe_name)
-        ok = await _check_password(state, user, req.password_md5)
+        ok = await _check_password(state, user, req.password_md5, ip_key)
     finally:
         by_ip.end(ip_key, failed=ok is False)
         by_account.end(safe_name, failed=ok is False)

@@ -24,7 +24,7 @@ def _bcrypt_checks(server, ip: str | None = None) -> int:
 
 def test_simultaneous_wrong_logins_from_one_address_cost_at_most_the_limit(server, start_server):
     extra = start_server({"PEP_LIMITS_LOGIN_FAILURES_IP": "5", "PEP_LIMITS_LOGIN_FAILURES_ACCOUNT": "1000",
-                          "PEP_LIMITS_BCRYPT_QUEUE": "1000"})
+                          "PEP_LIMITS_BCRYPT_QUEUE": "1000", "PEP_LIMITS_BCRYPT_PER_IP": "1000"})
     ip = "203.0.113.50"
     bodies = [(C.login_body(f"nobody{i}", "wrong"), {"X-Real-IP": ip}) for i in range(150)]
     replies = asyncio.run(N.login_burst(extra.port, bodies))
@@ -32,6 +32,38 @@ def test_simultaneous_wrong_logins_from_one_address_cost_at_most_the_limit(serve
     checks = _bcrypt_checks(extra, ip)
     print(f"150 simultaneous wrong logins from one address: {checks} bcrypt checks (limit 5)")
     assert checks <= 5
+
+
+def test_a_sustained_flood_from_one_address_does_not_hold_other_logins(server, start_server):
+    # a failure limit high enough that the address could keep the whole bcrypt queue by itself
+    extra = start_server({"PEP_LIMITS_LOGIN_FAILURES_IP": "1000", "PEP_LIMITS_LOGIN_FAILURES_ACCOUNT": "1000",
+                          "PEP_LIMITS_BCRYPT_QUEUE": "6"})
+    user = server.new_user()
+
+    async def scenario():
+        stop = time.monotonic() + 4.0
+        sent = 0
+
+        async def attacker(n: int) -> None:
+            nonlocal sent
+            while time.monotonic() < stop:  # 12 logins always in flight, for 4 s
+                await N.login_burst(extra.port, [(C.login_body(f"flood{n}", "wrong"), {"X-Real-IP": "203.0.113.77"})])
+                sent += 1
+
+        flood = [asyncio.ensure_future(attacker(n)) for n in range(12)]
+        await asyncio.sleep(1.0)
+        results = []
+        for _ in range(3):
+            results.append(await asyncio.get_running_loop().run_in_executor(
+                None, N.login_timed, extra.url, user.name, user.password, {"X-Real-IP": "198.18.0.2"}))
+        await asyncio.gather(*flood)
+        return results, sent
+
+    results, sent = asyncio.run(scenario())
+    print(f"{sent} wrong logins from one address over 4 s, 12 at a time: {_bcrypt_checks(extra)} bcrypt checks; "
+          f"another user's logins: {[(r, round(t, 2)) for r, t in results]}")
+    assert all(reply == user.id for reply, _ in results), "the other user was refused (busy) because of the flood"
+    assert all(seconds < 3.0 for _, seconds in results)
 
 
 def test_simultaneous_attempts_on_one_account_cost_at_most_the_limit(server, start_server):
