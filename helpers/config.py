@@ -306,16 +306,12 @@ def load(path: str | None = "config.ini", environ: Mapping[str, str] | None = No
         raise ConfigError(f"[stack] flavour = {config.stack.flavour!r}: expected one of {', '.join(FLAVOURS)}")
     if config.log.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
         raise ConfigError(f"[log] level = {config.log.level!r}: expected DEBUG, INFO, WARNING or ERROR")
-    for part in config.server.connection_limit_exempt.split(","):
-        try:
-            if part.strip():
-                ipaddress.ip_network(part.strip(), strict=False)
-        except ValueError:
-            raise ConfigError(f"[server] connection_limit_exempt: {part.strip()!r} is not an address or network") from None
-    for part in config.metrics.allow.split(","):
-        try:
-            if part.strip():
-                ipaddress.ip_network(part.strip(), strict=False)
-        except ValueError:
-            raise ConfigError(f"[metrics] allow: {part.strip()!r} is not an address or network") from None
+    for where, text in (("[server] connection_limit_exempt", config.server.connection_limit_exempt),
+                        ("[metrics] allow", config.metrics.allow)):
+        for part in text.split(","):
+            try:
+                if part.strip():
+                    ipaddress.ip_network(part.strip(), strict=False)
+            except ValueError:
+                raise ConfigError(f"{where}: {part.strip()!r} is not an address or network") from None
     return config
