@@ -81,7 +81,7 @@ def body_limit(state: State):
     login_limit = login_event.MAX_BODY
 
     def limit(start_line, headers) -> int:
-        if start_line.path == "/" and start_line.method == "POST":
+        if start_line.method == "POST" and start_line.path.partition("?")[0] == "/":
             token = headers.get("osu-token")
             if token is None:
                 return login_limit
