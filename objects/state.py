@@ -71,7 +71,7 @@ class State:
         self.login_refusal_logs = {
             reason: Throttle("login refused %d time(s) in the last interval: reason=%s (last ip=%s)",
                              logger=login_log)
-            for reason in ("too many failed logins", "bcrypt queue full")
+            for reason in ("too many failed logins", "bcrypt queue full", "malformed login")
         }
         self._tasks: set[asyncio.Future[Any]] = set()
         self._online_dirty = False

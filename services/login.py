@@ -58,6 +58,7 @@ NOTICE_BUSY = "The server is busy logging other players in. Please try again in 
 #: (``State.login_refusal_logs``, docs/security.md)
 REASON_TOO_MANY = "too many failed logins"
 REASON_BUSY = "bcrypt queue full"
+REASON_MALFORMED = "malformed login"
 NOTICE_RESTRICTED = ("Your account is currently in restricted mode. Please contact the staff of {server} "
                      "for more information.")
 
@@ -71,6 +72,8 @@ class LoginError(Exception):
         self.notice = notice
         self.reason = reason or notice
         self.restart_ms = restart_ms
+        # the kind of refusal whose log lines are throttled (State.login_refusal_logs), if not the reason
+        self.flood_key = ""
 
     def response(self) -> bytes:
         """Failure body: the optional notification, then the negative login reply (protocol.md
@@ -241,7 +244,7 @@ async def login(state: State, body: bytes, ip: str) -> tuple[Token | None, bytes
         metrics.count_login(game.LOGIN_ERROR)
         return None, LoginError(game.LOGIN_ERROR, NOTICE_ERROR).response()
     except LoginError as exc:
-        flood = state.login_refusal_logs.get(exc.reason)
+        flood = state.login_refusal_logs.get(exc.flood_key or exc.reason)
         if flood is not None:  # refused before any check: one line per interval, not per request
             flood.hit(exc.reason, ip)
         else:
@@ -293,7 +296,11 @@ async def _authenticate(state: State, req: LoginRequest, safe_name: str, ip: str
 async def _login(state: State, body: bytes, ip: str) -> Token:
     cfg = state.cfg
     server = cfg.stack.server_name
-    req = parse(body)
+    try:
+        req = parse(body)
+    except LoginError as exc:
+        exc.flood_key = REASON_MALFORMED
+        raise
     if state.restarting:
         raise LoginError(game.LOGIN_FAILED, NOTICE_RESTARTING, reason="server restarting",
                          restart_ms=int(cfg.server.reconnect_delay * 1000))

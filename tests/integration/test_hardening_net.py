@@ -66,6 +66,20 @@ def test_a_sustained_flood_from_one_address_does_not_hold_other_logins(server, s
     assert all(seconds < 3.0 for _, seconds in results)
 
 
+def test_refused_login_floods_are_logged_once_per_interval(server, start_server):
+    extra = start_server({"PEP_LOG_LEVEL": "INFO"})
+    before = len(extra.log_text())
+    bodies = [(b"not a login body %d" % i, {"X-Real-IP": "203.0.113.90"}) for i in range(200)]
+    bodies += [(C.login_body(f"ghost{i}", "wrong").replace(b"b2025", b"b2000"), {}) for i in range(100)]  # old client
+    replies = asyncio.run(N.login_burst(extra.port, bodies))
+    assert all(r is not None and r < 0 for r in replies)
+    grown = extra.log_text()[before:]
+    lines = [ln for ln in grown.splitlines() if "login refused" in ln]
+    print(f"300 malformed logins: {len(lines)} log line(s), {len(grown)} bytes")
+    assert 1 <= len(lines) <= 4
+    assert extra.proc.alive()
+
+
 def test_simultaneous_attempts_on_one_account_cost_at_most_the_limit(server, start_server):
     extra = start_server({"PEP_LIMITS_LOGIN_FAILURES_IP": "1000", "PEP_LIMITS_LOGIN_FAILURES_ACCOUNT": "4",
                           "PEP_LIMITS_BCRYPT_QUEUE": "1000"})
