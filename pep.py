@@ -169,6 +169,7 @@ async def serve(cfg: config_module.Config) -> int:
         max_per_address=srv.max_connections_per_ip,
         exempt=netlimits.parse_networks(srv.connection_limit_exempt),
         body_limit=body_limit(state), max_pending=srv.max_pending_body)
+    state.http_server = server
     services = []
     for name in SERVICES:
         service = importlib.import_module(name)

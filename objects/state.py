@@ -54,6 +54,7 @@ class State:
         self.verified: dict[str, int] = {}
         self.restarting = False
         self.geo = None  # helpers.geo locator, set at start-up when [geo] database is configured
+        self.http_server = None  # helpers.netlimits.GuardedHTTPServer, set by pep.py (metrics read it)
         self.redis_down = False  # set by the Redis health check (services/loops.py)
         limits = cfg.limits
         self.login_failures_ip = FailureLimiter(limits.login_failures_ip, limits.login_failure_window)

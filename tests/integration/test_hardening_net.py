@@ -281,3 +281,14 @@ def test_delta_clients_allows_cross_origin_reads(server):
     assert pre.status_code == 204
     assert pre.headers.get("Access-Control-Allow-Origin") == "*"
     assert "GET" in pre.headers.get("Access-Control-Allow-Methods", "")
+
+
+def test_connection_limits_are_in_the_metrics(server):
+    import requests
+
+    text = requests.get(server.url.rstrip("/") + "/metrics", timeout=5).text
+    for name in ("pep_http_connections", "pep_http_pending_body_bytes", "pep_http_refused_connections",
+                 "pep_http_shed_connections", "pep_http_descriptor_shortages", "pep_bcrypt_queue"):
+        assert f"\n{name} " in text, name
+    connections = float(next(ln.split()[1] for ln in text.splitlines() if ln.startswith("pep_http_connections ")))
+    assert connections >= 1  # this very request
