@@ -563,12 +563,13 @@ class HttpConn:
     async def _connect(self) -> None:
         self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port, limit=1 << 22)
 
-    async def post(self, body: bytes, token: str | None = None) -> tuple[int, dict[str, str], bytes]:
-        """POST / with ``body`` (and ``osu-token``); returns (status, lower-case headers, body)."""
+    async def post(self, body: bytes, token: str | None = None, extra: str = "") -> tuple[int, dict[str, str], bytes]:
+        """POST / with ``body`` (and ``osu-token``, and ``extra`` header lines ending in CRLF);
+        returns (status, lower-case headers, body)."""
         for attempt in (0, 1):
             if self.writer is None:
                 await self._connect()
-            head = self._head + (f"osu-token: {token}\r\n" if token is not None else "")
+            head = self._head + (f"osu-token: {token}\r\n" if token is not None else "") + extra
             try:
                 self.writer.write(f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body)
                 return await self._response()
@@ -625,10 +626,10 @@ class ConnPool:
             self.queue.put_nowait(HttpConn(port, gzip))
         self.size = size
 
-    async def post(self, body: bytes, token: str | None = None) -> tuple[int, dict[str, str], bytes]:
+    async def post(self, body: bytes, token: str | None = None, extra: str = "") -> tuple[int, dict[str, str], bytes]:
         conn = await self.queue.get()
         try:
-            return await conn.post(body, token)
+            return await conn.post(body, token, extra)
         finally:
             self.queue.put_nowait(conn)
 
@@ -660,9 +661,20 @@ class LoginFailed(Exception):
     pass
 
 
+def client_ip(username: str) -> str:
+    """A stable address in 10.0.0.0/8 for ``username`` (the bench's simulated client address)."""
+    digest = hashlib.md5(username.encode()).digest()
+    return f"10.{digest[0]}.{digest[1]}.{digest[2] or 1}"
+
+
 async def login_one(pool: ConnPool, username: str, password_md5: str = PASSWORD_MD5) -> tuple[str, int, int]:
-    """Log ``username`` in; returns (token, user id, response bytes). LoginFailed on any refusal."""
-    status, headers, body = await pool.post(login_body(username, password_md5))
+    """Log ``username`` in; returns (token, user id, response bytes). LoginFailed on any refusal.
+
+    Each user claims its own client address in ``X-Real-IP`` (:func:`client_ip`), as behind the
+    reverse proxy: the server's login limits count attempts per client address
+    (docs/security.md), and thousands of logins from one address would be refused as busy."""
+    status, headers, body = await pool.post(login_body(username, password_md5),
+                                            extra=f"X-Real-IP: {client_ip(username)}\r\n")
     token = headers.get("cho-token", "")
     if status != 200 or not token or token == "login-failed":
         raise LoginFailed(f"{username}: HTTP {status}, cho-token {token!r}, body {body[:120]!r}")

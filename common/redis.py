@@ -34,9 +34,12 @@ class Redis:
         self.prefix = cfg.key_prefix
         self.client = aioredis.Redis(
             host=cfg.host, port=cfg.port, db=cfg.db, password=cfg.password or None,
-            decode_responses=True, socket_connect_timeout=5, socket_timeout=5,
+            decode_responses=True, socket_connect_timeout=cfg.connect_timeout, socket_timeout=cfg.timeout,
             health_check_interval=30,
         )
+        # set by the health check (services/loops.py) while Redis does not answer: best-effort
+        # reads (ranks) are skipped at once instead of waiting for a timeout each
+        self.down = False
         # writes of ripple:online_users and peppy:sessions:* run in the order they were
         # scheduled (FIFO lock), so an older value can never land after a newer one
         self._online_lock = asyncio.Lock()
@@ -82,9 +85,16 @@ class Redis:
                 await self.client.srem(self.key(f"peppy:sessions:{user_id}"), ip)
 
     async def rank(self, leaderboard: str, user_id: int) -> int:
-        """Global rank (1-based) of ``user_id`` in sorted set ``leaderboard``; 0 when absent or on error."""
+        """Global rank (1-based) of ``user_id`` in sorted set ``leaderboard``; 0 when absent, on
+        error, past ``[redis] timeout`` seconds, or at once while the health check finds Redis
+        down (a login never waits for a hung Redis, docs/security.md)."""
+        if self.down:
+            return 0
         try:
-            index = await self.client.zrevrank(self.key(leaderboard), str(user_id))
+            index = await asyncio.wait_for(self.client.zrevrank(self.key(leaderboard), str(user_id)), self.cfg.timeout)
+        except asyncio.TimeoutError:
+            log.warning("rank lookup in %s timed out after %.1f s", leaderboard, self.cfg.timeout)
+            return 0
         except RedisError as exc:
             log.warning("rank lookup in %s failed: %s", leaderboard, exc)
             return 0
@@ -101,7 +111,7 @@ class Redis:
         cfg = self.cfg
         return aioredis.Redis(
             host=cfg.host, port=cfg.port, db=cfg.db, password=cfg.password or None,
-            decode_responses=False, socket_connect_timeout=5, socket_timeout=None,
+            decode_responses=False, socket_connect_timeout=cfg.connect_timeout, socket_timeout=None,
             socket_keepalive=True, health_check_interval=30, client_name=client_name,
         )
 

@@ -98,6 +98,20 @@ class Repository:
         """The whole ``users`` row of ``user_id``, or None."""
         return await self.db.fetch_one("SELECT * FROM users WHERE id = %s LIMIT 1", (user_id,))
 
+    async def privileges_and_silences(self, user_ids: list[int], chunk: int = 1000) -> dict[int, tuple[int, int]]:
+        """``{id: (users.privileges, users.silence_end)}`` of ``user_ids`` (unknown ids absent),
+        one query per ``chunk`` ids (pub/sub catch-up after a reconnect, docs/security.md).
+        Raises :class:`common.db.DatabaseError`."""
+        out: dict[int, tuple[int, int]] = {}
+        for start in range(0, len(user_ids), chunk):
+            part = user_ids[start:start + chunk]
+            marks = ", ".join(["%s"] * len(part))
+            rows = await self.db.fetch_all(
+                f"SELECT id, privileges, silence_end FROM users WHERE id IN ({marks})", tuple(part))
+            for row in rows:
+                out[int(row["id"])] = (int(row["privileges"] or 0), int(row["silence_end"] or 0))
+        return out
+
     async def user_exists(self, user_id: int) -> bool:
         """Whether a ``users`` row with this id exists."""
         row = await self.db.fetch_one("SELECT 1 AS x FROM users WHERE id = %s LIMIT 1", (user_id,))

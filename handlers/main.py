@@ -61,6 +61,36 @@ def process_frames(state: State, token: Token, body: bytes) -> int:
     return handled
 
 
+#: largest body of a poll whose token is unknown (its answer is the restart packet whatever it
+#: holds; a client back after a restart sends what it queued, which is small)
+UNKNOWN_TOKEN_BODY = 64 * 1024
+#: largest body of any other request (the API and /metrics are GET only)
+OTHER_BODY = 4096
+
+
+def body_limit(state: State):
+    """The per-request body limit for :class:`helpers.netlimits.GuardedHTTPServer`
+    (docs/security.md, Hardening II): ``f(start_line, headers) -> bytes``.
+
+    ``POST /`` with the token of an online session: ``[server] max_body`` (a poll); with an
+    unknown token: :data:`UNKNOWN_TOKEN_BODY`; without a token (a login):
+    ``services.login.MAX_BODY``; anything else: :data:`OTHER_BODY`. A dict lookup per request.
+    """
+    poll_limit = state.cfg.server.max_body
+    by_token = state.tokens.by_token
+    login_limit = login_event.MAX_BODY
+
+    def limit(start_line, headers) -> int:
+        if start_line.method == "POST" and start_line.path.partition("?")[0] == "/":
+            token = headers.get("osu-token")
+            if token is None:
+                return login_limit
+            return poll_limit if token in by_token else UNKNOWN_TOKEN_BODY
+        return OTHER_BODY
+
+    return limit
+
+
 class MainHandler(tornado.web.RequestHandler):
     """``GET /`` status page, ``POST /`` Bancho login and polls."""
 

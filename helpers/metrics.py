@@ -22,6 +22,9 @@ Metric names (all prefixed ``pep_``; docs/operations.md lists them with their me
   are logged, see :class:`ErrorCounter`, and by direct calls);
 * ``pep_pubsub_messages_total{channel, outcome}``: pub/sub messages received;
 * ``pep_log_messages_total{level}``: log records at WARNING and above;
+* gauges ``pep_http_connections``, ``pep_http_pending_body_bytes``, ``pep_http_refused_connections``,
+  ``pep_http_shed_connections``, ``pep_http_descriptor_shortages`` (the connection limits of
+  ``helpers/netlimits.py``; the last three count since start) and ``pep_bcrypt_queue``;
 * gauges ``pep_online_users`` (distinct users, bot excluded), ``pep_tokens`` (sessions, bot
   included: the value of ``ripple:online_users``), ``pep_matches``, ``pep_channels``,
   ``pep_restarting``, ``pep_maintenance``, ``pep_uptime_seconds``;
@@ -57,6 +60,13 @@ CHANNELS = Gauge("pep_channels", "Chat channels (permanent and runtime)")
 RESTARTING = Gauge("pep_restarting", "1 while a restart or shutdown is under way")
 MAINTENANCE = Gauge("pep_maintenance", "1 while maintenance mode is on")
 UPTIME = Gauge("pep_uptime_seconds", "Seconds since the server started")
+# connection-level limits (helpers/netlimits.py, docs/security.md): read from the server at scrape time
+HTTP_CONNECTIONS = Gauge("pep_http_connections", "Open HTTP connections")
+HTTP_PENDING = Gauge("pep_http_pending_body_bytes", "Bytes held by request bodies not yet complete")
+HTTP_REFUSED = Gauge("pep_http_refused_connections", "Connections refused since start: over the per-address cap")
+HTTP_SHED = Gauge("pep_http_shed_connections", "Idle connections closed since start to let newcomers in (descriptors ran out)")
+HTTP_PAUSES = Gauge("pep_http_descriptor_shortages", "Times since start the accept loop found no descriptor left")
+BCRYPT_QUEUE = Gauge("pep_bcrypt_queue", "bcrypt checks queued or running")
 
 #: login reply code (docs/protocol.md §3.5) -> outcome label
 LOGIN_OUTCOMES = {
@@ -141,6 +151,14 @@ def update_state_gauges(state: State) -> None:
     RESTARTING.set(1 if state.restarting else 0)
     MAINTENANCE.set(1 if state.settings.maintenance else 0)
     UPTIME.set(max(0.0, time.time() - state.started))
+    BCRYPT_QUEUE.set(getattr(state, "bcrypt_pending", 0))
+    server = getattr(state, "http_server", None)
+    if server is not None:
+        HTTP_CONNECTIONS.set(len(server._connections))
+        HTTP_PENDING.set(server.pending_bytes)
+        HTTP_REFUSED.set(server.refused_connections.total)
+        HTTP_SHED.set(server.shed_total)
+        HTTP_PAUSES.set(server.accept_pauses.total)
 
 
 class ErrorCounter(logging.Handler):

@@ -102,6 +102,33 @@ async def silence(state: State, user_id: int) -> None:
     log.info("silence user=%d: %d s left", user_id, left)
 
 
+async def catch_up(state: State) -> int:
+    """After the listener reconnects: re-read the privileges and silences of every online user
+    (one query per 1,000 users) and apply what changed while it was disconnected, as
+    ``peppy:ban`` and ``peppy:silence`` would have (docs/security.md, Hardening II). Messages
+    that leave no trace in MySQL (``peppy:disconnect``, notifications) cannot be recovered.
+    Returns how many users were updated. Raises :class:`common.db.DatabaseError`."""
+    bot_id = state.bot.user_id if state.bot is not None else None
+    online = sorted({t.user_id for t in state.tokens if t.user_id != bot_id})
+    if not online:
+        return 0
+    rows = await state.repo.privileges_and_silences(online)
+    changed = 0
+    for user_id, (privileges, silence_end) in rows.items():
+        tokens = moderation.online_tokens(state, user_id)
+        if not tokens:
+            continue
+        if any(t.privileges != privileges for t in tokens):
+            await moderation.refresh_privileges(state, user_id)
+            changed += 1
+            tokens = moderation.online_tokens(state, user_id)
+        if tokens and any(t.silence_end != silence_end for t in tokens):
+            session.apply_silence(state, user_id, silence_end)
+            changed += 1
+    log.info("pub/sub catch-up: %d online user(s) checked, %d change(s) applied", len(online), changed)
+    return changed
+
+
 async def ban(state: State, user_id: int) -> None:
     """``peppy:ban`` (int): :func:`services.moderation.refresh_privileges`."""
     await moderation.refresh_privileges(state, user_id)

@@ -267,6 +267,14 @@ class ServerProcess:
         self.prefix = env.get("PEP_REDIS_KEY_PREFIX", "")
         self.proc: subprocess.Popen | None = None
         self._log_file = None
+        # soft and hard RLIMIT_NOFILE of the server process when set (descriptor exhaustion tests)
+        self.nofile: int | None = None
+
+    def _preexec(self) -> None:
+        if self.nofile is not None:
+            import resource
+
+            resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))
 
     def start(self, timeout: float = START_TIMEOUT) -> "ServerProcess":
         import requests
@@ -279,6 +287,7 @@ class ServerProcess:
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=self._preexec if self.nofile is not None else None,
         )
         deadline = time.monotonic() + timeout
         last_error: Any = None
