@@ -129,6 +129,7 @@ async def serve(cfg: config_module.Config) -> int:
     from common.redis import Redis
     from services import system
     from handlers.app import make_app
+    from handlers.bancho import BanchoServer
     from helpers import geo, metrics
     from objects.state import State
 
@@ -158,7 +159,10 @@ async def serve(cfg: config_module.Config) -> int:
         db.close()
         await redis.close()
         return 1
-    server = tornado.httpserver.HTTPServer(make_app(state), max_body_size=cfg.server.max_body, xheaders=False)
+    # POST / (login and poll) is answered below tornado.web, everything else by the application
+    # (docs/architecture.md, "The path of a poll")
+    server = tornado.httpserver.HTTPServer(BanchoServer(state, make_app(state)), max_body_size=cfg.server.max_body,
+                                           xheaders=False)
     services = []
     for name in SERVICES:
         service = importlib.import_module(name)
