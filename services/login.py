@@ -336,13 +336,17 @@ def _login_sequence(state: State, token: Token, user: dict) -> None:
         enqueue(codec.main_menu_icon(state.settings.menu_icon))
     enqueue(codec.silence_end(token.silence_left()))
     # everyone visible who is online (the bot included), once per user, as one joined part
+    # (O(online) per login: the cached packet is read directly, the method only when it is stale)
     seen = {token.user_id}
     presences = []
-    for other in state.tokens:
-        if other.user_id in seen or other.restricted or other.kicked:
+    add_seen = seen.add
+    append = presences.append
+    for other in state.tokens.by_token.values():
+        user_id = other.user_id
+        if user_id in seen or other.restricted or other.kicked:
             continue
-        seen.add(other.user_id)
-        presences.append(other.presence_packet())
+        add_seen(user_id)
+        append(other._presence or other.presence_packet())
     enqueue(b"".join(presences))
     if token.restricted:
         enqueue(codec.account_restricted())
