@@ -260,11 +260,10 @@ async def _login(state: State, body: bytes, ip: str) -> Token:
     if state.settings.maintenance and not admin:
         raise LoginError(game.LOGIN_FAILED, NOTICE_MAINTENANCE, reason="maintenance")
 
-    # persistent logs of this login (schema.md §2.6), then what the session needs: two round
-    # trips to the MySQL pool instead of one per query (bench/README.md, login storm)
+    # persistent logs of this login (schema.md §2.6), then what the session needs: one round
+    # trip to the MySQL pool instead of one per query (bench/README.md, login storm)
     hardware = (req.adapters_md5, req.uninstall_md5, req.disk_md5) if req.adapters_md5 and req.uninstall_md5 else None
-    await repo.log_login(user_id, ip, hardware, req.version)
-    stats, country, friends = await repo.login_profile(user_id, user)
+    stats, country, friends = await repo.login_records(user_id, user, ip, hardware, req.version)
     # geolocation (integration.md §2.5): the located country is shown; the first one is saved
     # where the stored value is 'XX' (schema.md §3.4); else the stored country and (0, 0)
     location = geo.locate(getattr(state, "geo", None), ip)
