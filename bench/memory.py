@@ -14,9 +14,10 @@ users then each open a match, 150 more join them (3 per match), 100 spectate the
 Target: at most 5 MiB per 1,000 online users beyond the empty server, i.e.
 ``(RSS(5000) - RSS(0)) / 5 <= 5 MiB``.
 
-Then, at the top step, 200 of the idle users log in again (warm: the password cache skips
-bcrypt; ``Accept-Encoding: gzip`` like the osu! client): target **server CPU per login <= 2 ms**
-(each carries every presence in its reply and broadcasts its own presence to everyone online).
+Then, at the top step, 100 of the idle users log in again without ``Accept-Encoding`` and 100
+more with ``Accept-Encoding: gzip`` like the osu! client (warm: the password cache skips bcrypt):
+target on the second, **server CPU per login <= 2 ms** (each carries every presence in its
+reply, compressed, and broadcasts its own presence to everyone online).
 
 Usage: ``python bench/memory.py [--users 1000,5000] [--no-login]``.
 """
@@ -36,7 +37,7 @@ MATCHES = 50
 JOINERS_PER_MATCH = 3
 SPECTATORS = 100
 LOBBY = 100
-RELOGINS = 200  # warm re-logins at the top step (the last users: idle, in no match)
+RELOGINS = 100  # warm re-logins at the top step, twice (the last users: idle, in no match)
 TARGET_LOGIN_MS = 2.0  # server CPU per login beyond the bcrypt check, at the top step
 
 
@@ -149,17 +150,23 @@ def main() -> int:
         # (the password cache skips bcrypt) of idle users, with Accept-Encoding: gzip like the
         # osu! client; each one replaces the user's session, carries every presence in its reply
         # and broadcasts its own presence to everyone
-        if not args.no_login and len(names) >= RELOGINS:
+        if not args.no_login and len(names) >= 2 * RELOGINS:
             bl.run(_drain(server.port, tokens))
-            cpu0 = server.cpu_seconds()
-            new, secs, nbytes = bl.run(bl.login_many(server.port, names[-RELOGINS:], 16, gzip=True))
-            cpu = server.cpu_seconds() - cpu0
-            report.figure(f"warm_login_at_{top}.logins_per_s", RELOGINS / secs, "login/s", "{:.0f}")
-            report.figure(f"warm_login_at_{top}.reply_bytes", nbytes / RELOGINS, "B", "{:.0f}")
-            report.figure(f"warm_login_at_{top}.server_core_share", cpu / secs, "core", "{:.2f}")
-            report.check(f"warm_login_at_{top}.server_cpu_ms_per_login", cpu / RELOGINS * 1000, TARGET_LOGIN_MS,
-                         f"{RELOGINS} warm re-logins at {top} online, gzip accepted; server CPU / logins",
-                         higher_is_better=False, unit="ms")
+            for label, gzip, batch in (("plain", False, names[-2 * RELOGINS:-RELOGINS]),
+                                       ("gzip", True, names[-RELOGINS:])):
+                cpu0 = server.cpu_seconds()
+                _, secs, nbytes = bl.run(bl.login_many(server.port, batch, 16, gzip=gzip))
+                cpu = server.cpu_seconds() - cpu0
+                name = f"warm_login_at_{top}_{label}"
+                report.figure(f"{name}.logins_per_s", RELOGINS / secs, "login/s", "{:.0f}")
+                report.figure(f"{name}.reply_bytes", nbytes / RELOGINS, "B", "{:.0f}")
+                report.figure(f"{name}.server_core_share", cpu / secs, "core", "{:.2f}")
+                if gzip:  # the target is on what the osu! client does
+                    report.check(f"{name}.server_cpu_ms_per_login", cpu / RELOGINS * 1000, TARGET_LOGIN_MS,
+                                 f"{RELOGINS} warm re-logins at {top} online, Accept-Encoding: gzip; server CPU / "
+                                 "logins", higher_is_better=False, unit="ms")
+                else:
+                    report.figure(f"{name}.server_cpu_ms_per_login", cpu / RELOGINS * 1000, "ms", "{:.2f}")
         problems = server.log_problems()
         if problems:
             report.note(f"server log has {len(problems)} error lines, first: {problems[0][:200]}")
