@@ -75,6 +75,12 @@ class Raw:
     def close(self) -> None:
         self.sock.close()
 
+    def __enter__(self) -> "Raw":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
 
 def request(body: bytes, token: str | None = None, extra: str = "", length: int | None = None,
             path: str = "/", version: str = "HTTP/1.1") -> bytes:
@@ -111,8 +117,7 @@ def assert_works(server, a) -> None:
 # ---------------------------------------------------------------------------------------------
 def test_poll_reply_headers(server):
     a = server.connect()
-    raw = Raw(server)
-    try:
+    with Raw(server) as raw:
         raw.send(request(C.ping(), a.token))
         status, headers, body = raw.response()
         assert status == 200
@@ -122,14 +127,11 @@ def test_poll_reply_headers(server):
         assert "connection" not in headers  # HTTP/1.1 keep-alive is implicit
         assert "content-encoding" not in headers
         packets(body, headers)
-    finally:
-        raw.close()
 
 
 def test_login_reply_has_cho_token(server):
     user = server.new_user()
-    raw = Raw(server)
-    try:
+    with Raw(server) as raw:
         raw.send(request(C.login_body(user.name, user.password)))
         status, headers, body = raw.response()
         assert status == 200
@@ -146,19 +148,14 @@ def test_login_reply_has_cho_token(server):
         status, headers, body = raw.response()
         assert headers["cho-token"] == "login-failed"
         assert C.of(packets(body, headers), C.LOGIN_REPLY)[0].value == -1
-    finally:
-        raw.close()
 
 
 def test_unknown_token_gets_restart(server):
-    raw = Raw(server)
-    try:
+    with Raw(server) as raw:
         raw.send(request(C.ping(), "00000000-0000-4000-8000-000000000000"))
         status, headers, body = raw.response()
         assert status == 200
         assert C.of(packets(body, headers), C.RESTART)
-    finally:
-        raw.close()
 
 
 def test_large_reply_is_gzipped_only_when_accepted(server):
@@ -168,8 +165,7 @@ def test_large_reply_is_gzipped_only_when_accepted(server):
     texts = [f"gzip {secrets.token_hex(80)}" for _ in range(4)]  # under the spam limit
     for text in texts:
         b.send(C.public_message("#osu", text))
-    raw = Raw(server)
-    try:
+    with Raw(server) as raw:
         raw.send(request(C.ping(), a.token, "Accept-Encoding: gzip, deflate\r\n"))
         status, headers, body = raw.response()
         assert headers.get("content-encoding") == "gzip"
@@ -183,14 +179,11 @@ def test_large_reply_is_gzipped_only_when_accepted(server):
         assert "content-encoding" not in headers and len(body) >= 512
         received = [p.value.content for p in C.decode_packets(body) if p.id == C.SEND_MESSAGE]
         assert [t for t in received if t in texts] == texts
-    finally:
-        raw.close()
 
 
 def test_query_string_and_other_paths(server):
     a = server.connect()
-    raw = Raw(server)
-    try:
+    with Raw(server) as raw:
         raw.send(request(C.ping(), a.token, path="/?x=1"))
         status, headers, body = raw.response()
         assert status == 200 and headers["cho-protocol"] == "19"
@@ -204,8 +197,6 @@ def test_query_string_and_other_paths(server):
         raw.send(b"GET /api/v1/onlineUsers HTTP/1.1\r\nHost: x\r\n\r\n")
         status, headers, body = raw.response()
         assert status == 200 and b"result" in body
-    finally:
-        raw.close()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -215,8 +206,7 @@ def test_pipelined_requests_answered_in_order(server):
     a = server.connect()
     b = server.connect()
     text = f"pipelined {secrets.token_hex(4)}"
-    raw = Raw(server)
-    try:
+    with Raw(server) as raw:
         # four requests in one write: a's message, b's poll (gets it), a GET, an unknown token
         raw.send(request(C.public_message("#osu", text), a.token)
                  + request(C.ping(), b.token)
@@ -232,29 +222,23 @@ def test_pipelined_requests_answered_in_order(server):
         assert C.of(packets(body4, h4), C.RESTART)
         raw.send(request(C.ping(), a.token))  # the connection is still open
         assert raw.response()[0] == 200
-    finally:
-        raw.close()
     assert_works(server, a)
 
 
 def test_connection_close(server):
     a = server.connect()
-    raw = Raw(server)
-    try:
+    with Raw(server) as raw:
         raw.send(request(C.ping(), a.token, "Connection: close\r\n"))
         status, headers, body = raw.response()
         assert status == 200
         assert headers.get("connection", "").lower() == "close"
         assert raw.closed_by_server()
-    finally:
-        raw.close()
     assert_works(server, a)
 
 
 def test_http10_keep_alive_only_when_asked(server):
     a = server.connect()
-    raw = Raw(server)
-    try:
+    with Raw(server) as raw:
         raw.send(request(C.ping(), a.token, "Connection: keep-alive\r\n", version="HTTP/1.0"))
         status, headers, _ = raw.response()
         assert status == 200 and headers.get("connection") == "Keep-Alive"
@@ -262,8 +246,6 @@ def test_http10_keep_alive_only_when_asked(server):
         status, headers, _ = raw.response()
         assert status == 200 and "connection" not in headers
         assert raw.closed_by_server()
-    finally:
-        raw.close()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -276,14 +258,11 @@ def test_chunked_body(server):
     body = C.ping() + C.public_message("#osu", text)
     pieces = [body[:3], body[3:10], body[10:]]  # frames split across chunks
     chunked = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
-    raw = Raw(server)
-    try:
+    with Raw(server) as raw:
         raw.send(f"POST / HTTP/1.1\r\nHost: x\r\nosu-token: {a.token}\r\nTransfer-Encoding: chunked\r\n\r\n"
                  .encode() + chunked)
         status, _, _ = raw.response()
         assert status == 200
-    finally:
-        raw.close()
     C.wait_for(b, lambda p: C.is_message(p, content=text))
 
 
@@ -291,8 +270,7 @@ def test_missing_content_length(server):
     """Without ``Content-Length`` (and not chunked) the body is empty; what follows is read as the
     next request, which is not HTTP: 400 and the connection is closed."""
     a = server.connect()
-    raw = Raw(server)
-    try:
+    with Raw(server) as raw:
         raw.send(f"POST / HTTP/1.1\r\nHost: x\r\nosu-token: {a.token}\r\n\r\n".encode())
         status, _, body = raw.response()
         assert status == 200
@@ -301,23 +279,18 @@ def test_missing_content_length(server):
         status, _, _ = raw.response()
         assert status == 400
         assert raw.closed_by_server()
-    finally:
-        raw.close()
     assert_works(server, a)
 
 
 @pytest.mark.parametrize("value", ["abc", "-1", "1, 2"])
 def test_malformed_content_length(server, value):
     a = server.connect()
-    raw = Raw(server)
-    try:
+    with Raw(server) as raw:
         raw.send(f"POST / HTTP/1.1\r\nHost: x\r\nosu-token: {a.token}\r\nContent-Length: {value}\r\n\r\n".encode()
                  + C.ping())
         status, _, _ = raw.response()
         assert status == 400
         assert raw.closed_by_server()
-    finally:
-        raw.close()
     assert_works(server, a)
 
 
@@ -326,16 +299,13 @@ def test_content_length_shorter_than_body(server):
     the declared bytes was still answered."""
     a = server.connect()
     body = C.ping() + C.public_message("#osu", "cut")
-    raw = Raw(server)
-    try:
+    with Raw(server) as raw:
         raw.send(request(body + b"\r\n\r\n", a.token, length=len(C.ping())))
         status, _, _ = raw.response()
         assert status == 200
         status, _, _ = raw.response()
         assert status == 400
         assert raw.closed_by_server()
-    finally:
-        raw.close()
     assert_works(server, a)
 
 
@@ -351,8 +321,7 @@ def test_content_length_longer_than_body_then_disconnect(server):
 
 def test_expect_100_continue(server):
     a = server.connect()
-    raw = Raw(server)
-    try:
+    with Raw(server) as raw:
         body = C.ping()
         raw.send(f"POST / HTTP/1.1\r\nHost: x\r\nosu-token: {a.token}\r\nContent-Length: {len(body)}\r\n"
                  "Expect: 100-continue\r\n\r\n".encode())
@@ -362,14 +331,11 @@ def test_expect_100_continue(server):
         status, headers, body = raw.response()
         assert status == 200 and headers["cho-protocol"] == "19"
         packets(body, headers)
-    finally:
-        raw.close()
 
 
 def test_oversized_headers(server):
     a = server.connect()
-    raw = Raw(server)
-    try:
+    with Raw(server) as raw:
         raw.send(f"POST / HTTP/1.1\r\nHost: x\r\nosu-token: {a.token}\r\n".encode())
         try:
             for _ in range(80):  # 80 x 1 KiB of one header: over Tornado's 64 KiB header limit
@@ -377,8 +343,6 @@ def test_oversized_headers(server):
         except (BrokenPipeError, ConnectionResetError):
             pass  # the server may close while we are still writing
         assert raw.closed_by_server()
-    finally:
-        raw.close()
     assert_alive(server)
     assert_works(server, a)
 
@@ -386,17 +350,13 @@ def test_oversized_headers(server):
 def test_oversized_body(start_server):
     srv = start_server({"PEP_SERVER_MAX_BODY": "1024"})
     a = srv.connect()
-    raw = Raw(srv)
-    try:
+    with Raw(srv) as raw:
         raw.send(request(C.ping() + b"\0" * 2000, a.token))
         status, _, _ = raw.response()
         assert status == 400
         assert raw.closed_by_server()
-    finally:
-        raw.close()
     # chunked: no length up front, the limit applies while reading
-    raw = Raw(srv)
-    try:
+    with Raw(srv) as raw:
         raw.send(f"POST / HTTP/1.1\r\nHost: x\r\nosu-token: {a.token}\r\nTransfer-Encoding: chunked\r\n\r\n"
                  .encode())
         try:
@@ -405,16 +365,11 @@ def test_oversized_body(start_server):
         except (BrokenPipeError, ConnectionResetError):
             pass
         assert raw.closed_by_server()
-    finally:
-        raw.close()
     # a body at the limit is still served
-    raw = Raw(srv)
-    try:
+    with Raw(srv) as raw:
         raw.send(request(C.ping() + C.frame(C.C_PING, b"\0" * (1024 - 14)), a.token))
         status, _, _ = raw.response()
         assert status == 200
-    finally:
-        raw.close()
     assert_alive(srv)
 
 
