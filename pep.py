@@ -104,7 +104,7 @@ async def serve(cfg: config_module.Config):
     from services import commands as bot_commands
     from services import system, world
     from handlers.app import make_app
-    from handlers.main import body_limit
+    from handlers.bancho import BanchoServer, body_limit
     from helpers import geo, metrics, netlimits
     from objects.state import State
 
@@ -139,9 +139,12 @@ async def serve(cfg: config_module.Config):
         await redis.close()
         return 1, None
     world.apply_world(state, loaded)
+    # POST / (login and poll) is answered below tornado.web by BanchoServer, everything else by
+    # the application (docs/architecture.md, "The path of a poll"); the guarded server applies
+    # the connection and body limits to both (docs/security.md)
     srv = cfg.server
     server = netlimits.GuardedHTTPServer(
-        make_app(state), xheaders=False, max_body_size=srv.max_body, max_header_size=srv.max_header,
+        BanchoServer(state, make_app(state)), xheaders=False, max_body_size=srv.max_body, max_header_size=srv.max_header,
         idle_connection_timeout=srv.idle_timeout, body_timeout=srv.body_timeout,
         max_per_address=srv.max_connections_per_ip,
         exempt=netlimits.parse_networks(srv.connection_limit_exempt),

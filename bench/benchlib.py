@@ -692,8 +692,11 @@ async def login_one(pool: ConnPool, username: str, password_md5: str = PASSWORD_
 
 async def login_many(port: int, names: Sequence[str], concurrency: int = 16,
                      drain: list[str] | None = None, drain_every: int = 0,
-                     password_md5: str = PASSWORD_MD5) -> tuple[list[str], float, int]:
+                     password_md5: str = PASSWORD_MD5, gzip: bool = False) -> tuple[list[str], float, int]:
     """Log every name in at ``concurrency``; returns (tokens in ``names`` order, seconds, bytes).
+
+    ``gzip``: send ``Accept-Encoding: gzip`` as the osu! client does (the server then compresses
+    the login replies, which at thousands online are tens of kilobytes).
 
     Every ``drain_every`` logins (0 = never) all tokens logged in so far (plus ``drain``) are
     polled once, so that the presence broadcasts of the storm do not pile up in the queues of
@@ -701,7 +704,7 @@ async def login_many(port: int, names: Sequence[str], concurrency: int = 16,
     """
     if not names:
         return [], 0.0, 0
-    pool = ConnPool(port, concurrency)
+    pool = ConnPool(port, concurrency, gzip)
     tokens: list[str] = [""] * len(names)
     received = 0
     started = time.perf_counter()

@@ -212,11 +212,21 @@ class Repository:
         sql, args, board = self._stats_query(user_id, mode, relax, autopilot)
         return await self._stats_from_row(await self.db.fetch_one(sql, args), board, user_id)
 
-    async def login_profile(self, user_id: int, user_row: dict[str, Any]) -> tuple[Stats, str, list[int]]:
-        """(osu! standard vanilla stats, stored country, friend ids) in one MySQL round trip."""
+    async def login_records(self, user_id: int, user_row: dict[str, Any], ip: str,
+                            hardware: tuple[str, str, str] | None, version: str) -> tuple[Stats, str, list[int]]:
+        """Everything a successful login does in MySQL, in ONE transaction and one trip to the
+        pool (bench/README.md, login storm): the writes (docs/schema.md §2.6: the ``hw_user`` row when
+        the client sent its hashes, ``ip_user``, ``users.osuver``), then what the session needs:
+        (osu! standard vanilla stats, stored country, friend ids)."""
         sql, args, board = self._stats_query(user_id, game.STD, False, False)
 
         def work(cur: Any) -> tuple[dict | None, str, list[int]]:
+            if hardware is not None:
+                self._log_hardware(cur, user_id, *hardware, activated=False)
+            if ip:
+                cur.execute(self._LOG_IP, (user_id, ip))
+            if self.flavour.writes_osuver:
+                cur.execute("UPDATE users SET osuver = %s WHERE id = %s", (version[:256], user_id))
             cur.execute(sql, args)
             row = cur.fetchone()
             country = self._country(cur, user_id, user_row)
@@ -225,20 +235,6 @@ class Repository:
 
         row, country, friends = await self.db.transaction(work)
         return await self._stats_from_row(row, board, user_id), country, friends
-
-    async def log_login(self, user_id: int, ip: str, hardware: tuple[str, str, str] | None, version: str) -> None:
-        """The writes of every login in one transaction and one round trip (docs/schema.md §2.6):
-        the ``hw_user`` row (when the client sent its hashes), ``ip_user``, ``users.osuver``."""
-
-        def work(cur: Any) -> None:
-            if hardware is not None:
-                self._log_hardware(cur, user_id, *hardware, activated=False)
-            if ip:
-                cur.execute(self._LOG_IP, (user_id, ip))
-            if self.flavour.writes_osuver:
-                cur.execute("UPDATE users SET osuver = %s WHERE id = %s", (version[:256], user_id))
-
-        await self.db.transaction(work)
 
     async def country(self, user_id: int, user_row: dict[str, Any] | None = None) -> str:
         """The stored two-letter country, upper case ('XX' when unknown; docs/schema.md §3.4)."""

@@ -27,7 +27,7 @@ class ServerConfig:
     host: str = "0.0.0.0"
     port: int = 5001
     gzip: bool = True
-    gzip_level: int = 6
+    gzip_level: int = 1  # bench/README.md: 6 cost 2.4x the CPU of 1 for ~7% smaller login replies
     ci_key: str = ""
     ip_header: str = "X-Real-IP"
     max_body: int = 1 << 20

@@ -322,13 +322,12 @@ async def _login(state: State, body: bytes, ip: str) -> Token:
     if state.settings.maintenance and not admin:
         raise LoginError(game.LOGIN_FAILED, NOTICE_MAINTENANCE, reason="maintenance")
 
-    # persistent logs of this login (docs/schema.md §2.6), then what the session needs: two round
-    # trips to the MySQL pool instead of one per query (bench/README.md, login storm)
+    # persistent logs of this login (docs/schema.md §2.6), then what the session needs: one round
+    # trip to the MySQL pool instead of one per query (bench/README.md, login storm)
     hardware = (req.adapters_md5, req.uninstall_md5, req.disk_md5) if req.adapters_md5 and req.uninstall_md5 else None
     if pending:
         hardware = None  # _verify_hardware wrote this login's hw_user row (occurencies 1 at first)
-    await repo.log_login(user_id, ip, hardware, req.version)
-    stats, country, friends = await repo.login_profile(user_id, user)
+    stats, country, friends = await repo.login_records(user_id, user, ip, hardware, req.version)
     # geolocation (docs/integration.md §5): the located country is shown; the first one is saved
     # where the stored value is 'XX' (docs/schema.md §3.4); else the stored country and (0, 0)
     location = geo.locate(getattr(state, "geo", None), ip)
@@ -402,13 +401,17 @@ def _login_sequence(state: State, token: Token, user: dict) -> None:
         enqueue(codec.main_menu_icon(state.settings.menu_icon))
     enqueue(codec.silence_end(token.silence_left()))
     # everyone visible who is online (the bot included), once per user, as one joined part
+    # (O(online) per login: the cached packet is read directly, the method only when it is stale)
     seen = {token.user_id}
     presences = []
-    for other in state.tokens:
-        if other.user_id in seen or other.restricted or other.kicked:
+    add_seen = seen.add
+    append = presences.append
+    for other in state.tokens.by_token.values():
+        user_id = other.user_id
+        if user_id in seen or other.restricted or other.kicked:
             continue
-        seen.add(other.user_id)
-        presences.append(other.presence_packet())
+        add_seen(user_id)
+        append(other._presence or other.presence_packet())
     enqueue(b"".join(presences))
     if token.restricted:
         enqueue(codec.account_restricted())
