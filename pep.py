@@ -127,9 +127,9 @@ async def serve(cfg: config_module.Config) -> int:
 
     from common.db import Database, DatabaseError
     from common.redis import Redis
-    from services import system
+    from services import handover, system
     from handlers.app import make_app
-    from helpers import geo, metrics
+    from helpers import geo, metrics, systemd
     from objects.state import State
 
     logging.getLogger().addHandler(metrics.ErrorCounter())
@@ -138,6 +138,10 @@ async def serve(cfg: config_module.Config) -> int:
     redis = Redis(cfg.redis)
     state = State(cfg, db, redis)
     state.geo = geo.open_locator(cfg.geo.database)
+    # started by a hand-over (SIGUSR2) or by systemd socket activation: the listening sockets
+    # are inherited (docs/operations.md "Deploys without disconnects")
+    channel = handover.successor_channel()
+    inherited = systemd.listen_sockets()
     try:
         await redis.startup()
         await load_world(state)
@@ -151,8 +155,18 @@ async def serve(cfg: config_module.Config) -> int:
         db.close()
         await redis.close()
         return 1
+    if channel is not None:
+        data, source = await handover.receive(channel), "the old process"
+    else:
+        data, source = await handover.take_stored(state)
+    restored = handover.restore(state, data, source)
+    if restored is not None:
+        try:
+            await redis.resync(len(state.tokens), [(t.user_id, t.ip) for t in state.tokens if not t.is_bot])
+        except Exception as exc:
+            log.warning("could not rewrite the session keys after the restore: %s", exc)
     try:
-        sockets = tornado.netutil.bind_sockets(cfg.server.port, address=cfg.server.host)
+        sockets = inherited or tornado.netutil.bind_sockets(cfg.server.port, address=cfg.server.host)
     except OSError as exc:
         log.error("start-up failed: cannot listen on %s:%d: %s", cfg.server.host, cfg.server.port, exc)
         db.close()
@@ -172,10 +186,19 @@ async def serve(cfg: config_module.Config) -> int:
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
     server.add_sockets(sockets)  # integration.md §5.7: HTTP last, after the services
-    system.started(state)
-    log.info("listening on %s:%d (flavour %s)", cfg.server.host, cfg.server.port, cfg.stack.flavour)
-    await system.wait_for_stop(state)
-    return await system.shutdown(state, server, services)
+    system.started(state, ready=channel is None)
+    if channel is not None:
+        await handover.serving(channel)
+    log.info("listening on %s:%d (flavour %s%s)", cfg.server.host, cfg.server.port, cfg.stack.flavour,
+             ", inherited socket" if inherited else "")
+    if restored:
+        users = sorted({t.user_id for t in state.tokens if not t.is_bot})
+        state.spawn(handover.recheck(state, users), "re-check after the restart")
+    while True:
+        await system.wait_for_stop(state)
+        code = await system.shutdown(state, server, services)
+        if code is not None:
+            return code
 
 
 def _event_loop_runner(cfg: config_module.Config):

@@ -101,7 +101,11 @@ class MainHandler(tornado.web.RequestHandler):
         token_string = self.request.headers.get("osu-token")
         if token_string is None:
             metrics.count_request("login")
-            token, body = await login_event.login(state, self.request.body, self.client_ip())
+            state.logins_in_flight += 1
+            try:
+                token, body = await login_event.login(state, self.request.body, self.client_ip())
+            finally:
+                state.logins_in_flight -= 1
             self.set_header("cho-token", token.token if token is not None else "login-failed")
             self.write(body)
             return

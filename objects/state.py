@@ -52,6 +52,7 @@ class State:
         # /api/v1/verifiedStatus: user id string -> 1 verified, 0 multi-account (integration.md §2.2)
         self.verified: dict[str, int] = {}
         self.restarting = False
+        self.logins_in_flight = 0  # logins past their first await (a hand-over waits for them)
         self.geo = None  # helpers.geo locator, set at start-up when [geo] database is configured
         self.redis_down = False  # set by the Redis health check (services/loops.py)
         limits = cfg.limits

@@ -65,6 +65,9 @@ class Lifecycle:
         self.restart_sent = False  # every client already got 86 (scheduled shutdown): no grace
         self.force = False  # a second stop request: skip what is left of the grace period
         self.reason = ""
+        # tell clients to reconnect (today's stop) instead of keeping their sessions through a
+        # snapshot (docs/operations.md "Deploys without disconnects")
+        self.notify = True
         self.scheduled: list[asyncio.TimerHandle] = []
         self.reload_lock = asyncio.Lock()
         self.notifier = Notifier()
@@ -110,10 +113,14 @@ def status_line(state: State) -> str:
 # ---------------------------------------------------------------------------------------------
 # stop requests
 # ---------------------------------------------------------------------------------------------
-def request_stop(state: State, restart: bool = False, reason: str = "") -> None:
-    """Ask the server to stop (and re-exec itself when ``restart``); see the module docstring.
+def request_stop(state: State, restart: bool = False, reason: str = "", notify: bool | None = None) -> None:
+    """Ask the server to stop (and restart when ``restart``); see the module docstring.
 
-    A second request while a stop is under way skips the rest of the grace period.
+    ``notify`` True: clients are told to reconnect and logged out (a maintenance stop; a
+    restart re-executes the process). False: the sessions are kept (SIGTERM writes a snapshot
+    for the next start, SIGUSR2 hands them to a new process: :mod:`services.handover`). None:
+    keep them when ``[sessions] handover`` is on. A second request while a stop is under way
+    skips the rest of the grace period.
     """
     lc = lifecycle(state)
     if lc.stop_requested.is_set():
@@ -123,6 +130,7 @@ def request_stop(state: State, restart: bool = False, reason: str = "") -> None:
         return
     lc.restart = restart
     lc.reason = reason
+    lc.notify = (not state.cfg.sessions.handover) if notify is None else notify
     log.info("%s: %s requested", reason or "stop request", "restart" if restart else "shutdown")
     lc.stop_requested.set()
 
@@ -157,7 +165,8 @@ def schedule_shutdown(state: State, restart: bool, message: str | None = None,
     loop = asyncio.get_running_loop()
     lc.scheduled = [
         loop.call_later(send_after, _send_restart_packet, state, delay),
-        loop.call_later(send_after + delay, request_stop, state, restart, "scheduled " + ("restart" if restart else "shutdown")),
+        loop.call_later(send_after + delay, request_stop, state, restart,
+                        "scheduled " + ("restart" if restart else "shutdown"), True),
     ]
     lc.notifier.status(status_line(state))
     log.info("%s scheduled: restart packet in %g s, %s in %g s", "restart" if restart else "shutdown",
@@ -181,8 +190,11 @@ def _send_restart_packet(state: State, delay: float) -> None:
 
 
 def install_signal_handlers(state: State) -> None:
-    """SIGTERM/SIGINT: stop; SIGUSR2: restart in place (re-exec); SIGHUP: reload settings."""
+    """SIGTERM/SIGINT: stop (keeping the sessions for the next start when ``[sessions]
+    handover`` is on); SIGUSR1: maintenance stop (clients are told); SIGUSR2: restart in place
+    (hand-over to the new code, or re-exec); SIGHUP: reload settings."""
     loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGUSR1, request_stop, state, False, "SIGUSR1", True)
     loop.add_signal_handler(signal.SIGTERM, request_stop, state, False, "SIGTERM")
     loop.add_signal_handler(signal.SIGINT, request_stop, state, False, "SIGINT")
     loop.add_signal_handler(signal.SIGUSR2, request_stop, state, True, "SIGUSR2")
@@ -206,17 +218,19 @@ def _on_reload_signal(state: State) -> None:
 # ---------------------------------------------------------------------------------------------
 # systemd readiness, watchdog and status
 # ---------------------------------------------------------------------------------------------
-def started(state: State) -> None:
+def started(state: State, ready: bool = True) -> None:
     """Tell systemd the server accepts clients (``READY=1``) and start the timer that sends
     ``WATCHDOG=1`` every ``WATCHDOG_USEC / 2`` and the status line (integration with
-    ``Type=notify``; a no-op without ``NOTIFY_SOCKET``)."""
+    ``Type=notify``; a no-op without ``NOTIFY_SOCKET``). ``ready`` False: a process started by
+    a hand-over, whose ``READY=1`` the old process sends with ``MAINPID=``."""
     import tornado.ioloop
 
     lc = lifecycle(state)
     if not lc.notifier.enabled:
         return
     lc.last_status = status_line(state)
-    lc.notifier.ready(lc.last_status)
+    if ready:
+        lc.notifier.ready(lc.last_status)
     interval = watchdog_interval()
     watchdog = interval is not None
     period = interval / 2 if watchdog else STATUS_INTERVAL
@@ -238,8 +252,12 @@ def started(state: State) -> None:
 # shutdown
 # ---------------------------------------------------------------------------------------------
 async def shutdown(state: State, server: Any, services: Sequence[Any], grace: float | None = None,
-                   hard_exit: bool = True) -> int:
+                   hard_exit: bool = True) -> int | None:
     """Stop the server cleanly after a stop request (module docstring); returns the exit code 0.
+
+    A stop that keeps the sessions (``Lifecycle.notify`` False) goes through
+    :func:`_keep_sessions` instead; it returns None when a hand-over failed and this process
+    serves on (the caller waits for the next stop request).
 
     ``server`` is the ``tornado.httpserver.HTTPServer`` (or None), ``services`` the started
     service modules (stopped in reverse order), ``grace`` overrides ``[server] shutdown_grace``.
@@ -254,6 +272,8 @@ async def shutdown(state: State, server: Any, services: Sequence[Any], grace: fl
         _arm_hard_exit(grace + CLEANUP_TIMEOUT + 5)
     for handle in lc.scheduled:
         handle.cancel()
+    if not lc.notify:
+        return await _keep_sessions(state, lc, server, services)
     state.restarting = True
     if lc.restart:
         lc.notifier.reloading("restarting")
@@ -273,6 +293,82 @@ async def shutdown(state: State, server: Any, services: Sequence[Any], grace: fl
     _lifecycles.pop(id(state), None)
     log.info("stopped%s", "; re-executing" if lc.restart else "")
     return 0
+
+
+async def _keep_sessions(state: State, lc: Lifecycle, server: Any, services: Sequence[Any]) -> int | None:
+    """The stop that keeps every session (docs/operations.md "Deploys without disconnects").
+
+    Restart: :func:`services.handover.hand_over` to a new process; on failure this process
+    serves on (returns None). Stop: :func:`services.handover.quiesce`, write the snapshot
+    (:func:`services.handover.store`), close the pools without logging anyone out. If the
+    snapshot cannot be written the sessions are logged out as in a normal stop (their clients
+    log in again at the next start).
+    """
+    global _reexec, _hard_exit
+    from services import handover
+
+    if lc.restart:
+        lc.notifier.reloading("handing over")
+        listen = list(getattr(server, "_sockets", {}).values()) if server is not None else []
+        if not await handover.hand_over(state, server, services, listen, lc.notifier):
+            lc.stop_requested.clear()
+            lc.force = False
+            lc.restart = False
+            state.restarting = False
+            if _hard_exit is not None:
+                _hard_exit.cancel()
+                _hard_exit = None
+            return None
+        await _finish(state, keep=True)
+        _reexec = False
+        _lifecycles.pop(id(state), None)
+        log.info("stopped after the hand-over")
+        return 0
+    lc.notifier.stopping("stopping (sessions kept)")
+    await handover.quiesce(state, server, services)
+    state.restarting = True
+    keep = True
+    try:
+        data = handover.encode(handover.capture(state))
+        where = await asyncio.wait_for(handover.store(state, data), 5)
+        log.info("snapshot of %d sessions (%d bytes) written to %s; valid for %g s",
+                 sum(1 for t in state.tokens if not t.is_bot), len(data), where,
+                 state.cfg.sessions.handover_window)
+    except Exception as exc:
+        log.error("the snapshot could not be written (%s): sessions are logged out; clients will log in "
+                  "again at the next start", exc)
+        keep = False
+    try:
+        await asyncio.wait_for(_finish(state, keep=keep), CLEANUP_TIMEOUT)
+    except asyncio.TimeoutError:
+        log.error("clean-up did not finish within %g s; exiting anyway", CLEANUP_TIMEOUT)
+    _reexec = False
+    _lifecycles.pop(id(state), None)
+    log.info("stopped (sessions %s)", "kept" if keep else "logged out")
+    return 0
+
+
+async def _finish(state: State, keep: bool) -> None:
+    """The end of a stop after :func:`services.handover.quiesce`: log out (unless the sessions
+    were kept), reset the online count (unless kept), close the pools."""
+    lc = _lifecycles.get(id(state))
+    if lc is not None and lc.ticker is not None:
+        lc.ticker.stop()
+    if not keep:
+        await _cleanup(state, None, ())
+        return
+    await state.drain_tasks(2.0)
+    if state.redis is not None:
+        try:
+            await state.redis.close()
+        except Exception as exc:
+            log.warning("closing Redis failed: %s", exc)
+    if state.db is not None:
+        state.db.close()
+    state.cpu_pool.shutdown(wait=False)
+    locator = getattr(state, "geo", None)
+    if locator is not None:
+        locator.close()
 
 
 async def _grace(state: State, lc: Lifecycle, grace: float) -> float | None:

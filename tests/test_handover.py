@@ -1,0 +1,213 @@
+"""The restart snapshot (services/handover.py, docs/operations.md "Deploys without disconnects"):
+a round trip keeps the world, and corrupt, truncated, oversized, foreign or hostile snapshots
+are refused whole (nothing applied, never an exception out of ``restore``)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+import zlib
+
+import pytest
+
+from helpers import codec
+from objects.snapshot import SnapshotError
+from services import handover, multiplayer as mpl, session, spectate
+from services.commands import mp as mp_commands
+from services.commands import np as np_commands
+from tests.test_match_random import BOT_ID, login, make_state
+
+NOW = 1000.0
+
+
+def world():
+    """Five users: a match in progress (2 seated, one referee), a spectator, a lobby member,
+    a moderated channel, queued packets, a kicked session, the password cache and /np."""
+    state = make_state()
+    users = [login(state, 100 + i) for i in range(6)]
+    a, b, c, d, e, f = users
+    osu = state.channels.get("#osu")
+    for token in (a, b, c):
+        session.join_channel(state, token, osu)
+    osu.moderated = True
+    match = mpl.create_match(state, a, "round trip", "secret", beatmap_id=75, beatmap_md5="a" * 32)
+    mpl.join(state, b, match, "secret")
+    mp_commands.referees(state, match).add(c.user_id)
+    mpl.set_ready(state, a, True)
+    mpl.set_ready(state, b, True)
+    assert mpl.start(state, match, force=True)
+    spectate.start_spectating(state, d, c.user_id)
+    state.lobby.add(e)
+    e.in_lobby = True
+    b.away_message = "brb"
+    b.away_told.add(a.user_id)
+    a.friends.update({101, 102})
+    a.spam_count = 3
+    a.spam_window_start = NOW - 2
+    a.enqueue(codec.notification("undelivered private message"))
+    session.kick(state, f, "bye")
+    state.password_cache[100] = ("0" * 32, "$2b$12$" + "x" * 53)
+    state.verified["100"] = 1
+    np_commands.set_np(state, c, np_commands.NowPlaying(75, 8, 0.99))
+    return state
+
+
+def strip(snap: dict) -> dict:
+    out = copy.deepcopy(snap)
+    out.pop("written")
+    return out
+
+
+def roundtrip(state):
+    snap = handover.capture(state, NOW)
+    fresh = make_state()
+    plan = handover.build(handover.decode(handover.encode(snap)), fresh.cfg, NOW)
+    plan.apply(fresh, NOW)
+    return snap, fresh
+
+
+def test_round_trip_keeps_the_world():
+    state = world()
+    snap, fresh = roundtrip(state)
+    assert strip(handover.capture(fresh, NOW)) == strip(snap)
+    # spot checks on the live objects
+    match = next(iter(fresh.matches))
+    a = fresh.tokens.get(snap["tokens"][0]["token"])
+    assert match.host is a and match.in_progress and match.password == "secret"
+    assert [s.token.user_id for s in match.slots if s.token is not None] == [100, 101]
+    assert mp_commands.referees(fresh, match) == {102}
+    spectator = fresh.tokens.user(103)
+    assert spectator.spectating is fresh.tokens.user(102)
+    assert fresh.channels.get("#osu").moderated
+    assert fresh.channels.get("#osu").members.members.keys() >= {a.token}
+    assert fresh.bot in fresh.channels.get(f"#spect_{102}").members
+    assert b"undelivered private message" in a.drain()
+    assert len(fresh.kicked) == 1 and fresh.tokens.user(105) is None
+    assert fresh.password_cache[100][0] == "0" * 32
+    assert np_commands.get_np(fresh.tokens.user(102)).mods == 8
+    assert a.spam_window_start == NOW - 2 and a.last_seen == state.tokens.user(100).last_seen
+
+
+def test_gone_permanent_channel_is_left_out():
+    state = world()
+    snap = handover.capture(state, NOW)
+    snap["channels"].append({"name": "#gone", "description": "", "public_read": True, "public_write": True,
+                             "temp": False, "hidden": False, "moderated": False,
+                             "members": [snap["tokens"][0]["token"]]})
+    snap["tokens"][0]["channels"].append("#gone")
+    fresh = make_state()
+    handover.build(snap, fresh.cfg, NOW).apply(fresh, NOW)
+    assert fresh.channels.get("#gone") is None
+    assert "#gone" not in fresh.tokens.get(snap["tokens"][0]["token"]).channels
+
+
+# ---------------------------------------------------------------------------------------------
+# refused whole
+# ---------------------------------------------------------------------------------------------
+def unchanged_after(data) -> None:
+    fresh = make_state()
+    before = (len(fresh.tokens), len(fresh.channels), len(fresh.matches), len(fresh.password_cache))
+    assert handover.restore(fresh, data, "test") is None
+    assert (len(fresh.tokens), len(fresh.channels), len(fresh.matches), len(fresh.password_cache)) == before
+    assert fresh.tokens.user(100) is None
+
+
+def test_corrupt_truncated_and_foreign_bytes_are_ignored():
+    data = handover.encode(handover.capture(world(), NOW))
+    rng = random.Random(7)
+    cases = [b"", b"garbage", data[:-1], data[: len(data) // 2], handover.MAGIC, data[len(handover.MAGIC):],
+             handover.MAGIC + zlib.compress(b"[1, 2]"), handover.MAGIC + zlib.compress(b"{\"format\": 1}"),
+             handover.MAGIC + zlib.compress(b"not json"), handover.MAGIC + zlib.compress(b"{\"a\": NaN}")]
+    for _ in range(40):
+        flipped = bytearray(data)
+        index = rng.randrange(len(handover.MAGIC), len(flipped))
+        flipped[index] ^= 1 << rng.randrange(8)
+        cases.append(bytes(flipped))
+    for case in cases:
+        unchanged_after(case)
+
+
+def test_decompression_bomb_and_size_are_bounded():
+    bomb = handover.MAGIC + zlib.compress(b" " * (8 << 20))
+    with pytest.raises(SnapshotError, match="decompressed"):
+        handover.decode(bomb, max_json=1 << 20)
+    with pytest.raises(SnapshotError, match="limit"):
+        handover.decode(handover.MAGIC + b"x" * (handover.MAX_STORED + 1))
+
+
+def test_newer_version_unknown_version_and_other_stack_are_refused():
+    snap = handover.capture(world(), NOW)
+    newer = dict(snap, version=handover.VERSION + 1)
+    with pytest.raises(SnapshotError, match="newer"):
+        handover.decode(handover.encode(newer))
+    for bad in (0, -1, "1", None, True):
+        with pytest.raises(SnapshotError):
+            handover.decode(handover.encode(dict(snap, version=bad)))
+    with pytest.raises(SnapshotError, match="another stack"):
+        handover.build(dict(snap, bot_id=BOT_ID + 1), make_state().cfg, NOW)
+    with pytest.raises(SnapshotError, match="another stack"):
+        handover.build(dict(snap, flavour="ripple"), make_state().cfg, NOW)
+
+
+def mutations(snap: dict):
+    """(description, mutated snapshot) pairs that must each be refused."""
+    t0 = snap["tokens"][0]["token"]
+    m0 = snap["matches"][0]
+
+    def change(path, value):
+        out = copy.deepcopy(snap)
+        node = out
+        for key in path[:-1]:
+            node = node[key]
+        if value is KeyError:
+            del node[path[-1]]
+        else:
+            node[path[-1]] = value
+        return out
+
+    yield "token string not a uuid", change(["tokens", 0, "token"], "../../etc")
+    yield "user id a string", change(["tokens", 0, "user_id"], "100")
+    yield "user id a bool", change(["tokens", 0, "user_id"], True)
+    yield "missing field", change(["tokens", 0, "privileges"], KeyError)
+    yield "huge username", change(["tokens", 0, "username"], "x" * 10_000)
+    yield "negative age", change(["tokens", 0, "last_seen_age"], -5)
+    yield "queue not base64", change(["tokens", 0, "queue"], "***")
+    yield "accuracy out of range", change(["tokens", 0, "accuracy"], 7)
+    yield "duplicate token", change(["tokens", 1, "token"], t0)
+    yield "the bot as a session", change(["tokens", 0, "user_id"], BOT_ID)
+    yield "spectating unknown", change(["tokens", 0, "spectating"], "00000000-0000-0000-0000-000000000000")
+    yield "kicked unknown", change(["kicked"], [{"token": "00000000-0000-0000-0000-000000000000", "age": 1}])
+    yield "channel member unknown", change(["channels", 0, "members"], ["00000000-0000-0000-0000-000000000000"])
+    yield "channel name", change(["channels", 0, "name"], "osu")
+    yield "lobby unknown", change(["lobby"], ["00000000-0000-0000-0000-000000000000"])
+    yield "slot count", change(["matches", 0, "slots"], m0["slots"][:3])
+    yield "slot status", change(["matches", 0, "slots", 0, "status"], 3)
+    yield "occupied without token", change(["matches", 0, "slots", 0, "token"], None)
+    yield "host not seated", change(["matches", 0, "host"], snap["tokens"][3]["token"])
+    yield "match id range", change(["matches", 0, "id"], 70000)
+    yield "seated token elsewhere", change(["tokens", 0, "match_id"], 9)
+    yield "referees of unknown match", change(["referees"], {"999": [1]})
+    yield "password cache shape", change(["password_cache"], [[1, 2]])
+    yield "verified key", change(["verified"], {"abc": 1})
+    yield "tokens not a list", change(["tokens"], {"a": 1})
+    yield "now playing shape", change(["now_playing"], [["x", 1, 2, 3]])
+
+
+def test_hostile_records_are_refused_and_nothing_is_applied():
+    snap = handover.capture(world(), NOW)
+    for what, bad in mutations(snap):
+        fresh = make_state()
+        with pytest.raises(SnapshotError):
+            handover.build(bad, fresh.cfg, NOW)
+        unchanged_after(handover.encode(bad))
+
+
+def test_deep_nesting_is_refused_without_crashing():
+    data = handover.MAGIC + zlib.compress(b"[" * 200_000 + b"]" * 200_000)
+    unchanged_after(data)
+
+
+def test_capture_is_json_only():
+    snap = handover.capture(world(), NOW)
+    assert json.loads(json.dumps(snap)) == snap
