@@ -7,6 +7,9 @@ Command line (README "Usage"):
 * ``python3 pep.py init-db [--config PATH]``: create missing tables and seed rows; idempotent.
 * ``python3 pep.py adduser USERNAME PASSWORD [--privileges N] [--config PATH]``: create a user
   the way the Ripple website does and print its id.
+* ``python3 pep.py stop --pid PID [--notify]``: stop the server with that pid, keeping every
+  session for the next start (SIGTERM), or as a maintenance stop that tells the clients to
+  reconnect (``--notify``: SIGUSR1). docs/operations.md "Deploys without disconnects".
 
 Every configuration key can be overridden with ``PEP_<SECTION>_<KEY>`` (see ``config.ini``).
 """
@@ -42,7 +45,27 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("password")
     add.add_argument("--privileges", type=int, default=3, help="users.privileges (default 3: public, normal)")
     add.add_argument("--config", default=argparse.SUPPRESS)
+    stop = sub.add_parser("stop", help="stop a running server (keeping its sessions unless --notify)")
+    stop.add_argument("--pid", type=int, required=True, help="the server's pid (systemd: MainPID of the unit)")
+    stop.add_argument("--notify", action="store_true",
+                      help="maintenance stop: tell the clients to reconnect and log them out (SIGUSR1)")
+    stop.add_argument("--config", default=argparse.SUPPRESS)
     return parser
+
+
+def _stop(pid: int, notify: bool) -> int:
+    """Send SIGUSR1 (``notify``) or SIGTERM to ``pid``; 1 when there is no such process."""
+    import signal
+
+    try:
+        os.kill(pid, signal.SIGUSR1 if notify else signal.SIGTERM)
+    except ProcessLookupError:
+        print(f"stop: no process {pid}", file=sys.stderr)
+        return 1
+    except PermissionError:
+        print(f"stop: not allowed to signal {pid}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _setup_logging(level: str) -> None:
@@ -238,6 +261,8 @@ def main(argv: list[str] | None = None) -> int:
     _setup_logging(cfg.log.level)
     if args.command == "init-db":
         return asyncio.run(_init_db(cfg))
+    if args.command == "stop":
+        return _stop(args.pid, args.notify)
     if args.command == "adduser":
         from common.schema import UserError
 
