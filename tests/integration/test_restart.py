@@ -241,6 +241,35 @@ def test_sigusr2_with_broken_new_code_keeps_serving(server, start_server, bot):
     C.wait_for(c, lambda p: C.is_message(p, content="still here"))
 
 
+def test_sigusr2_tells_systemd_the_new_main_pid(server, start_server, tmp_path):
+    """Under systemd (``Type=notify``, ``NotifyAccess=main``) the old process announces the new
+    one with ``MAINPID=`` and ``READY=1``; the new one pings the watchdog (``WATCHDOG_PID`` is
+    rewritten for it)."""
+    from tests.integration.test_operations import NotifyListener
+
+    listener = NotifyListener(str(tmp_path / "notify.sock"))
+    new_pid = None
+    try:
+        srv = start_server(dict(ENV, NOTIFY_SOCKET=listener.path, WATCHDOG_USEC="1000000"))
+        old_pid = srv.proc.proc.pid
+        listener.wait(lambda m: m.get("READY") == "1", what="READY=1")
+        c = srv.login(server.new_user())
+        os.kill(old_pid, signal.SIGUSR2)
+        listener.wait(lambda m: m.get("RELOADING") == "1", what="RELOADING=1")
+        message = listener.wait(lambda m: "MAINPID" in m, timeout=60, what="MAINPID=")
+        new_pid = int(message["MAINPID"])
+        assert new_pid != old_pid and message.get("READY") == "1"
+        assert new_pid == _new_pid(srv.log_text())
+        assert srv.proc.proc.wait(timeout=20) == 0
+        assert not C.of(c.poll(), C.RESTART)
+        # exactly one READY=1 from the old process at its start, one with MAINPID
+        assert sum(1 for m in listener.snapshot() if m.get("READY") == "1") == 2
+    finally:
+        listener.close()
+        if new_pid is not None:
+            _kill(new_pid)
+
+
 # ---------------------------------------------------------------------------------------------
 # SIGTERM and a new start, with the listening socket held as systemd's pep.socket does
 # ---------------------------------------------------------------------------------------------
