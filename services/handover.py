@@ -52,8 +52,9 @@ log = logging.getLogger("pep.handover")
 
 MAGIC = b"pep.py snapshot\n"
 FORMAT = "pep.py-snapshot"
-#: the version this code writes; older versions are read through MIGRATIONS
-VERSION = 1
+#: the version this code writes; older versions are read through MIGRATIONS.
+#: 1: first version; 2: running ``!mp start`` countdowns are kept (``countdowns``)
+VERSION = 2
 #: largest stored (compressed) snapshot accepted, bytes
 MAX_STORED = 64 << 20
 #: largest decompressed snapshot accepted, bytes
@@ -76,8 +77,14 @@ def _migrate_0_to_1(snap: dict) -> dict:  # pragma: no cover - placeholder, vers
     raise SnapshotError("version 0 is not a pep.py snapshot")
 
 
+def _migrate_1_to_2(snap: dict) -> dict:
+    """Version 1 had no countdowns (they were cancelled by a restart): none are running."""
+    snap["countdowns"] = []
+    return snap
+
+
 #: version n -> function turning a version-n snapshot dict into a version n+1 dict
-MIGRATIONS: dict[int, Callable[[dict], dict]] = {0: _migrate_0_to_1}
+MIGRATIONS: dict[int, Callable[[dict], dict]] = {0: _migrate_0_to_1, 1: _migrate_1_to_2}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -122,8 +129,9 @@ def encode(snap: dict) -> bytes:
 # ---------------------------------------------------------------------------------------------
 # reading
 # ---------------------------------------------------------------------------------------------
-def decode(data: bytes, max_json: int = MAX_JSON) -> dict:
-    """Bytes → the snapshot dict migrated to :data:`VERSION` (not yet checked record by record).
+def decode(data: bytes, max_json: int = MAX_JSON, info: dict | None = None) -> dict:
+    """Bytes → the snapshot dict migrated to :data:`VERSION` (not yet checked record by record);
+    ``info["version"]``, when ``info`` is given, is set to the version that was stored.
 
     Raises :class:`SnapshotError` for: a wrong magic line, a stored size over
     :data:`MAX_STORED`, a truncated or corrupt zlib stream, more than ``max_json`` bytes once
@@ -154,6 +162,8 @@ def decode(data: bytes, max_json: int = MAX_JSON) -> dict:
         raise SnapshotError(f"snapshot version {version!r} is not valid")
     if version > VERSION:
         raise SnapshotError(f"snapshot version {version} is newer than this code ({VERSION})")
+    if info is not None:
+        info["version"] = version
     while version < VERSION:
         step = MIGRATIONS.get(version)
         if step is None:
@@ -174,7 +184,8 @@ class Plan:
     ``tokens`` (live sessions), ``kicked`` (token, age) pairs, ``channels`` (channel, member
     tokens), ``lobby`` tokens, ``matches``, ``next_match_id``, ``password_cache``, ``verified``,
     ``referees`` (match id -> user ids), ``now_playing`` (token string -> (beatmap id, mods,
-    accuracy or None)), ``written`` (unix seconds).
+    accuracy or None)), ``countdowns`` (match id -> (seconds left, force, referee token)),
+    ``written`` (unix seconds).
     """
 
     def __init__(self) -> None:
@@ -188,6 +199,7 @@ class Plan:
         self.verified: dict[str, int] = {}
         self.referees: dict[int, set[int]] = {}
         self.now_playing: dict[str, tuple[int, int, float | None]] = {}
+        self.countdowns: dict[int, tuple[float, bool, Token]] = {}
         self.written = 0.0
 
     def apply(self, state: State, now: float | None = None) -> None:
@@ -325,8 +337,9 @@ def restore(state: State, data: bytes | None, source: str) -> int | None:
         return None
     started = time.monotonic()
     try:
-        snap = decode(data)
-        version = snap.get("version")
+        info: dict = {}
+        snap = decode(data, info=info)
+        version = info["version"] if info["version"] == VERSION else f"{info['version']}, migrated to {VERSION}"
         plan = build(snap, state.cfg)
     except SnapshotError as exc:
         log.error("snapshot from %s ignored: %s; clients will log in again", source, exc)
@@ -345,9 +358,9 @@ def restore(state: State, data: bytes | None, source: str) -> int | None:
 # what the bot commands keep: one small adapter (docs/operations.md)
 # ---------------------------------------------------------------------------------------------
 def _capture_extras(state: State) -> dict:
-    """``referees`` (match id -> referee user ids) and ``now_playing`` (the last /np of each
-    session) from :mod:`services.commands`. A running ``!mp start`` countdown is not kept
-    (docs/decisions.md)."""
+    """``referees`` (match id -> referee user ids), ``now_playing`` (the last /np of each
+    session) and ``countdowns`` (running ``!mp start`` countdowns: match, seconds left, force,
+    the referee's session) from :mod:`services.commands`."""
     from services.commands import mp as mp_commands
     from services.commands import np as np_commands
 
@@ -361,7 +374,12 @@ def _capture_extras(state: State) -> dict:
         np = np_commands.get_np(token)
         if np is not None:
             now_playing.append([token.token, np.beatmap_id, np.mods, np.accuracy])
-    return {"referees": refs, "now_playing": now_playing}
+    countdowns = []
+    for match in state.matches:
+        running = mp_commands.countdown_of(state, match)
+        if running is not None and not running[2].is_bot and running[2].token in state.tokens.by_token:
+            countdowns.append({"match": match.id, "left": running[0], "force": running[1], "by": running[2].token})
+    return {"referees": refs, "now_playing": now_playing, "countdowns": countdowns}
 
 
 def _build_extras(root: Record, plan: Plan, live: dict[str, Token], match_ids: set[int]) -> None:
@@ -376,6 +394,14 @@ def _build_extras(root: Record, plan: Plan, live: dict[str, Token], match_ids: s
                 or not 0 <= item[2] < 2**31 or not (item[3] is None or type(item[3]) in (int, float))):
             raise SnapshotError(f"snapshot.now_playing[{index}]: expected [session, beatmap id, mods, accuracy]")
         plan.now_playing[item[0]] = (item[1], item[2], None if item[3] is None else float(item[3]))
+    for rec in records(root.list("countdowns", 65535), "snapshot.countdowns"):
+        match_id = rec.int("match", 1, 65535)
+        by = rec.token_ref("by")
+        if match_id not in match_ids or match_id in plan.countdowns:
+            raise rec.fail("match", "not a match of the snapshot, or counted down twice")
+        if by is None or by not in live:
+            raise rec.fail("by", "unknown session")
+        plan.countdowns[match_id] = (rec.float("left", 0, 3600), rec.bool("force"), live[by])
 
 
 def _apply_extras(state: State, plan: Plan) -> None:
@@ -390,6 +416,10 @@ def _apply_extras(state: State, plan: Plan) -> None:
         token = state.tokens.get(ref)
         if token is not None:
             np_commands.set_np(state, token, np_commands.NowPlaying(beatmap_id, mods, accuracy))
+    for match_id, (left, force, sender) in plan.countdowns.items():
+        match = state.matches.get(match_id)
+        if match is not None and not match.in_progress:
+            mp_commands.resume_countdown(state, match, left, force, sender)
 
 
 # ---------------------------------------------------------------------------------------------

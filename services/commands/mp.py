@@ -20,7 +20,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import math
 import secrets
+import time
 from typing import TYPE_CHECKING
 
 from common.ripple import safe_username
@@ -53,8 +55,8 @@ _STATUS = {m.READY: "ready", m.NOT_READY: "not ready", m.NO_MAP: "no map", m.PLA
 # ------------------------------------------------------------------------------------ referees
 # match id -> (the match object, referee user ids); entries of disposed matches are dropped
 _referees: dict[int, tuple["Match", set[int]]] = {}
-# match id -> (the match object, countdown task)
-_countdowns: dict[int, tuple["Match", asyncio.Task]] = {}
+# match id -> (the match object, countdown task, (monotonic end, force, the referee's token))
+_countdowns: dict[int, tuple["Match", asyncio.Task, tuple[float, bool, "Token"]]] = {}
 
 
 def _prune(state: State) -> None:
@@ -318,7 +320,7 @@ def _start(ctx: Context, match: Match, args: list[str]) -> str | list[str]:
     if task is None:
         return CANT_START
     match.starting = True
-    _countdowns[match.id] = (match, task)  # type: ignore[assignment]
+    _countdowns[match.id] = (match, task, (time.monotonic() + seconds, force, ctx.sender))  # type: ignore[assignment]
     return (f"Match starts in {seconds} seconds. The match has been locked. Please don't leave the match during "
             f"the countdown or you might receive a penalty.")
 
@@ -349,6 +351,35 @@ async def _countdown(ctx: Context, match: Match, seconds: int, force: bool) -> N
         entry = _countdowns.get(match.id)
         if entry is not None and entry[0] is match and entry[1] is asyncio.current_task():
             del _countdowns[match.id]
+
+
+def countdown_of(state: State, match: Match) -> tuple[float, bool, Token] | None:
+    """The running ``!mp start`` countdown of ``match``: (seconds left, force, the referee's
+    token), or None. Used by the restart snapshot (services/handover.py)."""
+    entry = _countdowns.get(match.id)
+    if entry is None or entry[0] is not match or entry[1].done():
+        return None
+    end, force, sender = entry[2]
+    return max(0.0, end - time.monotonic()), force, sender
+
+
+def resume_countdown(state: State, match: Match, seconds: float, force: bool, sender: Token) -> bool:
+    """Run a countdown kept across a restart (services/handover.py): ``seconds`` left (rounded
+    up, at least 1), announced in the match channel as if ``sender`` had typed ``!mp start``.
+    Returns False when it cannot run (no event loop, or one runs already)."""
+    from services.commands import find
+
+    cmd = find("!mp start")
+    if cmd is None or match.id in _countdowns:
+        return False
+    left = max(1, math.ceil(seconds))
+    ctx = Context(state, sender, match.channel_name, f"!mp start {left}", cmd)
+    task = state.spawn(_countdown(ctx, match, left, force), f"countdown of match {match.id}")
+    if task is None:
+        return False
+    match.starting = True
+    _countdowns[match.id] = (match, task, (time.monotonic() + left, force, sender))  # type: ignore[assignment]
+    return True
 
 
 def _abort(ctx: Context, match: Match, args: list[str]) -> str:

@@ -392,3 +392,64 @@ def test_maintenance_stop_tells_clients(server, activated, bot):
     assert srv.proc.proc.wait(timeout=20) == 0
     assert "written to Redis" not in srv.log_text()
     assert not srv.redis.exists("pep:handover")
+
+
+# ---------------------------------------------------------------------------------------------
+# a snapshot written by the previous version's code, loaded by a real server
+# ---------------------------------------------------------------------------------------------
+def test_real_server_loads_a_version_1_snapshot(server, start_server, tmp_path):
+    """tests/fixtures/snapshot_v1.bin was written by the version-1 code (tests/snapshot_fixture.py);
+    a server of this version reads it from ``[sessions] handover_file`` through the migration
+    and serves its sessions: their tokens are valid and their queued packets are delivered."""
+    import json
+    import shutil
+    import zlib
+
+    from services import handover
+
+    fixture = REPO / "tests" / "fixtures" / "snapshot_v1.bin"
+    raw = json.loads(zlib.decompress(fixture.read_bytes()[len(handover.MAGIC):]))
+    assert raw["version"] == 1
+    host = next(t for t in raw["tokens"] if t["user_id"] == 100)
+    path = tmp_path / "handover.snapshot"
+    shutil.copy(fixture, path)
+    srv = start_server(dict(ENV, PEP_SESSIONS_HANDOVER_FILE=str(path)))
+    log = srv.log_text()
+    assert re.search(r"snapshot \(version 1, .*from file .*: 5 sessions, 1 matches restored", log), log[-2000:]
+    assert not path.exists(), "a snapshot file is used once"
+    c = srv.client()
+    packets = c.send_raw(C.ping(), token=host["token"])
+    assert not C.of(packets, C.RESTART)
+    assert "undelivered private message" in C.values(packets, C.NOTIFICATION)
+    assert srv.wait_online_users(6) == 6  # the bot and the five restored sessions
+
+
+# ---------------------------------------------------------------------------------------------
+# systemd's own socket activation tool
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.skipif(not __import__("shutil").which("systemd-socket-activate"), reason="systemd-socket-activate missing")
+def test_started_by_systemd_socket_activate(server, _test_world, tmp_path):
+    """``systemd-socket-activate`` (Debian's systemd package) binds the socket and starts
+    pep.py with ``LISTEN_FDS``/``LISTEN_PID``/``LISTEN_FDNAMES``, exactly as pep.socket would."""
+    w = _test_world
+    port = free_port()
+    env = _server_env(w["db_name"], f"{w['prefix']}ssa{os.urandom(2).hex()}:", 1, ENV)  # port 1: never bound
+    log_path = tmp_path / "activated.log"
+    with open(log_path, "wb") as log_file:
+        # the tool gives the service only the variables named with -E, as a unit's Environment=
+        passed = [arg for k, v in env.items() if k.startswith(("PEP_", "PYTHON")) for arg in ("-E", f"{k}={v}")]
+        proc = subprocess.Popen(["systemd-socket-activate", "-l", f"127.0.0.1:{port}", *passed, PYTHON, "pep.py"],
+                                cwd=str(REPO), env=env, stdout=log_file, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    try:
+        # the tool starts pep.py on the first connection, which waits in the backlog meanwhile
+        c = C.BanchoClient(f"http://127.0.0.1:{port}/", timeout=60)
+        user = server.new_user()
+        assert c.login(user.name, user.password).user_id == user.id
+        assert proc.poll() is None, log_path.read_text()
+        assert "inherited socket" in log_path.read_text()
+        assert not C.of(c.poll(), C.RESTART)
+        c.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)
