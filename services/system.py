@@ -268,12 +268,12 @@ async def shutdown(state: State, server: Any, services: Sequence[Any], grace: fl
     lc = lifecycle(state)
     cfg = state.cfg.server
     grace = cfg.shutdown_grace if grace is None else max(0.0, grace)
-    if hard_exit:
-        _arm_hard_exit(grace + CLEANUP_TIMEOUT + 5)
     for handle in lc.scheduled:
         handle.cancel()
     if not lc.notify:
-        return await _keep_sessions(state, lc, server, services)
+        return await _keep_sessions(state, lc, server, services, hard_exit)
+    if hard_exit:
+        _arm_hard_exit(grace + CLEANUP_TIMEOUT + 5)
     state.restarting = True
     if lc.restart:
         lc.notifier.reloading("restarting")
@@ -295,7 +295,8 @@ async def shutdown(state: State, server: Any, services: Sequence[Any], grace: fl
     return 0
 
 
-async def _keep_sessions(state: State, lc: Lifecycle, server: Any, services: Sequence[Any]) -> int | None:
+async def _keep_sessions(state: State, lc: Lifecycle, server: Any, services: Sequence[Any],
+                         hard_exit: bool = True) -> int | None:
     """The stop that keeps every session (docs/operations.md "Deploys without disconnects").
 
     Restart: :func:`services.handover.hand_over` to a new process; on failure this process
@@ -304,27 +305,30 @@ async def _keep_sessions(state: State, lc: Lifecycle, server: Any, services: Seq
     snapshot cannot be written the sessions are logged out as in a normal stop (their clients
     log in again at the next start).
     """
-    global _reexec, _hard_exit
+    global _reexec
     from services import handover
 
     if lc.restart:
         lc.notifier.reloading("handing over")
         listen = list(getattr(server, "_sockets", {}).values()) if server is not None else []
+        # no hard-exit timer yet: this process serves while the new one starts (bounded by the
+        # hand-over's own timeouts) and must outlive a slow start
         if not await handover.hand_over(state, server, services, listen, lc.notifier):
             lc.stop_requested.clear()
             lc.force = False
             lc.restart = False
             state.restarting = False
-            if _hard_exit is not None:
-                _hard_exit.cancel()
-                _hard_exit = None
             return None
+        if hard_exit:
+            _arm_hard_exit(CLEANUP_TIMEOUT + 5)
         await _finish(state, keep=True)
         _reexec = False
         _lifecycles.pop(id(state), None)
         log.info("stopped after the hand-over")
         return 0
     lc.notifier.stopping("stopping (sessions kept)")
+    if hard_exit:
+        _arm_hard_exit(handover.LOGIN_WAIT + CLEANUP_TIMEOUT + 20)
     await handover.quiesce(state, server, services)
     state.restarting = True
     keep = True
