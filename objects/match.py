@@ -308,6 +308,15 @@ class MatchList:
         """Forget the match with ``match_id``; returns it, or None."""
         return self._matches.pop(match_id, None)
 
+    @property
+    def next_id(self) -> int:
+        """Where :meth:`allocate_id` looks first (kept by the restart snapshot)."""
+        return self._next
+
+    @next_id.setter
+    def next_id(self, value: int) -> None:
+        self._next = value
+
 
 # ------------------------------------------------------------------------------------ snapshot
 _SLOT_FLAGS = ("playing", "loaded", "skipped", "completed", "failed", "passed")

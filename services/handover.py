@@ -113,7 +113,7 @@ def capture(state: State, now: float | None = None) -> dict:
         "channels": [c.to_snapshot() for c in state.channels],
         "lobby": [t.token for t in state.lobby.members.values() if not t.is_bot],
         "matches": [match_to_snapshot(m, now) for m in state.matches if not m.disposed],
-        "next_match_id": state.matches._next,
+        "next_match_id": state.matches.next_id,
         "password_cache": [[uid, md5, hashed] for uid, (md5, hashed) in state.password_cache.items()],
         "verified": dict(state.verified),
     }
@@ -234,7 +234,7 @@ class Plan:
             state.lobby.add(token)
         for match in self.matches:
             state.matches.add(match)
-        state.matches._next = self.next_match_id
+        state.matches.next_id = self.next_match_id
         state.password_cache.update(self.password_cache)
         state.verified.update(self.verified)
         _apply_extras(state, self)
@@ -514,6 +514,7 @@ async def quiesce(state: State, server: Any, services: Sequence[Any]) -> list[so
     kept: list[socket.socket] = []
     if server is not None:
         server.conn_params.no_keep_alive = True
+        # Tornado keeps its listening sockets in ``_sockets`` (fd -> socket) from add_sockets
         for sock in list(getattr(server, "_sockets", {}).values()):
             kept.append(sock.dup())
         server.stop()

@@ -358,6 +358,33 @@ def test_sigterm_and_start_within_the_window_keep_every_session(server, activate
     assert not again.redis.exists("pep:handover"), "a snapshot is used once"
 
 
+def test_changes_made_while_stopped_are_applied_after_the_start(server, activated, bot):
+    """Bans, restrictions, silences and renames written while no process listened (their Redis
+    messages went nowhere) are applied to the restored sessions by the re-check."""
+    srv = activated()
+    banned, restricted, silenced, renamed, witness = (srv.login(server.new_user()) for _ in range(5))
+    os.kill(srv.proc.proc.pid, signal.SIGTERM)
+    assert srv.proc.proc.wait(timeout=20) == 0
+    db = server.db
+    db.execute("UPDATE users SET privileges = 0 WHERE id = %s", (banned.user_id,))
+    db.execute("UPDATE users SET privileges = 2 WHERE id = %s", (restricted.user_id,))
+    db.execute("UPDATE users SET silence_end = %s WHERE id = %s", (int(time.time()) + 300, silenced.user_id))
+    new_name = f"rn{os.urandom(3).hex()}"
+    db.execute("UPDATE users SET username = %s, username_safe = %s WHERE id = %s",
+               (new_name, new_name, renamed.user_id))
+    again = activated()
+    wait_until(lambda: "re-check after the restart" in again.log_text(), timeout=20, what="the re-check")
+    assert C.LOGIN_REPLY in C.ids(banned.drain(rounds=1)) and -3 in C.values(banned.received, C.LOGIN_REPLY)
+    assert C.of(restricted.drain(rounds=1), C.ACCOUNT_RESTRICTED)
+    left = C.values(silenced.drain(rounds=1), C.SILENCE_END)
+    assert left and 200 < left[-1] <= 300
+    assert any(new_name in n for n in C.values(renamed.drain(rounds=1), C.NOTIFICATION))
+    # the others are untouched
+    packets = witness.poll()
+    assert not C.of(packets, C.RESTART) and not C.of(packets, C.LOGIN_REPLY)
+    assert re.search(r"re-check after the restart: 5 users read, 4 changes applied", again.log_text())
+
+
 def test_unreadable_snapshot_is_ignored_and_clients_reconnect(server, activated, bot):
     srv = activated()
     c = srv.login(server.new_user())
