@@ -278,3 +278,38 @@ def test_countdown_is_kept_and_runs_on():
         await asyncio.sleep(0)
 
     asyncio.run(scenario())
+
+
+def _leaves(node, path=()):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _leaves(value, path + (key,))
+    elif isinstance(node, list) and node:
+        for index, value in enumerate(node):
+            yield from _leaves(value, path + (index,))
+    else:
+        yield path
+
+
+def test_every_field_with_a_wrong_value_is_refused_or_harmless():
+    """Each leaf of a real snapshot replaced by values of other types and out-of-range values:
+    ``build`` raises SnapshotError or accepts; no other exception, ever (a snapshot is outside
+    input)."""
+    snap = handover.capture(world(), NOW)
+    cfg = make_state().cfg
+    replacements = [None, True, -1, 2**70, 1.5, float("inf"), "", "x" * 70_000, [], {}, [None], {"a": 1}]
+    refused = 0
+    for path in _leaves(snap):
+        for value in replacements:
+            bad = copy.deepcopy(snap)
+            node = bad
+            for key in path[:-1]:
+                node = node[key]
+            if not path:
+                continue
+            node[path[-1]] = value
+            try:
+                handover.build(bad, cfg, NOW)
+            except SnapshotError:
+                refused += 1
+    assert refused > 1000
