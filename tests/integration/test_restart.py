@@ -30,21 +30,11 @@ from tests import client as C
 from tests.conftest import PYTHON, REPO, START_TIMEOUT, ServerProcess, TestServer, _server_env, free_port
 from tests.integration import test_multiplayer_common as M
 from tests.integration.test_commands import ask, say, wait_bot
+from tests.integration.test_operations import wait_until
 
 TOURNAMENT_STAFF = 2097152
 ENV = {"PEP_CHAT_SPAM_LIMIT": "1000", "PEP_SERVER_RECONNECT_DELAY": "1"}
 USERS = int(os.environ.get("PEP_TEST_RESTART_USERS", "50"))
-
-
-def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05, what: str = ""):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
-        time.sleep(interval)
 
 
 class World:
@@ -469,6 +459,8 @@ def test_started_by_systemd_socket_activate(server, _test_world, tmp_path):
                                 cwd=str(REPO), env=env, stdout=log_file, stderr=subprocess.STDOUT,
                                 start_new_session=True)
     try:
+        wait_until(lambda: "Listening on" in log_path.read_text(errors="replace"), timeout=10,
+                   what="systemd-socket-activate to bind")
         # the tool starts pep.py on the first connection, which waits in the backlog meanwhile
         c = C.BanchoClient(f"http://127.0.0.1:{port}/", timeout=60)
         user = server.new_user()
