@@ -212,7 +212,8 @@ async def serve(cfg: config_module.Config) -> int:
     system.started(state, ready=channel is None)
     if channel is not None:
         await handover.serving(channel)
-    log.info("listening on %s:%d (flavour %s%s)", cfg.server.host, cfg.server.port, cfg.stack.flavour,
+    where = sockets[0].getsockname()[:2] if sockets else (cfg.server.host, cfg.server.port)
+    log.info("listening on %s:%d (flavour %s%s)", where[0], where[1], cfg.stack.flavour,
              ", inherited socket" if inherited else "")
     if restored:
         users = sorted({t.user_id for t in state.tokens if not t.is_bot})

@@ -597,6 +597,13 @@ async def _recv_exact(sock: socket.socket, size: int, timeout: float) -> bytes:
     return bytes(out)
 
 
+def _give_up(channel: socket.socket, pid: int, what: str, exc: BaseException) -> None:
+    """Log why the hand-over stops, close the hand-over socket, kill and reap the child."""
+    log.error("hand-over: the new process %s (%s); serving on", what, exc or type(exc).__name__)
+    channel.close()
+    _reap(pid)
+
+
 def _reap(pid: int) -> None:
     try:
         os.kill(pid, signal.SIGKILL)
@@ -632,9 +639,7 @@ async def hand_over(state: State, server: Any, services: Sequence[Any],
         if await _recv_exact(channel, 1, SPAWN_TIMEOUT) != b"R":
             raise ConnectionError("unexpected reply")
     except (OSError, asyncio.TimeoutError, ConnectionError) as exc:
-        log.error("hand-over: the new process did not get ready (%s); serving on", exc or type(exc).__name__)
-        channel.close()
-        _reap(pid)
+        _give_up(channel, pid, "did not get ready", exc)
         return False
     started = time.monotonic()
     kept = await quiesce(state, server, services)
@@ -645,9 +650,7 @@ async def hand_over(state: State, server: Any, services: Sequence[Any],
         if await _recv_exact(channel, 1, SERVE_TIMEOUT) != b"S":
             raise ConnectionError("unexpected reply")
     except (OSError, asyncio.TimeoutError, ConnectionError) as exc:
-        log.error("hand-over: the new process failed after the snapshot (%s); serving on", exc or type(exc).__name__)
-        channel.close()
-        _reap(pid)
+        _give_up(channel, pid, "failed after the snapshot", exc)
         await resume(state, server, services, kept)
         return False
     channel.close()

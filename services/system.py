@@ -362,17 +362,7 @@ async def _finish(state: State, keep: bool) -> None:
         await _cleanup(state, None, ())
         return
     await state.drain_tasks(2.0)
-    if state.redis is not None:
-        try:
-            await state.redis.close()
-        except Exception as exc:
-            log.warning("closing Redis failed: %s", exc)
-    if state.db is not None:
-        state.db.close()
-    state.cpu_pool.shutdown(wait=False)
-    locator = getattr(state, "geo", None)
-    if locator is not None:
-        locator.close()
+    await _close_pools(state)
 
 
 async def _grace(state: State, lc: Lifecycle, grace: float) -> float | None:
@@ -420,6 +410,12 @@ async def _cleanup(state: State, server: Any, services: Sequence[Any]) -> None:
             await state.redis.set_online_users(0)
         except Exception as exc:
             log.warning("could not reset the online count: %s", exc)
+    await _close_pools(state)
+
+
+async def _close_pools(state: State) -> None:
+    """Close Redis, the MySQL pool, the bcrypt pool and the GeoIP reader (end of every stop)."""
+    if state.redis is not None:
         try:
             await state.redis.close()
         except Exception as exc:
