@@ -313,3 +313,31 @@ def test_every_field_with_a_wrong_value_is_refused_or_harmless():
             except SnapshotError:
                 refused += 1
     assert refused > 1000
+
+
+def test_file_store_is_private_used_once_and_bounded_by_the_window(tmp_path):
+    import asyncio
+    import os
+    import stat
+
+    from helpers import config
+    from objects.state import State
+
+    path = tmp_path / "snapshot"
+    cfg = config.load(None, environ={"PEP_SESSIONS_HANDOVER_FILE": str(path), "PEP_SESSIONS_HANDOVER_WINDOW": "60"})
+    state = State(cfg)
+    data = handover.encode(handover.capture(world(), NOW))
+
+    async def scenario():
+        assert await handover.store(state, data) == f"file {path}"
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+        assert await handover.take_stored(state) == (data, f"file {path}")
+        assert not path.exists()
+        assert await handover.take_stored(state) == (None, f"file {path}")
+        await handover.store(state, data)
+        old = time.time() - 61
+        os.utime(path, (old, old))
+        assert (await handover.take_stored(state))[0] is None  # older than the window
+
+    asyncio.run(scenario())
+    state.cpu_pool.shutdown(wait=False)
