@@ -183,11 +183,6 @@ async def serve(cfg: config_module.Config) -> int:
     else:
         data, source = await handover.take_stored(state)
     restored = handover.restore(state, data, source)
-    if restored is not None:
-        try:
-            await redis.resync(len(state.tokens), [(t.user_id, t.ip) for t in state.tokens if not t.is_bot])
-        except Exception as exc:
-            log.warning("could not rewrite the session keys after the restore: %s", exc)
     try:
         sockets = inherited or tornado.netutil.bind_sockets(cfg.server.port, address=cfg.server.host)
     except OSError as exc:
@@ -215,8 +210,12 @@ async def serve(cfg: config_module.Config) -> int:
     where = sockets[0].getsockname()[:2] if sockets else (cfg.server.host, cfg.server.port)
     log.info("listening on %s:%d (flavour %s%s)", where[0], where[1], cfg.stack.flavour,
              ", inherited socket" if inherited else "")
-    if restored:
+    if restored is not None:
+        # after accepting: the session keys the start-up wiped, then the re-check (bench/README.md
+        # handover.py: the swap is what polls wait for)
         users = sorted({t.user_id for t in state.tokens if not t.is_bot})
+        sessions = [(t.user_id, t.ip) for t in state.tokens if not t.is_bot]
+        state.spawn(redis.resync(len(state.tokens), sessions), "session keys after the restore")
         state.spawn(handover.recheck(state, users), "re-check after the restart")
     while True:
         await system.wait_for_stop(state)
