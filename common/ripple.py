@@ -61,7 +61,7 @@ def safe_username(name: str) -> str:
 class Repository:
     """Flavour-aware access to the stack's database and leaderboards."""
 
-    def __init__(self, db: Database, redis: Redis | None, flavour: str) -> None:
+    def __init__(self, db: Database, redis: Redis, flavour: str) -> None:
         self.db = db
         self.redis = redis
         self.flavour: Flavour = FLAVOURS[flavour]
@@ -160,7 +160,7 @@ class Repository:
         if row is None:
             return Stats()
         pp = int(row["pp"] or 0)
-        rank = await self.redis.rank(board, user_id) if self.redis is not None else 0
+        rank = await self.redis.rank(board, user_id)
         return Stats(
             ranked_score=int(row["rs"] or 0),
             accuracy=float(row["acc"] or 0) / 100.0,
@@ -435,8 +435,7 @@ class Repository:
     async def remove_from_leaderboards(self, user_id: int, country: str) -> None:
         """ZREM the user from every board of :meth:`leaderboard_keys` (ban and restrict).
         Raises :class:`redis.exceptions.RedisError`."""
-        if self.redis is not None:
-            await self.redis.remove_from_sorted_sets(self.leaderboard_keys(country), str(user_id))
+        await self.redis.remove_from_sorted_sets(self.leaderboard_keys(country), str(user_id))
 
     async def admin_log(self, author_id: int, text: str, through: str = "FokaBot") -> bool:
         """Ripple's admin log (integration.md §4.6): ``rap_logs(userid, text, datetime, through)``.

@@ -84,11 +84,13 @@ class ChatConfig:
 
 @dataclasses.dataclass(frozen=True)
 class MultiplayerConfig:
-    strict_start: bool = False
-    cleanup_interval: float = 30.0
-    empty_match_age: float = 120.0
-    load_timeout: float = 30.0
-    complete_timeout: float = 30.0
+    """``[multiplayer]`` (docs/multiplayer.md), the one place of these defaults."""
+
+    strict_start: bool = False  # Kawata's gates: >= 2 players and two teams in team modes
+    cleanup_interval: float = 30.0  # s between empty-match sweeps
+    empty_match_age: float = 120.0  # s a match may stay without players before the sweep disposes it
+    load_timeout: float = 30.0  # s after start before ALL_PLAYERS_LOADED is forced
+    complete_timeout: float = 30.0  # s after the first MATCH_COMPLETE before the round is finished
 
 
 @dataclasses.dataclass(frozen=True)

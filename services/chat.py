@@ -136,7 +136,7 @@ def _count_spam(state: State, sender: Token) -> None:
         sender.spam_window_start = now
         sender.spam_count = 0
     sender.spam_count += 1
-    if sender.spam_count > cfg.spam_limit and not sender.silencing and state.repo is not None:
+    if sender.spam_count > cfg.spam_limit and not sender.silencing:
         sender.silencing = True
         log.info("spam auto-silence user=%d name=%s", sender.user_id, sender.username)
         state.spawn(_auto_silence(state, sender), f"auto-silence of {sender.user_id}")

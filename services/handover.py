@@ -42,8 +42,11 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from objects.channel import MULTIPLAYER_PREFIX, SPECTATOR_PREFIX, Channel
 from objects.match import Match, match_from_snapshot, match_to_snapshot
-from objects.snapshot import Record, SnapshotError, TOKEN_RE, records
+from objects.snapshot import Record, SnapshotError, records
 from objects.token import Token
+from services import moderation, pubsub_handlers, session, system
+from services.commands import mp as mp_commands
+from services.commands import np as np_commands
 
 if TYPE_CHECKING:
     from objects.state import State
@@ -256,7 +259,7 @@ def build(snap: dict, cfg: Any, now: float | None = None) -> Plan:
     by_token: dict[str, Token] = {}
     links: dict[str, tuple[str | None, list[str]]] = {}
     for rec in records(root.list("tokens", MAX_TOKENS), "snapshot.tokens"):
-        token, spectating, spectators = Token.from_snapshot(rec, now)
+        token, spectating, spectators = Token.from_snapshot(rec, now, cfg.limits.max_queue)
         if token.user_id == cfg.stack.bot_id:
             raise rec.fail("user_id", "the bot is not part of a snapshot")
         if token.token in by_token:
@@ -358,17 +361,10 @@ def restore(state: State, data: bytes | None, source: str) -> int | None:
 # what the bot commands keep: one small adapter (docs/operations.md)
 # ---------------------------------------------------------------------------------------------
 def _capture_extras(state: State) -> dict:
-    """``referees`` (match id -> referee user ids), ``now_playing`` (the last /np of each
-    session) and ``countdowns`` (running ``!mp start`` countdowns: match, seconds left, force,
-    the referee's session) from :mod:`services.commands`."""
-    from services.commands import mp as mp_commands
-    from services.commands import np as np_commands
-
-    refs = {}
-    for match in state.matches:
-        ids = mp_commands.referees(state, match) if not match.disposed else set()
-        if ids:
-            refs[str(match.id)] = sorted(ids)
+    """``referees`` (match id -> referee user ids: ``Match.referees``), ``now_playing`` (the
+    last /np of each session: ``Token.now_playing``) and ``countdowns`` (running ``!mp start``
+    countdowns: match, seconds left, force, the referee's session)."""
+    refs = {str(m.id): sorted(m.referees) for m in state.matches if not m.disposed and m.referees}
     now_playing = []
     for token in state.tokens:
         np = np_commands.get_np(token)
@@ -376,7 +372,7 @@ def _capture_extras(state: State) -> dict:
             now_playing.append([token.token, np.beatmap_id, np.mods, np.accuracy])
     countdowns = []
     for match in state.matches:
-        running = mp_commands.countdown_of(state, match)
+        running = mp_commands.countdown_of(match)
         if running is not None and not running[2].is_bot and running[2].token in state.tokens.by_token:
             countdowns.append({"match": match.id, "left": running[0], "force": running[1], "by": running[2].token})
     return {"referees": refs, "now_playing": now_playing, "countdowns": countdowns}
@@ -405,13 +401,10 @@ def _build_extras(root: Record, plan: Plan, live: dict[str, Token], match_ids: s
 
 
 def _apply_extras(state: State, plan: Plan) -> None:
-    from services.commands import mp as mp_commands
-    from services.commands import np as np_commands
-
     for match_id, ids in plan.referees.items():
         match = state.matches.get(match_id)
         if match is not None:
-            mp_commands.referees(state, match).update(ids)
+            match.referees.update(ids)
     for ref, (beatmap_id, mods, accuracy) in plan.now_playing.items():
         token = state.tokens.get(ref)
         if token is not None:
@@ -505,7 +498,7 @@ def _written(data: bytes) -> float:
 # ---------------------------------------------------------------------------------------------
 # freezing the world: shared by the stop and the hand-over
 # ---------------------------------------------------------------------------------------------
-async def quiesce(state: State, server: Any, services: Sequence[Any]) -> list[socket.socket]:
+async def quiesce(state: State, server: Any) -> list[socket.socket]:
     """Stop taking requests without refusing any: keep duplicates of the listening sockets open
     (new connections wait in the backlog), stop accepting, answer what is under way with
     ``Connection: close``, wait (bounded) for logins under way, close the kept-alive
@@ -526,19 +519,19 @@ async def quiesce(state: State, server: Any, services: Sequence[Any]) -> list[so
             await asyncio.wait_for(server.close_all_connections(), 2)
         except asyncio.TimeoutError:
             log.warning("some HTTP connections did not close within 2 s")
-    for service in reversed(services):
+    for service in reversed(state.services):
         try:
-            await asyncio.wait_for(service.stop(state), 5)
+            await asyncio.wait_for(service.stop(), 5)
         except Exception:
-            log.exception("stopping %s failed", getattr(service, "__name__", service))
+            log.exception("stopping %s failed", type(service).__name__)
     await state.drain_tasks(2.0)
     return kept
 
 
-async def resume(state: State, server: Any, services: Sequence[Any], kept: list[socket.socket]) -> None:
+async def resume(state: State, server: Any, kept: list[socket.socket]) -> None:
     """Undo :func:`quiesce` after a failed hand-over: services again, accept again."""
-    for service in services:
-        await service.start(state)
+    for service in state.services:
+        await service.start()
     if server is not None:
         server.conn_params.no_keep_alive = False
         server._stopped = False
@@ -615,8 +608,7 @@ def _reap(pid: int) -> None:
         pass
 
 
-async def hand_over(state: State, server: Any, services: Sequence[Any],
-                    listen: Sequence[socket.socket], notifier: Any) -> bool:
+async def hand_over(state: State, server: Any, listen: Sequence[socket.socket], notifier: Any) -> bool:
     """SIGUSR2 with ``[sessions] handover`` on: give the world to a new process.
 
     1. start the new code (:func:`spawn_successor`) while this one keeps serving, and wait until
@@ -642,7 +634,7 @@ async def hand_over(state: State, server: Any, services: Sequence[Any],
         _give_up(channel, pid, "did not get ready", exc)
         return False
     started = time.monotonic()
-    kept = await quiesce(state, server, services)
+    kept = await quiesce(state, server)
     try:
         data = encode(capture(state))
         loop = asyncio.get_running_loop()
@@ -651,7 +643,7 @@ async def hand_over(state: State, server: Any, services: Sequence[Any],
             raise ConnectionError("unexpected reply")
     except (OSError, asyncio.TimeoutError, ConnectionError) as exc:
         _give_up(channel, pid, "failed after the snapshot", exc)
-        await resume(state, server, services, kept)
+        await resume(state, server, kept)
         return False
     channel.close()
     for sock in kept:
@@ -660,6 +652,72 @@ async def hand_over(state: State, server: Any, services: Sequence[Any],
     log.info("hand-over: %d sessions (%d bytes) handed to pid=%d; swap took %.0f ms",
              sum(1 for t in state.tokens if not t.is_bot), len(data), pid, (time.monotonic() - started) * 1000)
     return True
+
+
+# ---------------------------------------------------------------------------------------------
+# the stop that keeps every session (chosen by pep.py when the stop request does not notify)
+# ---------------------------------------------------------------------------------------------
+async def stop_keeping_sessions(state: State, server: Any, hard_exit: bool = True) -> int | None:
+    """End a stop request whose ``state.lifecycle.notify`` is False (docs/operations.md
+    "Deploys without disconnects"); returns the exit code, or None when this process serves on.
+
+    Restart (SIGUSR2): :func:`hand_over` to a new process; on failure this process serves on
+    (None; the stop request is cleared). Stop (SIGTERM): :func:`quiesce`, write the snapshot
+    (:func:`store`), close the pools without logging anyone out (0). If the snapshot cannot be
+    written, the sessions are logged out as in a maintenance stop (their clients log in again
+    at the next start). The hard-exit timer (:func:`services.system.arm_hard_exit`) is armed only
+    for the parts after a successful hand-over and for the stop: the old process must outlive a
+    slow start of the new one, which it serves through (bounded by this module's timeouts).
+    """
+    lc = state.lifecycle
+    for handle in lc.scheduled:
+        handle.cancel()
+    if lc.restart:
+        lc.notifier.reloading("handing over")
+        listen = list(getattr(server, "_sockets", {}).values()) if server is not None else []
+        if not await hand_over(state, server, listen, lc.notifier):
+            lc.stop_requested.clear()
+            lc.force = False
+            lc.restart = False
+            state.restarting = False
+            return None
+        if hard_exit:
+            system.arm_hard_exit(lc, system.CLEANUP_TIMEOUT + 5)
+        if lc.ticker is not None:
+            lc.ticker.stop()
+            lc.ticker = None
+        await state.drain_tasks(2.0)
+        await system.close_pools(state)
+        lc.reexec = False
+        lc.close()
+        log.info("stopped after the hand-over")
+        return 0
+    lc.notifier.stopping("stopping (sessions kept)")
+    if hard_exit:
+        system.arm_hard_exit(lc, LOGIN_WAIT + system.CLEANUP_TIMEOUT + 20)
+    await quiesce(state, server)
+    state.restarting = True
+    if lc.ticker is not None:
+        lc.ticker.stop()
+        lc.ticker = None
+    try:
+        data = encode(capture(state))
+        where = await asyncio.wait_for(store(state, data), 5)
+    except Exception as exc:
+        log.error("the snapshot could not be written (%s): sessions are logged out; clients will log in "
+                  "again at the next start", exc)
+        await asyncio.wait_for(system.logout_and_close(state), system.CLEANUP_TIMEOUT)
+        lc.close()
+        log.info("stopped (sessions logged out)")
+        return 0
+    log.info("snapshot of %d sessions (%d bytes) written to %s; valid for %g s",
+             sum(1 for t in state.tokens if not t.is_bot), len(data), where, state.cfg.sessions.handover_window)
+    await state.drain_tasks(2.0)
+    await system.close_pools(state)
+    lc.reexec = False
+    lc.close()
+    log.info("stopped (sessions kept)")
+    return 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -715,9 +773,6 @@ async def recheck(state: State, user_ids: Sequence[int]) -> None:
     (:func:`services.pubsub_handlers.silence`) and names (a renamed user is kicked with the rename
     notice, as ``peppy:change_username`` does) of the restored users. Bounded: one query per
     user, one at a time, in the background."""
-    from services import moderation, pubsub_handlers, session
-
-    assert state.repo is not None
     changed = 0
     for user_id in user_ids:
         tokens = moderation.online_tokens(state, user_id)

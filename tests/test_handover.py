@@ -14,7 +14,7 @@ import pytest
 
 from helpers import codec
 from objects.snapshot import SnapshotError
-from services import handover, multiplayer as mpl, session, spectate
+from services import channels, handover, multiplayer as mpl, session, spectate
 from services.commands import mp as mp_commands
 from services.commands import np as np_commands
 from tests.test_match_random import BOT_ID, login, make_state
@@ -31,7 +31,7 @@ def world():
     a, b, c, d, e, f = users
     osu = state.channels.get("#osu")
     for token in (a, b, c):
-        session.join_channel(state, token, osu)
+        channels.join_channel(state, token, osu)
     osu.moderated = True
     match = mpl.create_match(state, a, "round trip", "secret", beatmap_id=75, beatmap_md5="a" * 32)
     mpl.join(state, b, match, "secret")
@@ -260,7 +260,7 @@ def test_countdown_is_kept_and_runs_on():
         referee = state.tokens.user(102)
         ctx = Context(state, referee, match.channel_name, "!mp start 30", find("!mp start 30"))
         assert mp_commands._start(ctx, match, ["30"]).startswith("Match starts in 30 seconds")
-        left, force, by = mp_commands.countdown_of(state, match)
+        left, force, by = mp_commands.countdown_of(match)
         assert 29 <= left <= 30 and not force and by is referee
         snap = handover.capture(state)
         mp_commands._cancel_countdown(match)
@@ -272,7 +272,7 @@ def test_countdown_is_kept_and_runs_on():
         assert handover.restore(fresh, handover.encode(snap), "test") == 5
         restored = fresh.matches.get(match.id)
         assert restored.starting
-        left2, _, by2 = mp_commands.countdown_of(fresh, restored)
+        left2, _, by2 = mp_commands.countdown_of(restored)
         assert 29 <= left2 <= 30 and by2 is fresh.tokens.get(referee.token)
         mp_commands._cancel_countdown(restored)
         await asyncio.sleep(0)
@@ -321,11 +321,11 @@ def test_file_store_is_private_used_once_and_bounded_by_the_window(tmp_path):
     import stat
 
     from helpers import config
-    from objects.state import State
+    from tests.fakes import fake_state
 
     path = tmp_path / "snapshot"
     cfg = config.load(None, environ={"PEP_SESSIONS_HANDOVER_FILE": str(path), "PEP_SESSIONS_HANDOVER_WINDOW": "60"})
-    state = State(cfg)
+    state = fake_state(cfg)
     data = handover.encode(handover.capture(world(), NOW))
 
     async def scenario():

@@ -30,7 +30,7 @@ from tests import client as C
 from tests.conftest import PYTHON, REPO, START_TIMEOUT, ServerProcess, TestServer, _server_env, free_port
 from tests.integration import test_multiplayer_common as M
 from tests.integration.test_commands import ask, say, wait_bot
-from tests.integration.test_operations import wait_until
+from tests.waiting import wait_until
 
 TOURNAMENT_STAFF = 2097152
 ENV = {"PEP_CHAT_SPAM_LIMIT": "1000", "PEP_SERVER_RECONNECT_DELAY": "1"}
