@@ -683,15 +683,7 @@ async def stop_keeping_sessions(state: State, server: Any, hard_exit: bool = Tru
             return None
         if hard_exit:
             system.arm_hard_exit(lc, system.CLEANUP_TIMEOUT + 5)
-        if lc.ticker is not None:
-            lc.ticker.stop()
-            lc.ticker = None
-        await state.drain_tasks(2.0)
-        await system.close_pools(state)
-        lc.reexec = False
-        lc.close()
-        log.info("stopped after the hand-over")
-        return 0
+        return await _close_keeping_sessions(state, "stopped after the hand-over")
     lc.notifier.stopping("stopping (sessions kept)")
     if hard_exit:
         system.arm_hard_exit(lc, LOGIN_WAIT + system.CLEANUP_TIMEOUT + 20)
@@ -712,11 +704,21 @@ async def stop_keeping_sessions(state: State, server: Any, hard_exit: bool = Tru
         return 0
     log.info("snapshot of %d sessions (%d bytes) written to %s; valid for %g s",
              sum(1 for t in state.tokens if not t.is_bot), len(data), where, state.cfg.sessions.handover_window)
+    return await _close_keeping_sessions(state, "stopped (sessions kept)")
+
+
+async def _close_keeping_sessions(state: State, done: str) -> int:
+    """Stop the systemd ticker, wait (bounded) for background writes, close the pools without
+    logging anyone out or resetting the online count; log ``done``; returns 0."""
+    lc = state.lifecycle
+    if lc.ticker is not None:
+        lc.ticker.stop()
+        lc.ticker = None
     await state.drain_tasks(2.0)
     await system.close_pools(state)
     lc.reexec = False
     lc.close()
-    log.info("stopped (sessions kept)")
+    log.info("%s", done)
     return 0
 
 
