@@ -1,7 +1,7 @@
 """Presence, stats, status changes, logout/timeout, friends and restricted users.
 
-Specs: protocol.md §7.1, §7.4, §7.7; gamelogic.md §3, §4 and scenarios S70-S74;
-integration.md §5.2-5.3.
+Specs: docs/protocol.md §7.1, §7.4, §7.7; docs/rules.md §3, §4 and scenarios S70-S74;
+docs/rules.md §7.2–7.3.
 """
 
 from __future__ import annotations
@@ -275,7 +275,7 @@ def test_friend_add_and_remove(server):
 
 
 def test_friend_add_twice_in_one_request_no_duplicate(server):
-    # gamelogic.md §4: "ignore if already a friend"; no unique index exists, so the check must
+    # docs/rules.md §4: "ignore if already a friend"; no unique index exists, so the check must
     # also hold when both adds arrive in the same request
     a = server.connect()
     b = server.connect()
