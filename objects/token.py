@@ -327,10 +327,12 @@ class Token:
         token.friends = set(rec.ints("friends", 100_000, 0, u32))
         token.block_nonfriend_dms = rec.bool("block_nonfriend_dms")
         token.away_message = rec.opt_str("away_message", 65536)
-        token.away_told = set(rec.ints("away_told", 100_000, 0, u32))
+        for user_id in rec.ints("away_told", 100_000, 0, u32):
+            token.tell_away(user_id)
         token.presence_filter = rec.int("presence_filter", 0, 255)
         token.channels = set(rec.strs("channels", 4096, 64))
-        token.recent_messages.extend(rec.strs("recent_messages", 10, 1024))
+        for line in rec.strs("recent_messages", RECENT_MESSAGES, 1024):
+            token.remember_message(line)
         spectating = rec.token_ref("spectating")
         spectators = rec.token_refs("spectators", 100_000)
         token.match_id = rec.opt_int("match_id", 1, 65535)

@@ -43,7 +43,7 @@ def world():
     state.lobby.add(e)
     e.in_lobby = True
     b.away_message = "brb"
-    b.away_told.add(a.user_id)
+    b.tell_away(a.user_id)
     a.friends.update({101, 102})
     a.spam_count = 3
     a.spam_window_start = NOW - 2
