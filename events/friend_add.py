@@ -19,6 +19,9 @@ def handle(state, token, payload: bytes) -> None:
     if (friend_id == token.user_id or friend_id in token.friends or friend_id in token.friends_pending
             or friend_id <= 0 or state.repo is None):
         return
+    if not session.allow(state, token, token.friend_limit, "friend change",
+                         state.cfg.limits.friend_changes, state.cfg.limits.friend_window):
+        return
     token.friends_pending.add(friend_id)
     state.spawn(_add(state, token, friend_id), f"friend add {token.user_id}->{friend_id}")
 

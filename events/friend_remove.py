@@ -15,6 +15,9 @@ def handle(state, token, payload: bytes) -> None:
     friend_id = codec.read_i32(payload)
     if state.repo is None or friend_id in token.friends_pending:
         return
+    if not session.allow(state, token, token.friend_limit, "friend change",
+                         state.cfg.limits.friend_changes, state.cfg.limits.friend_window):
+        return
     token.friends_pending.add(friend_id)
     state.spawn(_remove(state, token, friend_id), f"friend remove {token.user_id}->{friend_id}")
 

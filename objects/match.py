@@ -135,7 +135,7 @@ class Match:
         "id", "name", "password", "beatmap_name", "beatmap_id", "beatmap_md5", "mode", "mods",
         "scoring_type", "team_type", "freemod", "seed", "host", "in_progress", "tourney", "creator_id",
         "referee_locked", "starting", "created", "empty_since", "slots", "observers",
-        "loaded_sent", "skip_sent", "round_started", "first_complete", "disposed",
+        "loaded_sent", "skip_sent", "round_started", "first_complete", "disposed", "announced",
         "_lobby_update", "_lobby_new",
     )
 
@@ -170,6 +170,9 @@ class Match:
         self.round_started = 0.0
         self.first_complete: float | None = None  # when the first player completed this round
         self.disposed = False
+        # whether the lobby may know this match (an update or NEW_MATCH reached it); a match
+        # created and disposed within one poll never reaches the lobby (docs/security.md)
+        self.announced = False
         self._lobby_update: bytes | None = None
         self._lobby_new: bytes | None = None
 

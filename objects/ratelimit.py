@@ -50,3 +50,34 @@ class FailureLimiter:
     def reset(self, key: str) -> None:
         """Forget the failures of ``key`` (after a successful login)."""
         self._failures.pop(key, None)
+
+
+class Window:
+    """A fixed-window counter for one token and one kind of action (docs/security.md,
+    "Hardening II: in game"): at most ``limit`` actions per ``window`` seconds.
+
+    The limit and the window are passed on each call (they come from the configuration), so
+    an instance holds three numbers only. ``refused`` counts the refusals in the current
+    window, so a caller can log the first refusal and stay quiet about the rest.
+    """
+
+    __slots__ = ("start", "count", "refused")
+
+    def __init__(self) -> None:
+        self.start = 0.0  # time.monotonic() seconds at the start of the current window
+        self.count = 0
+        self.refused = 0
+
+    def allow(self, limit: int, window: float, now: float | None = None) -> bool:
+        """Count one action; False (and ``refused`` + 1) when ``limit`` were already counted
+        within the current window of ``window`` seconds."""
+        now = time.monotonic() if now is None else now
+        if now - self.start >= window:
+            self.start = now
+            self.count = 0
+            self.refused = 0
+        if self.count >= limit:
+            self.refused += 1
+            return False
+        self.count += 1
+        return True

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Coroutine
 from common.ripple import Repository, Settings
 from helpers.config import Config
 from objects.channel import ChannelList
-from objects.match import MatchList
+from objects.match import Match, MatchList
 from objects.ratelimit import FailureLimiter
 from objects.stream import Stream
 from objects.token import Token as _Token
@@ -42,6 +42,9 @@ class State:
         self.channels = ChannelList()
         self.lobby = Stream("lobby")
         self.matches = MatchList()  # multiplayer matches by id (services.multiplayer)
+        # matches whose censored update the lobby has not had yet: sent once at the end of
+        # the current loop step (services.multiplayer.flush_lobby; docs/security.md)
+        self.lobby_pending: dict[int, Match] = {}
         self.settings = Settings()
         self.bot: Token | None = None
         # tokens removed by a kick whose final packets are delivered on their next poll:
@@ -89,6 +92,10 @@ class State:
         exc = task.exception()
         if exc is not None:
             log.error("%s failed: %s", what, exc, exc_info=exc)
+
+    def background_tasks(self) -> int:
+        """How many coroutines started with :meth:`spawn` are still running."""
+        return len(self._tasks)
 
     async def drain_tasks(self, timeout: float = 5.0) -> None:
         """Wait (bounded) for the background tasks still running, e.g. at shutdown."""

@@ -3,9 +3,10 @@
 
 A service module: :func:`start` and :func:`stop` are called by ``pep.py``. Every second it
 checks the running rounds (forced ALL_PLAYERS_LOADED after ``load_timeout`` s, forced finish
-``complete_timeout`` s after the first MATCH_COMPLETE); every ``cleanup_interval`` s it runs
+``complete_timeout`` s after the first MATCH_COMPLETE, aborted ``round_timeout`` s after the
+start); every ``cleanup_interval`` s it runs
 :func:`sweep`. Settings come from ``[multiplayer]`` through :func:`services.multiplayer.setting`
-(defaults 30 s, 120 s, 30 s, 30 s). An error in one pass is logged; the loop goes on.
+(defaults 30 s, 120 s, 30 s, 30 s, 10800 s). An error in one pass is logged; the loop goes on.
 """
 
 from __future__ import annotations

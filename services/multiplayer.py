@@ -42,6 +42,7 @@ function                    what it does
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import struct
@@ -68,6 +69,8 @@ COMPLETE_CHANNEL = "api:mp_complete_match"  # integration.md §1.4
 NOTICE_RESTRICTED = "You can't play multiplayer while your account is restricted."
 NOTICE_SILENCED = "You can't create or join multiplayer matches while you are silenced ({seconds} s left)."
 NOTICE_TOURNEY = "You are now in a tournament match."
+NOTICE_CREATE_RATE = "You are creating matches too quickly; wait a minute and try again."
+NOTICE_START_RATE = "You are starting rounds too quickly; wait a minute and try again."
 BOT_BUSY = "I would love to join your match, but I'm busy keeping this server up and running. Sorry. Beep Boop."
 
 # defaults of the [multiplayer] settings (read through ``setting``; see docs/multiplayer.md)
@@ -77,6 +80,7 @@ DEFAULTS = {
     "empty_match_age": 120.0,  # s a match may stay without players before the sweep disposes it
     "load_timeout": 30.0,  # s after start before ALL_PLAYERS_LOADED is forced
     "complete_timeout": 30.0,  # s after the first MATCH_COMPLETE before the round is finished
+    "round_timeout": 10800.0,  # s after the start before a round nobody finished is aborted
 }
 
 
@@ -171,8 +175,11 @@ def send_updates(state: State, match: Match, extra: Iterable[Token] = ()) -> Non
     """Tell everyone about a change (gamelogic.md §1.2): two encodings, many receivers.
 
     Members (and ``extra``, e.g. a kicked player who must see the slot without them) get
-    MATCH_UPDATE with the real password; lobby members and tournament observers that are not
-    members get the censored copy. A session seated in the match gets only the member copy.
+    MATCH_UPDATE with the real password at once; tournament observers that are not members get
+    the censored copy at once. The lobby gets the censored copy once per match at the end of
+    the current event-loop step (:func:`flush_lobby`), so a poll that changes a match many
+    times costs the lobby one update (docs/security.md, "Hardening II: in game"). A session
+    seated in the match gets only the member copy.
     """
     if match.disposed:
         return
@@ -185,12 +192,48 @@ def send_updates(state: State, match: Match, extra: Iterable[Token] = ()) -> Non
         for token in receivers:
             token.enqueue(data)
             got.add(token.token)
-    censored = match.lobby_update()
-    for audience in (state.lobby.members, match.observers):
-        for key, token in audience.items():
+    if match.observers:
+        censored = match.lobby_update()
+        for key, token in match.observers.items():
             if key not in got:
                 token.enqueue(censored)
                 got.add(key)
+    _lobby_changed(state, match)
+
+
+def _lobby_changed(state: State, match: Match) -> None:
+    """Queue ``match`` for :func:`flush_lobby`, scheduled once per loop step (at once when no
+    event loop runs, e.g. in unit tests)."""
+    pending = state.lobby_pending
+    if pending.get(match.id) is match:
+        return
+    pending[match.id] = match
+    if len(pending) > 1:
+        return  # already scheduled
+    try:
+        asyncio.get_running_loop().call_soon(flush_lobby, state)
+    except RuntimeError:
+        flush_lobby(state)
+
+
+def flush_lobby(state: State) -> None:
+    """Send each pending match's censored MATCH_UPDATE to the lobby members that are neither
+    seated in it nor watching it (they had their copy); disposed matches are skipped."""
+    pending = state.lobby_pending
+    if not pending:
+        return
+    state.lobby_pending = {}
+    lobby = state.lobby.members
+    for match in pending.values():
+        if match.disposed or not lobby:
+            continue
+        skip = {t.token for t in match.members()}
+        skip.update(match.observers)
+        censored = match.lobby_update()
+        for key, token in lobby.items():
+            if key not in skip:
+                token.enqueue(censored)
+        match.announced = True
 
 
 def _results(match: Match) -> dict:
@@ -394,7 +437,8 @@ def dispose(state: State, match: Match) -> None:
 
     Members and tournament observers get MATCH_DISPOSE + 66 ``#multiplayer`` (one encoding)
     and are detached (pointer cleared, channel left); the lobby gets MATCH_DISPOSE; the channel
-    is removed. Later joins of the id fail.
+    is removed. Later joins of the id fail. A match whose existence never reached the lobby
+    (created and disposed within one loop step) sends the lobby nothing.
     """
     if match.disposed:
         return
@@ -425,9 +469,12 @@ def dispose(state: State, match: Match) -> None:
         for member in channel.members:
             member.channels.discard(channel.name)
             channel.members.remove(member)
-    for key, token in state.lobby.members.items():
-        if key not in told:
-            token.enqueue(dispose_packet)
+    if state.lobby_pending.get(match.id) is match:
+        del state.lobby_pending[match.id]
+    if match.announced:  # a match the lobby never heard of needs no dispose (docs/security.md)
+        for key, token in state.lobby.members.items():
+            if key not in told:
+                token.enqueue(dispose_packet)
     log.info("match %d %r disposed", match.id, match.name)
 
 
@@ -849,9 +896,22 @@ def start(state: State, match: Match, force: bool = True) -> bool:
 
 
 def request_start(state: State, token: Token) -> bool:
-    """MATCH_START (44): the host force-starts (NOT_READY players play too [K])."""
+    """MATCH_START (44): the host force-starts (NOT_READY players play too [K]).
+
+    At most ``[limits] round_starts`` starts per ``round_start_window`` seconds per session:
+    every finished round is published on Redis and broadcast to the lobby (docs/security.md,
+    "Hardening II: in game"); past the limit the packet is dropped with a notification.
+    """
     seat = _seated(state, token)
-    if seat is None or seat[0].host is not token:
+    if seat is None or seat[0].host is not token or seat[0].in_progress:
+        return False
+    from services import session
+
+    limits = state.cfg.limits
+    if not session.allow(state, token, token.round_start_limit, "round start", limits.round_starts,
+                         limits.round_start_window):
+        if token.round_start_limit.refused == 1:
+            token.enqueue(codec.notification(NOTICE_START_RATE))
         return False
     return start(state, seat[0], force=True)
 
@@ -1009,7 +1069,9 @@ def player_completed(state: State, token: Token) -> None:
 
 def check_timeouts(state: State, match: Match, now: float | None = None) -> None:
     """Round timeouts ([OPT] of §1.8): ALL_PLAYERS_LOADED is forced ``load_timeout`` s after the
-    start, and the round is finished ``complete_timeout`` s after the first MATCH_COMPLETE.
+    start, the round is finished ``complete_timeout`` s after the first MATCH_COMPLETE, and a
+    round still running ``round_timeout`` s after its start is aborted (:func:`abort`), whether
+    or not anyone completed (docs/security.md, "Hardening II: in game").
     Called by the cleanup loop (``services.match_cleanup``)."""
     if not match.in_progress:
         return
@@ -1021,6 +1083,12 @@ def check_timeouts(state: State, match: Match, now: float | None = None) -> None
     if match.first_complete is not None and now - match.first_complete >= setting(state, "complete_timeout"):
         log.info("match %d: completion timeout, finishing the round", match.id)
         finish(state, match)
+        return
+    if now - match.round_started >= setting(state, "round_timeout"):
+        # nobody completed (or the completions never came): abort cleanly, players back to
+        # NOT_READY, MATCH_ABORT and the update out (docs/security.md, "Hardening II: in game")
+        log.info("match %d: round running for %.0f s, aborting it", match.id, now - match.round_started)
+        abort(state, match)
 
 
 # ==================================================================================== lobby
@@ -1030,6 +1098,7 @@ def join_lobby(state: State, token: Token) -> None:
     token.in_lobby = True
     for match in state.matches:
         token.enqueue(match.lobby_new())
+        match.announced = True
 
 
 def part_lobby(state: State, token: Token) -> None:
@@ -1069,7 +1138,9 @@ def invite(state: State, match: Match, inviter: Token, target: Token) -> bool:
 
 def invite_user(state: State, token: Token, user_id: int) -> bool:
     """MATCH_INVITE (87): the sender must be seated; the target online and not restricted;
-    inviting the bot gets its "busy" reply (§1.9)."""
+    inviting the bot gets its "busy" reply (§1.9). Silenced senders are refused, and every
+    delivered invite counts against ``[chat] spam_limit`` like a message (docs/security.md,
+    "Hardening II: in game")."""
     seat = _seated(state, token)
     if seat is None:
         return False
@@ -1079,7 +1150,14 @@ def invite_user(state: State, token: Token, user_id: int) -> bool:
     if target.is_bot:
         token.enqueue(codec.message(target.username, BOT_BUSY, token.username, target.user_id))
         return False
-    return invite(state, seat[0], token, target)
+    from services import chat
+
+    if not chat.message_like_allowed(state, token):
+        return False
+    if not invite(state, seat[0], token, target):
+        return False
+    chat.count_message_like(state, token)  # invites share the spam limit (docs/security.md)
+    return True
 
 
 # ==================================================================================== tournament
@@ -1135,11 +1213,21 @@ def stop_observing_all(state: State, token: Token) -> None:
 # ==================================================================================== packets
 def create_from_packet(state: State, token: Token, data: MatchData) -> Match | None:
     """CREATE_MATCH (31): refuse restricted/silenced creators and bad names with 37 (+ a
-    notification for the first two); otherwise :func:`create_match` with the packet's name,
+    notification for the first two), and creators over ``[limits] match_creates`` per
+    ``match_create_window`` seconds (docs/security.md, "Hardening II: in game"); otherwise :func:`create_match` with the packet's name,
     password, beatmap, mode, seed and LOCKED slots."""
     refusal = _mp_refusal(token)
     if refusal is not None:
         token.enqueue(codec.match_join_fail() + codec.notification(refusal))
+        return None
+    from services import session
+
+    limits = state.cfg.limits
+    if not session.allow(state, token, token.match_create_limit, "match creation", limits.match_creates,
+                         limits.match_create_window):
+        token.enqueue(codec.match_join_fail())
+        if token.match_create_limit.refused == 1:
+            token.enqueue(codec.notification(NOTICE_CREATE_RATE))
         return None
     try:
         return create_match(state, token, data.name, data.password, beatmap_name=data.beatmap_name,

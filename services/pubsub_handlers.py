@@ -11,7 +11,6 @@ user (tournament clients included) and does nothing for an offline user, except
 from __future__ import annotations
 
 import logging
-import time
 from typing import TYPE_CHECKING, Any
 
 from common.db import DatabaseError
@@ -95,28 +94,22 @@ async def update_cached_stats(state: State, user_id: int) -> None:
 
 
 async def silence(state: State, user_id: int) -> None:
-    """``peppy:silence`` (int): the website already wrote ``users.silence_end``. Every session
-    gets 92 with the seconds left, everyone gets 94 (also when the silence was lifted)."""
+    """``peppy:silence`` (int): the website already wrote ``users.silence_end`` (and
+    ``silence_reason``). Every session gets 92 with the seconds left (and the reason as a
+    notification while silenced), everyone gets 94 (also when the silence was lifted)."""
     if not moderation.online_tokens(state, user_id):
         return
     assert state.repo is not None
     row = await state.repo.user_by_id(user_id)
     if row is None:
         return
-    end = int(row.get("silence_end") or 0)
-    left = max(0, end - int(time.time()))
-    tokens = moderation.online_tokens(state, user_id)
-    if not tokens:
-        return
-    for token in tokens:
-        token.silence_end = end
-        token.enqueue(codec.silence_end(left))
-    state.tokens.broadcast(codec.user_silenced(user_id))
-    log.info("silence user=%d: %d s left", user_id, left)
+    session.apply_silence(state, user_id, int(row.get("silence_end") or 0), str(row.get("silence_reason") or ""))
 
 
 async def ban(state: State, user_id: int) -> None:
-    """``peppy:ban`` (int): :func:`services.moderation.refresh_privileges`."""
+    """``peppy:ban`` (int): :func:`services.moderation.refresh_privileges`, which also applies
+    a changed ``users.silence_end`` (the Ripple API and RealistikAPI silence a user by writing
+    it and publishing ``peppy:ban``; docs/security.md, "Hardening II: in game")."""
     await moderation.refresh_privileges(state, user_id)
 
 

@@ -12,15 +12,29 @@ from typing import TYPE_CHECKING
 
 from helpers import codec
 from objects import channel as channel_module
+from objects.token import REPLY_STATS, REPLY_STATUS
 
 if TYPE_CHECKING:
     from objects.state import State
+    from objects.ratelimit import Window
     from objects.token import Token
 
 log = logging.getLogger("pep.session")
 
 KICK_NOTICE = "You have been kicked from the server. Please login again."
+SILENCE_NOTICE = "You have been silenced: {reason}"
 SAVE_FAILED_NOTICE = "The server could not save this change ({what}); nothing was changed. Please try again later."
+
+
+def allow(state: State, token: Token, window: Window, what: str, limit: int, seconds: float) -> bool:
+    """Count one ``what`` of ``token`` in ``window`` (``limit`` per ``seconds``); False when over
+    the limit, logged once per window (docs/security.md, "Hardening II: in game")."""
+    if window.allow(limit, seconds):
+        return True
+    if window.refused == 1:
+        log.info("user=%d name=%s: %s refused, more than %d in %g s (dropping until the window ends)",
+                 token.user_id, token.username, what, limit, seconds)
+    return False
 
 
 def save_failed(token: Token, what: str) -> None:
@@ -96,15 +110,16 @@ def kick(state: State, token: Token, reason: str = KICK_NOTICE) -> None:
 def sweep_timeouts(state: State, now: float | None = None) -> int:
     """Log out every token idle for longer than ``[sessions] timeout``; returns how many.
 
-    The bot and tournament clients are exempt (integration.md §5.1); a token whose queue
-    overflowed (``[limits] max_queue``) is logged out whatever its kind. Kicked tokens that never
+    Only the bot is exempt; tournament clients time out like game clients (they poll like
+    them; docs/security.md, "Hardening II: in game"). A token whose queue overflowed
+    (``[limits] max_queue``) is logged out whatever its kind. Kicked tokens that never
     came back for their final packets are forgotten after the same delay.
     """
     now = time.monotonic() if now is None else now
     limit = state.cfg.sessions.timeout
     dropped = 0
     for token in state.tokens:
-        if token.is_bot or (not token.overflowed and (token.tournament or now - token.last_seen <= limit)):
+        if token.is_bot or (not token.overflowed and now - token.last_seen <= limit):
             continue
         logout(state, token)  # the client learns it on its next poll: unknown token → restart
         log.info("timeout user=%d name=%s", token.user_id, token.username)
@@ -133,11 +148,76 @@ async def silence(state: State, user_id: int, seconds: int, reason: str) -> int:
     return end
 
 
+def apply_silence(state: State, user_id: int, end: int, reason: str = "", always: bool = True) -> bool:
+    """Apply a silence already written to ``users`` (``silence_end`` unix seconds, and
+    ``silence_reason``) to the user's online sessions: each gets 92 with the seconds left (and,
+    for a running silence with a reason, a notification naming it), everyone gets 94.
+
+    With ``always=False`` nothing is sent when every session already has this end (the
+    ``peppy:ban`` path, which must not announce an unchanged silence; docs/security.md,
+    "Hardening II: in game"). Returns whether anything was sent.
+    """
+    tokens = [t for t in state.tokens.user_tokens(user_id) if not t.kicked and not t.is_bot]
+    if not tokens or (not always and all(t.silence_end == end for t in tokens)):
+        return False
+    left = max(0, end - int(time.time()))
+    packet = codec.silence_end(left)
+    if left and reason:
+        packet += codec.notification(SILENCE_NOTICE.format(reason=reason[:127]))
+    for token in tokens:
+        token.silence_end = end
+        token.enqueue(packet)
+    state.tokens.broadcast(codec.user_silenced(user_id))
+    log.info("silence user=%d applied: %d s left reason=%r", user_id, left, reason)
+    return True
+
+
 async def reload_stats(state: State, token: Token) -> None:
     """Re-read the token's stats for its current mode and relax/autopilot state (schema.md §2.5)."""
     assert state.repo is not None
     stats = await state.repo.stats(token.user_id, token.mode, token.relax, token.autopilot)
     token.set_stats(stats.ranked_score, stats.accuracy, stats.playcount, stats.total_score, stats.rank, stats.pp)
+
+
+def request_stats_reload(state: State, token: Token, reply: int = REPLY_STATS) -> None:
+    """Re-read the token's stats in the background, then send ``reply`` (``REPLY_STATS``: its
+    own 11; ``REPLY_STATUS``: 83 + 11 to it and its spectators, :func:`send_own_status`).
+
+    Coalesced per token (docs/security.md, "Hardening II: in game"): at most one reload is in
+    flight; requests arriving meanwhile mark one more reload to run after it (so the answer
+    reflects the last request) and add their reply bits. A poll of 1,024 requests therefore
+    costs at most two stats reads. Without a database the cached stats answer at once.
+    """
+    token.stats_reply |= reply
+    if state.repo is None:
+        _send_stats_reply(token)
+        return
+    if token.stats_reloading:
+        token.stats_reload_again = True
+        return
+    token.stats_reloading = True
+    state.spawn(_reload_loop(state, token), f"stats reload of {token.user_id}")
+
+
+async def _reload_loop(state: State, token: Token) -> None:
+    try:
+        while True:
+            token.stats_reload_again = False
+            await reload_stats(state, token)
+            if not token.stats_reload_again or token.logged_out:
+                break
+    finally:
+        token.stats_reloading = False
+        token.stats_reload_again = False
+        _send_stats_reply(token)  # after a failed read the cached stats answer
+
+
+def _send_stats_reply(token: Token) -> None:
+    reply, token.stats_reply = token.stats_reply, 0
+    if reply & REPLY_STATUS:
+        send_own_status(token)
+    elif reply & REPLY_STATS:
+        token.enqueue(token.stats_packet())
 
 
 def send_own_status(token: Token) -> None:
