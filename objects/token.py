@@ -19,6 +19,7 @@ from objects.ratelimit import Window
 
 #: bits of ``Token.poll_flags``: what a poll answers at most once (docs/security.md)
 POLL_PRESENCE_ALL = 1
+POLL_LOBBY_LIST = 2  # the NEW_MATCH list of a lobby join
 #: bits of ``Token.stats_reply``: what to send when the pending stats reload is done
 REPLY_STATS = 1  # the user's own 11
 REPLY_STATUS = 2  # own 83 + 11, to the user and its spectators

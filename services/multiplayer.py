@@ -55,6 +55,7 @@ from helpers.codec import MatchData
 from objects import match as m
 from objects.channel import Channel
 from objects.match import Match
+from objects.token import POLL_LOBBY_LIST
 
 if TYPE_CHECKING:
     from objects.state import State
@@ -1093,9 +1094,15 @@ def check_timeouts(state: State, match: Match, now: float | None = None) -> None
 
 # ==================================================================================== lobby
 def join_lobby(state: State, token: Token) -> None:
-    """JOIN_LOBBY (30): enter the lobby audience and get NEW_MATCH (censored) for every match."""
+    """JOIN_LOBBY (30): enter the lobby audience and get NEW_MATCH (censored) for every match.
+
+    The list costs O(matches), so it is sent at most once per poll however many 30s the poll
+    carries (docs/security.md, "Hardening II: in game")."""
     state.lobby.add(token)
     token.in_lobby = True
+    if token.poll_flags & POLL_LOBBY_LIST:
+        return
+    token.poll_flags |= POLL_LOBBY_LIST
     for match in state.matches:
         token.enqueue(match.lobby_new())
         match.announced = True

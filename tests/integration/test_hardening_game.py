@@ -242,6 +242,17 @@ def test_lobby_updates_are_coalesced_within_a_poll(server, start_server):
     assert len(got) == 1 and got[0].mods == 16
 
 
+def test_the_lobby_list_is_sent_once_per_poll(server, start_server):
+    extra = start_server()
+    hosts = [login(extra, server.new_user()) for _ in range(3)]
+    for h in hosts:
+        create(h)
+    c = login(extra, server.new_user())
+    new = C.of(c.send_raw(C.lobby_join() * 1024), C.MATCH_NEW)
+    print(f"\n1024 lobby joins in one poll: {len(new)} NEW_MATCH packets for 3 matches")
+    assert len(new) == 3
+
+
 # ------------------------------------------------------------------------------------ item 12
 def test_error_reports_are_cut_cleaned_and_rate_limited(server):
     c = server.connect()
