@@ -103,6 +103,18 @@ def test_friend_changes_are_rate_limited(server, start_server):
     assert "friend change refused" in extra.log_text()
 
 
+def test_bot_commands_that_read_mysql_are_bounded_by_the_spam_limit(server, start_server):
+    extra = start_server()
+    c = login(extra, server.new_user())
+    bot = server.bot_name()
+    before = settle(extra)
+    c.send_raw(C.private_message(bot, "!pp") * 1024)
+    after = settle(extra)
+    print(f"\n1024 !pp commands in one poll: {after - before:.0f} MySQL operations")
+    assert after - before <= 11 + 2  # spam_limit + 1 commands, then one silence write
+    C.wait_for(c, lambda p: p.id == C.SILENCE_END and p.value > 0, description="auto-silence")
+
+
 def test_round_results_publishes_are_bounded_by_the_start_limit(server, start_server):
     extra = start_server({"PEP_LIMITS_ROUND_STARTS": "3"})
     host = login(extra, server.new_user())
