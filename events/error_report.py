@@ -34,7 +34,7 @@ def clean(text: str, limit: int) -> str:
 def handle(state, token, payload: bytes) -> None:
     """Log the cleaned report unless the session is over its report limit."""
     limits = state.cfg.limits
-    if not session.allow(state, token, token.error_report_limit, "error report", limits.error_reports,
+    if not session.allow(token, token.error_report_limit, "error report", limits.error_reports,
                          limits.error_report_window):
         return
     text = codec.read_str(payload)

@@ -1,7 +1,9 @@
 """Packet 73, friend add (i32 user id): persisted as a one-way ``users_relationships`` row.
 
 Self, unknown users and existing friends are ignored (gamelogic.md §4 [FIX]); there is no
-reply packet. The row is written before the in-memory friend list changes."""
+reply packet. The row is written before the in-memory friend list changes. Friend changes are
+limited per session (``[limits] friend_changes`` per ``friend_window`` s; docs/security.md,
+"Hardening II: in game")."""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ def handle(state, token, payload: bytes) -> None:
     if (friend_id == token.user_id or friend_id in token.friends or friend_id in token.friends_pending
             or friend_id <= 0 or state.repo is None):
         return
-    if not session.allow(state, token, token.friend_limit, "friend change",
+    if not session.allow(token, token.friend_limit, "friend change",
                          state.cfg.limits.friend_changes, state.cfg.limits.friend_window):
         return
     token.friends_pending.add(friend_id)

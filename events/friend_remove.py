@@ -1,4 +1,7 @@
-"""Packet 74, friend remove (i32 user id): the row is deleted (idempotent), then memory follows."""
+"""Packet 74, friend remove (i32 user id): the row is deleted (idempotent), then memory follows.
+
+Counted with the additions against ``[limits] friend_changes`` per ``friend_window`` s
+(docs/security.md, "Hardening II: in game")."""
 
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ def handle(state, token, payload: bytes) -> None:
     friend_id = codec.read_i32(payload)
     if state.repo is None or friend_id in token.friends_pending:
         return
-    if not session.allow(state, token, token.friend_limit, "friend change",
+    if not session.allow(token, token.friend_limit, "friend change",
                          state.cfg.limits.friend_changes, state.cfg.limits.friend_window):
         return
     token.friends_pending.add(friend_id)

@@ -909,7 +909,7 @@ def request_start(state: State, token: Token) -> bool:
     from services import session
 
     limits = state.cfg.limits
-    if not session.allow(state, token, token.round_start_limit, "round start", limits.round_starts,
+    if not session.allow(token, token.round_start_limit, "round start", limits.round_starts,
                          limits.round_start_window):
         if token.round_start_limit.refused == 1:
             token.enqueue(codec.notification(NOTICE_START_RATE))
@@ -1221,8 +1221,9 @@ def stop_observing_all(state: State, token: Token) -> None:
 def create_from_packet(state: State, token: Token, data: MatchData) -> Match | None:
     """CREATE_MATCH (31): refuse restricted/silenced creators and bad names with 37 (+ a
     notification for the first two), and creators over ``[limits] match_creates`` per
-    ``match_create_window`` seconds (docs/security.md, "Hardening II: in game"); otherwise :func:`create_match` with the packet's name,
-    password, beatmap, mode, seed and LOCKED slots."""
+    ``match_create_window`` seconds (docs/security.md, "Hardening II: in game"); otherwise
+    :func:`create_match` with the packet's name, password, beatmap, mode, seed and LOCKED
+    slots."""
     refusal = _mp_refusal(token)
     if refusal is not None:
         token.enqueue(codec.match_join_fail() + codec.notification(refusal))
@@ -1230,7 +1231,7 @@ def create_from_packet(state: State, token: Token, data: MatchData) -> Match | N
     from services import session
 
     limits = state.cfg.limits
-    if not session.allow(state, token, token.match_create_limit, "match creation", limits.match_creates,
+    if not session.allow(token, token.match_create_limit, "match creation", limits.match_creates,
                          limits.match_create_window):
         token.enqueue(codec.match_join_fail())
         if token.match_create_limit.refused == 1:

@@ -26,7 +26,7 @@ SILENCE_NOTICE = "You have been silenced: {reason}"
 SAVE_FAILED_NOTICE = "The server could not save this change ({what}); nothing was changed. Please try again later."
 
 
-def allow(state: State, token: Token, window: Window, what: str, limit: int, seconds: float) -> bool:
+def allow(token: Token, window: Window, what: str, limit: int, seconds: float) -> bool:
     """Count one ``what`` of ``token`` in ``window`` (``limit`` per ``seconds``); False when over
     the limit, logged once per window (docs/security.md, "Hardening II: in game")."""
     if window.allow(limit, seconds):
