@@ -13,8 +13,8 @@ import logging
 
 from constants import packets
 from events import event
+from objects import ratelimit
 from helpers import codec
-from services import session
 
 log = logging.getLogger("pep.events")
 
@@ -34,8 +34,8 @@ def clean(text: str, limit: int) -> str:
 def handle(state, token, payload: bytes) -> None:
     """Log the cleaned report unless the session is over its report limit."""
     limits = state.cfg.limits
-    if not session.allow(token, token.error_report_limit, "error report", limits.error_reports,
-                         limits.error_report_window):
+    if not ratelimit.allow(token, token.error_report_limit, "error report", limits.error_reports,
+                           limits.error_report_window):
         return
     text = codec.read_str(payload)
     log.info("client error report user=%d: %s", token.user_id, clean(text, limits.error_report_length))

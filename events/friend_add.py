@@ -10,6 +10,7 @@ from __future__ import annotations
 from common.db import DatabaseError
 from constants import packets
 from events import event
+from objects import ratelimit
 from services import session
 from helpers import codec
 
@@ -19,10 +20,10 @@ def handle(state, token, payload: bytes) -> None:
     """Schedule the insert."""
     friend_id = codec.read_i32(payload)
     if (friend_id == token.user_id or friend_id in token.friends or friend_id in token.friends_pending
-            or friend_id <= 0 or state.repo is None):
+            or friend_id <= 0):
         return
-    if not session.allow(token, token.friend_limit, "friend change",
-                         state.cfg.limits.friend_changes, state.cfg.limits.friend_window):
+    if not ratelimit.allow(token, token.friend_limit, "friend change",
+                           state.cfg.limits.friend_changes, state.cfg.limits.friend_window):
         return
     token.friends_pending.add(friend_id)
     state.spawn(_add(state, token, friend_id), f"friend add {token.user_id}->{friend_id}")

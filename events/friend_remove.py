@@ -8,6 +8,7 @@ from __future__ import annotations
 from common.db import DatabaseError
 from constants import packets
 from events import event
+from objects import ratelimit
 from services import session
 from helpers import codec
 
@@ -16,10 +17,10 @@ from helpers import codec
 def handle(state, token, payload: bytes) -> None:
     """Schedule the delete."""
     friend_id = codec.read_i32(payload)
-    if state.repo is None or friend_id in token.friends_pending:
+    if friend_id in token.friends_pending:
         return
-    if not session.allow(token, token.friend_limit, "friend change",
-                         state.cfg.limits.friend_changes, state.cfg.limits.friend_window):
+    if not ratelimit.allow(token, token.friend_limit, "friend change",
+                           state.cfg.limits.friend_changes, state.cfg.limits.friend_window):
         return
     token.friends_pending.add(friend_id)
     state.spawn(_remove(state, token, friend_id), f"friend remove {token.user_id}->{friend_id}")

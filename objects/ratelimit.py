@@ -8,7 +8,14 @@ key keeps at most ``limit`` timestamps.
 from __future__ import annotations
 
 import collections
+import logging
 import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from objects.token import Token
+
+log = logging.getLogger("pep.limits")
 
 
 class FailureLimiter:
@@ -81,3 +88,14 @@ class Window:
             return False
         self.count += 1
         return True
+
+
+def allow(token: Token, window: Window, what: str, limit: int, seconds: float) -> bool:
+    """Count one ``what`` of ``token`` in ``window`` (``limit`` per ``seconds``); False when over
+    the limit, logged once per window (docs/security.md, "Hardening II: in game")."""
+    if window.allow(limit, seconds):
+        return True
+    if window.refused == 1:
+        log.info("user=%d name=%s: %s refused, more than %d in %g s (dropping until the window ends)",
+                 token.user_id, token.username, what, limit, seconds)
+    return False

@@ -54,8 +54,10 @@ from helpers import codec
 from helpers.codec import MatchData
 from objects import match as m
 from objects.channel import Channel
+from objects import ratelimit
 from objects.match import Match
 from objects.token import POLL_LOBBY_LIST
+from services import channels, spectate
 
 if TYPE_CHECKING:
     from objects.state import State
@@ -74,27 +76,8 @@ NOTICE_CREATE_RATE = "You are creating matches too quickly; wait a minute and tr
 NOTICE_START_RATE = "You are starting rounds too quickly; wait a minute and try again."
 BOT_BUSY = "I would love to join your match, but I'm busy keeping this server up and running. Sorry. Beep Boop."
 
-# defaults of the [multiplayer] settings (read through ``setting``; see docs/multiplayer.md)
-DEFAULTS = {
-    "strict_start": False,  # Kawata's gates: >= 2 players and two teams in team modes
-    "cleanup_interval": 30.0,  # s between empty-match sweeps
-    "empty_match_age": 120.0,  # s a match may stay without players before the sweep disposes it
-    "load_timeout": 30.0,  # s after start before ALL_PLAYERS_LOADED is forced
-    "complete_timeout": 30.0,  # s after the first MATCH_COMPLETE before the round is finished
-    "round_timeout": 10800.0,  # s after the start before a round nobody finished is aborted
-}
-
-
 class MatchError(Exception):
     """A refused match operation; ``str(error)`` is a short text fit for a chat reply."""
-
-
-def setting(state: State, name: str, default=None):
-    """``[multiplayer] <name>`` from the configuration, else :data:`DEFAULTS` (or ``default``)."""
-    section = getattr(state.cfg, "multiplayer", None)
-    if section is not None and hasattr(section, name):
-        return getattr(section, name)
-    return DEFAULTS.get(name, default)
 
 
 # ==================================================================================== helpers
@@ -117,20 +100,16 @@ def _channel(state: State, match: Match) -> Channel | None:
 
 def _join_channel(state: State, token: Token, match: Match) -> None:
     """Force-join the match channel (64 ``#multiplayer``)."""
-    from services import session
-
     channel = _channel(state, match)
     if channel is not None:
-        session.join_channel(state, token, channel)
+        channels.join_channel(state, token, channel)
 
 
 def _part_channel(state: State, token: Token, match: Match, kick: bool = True) -> None:
     """Leave the match channel; with ``kick`` the client gets 66 ``#multiplayer``."""
-    from services import session
-
     channel = _channel(state, match)
     if channel is not None and channel.name in token.channels:
-        session.part_channel(state, token, channel, kick=kick)
+        channels.part_channel(state, token, channel, kick=kick)
     elif kick:
         token.enqueue(codec.channel_kicked(CLIENT_CHANNEL))
 
@@ -300,8 +279,6 @@ def create_match(state: State, host: Token | None, name: str, password: str | No
         raise MatchError("There are too many matches; try again later.")
     if host is not None:
         if host.spectating is not None:
-            from services import spectate
-
             spectate.stop_spectating(state, host)
         if host.match_id is not None:
             leave(state, host)
@@ -356,8 +333,6 @@ def join(state: State, token: Token, match: Match, password: str | None = "") ->
     if index is None:
         raise MatchError("The match is full.")
     if token.spectating is not None:
-        from services import spectate
-
         spectate.stop_spectating(state, token)
     if token.match_id is not None:
         leave(state, token)
@@ -873,7 +848,7 @@ def start(state: State, match: Match, force: bool = True) -> bool:
         return False
     if not force and any(slot.status != m.READY for slot in eligible):
         return False
-    if setting(state, "strict_start"):
+    if state.cfg.multiplayer.strict_start:
         if len(eligible) < 2:
             return False
         if match.team_type in m.TEAM_MODES and len({slot.team for slot in eligible}) < 2:
@@ -906,11 +881,9 @@ def request_start(state: State, token: Token) -> bool:
     seat = _seated(state, token)
     if seat is None or seat[0].host is not token or seat[0].in_progress:
         return False
-    from services import session
-
     limits = state.cfg.limits
-    if not session.allow(token, token.round_start_limit, "round start", limits.round_starts,
-                         limits.round_start_window):
+    if not ratelimit.allow(token, token.round_start_limit, "round start", limits.round_starts,
+                           limits.round_start_window):
         if token.round_start_limit.refused == 1:
             token.enqueue(codec.notification(NOTICE_START_RATE))
         return False
@@ -938,7 +911,9 @@ def abort(state: State, match: Match) -> bool:
 
 def finish(state: State, match: Match) -> None:
     """Finish the round (§1.8 "Finish the round"): reset, update, MATCH_COMPLETE (58) to the
-    players, and publish the results on ``api:mp_complete_match`` when anyone played to the end."""
+    players, and publish the results on ``api:mp_complete_match``: after every finished round,
+    also one that nobody completed (its ``scores`` then holds who was still playing, possibly
+    nobody), as the original pep.py does (docs/integration.md)."""
     if not match.in_progress:
         return
     results = _results(match)
@@ -948,8 +923,7 @@ def finish(state: State, match: Match) -> None:
     data = codec.match_complete()
     for token in players:
         token.enqueue(data)
-    if results["scores"] and state.redis is not None:
-        state.spawn(state.redis.publish(COMPLETE_CHANNEL, json.dumps(results)), f"match {match.id} results")
+    state.spawn(state.redis.publish(COMPLETE_CHANNEL, json.dumps(results)), f"match {match.id} results")
     log.info("match %d: round complete (%d player(s))", match.id, len(players))
 
 
@@ -1077,15 +1051,15 @@ def check_timeouts(state: State, match: Match, now: float | None = None) -> None
     if not match.in_progress:
         return
     now = time.monotonic() if now is None else now
-    if not match.loaded_sent and now - match.round_started >= setting(state, "load_timeout"):
+    if not match.loaded_sent and now - match.round_started >= state.cfg.multiplayer.load_timeout:
         match.loaded_sent = True
         _to_players(match, codec.match_all_players_loaded())
         log.info("match %d: load timeout, players started without the missing ones", match.id)
-    if match.first_complete is not None and now - match.first_complete >= setting(state, "complete_timeout"):
+    if match.first_complete is not None and now - match.first_complete >= state.cfg.multiplayer.complete_timeout:
         log.info("match %d: completion timeout, finishing the round", match.id)
         finish(state, match)
         return
-    if now - match.round_started >= setting(state, "round_timeout"):
+    if now - match.round_started >= state.cfg.multiplayer.round_timeout:
         # nobody completed (or the completions never came): abort cleanly, players back to
         # NOT_READY, MATCH_ABORT and the update out (docs/security.md, "Hardening II: in game")
         log.info("match %d: round running for %.0f s, aborting it", match.id, now - match.round_started)
@@ -1110,13 +1084,11 @@ def join_lobby(state: State, token: Token) -> None:
 
 def part_lobby(state: State, token: Token) -> None:
     """PART_LOBBY (29): leave the lobby audience; a member of ``#lobby`` is kicked from it (66)."""
-    from services import session
-
     state.lobby.remove(token)
     token.in_lobby = False
     channel = state.channels.get("#lobby")
     if channel is not None and channel.name in token.channels:
-        session.part_channel(state, token, channel, kick=True)
+        channels.part_channel(state, token, channel, kick=True)
 
 
 # ==================================================================================== invites
@@ -1145,9 +1117,8 @@ def invite(state: State, match: Match, inviter: Token, target: Token) -> bool:
 
 def invite_user(state: State, token: Token, user_id: int) -> bool:
     """MATCH_INVITE (87): the sender must be seated; the target online and not restricted;
-    inviting the bot gets its "busy" reply (§1.9). Silenced senders are refused, and every
-    delivered invite counts against ``[chat] spam_limit`` like a message (docs/security.md,
-    "Hardening II: in game")."""
+    inviting the bot gets its "busy" reply (§1.9). Returns whether it was delivered (the packet
+    counts it against the spam limit: events/match_invite.py)."""
     seat = _seated(state, token)
     if seat is None:
         return False
@@ -1157,14 +1128,7 @@ def invite_user(state: State, token: Token, user_id: int) -> bool:
     if target.is_bot:
         token.enqueue(codec.message(target.username, BOT_BUSY, token.username, target.user_id))
         return False
-    from services import chat
-
-    if not chat.message_like_allowed(state, token):
-        return False
-    if not invite(state, seat[0], token, target):
-        return False
-    chat.count_message_like(state, token)  # invites share the spam limit (docs/security.md)
-    return True
+    return invite(state, seat[0], token, target)
 
 
 # ==================================================================================== tournament
@@ -1228,11 +1192,9 @@ def create_from_packet(state: State, token: Token, data: MatchData) -> Match | N
     if refusal is not None:
         token.enqueue(codec.match_join_fail() + codec.notification(refusal))
         return None
-    from services import session
-
     limits = state.cfg.limits
-    if not session.allow(token, token.match_create_limit, "match creation", limits.match_creates,
-                         limits.match_create_window):
+    if not ratelimit.allow(token, token.match_create_limit, "match creation", limits.match_creates,
+                           limits.match_create_window):
         token.enqueue(codec.match_join_fail())
         if token.match_create_limit.refused == 1:
             token.enqueue(codec.notification(NOTICE_CREATE_RATE))

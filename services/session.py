@@ -1,4 +1,5 @@
-"""Session procedures shared by several events: logout, kick, timeout sweep, silence.
+"""Session procedures shared by several events: logout, kick, timeout sweep, silence, stats,
+and the Redis keys of the online sessions.
 
 Sources: integration.md §5.2–5.3, gamelogic.md §3.7. Memory changes happen at once; Redis
 updates are scheduled in the background; a silence is written to MySQL before anyone is told.
@@ -11,12 +12,11 @@ import time
 from typing import TYPE_CHECKING
 
 from helpers import codec
-from objects import channel as channel_module
 from objects.token import REPLY_STATS, REPLY_STATUS
+from services import channels, multiplayer, spectate
 
 if TYPE_CHECKING:
     from objects.state import State
-    from objects.ratelimit import Window
     from objects.token import Token
 
 log = logging.getLogger("pep.session")
@@ -26,42 +26,9 @@ SILENCE_NOTICE = "You have been silenced: {reason}"
 SAVE_FAILED_NOTICE = "The server could not save this change ({what}); nothing was changed. Please try again later."
 
 
-def allow(token: Token, window: Window, what: str, limit: int, seconds: float) -> bool:
-    """Count one ``what`` of ``token`` in ``window`` (``limit`` per ``seconds``); False when over
-    the limit, logged once per window (docs/security.md, "Hardening II: in game")."""
-    if window.allow(limit, seconds):
-        return True
-    if window.refused == 1:
-        log.info("user=%d name=%s: %s refused, more than %d in %g s (dropping until the window ends)",
-                 token.user_id, token.username, what, limit, seconds)
-    return False
-
-
 def save_failed(token: Token, what: str) -> None:
     """Tell the client that a change that must be persisted was refused (MySQL unavailable)."""
     token.enqueue(codec.notification(SAVE_FAILED_NOTICE.format(what=what)))
-
-
-def part_channel(state: State, token: Token, channel: channel_module.Channel, kick: bool = False) -> None:
-    """Remove ``token`` from ``channel``; with ``kick`` the client is told to close the tab (66).
-
-    A temporary channel is disposed when its last human leaves.
-    """
-    channel.members.remove(token)
-    token.channels.discard(channel.name)
-    if kick:
-        token.enqueue(codec.channel_kicked(channel.client_name))
-    if channel.temp and channel.humans() == 0:
-        for member in channel.members:
-            member.channels.discard(channel.name)
-        state.channels.remove(channel.name)
-
-
-def join_channel(state: State, token: Token, channel: channel_module.Channel) -> None:
-    """Add ``token`` to ``channel`` and tell the client (64 with the client-side name)."""
-    channel.members.add(token)
-    token.channels.add(channel.name)
-    token.enqueue(codec.channel_join_success(channel.client_name))
 
 
 def logout(state: State, token: Token, broadcast: bool = True) -> None:
@@ -72,8 +39,6 @@ def logout(state: State, token: Token, broadcast: bool = True) -> None:
     """
     if token.logged_out:
         return
-    from services import multiplayer, spectate
-
     spectate.stop_spectating(state, token)
     spectate.detach_spectators(state, token)
     multiplayer.leave_match(state, token)
@@ -81,26 +46,27 @@ def logout(state: State, token: Token, broadcast: bool = True) -> None:
     for name in list(token.channels):
         channel = state.channels.get(name)
         if channel is not None:
-            part_channel(state, token, channel)
+            channels.part_channel(state, token, channel)
     token.channels.clear()  # names of channels that no longer exist
     state.lobby.remove(token)
     state.tokens.remove(token)
     others = state.tokens.user_tokens(token.user_id)
     if broadcast and not token.restricted and not others:
         state.tokens.broadcast(codec.user_logout(token.user_id))
-    if state.redis is not None and token.ip and not any(t.ip == token.ip for t in others):
+    if token.ip and not any(t.ip == token.ip for t in others):
         state.spawn(state.redis.remove_session_ip(token.user_id, token.ip), "session ip removal")
-    if state.redis is not None and not token.is_bot:  # a rename deferred while playing (§5.2 step 8)
+    if not token.is_bot:  # a rename deferred while playing (§5.2 step 8)
         state.spawn(state.redis.republish_pending_rename(token.user_id), "pending rename check")
     log.info("logout user=%d name=%s", token.user_id, token.username)
 
 
-def kick(state: State, token: Token, reason: str = KICK_NOTICE) -> None:
-    """Kick a session: queue the reason and login reply -1, log it out, and keep its final
-    packets until its next poll (or the next timeout sweep)."""
+def kick(state: State, token: Token, reason: str = KICK_NOTICE, reply: int = -1) -> None:
+    """Kick a session: queue the reason (a notification, none when empty) and login reply
+    ``reply`` (-1; maintenance uses -5), log it out, and keep its final packets until its next
+    poll (or the next timeout sweep). The one kick of the server (integration.md §5.3)."""
     if reason:
         token.enqueue(codec.notification(reason))
-    token.enqueue(codec.login_reply(-1))
+    token.enqueue(codec.login_reply(reply))
     logout(state, token)
     token.kicked = True
     state.kicked[token.token] = (token, time.monotonic())
@@ -131,36 +97,31 @@ def sweep_timeouts(state: State, now: float | None = None) -> int:
 
 
 async def silence(state: State, user_id: int, seconds: int, reason: str) -> int:
-    """Silence ``user_id`` for ``seconds`` (0 removes it): MySQL first, then the packets.
-
-    The user's sessions get 92 with the seconds left, everyone gets 94 (integration.md §1.3
-    "silence"). Returns the absolute end time. Raises :class:`common.db.DatabaseError` when the
-    write fails; nothing is changed in memory then.
+    """Silence ``user_id`` for ``seconds`` (0 removes it): MySQL first, then
+    :func:`apply_silence`. Returns the absolute end time (unix seconds). Raises
+    :class:`common.db.DatabaseError` when the write fails; nothing is changed in memory then.
     """
-    assert state.repo is not None
     end = await state.repo.set_silence(user_id, seconds, reason)
-    left = max(0, end - int(time.time()))
-    for token in state.tokens.user_tokens(user_id):
-        token.silence_end = end
-        token.enqueue(codec.silence_end(left))
-    state.tokens.broadcast(codec.user_silenced(user_id))
+    apply_silence(state, user_id, end)
     log.info("silence user=%d seconds=%d reason=%r", user_id, seconds, reason)
     return end
 
 
-def apply_silence(state: State, user_id: int, end: int, reason: str = "", always: bool = True) -> bool:
-    """Apply a silence already written to ``users`` (``silence_end`` unix seconds, and
-    ``silence_reason``) to the user's online sessions: each gets 92 with the seconds left (and,
-    for a running silence with a reason, a notification naming it), everyone gets 94.
+def apply_silence(state: State, user_id: int, end: int, reason: str = "", always: bool = True) -> int:
+    """Apply a silence already stored in MySQL (``users.silence_end`` = ``end``, unix seconds;
+    ``reason`` from ``users.silence_reason``): the user's sessions get 92 with the seconds left
+    (and, for a running silence with a reason, a notification naming it), everyone gets 94
+    (integration.md §1.3 "silence"; also when it was lifted). Memory only; returns the seconds
+    left.
 
     With ``always=False`` nothing is sent when every session already has this end (the
     ``peppy:ban`` path, which must not announce an unchanged silence; docs/security.md,
-    "Hardening II: in game"). Returns whether anything was sent.
+    "Hardening II: in game").
     """
-    tokens = [t for t in state.tokens.user_tokens(user_id) if not t.kicked and not t.is_bot]
-    if not tokens or (not always and all(t.silence_end == end for t in tokens)):
-        return False
     left = max(0, end - int(time.time()))
+    tokens = [t for t in state.tokens.user_tokens(user_id) if not t.kicked and not t.is_bot]
+    if not always and all(t.silence_end == end for t in tokens):
+        return left
     packet = codec.silence_end(left)
     if left and reason:
         packet += codec.notification(SILENCE_NOTICE.format(reason=reason[:127]))
@@ -168,13 +129,13 @@ def apply_silence(state: State, user_id: int, end: int, reason: str = "", always
         token.silence_end = end
         token.enqueue(packet)
     state.tokens.broadcast(codec.user_silenced(user_id))
-    log.info("silence user=%d applied: %d s left reason=%r", user_id, left, reason)
-    return True
+    if reason:
+        log.info("silence user=%d applied: %d s left reason=%r", user_id, left, reason)
+    return left
 
 
 async def reload_stats(state: State, token: Token) -> None:
     """Re-read the token's stats for its current mode and relax/autopilot state (schema.md §2.5)."""
-    assert state.repo is not None
     stats = await state.repo.stats(token.user_id, token.mode, token.relax, token.autopilot)
     token.set_stats(stats.ranked_score, stats.accuracy, stats.playcount, stats.total_score, stats.rank, stats.pp)
 
@@ -186,12 +147,9 @@ def request_stats_reload(state: State, token: Token, reply: int = REPLY_STATS) -
     Coalesced per token (docs/security.md, "Hardening II: in game"): at most one reload is in
     flight; requests arriving meanwhile mark one more reload to run after it (so the answer
     reflects the last request) and add their reply bits. A poll of 1,024 requests therefore
-    costs at most two stats reads. Without a database the cached stats answer at once.
+    costs at most two stats reads.
     """
     token.stats_reply |= reply
-    if state.repo is None:
-        _send_stats_reply(token)
-        return
     if token.stats_reloading:
         token.stats_reload_again = True
         return
@@ -220,9 +178,17 @@ def _send_stats_reply(token: Token) -> None:
         token.enqueue(token.stats_packet())
 
 
-def send_own_status(token: Token) -> None:
-    """Presence and stats of ``token`` to itself and its spectators (gamelogic.md §3.1 [K])."""
-    data = token.presence_packet() + token.stats_packet()
+def send_own_status(token: Token, presence: bool = True) -> None:
+    """Presence (unless ``presence`` is False) and stats of ``token`` to itself and its
+    spectators (gamelogic.md §3.1 [K]; after a stats reload, stats only)."""
+    data = token.presence_packet() + token.stats_packet() if presence else token.stats_packet()
     token.enqueue(data)
     for spectator in tuple(token.spectators.values()):
         spectator.enqueue(data)
+
+
+async def resync_redis(state: State) -> None:
+    """Write the online count, the version and the session IPs of every online token
+    (:meth:`common.redis.Redis.resync`; after a Redis outage, by the health check of
+    :mod:`services.loops` and by the pub/sub listener after a reconnect)."""
+    await state.redis.resync(len(state.tokens), [(t.user_id, t.ip) for t in state.tokens if t.ip])
