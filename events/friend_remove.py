@@ -22,7 +22,7 @@ def handle(state, token, payload: bytes) -> None:
     if not ratelimit.allow(token, token.friend_limit, "friend change",
                            state.cfg.limits.friend_changes, state.cfg.limits.friend_window):
         return
-    token.friends_pending.add(friend_id)
+    token.set_friend_pending(friend_id, True)
     state.spawn(_remove(state, token, friend_id), f"friend remove {token.user_id}->{friend_id}")
 
 
@@ -34,4 +34,4 @@ async def _remove(state, token, friend_id: int) -> None:
         session.save_failed(token, "friend removed")
         raise
     finally:
-        token.friends_pending.discard(friend_id)
+        token.set_friend_pending(friend_id, False)

@@ -1,6 +1,6 @@
 """Packet 3, request status update: the client wants its own fresh stats (after a score
 submission or a mode change). The stats are re-read from MySQL, then 11 is queued
-(gamelogic.md §3.4, S71); the reply reaches the client on its next poll. Reloads are coalesced
+(docs/rules.md §3.4, S71); the reply reaches the client on its next poll. Reloads are coalesced
 per session (docs/security.md, "Hardening II: in game")."""
 
 from __future__ import annotations

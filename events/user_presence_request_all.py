@@ -1,5 +1,5 @@
 """Packet 98, presence request all (i32 ignored): 83 for every online non-restricted user
-(gamelogic.md §3.4 [FIX]). Answered at most once per poll: the answer costs O(online), so
+(docs/rules.md §3.4 [FIX]). Answered at most once per poll: the answer costs O(online), so
 repeating the frame must not multiply it (docs/security.md, "Hardening II: in game")."""
 
 from __future__ import annotations
