@@ -1,0 +1,277 @@
+"""Mutation testing driver behind ``scripts/mutation.sh`` (docs/testing.md).
+
+For each source file named on the command line (default: the ``core`` list of
+``tests/mutation_map.toml``) it
+
+1. copies the checkout's tracked and untracked-but-not-ignored files into a scratch directory
+   ``.mutation/<file>/`` (so no compiled codec is copied: the codec runs interpreted there),
+2. writes a ``setup.cfg`` with a ``[mutmut]`` section that mutates only that file and selects
+   only the test files the map names for it,
+3. runs ``python -m mutmut run`` there (mutmut 3: trampolines, forked runs, and per mutant only
+   the selected tests that reached the mutated function),
+4. reads mutmut's per-file results (``mutants/<file>.meta``), matches survivors against the
+   committed list of equivalent mutants ``tests/mutation_equivalents.toml``, and prints the
+   score of the file and its survivors (file, line, change).
+
+The last line printed is ``mutation score: K killed of N (P%)`` over all files, where N counts
+every mutant except those listed as equivalent (timeouts count as killed; "no tests" counts as
+survived). Survivors and the equivalents that matched are written to
+``.mutation/results.txt`` (ignored by git).
+
+Exit status: 0 when every file reached ``--min`` percent (default 0, i.e. report only), 1 when
+one did not, 2 for a usage or set-up error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MAP_FILE = ROOT / "tests" / "mutation_map.toml"
+EQUIVALENTS_FILE = ROOT / "tests" / "mutation_equivalents.toml"
+WORK = ROOT / ".mutation"
+RESULTS = WORK / "results.txt"
+
+# mutmut 3's exit codes of a mutant run (mutmut/stats.py) folded into three outcomes
+KILLED_CODES = {1, 3, 24, -24, 152, 255, 36, -9, -11}  # failed, errored, timed out, crashed
+UNTESTED_CODES = {5, 33}  # no test reached the mutated function
+SKIPPED_CODES = {34}
+
+
+@dataclass
+class Survivor:
+    """One mutant that no selected test failed on."""
+
+    name: str  # mutmut's key, e.g. services.chat.x_send_message__mutmut_12
+    line: int  # 1-based line in the original file (0 when not found)
+    before: str  # the original line, stripped
+    after: str  # the mutated line, stripped
+    untested: bool  # no selected test reached the function at all
+    equivalent: str | None = None  # reason from the equivalents list
+
+
+@dataclass
+class FileScore:
+    """The result of one source file."""
+
+    path: str
+    killed: int = 0
+    total: int = 0
+    survivors: list[Survivor] = field(default_factory=list)
+    equivalents: list[Survivor] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * self.killed / self.total if self.total else 100.0
+
+
+def load_map() -> dict:
+    """``tests/mutation_map.toml``: ``core`` (list of paths) and ``files`` (path -> test paths)."""
+    with MAP_FILE.open("rb") as f:
+        data = tomllib.load(f)
+    if "files" not in data or "core" not in data:
+        raise SystemExit(f"{MAP_FILE.relative_to(ROOT)}: needs [files] and core")
+    return data
+
+
+def load_equivalents() -> list[dict]:
+    """``tests/mutation_equivalents.toml``: ``[[equivalent]]`` tables with file, before, after,
+    reason (before/after are the stripped original and mutated lines)."""
+    if not EQUIVALENTS_FILE.exists():
+        return []
+    with EQUIVALENTS_FILE.open("rb") as f:
+        entries = tomllib.load(f).get("equivalent", [])
+    for entry in entries:
+        missing = {"file", "before", "after", "reason"} - entry.keys()
+        if missing or not entry["reason"].strip():
+            raise SystemExit(f"{EQUIVALENTS_FILE.relative_to(ROOT)}: entry {entry} lacks {missing or 'a reason'}")
+    return entries
+
+
+def copy_checkout(dest: Path) -> None:
+    """Copy the files git knows or would know (tracked + untracked not ignored) into ``dest``."""
+    listing = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                             cwd=ROOT, check=True, capture_output=True).stdout.decode().split("\0")
+    for rel in filter(None, listing):
+        src = ROOT / rel
+        if not src.is_file() or src.is_symlink():
+            continue
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, target)
+
+
+def write_config(dest: Path, source: str, tests: list[str]) -> None:
+    """The ``[mutmut]`` section for one source file (setup.cfg of the scratch copy)."""
+    packages = sorted(p.name for p in dest.iterdir() if p.is_dir() and (p / "__init__.py").exists())
+    also = [p for p in packages if p != "tests"] + [p.name for p in dest.glob("*.py")] + ["docs", "config.ini"]
+    lines = [
+        "[mutmut]",
+        f"source_paths = {source}",
+        "also_copy =\n    " + "\n    ".join(also),
+        "pytest_add_cli_args_test_selection =\n    " + "\n    ".join(tests),
+        "pytest_add_cli_args =\n    -p\n    no:cacheprovider\n    -q\n    -x",
+        "use_git_change_detection = false",
+        "track_dependencies = false",
+        "timeout_multiplier = 10.0",
+    ]
+    (dest / "setup.cfg").write_text("\n".join(lines) + "\n")
+
+
+def function_lines(path: Path) -> dict[str, int]:
+    """mutmut's mangled function names (``x_f``, ``xǁClassǁf``) -> line of the ``def``."""
+    tree = ast.parse(path.read_text())
+    found: dict[str, int] = {}
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            found[f"x_{node.name}"] = node.lineno
+        elif isinstance(node, ast.ClassDef):
+            for item in node.body:
+                if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    found[f"x\u01c1{node.name}\u01c1{item.name}"] = item.lineno
+    return found
+
+
+_DIFFS = """
+import json, sys
+from mutmut.mutation.diff_apply import get_diff_for_mutant
+out = {}
+for name in sys.argv[1:]:
+    try:
+        out[name] = get_diff_for_mutant(name)
+    except Exception as exc:  # a diff is only for the report
+        out[name] = f"(no diff: {exc})"
+print(json.dumps(out))
+"""
+
+
+def diffs(dest: Path, names: list[str]) -> dict[str, str]:
+    """mutmut's diff of each mutant in ``names``, read in one process."""
+    if not names:
+        return {}
+    proc = subprocess.run([sys.executable, "-c", _DIFFS, *names], cwd=dest, capture_output=True, text=True)
+    try:
+        return json.loads(proc.stdout)
+    except ValueError:
+        return {}
+
+
+def describe(diff: str, name: str, original: list[str], defs: dict[str, int]) -> tuple[int, str, str]:
+    """(line, original line, mutated line) of mutant ``name`` from its diff."""
+    removed = [l[1:] for l in diff.splitlines() if l.startswith("-") and not l.startswith("---")]
+    added = [l[1:] for l in diff.splitlines() if l.startswith("+") and not l.startswith("+++")]
+    before = removed[0].strip() if removed else ""
+    after = " / ".join(a.strip() for a in added) if added else "(line deleted)"
+    func = name.rsplit("__mutmut_", 1)[0].rsplit(".", 1)[-1]
+    start = defs.get(func, 1)
+    line = 0
+    if before:
+        for i in range(max(start - 1, 0), len(original)):
+            if original[i].strip() == before:
+                line = i + 1
+                break
+    return line, before, after
+
+
+def run_file(source: str, tests: list[str], equivalents: list[dict], children: int) -> FileScore:
+    """Mutate one file in its own scratch copy and collect its score."""
+    started = time.monotonic()
+    dest = WORK / source.replace("/", "_").removesuffix(".py")
+    shutil.rmtree(dest, ignore_errors=True)
+    dest.mkdir(parents=True)
+    copy_checkout(dest)
+    write_config(dest, source, tests)
+    log = dest / "mutmut.log"
+    with log.open("w") as out:
+        proc = subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", str(children)],
+                              cwd=dest, stdout=out, stderr=subprocess.STDOUT,
+                              env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    meta_path = dest / "mutants" / (source + ".meta")
+    if proc.returncode != 0 or not meta_path.exists():
+        tail = log.read_text(errors="replace").splitlines()[-30:]
+        raise RuntimeError(f"mutmut failed on {source} (exit {proc.returncode}); see {log}:\n" + "\n".join(tail))
+    codes: dict[str, int | None] = json.loads(meta_path.read_text())["exit_code_by_key"]
+    original = (ROOT / source).read_text().splitlines()
+    defs = function_lines(ROOT / source)
+    score = FileScore(source)
+    ordered = sorted(codes.items(), key=lambda kv: _natural(kv[0]))
+    texts = diffs(dest, [n for n, c in ordered if c not in KILLED_CODES and c not in SKIPPED_CODES])
+    for name, code in ordered:
+        if code in SKIPPED_CODES:
+            continue
+        if code in KILLED_CODES:
+            score.killed += 1
+            score.total += 1
+            continue
+        line, before, after = describe(texts.get(name, ""), name, original, defs)
+        survivor = Survivor(name, line, before, after, untested=code in UNTESTED_CODES or code is None)
+        for entry in equivalents:
+            if entry["file"] == source and entry["before"].strip() == before and entry["after"].strip() == after:
+                survivor.equivalent = entry["reason"]
+                break
+        if survivor.equivalent:
+            score.equivalents.append(survivor)
+        else:
+            score.total += 1
+            score.survivors.append(survivor)
+    score.seconds = time.monotonic() - started
+    return score
+
+
+def _natural(key: str) -> tuple:
+    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", key))
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="scripts/mutation.sh", description=__doc__.split("\n\n")[0])
+    parser.add_argument("paths", nargs="*", help="source files (default: the core set of tests/mutation_map.toml)")
+    parser.add_argument("--min", type=float, default=0.0, help="fail (exit 1) when a file scores below this percent")
+    parser.add_argument("--children", type=int, default=os.cpu_count() or 2, help="mutants run in parallel")
+    args = parser.parse_args(argv)
+    mapping = load_map()
+    equivalents = load_equivalents()
+    paths = args.paths or list(mapping["core"])
+    for path in paths:
+        if path not in mapping["files"]:
+            print(f"mutation: {path} has no entry in tests/mutation_map.toml [files]", file=sys.stderr)
+            return 2
+    WORK.mkdir(exist_ok=True)
+    report: list[str] = []
+    scores: list[FileScore] = []
+    for path in paths:
+        print(f"== {path}: tests {' '.join(mapping['files'][path])}", flush=True)
+        score = run_file(path, mapping["files"][path], equivalents, args.children)
+        scores.append(score)
+        print(f"{path}: {score.killed} killed of {score.total} ({score.percent:.1f}%), "
+              f"{len(score.equivalents)} equivalent, {score.seconds:.0f} s", flush=True)
+        for s in score.survivors:
+            what = "no test reached it" if s.untested else "survived"
+            line = f"  {path}:{s.line}: {what}: {s.before!r} -> {s.after!r}  [{s.name}]"
+            print(line)
+            report.append(line)
+        for s in score.equivalents:
+            report.append(f"  {path}:{s.line}: equivalent ({s.equivalent}): {s.before!r} -> {s.after!r}  [{s.name}]")
+    killed = sum(s.killed for s in scores)
+    total = sum(s.total for s in scores)
+    percent = 100.0 * killed / total if total else 100.0
+    summary = [f"{s.path}: {s.killed}/{s.total} ({s.percent:.1f}%)" for s in scores]
+    RESULTS.write_text("\n".join(summary + [""] + report) + "\n")
+    print(f"survivors and equivalents: {RESULTS.relative_to(ROOT)}")
+    print(f"mutation score: {killed} killed of {total} ({percent:.1f}%)")
+    return 1 if any(s.percent < args.min for s in scores) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
