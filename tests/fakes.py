@@ -1,0 +1,104 @@
+"""Small in-memory stand-ins and a world builder for in-process behavioural tests.
+
+These tests drive the public entry points (``handlers.main.process_frames`` with bodies built by
+chio through ``tests/client.py``, ``services.chat.send_message``, the bot's dispatch) on a real
+:class:`objects.state.State` and decode what was queued with chio. They are the tests that
+``scripts/mutation.sh`` runs against mutants (docs/testing.md), so they must stay fast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from common.db import DatabaseError
+from handlers.main import process_frames
+from helpers import config
+from objects import bot as bot_module
+from objects.channel import Channel
+from objects.state import State
+from objects.token import Token
+from tests import client as C
+
+BOT_ID = 999
+BOT_NAME = "FokaBot"
+
+
+class FakeRepo:
+    """The part of :class:`common.ripple.Repository` the chat pipeline writes: ``set_silence``.
+
+    ``silences`` records ``(user_id, seconds, reason)`` of every successful write; with
+    ``fail`` set, a write raises :class:`common.db.DatabaseError` like a MySQL outage.
+    """
+
+    def __init__(self) -> None:
+        self.silences: list[tuple[int, int, str]] = []
+        self.fail = False
+
+    async def set_silence(self, user_id: int, seconds: int, reason: str) -> int:
+        """Same contract as the repository: returns the absolute end (unix seconds)."""
+        await asyncio.sleep(0)
+        if self.fail:
+            raise DatabaseError("2003: cannot connect (fake)")
+        self.silences.append((user_id, seconds, reason))
+        return int(time.time()) + max(0, int(seconds))
+
+
+class World:
+    """A :class:`State` with the bot, ``#osu`` (public), ``#announce`` (read-only for
+    non-admins) and ``#admin`` (staff only), and helpers to add users and read their queues.
+
+    ``env`` are ``PEP_*`` overrides of the configuration (e.g. ``{"PEP_CHAT_SPAM_LIMIT": "3"}``).
+    With ``repo`` the state gets a :class:`FakeRepo` (``self.repo``), as a server with MySQL.
+    """
+
+    def __init__(self, env: dict[str, str] | None = None, repo: bool = False) -> None:
+        self.state = State(config.load(None, environ=env or {}))
+        self.repo = FakeRepo() if repo else None
+        if self.repo is not None:
+            self.state.repo = self.repo  # type: ignore[assignment]
+        bot = bot_module.make_token(BOT_ID, BOT_NAME, BOT_NAME.lower(), 3, 16)
+        self.state.bot = bot
+        self.state.tokens.add(bot)
+        self.bot = bot
+        for name, write, read in (("#osu", True, True), ("#announce", False, True), ("#admin", False, False)):
+            channel = Channel(name, "topic", read, write)
+            self.state.channels.add(channel)
+            channel.members.add(bot)
+            bot.channels.add(name)
+        self._next_id = 1000
+
+    def user(self, name: str | None = None, *, channels: tuple[str, ...] = ("#osu",), privileges: int = 3,
+             **kwargs: Any) -> Token:
+        """A logged-in user (memory part of a login) in ``channels``; kwargs go to :class:`Token`."""
+        self._next_id += 1
+        name = name or f"user{self._next_id}"
+        token = Token(self._next_id, name, name.lower().replace(" ", "_"), privileges, **kwargs)
+        token.login_time -= 60
+        self.state.tokens.add(token)
+        for channel_name in channels:
+            channel = self.state.channels.get(channel_name)
+            assert channel is not None, channel_name
+            channel.members.add(token)
+            token.channels.add(channel.name)
+        return token
+
+    def send(self, token: Token, *frames: bytes) -> None:
+        """Process client frames (``tests/client.py`` builders) as one poll body of ``token``."""
+        process_frames(self.state, token, b"".join(frames))
+
+
+def received(token: Token) -> list[C.Packet]:
+    """Drain ``token``'s queue and decode it with chio."""
+    return C.decode_packets(token.drain())
+
+
+def messages(token: Token) -> list[Any]:
+    """The chat messages (7) queued for ``token`` (drains the queue)."""
+    return C.values(received(token), C.SEND_MESSAGE)
+
+
+def run_async(coro: Any) -> Any:
+    """Run ``coro`` on a fresh event loop (``State.spawn`` needs a running loop)."""
+    return asyncio.run(coro)
