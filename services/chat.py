@@ -51,7 +51,7 @@ def resolve_channel_name(token: Token, target: str) -> str:
         host = token.spectating if token.spectating is not None else token
         return f"{SPECTATOR_PREFIX}{host.user_id}"
     if target == "#multiplayer":
-        match_id = token.match_id if token.match_id is not None else getattr(token, "tourney_match_id", None)
+        match_id = token.match_id if token.match_id is not None else token.tourney_match_id
         return f"{MULTIPLAYER_PREFIX}{match_id}" if match_id is not None else target
     return target
 

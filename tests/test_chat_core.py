@@ -8,6 +8,8 @@ Every check reads what each session would receive, decoded by chio. These tests 
 
 from __future__ import annotations
 
+import logging
+import re
 import time
 
 import pytest
@@ -25,11 +27,12 @@ def world() -> World:
 
 
 @pytest.fixture
-def heard():
+def heard(world):
     """Messages offered to the bot (its hook list is the documented plug-in point)."""
     seen: list[tuple[str, str | None, str]] = []
 
     def hook(state, sender, channel, text):
+        assert state is world.state
         seen.append((sender.username, channel, text))
 
     bot_module.message_hooks.append(hook)
@@ -40,15 +43,17 @@ def heard():
 
 
 # ------------------------------------------------------------------------------ public
-def test_public_message_reaches_members_not_sender(world, heard):
+def test_public_message_reaches_members_not_sender(world, heard, caplog):
     a, b = world.user("Alice"), world.user("Bob")
     outsider = world.user("Carol", channels=())
-    world.send(a, C.public_message("#osu", "hello all"))
+    with caplog.at_level(logging.DEBUG, logger="pep.chat"):
+        world.send(a, C.public_message("#osu", "hello all"))
+    assert "chat Alice @ #osu: hello all" in [r.getMessage() for r in caplog.records]
     got = messages(b)
     assert [(m.sender, m.content, m.target, m.sender_id) for m in got] == [("Alice", "hello all", "#osu", a.user_id)]
     assert messages(a) == [] and messages(outsider) == []
     assert heard == [("Alice", "#osu", "hello all")]
-    assert list(a.recent_messages)[-1].endswith(" - Alice@#osu: hello all")
+    assert re.fullmatch(r"\d\d:\d\d - Alice@#osu: hello all", list(a.recent_messages)[-1])
 
 
 def test_recent_messages_keep_fifty_characters(world):
@@ -58,7 +63,7 @@ def test_recent_messages_keep_fifty_characters(world):
     assert list(a.recent_messages)[-1].endswith("Alice@#osu: " + "x" * 50)
 
 
-def test_public_message_rules(world):
+def test_public_message_rules(world, heard):
     a, b = world.user("Alice"), world.user("Bob", channels=("#osu", "#announce"))
     admin = world.user("Admin", channels=("#osu", "#announce"), admin=True)
     state = world.state
@@ -73,6 +78,7 @@ def test_public_message_rules(world):
     assert chat.bot_message(state, "#osu", "from the bot") is Result.SENT
     got = messages(a)
     assert [(m.sender, m.content, m.sender_id) for m in got] == [(BOT_NAME, "from the bot", world.bot.user_id)]
+    assert [h for h in heard if h[0] == BOT_NAME] == []  # the bot does not hear itself
 
 
 def test_moderated_channel_only_admins(world):
@@ -188,7 +194,6 @@ def test_private_message_to_offline_or_unknown(world):
 
 def test_private_message_to_the_bot_is_offered_to_it(world, heard):
     a = world.user("Alice")
-    a.restricted = False
     assert chat.send_message(world.state, a, BOT_NAME, "!help") is Result.SENT
     assert heard == [("Alice", None, "!help")]
 
@@ -256,7 +261,7 @@ def test_silenced_sender_told_how_long(world):
 SPAM_ENV = {"PEP_CHAT_SPAM_LIMIT": "3", "PEP_CHAT_SPAM_WINDOW": "60", "PEP_CHAT_SPAM_SILENCE": "1"}
 
 
-def test_spam_limit_boundary_and_silence():
+def test_spam_limit_boundary_and_silence(caplog):
     world = World(SPAM_ENV, repo=True)
     a, b = world.user("Alice"), world.user("Bob")
 
@@ -269,9 +274,11 @@ def test_spam_limit_boundary_and_silence():
         assert a.silencing
         await world.state.drain_tasks()
 
-    run_async(scenario())
+    with caplog.at_level(logging.INFO, logger="pep.chat"):
+        run_async(scenario())
+    assert f"spam auto-silence user={a.user_id} name=Alice" in [r.getMessage() for r in caplog.records]
     assert world.repo.silences == [(a.user_id, 1, chat.SPAM_REASON)]
-    assert not a.silencing and a.silence_end > 0
+    assert a.silencing is False and a.silence_end > 0
     assert [m.content for m in messages(b)] == ["m0", "m1", "m2", "m3"]
     assert C.values(received(a), C.SILENCE_END)[-1] in (0, 1)
     assert chat.send_message(world.state, a, "#osu", "silenced now") is Result.SILENCED
@@ -297,7 +304,7 @@ def test_spam_silence_broadcast_to_everyone():
     assert C.values(received(b), C.USER_SILENCED) == [a.user_id]
 
 
-def test_spam_silence_write_failure_lets_the_user_chat():
+def test_spam_silence_write_failure_lets_the_user_chat(caplog):
     world = World(SPAM_ENV, repo=True)
     world.repo.fail = True
     a, b = world.user("Alice"), world.user("Bob")
@@ -307,8 +314,10 @@ def test_spam_silence_write_failure_lets_the_user_chat():
             assert chat.send_message(world.state, a, "#osu", f"m{i}") is Result.SENT
         await world.state.drain_tasks()
 
-    run_async(scenario())
-    assert not a.silencing and not a.is_silenced()
+    with caplog.at_level(logging.ERROR, logger="pep.state"):
+        run_async(scenario())
+    assert any(r.getMessage().startswith(f"auto-silence of {a.user_id} failed") for r in caplog.records)
+    assert a.silencing is False and not a.is_silenced()
     assert world.repo.silences == []
     assert C.values(received(b), C.USER_SILENCED) == []
     received(a)
