@@ -78,7 +78,8 @@ class FileScore:
 
 
 def load_map() -> dict:
-    """``tests/mutation_map.toml``: ``core`` (list of paths) and ``files`` (path -> test paths)."""
+    """``tests/mutation_map.toml``: ``core`` (list of paths), ``files`` (path -> pytest
+    arguments selecting its tests) and optional ``prepare`` (path -> a key of PREPARE)."""
     with MAP_FILE.open("rb") as f:
         data = tomllib.load(f)
     if "files" not in data or "core" not in data:
@@ -111,6 +112,22 @@ def copy_checkout(dest: Path) -> None:
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(src, target)
+
+
+CYTHON_DECORATOR = re.compile(r"^\s*@cython\.(cfunc|ccall|cclass|final|inline|exceptval\(.*\)|locals\(.*\))\s*$")
+
+
+def strip_cython_decorators(path: Path) -> None:
+    """Remove Cython's compile-time decorators (no-ops when interpreted) from ``path``.
+
+    mutmut does not mutate decorated functions; without these lines the interpreted codec
+    behaves the same and its C-level helpers (writer, reader) are mutated too.
+    """
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(line for line in lines if not CYTHON_DECORATOR.match(line)))
+
+
+PREPARE = {"strip-cython-decorators": strip_cython_decorators}
 
 
 def write_config(dest: Path, source: str, tests: list[str]) -> None:
@@ -185,13 +202,16 @@ def describe(diff: str, name: str, original: list[str], defs: dict[str, int]) ->
     return line, before, after
 
 
-def run_file(source: str, tests: list[str], equivalents: list[dict], children: int) -> FileScore:
+def run_file(source: str, tests: list[str], equivalents: list[dict], children: int,
+             prepare: str | None = None) -> FileScore:
     """Mutate one file in its own scratch copy and collect its score."""
     started = time.monotonic()
     dest = WORK / source.replace("/", "_").removesuffix(".py")
     shutil.rmtree(dest, ignore_errors=True)
     dest.mkdir(parents=True)
     copy_checkout(dest)
+    if prepare:
+        PREPARE[prepare](dest / source)
     write_config(dest, source, tests)
     log = dest / "mutmut.log"
     with log.open("w") as out:
@@ -252,7 +272,8 @@ def main(argv: list[str]) -> int:
     scores: list[FileScore] = []
     for path in paths:
         print(f"== {path}: tests {' '.join(mapping['files'][path])}", flush=True)
-        score = run_file(path, mapping["files"][path], equivalents, args.children)
+        score = run_file(path, mapping["files"][path], equivalents, args.children,
+                         mapping.get("prepare", {}).get(path))
         scores.append(score)
         print(f"{path}: {score.killed} killed of {score.total} ({score.percent:.1f}%), "
               f"{len(score.equivalents)} equivalent, {score.seconds:.0f} s", flush=True)
