@@ -76,8 +76,9 @@ def send_message(state: State, sender: Token, target: str, text: str) -> Result:
             sender.enqueue(codec.silence_end(sender.silence_left()))
             return Result.SILENCED
     bot = state.bot
-    if text.startswith("!report") and bot is not None:
-        target = bot.username  # reports are never seen by others
+    if text.startswith("!report") and bot is not None and not sender.is_bot:
+        target = bot.username  # reports are never seen by others (the bot's own lines, e.g. its
+        # help entry for !report, go where they are sent)
     if not text.strip():
         return Result.EMPTY
     text = truncate(state, text)

@@ -110,7 +110,16 @@ def test_report_goes_to_the_bot_only(world, heard):
     a, b = world.user("Alice"), world.user("Bob")
     assert chat.send_message(world.state, a, "#osu", "!report Bob spam") is Result.SENT
     assert messages(b) == []
-    assert heard == [("Alice", None, "!report Bob spam")]
+    assert heard[0] == ("Alice", None, "!report Bob spam")
+
+
+def test_bot_lines_starting_with_report_reach_their_target(world, heard):
+    """The bot's own "!report ..." line (its help entry) goes to the user it was sent to."""
+    a = world.user("Alice")
+    assert chat.bot_message(world.state, "Alice", "!report <user> (<reason>)") is Result.SENT
+    assert chat.bot_message(world.state, "#osu", "!report in a channel") is Result.SENT
+    assert [m.content for m in messages(a)] == ["!report <user> (<reason>)", "!report in a channel"]
+    assert heard == []
 
 
 # ------------------------------------------------------------------------------ #spectator / #multiplayer
@@ -194,8 +203,8 @@ def test_private_message_to_offline_or_unknown(world):
 
 def test_private_message_to_the_bot_is_offered_to_it(world, heard):
     a = world.user("Alice")
-    assert chat.send_message(world.state, a, BOT_NAME, "!help") is Result.SENT
-    assert heard == [("Alice", None, "!help")]
+    assert chat.send_message(world.state, a, BOT_NAME, "hello bot") is Result.SENT
+    assert heard == [("Alice", None, "hello bot")]
 
 
 def test_blocked_dms(world):
