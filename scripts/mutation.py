@@ -79,7 +79,8 @@ class FileScore:
 
 def load_map() -> dict:
     """``tests/mutation_map.toml``: ``core`` (list of paths), ``files`` (path -> pytest
-    arguments selecting its tests) and optional ``prepare`` (path -> a key of PREPARE)."""
+    arguments selecting its tests), optional ``prepare`` (path -> a key of PREPARE) and
+    ``env`` (variables for the test runs, e.g. fewer property-test examples)."""
     with MAP_FILE.open("rb") as f:
         data = tomllib.load(f)
     if "files" not in data or "core" not in data:
@@ -203,7 +204,7 @@ def describe(diff: str, name: str, original: list[str], defs: dict[str, int]) ->
 
 
 def run_file(source: str, tests: list[str], equivalents: list[dict], children: int,
-             prepare: str | None = None) -> FileScore:
+             prepare: str | None = None, env: dict[str, str] | None = None) -> FileScore:
     """Mutate one file in its own scratch copy and collect its score."""
     started = time.monotonic()
     dest = WORK / source.replace("/", "_").removesuffix(".py")
@@ -217,7 +218,7 @@ def run_file(source: str, tests: list[str], equivalents: list[dict], children: i
     with log.open("w") as out:
         proc = subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", str(children)],
                               cwd=dest, stdout=out, stderr=subprocess.STDOUT,
-                              env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+                              env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **(env or {})})
     meta_path = dest / "mutants" / (source + ".meta")
     if proc.returncode != 0 or not meta_path.exists():
         tail = log.read_text(errors="replace").splitlines()[-30:]
@@ -273,7 +274,7 @@ def main(argv: list[str]) -> int:
     for path in paths:
         print(f"== {path}: tests {' '.join(mapping['files'][path])}", flush=True)
         score = run_file(path, mapping["files"][path], equivalents, args.children,
-                         mapping.get("prepare", {}).get(path))
+                         mapping.get("prepare", {}).get(path), mapping.get("env", {}))
         scores.append(score)
         print(f"{path}: {score.killed} killed of {score.total} ({score.percent:.1f}%), "
               f"{len(score.equivalents)} equivalent, {score.seconds:.0f} s", flush=True)

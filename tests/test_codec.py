@@ -65,7 +65,8 @@ assert IO.protocol_version == 19 and IO.slot_size == 16
 VECTORS_PATH = os.path.join(codec_forms.REPO_ROOT, "..", "shared", "vectors",
                             "chio_b20250306.json")
 
-SETTINGS = settings(max_examples=200, deadline=None,
+# examples per property test; scripts/mutation.sh lowers it (tests/mutation_map.toml [env])
+SETTINGS = settings(max_examples=int(os.environ.get("PEP_CODEC_EXAMPLES", "200")), deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
 
