@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from common.db import DatabaseError
+from common.ripple import Stats
 from handlers.main import process_frames
 from helpers import config
 from objects import bot as bot_module
@@ -26,7 +27,8 @@ BOT_NAME = "FokaBot"
 
 
 class FakeRepo:
-    """The part of :class:`common.ripple.Repository` the chat pipeline writes: ``set_silence``.
+    """The parts of :class:`common.ripple.Repository` the in-process tests reach: ``set_silence``
+    and ``stats``.
 
     ``silences`` records ``(user_id, seconds, reason)`` of every successful write; with
     ``fail`` set, a write raises :class:`common.db.DatabaseError` like a MySQL outage.
@@ -35,6 +37,12 @@ class FakeRepo:
     def __init__(self) -> None:
         self.silences: list[tuple[int, int, str]] = []
         self.fail = False
+
+    async def stats(self, user_id: int, mode: int, relax: bool = False, autopilot: bool = False) -> Stats:
+        """Stats derived from the arguments, so a test can tell which were asked for."""
+        await asyncio.sleep(0)
+        return Stats(ranked_score=user_id, accuracy=0.5, playcount=mode, total_score=int(relax) * 10 + int(autopilot),
+                     rank=7, pp=123)
 
     async def set_silence(self, user_id: int, seconds: int, reason: str) -> int:
         """Same contract as the repository: returns the absolute end (unix seconds)."""
@@ -45,19 +53,40 @@ class FakeRepo:
         return int(time.time()) + max(0, int(seconds))
 
 
+class FakeRedis:
+    """Records the coroutine calls made on ``state.redis`` (``calls``: ``(name, args)``); every
+    method of :class:`common.redis.Redis` the tests reach returns None."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple[Any, ...]]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+
+        async def call(*args: Any) -> None:
+            self.calls.append((name, args))
+
+        return call
+
+
 class World:
     """A :class:`State` with the bot, ``#osu`` (public), ``#announce`` (read-only for
     non-admins) and ``#admin`` (staff only), and helpers to add users and read their queues.
 
     ``env`` are ``PEP_*`` overrides of the configuration (e.g. ``{"PEP_CHAT_SPAM_LIMIT": "3"}``).
-    With ``repo`` the state gets a :class:`FakeRepo` (``self.repo``), as a server with MySQL.
+    With ``repo`` the state gets a :class:`FakeRepo` (``self.repo``), as a server with MySQL;
+    with ``redis`` a :class:`FakeRedis` (``self.redis``).
     """
 
-    def __init__(self, env: dict[str, str] | None = None, repo: bool = False) -> None:
+    def __init__(self, env: dict[str, str] | None = None, repo: bool = False, redis: bool = False) -> None:
         self.state = State(config.load(None, environ=env or {}))
         self.repo = FakeRepo() if repo else None
         if self.repo is not None:
             self.state.repo = self.repo  # type: ignore[assignment]
+        self.redis = FakeRedis() if redis else None
+        if self.redis is not None:
+            self.state.redis = self.redis  # type: ignore[assignment]
         bot = bot_module.make_token(BOT_ID, BOT_NAME, BOT_NAME.lower(), 3, 16)
         self.state.bot = bot
         self.state.tokens.add(bot)

@@ -184,7 +184,6 @@ def test_join_refusals():
 
 def test_join_other_match_leaves_the_first():
     room = Room()
-    other = Room.__new__(Room)
     a = room.player("A")
     host2 = room.world.user("Host2", channels=())
     room.send(host2, C.match_create(C.make_match(name="second", host_id=host2.user_id)))
@@ -193,7 +192,6 @@ def test_join_other_match_leaves_the_first():
     room.send(a, C.match_join(second.id))
     assert room.match.slot_of(a) is None and second.slot_of(a) == 1 and a.match_id == second.id
     assert "#multiplayer" in C.values(received(a), C.CHANNEL_KICKED)
-    del other
 
 
 # ================================================================================ leave / host / dispose
@@ -457,7 +455,7 @@ def test_settings_host_only_and_what_is_taken():
     assert (match.name, match.password, match.beatmap_id, match.beatmap_md5, match.beatmap_name) == (
         "renamed", "pw2", 7, "bbb", "B")
     assert match.mode == 2 and match.scoring_type == 3 and match.team_type == m.TEAM_VS
-    assert match.host is room.host and match.mods == 8 and match.seed != 99 or match.seed == 0
+    assert match.host is room.host and match.mods == 8 and match.seed == 0  # the seed is not taken
     assert match.slots[1].status == m.NOT_READY  # new map: un-readied
     assert [s.team for s in match.slots[:2]] == [m.RED, m.BLUE]
     struct = last_struct(received(a))
@@ -754,7 +752,7 @@ def test_invites():
     assert C.values(received(a), C.SEND_MESSAGE)[0].content == mp.BOT_BUSY
     target.block_nonfriend_dms = True
     room.send(a, C.match_invite(target.user_id))
-    assert C.values(received(a), C.USER_DM_BLOCKED) == [] or True
+    assert C.values(received(a), C.USER_DM_BLOCKED)[0].target == "T"
     assert received(target) == []
     target.friends.add(a.user_id)
     room.send(a, C.match_invite(target.user_id))
@@ -813,7 +811,7 @@ def test_logout_leaves_the_match():
     received(room.host)
     room.send(a, C.logout())
     assert room.match.slot_of(a) is None and room.match.slots[1].status == m.OPEN
-    assert last_struct(received(room.host)).slots[1].user_id == -1 or True
+    assert statuses(last_struct(received(room.host)))[1] == m.OPEN
 
 
 def test_match_ids_increase_and_wrap():
