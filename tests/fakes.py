@@ -37,6 +37,39 @@ class FakeRepo:
     def __init__(self) -> None:
         self.silences: list[tuple[int, int, str]] = []
         self.fail = False
+        self.users: dict[int, dict[str, Any]] = {}  # user id -> users row (username, privileges, silence_end)
+        self.icons: dict[int, str] = {}  # main menu icon id -> "image|url"
+        self.admin_logs: list[tuple[int, str, str]] = []
+
+    async def user_by_id(self, user_id: int) -> dict[str, Any] | None:
+        """A copy of the ``users`` row, or None."""
+        await asyncio.sleep(0)
+        row = self.users.get(user_id)
+        return dict(row) if row is not None else None
+
+    async def is_admin(self, privileges: int) -> bool:
+        """Admin when the row has the ``ADMIN_MANAGE_USERS``-like bit 1 << 20 (enough for tests)."""
+        return bool(privileges & (1 << 20))
+
+    def presence_rank(self, privileges: int, admin: bool, tournament: bool) -> int:
+        return 16 if admin else 1
+
+    async def rename_user(self, user_id: int, new_name: str) -> tuple[str, str] | None:
+        """Rename the row; returns (old name, old safe name) or None for an unknown user."""
+        row = self.users.get(user_id)
+        if row is None:
+            return None
+        old = row["username"]
+        row["username"] = new_name
+        return old, old.lower().replace(" ", "_")
+
+    async def admin_log(self, author: int, text: str, through: str = "Bancho") -> None:
+        if self.fail:
+            raise DatabaseError("2003: cannot connect (fake)")
+        self.admin_logs.append((author, text, through))
+
+    async def menu_icon_by_id(self, icon_id: int, base: str) -> str | None:
+        return self.icons.get(icon_id)
 
     async def stats(self, user_id: int, mode: int, relax: bool = False, autopilot: bool = False) -> Stats:
         """Stats derived from the arguments, so a test can tell which were asked for."""
