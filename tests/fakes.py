@@ -23,6 +23,7 @@ from objects.token import Token
 from tests import client as C
 
 BOT_ID = 999
+ADMIN = 65536  # the privilege bit FakeRepo.is_admin treats as admin (ADMIN_MANAGE_PRIVILEGES)
 BOT_NAME = "FokaBot"
 
 
@@ -48,8 +49,8 @@ class FakeRepo:
         return dict(row) if row is not None else None
 
     async def is_admin(self, privileges: int) -> bool:
-        """Admin when the row has the ``ADMIN_MANAGE_USERS``-like bit 1 << 20 (enough for tests)."""
-        return bool(privileges & (1 << 20))
+        """Admin when the privileges have :data:`ADMIN` (``ADMIN_MANAGE_PRIVILEGES``)."""
+        return bool(privileges & ADMIN)
 
     def presence_rank(self, privileges: int, admin: bool, tournament: bool) -> int:
         return 16 if admin else 1

@@ -16,7 +16,7 @@ import time
 from constants import game
 from services import moderation, pubsub_handlers as h
 from tests import client as C
-from tests.fakes import BOT_NAME, World, messages, received, run_async
+from tests.fakes import ADMIN, BOT_NAME, World, messages, received, run_async
 
 
 def world_with(*names, **kwargs):
@@ -181,9 +181,9 @@ def test_refused_rename_is_logged_and_kicks():
 
 def test_refresh_privs_and_ban():
     world, (a, b) = world_with("Alice", "Bob")
-    world.repo.users[a.user_id]["privileges"] = 3 | (1 << 20)
+    world.repo.users[a.user_id]["privileges"] = 3 | ADMIN
     run_async(h.refresh_privs(world.state, {"user_id": a.user_id}))
-    assert a.admin and a.privileges == 3 | (1 << 20) and received(a) == []
+    assert a.admin and a.privileges == 3 | ADMIN and received(a) == []
     world.repo.users[b.user_id]["privileges"] = 0  # banned
     run_async(h.ban(world.state, b.user_id))
     assert b.kicked and C.values(received(b), C.LOGIN_REPLY)[-1] == -1
