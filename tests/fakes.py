@@ -9,8 +9,11 @@ chio through ``tests/client.py``, ``services.chat.send_message``, the bot's disp
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from typing import Any
+from typing import Any, Iterator
+
+import pytest
 
 from common.db import DatabaseError
 from common.ripple import Stats
@@ -165,3 +168,24 @@ def messages(token: Token) -> list[Any]:
 def run_async(coro: Any) -> Any:
     """Run ``coro`` on a fresh event loop (``State.spawn`` needs a running loop)."""
     return asyncio.run(coro)
+
+
+@pytest.fixture
+def no_errors() -> Iterator[list[logging.LogRecord]]:
+    """Fail the test when anything logged at ERROR under ``pep``: the dispatcher logs (never
+    raises) a handler's exception, so a broken handler would otherwise pass unnoticed. A test that
+    expects an error checks the returned records and then empties the list."""
+    records: list[logging.LogRecord] = []
+
+    class Recorder(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    recorder = Recorder(logging.ERROR)
+    root = logging.getLogger("pep")
+    root.addHandler(recorder)
+    try:
+        yield records
+    finally:
+        root.removeHandler(recorder)
+    assert not records, [r.getMessage() for r in records]

@@ -9,6 +9,8 @@ These are the tests ``scripts/mutation.sh`` runs against the mutants of ``handle
 
 from __future__ import annotations
 
+import pytest
+
 import asyncio
 import logging
 import tornado.httpclient
@@ -19,7 +21,9 @@ from handlers.app import make_app
 from handlers.main import RECONNECT_REPLY, UNKNOWN_TOKEN_NOTICE, process_frames
 from services import session
 from tests import client as C
-from tests.fakes import World, messages, received
+from tests.fakes import World, messages, received, no_errors  # noqa: F401 (fixture)
+
+pytestmark = pytest.mark.usefixtures("no_errors")
 
 
 def test_frames_run_in_order_and_are_counted():

@@ -16,7 +16,9 @@ import logging
 import pytest
 
 from services import chat, commands as cmds
-from tests.fakes import BOT_NAME, World, messages, received
+from tests.fakes import BOT_NAME, World, messages, received, no_errors  # noqa: F401 (fixture)
+
+pytestmark = pytest.mark.usefixtures("no_errors")
 
 STAFF = 131072  # ADMIN_SEND_ALERTS: !alert
 
@@ -136,7 +138,7 @@ def test_arguments_split_on_whitespace(world):
     assert 0 <= int(lines[0].split()[2]) <= 50
 
 
-def test_failing_command_gives_the_generic_error(world, caplog):
+def test_failing_command_gives_the_generic_error(world, caplog, no_errors):
     a, admin = world.user("Alice"), world.user("Admin", admin=True, privileges=3 | STAFF)
 
     async def run(token):
@@ -151,6 +153,7 @@ def test_failing_command_gives_the_generic_error(world, caplog):
     admin_lines = bot_lines(admin)
     assert len(admin_lines) == 1 and admin_lines[0].startswith(plain + " (") and admin_lines[0].endswith(")")
     assert sum(r.getMessage().startswith("command '!last' by user=") for r in caplog.records) == 2
+    no_errors.clear()
 
 
 def test_async_command_without_an_event_loop_is_dropped(world):
@@ -216,7 +219,7 @@ def test_command_declaration_rules():
     assert cmds.Command(trigger="!t", handler=lambda ctx: None, display="!T").name == "!T"
 
 
-def test_gate_failure_is_logged_and_refuses(caplog):
+def test_gate_failure_is_logged_and_refuses(caplog, no_errors):
     world = World()
     a = world.user("Alice")
 
@@ -227,6 +230,7 @@ def test_gate_failure_is_logged_and_refuses(caplog):
     with caplog.at_level(logging.ERROR, logger="pep.commands"):
         assert not cmd.permitted(world.state, a, None)
     assert "privilege gate of !g failed" in [r.getMessage() for r in caplog.records]
+    no_errors.clear()
     assert cmds.Command(trigger="!g", handler=lambda ctx: None, privileges=STAFF,
                         allow=lambda s, t, c: True).permitted(world.state, a, None)
     assert cmds.privilege_names(0) == "—" and "ADMIN_SEND_ALERTS (131072)" in cmds.privilege_names(STAFF)

@@ -22,7 +22,9 @@ from constants import game, privileges as privs
 from constants.flavours import FLAVOURS
 from services import login as login_module
 from tests import client as C
-from tests.fakes import ADMIN, FakeRepo, World, received
+from tests.fakes import ADMIN, FakeRepo, World, received, no_errors  # noqa: F401 (fixture)
+
+pytestmark = pytest.mark.usefixtures("no_errors")
 
 PASSWORD = "secret"
 MD5 = hashlib.md5(PASSWORD.encode()).hexdigest()
@@ -224,13 +226,15 @@ def test_restarting_server_refuses():
     assert C.values(packets, C.RESTART) == [int(world.state.cfg.server.reconnect_delay * 1000)]
 
 
-def test_database_error_gives_the_error_reply():
+def test_database_error_gives_the_error_reply(no_errors):
     world, repo = make()
     repo.fail_login_log = True
     token, packets = do_login(world)
     assert token is None and reply_code(packets) == game.LOGIN_ERROR
     assert C.values(packets, C.NOTIFICATION) == [login_module.NOTICE_ERROR]
     assert world.state.tokens.user(1000) is None
+    assert [r.getMessage() for r in no_errors] == ["login failed: database error: 2003: cannot connect (fake)"]
+    no_errors.clear()
 
 
 def test_relogin_replaces_the_old_session_silently():

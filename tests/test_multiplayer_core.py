@@ -18,7 +18,9 @@ from helpers import codec
 from objects import match as m
 from services import chat, commands, multiplayer as mp
 from tests import client as C
-from tests.fakes import World, received
+from tests.fakes import World, received, no_errors  # noqa: F401 (fixture)
+
+pytestmark = pytest.mark.usefixtures("no_errors")
 
 TOURNEY_STAFF = 2097152
 

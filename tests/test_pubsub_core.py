@@ -10,13 +10,17 @@ payload validation) is tested against a real Redis in ``tests/integration/test_p
 
 from __future__ import annotations
 
+import pytest
+
 import logging
 import time
 
 from constants import game
 from services import moderation, pubsub_handlers as h
 from tests import client as C
-from tests.fakes import ADMIN, BOT_NAME, World, messages, received, run_async
+from tests.fakes import ADMIN, BOT_NAME, World, messages, received, run_async, no_errors  # noqa: F401 (fixture)
+
+pytestmark = pytest.mark.usefixtures("no_errors")
 
 
 def world_with(*names, **kwargs):

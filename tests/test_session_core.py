@@ -16,7 +16,9 @@ from common.db import DatabaseError
 from objects.channel import Channel
 from services import session
 from tests import client as C
-from tests.fakes import World, received, run_async
+from tests.fakes import World, received, run_async, no_errors  # noqa: F401 (fixture)
+
+pytestmark = pytest.mark.usefixtures("no_errors")
 
 
 def test_join_and_part_channel():
