@@ -16,6 +16,7 @@ import pytest
 
 from helpers import codec
 from objects import match as m
+from objects.channel import Channel
 from services import chat, commands, multiplayer as mp
 from tests import client as C
 from tests.fakes import World, received, no_errors  # noqa: F401 (fixture)
@@ -830,3 +831,274 @@ def test_match_ids_increase_and_wrap():
     assert lst.allocate_id() == m.MAX_ID
     assert lst.allocate_id() == 1
     assert lst.get(None) is None and first not in lst and len(lst) == 0
+
+
+# ================================================================================ return values and refusal texts
+# (the packet handlers ignore the results, the referee commands and the API do not)
+def test_results_of_player_actions():
+    room = Room(slot_statuses=[4, 1, 1, 2] + [1] * 12)
+    a = room.player("A")
+    st, match, host = room.state, room.match, room.host
+    assert mp.set_ready(st, a, True) is True and mp.set_ready(st, a, True) is False
+    assert mp.set_ready(st, a, False) is True and mp.set_ready(st, a, False) is False
+    assert mp.set_has_map(st, a, False) is True and mp.set_has_map(st, a, False) is False
+    assert mp.set_has_map(st, a, True) is True and mp.set_has_map(st, a, True) is False
+    assert mp.change_team(st, a) is False
+    mp.set_teams(st, match, team_type=m.TEAM_VS)
+    assert mp.change_team(st, a) is True
+    assert mp.toggle_lock(st, a, 2) is False  # not host
+    assert mp.toggle_lock(st, host, 0) is False  # own slot
+    assert mp.toggle_lock(st, host, 16) is False and mp.toggle_lock(st, host, -1) is False
+    assert mp.toggle_lock(st, host, 15) is True and match.slots[15].status == m.LOCKED
+    assert mp.toggle_lock(st, host, 15) is True and match.slots[15].status == m.OPEN
+    assert mp.toggle_lock(st, host, 3) is True and match.slots[3].status == m.OPEN  # was locked
+    assert mp.move(st, match, a, 0) is False  # taken
+    assert mp.move(st, match, a, 15) is True and match.slot_of(a) == 15
+    assert mp.move(st, match, a, 16) is False and mp.move(st, match, a, -1) is False
+    assert mp.move(st, match, host, 1) is True and match.slot_of(host) == 1
+    assert mp.move(st, match, host, 0) is True
+    assert mp.transfer_host(st, a, 0) is False  # not host
+    assert mp.transfer_host(st, host, 0) is False  # itself
+    assert mp.transfer_host(st, host, 16) is False and mp.transfer_host(st, host, 2) is False
+    assert mp.transfer_host(st, host, 15) is True and match.host is a
+    assert mp.transfer_host(st, a, 0) is True and match.host is host
+    assert mp.change_mods(st, a, 8) is False and mp.change_mods(st, host, 8) is True
+    settings = C.make_match(name="x")
+    assert mp.change_settings(st, a, codec.read_match(C.match_payload(settings))) is False
+    assert mp.change_settings(st, host, codec.read_match(C.match_payload(settings))) is True
+    assert mp.change_password(st, a, "p") is False and mp.change_password(st, host, "p") is True
+    outsider = room.world.user("O", channels=())
+    for call in (lambda t: mp.set_ready(st, t, True), lambda t: mp.set_has_map(st, t, True),
+                 lambda t: mp.change_team(st, t), lambda t: mp.toggle_lock(st, t, 1),
+                 lambda t: mp.transfer_host(st, t, 1), lambda t: mp.change_mods(st, t, 0),
+                 lambda t: mp.change_password(st, t, "x"), lambda t: mp.invite_user(st, t, a.user_id),
+                 lambda t: mp.leave(st, t)):
+        assert call(outsider) is False
+    assert mp.invite_user(st, a, outsider.user_id) is True and mp.invite_user(st, a, 4242) is False
+    assert mp.join_from_packet(st, outsider, match.id, "p") is True
+    assert mp.join_from_packet(st, outsider, match.id, "p") is False
+    assert mp.observe(st, outsider, match.id) is False
+
+
+def test_a_dangling_match_pointer_is_repaired():
+    room = Room()
+    a = room.player("A")
+    a.match_id = 4242  # a match that does not exist
+    assert mp.set_ready(room.state, a, True) is False and a.match_id is None
+    b = room.world.user("B", channels=())
+    b.match_id = room.match.id  # points at a match it does not sit in
+    assert mp.change_mods(room.state, b, 8) is False and b.match_id is None
+
+
+def test_refusal_texts():
+    room = Room(password="pw", slot_statuses=[4, 1] + [2] * 14)
+    st, match = room.state, room.match
+    a = room.world.user("A", channels=())
+    cases = [
+        (lambda: mp.join(st, room.host, match, None), "You are already in this match."),
+        (lambda: mp.join(st, a, match, "no"), "Wrong password."),
+        (lambda: mp.join(st, room.world.user("T", channels=(), tournament=True), match, None),
+         "Tournament clients cannot play in matches."),
+        (lambda: mp.set_size(st, match, 0), "Size must be between 1 and 16."),
+        (lambda: mp.set_teams(st, match, team_type=4), "Match team type must be between 0 and 3"),
+        (lambda: mp.set_teams(st, match, scoring_type=4), "Match scoring type must be between 0 and 3"),
+        (lambda: mp.set_host(st, match, None), "Only tournament matches (!mp make) can be without a host."),
+        (lambda: mp.create_match(st, a, "  "), "Match name must not be empty!"),
+        (lambda: mp.create_match(st, a, "n" * 51), "Match name must be at most 50 characters long!"),
+        (lambda: mp.create_match(st, room.world.user("T2", channels=(), tournament=True), "x"),
+         "Tournament clients cannot play in matches."),
+    ]
+    for call, text in cases:
+        with pytest.raises(mp.MatchError) as info:
+            call()
+        assert str(info.value) == text
+    mp.join(st, a, match, "pw")
+    with pytest.raises(mp.MatchError, match=r"^The match is full\.$"):
+        mp.join(st, room.world.user("C", channels=()), match, None)
+    mp.start(st, match)
+    for call in (lambda: mp.set_map(st, match, 1, "", ""), lambda: mp.set_mods(st, match, 0),
+                 lambda: mp.set_teams(st, match, scoring_type=1)):
+        with pytest.raises(mp.MatchError, match=r"^The match is in progress\.$"):
+            call()
+    mp.dispose(st, match)
+    with pytest.raises(mp.MatchError, match=r"^That match does not exist anymore\.$"):
+        mp.join(st, room.world.user("D", channels=()), match, None)
+
+
+def test_boundaries_of_referee_values():
+    room = Room()
+    st, match = room.state, room.match
+    mp.set_size(st, match, 1)
+    assert match.slots[0].status == m.NOT_READY and all(s.status == m.LOCKED for s in match.slots[1:])
+    mp.set_size(st, match, 16)
+    assert all(s.status == m.OPEN for s in match.slots[1:])
+    mp.set_teams(st, match, scoring_type=0)
+    mp.set_teams(st, match, scoring_type=3)
+    assert match.scoring_type == 3
+    mp.set_teams(st, match, team_type=3)
+    mp.set_teams(st, match, team_type=0)
+    assert match.team_type == 0
+    assert not mp.lock_slot(st, match, -1) and mp.lock_slot(st, match, 15)
+    assert mp.unlock_slot(st, match, 15) and not mp.unlock_slot(st, match, 16)
+
+
+def test_per_user_match_limit():
+    world = World({"PEP_LIMITS_MAX_MATCHES_PER_USER": "1"})
+    referee = world.user("Ref", channels=())
+    mp.create_match(world.state, None, "one", "", creator=referee)
+    with pytest.raises(mp.MatchError, match=r"^You already have 1 open matches; close one first\.$"):
+        mp.create_match(world.state, None, "two", "", creator=referee)
+    host = world.user("Host", channels=())
+    first = mp.create_match(world.state, host, "mine", "")
+    second = mp.create_match(world.state, host, "again", "")  # its own match is left first
+    assert first.disposed and not second.disposed
+
+
+def test_round_results_published_on_completion():
+    world = World(redis=True)
+    host = world.user("Host", channels=())
+
+    async def scenario():
+        world.send(host, C.match_create(C.make_match(name="res", host_id=host.user_id, beatmap_id=77, mode=1)))
+        match = world.state.matches.get(host.match_id)
+        mp.set_teams(world.state, match, team_type=m.TEAM_VS)
+        world.send(host, C.match_change_mods(8))
+        world.send(host, C.match_start(), C.match_score_update(C.score_frame(score=4321)), C.match_failed(),
+                   C.match_complete())
+        await world.state.drain_tasks()
+        return match
+
+    match = asyncio.run(scenario())
+    published = [args for name, args in world.redis.calls if name == "publish"]
+    assert len(published) == 1 and published[0][0] == mp.COMPLETE_CHANNEL
+    body = __import__("json").loads(published[0][1])
+    assert body == {"id": match.id, "name": "res", "beatmap_id": 77, "mods": 8, "game_mode": 1,
+                    "scores": {str(host.user_id): {"score": 4321, "mods": 0, "failed": False, "pass": False,
+                                                   "team": m.RED}}}
+
+
+def test_no_results_when_nobody_finished():
+    world = World(redis=True)
+    room_host = world.user("Host", channels=())
+    world.send(room_host, C.match_create(C.make_match(name="r", host_id=room_host.user_id)))
+    match = world.state.matches.get(room_host.match_id)
+    world.send(room_host, C.match_start())
+    world.send(room_host, C.match_part())
+    assert match.disposed
+    assert [n for n, _ in world.redis.calls if n == "publish"] == []
+
+
+def test_second_round_sends_barriers_again_and_start_struct():
+    room = Room(password="pw")
+    a = room.player("A", password="pw")
+    for _ in range(2):
+        room.match.starting = True
+        room.send(room.host, C.match_start())
+        assert not room.match.starting
+        started = C.of(received(a), C.MATCH_START)
+        assert len(started) == 1 and started[0].value.password == "pw"
+        for t in (room.host, a):
+            room.send(t, C.match_load_complete(), C.match_skip_request())
+        packets = received(a)
+        assert len(C.of(packets, C.MATCH_ALL_PLAYERS_LOADED)) == 1 and len(C.of(packets, C.MATCH_SKIP)) == 1
+        for t in (room.host, a):
+            room.send(t, C.match_complete())
+        assert not room.match.in_progress and not room.match.loaded_sent and not room.match.skip_sent
+        assert room.match.first_complete is None
+
+
+def test_dispose_details():
+    room = Room(slot_statuses=[4, 1, 2] + [1] * 13)
+    a = room.player("A")
+    staff = room.world.user("Staff", channels=(), tournament=True, privileges=3 | TOURNEY_STAFF)
+    mp.observe(room.state, staff, room.match.id)
+    room.match.observers[a.token] = a  # a member who also observes is told once
+    room.send(room.host, C.match_start())
+    for t in (a, staff):
+        received(t)
+    mp.dispose(room.state, room.match)
+    assert len(C.of(received(a), C.MATCH_DISPOSE)) == 1
+    assert [s.status for s in room.match.slots[:3]] == [m.OPEN, m.OPEN, m.LOCKED]
+    assert room.match.host is None and not room.match.in_progress and room.match.observers == {}
+
+
+def test_part_lobby_closes_the_lobby_channel():
+    room = Room()
+    lobby = Channel("#lobby", "lobby")
+    room.state.channels.add(lobby)
+    w = room.world.user("W", channels=("#lobby",))
+    room.send(w, C.frame(C.C_JOIN_LOBBY))
+    received(w)
+    room.send(w, C.frame(C.C_PART_LOBBY))
+    assert C.values(received(w), C.CHANNEL_KICKED) == ["#lobby"] and "#lobby" not in w.channels
+    room.send(w, C.frame(C.C_JOIN_LOBBY))
+    mp.leave_match(room.state, w)
+    assert not w.in_lobby and w.token not in room.state.lobby.members
+
+
+def test_leaving_a_match_whose_channel_is_gone_still_closes_the_tab():
+    room = Room()
+    a = room.player("A")
+    room.state.channels.remove(room.match.channel_name)
+    received(a)
+    mp.leave(room.state, a)
+    assert C.values(received(a), C.CHANNEL_KICKED) == ["#multiplayer"]
+
+
+def test_join_stops_spectating():
+    room = Room()
+    target = room.world.user("Streamer", channels=())
+    a = room.world.user("A", channels=())
+    room.send(a, C.start_spectating(target.user_id))
+    assert a.spectating is target
+    room.send(a, C.match_join(room.match.id))
+    assert a.spectating is None and room.match.slot_of(a) == 1
+
+
+def test_configured_round_timeouts():
+    room = Room({"PEP_MULTIPLAYER_LOAD_TIMEOUT": "5", "PEP_MULTIPLAYER_COMPLETE_TIMEOUT": "7"})
+    a = room.player("A")
+    start_round(room, a)
+    started = room.match.round_started
+    mp.check_timeouts(room.state, room.match, started + 4.9)
+    assert not C.of(received(a), C.MATCH_ALL_PLAYERS_LOADED)
+    mp.check_timeouts(room.state, room.match, started + 5)
+    assert C.of(received(a), C.MATCH_ALL_PLAYERS_LOADED)
+    room.send(room.host, C.match_complete())
+    mp.check_timeouts(room.state, room.match, room.match.first_complete + 6.9)
+    assert room.match.in_progress
+    mp.check_timeouts(room.state, room.match, room.match.first_complete + 7)
+    assert not room.match.in_progress
+    assert mp.setting(room.state, "no_such_setting", 3) == 3
+
+
+def test_settings_out_of_range_types_ignored():
+    room = Room()
+    data = codec.read_match(C.match_payload(C.make_match(name="room", scoring_type=2, team_type=2)))
+    data.scoring_type, data.team_type = 4, 4
+    assert mp.change_settings(room.state, room.host, data)
+    assert room.match.scoring_type == 0 and room.match.team_type == 0
+    data.scoring_type, data.team_type = -1, 3
+    mp.change_settings(room.state, room.host, data)
+    assert room.match.scoring_type == 0 and room.match.team_type == 3
+    data.team_type = 0
+    mp.change_settings(room.state, room.host, data)
+    assert room.match.team_type == 0
+
+
+def test_freemod_off_takes_the_hosts_mods():
+    room = Room()
+    a = room.player("A")
+    mp.set_mods(room.state, room.match, 64, freemod=True)
+    room.send(room.host, C.match_change_mods(8 | 64))
+    room.send(a, C.match_change_mods(16))
+    mp.set_teams(room.state, room.match, team_type=m.TAG_COOP)  # a tag mode turns free-mod off
+    assert not room.match.freemod and room.match.mods == 64 | 8
+    mp.set_teams(room.state, room.match, team_type=m.HEAD_TO_HEAD)
+    room.send(room.host, C.match_change_settings(C.make_match(name="room", freemod=True, mods=64 | 8)))
+    room.match.host = None
+    data = codec.read_match(C.match_payload(C.make_match(name="room", freemod=False)))
+    mp.set_host(room.state, room.match, room.host)
+    room.match.slots[0].mods = 0
+    mp.change_settings(room.state, room.host, data)
+    assert room.match.mods == 64  # host without mods: only the speed mods stay
