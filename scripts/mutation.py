@@ -89,14 +89,17 @@ def load_map() -> dict:
 
 
 def load_equivalents() -> list[dict]:
-    """``tests/mutation_equivalents.toml``: ``[[equivalent]]`` tables with file, before, after,
-    reason (before/after are the stripped original and mutated lines)."""
+    """``tests/mutation_equivalents.toml``: ``[[equivalent]]`` tables with file, before, after
+    (or after_pattern, a regular expression) and reason; before/after are the stripped original
+    and mutated lines."""
     if not EQUIVALENTS_FILE.exists():
         return []
     with EQUIVALENTS_FILE.open("rb") as f:
         entries = tomllib.load(f).get("equivalent", [])
     for entry in entries:
-        missing = {"file", "before", "after", "reason"} - entry.keys()
+        missing = {"file", "before", "reason"} - entry.keys()
+        if "after" not in entry and "after_pattern" not in entry:
+            missing.add("after")
         if missing or not entry["reason"].strip():
             raise SystemExit(f"{EQUIVALENTS_FILE.relative_to(ROOT)}: entry {entry} lacks {missing or 'a reason'}")
     return entries
@@ -239,7 +242,7 @@ def run_file(source: str, tests: list[str], equivalents: list[dict], children: i
         line, before, after = describe(texts.get(name, ""), name, original, defs)
         survivor = Survivor(name, line, before, after, untested=code in UNTESTED_CODES or code is None)
         for entry in equivalents:
-            if entry["file"] == source and entry["before"].strip() == before and entry["after"].strip() == after:
+            if entry["file"] == source and entry["before"].strip() == before and _same_change(entry, after):
                 survivor.equivalent = entry["reason"]
                 break
         if survivor.equivalent:
@@ -249,6 +252,15 @@ def run_file(source: str, tests: list[str], equivalents: list[dict], children: i
             score.survivors.append(survivor)
     score.seconds = time.monotonic() - started
     return score
+
+
+def _same_change(entry: dict, after: str) -> bool:
+    """Whether the mutated line ``after`` is the entry's ``after`` (exact) or matches its
+    ``after_pattern`` (a regular expression over the whole line, for a family of mutants such
+    as every other number in a buffer-size hint)."""
+    if "after_pattern" in entry:
+        return re.fullmatch(entry["after_pattern"], after) is not None
+    return entry["after"].strip() == after
 
 
 def _natural(key: str) -> tuple:

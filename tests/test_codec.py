@@ -422,6 +422,16 @@ def test_int_packet_matches_chio(codec, data):
     assert getattr(codec, name)(v) == chio_write(packet, arg(v))
 
 
+@pytest.mark.parametrize("name,packet,bounds,arg", INT_PACKETS, ids=[p[0] for p in INT_PACKETS])
+def test_int_packet_bounds_match_chio(codec_all, name, packet, bounds, arg):
+    """Every integer packet at and beyond the edges of its range (clamped as chio does)."""
+    lo, hi = bounds
+    for v in (lo - 1, lo, lo + 1, -1, 0, 1, 1000, hi - 1, hi, hi + 1):
+        if name == "protocol_version" and v == 0:
+            continue  # deviation 5
+        assert getattr(codec_all, name)(v) == chio_write(packet, arg(v)), v
+
+
 @pytest.mark.parametrize("name,packet", [("match_player_failed", P.BanchoMatchPlayerFailed),
                                          ("match_player_skipped", P.BanchoMatchPlayerSkipped)])
 def test_slot_packets_match_chio(codec_all, name, packet):
@@ -924,6 +934,57 @@ def test_id_list_announcing_more_ids_than_held_is_refused(codec_all):
     assert codec.read_i32_list(struct.pack("<H", 300) + struct.pack("<300i", *range(300))) == list(range(256))
 
 
+def test_error_messages(codec_all):
+    """The texts of the refusals (they end up in the server log for a bad client packet)."""
+    codec = codec_all
+    cases = [
+        (lambda: codec.read_str(b"\x0c\x00"), codec.PacketError, "bad string marker 0x0c at offset 0"),
+        (lambda: codec.read_message(b"\x00\x0b\x01"), codec.PacketError,
+         "string length 1 exceeds the remaining 0 bytes"),
+        (lambda: codec.read_str(b"\x0b" + b"\x80" * 9 + b"\x00"), codec.PacketError,
+         "ULEB128 length prefix longer than 9 bytes"),
+        (lambda: codec.read_i32_list(struct.pack("<Hi", 3, 1)), codec.PacketError,
+         "id list announces 3 ids but only 4 bytes follow"),
+        (lambda: codec.read_i32(b"\x01\x02"), codec.PacketError, "payload truncated: need 4 bytes at offset 0, have 2"),
+        (lambda: codec.match_player_failed(16), ValueError, "slot index out of range 0..15: 16"),
+        (lambda: codec.frame(-1, b""), ValueError, "packet id out of range 0..65535: -1"),
+        (lambda: codec.uleb128(-1), ValueError, "uleb128 of a negative number"),
+        (lambda: codec.match_update(**dict(vector_match_args(), slot_team=[0] * 15)), ValueError,
+         "slot_team must have exactly 16 entries, got 15"),
+    ]
+    for call, kind, text in cases:
+        with pytest.raises(kind) as info:
+            call()
+        assert str(info.value) == text
+    assert str(codec.PacketError("x")) == "x"
+
+
+def test_frame_lengths_use_all_four_bytes(codec_all):
+    codec = codec_all
+    for n in (255, 256, 300, 65535, 65536, 70000):
+        body = framed(4, b"y" * n) + framed(3, b"")
+        assert codec.read_frames(body, max_payload=1 << 20) == ([(4, b"y" * n), (3, b"")], 0), n
+    huge = struct.pack("<HBI", 4, 0, 1 << 24) + b"z" * 100  # announces 16 MiB, holds 100 bytes
+    assert codec.read_frames(huge) == ([], len(huge))
+    assert codec.read_frames(struct.pack("<HBI", 4, 0, 1 << 31) + b"z") == ([], 8)
+
+
+def test_u64_fields_refuse_non_integers(codec_all):
+    codec = codec_all
+    args = [1, 0, "", "", 0, 0, 0, 5, 0.5, 0, 7, 0, 0]
+    assert codec.user_stats(*args) == codec.user_stats(*args[:7], True * 5, 0.5, 0, 7, 0, 0)
+    for index in (7, 10):  # ranked_score, total_score
+        bad = list(args)
+        bad[index] = 1.5
+        with pytest.raises(TypeError):
+            codec.user_stats(*bad)
+    for value, wire in ((2**70, b"\xff" * 8), (2**64 - 1, b"\xff" * 8), (-1, bytes(8)), (0, bytes(8)),
+                        (1, b"\x01" + bytes(7))):
+        clamped = list(args)
+        clamped[7] = value
+        assert codec.user_stats(*clamped)[7 + 16:7 + 24] == wire, value  # ranked_score after 16 bytes
+
+
 def test_read_i32_list_edge_cases(codec_all):
     codec = codec_all
     payload = struct.pack("<H3i", 3, 1, -2, 3)
@@ -1010,7 +1071,7 @@ def test_match_data(codec_all):
     assert md.slot_mods == [8, 16] + [0] * 14 and md.mods == 64 and md.seed == 0
     assert md == codec.read_match(codec.match_join_success(**vector_match_args(freemod=True))[7:])
     assert md != codec.read_match(codec.match_update(**vector_match_args())[7:])
-    assert "MatchData(match_id=5" in repr(md)
+    assert repr(md).startswith("MatchData(match_id=5, in_progress=False, match_type=0, mods=64, name='test match', ")
     assert not hasattr(md, "__dict__")
     assert codec.write_match(36, *md.as_tuple()) == codec.match_join_success(
         **vector_match_args(freemod=True))
