@@ -705,23 +705,28 @@ def test_abort_round():
     assert not mp.abort(room.state, room.match)
 
 
-def test_round_timeouts():
-    room = Room()
+@pytest.mark.parametrize("env,load,complete", [({}, 30, 30), (
+    {"PEP_MULTIPLAYER_LOAD_TIMEOUT": "5", "PEP_MULTIPLAYER_COMPLETE_TIMEOUT": "7"}, 5, 7)])
+def test_round_timeouts(env, load, complete):
+    """ALL_PLAYERS_LOADED is forced ``load`` s after the start (once), the round finished
+    ``complete`` s after the first completion ([multiplayer] load_timeout, complete_timeout)."""
+    room = Room(env)
     a = room.player("A")
     start_round(room, a)
     started = room.match.round_started
-    mp.check_timeouts(room.state, room.match, started + 29.9)
+    mp.check_timeouts(room.state, room.match, started + load - 0.1)
     assert not C.of(received(a), C.MATCH_ALL_PLAYERS_LOADED)
-    mp.check_timeouts(room.state, room.match, started + 30)
+    mp.check_timeouts(room.state, room.match, started + load)
     assert len(C.of(received(a), C.MATCH_ALL_PLAYERS_LOADED)) == 1
-    mp.check_timeouts(room.state, room.match, started + 31)
+    mp.check_timeouts(room.state, room.match, started + load + 1)
     assert not C.of(received(a), C.MATCH_ALL_PLAYERS_LOADED)
     room.send(a, C.match_complete())
     first = room.match.first_complete
-    mp.check_timeouts(room.state, room.match, first + 29.9)
+    mp.check_timeouts(room.state, room.match, first + complete - 0.1)
     assert room.match.in_progress
-    mp.check_timeouts(room.state, room.match, first + 30)
+    mp.check_timeouts(room.state, room.match, first + complete)
     assert not room.match.in_progress and C.of(received(room.host), C.MATCH_COMPLETE)
+    assert mp.setting(room.state, "no_such_setting", 3) == 3
 
 
 # ================================================================================ lobby, invites, tourney
@@ -1053,23 +1058,6 @@ def test_join_stops_spectating():
     assert a.spectating is target
     room.send(a, C.match_join(room.match.id))
     assert a.spectating is None and room.match.slot_of(a) == 1
-
-
-def test_configured_round_timeouts():
-    room = Room({"PEP_MULTIPLAYER_LOAD_TIMEOUT": "5", "PEP_MULTIPLAYER_COMPLETE_TIMEOUT": "7"})
-    a = room.player("A")
-    start_round(room, a)
-    started = room.match.round_started
-    mp.check_timeouts(room.state, room.match, started + 4.9)
-    assert not C.of(received(a), C.MATCH_ALL_PLAYERS_LOADED)
-    mp.check_timeouts(room.state, room.match, started + 5)
-    assert C.of(received(a), C.MATCH_ALL_PLAYERS_LOADED)
-    room.send(room.host, C.match_complete())
-    mp.check_timeouts(room.state, room.match, room.match.first_complete + 6.9)
-    assert room.match.in_progress
-    mp.check_timeouts(room.state, room.match, room.match.first_complete + 7)
-    assert not room.match.in_progress
-    assert mp.setting(room.state, "no_such_setting", 3) == 3
 
 
 def test_settings_out_of_range_types_ignored():
