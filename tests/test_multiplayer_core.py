@@ -1090,3 +1090,116 @@ def test_freemod_off_takes_the_hosts_mods():
     room.match.slots[0].mods = 0
     mp.change_settings(room.state, room.host, data)
     assert room.match.mods == 64  # host without mods: only the speed mods stay
+
+
+# ================================================================================ the match object
+def test_a_fresh_match_and_its_struct():
+    before = time.monotonic()
+    match = m.Match(7, "fresh")
+    assert (match.password, match.beatmap_name, match.beatmap_id, match.beatmap_md5, match.mode, match.seed) == (
+        "", "", 0, "", 0, 0)
+    assert (match.mods, match.scoring_type, match.team_type) == (0, m.SCORE, m.HEAD_TO_HEAD)
+    assert match.freemod is False and match.in_progress is False and match.tourney is False
+    assert match.host is None and match.host_id == -1 and match.creator_id is None
+    assert match.referee_locked is False and match.starting is False and match.disposed is False
+    assert match.loaded_sent is False and match.skip_sent is False
+    assert match.round_started == 0.0 and match.first_complete is None
+    assert before <= match.created <= time.monotonic() and match.empty_since == match.created
+    assert match.observers == {} and len(list(match)) == 16 and all(isinstance(s, m.Slot) for s in match)
+    assert all((s.status, s.team, s.mods, s.token) == (m.OPEN, m.NO_TEAM, 0, None) for s in match.slots)
+    assert match.channel_name == "#multi_7" and repr(match) == "<Match 7 'fresh' host=-1 0/16>"
+    struct = C.decode_packets(match.packet(C.MATCH_UPDATE, censored=False))[0].value
+    assert (struct.id, struct.in_progress, int(struct.type), struct.name, struct.password) == (7, False, 0, "fresh", "")
+    assert (struct.beatmap_text, struct.beatmap_id, struct.beatmap_checksum, struct.host_id) == ("", 0, "", -1)
+    assert (int(struct.mode), int(struct.scoring_type), int(struct.team_type), struct.freemod, struct.seed) == (
+        0, 0, 0, False, 0)
+    assert match._lobby_update is None and match._lobby_new is None
+
+
+def test_struct_follows_the_match():
+    world = World()
+    a, b = world.user("A", channels=()), world.user("B", channels=())
+    match = m.Match(9, "room", "pw", beatmap_name="Song", beatmap_id=12, beatmap_md5="abc", mode=2, seed=77,
+                    tourney=True)
+    match.slots[3].seat(a, m.BLUE)
+    match.slots[5].seat(b, m.RED)
+    match.slots[5].status = m.PLAYING
+    match.slots[5].playing = True
+    match.host = b
+    match.in_progress = True
+    match.mods = 64
+    match.freemod = True
+    match.slots[3].mods = 8
+    packet = C.of(C.decode_packets(match.packet(C.MATCH_START, censored=False)), C.MATCH_START)[0]
+    s = packet.value
+    assert s.in_progress and s.password == "pw" and s.beatmap_text == "Song" and s.beatmap_id == 12
+    assert s.beatmap_checksum == "abc" and int(s.mode) == 2 and s.seed == 77 and s.host_id == b.user_id
+    assert [sl.user_id for sl in s.slots if sl.has_player] == [a.user_id, b.user_id]
+    assert int(s.slots[3].mods) == 8 and int(s.slots[5].team) == m.RED and s.freemod and int(s.mods) == 64
+    lobby = C.of(C.decode_packets(match.lobby_update()), C.MATCH_UPDATE)[0]
+    assert C.match_wire_password(lobby) == ""
+    assert match.lobby_update() is match.lobby_update() and match.lobby_new() is match.lobby_new()
+    assert C.of(C.decode_packets(match.lobby_new()), C.MATCH_NEW)[0].value.id == 9
+    cached = match.lobby_update()
+    match.invalidate()
+    assert match._lobby_update is None and match._lobby_new is None and match.lobby_update() is not cached
+    match.password = ""
+    match.invalidate()
+    assert C.match_wire_password(C.of(C.decode_packets(match.lobby_update()), C.MATCH_UPDATE)[0]) is None
+    assert match.members() == [a, b] and match.occupied_count() == 2
+    assert match.playing_slots() == [(5, match.slots[5])] and match.playing_tokens() == [b]
+    assert match.slot_of(b) == 5 and match.slot_of(world.user("C", channels=())) is None
+    assert match.lowest_open() == 0
+    for slot in match.slots:
+        if slot.status == m.OPEN:
+            slot.status = m.LOCKED
+    assert match.lowest_open() is None
+    assert repr(match) == f"<Match 9 'room' host={b.user_id} 2/16>"
+
+
+def test_slot_life_cycle():
+    world = World()
+    a = world.user("A", channels=())
+    slot = m.Slot()
+    assert not slot.occupied and repr(slot) == "<Slot 1 team=0 mods=0 ->"
+    slot.seat(a, m.RED)
+    assert slot.occupied and (slot.status, slot.team, slot.mods, slot.token) == (m.NOT_READY, m.RED, 0, a)
+    slot.playing, slot.loaded, slot.skipped, slot.completed = True, True, True, True
+    slot.failed, slot.passed, slot.score, slot.mods = True, False, 99, 8
+    assert repr(slot) == "<Slot 4 team=2 mods=8 A playing>"
+    slot.reset_round()
+    assert (slot.playing, slot.loaded, slot.skipped, slot.completed, slot.failed, slot.passed, slot.score) == (
+        False, False, False, False, False, True, 0)
+    slot.clear(m.LOCKED)
+    assert (slot.status, slot.team, slot.mods, slot.token) == (m.LOCKED, m.NO_TEAM, 0, None)
+    for status in (m.NOT_READY, m.READY, m.NO_MAP, m.PLAYING, m.COMPLETE):
+        slot.status = status
+        assert slot.occupied
+    for status in (m.OPEN, m.LOCKED, m.QUIT):
+        slot.status = status
+        assert not slot.occupied
+    assert [m.parity_team(i) for i in range(4)] == [m.RED, m.BLUE, m.RED, m.BLUE]
+
+
+def test_match_list_ids():
+    import types
+
+    lst = m.MatchList()
+    assert lst.get(None) is None and lst.get(1) is None and lst.remove(1) is None
+    for expected in (1, 2, 3):
+        assert lst.allocate_id() == expected
+        lst.add(types.SimpleNamespace(id=expected))
+    assert lst.allocate_id() == 4 and len(lst) == 3 and 2 in lst and 4 not in lst
+    assert [x.id for x in lst] == [1, 2, 3]
+    assert lst.remove(2).id == 2 and lst.get(2) is None
+    lst._next = 1  # ids in use are skipped, the next free one after them is taken
+    assert lst.allocate_id() == 2
+    lst._next = 3
+    assert lst.allocate_id() == 4
+    full = m.MatchList()
+    for i in range(1, m.MAX_ID):
+        full.add(types.SimpleNamespace(id=i))
+    full._next = 5
+    assert full.allocate_id() == m.MAX_ID  # the one free id, found by counting up and wrapping
+    full.add(types.SimpleNamespace(id=m.MAX_ID))
+    assert full.allocate_id() is None and len(full) == m.MAX_ID
