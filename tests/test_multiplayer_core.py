@@ -10,6 +10,7 @@ These are the tests ``scripts/mutation.sh`` runs against the mutants of
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
 import pytest
@@ -1203,3 +1204,92 @@ def test_match_list_ids():
     assert full.allocate_id() == m.MAX_ID  # the one free id, found by counting up and wrapping
     full.add(types.SimpleNamespace(id=m.MAX_ID))
     assert full.allocate_id() is None and len(full) == m.MAX_ID
+
+
+# ================================================================================ smaller rules
+def test_logged_events(caplog):
+    room = Room()
+    a = room.player("A")
+    with caplog.at_level(logging.INFO, logger="pep.multiplayer"):
+        start_round(room, a)
+        mp.check_timeouts(room.state, room.match, room.match.round_started + 30)
+        room.send(a, C.match_complete())
+        mp.check_timeouts(room.state, room.match, room.match.first_complete + 30)
+        start_round(room, a)
+        mp.abort(room.state, room.match)
+        mp.dispose(room.state, room.match)
+    got = [r.getMessage() for r in caplog.records]
+    mid = room.match.id
+    for text in (f"match {mid}: round started with 2 player(s)",
+                 f"match {mid}: load timeout, players started without the missing ones",
+                 f"match {mid}: completion timeout, finishing the round",
+                 f"match {mid}: round complete (2 player(s))",
+                 f"match {mid}: round aborted",
+                 f"match {mid} 'room' disposed"):
+        assert text in got, text
+
+
+def test_check_timeouts_uses_the_clock():
+    room = Room()
+    a = room.player("A")
+    start_round(room, a)
+    room.match.round_started -= 31
+    mp.check_timeouts(room.state, room.match)
+    assert C.of(received(a), C.MATCH_ALL_PLAYERS_LOADED)
+
+
+def test_defaults_of_password_and_map():
+    room = Room(password="pw")
+    mp.set_password(room.state, room.match, None)
+    assert room.match.password == ""
+    mp.set_map(room.state, room.match, 5, None, None)
+    assert room.match.beatmap_md5 == "" and room.match.beatmap_name == ""
+
+
+def test_host_can_lock_slot_zero_from_another_slot():
+    room = Room()
+    mp.move(room.state, room.match, room.host, 3)
+    assert mp.toggle_lock(room.state, room.host, 0) and room.match.slots[0].status == m.LOCKED
+    a = room.player("A")
+    assert mp.move(room.state, room.match, a, 0) is False
+    assert mp.transfer_host(room.state, room.host, 1) and room.match.host is a
+
+
+def test_freemod_off_without_a_host_keeps_only_speed_mods():
+    world = World()
+    match = mp.create_match(world.state, None, "tourney", "")
+    a = world.user("A", channels=())
+    mp.join(world.state, a, match, None)
+    mp.set_mods(world.state, match, 64, freemod=True)
+    match.slots[match.slot_of(a)].mods = 8
+    mp.set_teams(world.state, match, team_type=m.TAG_COOP)
+    assert match.freemod is False and match.mods == 64
+
+
+def test_size_kicks_see_themselves_gone():
+    room = Room()
+    a, b = room.player("A"), room.player("B")
+    received(b)
+    mp.set_size(room.state, room.match, 2)
+    struct = last_struct(received(b))
+    assert statuses(struct)[2] == m.LOCKED and all(s.user_id != b.user_id for s in struct.slots if s.has_player)
+
+
+def test_observer_results_and_stale_channels():
+    room = Room()
+    staff = room.world.user("Staff", channels=(), tournament=True, privileges=3 | TOURNEY_STAFF)
+    assert mp.observe(room.state, staff, room.match.id) is True
+    assert mp.observe(room.state, staff, 999) is False
+    assert mp.stop_observing(room.state, staff, room.match.id) is True
+    assert mp.stop_observing(room.state, staff, room.match.id) is False
+    assert mp.stop_observing(room.state, staff, 999) is False
+    assert mp.observe(room.state, room.host, room.match.id) is False  # a seated player
+    mp.observe(room.state, staff, room.match.id)
+    staff.channels.update({"#multi_999", "#multi_x"})  # names of channels without a match
+    room.send(staff, C.frame(C.C_JOIN_LOBBY))
+    received(staff)
+    mp.dispose(room.state, room.match)
+    assert len(C.of(received(staff), C.MATCH_DISPOSE)) == 1  # an observer in the lobby is told once
+    assert room.match.in_progress is False
+    mp.leave_match(room.state, staff)
+    assert staff.in_lobby is False and staff.tourney_match_id is None
