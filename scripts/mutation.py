@@ -71,6 +71,7 @@ class FileScore:
     survivors: list[Survivor] = field(default_factory=list)
     equivalents: list[Survivor] = field(default_factory=list)
     seconds: float = 0.0
+    unchecked: int = 0  # mutants an interrupted run did not get to (--report only)
 
     @property
     def percent(self) -> float:
@@ -207,30 +208,36 @@ def describe(diff: str, name: str, original: list[str], defs: dict[str, int]) ->
 
 
 def run_file(source: str, tests: list[str], equivalents: list[dict], children: int,
-             prepare: str | None = None, env: dict[str, str] | None = None) -> FileScore:
-    """Mutate one file in its own scratch copy and collect its score."""
+             prepare: str | None = None, env: dict[str, str] | None = None, report_only: bool = False) -> FileScore:
+    """Mutate one file in its own scratch copy and collect its score (``report_only``: only
+    read the results a previous, possibly interrupted, run left in the scratch copy)."""
     started = time.monotonic()
     dest = WORK / source.replace("/", "_").removesuffix(".py")
-    shutil.rmtree(dest, ignore_errors=True)
-    dest.mkdir(parents=True)
-    copy_checkout(dest)
-    if prepare:
-        PREPARE[prepare](dest / source)
-    write_config(dest, source, tests)
     log = dest / "mutmut.log"
-    with log.open("w") as out:
-        proc = subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", str(children)],
-                              cwd=dest, stdout=out, stderr=subprocess.STDOUT,
-                              env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **(env or {})})
     meta_path = dest / "mutants" / (source + ".meta")
-    if proc.returncode != 0 or not meta_path.exists():
-        tail = log.read_text(errors="replace").splitlines()[-30:]
-        raise RuntimeError(f"mutmut failed on {source} (exit {proc.returncode}); see {log}:\n" + "\n".join(tail))
+    if not report_only:
+        shutil.rmtree(dest, ignore_errors=True)
+        dest.mkdir(parents=True)
+        copy_checkout(dest)
+        if prepare:
+            PREPARE[prepare](dest / source)
+        write_config(dest, source, tests)
+        with log.open("w") as out:
+            proc = subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", str(children)],
+                                  cwd=dest, stdout=out, stderr=subprocess.STDOUT,
+                                  env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **(env or {})})
+        if proc.returncode != 0 or not meta_path.exists():
+            tail = log.read_text(errors="replace").splitlines()[-30:]
+            raise RuntimeError(f"mutmut failed on {source} (exit {proc.returncode}); see {log}:\n" + "\n".join(tail))
+    elif not meta_path.exists():
+        raise RuntimeError(f"no results of {source} in {dest}")
     codes: dict[str, int | None] = json.loads(meta_path.read_text())["exit_code_by_key"]
     original = (ROOT / source).read_text().splitlines()
     defs = function_lines(ROOT / source)
     score = FileScore(source)
     ordered = sorted(codes.items(), key=lambda kv: _natural(kv[0]))
+    score.unchecked = sum(1 for _, c in ordered if c is None)
+    ordered = [(n, c) for n, c in ordered if c is not None]  # an interrupted run (report_only)
     texts = diffs(dest, [n for n, c in ordered if c not in KILLED_CODES and c not in SKIPPED_CODES])
     for name, code in ordered:
         if code in SKIPPED_CODES:
@@ -240,7 +247,7 @@ def run_file(source: str, tests: list[str], equivalents: list[dict], children: i
             score.total += 1
             continue
         line, before, after = describe(texts.get(name, ""), name, original, defs)
-        survivor = Survivor(name, line, before, after, untested=code in UNTESTED_CODES or code is None)
+        survivor = Survivor(name, line, before, after, untested=code in UNTESTED_CODES)
         for entry in equivalents:
             if entry["file"] == source and entry["before"].strip() == before and _same_change(entry, after):
                 survivor.equivalent = entry["reason"]
@@ -272,6 +279,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("paths", nargs="*", help="source files (default: the core set of tests/mutation_map.toml)")
     parser.add_argument("--min", type=float, default=0.0, help="fail (exit 1) when a file scores below this percent")
     parser.add_argument("--children", type=int, default=os.cpu_count() or 2, help="mutants run in parallel")
+    parser.add_argument("--report", action="store_true",
+                        help="do not run: report the results a previous (possibly interrupted) run left in .mutation/")
     args = parser.parse_args(argv)
     mapping = load_map()
     equivalents = load_equivalents()
@@ -286,10 +295,11 @@ def main(argv: list[str]) -> int:
     for path in paths:
         print(f"== {path}: tests {' '.join(mapping['files'][path])}", flush=True)
         score = run_file(path, mapping["files"][path], equivalents, args.children,
-                         mapping.get("prepare", {}).get(path), mapping.get("env", {}))
+                         mapping.get("prepare", {}).get(path), mapping.get("env", {}), args.report)
         scores.append(score)
+        unchecked = f", {score.unchecked} NOT CHECKED (interrupted run)" if score.unchecked else ""
         print(f"{path}: {score.killed} killed of {score.total} ({score.percent:.1f}%), "
-              f"{len(score.equivalents)} equivalent, {score.seconds:.0f} s", flush=True)
+              f"{len(score.equivalents)} equivalent{unchecked}, {score.seconds:.0f} s", flush=True)
         for s in score.survivors:
             what = "no test reached it" if s.untested else "survived"
             line = f"  {path}:{s.line}: {what}: {s.before!r} -> {s.after!r}  [{s.name}]"

@@ -4,6 +4,7 @@
 #   bash scripts/mutation.sh                      # the core set of tests/mutation_map.toml
 #   bash scripts/mutation.sh services/chat.py     # named files (each must be in the map)
 #   bash scripts/mutation.sh --min 90             # exit 1 when a file scores below 90 %
+#   bash scripts/mutation.sh --report FILE        # results of the last (maybe interrupted) run
 #
 # Each file is mutated by mutmut in its own scratch copy under .mutation/ (ignored by git), and
 # each mutant runs against the tests the map names for that file. Per file it prints the score
