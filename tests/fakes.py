@@ -92,16 +92,20 @@ class FakeRepo:
 
 class FakeRedis:
     """Records the coroutine calls made on ``state.redis`` (``calls``: ``(name, args)``); every
-    method of :class:`common.redis.Redis` the tests reach returns None."""
+    method of :class:`common.redis.Redis` the tests reach returns None, or raises
+    ConnectionError while ``fail`` is set."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, tuple[Any, ...]]] = []
+        self.fail = False  # every call raises ConnectionError, like Redis being down
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
+        if name.startswith("_") or name in ("calls", "fail"):
             raise AttributeError(name)
 
         async def call(*args: Any) -> None:
+            if self.fail:
+                raise ConnectionError("redis is down (fake)")
             self.calls.append((name, args))
 
         return call

@@ -8,6 +8,7 @@ These are the tests ``scripts/mutation.sh`` runs against the mutants of ``servic
 
 from __future__ import annotations
 
+import logging
 import time
 
 import pytest
@@ -214,3 +215,56 @@ def test_save_failed_notice():
     a = world.user("Alice")
     session.save_failed(a, "friend list")
     assert C.values(received(a), C.NOTIFICATION) == [session.SAVE_FAILED_NOTICE.format(what="friend list")]
+
+
+def test_logged_events(caplog):
+    world = World({"PEP_SESSIONS_TIMEOUT": "100"}, repo=True)
+    a, b, c = world.user("Alice"), world.user("Bob"), world.user("Carol")
+    c.last_seen -= 101
+    with caplog.at_level(logging.INFO, logger="pep.session"):
+        session.logout(world.state, a)
+        session.kick(world.state, b, "why")
+        assert session.sweep_timeouts(world.state) == 1  # the clock of now
+        run_async(session.silence(world.state, a.user_id, 60, "spam"))
+    got = [r.getMessage() for r in caplog.records]
+    for text in (f"logout user={a.user_id} name=Alice", f"kick user={b.user_id} name=Bob reason='why'",
+                 f"timeout user={c.user_id} name=Carol", f"silence user={a.user_id} seconds=60 reason='spam'"):
+        assert text in got, text
+
+
+def test_redis_failures_at_logout_are_logged(no_errors):
+    world = World(redis=True)
+    a = world.user("Alice", ip="1.2.3.4")
+    world.redis.fail = True
+
+    async def scenario():
+        session.logout(world.state, a)
+        await world.state.drain_tasks()
+
+    run_async(scenario())
+    got = sorted(r.getMessage() for r in no_errors)
+    assert got == ["online users update failed: redis is down (fake)",
+                   "pending rename check failed: redis is down (fake)",
+                   "session ip removal failed: redis is down (fake)"]
+    no_errors.clear()
+
+
+def test_logout_while_spectating_and_from_a_temporary_channel():
+    world = World()
+    host, viewer = world.user("Host"), world.user("Viewer")
+    world.send(viewer, C.start_spectating(host.user_id))
+    temp = Channel("#temp", "t", temp=True)
+    world.state.channels.add(temp)
+    session.join_channel(world.state, viewer, temp)
+    received(host)
+    session.logout(world.state, viewer)
+    assert C.values(received(host), C.SPECTATOR_LEFT) == [viewer.user_id] and not host.spectators
+    assert world.state.channels.get("#temp") is None
+
+
+def test_reload_stats_passes_autopilot():
+    world = World(repo=True)
+    a = world.user("Alice")
+    a.relax, a.autopilot = False, True
+    run_async(session.reload_stats(world.state, a))
+    assert a.total_score == 1
