@@ -107,8 +107,16 @@ class Server:
         return await self.client.fetch(f"http://127.0.0.1:{self.port}/", method="POST", body=body,
                                        headers=all_headers, decompress_response=True)
 
-    async def get(self):
-        return await self.client.fetch(f"http://127.0.0.1:{self.port}/")
+    async def get(self, path: str = "/"):
+        return await self.client.fetch(f"http://127.0.0.1:{self.port}{path}")
+
+    async def metric(self, name: str, label: str) -> float:
+        """A value of the /metrics page, e.g. ``metric("pep_requests_total", 'kind="poll"')``."""
+        text = (await self.get("/metrics")).body.decode()
+        for line in text.splitlines():
+            if line.startswith(f"{name}{{{label}}} "):
+                return float(line.split()[-1])
+        return 0.0
 
     def close(self) -> None:
         self.http.stop()
@@ -187,11 +195,34 @@ def test_overflowed_token_is_logged_out():
 def test_status_page():
     world = World()
     world.user("Alice")
+    world.state.started -= 100
 
     async def scenario(server):
+        before = await server.metric("pep_requests_total", 'kind="status"')
         reply = await server.get()
         text = reply.body.decode()
-        assert reply.code == 200 and "Online users: 2" in text and "Uptime:" in text
+        assert reply.code == 200 and text.startswith("<!doctype html><html><head><title>pep.py</title></head><body>")
+        assert "Online users: 2" in text and ("Uptime: 100 s" in text or "Uptime: 101 s" in text)
+        assert await server.metric("pep_requests_total", 'kind="status"') == before + 1
+
+    serve(world, scenario)
+
+
+def test_requests_and_packets_are_counted():
+    world = World()
+    a = world.user("Alice")
+
+    async def scenario(server):
+        async def counts():
+            return [await server.metric("pep_requests_total", 'kind="poll"'),
+                    await server.metric("pep_requests_total", 'kind="unknown_token"'),
+                    await server.metric("pep_packets_total", 'packet="1"'),
+                    await server.metric("pep_packets_total", 'packet="unknown"')]
+
+        before = await counts()
+        await server.post(C.public_message("#osu", "x") + C.frame(9999), a.token)
+        await server.post(b"", "nobody")
+        assert await counts() == [before[0] + 1, before[1] + 1, before[2] + 1, before[3] + 1]
 
     serve(world, scenario)
 
@@ -212,9 +243,31 @@ def test_client_ip_from_the_proxy_header():
         handler.request = Request(headers, remote)
         return handler.client_ip()
 
+    import logging as logging_module
+
     assert ip({"X-Real-IP": "1.2.3.4"}) == "1.2.3.4"
     assert ip({"X-Real-IP": "5.5.5.5, 1.2.3.4"}) == "1.2.3.4"
     assert ip({"X-Real-IP": "not an ip"}) == "9.9.9.9"
     assert ip({}) == "9.9.9.9"
     assert ip({"X-Real-IP": "::1"}) == "::1"
     assert ip({}, remote=None) == ""
+    records = []
+    handler = logging_module.Handler(logging_module.DEBUG)
+    handler.emit = records.append
+    logger = logging_module.getLogger("pep.bancho")
+    logger.addHandler(handler)
+    old_level = logger.level
+    logger.setLevel(logging_module.DEBUG)
+    try:
+        ip({})  # no header: nothing to complain about
+        assert records == []
+        ip({"X-Real-IP": "garbage"})
+        assert [r.getMessage() for r in records] == ["ignoring malformed X-Real-IP header"]
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+    world2 = World({"PEP_SERVER_IP_HEADER": ""})
+    handler2 = MainHandler.__new__(MainHandler)
+    handler2.state = world2.state
+    handler2.request = Request({"": "1.2.3.4", "X-Real-IP": "5.6.7.8"}, "9.9.9.9")
+    assert handler2.client_ip() == "9.9.9.9"  # no proxy header configured: the peer
