@@ -18,8 +18,8 @@ every mutant except those listed as equivalent (timeouts count as killed; "no te
 survived). Survivors and the equivalents that matched are written to
 ``.mutation/results.txt`` (ignored by git).
 
-Exit status: 0 when every file reached ``--min`` percent (default 0, i.e. report only), 1 when
-one did not, 2 for a usage or set-up error.
+Exit status: 0 when every file was measured and reached ``--min`` percent (default 0, i.e.
+report only), 1 when one did not, 2 for a usage error.
 """
 
 from __future__ import annotations
@@ -138,7 +138,7 @@ PREPARE = {"strip-cython-decorators": strip_cython_decorators}
 def write_config(dest: Path, source: str, tests: list[str]) -> None:
     """The ``[mutmut]`` section for one source file (setup.cfg of the scratch copy)."""
     packages = sorted(p.name for p in dest.iterdir() if p.is_dir() and (p / "__init__.py").exists())
-    also = [p for p in packages if p != "tests"] + [p.name for p in dest.glob("*.py")] + ["docs", "config.ini"]
+    also = [p for p in packages if p != "tests"] + [p.name for p in dest.glob("*.py")] + ["docs", "scripts", "config.ini"]
     lines = [
         "[mutmut]",
         f"source_paths = {source}",
@@ -292,10 +292,17 @@ def main(argv: list[str]) -> int:
     WORK.mkdir(exist_ok=True)
     report: list[str] = []
     scores: list[FileScore] = []
+    failed: list[str] = []
     for path in paths:
         print(f"== {path}: tests {' '.join(mapping['files'][path])}", flush=True)
-        score = run_file(path, mapping["files"][path], equivalents, args.children,
-                         mapping.get("prepare", {}).get(path), mapping.get("env", {}), args.report)
+        try:
+            score = run_file(path, mapping["files"][path], equivalents, args.children,
+                             mapping.get("prepare", {}).get(path), mapping.get("env", {}), args.report)
+        except RuntimeError as exc:  # report it and go on with the next file
+            print(f"{path}: NOT MEASURED: {exc}", flush=True)
+            report.append(f"{path}: NOT MEASURED: {exc}")
+            failed.append(path)
+            continue
         scores.append(score)
         unchecked = f", {score.unchecked} NOT CHECKED (interrupted run)" if score.unchecked else ""
         print(f"{path}: {score.killed} killed of {score.total} ({score.percent:.1f}%), "
@@ -314,7 +321,9 @@ def main(argv: list[str]) -> int:
     RESULTS.write_text("\n".join(summary + [""] + report) + "\n")
     print(f"survivors and equivalents: {RESULTS.relative_to(ROOT)}")
     print(f"mutation score: {killed} killed of {total} ({percent:.1f}%)")
-    return 1 if any(s.percent < args.min for s in scores) else 0
+    if failed:
+        print(f"not measured: {' '.join(failed)}")
+    return 1 if failed or any(s.percent < args.min for s in scores) else 0
 
 
 if __name__ == "__main__":
