@@ -16,7 +16,7 @@ from typing import Any, Iterator
 import pytest
 
 from common.db import DatabaseError
-from common.ripple import Stats
+from common.ripple import Settings, Stats
 from handlers.main import process_frames
 from helpers import config
 from objects import bot as bot_module
@@ -43,7 +43,10 @@ class FakeRepo:
         self.fail = False
         self.users: dict[int, dict[str, Any]] = {}  # user id -> users row (username, privileges, silence_end)
         self.icons: dict[int, str] = {}  # main menu icon id -> "image|url"
+        self.icon_bases: list[str] = []  # the base URL of every icon lookup
         self.admin_logs: list[tuple[int, str, str]] = []
+        self.channel_rows: list[Any] = []  # bancho_channels rows: name, description, public_read, public_write
+        self.menu_icon_value = ""  # the current main menu icon
 
     async def user_by_id(self, user_id: int) -> dict[str, Any] | None:
         """A copy of the ``users`` row, or None."""
@@ -67,13 +70,27 @@ class FakeRepo:
         row["username"] = new_name
         return old, old.lower().replace(" ", "_")
 
-    async def admin_log(self, author: int, text: str, through: str = "Bancho") -> None:
+    async def admin_log(self, author: int, text: str, through: str = "FokaBot") -> None:
         if self.fail:
             raise DatabaseError("2003: cannot connect (fake)")
         self.admin_logs.append((author, text, through))
 
     async def menu_icon_by_id(self, icon_id: int, base: str) -> str | None:
+        self.icon_bases.append(base)
         return self.icons.get(icon_id)
+
+    async def load_admin_groups(self) -> None:
+        return None
+
+    async def settings(self) -> Settings:
+        return Settings()
+
+    async def menu_icon(self, base: str) -> str:
+        self.icon_bases.append(base)
+        return self.menu_icon_value
+
+    async def channels(self) -> list[Any]:
+        return list(self.channel_rows)
 
     async def stats(self, user_id: int, mode: int, relax: bool = False, autopilot: bool = False) -> Stats:
         """Stats derived from the arguments, so a test can tell which were asked for."""

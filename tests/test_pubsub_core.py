@@ -23,8 +23,8 @@ from tests.fakes import ADMIN, BOT_NAME, World, messages, received, run_async, n
 pytestmark = pytest.mark.usefixtures("no_errors")
 
 
-def world_with(*names, **kwargs):
-    world = World(repo=True, redis=True, **kwargs)
+def world_with(*names, env=None):
+    world = World(env, repo=True, redis=True)
     tokens = [world.user(n) for n in names]
     for t in tokens:
         world.repo.users[t.user_id] = {"username": t.username, "privileges": 3, "silence_end": 0}
@@ -191,3 +191,41 @@ def test_refresh_privs_and_ban():
     world.repo.users[b.user_id]["privileges"] = 0  # banned
     run_async(h.ban(world.state, b.user_id))
     assert b.kicked and C.values(received(b), C.LOGIN_REPLY)[-1] == -1
+
+
+def test_logged_events(caplog):
+    world, (a, b, c) = world_with("Alice", "Bob", "Carol")
+    world.repo.fail = True  # the admin log cannot be written
+    b.action = game.PLAYING
+    world.repo.users[c.user_id]["silence_end"] = int(time.time()) + 60
+    with caplog.at_level(logging.INFO, logger="pep.pubsub"):
+        run_async(h.change_username(world.state, {"userID": a.user_id, "newUsername": ""}))
+        run_async(h.change_username(world.state, {"userID": b.user_id, "newUsername": "Later"}))
+        run_async(h.silence(world.state, c.user_id))
+    got = [r.getMessage() for r in caplog.records]
+    assert f"rename user={a.user_id} to '' refused: empty username" in got
+    assert "admin log not written: 2003: cannot connect (fake)" in got
+    assert f"rename user={b.user_id} to 'Later' deferred until the end of the play" in got
+    assert any(t.startswith(f"silence user={c.user_id}: ") and t.endswith(" s left") for t in got)
+
+
+def test_menu_icon_uses_the_configured_base():
+    world, (a,) = world_with("Alice", env={"PEP_STACK_MENU_ICON_BASE": "https://icons.example"})
+    world.repo.icons[1] = "x|y"
+    run_async(h.set_main_menu_icon(world.state, {"userID": a.user_id, "mainMenuIconID": 1}))
+    assert world.repo.icon_bases == ["https://icons.example"]
+
+
+def test_reload_settings_adds_channels_and_tells_everyone():
+    import types
+
+    for handler in (h.reload_settings, h.reload_chat_channels):
+        world, (a,) = world_with("Alice")
+        world.repo.channel_rows = [types.SimpleNamespace(name="#new", description="fresh", public_read=True,
+                                                         public_write=True)]
+        world.repo.menu_icon_value = "img|url"
+        run_async(handler(world.state, None))
+        assert world.state.channels.get("#new") is not None and "#new" in world.bot.channels
+        packets = received(a)
+        assert C.values(packets, C.MAIN_MENU_ICON) == ["img|url"] and C.of(packets, C.CHANNEL_INFO_END)
+        assert "#new" in [i.name for i in C.values(packets, C.CHANNEL_INFO)]
