@@ -985,6 +985,29 @@ def test_u64_fields_refuse_non_integers(codec_all):
         assert codec.user_stats(*clamped)[7 + 16:7 + 24] == wire, value  # ranked_score after 16 bytes
 
 
+def test_frame_ids_and_short_score_frames(codec_all):
+    codec = codec_all
+    assert codec.frame(0, b"x") == b"\x00\x00\x00\x01\x00\x00\x00x"
+    assert codec.frame(True, b"") == codec.frame(1, b"")  # any integer type
+    with pytest.raises(TypeError):
+        codec.frame(1.5, b"")
+    assert codec.match_score_update(b"\x00" * 5, 3) == codec.frame(48, b"\x00\x00\x00\x00\x03")
+    with pytest.raises(codec.PacketError) as info:
+        codec.match_score_update(b"\x00" * 4, 3)
+    assert str(info.value) == "score frame too short: 4 bytes"
+
+
+def test_match_packets_take_positional_arguments(codec_all):
+    codec = codec_all
+    args = vector_match_args()
+    positional = [args[k] for k in ("match_id", "in_progress", "match_type", "mods", "name", "password",
+                                    "beatmap_name", "beatmap_id", "beatmap_md5", "slot_status", "slot_team",
+                                    "slot_user_ids", "host_id", "mode", "scoring_type", "team_type",
+                                    "freemod", "slot_mods", "seed")]
+    for name in ("match_update", "new_match", "match_join_success", "match_start"):
+        assert getattr(codec, name)(*positional) == getattr(codec, name)(**args), name
+
+
 def test_read_i32_list_edge_cases(codec_all):
     codec = codec_all
     payload = struct.pack("<H3i", 3, 1, -2, 3)
