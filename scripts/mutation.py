@@ -207,15 +207,38 @@ def describe(diff: str, name: str, original: list[str], defs: dict[str, int]) ->
     return line, before, after
 
 
+def _rerun_survivors(dest: Path, meta_path: Path, env: dict[str, str] | None) -> None:
+    """Run again only the mutants that survived the last run of this scratch copy, against the
+    checkout's current tests (copied in; mutmut re-collects which test reaches what). Tests only
+    ever get stronger between the runs, so the killed ones stay killed."""
+    codes = json.loads(meta_path.read_text())["exit_code_by_key"]
+    names = [n for n, c in codes.items() if c in (0, 5, 33)]
+    if not names:
+        return
+    for target in (dest / "tests", dest / "mutants" / "tests"):
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(ROOT / "tests", target, ignore=shutil.ignore_patterns("__pycache__"))
+    (dest / "mutants" / "mutmut-stats.json").unlink(missing_ok=True)
+    with (dest / "mutmut.log").open("a") as out:
+        subprocess.run([sys.executable, "-m", "mutmut", "run", *names], cwd=dest, stdout=out,
+                       stderr=subprocess.STDOUT, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **(env or {})})
+
+
 def run_file(source: str, tests: list[str], equivalents: list[dict], children: int,
-             prepare: str | None = None, env: dict[str, str] | None = None, report_only: bool = False) -> FileScore:
+             prepare: str | None = None, env: dict[str, str] | None = None, report_only: bool = False,
+             survivors_only: bool = False) -> FileScore:
     """Mutate one file in its own scratch copy and collect its score (``report_only``: only
-    read the results a previous, possibly interrupted, run left in the scratch copy)."""
+    read the results a previous, possibly interrupted, run left in the scratch copy;
+    ``survivors_only``: run again only that run's survivors, against the current tests)."""
     started = time.monotonic()
     dest = WORK / source.replace("/", "_").removesuffix(".py")
     log = dest / "mutmut.log"
     meta_path = dest / "mutants" / (source + ".meta")
-    if not report_only:
+    if survivors_only:
+        if not meta_path.exists():
+            raise RuntimeError(f"no earlier results of {source} in {dest}")
+        _rerun_survivors(dest, meta_path, env)
+    elif not report_only:
         shutil.rmtree(dest, ignore_errors=True)
         dest.mkdir(parents=True)
         copy_checkout(dest)
@@ -279,6 +302,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("paths", nargs="*", help="source files (default: the core set of tests/mutation_map.toml)")
     parser.add_argument("--min", type=float, default=0.0, help="fail (exit 1) when a file scores below this percent")
     parser.add_argument("--children", type=int, default=os.cpu_count() or 2, help="mutants run in parallel")
+    parser.add_argument("--survivors", action="store_true",
+                        help="run again only the survivors of the last run, against the current tests")
     parser.add_argument("--report", action="store_true",
                         help="do not run: report the results a previous (possibly interrupted) run left in .mutation/")
     args = parser.parse_args(argv)
@@ -297,7 +322,8 @@ def main(argv: list[str]) -> int:
         print(f"== {path}: tests {' '.join(mapping['files'][path])}", flush=True)
         try:
             score = run_file(path, mapping["files"][path], equivalents, args.children,
-                             mapping.get("prepare", {}).get(path), mapping.get("env", {}), args.report)
+                             mapping.get("prepare", {}).get(path), mapping.get("env", {}), args.report,
+                             args.survivors)
         except RuntimeError as exc:  # report it and go on with the next file
             print(f"{path}: NOT MEASURED: {exc}", flush=True)
             report.append(f"{path}: NOT MEASURED: {exc}")
