@@ -19,9 +19,9 @@ import tornado.netutil
 
 from handlers.app import make_app
 from handlers.main import RECONNECT_REPLY, UNKNOWN_TOKEN_NOTICE, process_frames
-from services import session
+from services import commands, session  # noqa: F401 (commands: the bot answers, as in pep.py)
 from tests import client as C
-from tests.fakes import World, messages, received, no_errors  # noqa: F401 (fixture)
+from tests.fakes import LoginRepo, PASSWORD, World, messages, received, no_errors  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.usefixtures("no_errors")
 
@@ -49,14 +49,17 @@ def test_malformed_payload_logged_and_next_frame_runs(caplog):
     with caplog.at_level(logging.INFO, logger="pep.bancho"):
         handled = process_frames(world.state, a, C.frame(C.C_PUBLIC_MESSAGE, b"\x0b\x7f") + C.public_message("#osu", "ok"))
     assert handled == 2 and [m.content for m in messages(b)] == ["ok"]
-    assert any(r.getMessage().startswith(f"poll user={a.user_id}: malformed packet 1: ") for r in caplog.records)
+    assert f"poll user={a.user_id}: malformed packet 1: string length 127 exceeds the remaining 0 bytes" in [
+        r.getMessage() for r in caplog.records]
 
 
-def test_restricted_user_only_allowed_packets():
+def test_restricted_user_only_allowed_packets(caplog):
     world = World()
     r, b = world.user("Rex", restricted=True), world.user("Bob")
-    handled = process_frames(world.state, r, C.public_message("#osu", "hi") + C.private_message("Bob", "psst")
-                             + C.channel_join("#announce") + C.stats_request([b.user_id]))
+    with caplog.at_level(logging.DEBUG, logger="pep.bancho"):
+        handled = process_frames(world.state, r, C.public_message("#osu", "hi") + C.private_message("Bob", "psst")
+                                 + C.channel_join("#announce") + C.stats_request([b.user_id]))
+    assert f"poll user={r.user_id}: packet 25 refused (restricted)" in [x.getMessage() for x in caplog.records]
     assert handled == 2  # channel join and the stats request
     assert messages(b) == []
     assert "#announce" in r.channels
@@ -114,7 +117,7 @@ class Server:
         """A value of the /metrics page, e.g. ``metric("pep_requests_total", 'kind="poll"')``."""
         text = (await self.get("/metrics")).body.decode()
         for line in text.splitlines():
-            if line.startswith(f"{name}{{{label}}} "):
+            if line.startswith(f"{name}{{{label}}} " if label else f"{name} "):
                 return float(line.split()[-1])
         return 0.0
 
@@ -188,6 +191,57 @@ def test_overflowed_token_is_logged_out():
         reply = await server.post(C.public_message("#osu", "lost"), a.token)
         assert reply.body == RECONNECT_REPLY and a.logged_out
         assert messages(b) == []
+
+    serve(world, scenario)
+
+
+def test_login_over_http():
+    world = World({"PEP_SERVER_GZIP": "0"})
+    repo = LoginRepo()
+    world.state.repo = repo
+    repo.add(1000, "Alice")
+
+    async def scenario(server):
+        before = await server.metric("pep_requests_total", 'kind="login"')
+        reply = await server.post(C.login_body("Alice", PASSWORD), headers={"X-Real-IP": "10.1.2.3"})
+        token = world.state.tokens.user(1000)
+        assert token is not None and reply.headers["cho-token"] == token.token and token.ip == "10.1.2.3"
+        packets = C.decode_packets(reply.body)
+        assert C.values(packets, C.LOGIN_REPLY) == [1000] and C.values(packets, C.USER_PRESENCE)
+        failed = await server.post(C.login_body("Alice", "wrong"))
+        assert failed.headers["cho-token"] == "login-failed"
+        assert C.values(C.decode_packets(failed.body), C.LOGIN_REPLY) == [-1]
+        assert await server.metric("pep_requests_total", 'kind="login"') == before + 2
+
+    serve(world, scenario)
+
+
+def test_kicked_during_its_own_poll():
+    """An admin who kicks himself gets the final packets in the answer to that very poll."""
+    world = World()
+    admin = world.user("Boss", privileges=3 | 524288)  # ADMIN_KICK_USERS
+
+    async def scenario(server):
+        reply = await server.post(C.private_message(world.bot.username, "!kick Boss"), admin.token)
+        packets = C.decode_packets(reply.body)
+        assert C.values(packets, C.LOGIN_REPLY) == [-1] and admin.kicked
+        assert admin.token not in world.state.kicked  # delivered: not kept for a later poll
+        again = await server.post(b"", admin.token)
+        assert again.body == RECONNECT_REPLY
+
+    serve(world, scenario)
+
+
+def test_poll_durations_are_observed():
+    world = World()
+    a = world.user("Alice")
+
+    async def scenario(server):
+        count = await server.metric("pep_poll_seconds_count", "")
+        total = await server.metric("pep_poll_seconds_sum", "")
+        await server.post(C.ping(), a.token)
+        assert await server.metric("pep_poll_seconds_count", "") == count + 1
+        assert 0 <= await server.metric("pep_poll_seconds_sum", "") - total < 5
 
     serve(world, scenario)
 

@@ -10,86 +10,16 @@ in ``tests/integration/test_login*.py``.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import time
 
-import bcrypt
 import pytest
 
-from common.db import DatabaseError
-from common.ripple import Stats
 from constants import game, privileges as privs
-from constants.flavours import FLAVOURS
 from services import login as login_module
 from tests import client as C
-from tests.fakes import ADMIN, FakeRepo, World, received, no_errors  # noqa: F401 (fixture)
+from tests.fakes import ADMIN, HASH, MD5, NORMAL, PASSWORD, LoginRepo, World, received, no_errors  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.usefixtures("no_errors")
-
-PASSWORD = "secret"
-MD5 = hashlib.md5(PASSWORD.encode()).hexdigest()
-HASH = bcrypt.hashpw(MD5.encode(), bcrypt.gensalt(4)).decode()
-NORMAL = privs.USER_PUBLIC | privs.USER_NORMAL
-
-
-class LoginRepo(FakeRepo):
-    """The login's queries over ``users`` rows kept in memory (``self.users`` by id)."""
-
-    def __init__(self, flavour: str = "ripple") -> None:
-        super().__init__()
-        self.flavour = FLAVOURS[flavour]
-        self.logins: list[tuple] = []
-        self.totp: set[int] = set()
-        self.known_ips: set[tuple[int, str]] = set()
-        self.hardware: dict[int, list[int]] = {}
-        self.privilege_writes: list[tuple[int, int]] = []
-        self.notes: list[tuple[int, str]] = []
-        self.hardware_logs: list[tuple] = []
-        self.fail_login_log = False
-
-    def add(self, user_id: int, name: str, privileges: int = NORMAL, **row) -> None:
-        self.users[user_id] = {"id": user_id, "username": name, "username_safe": name.lower().replace(" ", "_"),
-                               "password_md5": HASH, "privileges": privileges, "silence_end": 0,
-                               "password_version": 2, "donor_expire": 0, **row}
-
-    async def user_by_safe_name(self, safe_name):
-        await asyncio.sleep(0)
-        for row in self.users.values():
-            if row["username_safe"] == safe_name:
-                return dict(row)
-        return None
-
-    async def totp_enabled(self, user_id):
-        return user_id in self.totp
-
-    async def ip_known(self, user_id, ip):
-        return (user_id, ip) in self.known_ips
-
-    async def log_login(self, user_id, ip, hardware, version):
-        if self.fail_login_log:
-            raise DatabaseError("2003: cannot connect (fake)")
-        self.logins.append((user_id, ip, hardware, version))
-
-    async def login_profile(self, user_id, row):
-        return Stats(ranked_score=5, accuracy=0.9, playcount=3, total_score=8, rank=2, pp=300), "CH", [7, 3]
-
-    async def save_first_country(self, user_id, country):
-        return True
-
-    async def hardware_matches(self, user_id, mac, unique_id, disk_id, wine):
-        return self.hardware.get(user_id, [])
-
-    async def set_privileges(self, user_id, privileges):
-        self.privilege_writes.append((user_id, privileges))
-        if user_id in self.users:
-            self.users[user_id]["privileges"] = privileges
-
-    async def append_notes(self, user_id, text):
-        self.notes.append((user_id, text))
-
-    async def log_hardware(self, user_id, mac, unique_id, disk_id, activated):
-        self.hardware_logs.append((user_id, activated))
-
 
 def make(flavour="ripple", env=None):
     world = World(env, redis=True)
