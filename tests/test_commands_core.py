@@ -262,3 +262,23 @@ def test_load_configured_modules(tmp_path, caplog, no_errors):
                       "could not load the command module no_such_module_xyz ([bot] command_modules)"]
     no_errors.clear()
     assert cmds.load_configured(cfg(f"{good},json")) == []  # each is loaded once
+
+
+def test_declaration_defaults_and_their_docs_row():
+    def handler(ctx):
+        return "ok"
+
+    cmds.command("!zz_defaults")(handler)
+    cmds.command("!zz_gated", description="a|b\nc", allow=lambda s, t, c: True, allow_doc="referees")(handler)
+    try:
+        plain = cmds.find("!zz_defaults")
+        assert (plain.syntax, plain.privileges, plain.where, plain.description, plain.effect) == ("", 0, cmds.ANYWHERE, "", "")
+        assert plain.allow is None and plain.allow_doc == "" and plain.wrong_place is None
+        assert not plain.private_reply and not plain.hidden and plain.display == "" and plain.subcommands == ()
+        assert plain.module == __name__ and plain.handler is handler
+        rows = cmds.render_markdown().splitlines()
+        assert "| `!zz_defaults` | — | — | anywhere | — |" in rows
+        assert "| `!zz_gated` | — | referees | anywhere | a\\|b c |" in rows
+    finally:
+        cmds.REGISTRY[:] = [c for c in cmds.REGISTRY if not c.trigger.startswith("!zz_")]
+    assert cmds.find("!zz_defaults") is None
