@@ -1,14 +1,14 @@
-"""Packet 78, channel part: leave a channel the user is in (protocol.md §7.2).
+"""Packet 78, channel part: leave a channel the user is in (docs/protocol.md §7.2).
 
 The runtime ``#spectator`` and ``#multiplayer`` channels cannot be parted by hand
-(integration.md §4.1); leaving them happens by stopping spectating or leaving the match.
+(docs/rules.md §6.1); leaving them happens by stopping spectating or leaving the match.
 """
 
 from __future__ import annotations
 
 from constants import packets
 from events import event
-from services import session
+from services import channels
 from helpers import codec
 from objects.channel import MULTIPLAYER_PREFIX, SPECTATOR_PREFIX
 
@@ -22,4 +22,4 @@ def handle(state, token, payload: bytes) -> None:
     channel = state.channels.get(name)
     if channel is None or channel.name not in token.channels:
         return
-    session.part_channel(state, token, channel)
+    channels.part_channel(state, token, channel)

@@ -1,6 +1,6 @@
 """Packet 3, request status update: the client wants its own fresh stats (after a score
 submission or a mode change). The stats are re-read from MySQL, then 11 is queued
-(gamelogic.md §3.4, S71); the reply reaches the client on its next poll."""
+(docs/rules.md §3.4, S71); the reply reaches the client on its next poll."""
 
 from __future__ import annotations
 
@@ -11,10 +11,7 @@ from services import session
 
 @event(packets.C_REQUEST_STATUS_UPDATE)
 def handle(state, token, payload: bytes) -> None:
-    """Schedule the reload; answer from the cache when there is no database (unit tests)."""
-    if state.repo is None:
-        token.enqueue(token.stats_packet())
-        return
+    """Schedule the reload; the reply goes out when it is done."""
     state.spawn(_reload_and_reply(state, token), f"status update of {token.user_id}")
 
 

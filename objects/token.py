@@ -3,7 +3,7 @@
 Everything here is memory only: identity, privileges, cached presence and stats (filled at
 login and refreshed by events), chat state and the output queue. The encoded presence (83)
 and stats (11) packets are cached and rebuilt only after a change, so the many requests for
-them cost no encoding (design.md, "encode once").
+them cost no encoding (docs/architecture.md, "encode once").
 """
 
 from __future__ import annotations
@@ -12,9 +12,16 @@ import collections
 import secrets
 import time
 import uuid
+from typing import Any
 
 from constants import game, privileges as privs
 from helpers import codec
+
+
+#: the shared empty set of ids a session holds until it needs one of its own
+NO_IDS: frozenset[int] = frozenset()
+#: chat lines kept per session for reports (``Token.recent_messages``)
+RECENT_MESSAGES = 10
 
 
 def new_token_string() -> str:
@@ -24,7 +31,7 @@ def new_token_string() -> str:
 
 def client_privileges(privileges: int, admin: bool, restricted: bool) -> int:
     """Packet 71 value for ``users.privileges``: player, supporter unless restricted (Kawata),
-    BAT for admins, tournament for tournament staff (protocol.md §3.4, docs/decisions.md)."""
+    BAT for admins, tournament for tournament staff (docs/protocol.md §3.4, docs/decisions.md)."""
     value = privs.CLIENT_PLAYER
     if not restricted:
         value |= privs.CLIENT_SUPPORTER
@@ -38,17 +45,18 @@ def client_privileges(privileges: int, admin: bool, restricted: bool) -> int:
 class Token:
     """One client session (game client, tournament client or the bot).
 
-    ``max_queue`` (bytes, class-wide, set from ``[limits] max_queue`` at start-up) bounds the
-    output queue: a client whose queue grows past it has stopped polling; its queue is dropped
+    ``max_queue`` (bytes; ``[limits] max_queue``, given by the login, else
+    :data:`DEFAULT_MAX_QUEUE`) bounds the output queue: a client whose queue grows past it has stopped polling; its queue is dropped
     and ``overflowed`` is set, and the session is logged out by the next sweep or poll.
 
     Times: ``login_time`` and ``last_seen`` are :func:`time.monotonic` seconds;
     ``silence_end`` is an absolute unix time in seconds (as in ``users.silence_end``).
     """
 
-    max_queue = 4 << 20
+    DEFAULT_MAX_QUEUE = 4 << 20
 
     __slots__ = (
+        "max_queue",
         "token", "user_id", "username", "safe_name", "privileges", "restricted", "admin",
         "tournament", "is_bot", "client_privileges", "presence_rank", "ip", "version",
         "utc_offset", "country", "country_index", "longitude", "latitude",
@@ -58,12 +66,14 @@ class Token:
         "friends", "friends_pending", "block_nonfriend_dms", "away_message", "away_told", "presence_filter",
         "channels", "spectating", "spectators", "match_id", "in_lobby", "tourney_match_id",
         "login_time", "last_seen", "kicked", "logged_out", "overflowed", "queue", "queued", "recent_messages",
-        "_presence", "_stats",
+        "now_playing", "_presence", "_stats",
     )
 
     def __init__(self, user_id: int, username: str, safe_name: str, privileges: int, *,
                  restricted: bool = False, admin: bool = False, tournament: bool = False,
-                 is_bot: bool = False, ip: str = "", version: int = 0, utc_offset: int = 0) -> None:
+                 is_bot: bool = False, ip: str = "", version: int = 0, utc_offset: int = 0,
+                 max_queue: int = DEFAULT_MAX_QUEUE) -> None:
+        self.max_queue = max_queue
         self.token = new_token_string()
         self.user_id = user_id
         self.username = username
@@ -91,7 +101,7 @@ class Token:
         self.beatmap_id = 0
         self.relax = False
         self.autopilot = False
-        # cached stats for the current mode (schema.md §2.5)
+        # cached stats for the current mode (docs/schema.md §2.5)
         self.ranked_score = 0
         self.accuracy = 0.0  # fraction 0..1
         self.playcount = 0
@@ -104,13 +114,15 @@ class Token:
         self.spam_window_start = 0.0
         self.silencing = False  # an automatic silence is being written to MySQL
         self.friends: set[int] = set()
-        self.friends_pending: set[int] = set()  # friend rows being written or deleted
+        # friend rows being written or deleted; the containers used by few sessions start as
+        # shared empty immutables and get their own on first use (bench/README.md: memory)
+        self.friends_pending: set[int] | frozenset[int] = NO_IDS
         self.block_nonfriend_dms = False
         self.away_message: str | None = None
-        self.away_told: set[int] = set()
+        self.away_told: set[int] | frozenset[int] = NO_IDS  # senders already told the away message
         self.presence_filter = game.FILTER_ALL
         self.channels: set[str] = set()  # internal channel names
-        self.recent_messages: collections.deque[str] = collections.deque(maxlen=10)
+        self.recent_messages: collections.deque[str] | tuple[()] = ()  # the last RECENT_MESSAGES lines
         # spectating and multiplayer (issue: multiplayer and spectating)
         self.spectating: Token | None = None
         self.spectators: dict[str, Token] = {}
@@ -118,6 +130,7 @@ class Token:
         self.in_lobby = False
         # tournament clients: the match whose channel was joined last with packet 108 (never seated)
         self.tourney_match_id: int | None = None
+        self.now_playing: Any = None  # the last /np of this session (services.commands.np.NowPlaying)
         # session
         now = time.monotonic()
         self.login_time = now
@@ -160,6 +173,31 @@ class Token:
         self.queue = []
         self.queued = 0
         return queue[0] if len(queue) == 1 else b"".join(queue)
+
+    # ---------------------------------------------------------------- lazily made containers
+    def set_friend_pending(self, user_id: int, pending: bool) -> None:
+        """Mark (or unmark) the friend row of ``user_id`` as being written or deleted."""
+        if pending:
+            if not self.friends_pending:
+                self.friends_pending = set()
+            self.friends_pending.add(user_id)
+        elif user_id in self.friends_pending:
+            self.friends_pending.discard(user_id)
+
+    def tell_away(self, user_id: int) -> bool:
+        """True the first time ``user_id`` should get this session's away message, then False."""
+        if user_id in self.away_told:
+            return False
+        if not self.away_told:
+            self.away_told = set()
+        self.away_told.add(user_id)
+        return True
+
+    def remember_message(self, line: str) -> None:
+        """Keep ``line`` among the last :data:`RECENT_MESSAGES` chat lines of this session."""
+        if not self.recent_messages:
+            self.recent_messages = collections.deque(maxlen=RECENT_MESSAGES)
+        self.recent_messages.append(line)
 
     # ---------------------------------------------------------------- state
     def silence_left(self, now: float | None = None) -> int:

@@ -1,7 +1,7 @@
 """Moderation shared by the bot's staff commands, pub/sub and the API: ban, restrict, rename.
 
-Sources: schema.md §2.3 (privilege states and their changes), integration.md §1.3 ("ban",
-"change_username"), §1.4 (the ``peppy:ban`` loop-back), §5.3 (kick, banned, restricted).
+Sources: docs/schema.md §2.3 (privilege states and their changes), docs/integration.md §1 ("ban",
+"change_username"), §2 (the ``peppy:ban`` loop-back); docs/rules.md §7.3 (kick, banned, restricted).
 
 The state changes (:func:`ban`, :func:`unban`, :func:`restrict`, :func:`unrestrict`) write
 MySQL first, then remove the user from the Redis leaderboards (ban and restrict), then publish
@@ -24,8 +24,9 @@ from typing import TYPE_CHECKING
 from common.db import DatabaseError
 from common.ripple import UsernameTaken, safe_username
 from constants import game, privileges as privs
-from services import chat, session
-from services.login import NOTICE_BANNED, NOTICE_RESTRICTED
+from redis.exceptions import RedisError
+
+from services import chat, multiplayer, publish, session, spectate
 from helpers import codec
 from objects.token import client_privileges  # noqa: F401  (used here and by callers)
 
@@ -35,6 +36,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("pep.moderation")
 
+NOTICE_BANNED = "You are banned. Please contact the staff of {server} if you think this is a mistake."
+NOTICE_RESTRICTED = ("Your account is currently in restricted mode. Please contact the staff of {server} "
+                     "for more information.")
 NOTICE_UNRESTRICTED = "Your account has been unrestricted! Please log in again to refresh your status."
 NOTICE_RENAMED = "Your username has been changed to {name}. Please log in again."
 NOTICE_RENAME_FAILED = ("There was a critical error while trying to change your username. "
@@ -56,17 +60,16 @@ def online_tokens(state: State, user_id: int) -> list[Token]:
 
 
 def is_restricted(privileges: int) -> bool:
-    """Restricted = normal without public (schema.md §2.3)."""
+    """Restricted = normal without public (docs/schema.md §2.3)."""
     return bool(privileges & privs.USER_NORMAL) and not privileges & privs.USER_PUBLIC
 
 
 def is_banned(privileges: int) -> bool:
-    """Banned = neither public nor normal (schema.md §2.3)."""
+    """Banned = neither public nor normal (docs/schema.md §2.3)."""
     return privileges & (privs.USER_PUBLIC | privs.USER_NORMAL) == 0
 
 
 async def _user(state: State, user_id: int) -> dict:
-    assert state.repo is not None
     row = await state.repo.user_by_id(user_id)
     if row is None:
         raise UserNotFound(user_id)
@@ -75,7 +78,6 @@ async def _user(state: State, user_id: int) -> dict:
 
 async def _audit(state: State, user_id: int, by: int | None, action: str, name: str, reason: str) -> None:
     """The flavour's audit rows; a failure is logged, never raised (the change itself is done)."""
-    assert state.repo is not None
     author = by if by is not None else state.cfg.stack.bot_id
     log.info("%s user=%d name=%s by=%s reason=%r", action, user_id, name, by, reason)
     texts = {"ban": f"has banned {name}", "unban": f"has unbanned {name}",
@@ -90,7 +92,6 @@ async def _audit(state: State, user_id: int, by: int | None, action: str, name: 
 
 
 async def _leaderboards(state: State, user_id: int, row: dict) -> None:
-    assert state.repo is not None
     try:
         country = await state.repo.country(user_id, row)
         await state.repo.remove_from_leaderboards(user_id, country)
@@ -99,67 +100,57 @@ async def _leaderboards(state: State, user_id: int, row: dict) -> None:
 
 
 async def ban(state: State, user_id: int, by: int | None = None, reason: str = "") -> None:
-    """Ban ``user_id`` (schema.md §2.3): ``privileges &= ~3``, ``ban_datetime = now``, audit
+    """Ban ``user_id`` (docs/schema.md §2.3): ``privileges &= ~3``, ``ban_datetime = now``, audit
     log, removal from every leaderboard (country boards included), publish ``peppy:ban``
     (online sessions get the banned notice and login reply -3, and are logged out).
 
     ``by`` is the staff member's user id (None: the server itself). Raises
     :class:`UserNotFound` and :class:`common.db.DatabaseError` (nothing changed then).
     """
-    from services import pubsub
-
     row = await _user(state, user_id)
-    assert state.repo is not None
     await state.repo.ban_user(user_id)
     await _audit(state, user_id, by, "ban", str(row["username"]), reason)
     await _leaderboards(state, user_id, row)
-    await pubsub.publish_ban(state, user_id)
+    await publish_ban(state, user_id)
 
 
 async def unban(state: State, user_id: int, by: int | None = None) -> None:
-    """Unban (schema.md §2.3): ``privileges |= 3``, ``ban_datetime = 0``, audit log, publish
+    """Unban (docs/schema.md §2.3): ``privileges |= 3``, ``ban_datetime = 0``, audit log, publish
     ``peppy:ban``. Leaderboards are rebuilt by the score server. Raises :class:`UserNotFound`
     and :class:`common.db.DatabaseError`."""
     await _lift(state, user_id, by, "unban")
 
 
 async def restrict(state: State, user_id: int, by: int | None = None, reason: str = "") -> None:
-    """Restrict (schema.md §2.3) unless already restricted: ``privileges &= ~1``,
+    """Restrict (docs/schema.md §2.3) unless already restricted: ``privileges &= ~1``,
     ``ban_datetime = now``, audit log, leaderboard removal, publish ``peppy:ban`` (online
     sessions get 104 and the restricted private message, and disappear for everyone else).
     Raises :class:`UserNotFound` and :class:`common.db.DatabaseError`."""
-    from services import pubsub
-
     row = await _user(state, user_id)
-    assert state.repo is not None
     if is_restricted(int(row["privileges"] or 0)):
         log.info("restrict user=%d: already restricted", user_id)
         return
     await state.repo.restrict_user(user_id)
     await _audit(state, user_id, by, "restrict", str(row["username"]), reason)
     await _leaderboards(state, user_id, row)
-    await pubsub.publish_ban(state, user_id)
+    await publish_ban(state, user_id)
 
 
 async def unrestrict(state: State, user_id: int, by: int | None = None) -> None:
-    """Same change as :func:`unban` (integration.md §3.3); online sessions get the
+    """Same change as :func:`unban` (docs/rules.md §8.3); online sessions get the
     unrestricted private message and become visible again."""
     await _lift(state, user_id, by, "unrestrict")
 
 
 async def _lift(state: State, user_id: int, by: int | None, action: str) -> None:
-    from services import pubsub
-
     row = await _user(state, user_id)
-    assert state.repo is not None
     await state.repo.unban_user(user_id)
     await _audit(state, user_id, by, action, str(row["username"]), "")
-    await pubsub.publish_ban(state, user_id)
+    await publish_ban(state, user_id)
 
 
 def _apply(state: State, token: Token, privileges: int, admin: bool) -> None:
     """Put new privileges on a live token and drop its cached packets."""
-    assert state.repo is not None
     token.privileges = privileges
     token.admin = admin
     token.restricted = not privileges & privs.USER_PUBLIC
@@ -175,12 +166,11 @@ def _to_others(state: State, user_id: int, data: bytes) -> None:
 
 
 async def reload_privileges(state: State, user_id: int) -> int | None:
-    """``peppy:refresh_privs`` (integration.md §1.3): re-read ``users.privileges`` into the
+    """``peppy:refresh_privs`` (docs/integration.md §1): re-read ``users.privileges`` into the
     user's sessions (admin and restricted state, presence colour, packet 71 value). Nothing is
     sent. Returns the privileges, or None when the user is offline or unknown."""
     if not online_tokens(state, user_id):
         return None
-    assert state.repo is not None
     row = await state.repo.user_by_id(user_id)
     if row is None:
         return None
@@ -192,7 +182,7 @@ async def reload_privileges(state: State, user_id: int) -> int | None:
 
 
 async def refresh_privileges(state: State, user_id: int) -> None:
-    """The ``peppy:ban`` handler (integration.md §1.3 "ban", §5.3).
+    """The ``peppy:ban`` handler (docs/integration.md §1 "ban"; docs/rules.md §7.3).
 
     Re-reads ``users.privileges``. Banned (neither public nor normal): every session gets the
     banned notice and login reply -3 and is kicked (logout broadcast to everyone). Otherwise the
@@ -206,7 +196,6 @@ async def refresh_privileges(state: State, user_id: int) -> None:
     """
     if not online_tokens(state, user_id):
         return
-    assert state.repo is not None
     row = await state.repo.user_by_id(user_id)
     if row is None:
         return
@@ -229,8 +218,6 @@ async def refresh_privileges(state: State, user_id: int) -> None:
         _apply(state, token, privileges, admin)
     now_restricted = tokens[0].restricted
     if now_restricted and not was_restricted:
-        from services import multiplayer, spectate
-
         for token in tokens:
             spectate.stop_spectating(state, token)
             spectate.detach_spectators(state, token)
@@ -250,7 +237,7 @@ async def refresh_privileges(state: State, user_id: int) -> None:
 
 def check_username(name: str) -> str:
     """The new name, stripped, or :class:`RenameError`: empty, longer than 30 characters,
-    control characters, or both a space and an underscore (integration.md §1.3)."""
+    control characters, or both a space and an underscore (docs/integration.md §1)."""
     name = name.strip()
     if not name:
         raise RenameError("empty username")
@@ -264,7 +251,7 @@ def check_username(name: str) -> str:
 
 
 async def rename(state: State, user_id: int, new_name: str) -> str:
-    """Rename ``user_id`` in MySQL (integration.md §1.3 "change_username", the rename itself):
+    """Rename ``user_id`` in MySQL (docs/integration.md §1 "change_username", the rename itself):
     CM note, ``users``, the stats tables; then delete ``ripple:userid_cache:{old safe}`` and
     ``ripple:change_username_pending:{id}``. Online sessions are not touched (the caller kicks).
 
@@ -272,7 +259,6 @@ async def rename(state: State, user_id: int, new_name: str) -> str:
     publishes), nothing is written and the caches are still cleared. Returns the old name.
     Raises :class:`RenameError` and :class:`common.db.DatabaseError`.
     """
-    assert state.repo is not None
     new_name = check_username(new_name)
     old_safes = {t.safe_name for t in state.tokens.user_tokens(user_id)}
     row = await state.repo.user_by_id(user_id)
@@ -292,9 +278,27 @@ async def rename(state: State, user_id: int, new_name: str) -> str:
         old_safes.add(old_safe)
         log.info("rename user=%d: %r -> %r", user_id, old, new_name)
     old_safes.discard("")
-    if state.redis is not None:
-        try:
-            await state.redis.forget_username(user_id, *(old_safes | {safe_username(new_name)}))
-        except Exception as exc:  # the rename is done; the caches expire by themselves (1 h)
-            log.warning("rename user=%d: username caches not cleared: %s", user_id, exc)
+    try:
+        await state.redis.forget_username(user_id, *(old_safes | {safe_username(new_name)}))
+    except Exception as exc:  # the rename is done; the caches expire by themselves (1 h)
+        log.warning("rename user=%d: username caches not cleared: %s", user_id, exc)
     return old
+
+
+async def publish_ban(state: State, user_id: int) -> bool:
+    """The ``peppy:ban`` loop-back after a change of ``users.privileges`` (docs/integration.md §2):
+    tells LETS/USSR/RealistikPanel and this server's own listener.
+
+    When the message cannot come back to this server (publish failed, or the listener is not
+    subscribed at the moment), the ``peppy:ban`` handler is run directly instead, so an online
+    user is never left with stale privileges. Returns whether the message was published.
+    """
+    published = False
+    try:
+        await publish.publish(state, "peppy:ban", int(user_id))
+        published = True
+    except (RedisError, OSError) as exc:
+        log.warning("peppy:ban %d not published: %s", user_id, exc)
+    if not (published and state.listener is not None and state.listener.listening):
+        await refresh_privileges(state, user_id)
+    return published

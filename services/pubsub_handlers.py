@@ -1,4 +1,4 @@
-"""What the server does with each Redis pub/sub message of the web stack (integration.md §1.2-1.5).
+"""What the server does with each Redis pub/sub message of the web stack (docs/integration.md §1–2).
 
 :data:`SUBSCRIPTIONS` is the table the listener (:mod:`services.pubsub`) subscribes to: the
 channel, its payload kind and exact JSON key set, and the handler. The listener has already
@@ -11,7 +11,6 @@ user (tournament clients included) and does nothing for an offline user, except
 from __future__ import annotations
 
 import logging
-import time
 from typing import TYPE_CHECKING, Any
 
 from common.db import DatabaseError
@@ -25,19 +24,19 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("pep.pubsub")
 
-#: actions during which a rename waits for the score submission or the logout (integration.md §1.3)
+#: actions during which a rename waits for the score submission or the logout (docs/integration.md §1)
 PLAYING_ACTIONS = frozenset({game.PLAYING, game.MULTIPLAYING})
 
 
 async def disconnect(state: State, data: dict[str, Any]) -> None:
     """``peppy:disconnect`` ``{"userID", "reason"}``: kick every session; the reason is the
-    notification (none when empty), then login reply -1 and the logout (integration.md §5.3)."""
+    notification (none when empty), then login reply -1 and the logout (docs/rules.md §7.3)."""
     for token in moderation.online_tokens(state, data["userID"]):
         session.kick(state, token, data["reason"])
 
 
 async def change_username(state: State, data: dict[str, Any]) -> None:
-    """``peppy:change_username`` ``{"userID", "newUsername"}`` (integration.md §1.3).
+    """``peppy:change_username`` ``{"userID", "newUsername"}`` (docs/integration.md §1).
 
     Offline: rename in MySQL. Online and playing (action 2 or 12 on any session): store
     ``ripple:change_username_pending:{id}``; LETS republishes after the score submission, this
@@ -49,7 +48,6 @@ async def change_username(state: State, data: dict[str, Any]) -> None:
     user_id, new_name = data["userID"], data["newUsername"]
     tokens = moderation.online_tokens(state, user_id)
     if any(t.action in PLAYING_ACTIONS for t in tokens):
-        assert state.redis is not None
         await state.redis.set_pending_rename(user_id, new_name)
         log.info("rename user=%d to %r deferred until the end of the play", user_id, new_name)
         return
@@ -57,11 +55,10 @@ async def change_username(state: State, data: dict[str, Any]) -> None:
         await moderation.rename(state, user_id, new_name)
     except moderation.RenameError as exc:
         log.warning("rename user=%d to %r refused: %s", user_id, new_name, exc)
-        if state.repo is not None:
-            try:
-                await state.repo.admin_log(state.cfg.stack.bot_id, f"Username change: {exc}", through="Bancho")
-            except DatabaseError as db_exc:
-                log.warning("admin log not written: %s", db_exc)
+        try:
+            await state.repo.admin_log(state.cfg.stack.bot_id, f"Username change: {exc}", through="Bancho")
+        except DatabaseError as db_exc:
+            log.warning("admin log not written: %s", db_exc)
         for token in moderation.online_tokens(state, user_id):
             session.kick(state, token, moderation.NOTICE_RENAME_FAILED)
         return
@@ -85,13 +82,10 @@ async def reload_chat_channels(state: State, _: None) -> None:
 async def update_cached_stats(state: State, user_id: int) -> None:
     """``peppy:update_cached_stats`` (int): re-read the stats (current mode, relax/autopilot
     table, leaderboard rank) of every session, then push the new 11 to the user and its
-    spectators at once (integration.md §1.3 recommendation)."""
+    spectators at once (docs/integration.md §1)."""
     for token in moderation.online_tokens(state, user_id):
         await session.reload_stats(state, token)
-        data = token.stats_packet()
-        token.enqueue(data)
-        for spectator in tuple(token.spectators.values()):
-            spectator.enqueue(data)
+        session.send_own_status(token, presence=False)
 
 
 async def silence(state: State, user_id: int) -> None:
@@ -99,20 +93,40 @@ async def silence(state: State, user_id: int) -> None:
     gets 92 with the seconds left, everyone gets 94 (also when the silence was lifted)."""
     if not moderation.online_tokens(state, user_id):
         return
-    assert state.repo is not None
     row = await state.repo.user_by_id(user_id)
     if row is None:
         return
-    end = int(row.get("silence_end") or 0)
-    left = max(0, end - int(time.time()))
-    tokens = moderation.online_tokens(state, user_id)
-    if not tokens:
+    if not moderation.online_tokens(state, user_id):
         return
-    for token in tokens:
-        token.silence_end = end
-        token.enqueue(codec.silence_end(left))
-    state.tokens.broadcast(codec.user_silenced(user_id))
+    left = session.apply_silence(state, user_id, int(row.get("silence_end") or 0))
     log.info("silence user=%d: %d s left", user_id, left)
+
+
+async def catch_up(state: State) -> int:
+    """After the listener reconnects: re-read the privileges and silences of every online user
+    (one query per 1,000 users) and apply what changed while it was disconnected, as
+    ``peppy:ban`` and ``peppy:silence`` would have (docs/security.md, Hardening II). Messages
+    that leave no trace in MySQL (``peppy:disconnect``, notifications) cannot be recovered.
+    Returns how many users were updated. Raises :class:`common.db.DatabaseError`."""
+    bot_id = state.bot.user_id if state.bot is not None else None
+    online = sorted({t.user_id for t in state.tokens if t.user_id != bot_id})
+    if not online:
+        return 0
+    rows = await state.repo.privileges_and_silences(online)
+    changed = 0
+    for user_id, (privileges, silence_end) in rows.items():
+        tokens = moderation.online_tokens(state, user_id)
+        if not tokens:
+            continue
+        if any(t.privileges != privileges for t in tokens):
+            await moderation.refresh_privileges(state, user_id)
+            changed += 1
+            tokens = moderation.online_tokens(state, user_id)
+        if tokens and any(t.silence_end != silence_end for t in tokens):
+            session.apply_silence(state, user_id, silence_end)
+            changed += 1
+    log.info("pub/sub catch-up: %d online user(s) checked, %d change(s) applied", len(online), changed)
+    return changed
 
 
 async def ban(state: State, user_id: int) -> None:
@@ -136,7 +150,6 @@ async def set_main_menu_icon(state: State, data: dict[str, Any]) -> None:
     user_id = data["userID"]
     if not moderation.online_tokens(state, user_id):
         return
-    assert state.repo is not None
     icon = await state.repo.menu_icon_by_id(data["mainMenuIconID"], state.cfg.stack.menu_icon_base)
     if icon is None:
         log.warning("set_main_menu_icon: no main_menu_icons row %d", data["mainMenuIconID"])

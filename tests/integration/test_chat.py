@@ -1,6 +1,6 @@
 """Chat: channels, private messages, permissions, silence, DM blocking, away messages, spam.
 
-Specs: protocol.md §7.2-7.4; integration.md §4 (chat rules).
+Specs: docs/protocol.md §7.2–7.4; docs/rules.md §6 (chat rules).
 
 Negative checks ("X receives nothing") use a sentinel: after the action that must not be
 delivered, something that must be delivered is sent on the same path; once the sentinel has
@@ -16,6 +16,7 @@ import time
 import pytest
 
 from tests import client as C
+from tests.waiting import wait_until
 
 KAWATA_FULL_PERMS = 136104116219
 
@@ -102,7 +103,7 @@ def test_private_message_to_offline_user_is_lost(server):
     packets = a.send(C.private_message(offline.name, text)) + a.drain(rounds=1)
     assert text not in contents(packets)
     assert not C.of(packets, C.RESTART)
-    # no offline mail: the message is lost (integration.md §4.3)
+    # no offline mail: the message is lost (docs/rules.md §6.3)
     c = server.client()
     res = c.login(offline.name, offline.password)
     assert res.user_id == offline.id
@@ -297,7 +298,8 @@ def test_block_non_friend_dms_packet_then_friend(server):
 
     # after B befriends A the PM goes through
     b.send(C.friend_add(a.user_id))
-    time.sleep(0.2)
+    wait_until(lambda: server.db.scalar("SELECT COUNT(*) FROM users_relationships WHERE user1=%s AND user2=%s",
+                                        (b.user_id, a.user_id)), what="the friend row")
     text = token_text("friend")
     packets = a.send(C.private_message(b.user.name, text))
     C.wait_for(b, lambda p: C.is_message(p, content=text))
