@@ -25,13 +25,13 @@ import time
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import bcrypt
-import pytest
+import pytest  # for the no_errors fixture; bench/ imports this module too, with the test requirements
 
 from common.db import DatabaseError, ExecResult
 from common.ripple import Settings, Stats
 from constants import privileges as privs
 from constants.flavours import FLAVOURS
-from handlers.main import process_frames
+from handlers.bancho import process_frames
 from helpers import config
 from objects import bot as bot_module
 from objects.channel import Channel
@@ -264,13 +264,15 @@ class LoginRepo(FakeRepo):
     async def ip_known(self, user_id, ip):
         return (user_id, ip) in self.known_ips
 
-    async def log_login(self, user_id, ip, hardware, version):
+    async def login_records(self, user_id, row, ip, hardware, version):
+        """The login's writes and reads in one call (common.ripple.Repository.login_records)."""
         if self.fail_login_log:
             raise DatabaseError("2003: cannot connect (fake)")
         self.logins.append((user_id, ip, hardware, version))
-
-    async def login_profile(self, user_id, row):
         return Stats(ranked_score=5, accuracy=0.9, playcount=3, total_score=8, rank=2, pp=300), "CH", [7, 3]
+
+    async def take_offline_messages(self, *args):
+        return []
 
     async def save_first_country(self, user_id, country):
         return True

@@ -18,7 +18,7 @@ import tornado.httpserver
 import tornado.netutil
 
 from handlers.app import make_app
-from handlers.main import RECONNECT_REPLY, UNKNOWN_TOKEN_NOTICE, process_frames
+from handlers.bancho import RECONNECT_REPLY, UNKNOWN_TOKEN_NOTICE, BanchoServer, client_ip, process_frames
 from services import commands, session  # noqa: F401 (commands: the bot answers, as in pep.py)
 from tests import client as C
 from tests.fakes import LoginRepo, PASSWORD, World, messages, received, no_errors  # noqa: F401 (fixture)
@@ -75,7 +75,7 @@ def test_nothing_runs_after_a_logout_frame():
 
 
 def test_dropped_bytes_are_logged_and_limits_apply(caplog):
-    world = World({"PEP_LIMITS_MAX_FRAMES": "16", "PEP_LIMITS_MAX_PAYLOAD": "1024"})
+    world = World({"PEP_LIMITS_MAX_FRAMES": "16", "PEP_LIMITS_MAX_PAYLOAD": "1024", "PEP_CHAT_SPAM_LIMIT": "100"})
     a, b = world.user("Alice"), world.user("Bob")
     body = b"".join(C.public_message("#osu", f"m{i}") for i in range(17)) + b"\x01\x02"
     with caplog.at_level(logging.INFO, logger="pep.bancho"):
@@ -99,7 +99,7 @@ class Server:
         self.world = world
         sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
         self.port = sockets[0].getsockname()[1]
-        self.http = tornado.httpserver.HTTPServer(make_app(world.state))
+        self.http = tornado.httpserver.HTTPServer(BanchoServer(world.state, make_app(world.state)))
         self.http.add_sockets(sockets)
         self.client = tornado.httpclient.AsyncHTTPClient()
 
@@ -219,6 +219,7 @@ def test_login_over_http():
 def test_kicked_during_its_own_poll():
     """An admin who kicks himself gets the final packets in the answer to that very poll."""
     world = World()
+    commands.install(world.state)
     admin = world.user("Boss", privileges=3 | 524288)  # ADMIN_KICK_USERS
 
     async def scenario(server):
@@ -282,22 +283,14 @@ def test_requests_and_packets_are_counted():
 
 
 def test_client_ip_from_the_proxy_header():
-    from handlers.main import MainHandler
+    import logging as logging_module
+
+    from tornado.httputil import HTTPHeaders
 
     world = World()
 
-    class Request:
-        def __init__(self, headers, remote_ip):
-            self.headers = headers
-            self.remote_ip = remote_ip
-
-    def ip(headers, remote="9.9.9.9"):
-        handler = MainHandler.__new__(MainHandler)
-        handler.state = world.state
-        handler.request = Request(headers, remote)
-        return handler.client_ip()
-
-    import logging as logging_module
+    def ip(headers, remote="9.9.9.9", state=None):
+        return client_ip(state or world.state, HTTPHeaders(headers), remote)
 
     assert ip({"X-Real-IP": "1.2.3.4"}) == "1.2.3.4"
     assert ip({"X-Real-IP": "5.5.5.5, 1.2.3.4"}) == "1.2.3.4"
@@ -317,11 +310,10 @@ def test_client_ip_from_the_proxy_header():
         assert records == []
         ip({"X-Real-IP": "garbage"})
         assert [r.getMessage() for r in records] == ["ignoring malformed X-Real-IP header"]
+        no_header = World({"PEP_SERVER_IP_HEADER": ""}).state
+        records.clear()
+        assert ip({"X-Real-IP": "5.6.7.8"}, state=no_header) == "9.9.9.9"  # no proxy header configured
+        assert records == []
     finally:
         logger.removeHandler(handler)
         logger.setLevel(old_level)
-    world2 = World({"PEP_SERVER_IP_HEADER": ""})
-    handler2 = MainHandler.__new__(MainHandler)
-    handler2.state = world2.state
-    handler2.request = Request({"": "1.2.3.4", "X-Real-IP": "5.6.7.8"}, "9.9.9.9")
-    assert handler2.client_ip() == "9.9.9.9"  # no proxy header configured: the peer

@@ -23,9 +23,16 @@ pytestmark = pytest.mark.usefixtures("no_errors")
 STAFF = 131072  # ADMIN_SEND_ALERTS: !alert
 
 
+def commanded(*args, **kwargs) -> World:
+    """A World whose bot answers commands (services.commands.install, as pep.py does)."""
+    world = World(*args, **kwargs)
+    cmds.install(world.state)
+    return world
+
+
 @pytest.fixture
 def world() -> World:
-    return World()
+    return commanded()
 
 
 def bot_lines(token):
@@ -114,7 +121,7 @@ def test_wrong_place(world):
 
 def test_generic_wrong_place_for_channel_commands():
     cmd = cmds.Command(trigger="!x", handler=lambda ctx: "x", where=cmds.CHANNEL)
-    world = World()
+    world = commanded()
     a = world.user("Alice")
     ctx = cmds.Context(world.state, a, None, "!x", cmd)
     assert ctx.bot_name == BOT_NAME and ctx.rest == "" and ctx.args == []
@@ -138,7 +145,8 @@ def test_arguments_split_on_whitespace(world):
     assert 0 <= int(lines[0].split()[2]) <= 50
 
 
-def test_failing_command_gives_the_generic_error(world, caplog, no_errors):
+def test_failing_command_gives_the_generic_error(caplog, no_errors):
+    world = commanded(repo=True)  # the fake repository lacks what !last reads: the command fails
     a, admin = world.user("Alice"), world.user("Admin", admin=True, privileges=3 | STAFF)
 
     async def run(token):
@@ -190,7 +198,7 @@ def test_reply_to_a_gone_channel_goes_by_pm(world):
 
 
 def test_reply_to_a_second_session():
-    world = World()
+    world = commanded()
     a = world.user("Alice")
     t = world.user("Alice", tournament=True, channels=())
     world.state.tokens.remove(t)
@@ -220,7 +228,7 @@ def test_command_declaration_rules():
 
 
 def test_gate_failure_is_logged_and_refuses(caplog, no_errors):
-    world = World()
+    world = commanded()
     a = world.user("Alice")
 
     def gate(state, sender, channel):

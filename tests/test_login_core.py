@@ -200,19 +200,12 @@ def test_silenced_user_is_told_at_login():
     assert 98 <= C.values(packets, C.SILENCE_END)[0] <= 100 and token.is_silenced()
 
 
-def test_pending_account_is_activated_or_banned_as_multi_account():
+def test_pending_account_is_activated():
     world, repo = make()
     repo.add(1007, "Fresh", privs.USER_PENDING_VERIFICATION)
     token, packets = do_login(world, "Fresh")
     assert token is not None and token.privileges & NORMAL == NORMAL
     assert repo.hardware_logs == [(1007, True)] and world.state.verified["1007"] == 1
-    repo.add(1008, "Multi", privs.USER_PENDING_VERIFICATION)
-    repo.hardware[1008] = [1000, 1005]
-    token, packets = do_login(world, "Multi")
-    assert token is None and reply_code(packets) == game.LOGIN_BANNED
-    assert world.state.verified["1008"] == 0
-    assert (1000, repo.users[1000]["privileges"]) in repo.privilege_writes
-    assert not repo.users[1000]["privileges"] & privs.USER_PUBLIC
     repo.add(1009, "NoHw", privs.USER_PENDING_VERIFICATION)
     token, packets = do_login(world, "NoHw", hashes="osu:adapters::x:y:")
     assert token is None and C.values(packets, C.NOTIFICATION) == [login_module.NOTICE_HARDWARE]

@@ -15,7 +15,7 @@ import pytest
 
 from common.db import DatabaseError
 from objects.channel import Channel
-from services import session
+from services import channels, session
 from tests import client as C
 from tests.fakes import World, received, run_async, no_errors  # noqa: F401 (fixture)
 
@@ -26,15 +26,15 @@ def test_join_and_part_channel():
     world = World()
     a = world.user("Alice", channels=())
     channel = world.state.channels.get("#osu")
-    session.join_channel(world.state, a, channel)
+    channels.join_channel(world.state, a, channel)
     assert C.values(received(a), C.CHANNEL_JOIN_SUCCESS) == ["#osu"]
     assert a in channel.members.members.values() and "#osu" in a.channels
-    session.part_channel(world.state, a, channel)
+    channels.part_channel(world.state, a, channel)
     assert received(a) == [] and "#osu" not in a.channels
     assert a not in channel.members.members.values()
-    session.join_channel(world.state, a, channel)
+    channels.join_channel(world.state, a, channel)
     received(a)
-    session.part_channel(world.state, a, channel, kick=True)
+    channels.part_channel(world.state, a, channel, kick=True)
     assert C.values(received(a), C.CHANNEL_KICKED) == ["#osu"]
     assert world.state.channels.get("#osu") is channel  # a permanent channel stays
 
@@ -47,10 +47,10 @@ def test_temporary_channel_disposed_with_its_last_human():
     temp.members.add(world.bot)
     world.bot.channels.add("#temp")
     for t in (a, b):
-        session.join_channel(world.state, t, temp)
-    session.part_channel(world.state, a, temp)
+        channels.join_channel(world.state, t, temp)
+    channels.part_channel(world.state, a, temp)
     assert world.state.channels.get("#temp") is temp
-    session.part_channel(world.state, b, temp)
+    channels.part_channel(world.state, b, temp)
     assert world.state.channels.get("#temp") is None
     assert "#temp" not in world.bot.channels
 
@@ -255,7 +255,7 @@ def test_logout_while_spectating_and_from_a_temporary_channel():
     world.send(viewer, C.start_spectating(host.user_id))
     temp = Channel("#temp", "t", temp=True)
     world.state.channels.add(temp)
-    session.join_channel(world.state, viewer, temp)
+    channels.join_channel(world.state, viewer, temp)
     received(host)
     session.logout(world.state, viewer)
     assert C.values(received(host), C.SPECTATOR_LEFT) == [viewer.user_id] and not host.spectators
