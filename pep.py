@@ -7,6 +7,8 @@ Command line (README "Usage"):
 * ``python3 pep.py init-db [--config PATH]``: create missing tables and seed rows; idempotent.
 * ``python3 pep.py adduser USERNAME PASSWORD [--privileges N] [--config PATH]``: create a user
   the way the Ripple website does and print its id.
+* ``python3 pep.py irc-token USERNAME [--config PATH]``: give the user a new IRC token the way
+  the website's ``/irc`` page does and print it (docs/irc.md).
 
 Every configuration key can be overridden with ``PEP_<SECTION>_<KEY>`` (see ``config.ini``).
 """
@@ -28,7 +30,7 @@ log = logging.getLogger("pep")
 
 #: background services started after the world is loaded and stopped (in reverse) at shutdown;
 #: each module has ``async def start(state)`` and ``async def stop(state)``
-SERVICES = ("services.loops", "services.match_cleanup", "services.pubsub")
+SERVICES = ("services.loops", "services.match_cleanup", "services.pubsub", "handlers.irc")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -42,6 +44,9 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("password")
     add.add_argument("--privileges", type=int, default=3, help="users.privileges (default 3: public, normal)")
     add.add_argument("--config", default=argparse.SUPPRESS)
+    irc = sub.add_parser("irc-token", help="give a user a new IRC token like the website does; prints it")
+    irc.add_argument("username")
+    irc.add_argument("--config", default=argparse.SUPPRESS)
     return parser
 
 
@@ -78,6 +83,19 @@ async def _add_user(cfg: config_module.Config, username: str, password: str, pri
     finally:
         db.close()
     print(user_id)
+    return 0
+
+
+async def _irc_token(cfg: config_module.Config, username: str) -> int:
+    from common import db as db_module
+    from common import schema
+
+    db = db_module.Database(cfg.db)
+    try:
+        token = await schema.new_irc_token(db, username)
+    finally:
+        db.close()
+    print(token)
     return 0
 
 
@@ -222,6 +240,14 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_add_user(cfg, args.username, args.password, args.privileges))
         except UserError as exc:
             print(f"adduser: {exc}", file=sys.stderr)
+            return 1
+    if args.command == "irc-token":
+        from common.schema import UserError
+
+        try:
+            return asyncio.run(_irc_token(cfg, args.username))
+        except UserError as exc:
+            print(f"irc-token: {exc}", file=sys.stderr)
             return 1
     return run(cfg)
 

@@ -76,6 +76,11 @@ class Repository:
         """The whole ``users`` row of ``user_id``, or None."""
         return await self.db.fetch_one("SELECT * FROM users WHERE id = %s LIMIT 1", (user_id,))
 
+    async def irc_token_user(self, token_md5: str) -> int | None:
+        """The user id whose IRC token hashes to ``token_md5`` (``irc_tokens``, docs/irc.md), or None."""
+        row = await self.db.fetch_one("SELECT userid FROM irc_tokens WHERE token = %s LIMIT 1", (token_md5,))
+        return None if row is None else int(row["userid"])
+
     async def user_exists(self, user_id: int) -> bool:
         """Whether a ``users`` row with this id exists."""
         row = await self.db.fetch_one("SELECT 1 AS x FROM users WHERE id = %s LIMIT 1", (user_id,))

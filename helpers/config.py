@@ -99,6 +99,26 @@ class LimitsConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class IrcConfig:
+    """``[irc]``: the IRC gateway (docs/irc.md)."""
+
+    enabled: bool = True
+    host: str = "0.0.0.0"
+    port: int = 6667
+    server_name: str = "pep.py"
+    motd: str = "Welcome to the osu! chat over IRC. Join #osu and say hello."
+    max_connections: int = 5000
+    max_per_ip: int = 20
+    lines_per_second: float = 5.0
+    line_burst: int = 25
+    send_queue: int = 262144
+    ping_interval: float = 90.0
+    ping_timeout: float = 60.0
+    register_timeout: float = 30.0
+    flush_interval: float = 0.02
+
+
+@dataclasses.dataclass(frozen=True)
 class LetsConfig:
     api_url: str = "http://127.0.0.1:5002/api"
     timeout: float = 10.0
@@ -141,6 +161,7 @@ _SECTIONS: dict[str, type] = {
     "multiplayer": MultiplayerConfig,
     "limits": LimitsConfig,
     "lets": LetsConfig,
+    "irc": IrcConfig,
     "log": LogConfig,
     "bot": BotConfig,
     "geo": GeoConfig,
@@ -179,6 +200,16 @@ _RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("limits", "max_frames"): (16, 1 << 20),
     ("limits", "max_payload"): (1024, 1 << 24),
     ("limits", "max_matches_per_user"): (1, 65535),
+    ("irc", "port"): (0, 65535),
+    ("irc", "max_connections"): (1, 1_000_000),
+    ("irc", "max_per_ip"): (1, 1_000_000),
+    ("irc", "lines_per_second"): (0.1, 10000),
+    ("irc", "line_burst"): (1, 100000),
+    ("irc", "send_queue"): (4096, 1 << 30),
+    ("irc", "ping_interval"): (1, 86400),
+    ("irc", "ping_timeout"): (1, 86400),
+    ("irc", "register_timeout"): (1, 3600),
+    ("irc", "flush_interval"): (0.001, 1),
 }
 
 
@@ -195,6 +226,7 @@ class Config:
     multiplayer: MultiplayerConfig = MultiplayerConfig()
     limits: LimitsConfig = LimitsConfig()
     lets: LetsConfig = LetsConfig()
+    irc: IrcConfig = IrcConfig()
     log: LogConfig = LogConfig()
     bot: BotConfig = BotConfig()
     geo: GeoConfig = GeoConfig()

@@ -30,6 +30,32 @@ if TYPE_CHECKING:
 log = logging.getLogger("pep.state")
 
 
+class ChatListener:
+    """What a chat front end other than the game client (the IRC gateway, docs/irc.md) hears of
+    the chat world. Every method is called synchronously, after the change is made in memory,
+    and must not raise or await; the defaults do nothing.
+
+    Sources: :mod:`services.chat` (``channel_message``, ``private_message``) and
+    :mod:`services.session` (``joined``, ``parted``, ``logged_out``).
+    """
+
+    def channel_message(self, channel: Any, sender: Token, text: str) -> None:
+        """``sender`` said ``text`` in ``channel`` (an :class:`objects.channel.Channel`); the
+        game members already got the packet."""
+
+    def private_message(self, sender: Token, target: Token, text: str) -> None:
+        """``sender`` sent ``text`` to ``target`` (the user's main token, already queued)."""
+
+    def joined(self, channel: Any, token: Token) -> None:
+        """``token`` became a member of ``channel``."""
+
+    def parted(self, channel: Any, token: Token, kick: bool) -> None:
+        """``token`` left ``channel`` (``kick``: it was removed by the server)."""
+
+    def logged_out(self, token: Token) -> None:
+        """``token`` is logging out; called while it is still in its channels."""
+
+
 class State:
     """Everything the server knows in memory, plus handles on MySQL and Redis."""
 
@@ -44,6 +70,9 @@ class State:
         self.matches = MatchList()  # multiplayer matches by id (services.multiplayer)
         self.settings = Settings()
         self.bot: Token | None = None
+        # chat front ends besides the game client (the IRC gateway); see ChatListener
+        self.chat_listeners: list[ChatListener] = []
+        self.irc: Any = None  # the IRC gateway (handlers/irc) while it runs, else None
         # tokens removed by a kick whose final packets are delivered on their next poll:
         # token string -> (token, monotonic time of the kick)
         self.kicked: dict[str, tuple[Token, float]] = {}

@@ -58,7 +58,7 @@ class Token:
         "friends", "friends_pending", "block_nonfriend_dms", "away_message", "away_told", "presence_filter",
         "channels", "spectating", "spectators", "match_id", "in_lobby", "tourney_match_id",
         "login_time", "last_seen", "kicked", "logged_out", "overflowed", "queue", "queued", "recent_messages",
-        "_presence", "_stats",
+        "_presence", "_stats", "irc",
     )
 
     def __init__(self, user_id: int, username: str, safe_name: str, privileges: int, *,
@@ -132,6 +132,8 @@ class Token:
         self.queued = 0
         self._presence: bytes | None = None
         self._stats: bytes | None = None
+        # the IRC connection of an IRC session (handlers/irc, docs/irc.md); None for game clients
+        self.irc = None
 
     def __repr__(self) -> str:
         return f"<Token {self.user_id} {self.username!r}{' tourney' if self.tournament else ''}>"

@@ -113,6 +113,10 @@ apt_install() {
 
 if [ "$HAVE_APT" = 1 ]; then
     apt_install gcc pkg-config libmariadb-dev || warn "build tools are missing: mysqlclient may fail to build"
+    if [ "$WITH_TEST" = 1 ]; then
+        # the scripted IRC session of tests/integration/test_irc_irssi.py (docs/irc.md)
+        DEBIAN_FRONTEND=noninteractive apt_install irssi tmux || warn "irssi/tmux missing: the irssi test will be skipped"
+    fi
 else
     say "not a Debian system: skipping package installation"
 fi

@@ -37,6 +37,8 @@ def part_channel(state: State, token: Token, channel: channel_module.Channel, ki
     token.channels.discard(channel.name)
     if kick:
         token.enqueue(codec.channel_kicked(channel.client_name))
+    for listener in state.chat_listeners:  # the IRC gateway (docs/irc.md)
+        listener.parted(channel, token, kick)
     if channel.temp and channel.humans() == 0:
         for member in channel.members:
             member.channels.discard(channel.name)
@@ -48,6 +50,8 @@ def join_channel(state: State, token: Token, channel: channel_module.Channel) ->
     channel.members.add(token)
     token.channels.add(channel.name)
     token.enqueue(codec.channel_join_success(channel.client_name))
+    for listener in state.chat_listeners:  # the IRC gateway (docs/irc.md)
+        listener.joined(channel, token)
 
 
 def logout(state: State, token: Token, broadcast: bool = True) -> None:
@@ -63,6 +67,8 @@ def logout(state: State, token: Token, broadcast: bool = True) -> None:
     spectate.stop_spectating(state, token)
     spectate.detach_spectators(state, token)
     multiplayer.leave_match(state, token)
+    for listener in state.chat_listeners:  # the IRC gateway (docs/irc.md)
+        listener.logged_out(token)
     token.logged_out = True
     for name in list(token.channels):
         channel = state.channels.get(name)
