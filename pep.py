@@ -30,7 +30,7 @@ log = logging.getLogger("pep")
 
 #: background services started after the world is loaded and stopped (in reverse) at shutdown;
 #: each module has ``async def start(state)`` and ``async def stop(state)``
-SERVICES = ("services.loops", "services.match_cleanup", "services.pubsub", "handlers.irc")
+SERVICES = ("services.loops", "services.match_cleanup", "services.pubsub", "services.match_events", "handlers.irc")
 
 
 def _parser() -> argparse.ArgumentParser:

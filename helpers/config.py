@@ -128,6 +128,8 @@ class LetsConfig:
 class BotConfig:
     # extra command modules (comma-separated .py paths or module names), see docs/commands.md
     command_modules: str = ""
+    # texts of the !mp replies and match-event lines: "kawata" or "official" (docs/irc.md)
+    mp_style: str = "kawata"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -298,6 +300,8 @@ def load(path: str | None = "config.ini", environ: Mapping[str, str] | None = No
     config = Config(**values)
     if config.stack.flavour not in FLAVOURS:
         raise ConfigError(f"[stack] flavour = {config.stack.flavour!r}: expected one of {', '.join(FLAVOURS)}")
+    if config.bot.mp_style not in ("kawata", "official"):
+        raise ConfigError(f"[bot] mp_style = {config.bot.mp_style!r}: expected kawata or official")
     if config.log.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
         raise ConfigError(f"[log] level = {config.log.level!r}: expected DEBUG, INFO, WARNING or ERROR")
     for part in config.metrics.allow.split(","):

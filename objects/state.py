@@ -56,6 +56,18 @@ class ChatListener:
         """``token`` is logging out; called while it is still in its channels."""
 
 
+class MatchListener:
+    """What a listener hears of multiplayer matches (the match-event lines of
+    :mod:`services.match_events`). Called synchronously from :mod:`services.multiplayer`; must
+    not raise or await; the defaults do nothing."""
+
+    def match_changed(self, match: Any) -> None:
+        """Anything about ``match`` changed (called where the update is sent to everyone)."""
+
+    def round_finished(self, match: Any) -> None:
+        """The round of ``match`` is over; its slots still hold this round's scores."""
+
+
 class State:
     """Everything the server knows in memory, plus handles on MySQL and Redis."""
 
@@ -72,6 +84,7 @@ class State:
         self.bot: Token | None = None
         # chat front ends besides the game client (the IRC gateway); see ChatListener
         self.chat_listeners: list[ChatListener] = []
+        self.match_listeners: list[MatchListener] = []  # services.match_events
         self.irc: Any = None  # the IRC gateway (handlers/irc) while it runs, else None
         # tokens removed by a kick whose final packets are delivered on their next poll:
         # token string -> (token, monotonic time of the kick)

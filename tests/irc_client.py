@@ -55,14 +55,16 @@ class IrcUser:
     def pump(self, seconds: float = 0.05) -> None:
         self.reactor.process_once(seconds)
 
-    def wait(self, pred: Callable[[Event], bool], timeout: float = 5.0, what: str = "an event") -> Event:
-        """The first not-yet-consumed event with ``pred``; events before it are consumed."""
+    def wait(self, pred: Callable[[Event], bool], timeout: float = 5.0, what: str = "an event",
+             anywhere: bool = False) -> Event:
+        """The first not-yet-consumed event with ``pred``; events before it are consumed.
+        ``anywhere``: also look at consumed events (order does not matter)."""
         deadline = time.monotonic() + timeout
         while True:
-            for index in range(self.seen, len(self.events)):
+            for index in range(0 if anywhere else self.seen, len(self.events)):
                 event = self.events[index]
                 if pred(event):
-                    self.seen = index + 1
+                    self.seen = max(self.seen, index + 1)
                     return event
             if time.monotonic() > deadline:
                 tail = "\n".join(repr(e) for e in self.events[-25:])

@@ -190,15 +190,26 @@ def mp_command(ctx: Context):
     state, sender = ctx.state, ctx.sender
     if sub == "help":
         return HELP
-    if sub == "make":
+    official = getattr(state.cfg.bot, "mp_style", "kawata") == "official"  # docs/irc.md
+    if sub == "make" or (official and sub == "makeprivate"):
         if not sender.privileges & privs.USER_TOURNAMENT_STAFF:
             return None
+        if official:
+            from services.commands import mp_official
+
+            return mp_official.make(ctx, " ".join(args))
         return _make(ctx, " ".join(args))
     if sub == "join":
         return _join(ctx, args)
-    handler = _IN_MATCH.get(sub)
-    if handler is None:
-        return INVALID
+    if official:
+        from services.commands import mp_official
+
+        if sub not in mp_official._HANDLERS:
+            return INVALID
+    else:
+        handler = _IN_MATCH.get(sub)
+        if handler is None:
+            return INVALID
     match = channel_match(state, ctx.channel)
     if match is None:
         if ctx.channel is not None and ctx.channel.startswith(m.CHANNEL_PREFIX):
@@ -206,6 +217,8 @@ def mp_command(ctx: Context):
         return NOT_IN_CHANNEL
     if not is_referee(state, sender, match):
         return None
+    if official:
+        return mp_official.dispatch(ctx, sub, args, match)
     try:
         return handler(ctx, match, args)
     except mp.MatchError as exc:  # a refused match operation: its text is the reply
@@ -223,7 +236,19 @@ def _make(ctx: Context, name: str) -> str:
     except mp.MatchError as exc:
         return str(exc)
     referees(ctx.state, match).add(ctx.sender.user_id)
+    join_referee_channel(ctx, match)
     return f"Tourney match #{match.id} created!"
+
+
+def join_referee_channel(ctx: Context, match: Match) -> None:
+    """An IRC referee (docs/irc.md) joins the new match's channel, ``#mp_<id>`` on IRC, at once."""
+    if getattr(ctx.sender, "irc", None) is None:
+        return
+    from services import session
+
+    channel = ctx.state.channels.get(match.channel_name)
+    if channel is not None and channel.name not in ctx.sender.channels:
+        session.join_channel(ctx.state, ctx.sender, channel)
 
 
 def _join(ctx: Context, args: list[str]) -> str | None:
