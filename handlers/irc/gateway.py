@@ -871,7 +871,7 @@ class Connection:
             else:
                 self.numeric(p.ERR_CHANOPRIVSNEEDED, irc_channel(channel.name), "Channel modes are set by the server")
         elif target.lower() == self.nick.lower():
-            if len(params) == 1:
+            if len(params) == 1 or set(params[1]) <= set("+-i"):  # every user is +i; "MODE me +i" is a no-op
                 self.numeric(p.RPL_UMODEIS, "+i")
             else:
                 self.numeric(p.ERR_UMODEUNKNOWNFLAG, "Unknown MODE flag")
