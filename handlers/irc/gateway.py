@@ -196,9 +196,9 @@ class Gateway(ChatListener):
     def flush(self) -> None:
         """Turn what the game queued for IRC users into IRC lines (module docstring)."""
         cache: dict[int, tuple[bytes, list[tuple[str, str, str]]]] = {}
-        for conn in self.connections:
+        for conn in tuple(self.connections):
             token = conn.token
-            if token is None:
+            if token is None or conn.closed:
                 continue
             if token.queue:
                 conn.deliver_queue(cache)
@@ -323,6 +323,7 @@ class Connection:
         self.server_time = False
         self.multi_prefix = False
         self.closed = False
+        self.failing = False  # a write failed: closing on the next loop pass
         self.joined: set[str] = set()
         now = time.monotonic()
         self.connected = now
@@ -385,15 +386,21 @@ class Connection:
 
     def send(self, data: bytes) -> None:
         """Queue bytes for the client; past ``[irc] send_queue`` waiting bytes it is closed."""
-        if self.closed:
+        if self.closed or self.failing:
             return
         try:
             self.stream.write(data)
         except tornado.iostream.StreamBufferFullError:
             log.info("IRC %s: send queue exceeded", self)
-            self.close("SendQ exceeded")
+            self._fail("SendQ exceeded")
         except tornado.iostream.StreamClosedError:
-            self.close("Connection closed")
+            self._fail("Connection closed")
+
+    def _fail(self, reason: str) -> None:
+        """Stop writing and close on the next loop pass: a write can fail inside a chat
+        listener call, where logging the user out at once would change the lists being walked."""
+        self.failing = True
+        tornado.ioloop.IOLoop.current().add_callback(self.close, reason)
 
     def numeric(self, code: str, *params: str) -> None:
         """A numeric reply ``:server <code> <nick> params...``."""

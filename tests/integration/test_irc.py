@@ -315,3 +315,35 @@ def test_queries(server, irc_users):
     u.wait_type("endofnames")
     u.conn.part(["#osu"])
     u.wait(lambda e: e.type == "part" and e.source == u.nick)
+
+
+def test_send_queue_limit_disconnects_a_reader_that_stopped(start_server):
+    """An IRC client that stops reading is closed once [irc] send_queue bytes wait for it; the
+    game goes on (the talking game client is unaffected)."""
+    import socket
+
+    srv = start_server({"PEP_IRC_SEND_QUEUE": "8192", "PEP_CHAT_SPAM_LIMIT": "100000"})
+    user = srv.new_user()
+    token = srv.irc_token(user.name)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", srv.irc_port))
+    raw = RawIrc.__new__(RawIrc)
+    raw.sock, raw.buf = sock, b""
+    try:
+        raw.send(f"PASS {token}\r\nNICK {user.name}\r\nUSER x 0 * :x\r\nJOIN #osu\r\n".encode())
+        raw.lines_until(lambda line: " 366 " in line)
+        game = srv.connect()
+        game.send(C.channel_join("#osu"))
+        big = "x" * 1900
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            game.send(*[C.public_message("#osu", big) for _ in range(50)])
+            r = requests.get(srv.url + "api/v1/isOnline", params={"id": user.id}, timeout=5)
+            if r.json()["result"] is False:
+                break
+        assert r.json()["result"] is False, "the IRC user that stopped reading is still online"
+        assert "SendQ exceeded" in srv.log_text() or "send queue exceeded" in srv.log_text()
+        game.poll()
+    finally:
+        raw.close()
