@@ -56,6 +56,18 @@ async def poll_latency(port: int, tokens: list[str], rounds: int) -> tuple[float
     return bl.percentile(times, 50) * 1000, bl.percentile(times, 99) * 1000, len(times)
 
 
+async def poll_figures(server: bl.ServerProcess, tokens: list[str], rounds: int, report: bl.Report,
+                       label: str) -> tuple[float, float]:
+    """Report poll p50/p99 (ms) and the server's CPU per poll (µs, one more sweep); returns (p50, p99)."""
+    p50, p99, _ = await poll_latency(server.port, tokens, rounds)
+    report.figure(f"poll_p50_ms_{label}", p50, "ms", "{:.3f}")
+    report.figure(f"poll_p99_ms_{label}", p99, "ms", "{:.3f}")
+    cpu0 = server.cpu_seconds()
+    await poll_latency(server.port, tokens, 1)
+    report.figure(f"poll_cpu_us_{label}", (server.cpu_seconds() - cpu0) / len(tokens) * 1e6, "us", "{:.1f}")
+    return p50, p99
+
+
 class IrcClient:
     """A minimal IRC client: registers, joins #osu, notes when a marked line arrives."""
 
@@ -138,12 +150,7 @@ async def game_fanout(port: int, tokens: list[str], marker: bytes, started: floa
 async def scenario(world: bl.BenchWorld, server: bl.ServerProcess, irc_port: int, game_tokens: list[str],
                    irc_users: list[tuple[str, str]], rounds: int, report: bl.Report) -> None:
     port = server.port
-    p50, p99, n = await poll_latency(port, game_tokens, rounds)
-    report.figure("poll_p50_ms_without_irc", p50, "ms", "{:.3f}")
-    report.figure("poll_p99_ms_without_irc", p99, "ms", "{:.3f}")
-    cpu0 = server.cpu_seconds()
-    await poll_latency(port, game_tokens, 1)
-    report.figure("poll_cpu_us_without_irc", (server.cpu_seconds() - cpu0) / len(game_tokens) * 1e6, "us", "{:.1f}")
+    p50, p99 = await poll_figures(server, game_tokens, rounds, report, "without_irc")
     await bl.poll_all(bl.ConnPool(port, 16), game_tokens)
     time.sleep(1.0)
     rss_before = server.rss()
@@ -188,12 +195,7 @@ async def scenario(world: bl.BenchWorld, server: bl.ServerProcess, irc_port: int
     game_s = await game_fanout(port, game_tokens, marker.encode(), sent_at[0])
     report.figure("irc_to_all_game_ms", game_s * 1000, "ms", "{:.1f}")
 
-    p50b, p99b, _ = await poll_latency(port, game_tokens, rounds)
-    report.figure("poll_p50_ms_with_irc", p50b, "ms", "{:.3f}")
-    report.figure("poll_p99_ms_with_irc", p99b, "ms", "{:.3f}")
-    cpu0 = server.cpu_seconds()
-    await poll_latency(port, game_tokens, 1)
-    report.figure("poll_cpu_us_with_irc", (server.cpu_seconds() - cpu0) / len(game_tokens) * 1e6, "us", "{:.1f}")
+    p50b, p99b = await poll_figures(server, game_tokens, rounds, report, "with_irc")
     report.note(f"poll p50 with/without IRC: {p50b / p50:.2f}x; p99 {p99b / p99:.2f}x "
                 f"({len(clients)} IRC connections, {len(game_tokens)} game users; load {bl.load_average()})")
     for c in clients:

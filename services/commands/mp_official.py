@@ -350,32 +350,28 @@ def _name(ctx: Context, match: Match, args: list[str]) -> str:
     return f"Room name updated to \"{name}\""
 
 
-async def _addref(ctx: Context, match: Match, args: list[str]) -> str:
+async def _change_referees(ctx: Context, match: Match, args: list[str], add: bool) -> str:
+    """``!mp addref`` / ``!mp removeref`` of up to 8 users; ``User not found`` stops at the first unknown."""
     if not args:
-        return "Wrong syntax: !mp addref <username> [<username>] [...]"
+        return f"Wrong syntax: !mp {'addref' if add else 'removeref'} <username> [<username>] [...]"
     assert ctx.state.repo is not None
-    added = []
+    names = []
     for name in args[:8]:
         user = await ctx.state.repo.user_by_safe_name(safe_username(name))
         if user is None:
             return USER_NOT_FOUND
-        kawata.referees(ctx.state, match).add(int(user["id"]))
-        added.append(str(user["username"]))
-    return f"Added {', '.join(added)} to the match referees"
+        refs = kawata.referees(ctx.state, match)
+        (refs.add if add else refs.discard)(int(user["id"]))
+        names.append(str(user["username"]))
+    return f"{'Added' if add else 'Removed'} {', '.join(names)} {'to' if add else 'from'} the match referees"
 
 
-async def _removeref(ctx: Context, match: Match, args: list[str]) -> str:
-    if not args:
-        return "Wrong syntax: !mp removeref <username> [<username>] [...]"
-    assert ctx.state.repo is not None
-    removed = []
-    for name in args[:8]:
-        user = await ctx.state.repo.user_by_safe_name(safe_username(name))
-        if user is None:
-            return USER_NOT_FOUND
-        kawata.referees(ctx.state, match).discard(int(user["id"]))
-        removed.append(str(user["username"]))
-    return f"Removed {', '.join(removed)} from the match referees"
+def _addref(ctx: Context, match: Match, args: list[str]):
+    return _change_referees(ctx, match, args, True)
+
+
+def _removeref(ctx: Context, match: Match, args: list[str]):
+    return _change_referees(ctx, match, args, False)
 
 
 def _listrefs(ctx: Context, match: Match, args: list[str]) -> list[str]:
