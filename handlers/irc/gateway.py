@@ -148,7 +148,7 @@ class Gateway(ChatListener):
                        tornado.ioloop.PeriodicCallback(self.housekeeping, 1000)]
         for loop in self._loops:
             loop.start()
-        log.info("IRC gateway listening on %s:%d", self.cfg.host, self.port)
+        log.info("IRC gateway open on %s:%d", self.cfg.host, self.port)
 
     def stop(self) -> None:
         """Stop listening; every connection gets ``ERROR`` and its user is logged out."""
