@@ -265,11 +265,14 @@ def test_bad_input(server):
 def test_idle_ping_timeout_and_send_queue(start_server):
     srv = start_server({"PEP_IRC_PING_INTERVAL": "1", "PEP_IRC_PING_TIMEOUT": "1", "PEP_IRC_REGISTER_TIMEOUT": "2"})
     user = srv.new_user()
+    before = srv.settled_online_users()
     raw = raw_register(srv, user)
     try:
+        assert srv.wait_online_users(before + 1) == before + 1, "the IRC user is in ripple:online_users"
         raw.lines_until(lambda line: line.startswith("PING"), timeout=5)
         raw.lines_until(lambda line: "Ping timeout" in line, timeout=5)
         assert raw.closed()
+        assert srv.wait_online_users(before) == before
     finally:
         raw.close()
     idle = RawIrc(srv.irc_port)
@@ -347,3 +350,15 @@ def test_send_queue_limit_disconnects_a_reader_that_stopped(start_server):
         game.poll()
     finally:
         raw.close()
+
+
+def test_ban_closes_the_irc_connection(server, irc_users):
+    """A ban published on peppy:ban (the website's way) logs the IRC session out and closes it."""
+    u = irc_users()
+    u.welcome()
+    watcher = server.connect()
+    server.set_privileges(u.user.id, 0)
+    server.redis.publish("peppy:ban", str(u.user.id))
+    u.wait(lambda e: e.type in ("error", "disconnect"), timeout=10)
+    C.wait_for(watcher, lambda p: p.id == C.USER_LOGOUT and p.value.user_id == u.user.id,
+               description="logout of the banned IRC user")
