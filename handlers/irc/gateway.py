@@ -564,6 +564,12 @@ class Connection:
     async def _register(self) -> None:
         state = self.state
         repo = state.repo
+        if state.login_failures_ip.blocked(self.ip):  # the game's login limit, before any MySQL work
+            self.registering = False
+            log.info("IRC login refused from %s: too many failed logins", self.ip)
+            self.numeric(p.ERR_PASSWDMISMATCH, "Password incorrect (too many failed attempts, try again later)")
+            self.close("Too many failed logins")
+            return
         try:
             user = None
             if self.password and repo is not None:
@@ -572,6 +578,7 @@ class Connection:
                 if user_id is not None and user_id != state.cfg.stack.bot_id:
                     user = await repo.user_by_id(user_id)
             if user is None or str(user["username_safe"]) != safe_username(self.nick):
+                state.login_failures_ip.failure(self.ip)
                 log.info("IRC login refused from %s: wrong token or nick %r", self.ip, self.nick[:32])
                 self.numeric(p.ERR_PASSWDMISMATCH, "Password incorrect")
                 self.close("Bad password")

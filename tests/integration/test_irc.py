@@ -21,7 +21,7 @@ def text(stem: str = "msg") -> str:
 def irc_users(server):
     made: list[IrcUser] = []
 
-    def factory(user=None, **kw) -> IrcUser:
+    def factory(user=None, server=server, **kw) -> IrcUser:
         user = user or server.new_user()
         u = IrcUser(server, user.name, **kw)
         u.user = user
@@ -66,23 +66,28 @@ def test_registration_replies_and_presence(server, irc_users):
                description="logout of the IRC user")
 
 
-def test_wrong_token_nick_and_banned(server, irc_users):
-    user = server.new_user()
-    token = server.irc_token(user.name)
-    bad = irc_users(user, token="0" * 32)
-    bad.wait_type("passwdmismatch")
-    other = server.new_user()
-    wrong_nick = irc_users(other, token=token)  # someone else's token
-    wrong_nick.wait_type("passwdmismatch")
-    banned = server.new_user()
-    tok = server.irc_token(banned.name)
-    server.set_privileges(banned.id, 0)
-    b = irc_users(banned, token=tok)
+def test_wrong_token_nick_banned_and_failure_limit(server, start_server, irc_users):
+    srv = start_server({"PEP_LIMITS_LOGIN_FAILURES_IP": "3"})
+    # a banned account: 465 (not a failed login)
+    banned = srv.new_user()
+    tok = srv.irc_token(banned.name)
+    srv.set_privileges(banned.id, 0)
+    b = irc_users(banned, token=tok, server=srv)
     b.wait_type("yourebannedcreep")
     # spaces as underscores, any case
-    spaced = server.new_user(name=f"Sp Ace{secrets.token_hex(2)}")
-    s = irc_users(spaced, nick=spaced.name.replace(" ", "_").upper())
+    spaced = srv.new_user(name=f"Sp Ace{secrets.token_hex(2)}")
+    s = irc_users(spaced, nick=spaced.name.replace(" ", "_").upper(), server=srv)
     s.welcome()
+    # wrong token, someone else's token: 464, counted against the address
+    user = srv.new_user()
+    token = srv.irc_token(user.name)
+    irc_users(user, token="0" * 32, server=srv).wait_type("passwdmismatch")
+    irc_users(srv.new_user(), token=token, server=srv).wait_type("passwdmismatch")
+    irc_users(user, token="1" * 32, server=srv).wait_type("passwdmismatch")
+    # past [limits] login_failures_ip even the right token is refused before any MySQL work
+    blocked = irc_users(user, token=token, server=srv)
+    ev = blocked.wait_type("passwdmismatch")
+    assert "too many" in ev.text()
 
 
 def test_irc_token_table_holds_md5(server):
