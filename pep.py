@@ -28,11 +28,6 @@ from helpers import config as config_module  # noqa: E402
 
 log = logging.getLogger("pep")
 
-#: background services started after the world is loaded and stopped (in reverse) at shutdown;
-#: each module has ``async def start(state)`` and ``async def stop(state)``
-SERVICES = ("services.loops", "services.match_cleanup", "services.pubsub", "services.match_events", "handlers.irc")
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pep.py", description="Realtime Bancho server for osu! private servers.")
     parser.add_argument("--config", default="config.ini", help="path of config.ini (default ./config.ini)")
@@ -99,89 +94,72 @@ async def _irc_token(cfg: config_module.Config, username: str) -> int:
     return 0
 
 
-async def load_world(state) -> None:
-    """Load settings, the menu icon, admin groups, channels and the bot (integration.md §5.7)."""
-    from common.ripple import safe_username
-    from objects import bot as bot_module
-    from services import commands as bot_commands  # the bot's commands (objects.bot.message_hooks)
-    bot_commands.load_configured(state.cfg)
-    from objects.channel import Channel
+def build_services(state) -> None:
+    """Attach the runtime objects to ``state``: the bot's commands (``state.bot_hooks``), the
+    pub/sub listener (``state.listener``) and the background services in start order
+    (``state.services``: loops, match janitor, pub/sub listener, the match-event lines, the IRC
+    gateway (docs/irc.md); stopped in reverse)."""
+    from services import commands as bot_commands
+    from handlers import irc
+    from services import loops, match_cleanup, match_events, pubsub, pubsub_handlers
 
-    repo = state.repo
-    cfg = state.cfg
-    await repo.load_admin_groups()
-    state.settings = await repo.settings()
-    state.settings.menu_icon = await repo.menu_icon(cfg.stack.menu_icon_base)
-    for row in await repo.channels():
-        state.channels.add(Channel(row.name, row.description, row.public_read, row.public_write))
-    user = await repo.user_by_id(cfg.stack.bot_id)
-    if user is None:
-        raise RuntimeError(f"bot user {cfg.stack.bot_id} does not exist: run `python3 pep.py init-db`")
-    name = str(user["username"])
-    privileges = int(user["privileges"] or 0)
-    bot = bot_module.make_token(cfg.stack.bot_id, name, safe_username(name), privileges,
-                                repo.presence_rank(privileges, True, True))
-    stats = await repo.stats(bot.user_id, 0)
-    bot.set_stats(stats.ranked_score, stats.accuracy, stats.playcount, stats.total_score, stats.rank, stats.pp)
-    bot.country = await repo.country(bot.user_id, user)
-    state.bot = bot
-    for channel in state.channels:
-        channel.members.add(bot)
-        bot.channels.add(channel.name)
-    state.tokens.add(bot)
-    log.info("loaded %d channels; bot %r online; maintenance %s", len(state.channels), name,
-             "on" if state.settings.maintenance else "off")
+    bot_commands.install(state)
+    state.listener = pubsub.Listener(state, pubsub_handlers.SUBSCRIPTIONS)
+    state.services = [loops.Loops(state), match_cleanup.MatchJanitor(state), state.listener,
+                      match_events.MatchEvents(state), irc.Gateway(state)]
 
 
-async def serve(cfg: config_module.Config) -> int:
-    """Start everything, serve until a stop request, then stop cleanly. Returns the exit code.
+async def serve(cfg: config_module.Config):
+    """Start everything, serve until a stop request, then stop cleanly.
 
-    Signals and the stop/restart flow: :mod:`services.system` (docs/operations.md).
+    Returns ``(exit code, lifecycle)``; ``lifecycle.reexec`` tells whether to re-execute
+    (``lifecycle`` is None when the start-up failed). Signals and the stop/restart flow:
+    :mod:`services.system` (docs/operations.md).
     """
-    import importlib
-
     import tornado.httpserver
     import tornado.netutil
 
+    from redis.exceptions import RedisError
+
     from common.db import Database, DatabaseError
     from common.redis import Redis
-    from services import system
+    from services import commands as bot_commands
+    from services import system, world
     from handlers.app import make_app
     from helpers import geo, metrics
     from objects.state import State
 
-    logging.getLogger().addHandler(metrics.ErrorCounter())
+    logging.getLogger().addHandler(metrics.ErrorCounter(DatabaseError, RedisError))
     system.init_error_reporting(cfg.sentry.dsn)
+    # Start-up changes nothing outside the process until every prerequisite is checked: the
+    # listening socket is bound first (a second server on a busy port stops here), then Redis
+    # and MySQL are read; only then are the stack's Redis keys reset (docs/operations.md).
+    try:
+        sockets = tornado.netutil.bind_sockets(cfg.server.port, address=cfg.server.host)
+    except OSError as exc:
+        log.error("start-up failed: cannot listen on %s:%d: %s", cfg.server.host, cfg.server.port, exc)
+        return 1, None
     db = Database(cfg.db)
     redis = Redis(cfg.redis)
     state = State(cfg, db, redis)
     state.geo = geo.open_locator(cfg.geo.database)
     try:
+        await redis.client.ping()
+        bot_commands.load_configured(cfg)
+        loaded = await world.read_world(state.repo, cfg)
         await redis.startup()
-        await load_world(state)
-    except (DatabaseError, RuntimeError, OSError) as exc:
-        log.error("start-up failed: %s", exc)
-        db.close()
-        await redis.close()
-        return 1
-    except Exception as exc:  # redis errors and the like
+    except Exception as exc:  # MySQL, Redis, a missing bot user
         log.error("start-up failed: %s: %s", type(exc).__name__, exc)
+        for sock in sockets:
+            sock.close()
         db.close()
         await redis.close()
-        return 1
-    try:
-        sockets = tornado.netutil.bind_sockets(cfg.server.port, address=cfg.server.host)
-    except OSError as exc:
-        log.error("start-up failed: cannot listen on %s:%d: %s", cfg.server.host, cfg.server.port, exc)
-        db.close()
-        await redis.close()
-        return 1
+        return 1, None
+    world.apply_world(state, loaded)
     server = tornado.httpserver.HTTPServer(make_app(state), max_body_size=cfg.server.max_body, xheaders=False)
-    services = []
-    for name in SERVICES:
-        service = importlib.import_module(name)
-        await service.start(state)
-        services.append(service)
+    build_services(state)
+    for service in state.services:
+        await service.start()
     system.install_signal_handlers(state)
     # The live state is long-lived and mostly acyclic: move what start-up built out of the
     # collector's sight and collect rarely. With the defaults, full collections over 10,000
@@ -193,7 +171,7 @@ async def serve(cfg: config_module.Config) -> int:
     system.started(state)
     log.info("listening on %s:%d (flavour %s)", cfg.server.host, cfg.server.port, cfg.stack.flavour)
     await system.wait_for_stop(state)
-    return await system.shutdown(state, server, services)
+    return await system.shutdown(state, server), state.lifecycle
 
 
 def _event_loop_runner(cfg: config_module.Config):
@@ -215,11 +193,11 @@ def _event_loop_runner(cfg: config_module.Config):
 def run(cfg: config_module.Config) -> int:
     """Run the server until it is stopped; returns the exit code, or re-executes the process
     when a restart was asked for (SIGUSR2, ``!system restart``)."""
-    code = _event_loop_runner(cfg)(serve(cfg))
+    code, lifecycle = _event_loop_runner(cfg)(serve(cfg))
     from services import system
 
-    if code == 0 and system.reexec_requested():
-        system.reexec()
+    if code == 0 and lifecycle is not None and lifecycle.reexec:
+        system.reexec(lifecycle)
     return code
 
 

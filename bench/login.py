@@ -55,7 +55,8 @@ sys.path.insert(0, sys.argv[1])
 import bcrypt
 from helpers.config import Config
 from objects.state import State
-state = State(Config())
+from tests.fakes import FakeDatabase, FakeRedis
+state = State(Config(), FakeDatabase(), FakeRedis())
 workers = state.cpu_pool._max_workers
 state.cpu_pool.shutdown(wait=False)
 hashed, md5, count = sys.argv[2].encode(), sys.argv[3].encode(), int(sys.argv[4])

@@ -196,16 +196,17 @@ def broadcast_timing(report: bl.Report, members: int, rounds: int = 200) -> None
     from objects.channel import Channel
     from objects.state import State
     from objects.token import Token
-    from services import chat, session
+    from services import channels, chat
+    from tests.fakes import FakeDatabase, FakeRedis
 
-    state = State(Config())
+    state = State(Config(), FakeDatabase(), FakeRedis())
     channel = Channel("#osu", "Main osu! channel")
     state.channels.add(channel)
     tokens = []
     for i in range(members):
         t = Token(10_000 + i, f"user{i}", f"user{i}", 3)
         state.tokens.add(t)
-        session.join_channel(state, t, channel)
+        channels.join_channel(state, t, channel)
         t.drain()
         tokens.append(t)
     text = "does anyone know a good 6* farm map? asking for a friend"

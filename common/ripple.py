@@ -10,6 +10,7 @@ Sources: schema.md §1–§4.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import logging
 import time
 from typing import Any
@@ -44,6 +45,27 @@ class Settings:
     menu_icon: str = ""
 
 
+@dataclasses.dataclass(frozen=True)
+class OfflineMessage:
+    """A private message kept for a user who was offline (table ``offline_messages``,
+    docs/integration.md "Offline messages"): ``sent_at`` in Unix seconds."""
+
+    id: int
+    sender_id: int
+    sender_name: str
+    content: str
+    sent_at: int
+
+
+class StoreResult(str, enum.Enum):
+    """What :meth:`Repository.store_offline_message` did with a message."""
+
+    STORED = "stored"
+    UNKNOWN = "no such user"
+    UNREACHABLE = "recipient banned or restricted"
+    FULL = "recipient has too many stored messages"
+
+
 @dataclasses.dataclass
 class ChannelRow:
     """One ``bancho_channels`` row: name, topic, public read/write."""
@@ -61,7 +83,7 @@ def safe_username(name: str) -> str:
 class Repository:
     """Flavour-aware access to the stack's database and leaderboards."""
 
-    def __init__(self, db: Database, redis: Redis | None, flavour: str) -> None:
+    def __init__(self, db: Database, redis: Redis, flavour: str) -> None:
         self.db = db
         self.redis = redis
         self.flavour: Flavour = FLAVOURS[flavour]
@@ -165,7 +187,7 @@ class Repository:
         if row is None:
             return Stats()
         pp = int(row["pp"] or 0)
-        rank = await self.redis.rank(board, user_id) if self.redis is not None else 0
+        rank = await self.redis.rank(board, user_id)
         return Stats(
             ranked_score=int(row["rs"] or 0),
             accuracy=float(row["acc"] or 0) / 100.0,
@@ -440,8 +462,7 @@ class Repository:
     async def remove_from_leaderboards(self, user_id: int, country: str) -> None:
         """ZREM the user from every board of :meth:`leaderboard_keys` (ban and restrict).
         Raises :class:`redis.exceptions.RedisError`."""
-        if self.redis is not None:
-            await self.redis.remove_from_sorted_sets(self.leaderboard_keys(country), str(user_id))
+        await self.redis.remove_from_sorted_sets(self.leaderboard_keys(country), str(user_id))
 
     async def admin_log(self, author_id: int, text: str, through: str = "FokaBot") -> bool:
         """Ripple's admin log (integration.md §4.6): ``rap_logs(userid, text, datetime, through)``.
@@ -510,6 +531,58 @@ class Repository:
         return await self.db.fetch_one(
             "SELECT * FROM beatmaps WHERE beatmap_id = %s ORDER BY id DESC LIMIT 1", (beatmap_id,)
         )
+
+    # ------------------------------------------------------------------ offline messages
+    async def store_offline_message(self, sender_id: int, recipient_safe_name: str, content: str,
+                                    limit: int, bypass: bool = False) -> tuple[StoreResult, int, str]:
+        """Keep a private message for an offline user, in one transaction: look the recipient up
+        by safe name, refuse a banned or restricted one (unless ``bypass``, the bot), refuse when
+        ``limit`` messages already wait for them, else insert. Returns (result, recipient id,
+        recipient name); id 0 and name "" when the user does not exist. ``content`` is cut to
+        2048 characters (the column)."""
+
+        def work(cur: Any) -> tuple[StoreResult, int, str]:
+            cur.execute("SELECT id, username, privileges FROM users WHERE username_safe = %s LIMIT 1",
+                        (recipient_safe_name,))
+            row = cur.fetchone()
+            if row is None:
+                return StoreResult.UNKNOWN, 0, ""
+            user_id, name = int(row["id"]), str(row["username"])
+            if not bypass and not int(row["privileges"] or 0) & privs.USER_PUBLIC:
+                return StoreResult.UNREACHABLE, user_id, name
+            cur.execute("SELECT COUNT(*) AS n FROM offline_messages WHERE recipient_id = %s", (user_id,))
+            if int(cur.fetchone()["n"]) >= limit:
+                return StoreResult.FULL, user_id, name
+            cur.execute("INSERT INTO offline_messages (sender_id, recipient_id, content, sent_at) "
+                        "VALUES (%s, %s, %s, %s)", (sender_id, user_id, content[:2048], int(time.time())))
+            return StoreResult.STORED, user_id, name
+
+        return await self.db.transaction(work)
+
+    async def take_offline_messages(self, recipient_id: int, limit: int) -> list[OfflineMessage]:
+        """Remove and return the oldest ``limit`` messages kept for ``recipient_id``, oldest first,
+        in one transaction (they are deleted before anyone is told of them, so each is delivered
+        at most once). The sender's name is the current ``users.username`` ("?" if deleted)."""
+
+        def work(cur: Any) -> list[OfflineMessage]:
+            cur.execute("SELECT m.id, m.sender_id, COALESCE(u.username, '?') AS sender_name, m.content, m.sent_at "
+                        "FROM offline_messages m LEFT JOIN users u ON u.id = m.sender_id "
+                        "WHERE m.recipient_id = %s ORDER BY m.id LIMIT %s FOR UPDATE", (recipient_id, limit))
+            rows = cur.fetchall()
+            if rows:
+                marks = ", ".join(["%s"] * len(rows))
+                cur.execute(f"DELETE FROM offline_messages WHERE id IN ({marks})", tuple(r["id"] for r in rows))
+            return [OfflineMessage(int(r["id"]), int(r["sender_id"]), str(r["sender_name"]), str(r["content"]),
+                                   int(r["sent_at"])) for r in rows]
+
+        return await self.db.transaction(work)
+
+    async def restore_offline_messages(self, recipient_id: int, messages: list[OfflineMessage]) -> None:
+        """Put back messages taken by :meth:`take_offline_messages` that could not be delivered
+        (their ids, hence their order among later messages, are kept)."""
+        await self.db.execute_many(
+            "INSERT IGNORE INTO offline_messages (id, sender_id, recipient_id, content, sent_at) VALUES (%s, %s, %s, %s, %s)",
+            [(m.id, m.sender_id, recipient_id, m.content, m.sent_at) for m in messages])
 
 
 class UsernameTaken(ValueError):

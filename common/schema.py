@@ -266,6 +266,15 @@ _DDL: dict[str, str] = {
   PRIMARY KEY (`id`),
   KEY `user_id` (`user_id`)
 ) {_TABLE_OPTIONS}""",
+    "offline_messages": f"""CREATE TABLE IF NOT EXISTS `offline_messages` (
+  `id` INT NOT NULL AUTO_INCREMENT,
+  `sender_id` INT NOT NULL,
+  `recipient_id` INT NOT NULL,
+  `content` VARCHAR(2048) NOT NULL DEFAULT '',
+  `sent_at` INT NOT NULL,
+  PRIMARY KEY (`id`),
+  KEY `recipient_id` (`recipient_id`, `id`)
+) {_TABLE_OPTIONS}""",
     "user_statuses": f"""CREATE TABLE IF NOT EXISTS `user_statuses` (
   `id` INT NOT NULL AUTO_INCREMENT,
   `user_id` INT NOT NULL,
@@ -292,6 +301,7 @@ _COMMON_TABLES = (
     "beatmaps",
     "scores",
     "irc_tokens",
+    "offline_messages",
 )
 _FLAVOUR_TABLES = {
     # Kawata reads users_stats_relax for relax; its (unreachable) autopilot path reads ap_stats.

@@ -22,7 +22,7 @@ MAX_TEXT = 512
 @event(packets.C_CHANGE_ACTION)
 def handle(state, token, payload: bytes) -> None:
     """Store the status; reply with own 83 + 11 (after a stats reload when needed)."""
-    action, text, md5, mods, mode, beatmap_id = codec.read_status(payload)
+    action, text, md5, mods, mode, beatmap_id = codec.read_status(payload).as_tuple()
     if not 0 <= mode <= 3:
         raise PacketError(f"game mode {mode} out of range")
     if not 0 <= action <= game.OSU_DIRECT:
@@ -33,9 +33,9 @@ def handle(state, token, payload: bytes) -> None:
     token.beatmap_md5 = md5[:64]
     token.mods = mods
     token.beatmap_id = beatmap_id
-    flavour = state.repo.flavour if state.repo is not None else None
+    flavour = state.repo.flavour
     text = text[:MAX_TEXT]
-    if flavour is not None and flavour.relax_prefix:
+    if flavour.relax_prefix:
         if action != game.AFK:
             relax = bool(mods & game.MOD_RELAX)
             autopilot = not relax and bool(mods & game.MOD_AUTOPILOT) and flavour.stats_autopilot is not None
@@ -46,7 +46,7 @@ def handle(state, token, payload: bytes) -> None:
         text = prefix if action in (game.IDLE, game.AFK) else f"{prefix} {text}"
     token.action_text = text
     token.invalidate()
-    if reload and state.repo is not None:
+    if reload:
         state.spawn(_reload_and_send(state, token), f"stats reload of {token.user_id}")
     else:
         session.send_own_status(token)

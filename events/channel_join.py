@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from constants import packets
 from events import event
-from services import session
+from services import channels
 from helpers import codec
 from objects.channel import MULTIPLAYER_PREFIX, SPECTATOR_PREFIX
 
@@ -34,4 +34,4 @@ def handle(state, token, payload: bytes) -> None:
     if channel.name in token.channels:
         token.enqueue(codec.channel_join_success(channel.client_name))
         return
-    session.join_channel(state, token, channel)
+    channels.join_channel(state, token, channel)

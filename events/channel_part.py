@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from constants import packets
 from events import event
-from services import session
+from services import channels
 from helpers import codec
 from objects.channel import MULTIPLAYER_PREFIX, SPECTATOR_PREFIX
 
@@ -22,4 +22,4 @@ def handle(state, token, payload: bytes) -> None:
     channel = state.channels.get(name)
     if channel is None or channel.name not in token.channels:
         return
-    session.part_channel(state, token, channel)
+    channels.part_channel(state, token, channel)

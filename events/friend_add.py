@@ -17,7 +17,7 @@ def handle(state, token, payload: bytes) -> None:
     """Schedule the insert."""
     friend_id = codec.read_i32(payload)
     if (friend_id == token.user_id or friend_id in token.friends or friend_id in token.friends_pending
-            or friend_id <= 0 or state.repo is None):
+            or friend_id <= 0):
         return
     token.friends_pending.add(friend_id)
     state.spawn(_add(state, token, friend_id), f"friend add {token.user_id}->{friend_id}")

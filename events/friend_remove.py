@@ -13,7 +13,7 @@ from helpers import codec
 def handle(state, token, payload: bytes) -> None:
     """Schedule the delete."""
     friend_id = codec.read_i32(payload)
-    if state.repo is None or friend_id in token.friends_pending:
+    if friend_id in token.friends_pending:
         return
     token.friends_pending.add(friend_id)
     state.spawn(_remove(state, token, friend_id), f"friend remove {token.user_id}->{friend_id}")

@@ -11,10 +11,7 @@ from services import session
 
 @event(packets.C_REQUEST_STATUS_UPDATE)
 def handle(state, token, payload: bytes) -> None:
-    """Schedule the reload; answer from the cache when there is no database (unit tests)."""
-    if state.repo is None:
-        token.enqueue(token.stats_packet())
-        return
+    """Schedule the reload; the reply goes out when it is done."""
     state.spawn(_reload_and_reply(state, token), f"status update of {token.user_id}")
 
 

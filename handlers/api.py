@@ -133,6 +133,14 @@ class ServerStatus(ApiHandler):
         self.reply(200, {"message": "ok", "result": -1 if self.state.restarting else 1, "status": 200})
 
 
+class LegacyServerStatus(ApiHandler):
+    """``GET /api/server-status``: ``{"status": 1}`` while the server answers, the form the 2016
+    Ripple status page reads (docs/integration.md)."""
+
+    def get(self) -> None:
+        self.reply(200, {"status": 1})
+
+
 class VerifiedStatus(ApiHandler):
     """``GET /api/v1/verifiedStatus?u=<user id>[&callback=<fn>]``: -1 not seen since start-up,
     0 multi-account refused, 1 verified (``state.verified``); JSONP with ``callback``; CORS."""
@@ -272,6 +280,7 @@ def routes(state: State) -> list:
         (r"/api/v1/isOnline", IsOnline, kw),
         (r"/api/v1/onlineUsers", OnlineUsers, kw),
         (r"/api/v1/serverStatus", ServerStatus, kw),
+        (r"/api/server-status", LegacyServerStatus, kw),
         (r"/api/v1/ciTrigger", CiTrigger, kw),
         (r"/api/v1/verifiedStatus", VerifiedStatus, kw),
         (r"/api/v1/fokabotMessage", FokabotMessage, kw),

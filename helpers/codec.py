@@ -57,7 +57,7 @@ except ImportError:  # pragma: no cover - exercised by the tests with cython blo
 
 
 __all__ = [
-    "PacketError", "MatchData", "uleb128", "string", "frame", "read_frames",
+    "PacketError", "MatchData", "Status", "uleb128", "string", "frame", "read_frames",
     "read_i32", "read_u32", "read_str", "read_message", "read_status", "read_i32_list",
     "read_join_match", "read_match",
     "login_reply", "message", "ping", "user_stats", "user_logout", "spectator_joined",
@@ -661,12 +661,43 @@ def read_message(payload):
     return sender, content, target, r.i32()
 
 
-def read_status(payload):
+class Status:
+    """A status change as sent by the client (packet 0; section 4.1): ``action`` (u8),
+    ``info_text``, ``beatmap_md5``, ``mods`` (u32), ``mode`` (u8), ``beatmap_id`` (i32); raw
+    wire values, not validated.  Compares equal to another Status with the same fields;
+    :meth:`as_tuple` gives them in this order."""
+
+    __slots__ = ("action", "info_text", "beatmap_md5", "mods", "mode", "beatmap_id")
+
+    def __init__(self, action, info_text, beatmap_md5, mods, mode, beatmap_id):
+        self.action = action
+        self.info_text = info_text
+        self.beatmap_md5 = beatmap_md5
+        self.mods = mods
+        self.mode = mode
+        self.beatmap_id = beatmap_id
+
+    def as_tuple(self) -> tuple:
+        """``(action, info_text, beatmap_md5, mods, mode, beatmap_id)``."""
+        return (self.action, self.info_text, self.beatmap_md5, self.mods, self.mode, self.beatmap_id)
+
+    def __eq__(self, other):
+        if not isinstance(other, Status):
+            return NotImplemented
+        return self.as_tuple() == other.as_tuple()
+
+    __hash__ = None
+
+    def __repr__(self):
+        return "Status(" + ", ".join(f"{n}={getattr(self, n)!r}" for n in self.__slots__) + ")"
+
+
+def read_status(payload) -> Status:
     """Status (packet 0; section 4.1): ``u8 action, str info_text, str beatmap_md5,
     u32 mods, u8 mode, i32 beatmap_id``.
 
-    Returns ``(action, info_text, beatmap_md5, mods, mode, beatmap_id)`` with the raw
-    integer values (no enum validation).  Raises PacketError if short or malformed.
+    Returns a :class:`Status` with the raw integer values (no enum validation).  Raises
+    PacketError if short or malformed.
     """
     r: _Reader = _reader(payload)
     action = r.u8()
@@ -674,7 +705,7 @@ def read_status(payload):
     md5 = r.string()
     mods = r.u32()
     mode = r.u8()
-    return action, text, md5, mods, mode, r.i32()
+    return Status(action, text, md5, mods, mode, r.i32())
 
 
 def read_i32_list(payload, limit: cython.Py_ssize_t = 256) -> list:
@@ -750,8 +781,7 @@ class MatchData:
         self.seed = seed
 
     def as_tuple(self) -> tuple:
-        """All fields in declaration order (also the argument order of write_match
-        after its packet id)."""
+        """All fields in declaration order (the order of the constructor's arguments)."""
         return tuple(getattr(self, name) for name in self.__slots__)
 
     def __eq__(self, other):
@@ -913,11 +943,9 @@ def notification(text) -> bytes:
     return _str_packet(NOTIFICATION, text)
 
 
-def write_match(packet_id, match_id, in_progress, match_type, mods, name, password,
-                beatmap_name, beatmap_id, beatmap_md5, slot_status, slot_team,
-                slot_user_ids, host_id, mode, scoring_type, team_type, freemod,
-                slot_mods, seed) -> bytes:
-    """One framed match struct (packets 26, 27, 36, 46; section 4.6).
+def write_match(packet_id, match: MatchData) -> bytes:
+    """One framed match struct (packets 26, 27, 36, 46; section 4.6), from a
+    :class:`MatchData` (the record :func:`read_match` returns).
 
     Layout: ``u16 match_id, u8 in_progress, u8 match_type, u32 mods, str name,
     str password, str beatmap_name, i32 beatmap_id, str beatmap_md5,
@@ -933,11 +961,12 @@ def write_match(packet_id, match_id, in_progress, match_type, mods, name, passwo
     Integers are clamped to their wire types.  Raises ValueError for a wrong list
     length or an occupied slot whose user id is None.
     """
-    statuses: list = _sixteen(slot_status, "slot_status")
-    teams: list = _sixteen(slot_team, "slot_team")
-    user_ids: list = _sixteen(slot_user_ids, "slot_user_ids")
-    fm: cython.bint = bool(freemod)
-    mods16: list = _sixteen(slot_mods, "slot_mods") if fm else None
+    statuses: list = _sixteen(match.slot_status, "slot_status")
+    teams: list = _sixteen(match.slot_team, "slot_team")
+    user_ids: list = _sixteen(match.slot_user_ids, "slot_user_ids")
+    fm: cython.bint = bool(match.freemod)
+    mods16: list = _sixteen(match.slot_mods, "slot_mods") if fm else None
+    password = match.password
     i: cython.Py_ssize_t
     st: cython.longlong
     occupied: cython.uint = 0
@@ -949,11 +978,11 @@ def write_match(packet_id, match_id, in_progress, match_type, mods, name, passwo
             occupied |= 1 << i
 
     w: _Writer = _writer(packet_id, 160 + (64 if fm else 0))
-    w.u16(match_id)
-    w.boolean(in_progress)
-    w.u8(match_type)
-    w.u32(mods)
-    w.string(name)
+    w.u16(match.match_id)
+    w.boolean(match.in_progress)
+    w.u8(match.match_type)
+    w.u32(match.mods)
+    w.string(match.name)
     if password is None:
         w.put8(0)
     elif not password:
@@ -961,9 +990,9 @@ def write_match(packet_id, match_id, in_progress, match_type, mods, name, passwo
         w.put8(0)
     else:
         w.string(password)
-    w.string(beatmap_name)
-    w.i32(beatmap_id)
-    w.string(beatmap_md5)
+    w.string(match.beatmap_name)
+    w.i32(match.beatmap_id)
+    w.string(match.beatmap_md5)
     for i in range(_NSLOTS):
         w.u8(statuses[i])
     for i in range(_NSLOTS):
@@ -971,37 +1000,37 @@ def write_match(packet_id, match_id, in_progress, match_type, mods, name, passwo
     for i in range(_NSLOTS):
         if occupied & (1 << i):
             w.i32(user_ids[i])
-    w.i32(host_id)
-    w.u8(mode)
-    w.u8(scoring_type)
-    w.u8(team_type)
+    w.i32(match.host_id)
+    w.u8(match.mode)
+    w.u8(match.scoring_type)
+    w.u8(match.team_type)
     w.put8(fm)
     if fm:
         for i in range(_NSLOTS):
             w.u32(mods16[i])
-    w.u32(seed)
+    w.u32(match.seed)
     return w.finish()
 
 
-def match_update(*args, **kwargs) -> bytes:
-    """MatchUpdate (packet 26): ``write_match(26, ...)`` with the same arguments."""
-    return write_match(MATCH_UPDATE, *args, **kwargs)
+def match_update(match: MatchData) -> bytes:
+    """MatchUpdate (packet 26): ``write_match(26, match)``."""
+    return write_match(MATCH_UPDATE, match)
 
 
-def new_match(*args, **kwargs) -> bytes:
-    """NewMatch (packet 27, lobby): ``write_match(27, ...)``; pass password "" to show
-    a padlock without disclosing it, None when there is no password."""
-    return write_match(NEW_MATCH, *args, **kwargs)
+def new_match(match: MatchData) -> bytes:
+    """NewMatch (packet 27, lobby): ``write_match(27, match)``; a ``match.password`` of ""
+    shows a padlock without disclosing it, None means no password."""
+    return write_match(NEW_MATCH, match)
 
 
-def match_join_success(*args, **kwargs) -> bytes:
-    """MatchJoinSuccess (packet 36): ``write_match(36, ...)`` with the real password."""
-    return write_match(MATCH_JOIN_SUCCESS, *args, **kwargs)
+def match_join_success(match: MatchData) -> bytes:
+    """MatchJoinSuccess (packet 36): ``write_match(36, match)`` with the real password."""
+    return write_match(MATCH_JOIN_SUCCESS, match)
 
 
-def match_start(*args, **kwargs) -> bytes:
-    """MatchStart (packet 46): ``write_match(46, ...)``."""
-    return write_match(MATCH_START, *args, **kwargs)
+def match_start(match: MatchData) -> bytes:
+    """MatchStart (packet 46): ``write_match(46, match)``."""
+    return write_match(MATCH_START, match)
 
 
 def match_dispose(match_id) -> bytes:

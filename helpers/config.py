@@ -76,15 +76,21 @@ class ChatConfig:
     spam_limit: int = 10
     spam_window: float = 10.0
     spam_silence: int = 1800
+    # private messages to offline users kept per recipient until their next login (0 = off)
+    offline_messages: int = 20
+    # publish every chat message on rosu:new_message_notify (docs/integration.md)
+    publish_new_message: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
 class MultiplayerConfig:
-    strict_start: bool = False
-    cleanup_interval: float = 30.0
-    empty_match_age: float = 120.0
-    load_timeout: float = 30.0
-    complete_timeout: float = 30.0
+    """``[multiplayer]`` (docs/multiplayer.md), the one place of these defaults."""
+
+    strict_start: bool = False  # Kawata's gates: >= 2 players and two teams in team modes
+    cleanup_interval: float = 30.0  # s between empty-match sweeps
+    empty_match_age: float = 120.0  # s a match may stay without players before the sweep disposes it
+    load_timeout: float = 30.0  # s after start before ALL_PLAYERS_LOADED is forced
+    complete_timeout: float = 30.0  # s after the first MATCH_COMPLETE before the round is finished
 
 
 @dataclasses.dataclass(frozen=True)
@@ -190,6 +196,7 @@ _RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("chat", "spam_limit"): (1, 100000),
     ("chat", "spam_window"): (0.05, 86400),
     ("chat", "spam_silence"): (1, 2**31 - 1),
+    ("chat", "offline_messages"): (0, 1000),
     ("lets", "timeout"): (0.1, 600),
     ("multiplayer", "cleanup_interval"): (0.05, 86400),
     ("multiplayer", "empty_match_age"): (0, 86400),

@@ -150,17 +150,14 @@ class ErrorCounter(logging.Handler):
 
     The house rule is that no failure is swallowed silently (every background task failure is
     logged by ``State.spawn``), so the log is the one place every such error passes through.
-    Install once on the root logger (``pep.py`` does).
+    Install once on the root logger (``pep.py`` does). ``db_error`` and ``redis_error`` are the
+    two exception classes (passed in, so that this module stays below ``common`` in the layers).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, db_error: type[BaseException], redis_error: type[BaseException]) -> None:
         super().__init__(logging.WARNING)
-        from redis.exceptions import RedisError
-
-        from common.db import DatabaseError
-
-        self._db_error = DatabaseError
-        self._redis_error = RedisError
+        self._db_error = db_error
+        self._redis_error = redis_error
 
     def emit(self, record: logging.LogRecord) -> None:
         LOG_MESSAGES.labels(record.levelname).inc()

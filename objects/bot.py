@@ -3,13 +3,13 @@
 Its token never times out and discards what is queued to it (integration.md §3.1). Every
 message that reaches the bot (a channel message, or a private message to it) is offered to
 :func:`on_message`; the command registry that answers them plugs in through
-:data:`message_hooks`.
+``state.bot_hooks`` (:func:`services.commands.install`).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from constants import game
 from objects.token import Token
@@ -18,10 +18,6 @@ if TYPE_CHECKING:
     from objects.state import State
 
 log = logging.getLogger("pep.bot")
-
-#: callables ``hook(state, sender, channel_name_or_None, text)`` run for every message the bot sees
-message_hooks: list[Callable[["State", Token, "str | None", str], None]] = []
-
 
 def make_token(user_id: int, username: str, safe_name: str, privileges: int, presence_rank: int) -> Token:
     """Build the bot's token: no IP, never restricted, idle in osu! standard, country XX."""
@@ -33,7 +29,7 @@ def make_token(user_id: int, username: str, safe_name: str, privileges: int, pre
 
 def on_message(state: State, sender: Token, channel: str | None, text: str) -> None:
     """A message the bot sees: ``channel`` is the internal channel name, None for a PM to the bot."""
-    for hook in message_hooks:
+    for hook in state.bot_hooks:
         try:
             hook(state, sender, channel, text)
         except Exception:

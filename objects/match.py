@@ -20,7 +20,7 @@ Times (``created``, ``empty_since``, ``round_started``, ``first_complete``) are
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from helpers import codec
 
@@ -134,7 +134,7 @@ class Match:
     __slots__ = (
         "id", "name", "password", "beatmap_name", "beatmap_id", "beatmap_md5", "mode", "mods",
         "scoring_type", "team_type", "freemod", "seed", "host", "in_progress", "tourney", "creator_id",
-        "referee_locked", "starting", "created", "empty_since", "slots", "observers",
+        "referee_locked", "starting", "referees", "countdown", "created", "empty_since", "slots", "observers",
         "loaded_sent", "skip_sent", "round_started", "first_complete", "disposed",
         "_lobby_update", "_lobby_new",
     )
@@ -160,6 +160,8 @@ class Match:
         self.creator_id: int | None = None  # user who created it ([limits] max_matches_per_user)
         self.referee_locked = False  # !mp lock: players cannot change slot or team
         self.starting = False  # a referee countdown runs: no ready, slot or team changes
+        self.referees: set[int] = set()  # user ids added by !mp make / !mp addref
+        self.countdown: Any = None  # the asyncio.Task of a running !mp start countdown, or None
         now = time.monotonic()
         self.created = now
         self.empty_since: float | None = now  # since when nobody is seated (None: someone is)
@@ -233,14 +235,14 @@ class Match:
         else:
             password = self.password or None
         slots = self.slots
-        return codec.write_match(
-            packet_id, self.id, self.in_progress, 0, self.mods, self.name, password,
+        return codec.write_match(packet_id, codec.MatchData(
+            self.id, self.in_progress, 0, self.mods, self.name, password,
             self.beatmap_name, self.beatmap_id, self.beatmap_md5,
             [s.status for s in slots], [s.team for s in slots],
             [s.token.user_id if s.token is not None else None for s in slots],
             self.host_id, self.mode, self.scoring_type, self.team_type, self.freemod,
             [s.mods for s in slots], self.seed,
-        )
+        ))
 
     def invalidate(self) -> None:
         """Drop the cached lobby packets after a change."""

@@ -1,7 +1,9 @@
-"""The live state of the server: tokens, channels, streams, settings, and the outside world.
+"""The live state of the server: tokens, channels, streams, settings, the outside world, and
+every long-lived runtime object (life cycle, background services, bot hooks, pools).
 
-One :class:`State` is built at start-up and handed to every handler and event, so tests can
-build their own without patching globals.
+One :class:`State` is built by ``pep.py`` and handed to every handler and event. Nothing of the
+runtime lives in module globals, so a test builds its own ``State`` (with the real MySQL/Redis
+or the small fakes of ``tests/fakes.py``) and gets a server world of its own.
 """
 
 from __future__ import annotations
@@ -11,15 +13,15 @@ import concurrent.futures
 import logging
 import os
 import time
-from typing import TYPE_CHECKING, Any, Coroutine
+from typing import TYPE_CHECKING, Any, Callable, Coroutine, Protocol
 
 from common.ripple import Repository, Settings
 from helpers.config import Config
 from objects.channel import ChannelList
+from objects.lifecycle import Lifecycle
 from objects.match import MatchList
 from objects.ratelimit import FailureLimiter
 from objects.stream import Stream
-from objects.token import Token as _Token
 from objects.tokenlist import TokenList
 
 if TYPE_CHECKING:
@@ -28,6 +30,26 @@ if TYPE_CHECKING:
     from objects.token import Token
 
 log = logging.getLogger("pep.state")
+
+#: ``hook(state, sender, channel_name_or_None, text)``: a message the bot sees (objects.bot)
+BotHook = Callable[["State", "Token", "str | None", str], Any]
+
+
+class Service(Protocol):
+    """A background service owned by the state (``state.services``): started after the world is
+    loaded, stopped in reverse order at shutdown (services.loops, services.match_cleanup,
+    services.pubsub)."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class Listening(Protocol):
+    """What the rest of the server asks of the pub/sub listener (services.pubsub.Listener)."""
+
+    @property
+    def listening(self) -> bool: ...
 
 
 class ChatListener:
@@ -69,13 +91,27 @@ class MatchListener:
 
 
 class State:
-    """Everything the server knows in memory, plus handles on MySQL and Redis."""
+    """Everything the server knows in memory, plus handles on MySQL and Redis.
 
-    def __init__(self, cfg: Config, db: Database | None = None, redis: Redis | None = None) -> None:
+    ``db`` (:class:`common.db.Database`) and ``redis`` (:class:`common.redis.Redis`) are
+    required; tests that do not need the real ones pass the fakes of ``tests/fakes.py``.
+    Runtime objects reachable from here: ``lifecycle`` (stop/restart, systemd), ``services``
+    (background services, started and stopped by ``pep.py`` and :mod:`services.system`),
+    ``listener`` (the pub/sub listener once started), ``bot_hooks`` (who answers the bot's
+    messages), ``cpu_pool`` (bcrypt) and ``io_pool`` (blocking HTTP calls of bot commands).
+    """
+
+    def __init__(self, cfg: Config, db: Database, redis: Redis) -> None:
         self.cfg = cfg
         self.db = db
         self.redis = redis
-        self.repo = Repository(db, redis, cfg.stack.flavour) if db is not None else None
+        self.repo = Repository(db, redis, cfg.stack.flavour)
+        self.lifecycle = Lifecycle()
+        self.services: list[Service] = []
+        self.listener: Listening | None = None
+        self.bot_hooks: list[BotHook] = []
+        # user ids with a pp request of /np in flight (services.commands.np)
+        self.pp_pending: set[int] = set()
         self.tokens = TokenList(on_change=self._online_changed)
         self.channels = ChannelList()
         self.lobby = Stream("lobby")
@@ -99,12 +135,13 @@ class State:
         limits = cfg.limits
         self.login_failures_ip = FailureLimiter(limits.login_failures_ip, limits.login_failure_window)
         self.login_failures_account = FailureLimiter(limits.login_failures_account, limits.login_failure_window)
-        _Token.max_queue = limits.max_queue
         self.started = time.time()
         # bcrypt releases the GIL: one thread per core runs checks in parallel; more threads
         # would only take the core away from the event loop (polls) during a login storm
         self.cpu_pool = concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2,
                                                              thread_name_prefix="bcrypt")
+        # blocking HTTP requests of bot commands (the pp API of /np); threads start on first use
+        self.io_pool = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="ppapi")
         self._tasks: set[asyncio.Future[Any]] = set()
         self._online_dirty = False
 
@@ -133,13 +170,22 @@ class State:
             log.error("%s failed: %s", what, exc, exc_info=exc)
 
     async def drain_tasks(self, timeout: float = 5.0) -> None:
-        """Wait (bounded) for the background tasks still running, e.g. at shutdown."""
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=timeout)
+        """Wait (bounded by ``timeout`` seconds) until no background task of :meth:`spawn` is
+        left, including the tasks those tasks spawn and the coalesced online-count write (at
+        shutdown, and in tests instead of sleeping)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            await asyncio.sleep(0)  # lets call_soon work (the online-count write) spawn its task
+            pending = set(self._tasks)
+            left = deadline - loop.time()
+            if not pending or left <= 0:
+                return
+            await asyncio.wait(pending, timeout=left)
 
     # ---------------------------------------------------------------- online count
     def _online_changed(self) -> None:
-        if self.redis is None or self._online_dirty:
+        if self._online_dirty:
             return
         self._online_dirty = True
         try:
@@ -149,5 +195,4 @@ class State:
 
     def _sync_online(self) -> None:
         self._online_dirty = False
-        if self.redis is not None:
-            self.spawn(self.redis.set_online_users(len(self.tokens)), "online users update")
+        self.spawn(self.redis.set_online_users(len(self.tokens)), "online users update")

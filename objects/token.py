@@ -12,6 +12,7 @@ import collections
 import secrets
 import time
 import uuid
+from typing import Any
 
 from constants import game, privileges as privs
 from helpers import codec
@@ -38,17 +39,18 @@ def client_privileges(privileges: int, admin: bool, restricted: bool) -> int:
 class Token:
     """One client session (game client, tournament client or the bot).
 
-    ``max_queue`` (bytes, class-wide, set from ``[limits] max_queue`` at start-up) bounds the
-    output queue: a client whose queue grows past it has stopped polling; its queue is dropped
+    ``max_queue`` (bytes; ``[limits] max_queue``, given by the login, else
+    :data:`DEFAULT_MAX_QUEUE`) bounds the output queue: a client whose queue grows past it has stopped polling; its queue is dropped
     and ``overflowed`` is set, and the session is logged out by the next sweep or poll.
 
     Times: ``login_time`` and ``last_seen`` are :func:`time.monotonic` seconds;
     ``silence_end`` is an absolute unix time in seconds (as in ``users.silence_end``).
     """
 
-    max_queue = 4 << 20
+    DEFAULT_MAX_QUEUE = 4 << 20
 
     __slots__ = (
+        "max_queue",
         "token", "user_id", "username", "safe_name", "privileges", "restricted", "admin",
         "tournament", "is_bot", "client_privileges", "presence_rank", "ip", "version",
         "utc_offset", "country", "country_index", "longitude", "latitude",
@@ -58,12 +60,14 @@ class Token:
         "friends", "friends_pending", "block_nonfriend_dms", "away_message", "away_told", "presence_filter",
         "channels", "spectating", "spectators", "match_id", "in_lobby", "tourney_match_id",
         "login_time", "last_seen", "kicked", "logged_out", "overflowed", "queue", "queued", "recent_messages",
-        "_presence", "_stats", "irc",
+        "now_playing", "_presence", "_stats", "irc",
     )
 
     def __init__(self, user_id: int, username: str, safe_name: str, privileges: int, *,
                  restricted: bool = False, admin: bool = False, tournament: bool = False,
-                 is_bot: bool = False, ip: str = "", version: int = 0, utc_offset: int = 0) -> None:
+                 is_bot: bool = False, ip: str = "", version: int = 0, utc_offset: int = 0,
+                 max_queue: int = DEFAULT_MAX_QUEUE) -> None:
+        self.max_queue = max_queue
         self.token = new_token_string()
         self.user_id = user_id
         self.username = username
@@ -118,6 +122,7 @@ class Token:
         self.in_lobby = False
         # tournament clients: the match whose channel was joined last with packet 108 (never seated)
         self.tourney_match_id: int | None = None
+        self.now_playing: Any = None  # the last /np of this session (services.commands.np.NowPlaying)
         # session
         now = time.monotonic()
         self.login_time = now

@@ -15,8 +15,8 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-from common.ripple import safe_username
-from services import session
+from common.ripple import StoreResult, safe_username
+from services import publish, session
 from helpers import codec
 from objects import bot as bot_module
 from objects.channel import MULTIPLAYER_PREFIX, SPECTATOR_PREFIX
@@ -26,6 +26,11 @@ if TYPE_CHECKING:
     from objects.token import Token
 
 log = logging.getLogger("pep.chat")
+
+NEW_MESSAGE_CHANNEL = "rosu:new_message_notify"  # docs/integration.md, off by default
+#: the line the sender sees in the recipient's tab when a message was kept for later
+OFFLINE_NOTICE = "\x01ACTION is offline: your message will be delivered when they next log in.\x01"
+OFFLINE_FULL = "\x01ACTION is offline and has too many messages waiting: yours was not kept.\x01"
 
 SPAM_REASON = "Spamming (auto spam protection)"
 
@@ -40,6 +45,7 @@ class Result(enum.Enum):
     NO_CHANNEL = "no such channel"
     NOT_ALLOWED = "not allowed in this channel"
     OFFLINE = "recipient offline"
+    STORED = "recipient offline, kept for their next login"
     TARGET_RESTRICTED = "recipient restricted"
     BLOCKED = "recipient blocks private messages from non-friends"
     TARGET_SILENCED = "recipient silenced"
@@ -85,8 +91,15 @@ def send_message(state: State, sender: Token, target: str, text: str) -> Result:
         result = _send_public(state, sender, resolve_channel_name(sender, target), text)
     else:
         result = _send_private(state, sender, target, text)
-    if result is Result.SENT and not sender.is_bot:
-        _count_spam(state, sender)
+        if result is Result.OFFLINE and state.cfg.chat.offline_messages > 0:
+            state.spawn(_keep_for_later(state, sender, target, text), f"offline message from {sender.user_id}")
+            result = Result.STORED
+    if result is Result.SENT or result is Result.STORED:
+        if not sender.is_bot:
+            _count_spam(state, sender)  # also bounds the MySQL work of offline messages per sender
+        if state.cfg.chat.publish_new_message:
+            note = {"user_id": sender.user_id, "target": target, "content": text}
+            state.spawn(publish.publish(state, NEW_MESSAGE_CHANNEL, note), "new message notify")
     return result
 
 
@@ -133,6 +146,40 @@ def _send_private(state: State, sender: Token, target_name: str, text: str) -> R
     return Result.SENT
 
 
+async def _keep_for_later(state: State, sender: Token, target_name: str, text: str) -> None:
+    """Store a private message to an offline user (docs/integration.md "Offline messages"), then
+    tell the sender in the recipient's tab. Unknown users are dropped silently, as online-only
+    messages to them always were; banned or restricted recipients only get the bot's messages."""
+    result, user_id, name = await state.repo.store_offline_message(
+        sender.user_id, safe_username(target_name), text, state.cfg.chat.offline_messages, bypass=sender.is_bot)
+    if sender.is_bot or result is StoreResult.UNKNOWN or result is StoreResult.UNREACHABLE:
+        return
+    notice = OFFLINE_NOTICE if result is StoreResult.STORED else OFFLINE_FULL
+    sender.enqueue(codec.message(name, notice, sender.username, user_id))
+
+
+async def deliver_offline_messages(state: State, token: Token) -> int:
+    """Deliver what was kept for ``token``'s user while they were offline, oldest first, each line
+    prefixed with the UTC time it was sent: ``[2026-12-05 17:42 UTC] text``. The rows are
+    deleted before the packets are queued (at most once); if the session ended meanwhile they
+    wait for the next login. Returns the number delivered."""
+    limit = state.cfg.chat.offline_messages
+    if limit <= 0 or token.restricted:
+        return 0
+    messages = await state.repo.take_offline_messages(token.user_id, limit)
+    if not messages:
+        return 0
+    if state.tokens.by_token.get(token.token) is not token:
+        # the session ended while MySQL answered: keep them for the next login
+        await state.repo.restore_offline_messages(token.user_id, messages)
+        return 0
+    for m in messages:
+        stamp = time.strftime("%Y-%m-%d %H:%M", time.gmtime(m.sent_at))
+        token.enqueue(codec.message(m.sender_name, f"[{stamp} UTC] {m.content}", token.username, m.sender_id))
+    log.info("delivered %d offline message(s) to user=%d", len(messages), token.user_id)
+    return len(messages)
+
+
 def _count_spam(state: State, sender: Token) -> None:
     now = time.monotonic()
     cfg = state.cfg.chat
@@ -140,7 +187,7 @@ def _count_spam(state: State, sender: Token) -> None:
         sender.spam_window_start = now
         sender.spam_count = 0
     sender.spam_count += 1
-    if sender.spam_count > cfg.spam_limit and not sender.silencing and state.repo is not None:
+    if sender.spam_count > cfg.spam_limit and not sender.silencing:
         sender.silencing = True
         log.info("spam auto-silence user=%d name=%s", sender.user_id, sender.username)
         state.spawn(_auto_silence(state, sender), f"auto-silence of {sender.user_id}")

@@ -21,7 +21,8 @@ from common.db import DatabaseError
 from common.ripple import safe_username
 from constants import game, privileges as privs
 from constants.countries import country_index
-from services import chat, session
+from services import channels, chat, moderation, session
+from services.moderation import NOTICE_BANNED, NOTICE_RESTRICTED
 from helpers import codec
 from helpers import geo, metrics
 from objects.token import Token, client_privileges
@@ -41,7 +42,6 @@ _DUMMY_HASH = bcrypt.hashpw(b"no account has this password", bcrypt.gensalt(10))
 WINE_MAC = hashlib.md5(b"runningunderwine").hexdigest()
 WINE_DISK = "ffae06fb022871fe9beb58b005c5e21d"
 
-NOTICE_BANNED = "You are banned. Please contact the staff of {server} if you think this is a mistake."
 NOTICE_LOCKED = "Your account is locked. Please contact the staff of {server}."
 NOTICE_MAINTENANCE = "Our bancho server is in maintenance mode. Please try to login again later."
 NOTICE_MAINTENANCE_ADMIN = ("Bancho is in maintenance mode. Only mods/admins have full access to the server.\n"
@@ -52,8 +52,6 @@ NOTICE_OLD = "Your osu! client is too old. Please update osu!."
 NOTICE_HARDWARE = "Your client did not send its hardware information. Please restart osu!."
 NOTICE_MULTI = "You already have an account on {server}. Multiple accounts are not allowed."
 NOTICE_TOO_MANY = "Too many failed login attempts. Please wait a few minutes and try again."
-NOTICE_RESTRICTED = ("Your account is currently in restricted mode. Please contact the staff of {server} "
-                     "for more information.")
 
 
 class LoginError(Exception):
@@ -152,7 +150,7 @@ async def _check_password(state: State, user: dict | None, md5: str) -> bool:
         return True
     if not stored.startswith(_BCRYPT_PREFIXES) or len(stored) != 60:
         return False
-    if state.repo is not None and state.repo.flavour.ripple_checks and int(user.get("password_version") or 2) == 1:
+    if state.repo.flavour.ripple_checks and int(user.get("password_version") or 2) == 1:
         return False
     hashed = ("$2b$" + stored[4:]) if stored.startswith("$2y$") else stored
     try:
@@ -168,10 +166,11 @@ async def _verify_hardware(state: State, req: LoginRequest, user_id: int, privil
     """First login of a pending account (schema.md §3.1): refuse a known machine, else activate.
 
     Returns the new privileges. Raises :class:`LoginError` when the hardware belongs to
-    another account (the new account is banned and the original restricted).
+    another account: the new account is no longer pending and is banned, the original is
+    restricted, both through :mod:`services.moderation` (the one ban/restrict rule), with a
+    line in each account's notes.
     """
     repo = state.repo
-    assert repo is not None
     if not (req.adapters_md5 and req.uninstall_md5 and req.disk_md5):
         raise LoginError(game.LOGIN_FAILED, NOTICE_HARDWARE, reason="no hardware hashes for verification")
     wine = req.wine or req.disk_md5 == WINE_DISK
@@ -179,15 +178,13 @@ async def _verify_hardware(state: State, req: LoginRequest, user_id: int, privil
     user = await repo.user_by_id(user_id)
     if matches and not (user and int(user.get("bypass_hwid") or 0)):
         original = min(matches)
-        await repo.set_privileges(user_id, privileges & ~(privs.USER_PUBLIC | privs.USER_NORMAL | privs.USER_PENDING_VERIFICATION))
-        await repo.append_notes(user_id, f"Banned: multiaccount of user {original} (hardware match at first login)")
-        row = await repo.user_by_id(original)
-        if row is not None:
-            await repo.set_privileges(original, int(row["privileges"]) & ~privs.USER_PUBLIC)
+        reason = f"multiaccount of user {original} (hardware match at first login)"
+        await repo.set_privileges(user_id, privileges & ~privs.USER_PENDING_VERIFICATION)
+        await repo.append_notes(user_id, f"Banned: {reason}")
+        await moderation.ban(state, user_id, reason=reason)
+        if await repo.user_by_id(original) is not None:
             await repo.append_notes(original, f"Restricted: created multiaccount {user_id}")
-        if state.redis is not None:
-            for uid in (user_id, original):
-                state.spawn(state.redis.publish("peppy:ban", str(uid)), "ban publish")
+            await moderation.restrict(state, original, reason=f"created multiaccount {user_id}")
         state.verified[str(user_id)] = 0
         raise LoginError(game.LOGIN_BANNED, NOTICE_MULTI.format(server=state.cfg.stack.server_name),
                          reason=f"multi-account of {original}")
@@ -230,7 +227,6 @@ async def _login(state: State, body: bytes, ip: str) -> Token:
         raise LoginError(game.LOGIN_FAILED, NOTICE_RESTARTING, reason="server restarting",
                          restart_ms=int(cfg.server.reconnect_delay * 1000))
     repo = state.repo
-    assert repo is not None
     safe_name = safe_username(req.username)
     # past the failure limits, refuse before any bcrypt work (docs/security.md)
     if state.login_failures_ip.blocked(ip) or state.login_failures_account.blocked(safe_name):
@@ -263,6 +259,8 @@ async def _login(state: State, body: bytes, ip: str) -> Token:
     # persistent logs of this login (schema.md §2.6), then what the session needs: two round
     # trips to the MySQL pool instead of one per query (bench/README.md, login storm)
     hardware = (req.adapters_md5, req.uninstall_md5, req.disk_md5) if req.adapters_md5 and req.uninstall_md5 else None
+    if pending:
+        hardware = None  # _verify_hardware wrote this login's hw_user row (occurencies 1 at first)
     await repo.log_login(user_id, ip, hardware, req.version)
     stats, country, friends = await repo.login_profile(user_id, user)
     # geolocation (integration.md §2.5): the located country is shown; the first one is saved
@@ -277,7 +275,7 @@ async def _login(state: State, body: bytes, ip: str) -> Token:
     restricted = not privileges & privs.USER_PUBLIC
     token = Token(user_id, str(user["username"]), str(user["username_safe"]), privileges,
                   restricted=restricted, admin=admin, tournament=req.tournament, ip=ip,
-                  version=req.build, utc_offset=req.utc_offset)
+                  version=req.build, utc_offset=req.utc_offset, max_queue=cfg.limits.max_queue)
     token.country = country
     token.country_index = country_index(country)
     if location is not None:
@@ -299,8 +297,10 @@ async def _login(state: State, body: bytes, ip: str) -> Token:
     state.tokens.add(token)
     if not restricted:
         state.tokens.broadcast(token.presence_packet(), but=token)
-    if state.redis is not None and ip:
+    if ip:
         state.spawn(state.redis.add_session_ip(user_id, ip), "session ip")
+    if not restricted:
+        state.spawn(chat.deliver_offline_messages(state, token), f"offline messages of {user_id}")
     return token
 
 
@@ -327,7 +327,7 @@ def _login_sequence(state: State, token: Token, user: dict) -> None:
     for name in ("#osu", "#announce") + (("#admin",) if token.admin else ()):
         channel = state.channels.get(name)
         if channel is not None and channel.can_read(token):
-            session.join_channel(state, token, channel)
+            channels.join_channel(state, token, channel)
     for channel in state.channels.listed():
         enqueue(channel.info_packet())
     enqueue(codec.channel_info_end())

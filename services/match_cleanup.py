@@ -1,11 +1,11 @@
 """The multiplayer background loop: empty and stale matches, stuck rounds (gamelogic.md §1.3
 "Empty and stale matches", §1.8 [OPT] timeouts; integration.md §5.1 "Multiplayer cleanup").
 
-A service module: :func:`start` and :func:`stop` are called by ``pep.py``. Every second it
+:class:`MatchJanitor` is a service (``state.services``, built by ``pep.py``). Every second it
 checks the running rounds (forced ALL_PLAYERS_LOADED after ``load_timeout`` s, forced finish
 ``complete_timeout`` s after the first MATCH_COMPLETE); every ``cleanup_interval`` s it runs
-:func:`sweep`. Settings come from ``[multiplayer]`` through :func:`services.multiplayer.setting`
-(defaults 30 s, 120 s, 30 s, 30 s). An error in one pass is logged; the loop goes on.
+:func:`sweep`. Settings come from ``[multiplayer]`` (``state.cfg.multiplayer``; defaults in
+:class:`helpers.config.MultiplayerConfig`). An error in one pass is logged; the loop goes on.
 """
 
 from __future__ import annotations
@@ -25,9 +25,6 @@ log = logging.getLogger("pep.match_cleanup")
 
 TICK = 1.0  # s between two passes over the running rounds
 
-_loops: dict[int, tuple[tornado.ioloop.PeriodicCallback, list[float]]] = {}
-
-
 def sweep(state: State, now: float | None = None) -> int:
     """Dispose every match nobody has sat in for ``empty_match_age`` seconds; returns how many.
 
@@ -36,7 +33,7 @@ def sweep(state: State, now: float | None = None) -> int:
     members and observers cleanly (:func:`services.multiplayer.dispose`).
     """
     now = time.monotonic() if now is None else now
-    age = float(multiplayer.setting(state, "empty_match_age"))
+    age = state.cfg.multiplayer.empty_match_age
     disposed = 0
     for match in state.matches:
         for index, slot in enumerate(match.slots):
@@ -78,7 +75,7 @@ def tick(state: State, last_sweep: list[float], now: float | None = None) -> Non
         check_rounds(state, now)
     except Exception:
         log.exception("round timeout check failed")
-    if now - last_sweep[0] >= float(multiplayer.setting(state, "cleanup_interval")):
+    if now - last_sweep[0] >= state.cfg.multiplayer.cleanup_interval:
         last_sweep[0] = now
         try:
             sweep(state, now)
@@ -86,16 +83,23 @@ def tick(state: State, last_sweep: list[float], now: float | None = None) -> Non
             log.exception("match sweep failed")
 
 
-async def start(state: State) -> None:
-    """Start the loop (every :data:`TICK` seconds)."""
-    last_sweep = [time.monotonic()]
-    loop = tornado.ioloop.PeriodicCallback(lambda: tick(state, last_sweep), TICK * 1000)
-    loop.start()
-    _loops[id(state)] = (loop, last_sweep)
+class MatchJanitor:
+    """The multiplayer loop of one state: :func:`tick` every :data:`TICK` seconds;
+    ``last_sweep`` is the monotonic time of the last :func:`sweep` (a one-element list)."""
 
+    def __init__(self, state: State) -> None:
+        self.state = state
+        self.last_sweep = [time.monotonic()]
+        self.callback: tornado.ioloop.PeriodicCallback | None = None
 
-async def stop(state: State) -> None:
-    """Stop the loop."""
-    entry = _loops.pop(id(state), None)
-    if entry is not None:
-        entry[0].stop()
+    async def start(self) -> None:
+        """Start the loop (on the running event loop)."""
+        self.last_sweep = [time.monotonic()]
+        self.callback = tornado.ioloop.PeriodicCallback(lambda: tick(self.state, self.last_sweep), TICK * 1000)
+        self.callback.start()
+
+    async def stop(self) -> None:
+        """Stop the loop."""
+        if self.callback is not None:
+            self.callback.stop()
+            self.callback = None

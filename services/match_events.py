@@ -1,9 +1,8 @@
 """Match-event lines: the bot announces what happens in a match in its channel, in the official
 server's words, so referee tools written for it work unchanged (docs/irc.md, "Referees").
 
-On with ``[bot] mp_style = official`` (docs/decisions.md, "IRC gateway"). A background service
-(``SERVICES`` in ``pep.py``): :func:`start` registers a :class:`objects.state.MatchListener`
-that compares each match with what it was at the previous update (players per slot, teams,
+On with ``[bot] mp_style = official`` (docs/decisions.md, "IRC gateway"). :class:`MatchEvents`,
+a service of ``state.services``, is a :class:`objects.state.MatchListener` that compares each match with what it was at the previous update (players per slot, teams,
 host, beatmap, readiness, round) and sends one bot message per change into the match channel
 through the chat pipeline, so game players (``#multiplayer``) and IRC referees (``#mp_<id>``)
 read the same lines. Slots are numbered 1–16 as on the official server.
@@ -83,11 +82,24 @@ def changes(before: _Snapshot, after: _Snapshot, match: Match) -> list[str]:
 
 
 class MatchEvents(MatchListener):
-    """The listener: one snapshot per live match (dropped when the match is disposed)."""
+    """The listener, a service of ``state.services`` (built by ``pep.py``): one snapshot per
+    live match (dropped when the match is disposed). Listens only with ``[bot] mp_style =
+    official``."""
 
     def __init__(self, state: State) -> None:
         self.state = state
         self.snapshots: dict[int, _Snapshot] = {}
+
+    async def start(self) -> None:
+        """Hear the matches when ``[bot] mp_style = official``."""
+        if self.state.cfg.bot.mp_style == "official":
+            self.state.match_listeners.append(self)
+
+    async def stop(self) -> None:
+        """Stop hearing the matches."""
+        if self in self.state.match_listeners:
+            self.state.match_listeners.remove(self)
+        self.snapshots.clear()
 
     def _say(self, match: Match, lines: list[str]) -> None:
         for text in lines:
@@ -114,14 +126,3 @@ class MatchEvents(MatchListener):
         for match_id, snap in list(self.snapshots.items()):
             if snap.match.disposed or self.state.matches.get(match_id) is not snap.match:
                 del self.snapshots[match_id]
-
-
-async def start(state: State) -> None:
-    """Register the listener when ``[bot] mp_style = official``."""
-    if getattr(state.cfg.bot, "mp_style", "kawata") == "official":
-        state.match_listeners.append(MatchEvents(state))
-
-
-async def stop(state: State) -> None:
-    """Unregister the listener."""
-    state.match_listeners[:] = [x for x in state.match_listeners if not isinstance(x, MatchEvents)]

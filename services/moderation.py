@@ -24,8 +24,9 @@ from typing import TYPE_CHECKING
 from common.db import DatabaseError
 from common.ripple import UsernameTaken, safe_username
 from constants import game, privileges as privs
-from services import chat, session
-from services.login import NOTICE_BANNED, NOTICE_RESTRICTED
+from redis.exceptions import RedisError
+
+from services import chat, multiplayer, publish, session, spectate
 from helpers import codec
 from objects.token import client_privileges  # noqa: F401  (used here and by callers)
 
@@ -35,6 +36,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("pep.moderation")
 
+NOTICE_BANNED = "You are banned. Please contact the staff of {server} if you think this is a mistake."
+NOTICE_RESTRICTED = ("Your account is currently in restricted mode. Please contact the staff of {server} "
+                     "for more information.")
 NOTICE_UNRESTRICTED = "Your account has been unrestricted! Please log in again to refresh your status."
 NOTICE_RENAMED = "Your username has been changed to {name}. Please log in again."
 NOTICE_RENAME_FAILED = ("There was a critical error while trying to change your username. "
@@ -66,7 +70,6 @@ def is_banned(privileges: int) -> bool:
 
 
 async def _user(state: State, user_id: int) -> dict:
-    assert state.repo is not None
     row = await state.repo.user_by_id(user_id)
     if row is None:
         raise UserNotFound(user_id)
@@ -75,7 +78,6 @@ async def _user(state: State, user_id: int) -> dict:
 
 async def _audit(state: State, user_id: int, by: int | None, action: str, name: str, reason: str) -> None:
     """The flavour's audit rows; a failure is logged, never raised (the change itself is done)."""
-    assert state.repo is not None
     author = by if by is not None else state.cfg.stack.bot_id
     log.info("%s user=%d name=%s by=%s reason=%r", action, user_id, name, by, reason)
     texts = {"ban": f"has banned {name}", "unban": f"has unbanned {name}",
@@ -90,7 +92,6 @@ async def _audit(state: State, user_id: int, by: int | None, action: str, name: 
 
 
 async def _leaderboards(state: State, user_id: int, row: dict) -> None:
-    assert state.repo is not None
     try:
         country = await state.repo.country(user_id, row)
         await state.repo.remove_from_leaderboards(user_id, country)
@@ -106,14 +107,11 @@ async def ban(state: State, user_id: int, by: int | None = None, reason: str = "
     ``by`` is the staff member's user id (None: the server itself). Raises
     :class:`UserNotFound` and :class:`common.db.DatabaseError` (nothing changed then).
     """
-    from services import pubsub
-
     row = await _user(state, user_id)
-    assert state.repo is not None
     await state.repo.ban_user(user_id)
     await _audit(state, user_id, by, "ban", str(row["username"]), reason)
     await _leaderboards(state, user_id, row)
-    await pubsub.publish_ban(state, user_id)
+    await publish_ban(state, user_id)
 
 
 async def unban(state: State, user_id: int, by: int | None = None) -> None:
@@ -128,17 +126,14 @@ async def restrict(state: State, user_id: int, by: int | None = None, reason: st
     ``ban_datetime = now``, audit log, leaderboard removal, publish ``peppy:ban`` (online
     sessions get 104 and the restricted private message, and disappear for everyone else).
     Raises :class:`UserNotFound` and :class:`common.db.DatabaseError`."""
-    from services import pubsub
-
     row = await _user(state, user_id)
-    assert state.repo is not None
     if is_restricted(int(row["privileges"] or 0)):
         log.info("restrict user=%d: already restricted", user_id)
         return
     await state.repo.restrict_user(user_id)
     await _audit(state, user_id, by, "restrict", str(row["username"]), reason)
     await _leaderboards(state, user_id, row)
-    await pubsub.publish_ban(state, user_id)
+    await publish_ban(state, user_id)
 
 
 async def unrestrict(state: State, user_id: int, by: int | None = None) -> None:
@@ -148,18 +143,14 @@ async def unrestrict(state: State, user_id: int, by: int | None = None) -> None:
 
 
 async def _lift(state: State, user_id: int, by: int | None, action: str) -> None:
-    from services import pubsub
-
     row = await _user(state, user_id)
-    assert state.repo is not None
     await state.repo.unban_user(user_id)
     await _audit(state, user_id, by, action, str(row["username"]), "")
-    await pubsub.publish_ban(state, user_id)
+    await publish_ban(state, user_id)
 
 
 def _apply(state: State, token: Token, privileges: int, admin: bool) -> None:
     """Put new privileges on a live token and drop its cached packets."""
-    assert state.repo is not None
     token.privileges = privileges
     token.admin = admin
     token.restricted = not privileges & privs.USER_PUBLIC
@@ -180,7 +171,6 @@ async def reload_privileges(state: State, user_id: int) -> int | None:
     sent. Returns the privileges, or None when the user is offline or unknown."""
     if not online_tokens(state, user_id):
         return None
-    assert state.repo is not None
     row = await state.repo.user_by_id(user_id)
     if row is None:
         return None
@@ -206,7 +196,6 @@ async def refresh_privileges(state: State, user_id: int) -> None:
     """
     if not online_tokens(state, user_id):
         return
-    assert state.repo is not None
     row = await state.repo.user_by_id(user_id)
     if row is None:
         return
@@ -229,8 +218,6 @@ async def refresh_privileges(state: State, user_id: int) -> None:
         _apply(state, token, privileges, admin)
     now_restricted = tokens[0].restricted
     if now_restricted and not was_restricted:
-        from services import multiplayer, spectate
-
         for token in tokens:
             spectate.stop_spectating(state, token)
             spectate.detach_spectators(state, token)
@@ -272,7 +259,6 @@ async def rename(state: State, user_id: int, new_name: str) -> str:
     publishes), nothing is written and the caches are still cleared. Returns the old name.
     Raises :class:`RenameError` and :class:`common.db.DatabaseError`.
     """
-    assert state.repo is not None
     new_name = check_username(new_name)
     old_safes = {t.safe_name for t in state.tokens.user_tokens(user_id)}
     row = await state.repo.user_by_id(user_id)
@@ -292,9 +278,27 @@ async def rename(state: State, user_id: int, new_name: str) -> str:
         old_safes.add(old_safe)
         log.info("rename user=%d: %r -> %r", user_id, old, new_name)
     old_safes.discard("")
-    if state.redis is not None:
-        try:
-            await state.redis.forget_username(user_id, *(old_safes | {safe_username(new_name)}))
-        except Exception as exc:  # the rename is done; the caches expire by themselves (1 h)
-            log.warning("rename user=%d: username caches not cleared: %s", user_id, exc)
+    try:
+        await state.redis.forget_username(user_id, *(old_safes | {safe_username(new_name)}))
+    except Exception as exc:  # the rename is done; the caches expire by themselves (1 h)
+        log.warning("rename user=%d: username caches not cleared: %s", user_id, exc)
     return old
+
+
+async def publish_ban(state: State, user_id: int) -> bool:
+    """The ``peppy:ban`` loop-back after a change of ``users.privileges`` (integration.md §1.4):
+    tells LETS/USSR/RealistikPanel and this server's own listener.
+
+    When the message cannot come back to this server (publish failed, or the listener is not
+    subscribed at the moment), the ``peppy:ban`` handler is run directly instead, so an online
+    user is never left with stale privileges. Returns whether the message was published.
+    """
+    published = False
+    try:
+        await publish.publish(state, "peppy:ban", int(user_id))
+        published = True
+    except (RedisError, OSError) as exc:
+        log.warning("peppy:ban %d not published: %s", user_id, exc)
+    if not (published and state.listener is not None and state.listener.listening):
+        await refresh_privileges(state, user_id)
+    return published

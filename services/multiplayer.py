@@ -54,6 +54,7 @@ from helpers.codec import MatchData
 from objects import match as m
 from objects.channel import Channel
 from objects.match import Match
+from services import channels, spectate
 
 if TYPE_CHECKING:
     from objects.state import State
@@ -70,26 +71,8 @@ NOTICE_SILENCED = "You can't create or join multiplayer matches while you are si
 NOTICE_TOURNEY = "You are now in a tournament match."
 BOT_BUSY = "I would love to join your match, but I'm busy keeping this server up and running. Sorry. Beep Boop."
 
-# defaults of the [multiplayer] settings (read through ``setting``; see docs/multiplayer.md)
-DEFAULTS = {
-    "strict_start": False,  # Kawata's gates: >= 2 players and two teams in team modes
-    "cleanup_interval": 30.0,  # s between empty-match sweeps
-    "empty_match_age": 120.0,  # s a match may stay without players before the sweep disposes it
-    "load_timeout": 30.0,  # s after start before ALL_PLAYERS_LOADED is forced
-    "complete_timeout": 30.0,  # s after the first MATCH_COMPLETE before the round is finished
-}
-
-
 class MatchError(Exception):
     """A refused match operation; ``str(error)`` is a short text fit for a chat reply."""
-
-
-def setting(state: State, name: str, default=None):
-    """``[multiplayer] <name>`` from the configuration, else :data:`DEFAULTS` (or ``default``)."""
-    section = getattr(state.cfg, "multiplayer", None)
-    if section is not None and hasattr(section, name):
-        return getattr(section, name)
-    return DEFAULTS.get(name, default)
 
 
 # ==================================================================================== helpers
@@ -112,20 +95,16 @@ def _channel(state: State, match: Match) -> Channel | None:
 
 def _join_channel(state: State, token: Token, match: Match) -> None:
     """Force-join the match channel (64 ``#multiplayer``)."""
-    from services import session
-
     channel = _channel(state, match)
     if channel is not None:
-        session.join_channel(state, token, channel)
+        channels.join_channel(state, token, channel)
 
 
 def _part_channel(state: State, token: Token, match: Match, kick: bool = True) -> None:
     """Leave the match channel; with ``kick`` the client gets 66 ``#multiplayer``."""
-    from services import session
-
     channel = _channel(state, match)
     if channel is not None and channel.name in token.channels:
-        session.part_channel(state, token, channel, kick=kick)
+        channels.part_channel(state, token, channel, kick=kick)
     elif kick:
         token.enqueue(codec.channel_kicked(CLIENT_CHANNEL))
 
@@ -258,8 +237,6 @@ def create_match(state: State, host: Token | None, name: str, password: str | No
         raise MatchError("There are too many matches; try again later.")
     if host is not None:
         if host.spectating is not None:
-            from services import spectate
-
             spectate.stop_spectating(state, host)
         if host.match_id is not None:
             leave(state, host)
@@ -314,8 +291,6 @@ def join(state: State, token: Token, match: Match, password: str | None = "") ->
     if index is None:
         raise MatchError("The match is full.")
     if token.spectating is not None:
-        from services import spectate
-
         spectate.stop_spectating(state, token)
     if token.match_id is not None:
         leave(state, token)
@@ -827,7 +802,7 @@ def start(state: State, match: Match, force: bool = True) -> bool:
         return False
     if not force and any(slot.status != m.READY for slot in eligible):
         return False
-    if setting(state, "strict_start"):
+    if state.cfg.multiplayer.strict_start:
         if len(eligible) < 2:
             return False
         if match.team_type in m.TEAM_MODES and len({slot.team for slot in eligible}) < 2:
@@ -879,7 +854,9 @@ def abort(state: State, match: Match) -> bool:
 
 def finish(state: State, match: Match) -> None:
     """Finish the round (§1.8 "Finish the round"): reset, update, MATCH_COMPLETE (58) to the
-    players, and publish the results on ``api:mp_complete_match`` when anyone played to the end."""
+    players, and publish the results on ``api:mp_complete_match``: after every finished round,
+    also one that nobody completed (its ``scores`` then holds who was still playing, possibly
+    nobody), as the original pep.py does (docs/integration.md)."""
     if not match.in_progress:
         return
     results = _results(match)
@@ -891,8 +868,7 @@ def finish(state: State, match: Match) -> None:
     data = codec.match_complete()
     for token in players:
         token.enqueue(data)
-    if results["scores"] and state.redis is not None:
-        state.spawn(state.redis.publish(COMPLETE_CHANNEL, json.dumps(results)), f"match {match.id} results")
+    state.spawn(state.redis.publish(COMPLETE_CHANNEL, json.dumps(results)), f"match {match.id} results")
     log.info("match %d: round complete (%d player(s))", match.id, len(players))
 
 
@@ -1018,11 +994,11 @@ def check_timeouts(state: State, match: Match, now: float | None = None) -> None
     if not match.in_progress:
         return
     now = time.monotonic() if now is None else now
-    if not match.loaded_sent and now - match.round_started >= setting(state, "load_timeout"):
+    if not match.loaded_sent and now - match.round_started >= state.cfg.multiplayer.load_timeout:
         match.loaded_sent = True
         _to_players(match, codec.match_all_players_loaded())
         log.info("match %d: load timeout, players started without the missing ones", match.id)
-    if match.first_complete is not None and now - match.first_complete >= setting(state, "complete_timeout"):
+    if match.first_complete is not None and now - match.first_complete >= state.cfg.multiplayer.complete_timeout:
         log.info("match %d: completion timeout, finishing the round", match.id)
         finish(state, match)
 
@@ -1038,13 +1014,11 @@ def join_lobby(state: State, token: Token) -> None:
 
 def part_lobby(state: State, token: Token) -> None:
     """PART_LOBBY (29): leave the lobby audience; a member of ``#lobby`` is kicked from it (66)."""
-    from services import session
-
     state.lobby.remove(token)
     token.in_lobby = False
     channel = state.channels.get("#lobby")
     if channel is not None and channel.name in token.channels:
-        session.part_channel(state, token, channel, kick=True)
+        channels.part_channel(state, token, channel, kick=True)
 
 
 # ==================================================================================== invites

@@ -1,6 +1,8 @@
 """Redis pub/sub: the listener for the stack's ``peppy:*`` channels, and the publishers.
 
-A service module (``pep.py`` ``SERVICES``): :func:`start` subscribes, :func:`stop` unsubscribes.
+:class:`Listener` is a service (``state.services`` and ``state.listener``, built by ``pep.py``
+with the table ``services.pubsub_handlers.SUBSCRIPTIONS``): ``start()`` subscribes, ``stop()``
+unsubscribes.
 
 The listener (integration.md §1.1, with the [FIX]es of the spec):
 
@@ -20,10 +22,9 @@ The listener (integration.md §1.1, with the [FIX]es of the spec):
   (``ripple:online_users``, ``peppy:version``, ``peppy:sessions:*``). Messages published while
   it was disconnected are lost (Redis pub/sub keeps nothing).
 
-The channels and their handlers are the table ``services.pubsub_handlers.SUBSCRIPTIONS``
-(imported when the listener starts, so that this module stays below ``events`` in the
-layering). The publishers used by the rest of the server are :func:`publish`,
-:func:`publish_ban` and :func:`refresh_beatmaps`.
+The channels and their handlers are passed in by the caller (``pep.py`` passes
+``services.pubsub_handlers.SUBSCRIPTIONS``), so this module stays below the handlers in the
+layering (docs/architecture.md). The publishers are in :mod:`services.publish`.
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, Mapping
 
 from redis.exceptions import RedisError
 
+from helpers import metrics
+from services import session
+
 if TYPE_CHECKING:
     from objects.state import State
 
@@ -50,11 +54,8 @@ BACKOFF_MIN = 0.2
 BACKOFF_MAX = 30.0
 #: largest payload accepted, bytes
 MAX_PAYLOAD = 64 * 1024
-#: ``ussr:refresh_bmap`` is consumed by USSR, the score server of these flavours
-USSR_FLAVOURS = frozenset({"kawata", "realistikosu"})
 
 _INT = re.compile(rb"\s*\+?(\d{1,10})\s*")
-_MD5 = re.compile(r"[0-9a-fA-F]{32}")
 _ID_MAX = 2**31 - 1
 
 Handler = Callable[["State", Any], Awaitable[None]]
@@ -151,19 +152,19 @@ def client_name(prefix: str) -> str:
 
 
 def _count(channel: str, outcome: str) -> None:
-    try:
-        from helpers import metrics
-    except Exception:  # metrics are optional (prometheus-client missing)
-        return
     metrics.count_pubsub(channel, outcome)
 
 
 class Listener:
-    """The subscriber of one :class:`State`: a background task that owns its connection."""
+    """The subscriber of one :class:`State`: a background task that owns its connection.
 
-    def __init__(self, state: State, subscriptions: Iterable[Subscription]) -> None:
-        assert state.redis is not None
+    ``subscriptions``: the channels and their handlers; ``wait``: seconds :meth:`start` waits
+    for the first subscription (so that messages published right after start-up are not lost).
+    """
+
+    def __init__(self, state: State, subscriptions: Iterable[Subscription], wait: float = 5.0) -> None:
         self.state = state
+        self.wait = wait
         self.redis = state.redis
         self.by_channel: dict[bytes, Subscription] = {
             self.redis.key(s.channel).encode(): s for s in subscriptions
@@ -178,9 +179,14 @@ class Listener:
         """Whether the listener is subscribed right now."""
         return self.subscribed.is_set()
 
-    def start(self) -> None:
-        """Start the background task (connect, subscribe, handle, reconnect)."""
+    async def start(self) -> None:
+        """Start the background task (connect, subscribe, handle, reconnect) and wait at most
+        ``wait`` seconds for the first subscription (logged when it does not come)."""
         self.task = asyncio.ensure_future(self._run())
+        try:
+            await asyncio.wait_for(asyncio.shield(self.subscribed.wait()), self.wait)
+        except asyncio.TimeoutError:
+            log.warning("pub/sub not subscribed after %.0f s; retrying in the background", self.wait)
 
     async def stop(self) -> None:
         """Cancel the task and wait until its connection is closed."""
@@ -252,9 +258,7 @@ class Listener:
             _count(sub.channel, "ok")
 
     async def _resync(self) -> None:
-        from services.loops import resync_redis
-
-        await resync_redis(self.state)
+        await session.resync_redis(self.state)
 
 
 async def _close(pubsub: Any, client: Any) -> None:
@@ -263,93 +267,3 @@ async def _close(pubsub: Any, client: Any) -> None:
             await closer()
         except Exception:  # a dead connection: nothing left to close cleanly
             pass
-
-
-_listeners: dict[int, Listener] = {}
-
-
-async def start(state: State, wait: float = 5.0) -> None:
-    """Start the listener of ``state`` and wait (at most ``wait`` seconds) for the first
-    subscription, so that messages published right after start-up are not lost."""
-    if state.redis is None:
-        log.warning("no Redis: pub/sub disabled")
-        return
-    from services.pubsub_handlers import SUBSCRIPTIONS
-
-    listener = Listener(state, SUBSCRIPTIONS)
-    _listeners[id(state)] = listener
-    listener.start()
-    try:
-        await asyncio.wait_for(listener.subscribed.wait(), wait)
-    except asyncio.TimeoutError:
-        log.warning("pub/sub not subscribed after %.0f s; retrying in the background", wait)
-
-
-async def stop(state: State) -> None:
-    """Stop the listener of ``state`` and close its connection."""
-    listener = _listeners.pop(id(state), None)
-    if listener is not None:
-        await listener.stop()
-
-
-def is_listening(state: State) -> bool:
-    """Whether ``state``'s listener is subscribed right now (a loop-back will come back)."""
-    listener = _listeners.get(id(state))
-    return listener is not None and listener.listening
-
-
-# ---------------------------------------------------------------------------------- publishers
-async def publish(state: State, channel: str, payload: str | int | Mapping[str, Any]) -> int:
-    """Publish ``payload`` on the stack channel ``channel`` (prefixed): ints as decimal text,
-    mappings as JSON (UTF-8, not ASCII-escaped). Returns the number of receivers. Raises
-    :class:`redis.exceptions.RedisError`; RuntimeError when there is no Redis."""
-    if state.redis is None:
-        raise RuntimeError("no Redis connection")
-    if isinstance(payload, bool):
-        raise TypeError("booleans are not a pub/sub payload")
-    if isinstance(payload, int):
-        text = str(payload)
-    elif isinstance(payload, str):
-        text = payload
-    else:
-        text = json.dumps(dict(payload), ensure_ascii=False)
-    return await state.redis.publish(channel, text)
-
-
-async def publish_ban(state: State, user_id: int) -> bool:
-    """The ``peppy:ban`` loop-back after a change of ``users.privileges`` (integration.md §1.4):
-    tells LETS/USSR/RealistikPanel and this server's own listener.
-
-    When the message cannot come back to this server (publish failed, or the listener is not
-    subscribed at the moment), the ``peppy:ban`` handler is run directly instead, so an online
-    user is never left with stale privileges. Returns whether the message was published.
-    """
-    from services import moderation
-
-    published = False
-    try:
-        await publish(state, "peppy:ban", int(user_id))
-        published = True
-    except (RedisError, OSError, RuntimeError) as exc:
-        log.warning("peppy:ban %d not published: %s", user_id, exc)
-    if not (published and is_listening(state)):
-        await moderation.refresh_privileges(state, user_id)
-    return published
-
-
-async def refresh_beatmaps(state: State, md5s: Iterable[str]) -> int:
-    """``ussr:refresh_bmap`` with each beatmap md5 (one message per difficulty, integration.md
-    §1.4, Kawata's ``!map``) so that USSR drops its cached beatmap. Only for the flavours whose
-    score server is USSR (kawata, realistikosu); a no-op returning 0 for ripple. Values that are
-    not 32 hex digits are skipped. Returns how many were published. Raises
-    :class:`redis.exceptions.RedisError`."""
-    if state.repo is None or state.repo.flavour.name not in USSR_FLAVOURS:
-        return 0
-    count = 0
-    for md5 in md5s:
-        if not isinstance(md5, str) or not _MD5.fullmatch(md5):
-            log.warning("ussr:refresh_bmap: %r is not an md5; skipped", md5)
-            continue
-        await publish(state, "ussr:refresh_bmap", md5.lower())
-        count += 1
-    return count

@@ -11,7 +11,6 @@ user (tournament clients included) and does nothing for an offline user, except
 from __future__ import annotations
 
 import logging
-import time
 from typing import TYPE_CHECKING, Any
 
 from common.db import DatabaseError
@@ -49,7 +48,6 @@ async def change_username(state: State, data: dict[str, Any]) -> None:
     user_id, new_name = data["userID"], data["newUsername"]
     tokens = moderation.online_tokens(state, user_id)
     if any(t.action in PLAYING_ACTIONS for t in tokens):
-        assert state.redis is not None
         await state.redis.set_pending_rename(user_id, new_name)
         log.info("rename user=%d to %r deferred until the end of the play", user_id, new_name)
         return
@@ -57,11 +55,10 @@ async def change_username(state: State, data: dict[str, Any]) -> None:
         await moderation.rename(state, user_id, new_name)
     except moderation.RenameError as exc:
         log.warning("rename user=%d to %r refused: %s", user_id, new_name, exc)
-        if state.repo is not None:
-            try:
-                await state.repo.admin_log(state.cfg.stack.bot_id, f"Username change: {exc}", through="Bancho")
-            except DatabaseError as db_exc:
-                log.warning("admin log not written: %s", db_exc)
+        try:
+            await state.repo.admin_log(state.cfg.stack.bot_id, f"Username change: {exc}", through="Bancho")
+        except DatabaseError as db_exc:
+            log.warning("admin log not written: %s", db_exc)
         for token in moderation.online_tokens(state, user_id):
             session.kick(state, token, moderation.NOTICE_RENAME_FAILED)
         return
@@ -88,10 +85,7 @@ async def update_cached_stats(state: State, user_id: int) -> None:
     spectators at once (integration.md §1.3 recommendation)."""
     for token in moderation.online_tokens(state, user_id):
         await session.reload_stats(state, token)
-        data = token.stats_packet()
-        token.enqueue(data)
-        for spectator in tuple(token.spectators.values()):
-            spectator.enqueue(data)
+        session.send_own_status(token, presence=False)
 
 
 async def silence(state: State, user_id: int) -> None:
@@ -99,19 +93,12 @@ async def silence(state: State, user_id: int) -> None:
     gets 92 with the seconds left, everyone gets 94 (also when the silence was lifted)."""
     if not moderation.online_tokens(state, user_id):
         return
-    assert state.repo is not None
     row = await state.repo.user_by_id(user_id)
     if row is None:
         return
-    end = int(row.get("silence_end") or 0)
-    left = max(0, end - int(time.time()))
-    tokens = moderation.online_tokens(state, user_id)
-    if not tokens:
+    if not moderation.online_tokens(state, user_id):
         return
-    for token in tokens:
-        token.silence_end = end
-        token.enqueue(codec.silence_end(left))
-    state.tokens.broadcast(codec.user_silenced(user_id))
+    left = session.apply_silence(state, user_id, int(row.get("silence_end") or 0))
     log.info("silence user=%d: %d s left", user_id, left)
 
 
@@ -136,7 +123,6 @@ async def set_main_menu_icon(state: State, data: dict[str, Any]) -> None:
     user_id = data["userID"]
     if not moderation.online_tokens(state, user_id):
         return
-    assert state.repo is not None
     icon = await state.repo.menu_icon_by_id(data["mainMenuIconID"], state.cfg.stack.menu_icon_base)
     if icon is None:
         log.warning("set_main_menu_icon: no main_menu_icons row %d", data["mainMenuIconID"])

@@ -1,4 +1,5 @@
-"""Session procedures shared by several events: logout, kick, timeout sweep, silence.
+"""Session procedures shared by several events: logout, kick, timeout sweep, silence, stats,
+and the Redis keys of the online sessions.
 
 Sources: integration.md §5.2–5.3, gamelogic.md §3.7. Memory changes happen at once; Redis
 updates are scheduled in the background; a silence is written to MySQL before anyone is told.
@@ -11,7 +12,7 @@ import time
 from typing import TYPE_CHECKING
 
 from helpers import codec
-from objects import channel as channel_module
+from services import channels, multiplayer, spectate
 
 if TYPE_CHECKING:
     from objects.state import State
@@ -28,32 +29,6 @@ def save_failed(token: Token, what: str) -> None:
     token.enqueue(codec.notification(SAVE_FAILED_NOTICE.format(what=what)))
 
 
-def part_channel(state: State, token: Token, channel: channel_module.Channel, kick: bool = False) -> None:
-    """Remove ``token`` from ``channel``; with ``kick`` the client is told to close the tab (66).
-
-    A temporary channel is disposed when its last human leaves.
-    """
-    channel.members.remove(token)
-    token.channels.discard(channel.name)
-    if kick:
-        token.enqueue(codec.channel_kicked(channel.client_name))
-    for listener in state.chat_listeners:  # the IRC gateway (docs/irc.md)
-        listener.parted(channel, token, kick)
-    if channel.temp and channel.humans() == 0:
-        for member in channel.members:
-            member.channels.discard(channel.name)
-        state.channels.remove(channel.name)
-
-
-def join_channel(state: State, token: Token, channel: channel_module.Channel) -> None:
-    """Add ``token`` to ``channel`` and tell the client (64 with the client-side name)."""
-    channel.members.add(token)
-    token.channels.add(channel.name)
-    token.enqueue(codec.channel_join_success(channel.client_name))
-    for listener in state.chat_listeners:  # the IRC gateway (docs/irc.md)
-        listener.joined(channel, token)
-
-
 def logout(state: State, token: Token, broadcast: bool = True) -> None:
     """The logout procedure (integration.md §5.2): leave everything and forget the token.
 
@@ -62,8 +37,6 @@ def logout(state: State, token: Token, broadcast: bool = True) -> None:
     """
     if token.logged_out:
         return
-    from services import multiplayer, spectate
-
     spectate.stop_spectating(state, token)
     spectate.detach_spectators(state, token)
     multiplayer.leave_match(state, token)
@@ -73,26 +46,27 @@ def logout(state: State, token: Token, broadcast: bool = True) -> None:
     for name in list(token.channels):
         channel = state.channels.get(name)
         if channel is not None:
-            part_channel(state, token, channel)
+            channels.part_channel(state, token, channel)
     token.channels.clear()  # names of channels that no longer exist
     state.lobby.remove(token)
     state.tokens.remove(token)
     others = state.tokens.user_tokens(token.user_id)
     if broadcast and not token.restricted and not others:
         state.tokens.broadcast(codec.user_logout(token.user_id))
-    if state.redis is not None and token.ip and not any(t.ip == token.ip for t in others):
+    if token.ip and not any(t.ip == token.ip for t in others):
         state.spawn(state.redis.remove_session_ip(token.user_id, token.ip), "session ip removal")
-    if state.redis is not None and not token.is_bot:  # a rename deferred while playing (§5.2 step 8)
+    if not token.is_bot:  # a rename deferred while playing (§5.2 step 8)
         state.spawn(state.redis.republish_pending_rename(token.user_id), "pending rename check")
     log.info("logout user=%d name=%s", token.user_id, token.username)
 
 
-def kick(state: State, token: Token, reason: str = KICK_NOTICE) -> None:
-    """Kick a session: queue the reason and login reply -1, log it out, and keep its final
-    packets until its next poll (or the next timeout sweep)."""
+def kick(state: State, token: Token, reason: str = KICK_NOTICE, reply: int = -1) -> None:
+    """Kick a session: queue the reason (a notification, none when empty) and login reply
+    ``reply`` (-1; maintenance uses -5), log it out, and keep its final packets until its next
+    poll (or the next timeout sweep). The one kick of the server (integration.md §5.3)."""
     if reason:
         token.enqueue(codec.notification(reason))
-    token.enqueue(codec.login_reply(-1))
+    token.enqueue(codec.login_reply(reply))
     logout(state, token)
     token.kicked = True
     state.kicked[token.token] = (token, time.monotonic())
@@ -122,33 +96,45 @@ def sweep_timeouts(state: State, now: float | None = None) -> int:
 
 
 async def silence(state: State, user_id: int, seconds: int, reason: str) -> int:
-    """Silence ``user_id`` for ``seconds`` (0 removes it): MySQL first, then the packets.
-
-    The user's sessions get 92 with the seconds left, everyone gets 94 (integration.md §1.3
-    "silence"). Returns the absolute end time. Raises :class:`common.db.DatabaseError` when the
-    write fails; nothing is changed in memory then.
+    """Silence ``user_id`` for ``seconds`` (0 removes it): MySQL first, then
+    :func:`apply_silence`. Returns the absolute end time (unix seconds). Raises
+    :class:`common.db.DatabaseError` when the write fails; nothing is changed in memory then.
     """
-    assert state.repo is not None
     end = await state.repo.set_silence(user_id, seconds, reason)
+    apply_silence(state, user_id, end)
+    log.info("silence user=%d seconds=%d reason=%r", user_id, seconds, reason)
+    return end
+
+
+def apply_silence(state: State, user_id: int, end: int) -> int:
+    """Apply a silence already stored in MySQL (``users.silence_end`` = ``end``, unix seconds):
+    the user's sessions get 92 with the seconds left, everyone gets 94 (integration.md §1.3
+    "silence"; also when it was lifted). Memory only; returns the seconds left."""
     left = max(0, end - int(time.time()))
     for token in state.tokens.user_tokens(user_id):
         token.silence_end = end
         token.enqueue(codec.silence_end(left))
     state.tokens.broadcast(codec.user_silenced(user_id))
-    log.info("silence user=%d seconds=%d reason=%r", user_id, seconds, reason)
-    return end
+    return left
 
 
 async def reload_stats(state: State, token: Token) -> None:
     """Re-read the token's stats for its current mode and relax/autopilot state (schema.md §2.5)."""
-    assert state.repo is not None
     stats = await state.repo.stats(token.user_id, token.mode, token.relax, token.autopilot)
     token.set_stats(stats.ranked_score, stats.accuracy, stats.playcount, stats.total_score, stats.rank, stats.pp)
 
 
-def send_own_status(token: Token) -> None:
-    """Presence and stats of ``token`` to itself and its spectators (gamelogic.md §3.1 [K])."""
-    data = token.presence_packet() + token.stats_packet()
+def send_own_status(token: Token, presence: bool = True) -> None:
+    """Presence (unless ``presence`` is False) and stats of ``token`` to itself and its
+    spectators (gamelogic.md §3.1 [K]; after a stats reload, stats only)."""
+    data = token.presence_packet() + token.stats_packet() if presence else token.stats_packet()
     token.enqueue(data)
     for spectator in tuple(token.spectators.values()):
         spectator.enqueue(data)
+
+
+async def resync_redis(state: State) -> None:
+    """Write the online count, the version and the session IPs of every online token
+    (:meth:`common.redis.Redis.resync`; after a Redis outage, by the health check of
+    :mod:`services.loops` and by the pub/sub listener after a reconnect)."""
+    await state.redis.resync(len(state.tokens), [(t.user_id, t.ip) for t in state.tokens if t.ip])

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from helpers import codec
 from objects.channel import SPECTATOR_PREFIX, Channel
+from services import channels
 
 if TYPE_CHECKING:
     from objects.state import State
@@ -33,31 +34,21 @@ def channel_name(host: Token) -> str:
 
 
 def _channel(state: State, host: Token, create: bool) -> Channel | None:
-    name = channel_name(host)
-    channel = state.channels.get(name)
-    if channel is None and create:
-        channel = Channel(name, f"Spectating {host.username}", temp=True, hidden=True)
-        state.channels.add(channel)
-        if state.bot is not None:
-            channel.members.add(state.bot)
-            state.bot.channels.add(channel.name)
-    return channel
+    if create:
+        return channels.open_temporary(state, channel_name(host), f"Spectating {host.username}")
+    return state.channels.get(channel_name(host))
 
 
 def _join(state: State, token: Token, channel: Channel) -> None:
-    from services import session
-
     if channel.name not in token.channels:
-        session.join_channel(state, token, channel)
+        channels.join_channel(state, token, channel)
 
 
 def _part(state: State, token: Token, host: Token) -> None:
     """Leave ``host``'s spectator channel with 66 ``#spectator`` (also when not a member)."""
-    from services import session
-
     channel = state.channels.get(channel_name(host))
     if channel is not None and channel.name in token.channels:
-        session.part_channel(state, token, channel, kick=True)
+        channels.part_channel(state, token, channel, kick=True)
     else:
         token.enqueue(codec.channel_kicked(CLIENT_CHANNEL))
 
@@ -147,9 +138,7 @@ def detach_spectators(state: State, token: Token) -> None:
         _part(state, spectator, token)
     channel = state.channels.get(channel_name(token))
     if channel is not None and channel.name in token.channels:
-        from services import session
-
-        session.part_channel(state, token, channel, kick=bool(spectators))
+        channels.part_channel(state, token, channel, kick=bool(spectators))
 
 
 def relay_frames(state: State, token: Token, payload: bytes) -> None:

@@ -9,7 +9,7 @@ Life cycle (docs/operations.md, integration.md §5.5–5.7):
 * ``pep.py`` calls :func:`install_signal_handlers`, starts the listener, then :func:`started`
   (``READY=1`` and the watchdog/status timer), waits in :func:`wait_for_stop` and finally runs
   :func:`shutdown`, which returns the exit code. When a restart was asked for,
-  :func:`reexec_requested` is true afterwards and ``pep.py`` calls :func:`reexec`.
+  ``state.lifecycle.reexec`` is true afterwards and ``pep.py`` calls :func:`reexec`.
 * A stop request (SIGTERM/SIGINT, SIGUSR2 = restart, or the end of a
   :func:`schedule_shutdown`) refuses logins at once, tells every client to reconnect (86
   Restart) unless a scheduled shutdown already did, keeps serving polls until every client has
@@ -30,13 +30,18 @@ import signal
 import sys
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
+
+import tornado.ioloop
 
 from constants import game
 from helpers import codec
-from helpers.systemd import Notifier, watchdog_interval
+from helpers import geo
+from helpers.systemd import watchdog_interval
+from services import login, session, world
 
 if TYPE_CHECKING:
+    from objects.lifecycle import Lifecycle
     from objects.state import State
 
 log = logging.getLogger("pep.system")
@@ -54,45 +59,6 @@ CLEANUP_TIMEOUT = 10.0
 STATUS_INTERVAL = 10.0
 #: longest send_after / delay accepted by schedule_shutdown, seconds
 MAX_SCHEDULE = 3600.0
-
-
-class Lifecycle:
-    """The stop request and systemd notifier of one running server (one per :class:`State`)."""
-
-    def __init__(self) -> None:
-        self.stop_requested = asyncio.Event()
-        self.restart = False  # re-exec after the stop instead of exiting
-        self.restart_sent = False  # every client already got 86 (scheduled shutdown): no grace
-        self.force = False  # a second stop request: skip what is left of the grace period
-        self.reason = ""
-        self.scheduled: list[asyncio.TimerHandle] = []
-        self.reload_lock = asyncio.Lock()
-        self.notifier = Notifier()
-        self.ticker: Any = None  # tornado.ioloop.PeriodicCallback
-        self.last_status = ""
-
-
-_lifecycles: dict[int, Lifecycle] = {}
-_reexec = False
-
-
-def lifecycle(state: State) -> Lifecycle:
-    """The :class:`Lifecycle` of ``state`` (created on first use)."""
-    lc = _lifecycles.get(id(state))
-    if lc is None:
-        lc = _lifecycles[id(state)] = Lifecycle()
-    return lc
-
-
-def detach(state: State) -> None:
-    """Forget the :class:`Lifecycle` of ``state`` (done by :func:`shutdown`; for tests)."""
-    lc = _lifecycles.pop(id(state), None)
-    if lc is not None:
-        for handle in lc.scheduled:
-            handle.cancel()
-        if lc.ticker is not None:
-            lc.ticker.stop()
-        lc.notifier.close()
 
 
 def status_line(state: State) -> str:
@@ -115,7 +81,7 @@ def request_stop(state: State, restart: bool = False, reason: str = "") -> None:
 
     A second request while a stop is under way skips the rest of the grace period.
     """
-    lc = lifecycle(state)
+    lc = state.lifecycle
     if lc.stop_requested.is_set():
         if not lc.force:
             lc.force = True
@@ -129,7 +95,7 @@ def request_stop(state: State, restart: bool = False, reason: str = "") -> None:
 
 async def wait_for_stop(state: State) -> None:
     """Return when a stop has been requested."""
-    await lifecycle(state).stop_requested.wait()
+    await state.lifecycle.stop_requested.wait()
 
 
 def schedule_shutdown(state: State, restart: bool, message: str | None = None,
@@ -144,7 +110,7 @@ def schedule_shutdown(state: State, restart: bool, message: str | None = None,
     A second call while one is pending, or during a stop, is ignored (logged). Must be called
     from the event loop.
     """
-    lc = lifecycle(state)
+    lc = state.lifecycle
     if lc.scheduled or lc.stop_requested.is_set():
         log.warning("a %s was asked for while one is already under way; ignored",
                     "restart" if restart else "shutdown")
@@ -176,7 +142,7 @@ def _seconds(value: Any, default: float) -> float:
 
 def _send_restart_packet(state: State, delay: float) -> None:
     state.tokens.broadcast(codec.restart(int(delay * 2 * 1000)))
-    lifecycle(state).restart_sent = True
+    state.lifecycle.restart_sent = True
     log.info("restart packet (%d ms) sent to %d session(s)", int(delay * 2 * 1000), len(state.tokens))
 
 
@@ -190,7 +156,7 @@ def install_signal_handlers(state: State) -> None:
 
 
 def _on_reload_signal(state: State) -> None:
-    lc = lifecycle(state)
+    lc = state.lifecycle
     log.info("SIGHUP: reloading settings")
     lc.notifier.reloading("reloading settings")
 
@@ -210,9 +176,7 @@ def started(state: State) -> None:
     """Tell systemd the server accepts clients (``READY=1``) and start the timer that sends
     ``WATCHDOG=1`` every ``WATCHDOG_USEC / 2`` and the status line (integration with
     ``Type=notify``; a no-op without ``NOTIFY_SOCKET``)."""
-    import tornado.ioloop
-
-    lc = lifecycle(state)
+    lc = state.lifecycle
     if not lc.notifier.enabled:
         return
     lc.last_status = status_line(state)
@@ -237,21 +201,20 @@ def started(state: State) -> None:
 # ---------------------------------------------------------------------------------------------
 # shutdown
 # ---------------------------------------------------------------------------------------------
-async def shutdown(state: State, server: Any, services: Sequence[Any], grace: float | None = None,
-                   hard_exit: bool = True) -> int:
+async def shutdown(state: State, server: Any, grace: float | None = None, hard_exit: bool = True) -> int:
     """Stop the server cleanly after a stop request (module docstring); returns the exit code 0.
 
-    ``server`` is the ``tornado.httpserver.HTTPServer`` (or None), ``services`` the started
-    service modules (stopped in reverse order), ``grace`` overrides ``[server] shutdown_grace``.
-    ``hard_exit`` arms the timer that ends the *process* with code 1 if the stop hangs; pass
-    False when calling this inside a process that must survive (tests).
+    ``server`` is the ``tornado.httpserver.HTTPServer`` (or None); ``state.services`` are
+    stopped in reverse order; ``grace`` overrides ``[server] shutdown_grace``. ``hard_exit``
+    arms the timer that ends the *process* with code 1 if the stop hangs; pass False when
+    calling this inside a process that must survive (tests). Afterwards
+    ``state.lifecycle.reexec`` tells whether the caller should :func:`reexec`.
     """
-    global _reexec
-    lc = lifecycle(state)
+    lc = state.lifecycle
     cfg = state.cfg.server
     grace = cfg.shutdown_grace if grace is None else max(0.0, grace)
     if hard_exit:
-        _arm_hard_exit(grace + CLEANUP_TIMEOUT + 5)
+        _arm_hard_exit(lc, grace + CLEANUP_TIMEOUT + 5)
     for handle in lc.scheduled:
         handle.cancel()
     state.restarting = True
@@ -266,11 +229,11 @@ async def shutdown(state: State, server: Any, services: Sequence[Any], grace: fl
         log.info("restart packet delivered to every session after %.2f s" if waited is not None
                  else "grace period of %.2f s over", grace if waited is None else waited)
     try:
-        await asyncio.wait_for(_cleanup(state, server, services), CLEANUP_TIMEOUT)
+        await asyncio.wait_for(_cleanup(state, server), CLEANUP_TIMEOUT)
     except asyncio.TimeoutError:
         log.error("clean-up did not finish within %g s; exiting anyway", CLEANUP_TIMEOUT)
-    _reexec = lc.restart
-    _lifecycles.pop(id(state), None)
+    lc.reexec = lc.restart
+    lc.close()
     log.info("stopped%s", "; re-executing" if lc.restart else "")
     return 0
 
@@ -288,23 +251,22 @@ async def _grace(state: State, lc: Lifecycle, grace: float) -> float | None:
         await asyncio.sleep(0.05)
 
 
-async def _cleanup(state: State, server: Any, services: Sequence[Any]) -> None:
-    from services import session
-
+async def _cleanup(state: State, server: Any) -> None:
     if server is not None:
         server.stop()
         try:
             await asyncio.wait_for(server.close_all_connections(), 2)
         except asyncio.TimeoutError:
             log.warning("some HTTP connections did not close within 2 s")
-    lc = _lifecycles.get(id(state))
-    if lc is not None and lc.ticker is not None:
+    lc = state.lifecycle
+    if lc.ticker is not None:
         lc.ticker.stop()
-    for service in reversed(services):
+        lc.ticker = None
+    for service in reversed(state.services):
         try:
-            await asyncio.wait_for(service.stop(state), 5)
+            await asyncio.wait_for(service.stop(), 5)
         except Exception:
-            log.exception("stopping %s failed", getattr(service, "__name__", service))
+            log.exception("stopping %s failed", type(service).__name__)
     # twice: a login that was past its checks when the stop began may add a session meanwhile
     for _ in range(2):
         for token in state.tokens:
@@ -315,30 +277,25 @@ async def _cleanup(state: State, server: Any, services: Sequence[Any]) -> None:
         state.kicked.clear()
         await asyncio.sleep(0)  # lets the coalesced online-count update start
         await state.drain_tasks()
-    if state.redis is not None:
-        try:
-            await state.redis.set_online_users(0)
-        except Exception as exc:
-            log.warning("could not reset the online count: %s", exc)
-        try:
-            await state.redis.close()
-        except Exception as exc:
-            log.warning("closing Redis failed: %s", exc)
-    if state.db is not None:
-        state.db.close()
+    try:
+        await state.redis.set_online_users(0)
+    except Exception as exc:
+        log.warning("could not reset the online count: %s", exc)
+    try:
+        await state.redis.close()
+    except Exception as exc:
+        log.warning("closing Redis failed: %s", exc)
+    state.db.close()
     state.cpu_pool.shutdown(wait=False)
+    state.io_pool.shutdown(wait=False)
     locator = getattr(state, "geo", None)
     if locator is not None:
         locator.close()
 
 
-_hard_exit: threading.Timer | None = None
-
-
-def _arm_hard_exit(seconds: float) -> None:
+def _arm_hard_exit(lc: Lifecycle, seconds: float) -> None:
     """Exit with code 1 after ``seconds`` whatever happens (a stuck MySQL call, a hung thread)."""
-    global _hard_exit
-    if _hard_exit is not None:
+    if lc.hard_exit is not None:
         return
 
     def fire() -> None:
@@ -350,21 +307,17 @@ def _arm_hard_exit(seconds: float) -> None:
                 pass
         os._exit(1)
 
-    _hard_exit = threading.Timer(seconds, fire)
-    _hard_exit.daemon = True
-    _hard_exit.start()
+    timer = lc.hard_exit = threading.Timer(seconds, fire)
+    timer.daemon = True
+    timer.start()
 
 
-def reexec_requested() -> bool:
-    """Whether the last :func:`shutdown` was a restart (the caller should :func:`reexec`)."""
-    return _reexec
-
-
-def reexec() -> None:
+def reexec(lc: Lifecycle) -> None:
     """Replace this process by a fresh ``pep.py`` with the same interpreter, options and
-    arguments (same pid, so systemd keeps tracking it). Does not return."""
-    if _hard_exit is not None:
-        _hard_exit.cancel()
+    arguments (same pid, so systemd keeps tracking it); after a :func:`shutdown` that left
+    ``lc.reexec`` set. Does not return."""
+    if lc.hard_exit is not None:
+        lc.hard_exit.cancel()
     for handler in logging.getLogger().handlers:
         try:
             handler.flush()
@@ -387,15 +340,11 @@ async def set_maintenance(state: State, on: bool) -> None:
     gets the maintenance notice and login reply -5 and is logged out at once (its final packets
     are kept for its next poll, like a kick; docs/operations.md). Off: everyone is told.
     """
-    from services import login, session
-
-    assert state.repo is not None
     on = bool(on)
     await state.repo.set_maintenance(on)
     state.settings.maintenance = on
     refused = 0
     if on:
-        refuse = codec.notification(login.NOTICE_MAINTENANCE) + codec.login_reply(game.LOGIN_ERROR)
         admin_notice = codec.notification(login.NOTICE_MAINTENANCE_ADMIN)
         for token in state.tokens:
             if token.is_bot:
@@ -403,14 +352,11 @@ async def set_maintenance(state: State, on: bool) -> None:
             if token.admin:
                 token.enqueue(admin_notice)
                 continue
-            token.enqueue(refuse)
-            session.logout(state, token)
-            token.kicked = True
-            state.kicked[token.token] = (token, time.monotonic())
+            session.kick(state, token, login.NOTICE_MAINTENANCE, reply=game.LOGIN_ERROR)
             refused += 1
     else:
         state.tokens.broadcast(codec.notification(MAINTENANCE_OFF_NOTICE))
-    lifecycle(state).notifier.status(status_line(state))
+    state.lifecycle.notifier.status(status_line(state))
     log.info("maintenance %s (%d session(s) refused)", "on" if on else "off", refused)
 
 
@@ -424,11 +370,8 @@ async def reload_settings(state: State) -> None:
     65 for every listed channel. The geolocation database is reopened if its file changed.
     Concurrent reloads run one after the other.
     """
-    from objects.channel import Channel
-
     repo = state.repo
-    assert repo is not None
-    lc = lifecycle(state)
+    lc = state.lifecycle
     async with lc.reload_lock:
         await repo.load_admin_groups()
         settings = await repo.settings()
@@ -436,16 +379,7 @@ async def reload_settings(state: State) -> None:
         rows = await repo.channels()
         # ---- memory only from here
         state.settings = settings
-        added = []
-        for row in rows:
-            if state.channels.get(row.name) is not None:
-                continue
-            channel = Channel(row.name, row.description, row.public_read, row.public_write)
-            state.channels.add(channel)
-            if state.bot is not None:
-                channel.members.add(state.bot)
-                state.bot.channels.add(channel.name)
-            added.append(channel.name)
+        added = world.add_channels(state, rows)
         data = (codec.main_menu_icon(settings.menu_icon) + codec.channel_info_end()
                 + b"".join(channel.info_packet() for channel in state.channels.listed()))
         state.tokens.broadcast(data)
@@ -456,8 +390,6 @@ async def reload_settings(state: State) -> None:
 
 
 def _reload_geo(state: State) -> None:
-    from helpers import geo
-
     locator = getattr(state, "geo", None)
     if locator is not None:
         locator.reload()

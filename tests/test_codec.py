@@ -131,8 +131,15 @@ MD5 = "0123456789abcdef0123456789abcdef"
 MAP = "Artist - Title [Insane]"
 
 
+def _md(**fields):
+    """A :class:`helpers.codec.MatchData` from keyword fields (write_match takes the record)."""
+    from helpers import codec
+
+    return codec.MatchData(**fields)
+
+
 def vector_match_args(freemod=False, password="secret"):
-    """The README's ``match`` input in write_match's argument order (after packet id)."""
+    """The README's ``match`` input as MatchData fields."""
     return dict(
         match_id=5, in_progress=False, match_type=0, mods=64 if freemod else 0,
         name="test match", password=password, beatmap_name=MAP, beatmap_id=12345,
@@ -187,12 +194,12 @@ SERVER_VECTORS = {
     "match score update (scorev2 on)":
         lambda c, v: c.match_score_update(_score_payload(v.hex(), 0), 1),
     "match update, id 5, 16 slots, pw 'secret', no freemod":
-        lambda c, v: c.match_update(**vector_match_args()),
+        lambda c, v: c.match_update(_md(**vector_match_args())),
     "match new (lobby copy, pw left empty here)":
-        lambda c, v: c.new_match(**vector_match_args(password=None)),
+        lambda c, v: c.new_match(_md(**vector_match_args(password=None))),
     "match join success, freemod on with per-slot mods":
-        lambda c, v: c.match_join_success(**vector_match_args(freemod=True)),
-    "match start (same struct as 26, id 46)": lambda c, v: c.match_start(**vector_match_args()),
+        lambda c, v: c.match_join_success(_md(**vector_match_args(freemod=True))),
+    "match start (same struct as 26, id 46)": lambda c, v: c.match_start(_md(**vector_match_args())),
     "match disband 5": lambda c, v: c.match_dispose(5),
     "match join fail": lambda c, v: c.match_join_fail(),
     "match transfer host": lambda c, v: c.match_transfer_host(),
@@ -241,7 +248,7 @@ SERVER_VECTORS = {
     "user presence, canonical 29-byte payload (no trailing byte; equals bancho.py output)":
         lambda c, v: c.frame(83, _presence(c)[7:-1]),
     "match update, lobby copy with password hidden as 0b 00 (bancho.py style)":
-        lambda c, v: c.match_update(**vector_match_args(password="")),
+        lambda c, v: c.match_update(_md(**vector_match_args(password=""))),
 }
 
 # server vectors whose packet we do not write, with the reason
@@ -326,7 +333,7 @@ def _decode_client(c, packet_id, payload):
     """(ours, chio's) normalised decoded values of one client packet."""
     theirs = chio_read(packet_id, payload)
     if packet_id == 0:
-        return c.read_status(payload), _status_tuple(theirs)
+        return c.read_status(payload).as_tuple(), _status_tuple(theirs)
     if packet_id in (1, 25, 82):
         return c.read_message(payload), _message_tuple(theirs)
     if packet_id in (2, 99):  # chio: i32 == 1
@@ -382,7 +389,7 @@ def test_lobby_password_vector_reads_as_empty_not_none(codec_all):
     vector = next(v for v in _vectors("server_to_client") if "0b 00" in v["label"])
     md = codec.read_match(bytes.fromhex(vector["hex"])[7:])
     assert md.password == ""
-    md = codec.read_match(codec.new_match(**vector_match_args(password=None))[7:])
+    md = codec.read_match(codec.new_match(_md(**vector_match_args(password=None)))[7:])
     assert md.password is None
 
 
@@ -600,11 +607,11 @@ MATCH_PACKETS = [("match_update", P.BanchoMatchUpdate), ("new_match", P.BanchoMa
 def test_match_matches_chio(codec, packet, m):
     name, packet = packet
     theirs = chio_write(packet, m)
-    ours = getattr(codec, name)(**our_match_args(m, m.password or None))
+    ours = getattr(codec, name)(_md(**our_match_args(m, m.password or None)))
     assert ours == theirs
-    assert codec.write_match(int(packet), **our_match_args(m, m.password or None)) == theirs
+    assert codec.write_match(int(packet), _md(**our_match_args(m, m.password or None))) == theirs
     if not m.password:  # deviation 1: "" is the 0b 00 placeholder
-        hidden = getattr(codec, name)(**our_match_args(m, ""))
+        hidden = getattr(codec, name)(_md(**our_match_args(m, "")))
         assert len(hidden) == len(theirs) + 1
         assert codec.read_match(hidden[7:]).password == ""
 
@@ -655,7 +662,7 @@ def test_read_status_matches_chio(codec, action, text, md5, mods, mode, beatmap_
     write_u32(s, mods)
     write_u8(s, mode)
     write_s32(s, beatmap_id)
-    assert codec.read_status(s.data + surplus) == _status_tuple(chio_read(0, s.data))
+    assert codec.read_status(s.data + surplus).as_tuple() == _status_tuple(chio_read(0, s.data))
 
 
 @SETTINGS
@@ -709,7 +716,7 @@ def test_read_match_matches_chio(codec, packet_id, m, surplus):
     assert _our_match_fields(md) == _chio_match_fields(chio_read(packet_id, payload))
     assert (md.password is None) == (m.password == "")
     # our writer reproduces the client's struct from the decoded data
-    assert codec.write_match(26, *md.as_tuple()) == framed(26, payload)
+    assert codec.write_match(26, md) == framed(26, payload)
 
 
 @SETTINGS
@@ -923,40 +930,40 @@ def test_write_match_validation(codec_all):
     args = vector_match_args()
     bad_ids = dict(args, slot_user_ids=[None] * 16)
     with pytest.raises(ValueError, match="slot 0"):
-        codec.match_update(**bad_ids)
+        codec.match_update(_md(**bad_ids))
     for key in ("slot_status", "slot_team", "slot_user_ids"):
         with pytest.raises(ValueError):
-            codec.match_update(**dict(args, **{key: args[key][:15]}))
+            codec.match_update(_md(**dict(args, **{key: args[key][:15]})))
     with pytest.raises(ValueError):
-        codec.match_update(**dict(args, freemod=True, slot_mods=[0] * 17))
+        codec.match_update(_md(**dict(args, freemod=True, slot_mods=[0] * 17)))
     # freemod off: slot_mods ignored (None allowed); ids of empty slots are not written
-    plain = codec.match_update(**args)
-    assert codec.match_update(**dict(args, slot_mods=None)) == plain
-    assert codec.match_update(**dict(args, slot_user_ids=[1000, 1001] + [7] * 14)) == plain
+    plain = codec.match_update(_md(**args))
+    assert codec.match_update(_md(**dict(args, slot_mods=None))) == plain
+    assert codec.match_update(_md(**dict(args, slot_user_ids=[1000, 1001] + [7] * 14))) == plain
     # tuples / generators are accepted as slot lists
-    assert codec.match_update(**dict(args, slot_status=tuple(args["slot_status"]),
-                                     slot_team=iter(args["slot_team"]))) == plain
+    assert codec.match_update(_md(**dict(args, slot_status=tuple(args["slot_status"]),
+                                     slot_team=iter(args["slot_team"])))) == plain
     # Quit (128) and Open/Locked slots carry no user id; NoMap..Complete do
     statuses = [128, 16, 32, 64] + [1] * 12
-    md = codec.read_match(codec.match_update(**dict(
-        args, slot_status=statuses, slot_user_ids=[None, 2, 3, 4] + [None] * 12))[7:])
+    md = codec.read_match(codec.match_update(_md(**dict(
+        args, slot_status=statuses, slot_user_ids=[None, 2, 3, 4] + [None] * 12)))[7:])
     assert md.slot_user_ids == [None, 2, 3, 4] + [None] * 12
     assert md.slot_status == statuses and md.slot_mods == [0] * 16
 
 
 def test_match_data(codec_all):
     codec = codec_all
-    md = codec.read_match(codec.match_join_success(**vector_match_args(freemod=True))[7:])
+    md = codec.read_match(codec.match_join_success(_md(**vector_match_args(freemod=True)))[7:])
     assert md.match_id == 5 and md.in_progress is False and md.freemod is True
     assert md.password == "secret" and md.beatmap_name == MAP and md.beatmap_md5 == MD5
     assert md.slot_user_ids == [1000, 1001] + [None] * 14
     assert md.slot_mods == [8, 16] + [0] * 14 and md.mods == 64 and md.seed == 0
-    assert md == codec.read_match(codec.match_join_success(**vector_match_args(freemod=True))[7:])
-    assert md != codec.read_match(codec.match_update(**vector_match_args())[7:])
+    assert md == codec.read_match(codec.match_join_success(_md(**vector_match_args(freemod=True)))[7:])
+    assert md != codec.read_match(codec.match_update(_md(**vector_match_args()))[7:])
     assert "MatchData(match_id=5" in repr(md)
     assert not hasattr(md, "__dict__")
-    assert codec.write_match(36, *md.as_tuple()) == codec.match_join_success(
-        **vector_match_args(freemod=True))
+    assert codec.write_match(36, md) == codec.match_join_success(
+        codec.MatchData(**vector_match_args(freemod=True)))
 
 
 def test_clamping_and_errors(codec_all):

@@ -25,6 +25,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from common import db as db_module  # noqa: E402
+from tests.waiting import wait_until  # noqa: E402
 from common import schema  # noqa: E402
 from helpers import config as config_module  # noqa: E402
 
@@ -178,6 +179,20 @@ def test_bad_query_raises_database_error(make_database):
     assert run(database.fetch_value("SELECT 1 + 1")) == 2
 
 
+def wait_gone(connection_id: int) -> None:
+    """Wait until MariaDB has really closed connection ``connection_id`` (KILL is asynchronous)."""
+    def gone() -> bool:
+        conn = raw_connect()
+        try:
+            cur = conn.cursor()
+            cur.execute("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = %s", (connection_id,))
+            return cur.fetchone()[0] == 0
+        finally:
+            conn.close()
+
+    wait_until(gone, what=f"connection {connection_id} closed")
+
+
 def test_reconnects_after_connection_killed(make_database):
     database = make_database(workers=1)
     first_id = run(database.fetch_value("SELECT CONNECTION_ID()"))
@@ -186,7 +201,7 @@ def test_reconnects_after_connection_killed(make_database):
         killer.cursor().execute("KILL %s", (first_id,))
     finally:
         killer.close()
-    time.sleep(0.2)
+    wait_gone(first_id)
     row = run(database.fetch_one("SELECT CONNECTION_ID() AS cid, 41 + 1 AS answer"))
     assert row["answer"] == 42
     assert row["cid"] != first_id
@@ -198,7 +213,7 @@ def test_reconnects_after_connection_killed(make_database):
         killer.cursor().execute("KILL %s", (second_id,))
     finally:
         killer.close()
-    time.sleep(0.2)
+    wait_gone(second_id)
 
     def tx(cur):
         cur.execute("SELECT CONNECTION_ID() AS cid")

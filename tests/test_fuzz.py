@@ -1,7 +1,7 @@
 """Fuzzing the frame reader and every event handler in-process (h11 style: bytes in, state out).
 
 Random and mutated bodies go through :func:`handlers.main.process_frames` for several sessions
-(normal, admin, restricted) of a :class:`State` without a database. No exception may escape a
+(normal, admin, restricted) of a :class:`State` on the in-memory fakes of ``tests/fakes.py``. No exception may escape a
 handler (a handler failure is logged at ERROR by the main handler: the test fails on any such
 record), and the state invariants must hold after every body. The long run is
 ``PEP_FUZZ_EXAMPLES=200000 python -m pytest tests/test_fuzz.py`` (docs/security.md).
@@ -23,6 +23,7 @@ from helpers import config
 from objects import bot as bot_module
 from objects.channel import Channel
 from objects.state import State
+from tests.fakes import fake_state
 from objects.token import Token
 
 EXAMPLES = int(os.environ.get("PEP_FUZZ_EXAMPLES", "300"))
@@ -38,7 +39,7 @@ class ErrorRecorder(logging.Handler):
 
 
 def make_state() -> tuple[State, list[Token]]:
-    state = State(config.load(None, environ={}))
+    state = fake_state()
     for name, write in (("#osu", True), ("#announce", False), ("#lobby", True)):
         state.channels.add(Channel(name, "topic", True, write))
     state.channels.add(Channel("#admin", "staff", False, False))
@@ -69,7 +70,7 @@ def check_invariants(state: State) -> None:
         for name in token.channels:
             channel = state.channels.get(name)
             assert channel is not None and token in channel.members, (token, name)
-        assert token.queued <= Token.max_queue and token.queued == sum(map(len, token.queue))
+        assert token.queued <= token.max_queue and token.queued == sum(map(len, token.queue))
         if token.match_id is not None:
             matches = getattr(state, "matches", None)
             if matches is not None:

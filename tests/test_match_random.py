@@ -1,8 +1,8 @@
 """Randomized multiplayer/spectator test, in-process, plus deterministic tests of the referee API
 and the background loop.
 
-The randomized part builds a :class:`State` without database or Redis (``state.repo`` is None)
-and drives eight users through thousands of random client packets (valid and invalid, from hosts
+The randomized part builds a :class:`State` on the in-memory fakes of ``tests/fakes.py`` and
+drives eight users through thousands of random client packets (valid and invalid, from hosts
 and non-hosts, as game clients, tournament clients and a restricted user), random referee calls,
 disconnects, reconnects and cleanup-loop passes. Bodies are built with chio through
 ``tests/client.py`` and go through the real dispatcher ``handlers.main.process_frames``. After
@@ -26,6 +26,7 @@ from objects import bot as bot_module
 from objects import match as m
 from objects.channel import Channel, MULTIPLAYER_PREFIX, SPECTATOR_PREFIX
 from objects.state import State
+from tests.fakes import fake_state
 from objects.token import Token
 from tests import client as C
 
@@ -61,7 +62,7 @@ def errors():
 
 
 def make_state() -> State:
-    state = State(config.load(None, environ={}))
+    state = fake_state()
     bot = bot_module.make_token(BOT_ID, "Bot", "bot", 3, 16)
     state.bot = bot
     state.tokens.add(bot)

@@ -231,7 +231,7 @@ def test_error_counter_counts_mysql_and_redis_errors_from_the_log():
 
     logger = logging.getLogger("pep.test.errors")
     logger.propagate = False
-    handler = metrics.ErrorCounter()
+    handler = metrics.ErrorCounter(DatabaseError, RedisError)
     logger.addHandler(handler)
     try:
         mysql, redis_, errors = (_value("pep_mysql_errors_total"), _value("pep_redis_errors_total"),

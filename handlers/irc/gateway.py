@@ -43,7 +43,8 @@ from helpers import codec
 from objects.channel import MULTIPLAYER_PREFIX, SPECTATOR_PREFIX
 from objects.state import ChatListener
 from objects.token import Token, client_privileges
-from services import chat, session
+from services import channels, chat, session
+from services.commands import mp as mp_commands
 
 if TYPE_CHECKING:
     from objects.channel import Channel
@@ -90,8 +91,6 @@ def may_join(state: State, token: Token, channel: Channel) -> bool:
     (:meth:`objects.channel.Channel.can_read`).
     """
     if channel.name.startswith(MULTIPLAYER_PREFIX):
-        from services.commands import mp as mp_commands
-
         match = mp_commands.channel_match(state, channel.name)
         if match is None:
             return False
@@ -120,9 +119,8 @@ class _Server(tornado.tcpserver.TCPServer):
 class Gateway(ChatListener):
     """The IRC server: its listener, connections, and the chat listener that feeds them.
 
-    Built by :func:`handlers.irc.start` and hung off ``state.irc``; :meth:`start` binds
-    ``[irc] host``:``[irc] port`` (raises OSError when it cannot) and :meth:`stop` closes
-    everything.
+    A service of ``state.services`` (built by ``pep.py``): :meth:`start` binds ``[irc]
+    host``:``[irc] port`` and hangs the gateway off ``state.irc``; :meth:`stop` closes everything.
     """
 
     def __init__(self, state: State) -> None:
@@ -137,7 +135,30 @@ class Gateway(ChatListener):
         self._loops: list[tornado.ioloop.PeriodicCallback] = []
 
     # ------------------------------------------------------------------ lifecycle
-    def start(self) -> None:
+    async def start(self) -> None:
+        """The service start (``state.services``): when ``[irc] enabled``, listen, hang off
+        ``state.irc`` and hear the chat world. A port that cannot be bound is logged as an error
+        and the server runs without IRC (docs/decisions.md, "IRC gateway")."""
+        if not self.cfg.enabled:
+            return
+        try:
+            self.listen()
+        except OSError as exc:
+            log.error("IRC gateway: cannot listen on %s:%d: %s; running without IRC", self.cfg.host, self.cfg.port, exc)
+            return
+        self.state.irc = self
+        self.state.chat_listeners.append(self)
+
+    async def stop(self) -> None:
+        """The service stop: close every connection (each user is logged out), stop listening."""
+        if self.state.irc is not self:
+            return
+        self.close_all()
+        if self in self.state.chat_listeners:
+            self.state.chat_listeners.remove(self)
+        self.state.irc = None
+
+    def listen(self) -> None:
         """Listen and start the flush and housekeeping loops. Raises OSError when the port
         cannot be bound."""
         sockets = tornado.netutil.bind_sockets(self.cfg.port, address=self.cfg.host)
@@ -150,7 +171,7 @@ class Gateway(ChatListener):
             loop.start()
         log.info("IRC gateway open on %s:%d", self.cfg.host, self.port)
 
-    def stop(self) -> None:
+    def close_all(self) -> None:
         """Stop listening; every connection gets ``ERROR`` and its user is logged out."""
         for loop in self._loops:
             loop.stop()
@@ -624,6 +645,8 @@ class Connection:
             state.tokens.broadcast(token.presence_packet(), but=token)
         log.info("IRC login user=%d name=%s ip=%s", user_id, token.username, self.ip)
         self._welcome()
+        if not game_online:  # messages kept while the user was offline (docs/integration.md)
+            state.spawn(chat.deliver_offline_messages(state, token), f"offline messages of {user_id}")
 
     def _welcome(self) -> None:
         g = self.gateway
@@ -683,7 +706,7 @@ class Connection:
             for name in list(token.channels):
                 channel = self.state.channels.get(name)
                 if channel is not None:
-                    session.part_channel(self.state, token, channel)
+                    channels.part_channel(self.state, token, channel)
             return None
         for name in params[0].split(",")[:10]:
             if not name:
@@ -697,7 +720,7 @@ class Connection:
                 continue
             if channel.name in token.channels:
                 continue
-            session.join_channel(self.state, token, channel)
+            channels.join_channel(self.state, token, channel)
         return None
 
     def c_part(self, params: list[str]):
@@ -712,7 +735,7 @@ class Connection:
             elif channel.name not in token.channels:
                 self.numeric(p.ERR_NOTONCHANNEL, name[:64], "You're not on that channel")
             else:
-                session.part_channel(self.state, token, channel)
+                channels.part_channel(self.state, token, channel)
         return None
 
     def c_privmsg(self, params: list[str]):
@@ -741,8 +764,8 @@ class Connection:
         else:
             internal = target
         result = chat.send_message(self.state, token, internal, text)
-        if result is chat.Result.SENT or result is chat.Result.EMPTY:
-            return
+        if result in (chat.Result.SENT, chat.Result.EMPTY, chat.Result.STORED):
+            return  # STORED: kept for an offline user; the pipeline tells the sender by PM
         if result is chat.Result.OFFLINE:
             self.numeric(p.ERR_NOSUCHNICK, target[:64], "No such nick")
         elif result is chat.Result.NO_CHANNEL:
@@ -860,10 +883,10 @@ class Connection:
         else:
             nick = p.nick_of(t.username)
             self.numeric(p.RPL_WHOISUSER, nick, nick, self.gateway.host, "*", f"https://osu.ppy.sh/u/{t.user_id}")
-            channels = [irc_channel(c.name) for c in (self.state.channels.get(n) for n in t.channels)
-                        if c is not None and c.listed]
-            if channels:
-                self.numeric(p.RPL_WHOISCHANNELS, nick, " ".join(sorted(channels)))
+            shown = [irc_channel(c.name) for c in (self.state.channels.get(n) for n in t.channels)
+                     if c is not None and c.listed]
+            if shown:
+                self.numeric(p.RPL_WHOISCHANNELS, nick, " ".join(sorted(shown)))
             self.numeric(p.RPL_WHOISSERVER, nick, self.gateway.host, self.state.cfg.stack.server_name)
             if t.away_message:
                 self.numeric(p.RPL_AWAY, nick, t.away_message)

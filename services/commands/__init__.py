@@ -1,7 +1,7 @@
 """The bot's command registry and dispatcher (integration.md §3.2).
 
-Every message the bot sees reaches :func:`dispatch` through :data:`objects.bot.message_hooks`
-(registered when this package is imported; ``pep.py`` imports it at start-up). A command is a
+Every message the bot sees reaches :func:`dispatch` through ``state.bot_hooks`` (registered by
+:func:`install`, which ``pep.py`` calls at start-up). A command is a
 :class:`Command` declared with the :func:`command` decorator in one of the modules of this
 package, loaded in the order of :data:`BUILTIN_MODULES`; an operator's own modules, listed in
 ``[bot] command_modules``, are loaded after them by :func:`load_configured` (``docs/commands.md``).
@@ -45,8 +45,8 @@ import time
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, Union
 
 from services import chat
+from constants import privileges as privs
 from helpers import codec
-from objects import bot as bot_module
 
 if TYPE_CHECKING:
     from objects.state import State
@@ -363,8 +363,6 @@ def usable_commands(state: State, sender: Token, channel: str | None) -> list[Co
 # ------------------------------------------------------------------------------------ docs
 def privilege_names(mask: int) -> str:
     """``ADMIN_BAN_USERS (32)`` style names of the bits in ``mask`` (``—`` for 0)."""
-    from constants import privileges as privs
-
     if not mask:
         return "—"
     names = []
@@ -446,11 +444,11 @@ def load_configured(cfg: Any) -> list[str]:
     return loaded
 
 
-def _hook(state: State, sender: Token, channel: str | None, text: str) -> Any:
-    return dispatch(state, sender, channel, text)
+def install(state: State) -> None:
+    """Make the bot answer commands on ``state``: :func:`dispatch` joins ``state.bot_hooks``
+    (once; calling again does nothing)."""
+    if dispatch not in state.bot_hooks:
+        state.bot_hooks.append(dispatch)
 
 
 _load_modules()
-if not any(getattr(h, "__name__", "") == "_hook" and getattr(h, "__module__", "") == __name__
-           for h in bot_module.message_hooks):
-    bot_module.message_hooks.append(_hook)

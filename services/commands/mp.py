@@ -25,8 +25,10 @@ from typing import TYPE_CHECKING
 
 from common.ripple import safe_username
 from constants import privileges as privs
+from constants.mods import names as mod_names
 from services import multiplayer as mp
 from services.commands import Context, Subcommand, command
+from services.commands import mp_official
 from helpers import codec
 from objects import match as m
 
@@ -45,42 +47,23 @@ CANT_START = "Couldn't start match. Make sure there is at least one player who h
 MAX_COUNTDOWN = 600  # seconds
 _MODS = {"nf": 1, "ez": 2, "hd": 8, "hr": 16, "sd": 32, "dt": 64, "ht": 256, "nc": 512 | 64, "fl": 1024,
          "fi": 1048576, "so": 4096, "pf": 16384 | 32}
-_READABLE = (("NF", 1), ("EZ", 2), ("HD", 8), ("HR", 16), ("SD", 32), ("PF", 16384), ("NC", 512), ("DT", 64),
-             ("HT", 256), ("FL", 1024), ("FI", 1048576), ("SO", 4096), ("RX", 128), ("AP", 8192))
 _STATUS = {m.READY: "ready", m.NOT_READY: "not ready", m.NO_MAP: "no map", m.PLAYING: "playing",
            m.COMPLETE: "playing"}
 
 # ------------------------------------------------------------------------------------ referees
-# match id -> (the match object, referee user ids); entries of disposed matches are dropped
-_referees: dict[int, tuple["Match", set[int]]] = {}
-# match id -> (the match object, countdown task)
-_countdowns: dict[int, tuple["Match", asyncio.Task]] = {}
-
-
-def _prune(state: State) -> None:
-    for match_id, (known, _) in list(_referees.items()):
-        if known.disposed or state.matches.get(match_id) is not known:
-            del _referees[match_id]
-
-
 def referees(state: State, match: Match) -> set[int]:
-    """The referee user ids of ``match``: a live set to add to (empty for a disposed match)."""
-    _prune(state)
+    """The referee user ids of ``match`` (``match.referees``): a live set to add to (a new,
+    unattached set for a disposed match)."""
     if match.disposed:
         return set()
-    entry = _referees.get(match.id)
-    if entry is None or entry[0] is not match:
-        entry = _referees[match.id] = (match, set())
-    return entry[1]
+    return match.referees
 
 
 def _is_listed_referee(state: State, user_id: int, match: Match | None) -> bool:
     """Whether ``user_id`` is on the referee list of ``match`` (any live match when None)."""
-    _prune(state)
     if match is not None:
-        entry = _referees.get(match.id)
-        return entry is not None and entry[0] is match and user_id in entry[1]
-    return any(user_id in refs for _, refs in _referees.values())
+        return not match.disposed and user_id in match.referees
+    return any(user_id in other.referees for other in state.matches if not other.disposed)
 
 
 def channel_match(state: State, channel: str | None) -> Match | None:
@@ -108,12 +91,6 @@ def _gate(state: State, sender: Token, channel: str | None) -> bool:
 
 
 # ------------------------------------------------------------------------------------ helpers
-def _mods_text(mods: int) -> str:
-    out = [name for name, bit in _READABLE if mods & bit and not (name == "DT" and mods & 512)
-           and not (name == "SD" and mods & 16384)]
-    return "".join(out)
-
-
 def _online_game_client(state: State, name: str) -> Token | None:
     token = state.tokens.by_name(safe_username(name))
     if token is None or token.is_bot or token.tournament or token.kicked:
@@ -131,10 +108,10 @@ def _seated(state: State, match: Match, name: str) -> Token | None:
 
 
 def _cancel_countdown(match: Match) -> bool:
-    entry = _countdowns.pop(match.id, None)
-    if entry is None or entry[0] is not match:
+    task, match.countdown = match.countdown, None
+    if task is None:
         return False
-    entry[1].cancel()
+    task.cancel()
     match.starting = False
     return True
 
@@ -195,16 +172,12 @@ def mp_command(ctx: Context):
         if not sender.privileges & privs.USER_TOURNAMENT_STAFF:
             return None
         if official:
-            from services.commands import mp_official
-
             return mp_official.make(ctx, " ".join(args))
         return _make(ctx, " ".join(args))
     if sub == "join":
         return _join(ctx, args)
     if official:
-        from services.commands import mp_official
-
-        if sub not in mp_official._HANDLERS:
+        if sub not in mp_official.HANDLERS:
             return INVALID
     else:
         handler = _IN_MATCH.get(sub)
@@ -236,19 +209,8 @@ def _make(ctx: Context, name: str) -> str:
     except mp.MatchError as exc:
         return str(exc)
     referees(ctx.state, match).add(ctx.sender.user_id)
-    join_referee_channel(ctx, match)
+    mp_official.join_referee_channel(ctx, match)
     return f"Tourney match #{match.id} created!"
-
-
-def join_referee_channel(ctx: Context, match: Match) -> None:
-    """An IRC referee (docs/irc.md) joins the new match's channel, ``#mp_<id>`` on IRC, at once."""
-    if getattr(ctx.sender, "irc", None) is None:
-        return
-    from services import session
-
-    channel = ctx.state.channels.get(match.channel_name)
-    if channel is not None and channel.name not in ctx.sender.channels:
-        session.join_channel(ctx.state, ctx.sender, channel)
 
 
 def _join(ctx: Context, args: list[str]) -> str | None:
@@ -331,7 +293,7 @@ def _start(ctx: Context, match: Match, args: list[str]) -> str | list[str]:
         return f"The countdown can be at most {MAX_COUNTDOWN} seconds."
     if match.in_progress:
         return "The match is already in progress."
-    if match.id in _countdowns and _countdowns[match.id][0] is match:
+    if match.countdown is not None:
         return "The match is already counting down. Use !mp abort to stop the countdown."
     if not force and any(slot.token is not None and slot.status != m.READY for slot in match.slots):
         return NOT_READY
@@ -343,7 +305,7 @@ def _start(ctx: Context, match: Match, args: list[str]) -> str | list[str]:
     if task is None:
         return CANT_START
     match.starting = True
-    _countdowns[match.id] = (match, task)  # type: ignore[assignment]
+    match.countdown = task
     return (f"Match starts in {seconds} seconds. The match has been locked. Please don't leave the match during "
             f"the countdown or you might receive a penalty.")
 
@@ -371,9 +333,8 @@ async def _countdown(ctx: Context, match: Match, seconds: int, force: bool) -> N
         log.exception("countdown of match %d failed", match.id)
     finally:
         match.starting = False
-        entry = _countdowns.get(match.id)
-        if entry is not None and entry[0] is match and entry[1] is asyncio.current_task():
-            del _countdowns[match.id]
+        if match.countdown is asyncio.current_task():
+            match.countdown = None
 
 
 def _abort(ctx: Context, match: Match, args: list[str]) -> str:
@@ -405,7 +366,6 @@ async def _map(ctx: Context, match: Match, args: list[str]) -> str:
         return "Gamemode must be 0, 1, 2 or 3"
     if not 0 < beatmap_id < 2**31:
         return _wrong("map")
-    assert ctx.state.repo is not None
     row = await ctx.state.repo.beatmap_by_id(beatmap_id)
     if row is None:
         return ("The beatmap you've selected couldn't be found in the database. If the beatmap id is valid, "
@@ -498,7 +458,7 @@ def _settings(ctx: Context, match: Match, args: list[str]) -> str | list[str]:
             continue
         team = {m.RED: "red", m.BLUE: "blue"}.get(slot.team, "!! no team !!")
         status = _STATUS.get(slot.status, "???")
-        mods = _mods_text(slot.mods | match.mods) if match.freemod else ""
+        mods = mod_names(slot.mods | match.mods) if match.freemod else ""
         lines.append(f"* [{team}] <{status}> ~ {slot.token.username}" + (f" (+ {mods})" if mods else ""))
     if not lines:
         lines = ["Nobody."]
@@ -520,7 +480,6 @@ def _scorev(ctx: Context, match: Match, args: list[str]) -> str:
 async def _addref(ctx: Context, match: Match, args: list[str]) -> str:
     if len(args) != 1:
         return _wrong("addref")
-    assert ctx.state.repo is not None
     user = await ctx.state.repo.user_by_safe_name(safe_username(args[0]))
     if user is None:
         return f"{args[0]}: user not found"
@@ -531,7 +490,6 @@ async def _addref(ctx: Context, match: Match, args: list[str]) -> str:
 async def _rmref(ctx: Context, match: Match, args: list[str]) -> str:
     if len(args) != 1:
         return _wrong("rmref")
-    assert ctx.state.repo is not None
     user = await ctx.state.repo.user_by_safe_name(safe_username(args[0]))
     refs = referees(ctx.state, match)
     if user is None or int(user["id"]) not in refs:

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING
 
 from common.ripple import safe_username
 from objects import match as m
+from services import channels
 from services import multiplayer as mp
 from services.commands import Context
-from services.commands import mp as kawata
 
 if TYPE_CHECKING:
     from objects.match import Match
@@ -27,6 +27,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("pep.commands.mp")
 
 USER_NOT_FOUND = "User not found"
+INVALID = "Invalid subcommand"
+MATCH_NOT_FOUND = "Match not found"
+CANT_START = "Couldn't start match. Make sure there is at least one player who has the beatmap."
+MAX_COUNTDOWN = 600  # seconds, as the Kawata style
+MOD_WORDS = {"nf": 1, "ez": 2, "hd": 8, "hr": 16, "sd": 32, "dt": 64, "ht": 256, "nc": 512 | 64, "fl": 1024,
+             "fi": 1048576, "so": 4096, "pf": 16384 | 32}
 MATCH_URL = "https://osu.ppy.sh/mp/{id}"
 BEATMAP_URL = "https://osu.ppy.sh/b/{id}"
 USER_URL = "https://osu.ppy.sh/u/{id}"
@@ -57,7 +63,31 @@ def duration(seconds: int) -> str:
 
 
 def _seated(match: Match, name: str) -> Token | None:
-    return kawata._seated(None, match, name)  # type: ignore[arg-type]
+    safe = safe_username(name)
+    for slot in match.slots:
+        if slot.token is not None and slot.token.safe_name == safe:
+            return slot.token
+    return None
+
+
+def _cancel_countdown(match: Match) -> bool:
+    """Cancel the match's countdown (``match.countdown``); False when none runs."""
+    task, match.countdown = match.countdown, None
+    if task is None:
+        return False
+    task.cancel()
+    match.starting = False
+    return True
+
+
+def join_referee_channel(ctx: Context, match: Match) -> None:
+    """An IRC referee (docs/irc.md) joins the new match's channel, ``#mp_<id>`` on IRC, at once
+    (both ``!mp`` styles)."""
+    if getattr(ctx.sender, "irc", None) is None:
+        return
+    channel = ctx.state.channels.get(match.channel_name)
+    if channel is not None and channel.name not in ctx.sender.channels:
+        channels.join_channel(ctx.state, ctx.sender, channel)
 
 
 def _slot_arg(text: str) -> int | None:
@@ -77,16 +107,16 @@ def make(ctx: Context, name: str) -> str:
                                 mode=0, tourney=True, creator=ctx.sender)
     except mp.MatchError as exc:
         return str(exc)
-    kawata.referees(ctx.state, match).add(ctx.sender.user_id)
-    kawata.join_referee_channel(ctx, match)
+    match.referees.add(ctx.sender.user_id)
+    join_referee_channel(ctx, match)
     return f"Created the tournament match {MATCH_URL.format(id=match.id)} {match.name}"
 
 
 def dispatch(ctx: Context, sub: str, args: list[str], match: Match):
     """Answer subcommand ``sub`` of a match command in ``match``'s channel (the sender is a referee)."""
-    handler = _HANDLERS.get(sub)
+    handler = HANDLERS.get(sub)
     if handler is None:
-        return kawata.INVALID
+        return INVALID
     try:
         return handler(ctx, match, args)
     except mp.MatchError as exc:
@@ -94,7 +124,7 @@ def dispatch(ctx: Context, sub: str, args: list[str], match: Match):
 
 
 def _close(ctx: Context, match: Match, args: list[str]) -> None:
-    kawata._cancel_countdown(match)
+    _cancel_countdown(match)
     ctx.reply("Closed the match")
     mp.dispose(ctx.state, match)
     return None
@@ -204,25 +234,25 @@ def _start(ctx: Context, match: Match, args: list[str]) -> str | None:
     if len(args) > 1 or (args and not args[0].isdigit()):
         return "Wrong syntax: !mp start [<time>]"
     seconds = int(args[0]) if args else 0
-    if seconds > kawata.MAX_COUNTDOWN:
-        return f"The countdown can be at most {kawata.MAX_COUNTDOWN} seconds."
+    if seconds > MAX_COUNTDOWN:
+        return f"The countdown can be at most {MAX_COUNTDOWN} seconds."
     if match.in_progress:
         return "The match has already been started"
     if seconds == 0:
         if not mp.start(ctx.state, match, force=True):
-            return kawata.CANT_START
+            return CANT_START
         return "Started the match"
     _timer(ctx, match, seconds, start=True)
     return None
 
 
 def _timer(ctx: Context, match: Match, seconds: int, start: bool) -> None:
-    kawata._cancel_countdown(match)
+    _cancel_countdown(match)
     task = ctx.state.spawn(_countdown(ctx, match, seconds, start), f"countdown of match {match.id}")
     if task is not None:
         if start:
             match.starting = True
-        kawata._countdowns[match.id] = (match, task)  # type: ignore[assignment]
+        match.countdown = task
 
 
 async def _countdown(ctx: Context, match: Match, seconds: int, start: bool) -> None:
@@ -240,7 +270,7 @@ async def _countdown(ctx: Context, match: Match, seconds: int, start: bool) -> N
         if not start:
             ctx.reply("Countdown finished")
         elif not mp.start(ctx.state, match, force=True):
-            ctx.reply(kawata.CANT_START)
+            ctx.reply(CANT_START)
     except asyncio.CancelledError:
         raise
     except Exception:
@@ -248,28 +278,27 @@ async def _countdown(ctx: Context, match: Match, seconds: int, start: bool) -> N
     finally:
         if start:
             match.starting = False
-        entry = kawata._countdowns.get(match.id)
-        if entry is not None and entry[0] is match and entry[1] is asyncio.current_task():
-            del kawata._countdowns[match.id]
+        if match.countdown is asyncio.current_task():
+            match.countdown = None
 
 
 def _timer_command(ctx: Context, match: Match, args: list[str]) -> str | None:
     if len(args) > 1 or (args and not args[0].isdigit()):
         return "Wrong syntax: !mp timer [<time>]"
     seconds = int(args[0]) if args else 30
-    if not 1 <= seconds <= kawata.MAX_COUNTDOWN:
-        return f"The countdown can be at most {kawata.MAX_COUNTDOWN} seconds."
+    if not 1 <= seconds <= MAX_COUNTDOWN:
+        return f"The countdown can be at most {MAX_COUNTDOWN} seconds."
     _timer(ctx, match, seconds, start=False)
     return None
 
 
 def _aborttimer(ctx: Context, match: Match, args: list[str]) -> str:
-    kawata._cancel_countdown(match)
+    _cancel_countdown(match)
     return "Countdown aborted"
 
 
 def _abort(ctx: Context, match: Match, args: list[str]) -> str:
-    if kawata._cancel_countdown(match):
+    if _cancel_countdown(match):
         return "Countdown aborted"
     if not mp.abort(ctx.state, match):
         return "The match is not in progress"
@@ -279,8 +308,8 @@ def _abort(ctx: Context, match: Match, args: list[str]) -> str:
 def _invite(ctx: Context, match: Match, args: list[str]) -> str:
     if len(args) != 1:
         return "Wrong syntax: !mp invite <username>"
-    token = kawata._online_game_client(ctx.state, args[0])
-    if token is None or ctx.state.bot is None:
+    token = ctx.state.tokens.by_name(safe_username(args[0]))
+    if token is None or token.is_bot or token.tournament or token.kicked or ctx.state.bot is None:
         return USER_NOT_FOUND
     mp.invite(ctx.state, match, ctx.state.bot, token)
     return f"Invited {token.username} to the room"
@@ -298,7 +327,7 @@ async def _map(ctx: Context, match: Match, args: list[str]) -> str:
     if row is None:
         return "Invalid map ID provided"
     if match.disposed:
-        return kawata.MATCH_NOT_FOUND
+        return MATCH_NOT_FOUND
     try:
         mp.set_map(ctx.state, match, beatmap_id, str(row.get("beatmap_md5") or ""), str(row.get("song_name") or ""),
                    mode)
@@ -316,8 +345,8 @@ def _mods(ctx: Context, match: Match, args: list[str]) -> str:
             mods |= int(word) & 0x7FFFFFFF
         elif word == "freemod":
             freemod = True
-        elif word in kawata._MODS:
-            mods |= kawata._MODS[word]
+        elif word in MOD_WORDS:
+            mods |= MOD_WORDS[word]
         elif word != "none":
             return "Wrong syntax: !mp mods <mod> [<mod>] [...]"
     mp.set_mods(ctx.state, match, mods, freemod=freemod)
@@ -341,6 +370,11 @@ def _password(ctx: Context, match: Match, args: list[str]) -> str:
     return "Changed the match password" if password else "Removed the match password"
 
 
+def _randompassword(ctx: Context, match: Match, args: list[str]) -> str:
+    mp.set_password(ctx.state, match, hashlib.md5(secrets.token_bytes(16)).hexdigest())
+    return "Changed the match password"
+
+
 def _name(ctx: Context, match: Match, args: list[str]) -> str:
     name = " ".join(args).strip()
     if not name or len(name) > m.MAX_NAME:
@@ -360,7 +394,7 @@ async def _change_referees(ctx: Context, match: Match, args: list[str], add: boo
         user = await ctx.state.repo.user_by_safe_name(safe_username(name))
         if user is None:
             return USER_NOT_FOUND
-        refs = kawata.referees(ctx.state, match)
+        refs = match.referees
         (refs.add if add else refs.discard)(int(user["id"]))
         names.append(str(user["username"]))
     return f"{'Added' if add else 'Removed'} {', '.join(names)} {'to' if add else 'from'} the match referees"
@@ -376,7 +410,7 @@ def _removeref(ctx: Context, match: Match, args: list[str]):
 
 def _listrefs(ctx: Context, match: Match, args: list[str]) -> list[str]:
     names = []
-    for user_id in sorted(kawata.referees(ctx.state, match)):
+    for user_id in sorted(match.referees):
         token = ctx.state.tokens.user(user_id)
         names.append(token.username if token is not None else f"#{user_id}")
     return ["Match referees:"] + names
@@ -389,12 +423,12 @@ def _scorev(ctx: Context, match: Match, args: list[str]) -> str:
     return f"Changed match settings to {WIN_CONDITIONS.get(match.scoring_type, '?')}"
 
 
-_HANDLERS = {
+HANDLERS = {
     "close": _close, "lock": _lock, "unlock": _unlock, "size": _size, "set": _set, "move": _move, "team": _team,
     "host": _host, "clearhost": _clearhost, "settings": _settings, "start": _start, "timer": _timer_command,
     "aborttimer": _aborttimer, "abort": _abort, "invite": _invite, "map": _map, "mods": _mods, "kick": _kick,
     "password": _password, "name": _name, "addref": _addref, "removeref": _removeref, "rmref": _removeref,
-    "listrefs": _listrefs, "listref": _listrefs, "scorev": _scorev, "randompassword": kawata._randompassword,
+    "listrefs": _listrefs, "listref": _listrefs, "scorev": _scorev, "randompassword": _randompassword,
 }
 #: subcommands that the official server has beyond the Kawata ones (docs/irc.md)
 EXTRA = ("timer", "aborttimer", "name", "removeref", "listrefs", "makeprivate")

@@ -15,17 +15,17 @@ a bad answer each get a clear reply.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import dataclasses
 import functools
 import logging
 import re
-from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 import requests
 
 from constants import game
+from constants.mods import AP, DT, EZ, FL, HD, HR, HT, NC, NF, PF, RX, SD, SO
+from constants.mods import names as mod_names
 from services.commands import ANYWHERE, PRIVATE, Context, command
 
 if TYPE_CHECKING:
@@ -42,9 +42,6 @@ API_ERROR = "Error in LETS API call ({message})."
 NO_BEATMAP = "I couldn't find a beatmap in that link. Please /np a difficulty, not a beatmap set."
 BUSY = "I'm still working on your previous request, please wait a moment."
 
-# mod bits (protocol.md §3.3)
-NF, EZ, TD, HD, HR, SD, DT, RX, HT, NC, FL, SO, AP, PF = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096,
-                                                          8192, 16384)
 #: ``!with`` codes (K adds RX and AP)
 WITH_CODES = {"NF": NF, "EZ": EZ, "HD": HD, "HR": HR, "DT": DT, "HT": HT, "NC": NC | DT, "FL": FL, "SO": SO,
               "RX": RX, "AP": AP}
@@ -54,14 +51,9 @@ INVALID_MODS = ("Invalid mods. Allowed mods: NO, NF, EZ, HD, HR, DT, HT, NC, FL,
 NP_MODS = {"easy": EZ, "nofail": NF, "hidden": HD, "hardrock": HR, "suddendeath": SD, "doubletime": DT,
            "nightcore": NC | DT, "halftime": HT, "flashlight": FL, "spunout": SO, "relax": RX,
            "autopilot": AP, "relax2": AP, "perfect": PF | SD}
-#: readable order of the +MODS suffix (O: NF EZ HD HR DT HT FL SO)
-_READABLE = (("NF", NF), ("EZ", EZ), ("HD", HD), ("HR", HR), ("SD", SD), ("PF", PF), ("NC", NC), ("DT", DT),
-             ("HT", HT), ("FL", FL), ("SO", SO), ("RX", RX), ("AP", AP))
 _BEATMAP_IN_URL = re.compile(r"(?:/b/|/beatmaps/|#(?:osu|taiko|fruits|mania)?/)(\d{1,10})(?!\d)")
 _NP_MOD = re.compile(r"(?:^|\s)[+\-~|]([A-Za-z0-9]+)[~|]?")
 
-_pool = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="ppapi")
-_pending: set[int] = set()  # user ids with a pp request in flight
 
 
 # ------------------------------------------------------------------------------------ /np state
@@ -74,36 +66,19 @@ class NowPlaying:
     accuracy: float | None = None
 
 
-_NP_LIMIT = 4096
-_now_playing: "OrderedDict[str, NowPlaying]" = OrderedDict()  # token string -> last /np
-
-
 def get_np(token: Token) -> NowPlaying | None:
-    """The last /np of this session, or None."""
-    return _now_playing.get(token.token)
+    """The last /np of this session (``token.now_playing``), or None."""
+    return token.now_playing
 
 
 def set_np(state: State, token: Token, np: NowPlaying) -> None:
-    """Remember ``np`` for this session (bounded: sessions that went away are forgotten)."""
-    _now_playing[token.token] = np
-    _now_playing.move_to_end(token.token)
-    if len(_now_playing) > _NP_LIMIT:
-        for key in [k for k in _now_playing if state.tokens.get(k) is None]:
-            del _now_playing[key]
-        while len(_now_playing) > _NP_LIMIT:
-            _now_playing.popitem(last=False)
+    """Remember ``np`` for this session (it goes away with the session)."""
+    token.now_playing = np
 
 
 def mods_text(mods: int) -> str:
-    """``HDHR``-style letters in the readable order; NC hides DT, PF hides SD; '' for none."""
-    out = []
-    for name, bit in _READABLE:
-        if not mods & bit:
-            continue
-        if name == "DT" and mods & NC or name == "SD" and mods & PF:
-            continue
-        out.append(name)
-    return "".join(out)
+    """``HDHR``-style letters (:func:`constants.mods.names`)."""
+    return mod_names(mods)
 
 
 def parse_np(verb_rest: str) -> tuple[int | None, int]:
@@ -154,7 +129,7 @@ async def fetch_pp(state: State, beatmap_id: int, mods: int = 0, accuracy: float
         params["a"] = f"{accuracy:.2f}"
     loop = asyncio.get_running_loop()
     try:
-        status, data = await loop.run_in_executor(_pool, functools.partial(_get, url, params, state.cfg.lets.timeout))
+        status, data = await loop.run_in_executor(state.io_pool, functools.partial(_get, url, params, state.cfg.lets.timeout))
     except requests.Timeout:
         log.warning("pp API timeout: %s %s", url, params)
         raise PPError(API_TIMEOUT) from None
@@ -226,16 +201,16 @@ def format_pp(data: dict[str, Any], np: NowPlaying) -> str:
 async def pp_reply(ctx: Context, np: NowPlaying) -> str:
     """Ask the API about ``np`` and format the answer or the error (one request per user at a time)."""
     user_id = ctx.sender.user_id
-    if user_id in _pending:
+    if user_id in ctx.state.pp_pending:
         return BUSY
-    _pending.add(user_id)
+    ctx.state.pp_pending.add(user_id)
     try:
         data = await fetch_pp(ctx.state, np.beatmap_id, np.mods, np.accuracy)
         return format_pp(data, np)
     except PPError as exc:
         return str(exc)
     finally:
-        _pending.discard(user_id)
+        ctx.state.pp_pending.discard(user_id)
 
 
 # ------------------------------------------------------------------------------------ /np
@@ -360,7 +335,6 @@ async def last(ctx: Context) -> str:
     (with the score's mods) and fall back to ``beatmaps.difficulty_{mode}`` when it cannot
     answer. The score becomes the sender's /np, so ``!with`` and ``!acc`` work after it."""
     state = ctx.state
-    assert state.repo is not None
     row = await state.repo.last_score(ctx.sender.user_id, ctx.sender.relax, ctx.sender.autopilot)
     if row is None:
         return "Please submit a score!"

@@ -53,7 +53,6 @@ def _online(state: State, name: str) -> list[Token]:
 
 async def _user(ctx: Context, name: str) -> dict[str, Any] | None:
     """The ``users`` row of ``name`` (IRC form or with spaces), or None."""
-    assert ctx.state.repo is not None
     return await ctx.state.repo.user_by_safe_name(safe_username(name))
 
 
@@ -66,7 +65,6 @@ async def admin_log(ctx: Context, target_id: int, text: str) -> None:
     """A ``rap_logs`` row by the issuer (``through`` = the bot's name), as O writes for its staff
     commands (integration.md §3.3 "Admin log"). Best effort: a dump without the table only logs."""
     try:
-        assert ctx.state.repo is not None
         await ctx.state.repo.admin_log(ctx.sender.user_id, text, ctx.bot_name)
     except DatabaseError as exc:
         log.warning("rap_logs write failed (%s): %s", exc, text)

@@ -109,7 +109,6 @@ async def report(ctx: Context) -> None:
     if reason.lower() == "other" and not info:
         ctx.notify(REPORT_OTHER)
         return
-    assert state.repo is not None
     user = await state.repo.user_by_safe_name(safe)
     if user is None:
         ctx.notify(REPORT_UNKNOWN)
@@ -140,6 +139,5 @@ async def pp(ctx: Context) -> str:
         if key not in _MODES:
             return "What's that game mode? I've never heard of it :/"
         mode = _MODES[key]
-    assert ctx.state.repo is not None
     value = await ctx.state.repo.user_pp(ctx.sender.user_id, mode, ctx.sender.relax, ctx.sender.autopilot)
     return f"You have {value:,} pp"

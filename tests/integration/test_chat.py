@@ -15,6 +15,7 @@ import time
 import pytest
 
 from tests import client as C
+from tests.waiting import wait_until
 
 KAWATA_FULL_PERMS = 136104116219
 
@@ -296,7 +297,8 @@ def test_block_non_friend_dms_packet_then_friend(server):
 
     # after B befriends A the PM goes through
     b.send(C.friend_add(a.user_id))
-    time.sleep(0.2)
+    wait_until(lambda: server.db.scalar("SELECT COUNT(*) FROM users_relationships WHERE user1=%s AND user2=%s",
+                                        (b.user_id, a.user_id)), what="the friend row")
     text = token_text("friend")
     packets = a.send(C.private_message(b.user.name, text))
     C.wait_for(b, lambda p: C.is_message(p, content=text))

@@ -180,9 +180,19 @@ def test_private_messages_both_ways_and_bot_commands(server, irc_users):
     # a PM to the bot
     u.privmsg(bot.replace(" ", "_"), "!roll")
     u.wait_type("privmsg", lambda e: e.source == bot.replace(" ", "_") and "rolls" in e.text())
-    # unknown nick
-    u.privmsg("nobody_" + secrets.token_hex(3), "hi")
-    u.wait_type("nosuchnick")
+    # an offline user: the message is kept for their next login (the same pipeline), the sender
+    # is told by PM; at that login (here over IRC) it is delivered
+    offline = server.new_user()
+    kept = text("kept")
+    u.privmsg(offline.name, kept)
+    u.wait_type("action", lambda e: e.source == offline.name and "offline" in e.text())
+    later = IrcUser(server, offline.name)
+    try:
+        later.welcome()
+        ev = later.wait_type("privmsg", lambda e: kept in e.text())
+        assert ev.source == u.nick and ev.text().endswith(kept)
+    finally:
+        later.close()
 
 
 def test_chat_rules_apply_to_irc(server, irc_users):

@@ -20,6 +20,7 @@ import time
 import pytest
 
 from tests import client as C
+from tests.waiting import until
 
 KAWATA_FLAVOUR = "kawata"
 
@@ -40,7 +41,7 @@ def _cfg(server, prefix: str, flavour: str, extra: dict | None = None):
 @contextlib.asynccontextmanager
 async def world(server, prefix: str | None = None, flavour: str = KAWATA_FLAVOUR, listen: bool = False,
                 extra: dict | None = None):
-    from services import pubsub
+    from services import pubsub, pubsub_handlers
     from common.db import Database
     from common.redis import Redis
     from common.ripple import safe_username
@@ -58,11 +59,13 @@ async def world(server, prefix: str | None = None, flavour: str = KAWATA_FLAVOUR
     state.tokens.add(state.bot)
     await state.repo.load_admin_groups()
     if listen:
-        await pubsub.start(state)
+        state.listener = pubsub.Listener(state, pubsub_handlers.SUBSCRIPTIONS)
+        await state.listener.start()
     try:
         yield state
     finally:
-        await pubsub.stop(state)
+        if state.listener is not None:
+            await state.listener.stop()
         await state.drain_tasks()
         await redis.close()
         db.close()
@@ -79,14 +82,6 @@ async def login(state, user):
     token, data = await login_event.login(state, C.login_body(user.name, user.password), "10.77.0.1")
     assert token is not None, f"in-process login of {user.name} failed: {C.decode_packets(data)!r}"
     return token
-
-
-async def until(fn, timeout=5.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while not fn():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached within {timeout}s")
-        await asyncio.sleep(0.02)
 
 
 def packets(token):
@@ -279,14 +274,13 @@ def test_ban_realistikosu_flavour_ban_logs_and_users_country(server):
 # the loop-back inside one server, and its fallback
 # --------------------------------------------------------------------------------------------
 def test_ban_loop_back_through_the_servers_own_listener(server):
-    from services import pubsub
     from services import moderation
 
     user = server.new_user()
 
     async def scenario():
         async with world(server, listen=True) as state:
-            assert pubsub.is_listening(state)
+            assert state.listener is not None and state.listener.listening
             token = await login(state, user)
             token.drain()
             await moderation.ban(state, user.id)
@@ -300,7 +294,6 @@ def test_ban_loop_back_through_the_servers_own_listener(server):
 
 
 def test_restrict_applies_at_once_when_the_loop_back_cannot_come(server):
-    from services import pubsub
     from services import moderation
 
     user = server.new_user()
@@ -308,7 +301,7 @@ def test_restrict_applies_at_once_when_the_loop_back_cannot_come(server):
 
     async def scenario():
         async with world(server) as state:  # not listening
-            assert not pubsub.is_listening(state)
+            assert state.listener is None
             token = await login(state, user)
             watcher = await login(state, other)
             token.drain(), watcher.drain()
@@ -393,7 +386,7 @@ def test_rename(server):
 # publishers
 # --------------------------------------------------------------------------------------------
 def test_refresh_beatmaps_publishes_for_ussr_flavours_only(server):
-    from services import pubsub
+    from services import publish
 
     prefix = sub_prefix(server)
     sub = Subscriber(server, prefix + "ussr:refresh_bmap")
@@ -401,7 +394,7 @@ def test_refresh_beatmaps_publishes_for_ussr_flavours_only(server):
     try:
         async def scenario(flavour):
             async with world(server, prefix=prefix, flavour=flavour) as state:
-                return await pubsub.refresh_beatmaps(state, md5s)
+                return await publish.refresh_beatmaps(state, md5s)
 
         assert run(scenario("kawata")) == 2
         assert sub.messages(0.5) == ["a" * 32, "b" * 32]

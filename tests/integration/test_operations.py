@@ -26,6 +26,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests import client as C
+from tests.waiting import holds_for, wait_until
 
 KAWATA_FULL_PERMS = 136104116219  # a Kawata admin preset (schema.md §2.3)
 
@@ -94,17 +95,6 @@ def sample(samples: dict, name: str, **labels) -> float:
 
 def wait_exit(extra, timeout: float) -> int:
     return extra.proc.proc.wait(timeout=timeout)
-
-
-def wait_until(predicate, timeout: float = 5.0, interval: float = 0.05, what: str = ""):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
-        time.sleep(interval)
 
 
 def login_refused(res) -> bool:
@@ -193,8 +183,7 @@ def test_second_sigterm_skips_the_grace_period(server, start_server):
     started = time.monotonic()
     os.kill(extra.proc.proc.pid, signal.SIGTERM)
     wait_until(lambda: "SIGTERM: shutdown requested" in extra.log_text(), what="the first SIGTERM")
-    time.sleep(0.3)
-    assert extra.proc.alive(), "the server must wait for its client during the grace period"
+    holds_for(extra.proc.alive, 0.3, what="the server must wait for its client during the grace period")
     os.kill(extra.proc.proc.pid, signal.SIGTERM)
     assert wait_exit(extra, timeout=8) == 0
     assert time.monotonic() - started < 8
@@ -327,10 +316,14 @@ def test_logs_have_user_lines_and_no_secrets(server):
     time.sleep(1.2)  # past [sessions] logout_grace = 1 in tests
     c.send(C.logout())
     c.send_raw(C.ping(), token=token)  # unknown token now
-    time.sleep(0.3)
-    with open(server.log_path, "rb") as f:
-        f.seek(start)
-        text = f.read().decode("utf-8", "replace")
+
+    def logged() -> str:
+        with open(server.log_path, "rb") as f:
+            f.seek(start)
+            return f.read().decode("utf-8", "replace")
+
+    wait_until(lambda: re.search(rf"logout user={user.id}\b", logged()), what="the logout in the log")
+    text = logged()
 
     assert re.search(rf"login user={user.id}\b", text), text[-3000:]
     assert re.search(rf"logout user={user.id}\b", text), text[-3000:]
@@ -390,23 +383,24 @@ def test_geolocation_sets_country_and_position_and_saves_the_first_country(serve
 # ---------------------------------------------------------------------------------------------
 @pytest.fixture
 def local_state(server):
-    """A State on the test database (no Redis), with two fake sessions: a player and an admin."""
+    """A State on the test database (Redis: the in-memory fake, so the session server's keys are
+    not touched), with two fake sessions: a player and an admin."""
     from common.db import Database
-    from services import system
     from helpers import config
     from objects.state import State
     from objects.token import Token
+    from tests.fakes import FakeRedis
 
     cfg = config.load(None, environ=server.env)
     db = Database(cfg.db)
-    state = State(cfg, db, None)
+    state = State(cfg, db, FakeRedis())
     base = 2_000_000_000 - secrets.randbelow(1_000_000)
     player = Token(base, "ops player", "ops_player", 3)
     admin = Token(base + 1, "ops admin", "ops_admin", KAWATA_FULL_PERMS, admin=True)
     for token in (player, admin):
         state.tokens.add(token)
     yield state, player, admin
-    system.detach(state)
+    state.lifecycle.close()
     db.close()
     state.cpu_pool.shutdown(wait=False)
 
@@ -452,9 +446,9 @@ def test_schedule_shutdown_sequence(local_state):
         await asyncio.sleep(0.3)
         second = C.decode_packets(player.drain())
         assert C.values(second, C.RESTART) == [600]  # delay * 2 * 1000 ms
-        assert not system.lifecycle(state).stop_requested.is_set()
+        assert not state.lifecycle.stop_requested.is_set()
         await asyncio.wait_for(system.wait_for_stop(state), 1)
-        lc = system.lifecycle(state)
+        lc = state.lifecycle
         assert lc.restart and lc.restart_sent
         assert C.decode_packets(admin.drain())[-1].id == C.RESTART
 

@@ -10,6 +10,7 @@ import math
 import time
 
 from tests import client as C
+from tests.waiting import holds_for, wait_until
 
 LOGOUT_GRACE = 1.0  # PEP_SESSIONS_LOGOUT_GRACE of the test servers
 
@@ -210,8 +211,7 @@ def test_second_login_replaces_first_token(server):
     assert c2.login(user.name, user.password).user_id == user.id
     assert C.of(c1.poll(), C.RESTART), "the first token must be dropped"
     assert not C.of(c2.poll(), C.RESTART)
-    time.sleep(0.3)
-    assert server.wait_online_users(count) == count
+    assert server.settled_online_users() == count
     # exactly one session for the user remains: B sees it once in a presence request
     b.drain()
     pres = presence_of(b.send(C.presence_request([user.id])), user.id)
@@ -244,15 +244,6 @@ def relation_count(server, a, b):
     )
 
 
-def wait_until(fn, timeout=3.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v or time.monotonic() >= deadline:
-            return v
-        time.sleep(0.05)
-
-
 def test_friend_add_and_remove(server):
     a = server.connect()
     b = server.connect()
@@ -261,8 +252,8 @@ def test_friend_add_and_remove(server):
     assert wait_until(lambda: relation_count(server, a.user_id, b.user_id) >= 1)
     a.send(C.friend_add(b.user_id))  # already a friend: ignored
     a.send(C.ping())
-    time.sleep(0.2)
-    assert relation_count(server, a.user_id, b.user_id) == 1, "adding twice must not duplicate the row"
+    holds_for(lambda: relation_count(server, a.user_id, b.user_id) == 1, 0.2,
+              what="adding twice must not duplicate the row")
     assert relation_count(server, a.user_id, a.user_id) == 0, "self-friending is ignored"
     assert relation_count(server, a.user_id, missing) == 0, "a non-existent user cannot be added (FIX)"
     assert relation_count(server, b.user_id, a.user_id) == 0, "friendship is one-directional"
@@ -290,8 +281,7 @@ def test_friend_add_twice_in_one_request_no_duplicate(server):
     b = server.connect()
     a.send(C.friend_add(b.user_id), C.friend_add(b.user_id))
     assert wait_until(lambda: relation_count(server, a.user_id, b.user_id) >= 1)
-    time.sleep(0.3)
-    assert relation_count(server, a.user_id, b.user_id) == 1
+    holds_for(lambda: relation_count(server, a.user_id, b.user_id) == 1, 0.3, what="one row only")
 
 
 # --------------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import time
 import pytest
 
 from tests import client as C
+from tests.waiting import holds_for, wait_until
 
 LOGOUT_GRACE = 1.0  # PEP_SESSIONS_LOGOUT_GRACE of the test servers
 KAWATA_FULL_PERMS = 136104116219  # an admin preset of the kawata flavour (schema.md §2.3)
@@ -33,17 +34,6 @@ RENAME_FAILED = "There was a critical error while trying to change your username
 # --------------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------------
-def wait_until(fn, timeout=5.0, interval=0.05, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"{what} not reached within {timeout}s (last value {value!r})")
-        time.sleep(interval)
-
-
 def numsub(srv, channel="peppy:ban") -> int:
     ((_, n),) = srv.redis.raw.pubsub_numsub(srv.prefix + channel)
     return int(n)
@@ -542,8 +532,7 @@ def test_session_ips_follow_the_sessions(server):
     game.send(C.logout())
     assert wait_until(lambda: server.redis.smembers(key) == {"10.2.2.2"}, what="game IP removed")
     t1.send(C.logout())  # another session still has this IP: it stays
-    time.sleep(0.3)
-    assert server.redis.smembers(key) == {"10.2.2.2"}
+    holds_for(lambda: server.redis.smembers(key) == {"10.2.2.2"}, 0.3, what="the shared IP stays")
     t2.send(C.logout())
     assert wait_until(lambda: not server.redis.exists(key), what="last IP removed")
 

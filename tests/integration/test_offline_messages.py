@@ -1,0 +1,202 @@
+"""Private messages to offline users: kept in ``offline_messages`` and delivered at the next login
+(docs/integration.md "Offline messages"), plus the smaller publishes and endpoints the stacks
+expect (``/api/server-status``, ``rosu:new_message_notify``, first-login ``hw_user`` counter).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import time
+
+import requests
+
+from tests import client as C
+
+STAMP = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d) UTC\] (.*)$", re.S)
+
+
+def wait_value(predicate, timeout: float = 5.0):
+    """Poll ``predicate`` until it returns something truthy (returned) or ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(0.05)
+
+
+def stored(server, recipient_id: int) -> int:
+    return int(server.db.scalar("SELECT COUNT(*) FROM offline_messages WHERE recipient_id=%s", (recipient_id,)))
+
+
+def pm_lines(packets, sender_name: str) -> list[str]:
+    return [m.content for m in C.values(packets, C.SEND_MESSAGE) if m.sender == sender_name]
+
+
+def test_message_to_offline_user_is_delivered_once_at_next_login(server):
+    sender = server.connect()
+    recipient = server.new_user(stem="away")
+    texts = [f"while you were out {i} {secrets.token_hex(3)}" for i in range(3)]
+    before = int(time.time())
+    for text in texts:
+        sender.send(C.private_message(recipient.name, text))
+    # the sender is told, in the recipient's tab, that the message was kept
+    notice = C.wait_for(sender, lambda p: C.is_message(p) and p.value.sender == recipient.name
+                        and "offline" in p.value.content)
+    assert notice.value.sender_id == recipient.id
+    assert wait_value(lambda: stored(server, recipient.id) == 3), stored(server, recipient.id)
+
+    c = server.client()
+    res = c.login(recipient.name, recipient.password)
+    assert res.user_id == recipient.id
+    packets = list(res.packets)
+    deadline = time.monotonic() + 5
+    while len(pm_lines(packets, sender.user.name)) < 3 and time.monotonic() < deadline:
+        packets += c.poll()
+        time.sleep(0.05)
+    lines = pm_lines(packets, sender.user.name)
+    assert len(lines) == 3, lines
+    bodies = []
+    for line in lines:
+        m = STAMP.match(line)
+        assert m, f"no time marker in {line!r}"
+        sent = time.mktime(time.strptime(m.group(1), "%Y-%m-%d %H:%M")) - time.timezone
+        assert before - 60 <= sent <= time.time() + 60, line
+        bodies.append(m.group(2))
+    assert bodies == texts, "order kept"
+    message = next(m for m in C.values(packets, C.SEND_MESSAGE) if m.sender == sender.user.name)
+    assert message.sender_id == sender.user_id and message.target == recipient.name
+    assert stored(server, recipient.id) == 0
+
+    # nothing twice: a second login gets none of them
+    c2 = server.client()
+    res2 = c2.login(recipient.name, recipient.password)
+    again = list(res2.packets) + c2.drain(rounds=4)
+    assert not [line for line in pm_lines(again, sender.user.name) if STAMP.match(line)]
+
+
+def test_offline_messages_are_bounded_per_recipient(start_server):
+    srv = start_server({"PEP_CHAT_OFFLINE_MESSAGES": "2", "PEP_CHAT_SPAM_LIMIT": "100"})
+    sender = srv.connect()
+    recipient = srv.new_user(stem="full")
+    for i in range(4):
+        sender.send(C.private_message(recipient.name, f"m{i}"))
+    full = C.wait_for(sender, lambda p: C.is_message(p) and p.value.sender == recipient.name
+                      and "too many" in p.value.content)
+    assert full.value.sender_id == recipient.id
+    assert wait_value(lambda: stored(srv, recipient.id) == 2)
+    time.sleep(0.3)
+    assert stored(srv, recipient.id) == 2
+    contents = [r["content"] for r in srv.db.query(
+        "SELECT content FROM offline_messages WHERE recipient_id=%s ORDER BY id", (recipient.id,))]
+    assert contents == ["m0", "m1"]
+
+
+def test_no_message_kept_for_unknown_or_restricted_users(server):
+    sender = server.connect()
+    restricted = server.new_user(privileges=2, stem="restr")  # not USER_PUBLIC
+    sender.send(C.private_message(restricted.name, "hidden"))
+    sender.send(C.private_message("no_such_user_" + secrets.token_hex(3), "lost"))
+    marker = server.new_user(stem="mark")
+    sender.send(C.private_message(marker.name, "marker"))
+    assert wait_value(lambda: stored(server, marker.id) == 1)  # the later message was stored
+    time.sleep(0.3)  # the two earlier stores ran on the same pool; give a slower one its time
+    assert stored(server, restricted.id) == 0
+    assert not server.db.scalar("SELECT COUNT(*) FROM offline_messages WHERE content='lost'")
+
+
+def test_restricted_sender_cannot_leave_offline_messages(server):
+    sender = server.connect(privileges=2)  # restricted
+    recipient = server.new_user(stem="rcpt")
+    sender.send(C.private_message(recipient.name, "from a restricted user"))
+    sender.drain(rounds=3)
+    free = server.connect()
+    free.send(C.private_message(recipient.name, "marker"))
+    assert wait_value(lambda: stored(server, recipient.id) >= 1)
+    assert stored(server, recipient.id) == 1
+
+
+def test_legacy_server_status_endpoint(server):
+    r = requests.get(server.url + "api/server-status", timeout=5)
+    assert r.status_code == 200
+    assert json.loads(r.text) == {"status": 1}
+
+
+def test_new_message_notify_published_only_when_enabled(start_server):
+    on = start_server({"PEP_CHAT_PUBLISH_NEW_MESSAGE": "1"})
+    pubsub = on.redis.raw.pubsub()
+    pubsub.subscribe(on.redis.key("rosu:new_message_notify"))
+    try:
+        assert pubsub.get_message(timeout=2)["type"] == "subscribe"
+        a = on.connect()
+        text = "notify " + secrets.token_hex(3)
+        a.send(C.public_message("#osu", text))
+        data = None
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            message = pubsub.get_message(timeout=0.5)
+            if message and message["type"] == "message":
+                data = json.loads(message["data"])
+                if data.get("content") == text:
+                    break
+                data = None
+        assert data == {"user_id": a.user_id, "target": "#osu", "content": text}
+    finally:
+        pubsub.close()
+
+
+def test_new_message_notify_off_by_default(server):
+    pubsub = server.redis.raw.pubsub()
+    pubsub.subscribe(server.redis.key("rosu:new_message_notify"))
+    try:
+        assert pubsub.get_message(timeout=2)["type"] == "subscribe"
+        a = server.connect()
+        b = server.connect()
+        text = "quiet " + secrets.token_hex(3)
+        a.send(C.public_message("#osu", text))
+        C.wait_for(b, lambda p: C.is_message(p, content=text))  # delivered, so any publish happened
+        message = pubsub.get_message(timeout=0.5)
+        assert message is None, message
+    finally:
+        pubsub.close()
+
+
+def test_first_login_of_pending_account_counts_hardware_once(server):
+    user = server.new_user(privileges=1048576, stem="hw")  # pending verification
+    res = server.client().login(user.name, user.password, hashes=C.default_hashes(user.name))
+    assert res.user_id == user.id
+    row = wait_value(lambda: server.db.one("SELECT occurencies FROM hw_user WHERE userid=%s", (user.id,)))
+    assert row is not None
+    time.sleep(0.2)
+    assert server.db.scalar("SELECT occurencies FROM hw_user WHERE userid=%s", (user.id,)) == 1
+    server.client().login(user.name, user.password, hashes=C.default_hashes(user.name))
+    assert wait_value(lambda: server.db.scalar("SELECT occurencies FROM hw_user WHERE userid=%s", (user.id,)) == 2)
+
+
+def test_round_nobody_completed_is_still_published(server):
+    """docs/integration.md: ``api:mp_complete_match`` follows every finished round, also one that
+    ends because every player left before completing (the original publishes it too)."""
+    from tests.integration.test_multiplayer import loaded_s40
+
+    pubsub = server.redis.raw.pubsub()
+    pubsub.subscribe(server.redis.key("api:mp_complete_match"))
+    try:
+        assert pubsub.get_message(timeout=2)["type"] == "subscribe"
+        match_id, (a, b, c, lobby) = loaded_s40(server)
+        a.send(C.match_part())
+        b.send(C.match_part())
+        data = None
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            message = pubsub.get_message(timeout=0.5)
+            if message and message["type"] == "message":
+                data = json.loads(message["data"])
+                if data["id"] == match_id:
+                    break
+                data = None
+        assert data is not None, "no api:mp_complete_match message for a round nobody completed"
+        assert data["scores"] == {}
+    finally:
+        pubsub.close()
