@@ -57,8 +57,8 @@ class ChatListener:
     the chat world. Every method is called synchronously, after the change is made in memory,
     and must not raise or await; the defaults do nothing.
 
-    Sources: :mod:`services.chat` (``channel_message``, ``private_message``) and
-    :mod:`services.session` (``joined``, ``parted``, ``logged_out``).
+    Sources: :mod:`services.chat` (``channel_message``, ``private_message``),
+    :mod:`services.channels` (``joined``, ``parted``) and :mod:`services.session` (``logged_out``).
     """
 
     def channel_message(self, channel: Any, sender: Token, text: str) -> None:
