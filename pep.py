@@ -104,7 +104,7 @@ def build_services(state) -> None:
     from services import loops, match_cleanup, match_events, pubsub, pubsub_handlers
 
     bot_commands.install(state)
-    state.listener = pubsub.Listener(state, pubsub_handlers.SUBSCRIPTIONS)
+    state.listener = pubsub.Listener(state, pubsub_handlers.SUBSCRIPTIONS, on_reconnect=pubsub_handlers.catch_up)
     state.services = [loops.Loops(state), match_cleanup.MatchJanitor(state), state.listener,
                       match_events.MatchEvents(state), irc.Gateway(state)]
 
@@ -116,7 +116,6 @@ async def serve(cfg: config_module.Config):
     (``lifecycle`` is None when the start-up failed). Signals and the stop/restart flow:
     :mod:`services.system` (docs/operations.md).
     """
-    import tornado.httpserver
     import tornado.netutil
 
     from redis.exceptions import RedisError
@@ -126,16 +125,21 @@ async def serve(cfg: config_module.Config):
     from services import commands as bot_commands
     from services import system, world
     from handlers.app import make_app
-    from helpers import geo, metrics
+    from handlers.bancho import BanchoServer, body_limit
+    from helpers import geo, metrics, netlimits
     from objects.state import State
 
     logging.getLogger().addHandler(metrics.ErrorCounter(DatabaseError, RedisError))
+    # docs/security.md, Hardening II: every connection takes a descriptor; malformed requests
+    # and slow bodies are logged by Tornado once per request unless throttled
+    netlimits.raise_nofile_limit()
+    netlimits.install_log_throttle()
     system.init_error_reporting(cfg.sentry.dsn)
     # Start-up changes nothing outside the process until every prerequisite is checked: the
     # listening socket is bound first (a second server on a busy port stops here), then Redis
     # and MySQL are read; only then are the stack's Redis keys reset (docs/operations.md).
     try:
-        sockets = tornado.netutil.bind_sockets(cfg.server.port, address=cfg.server.host)
+        sockets = tornado.netutil.bind_sockets(cfg.server.port, address=cfg.server.host, backlog=cfg.server.backlog)
     except OSError as exc:
         log.error("start-up failed: cannot listen on %s:%d: %s", cfg.server.host, cfg.server.port, exc)
         return 1, None
@@ -156,7 +160,17 @@ async def serve(cfg: config_module.Config):
         await redis.close()
         return 1, None
     world.apply_world(state, loaded)
-    server = tornado.httpserver.HTTPServer(make_app(state), max_body_size=cfg.server.max_body, xheaders=False)
+    # POST / (login and poll) is answered below tornado.web by BanchoServer, everything else by
+    # the application (docs/architecture.md, "The path of a poll"); the guarded server applies
+    # the connection and body limits to both (docs/security.md)
+    srv = cfg.server
+    server = netlimits.GuardedHTTPServer(
+        BanchoServer(state, make_app(state)), xheaders=False, max_body_size=srv.max_body, max_header_size=srv.max_header,
+        idle_connection_timeout=srv.idle_timeout, body_timeout=srv.body_timeout,
+        max_per_address=srv.max_connections_per_ip,
+        exempt=netlimits.parse_networks(srv.connection_limit_exempt),
+        body_limit=body_limit(state), max_pending=srv.max_pending_body)
+    state.http_server = server
     build_services(state)
     for service in state.services:
         await service.start()
@@ -167,7 +181,7 @@ async def serve(cfg: config_module.Config):
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
-    server.add_sockets(sockets)  # integration.md §5.7: HTTP last, after the services
+    server.add_sockets(sockets)  # docs/rules.md §7.7: HTTP last, after the services
     system.started(state)
     log.info("listening on %s:%d (flavour %s)", cfg.server.host, cfg.server.port, cfg.stack.flavour)
     await system.wait_for_stop(state)

@@ -13,9 +13,12 @@ baseline and pep.py into its Tornado-level parts; each adds one thing pep.py's h
 * ``--async``:  ``post`` is an ``async def`` (a coroutine per request, as ``handlers/main.py``);
 * ``--lookup``: the token is looked up in a dict of 1,000 entries and an object attribute set.
 
-And one that removes something: ``--delegate`` answers from a bare
-``tornado.httputil.HTTPMessageDelegate`` (no Application, routing, RequestHandler, transforms),
-to show what Tornado's web layer costs per request.
+And the second baseline of the poll targets, which removes something: ``--delegate`` answers
+from a bare ``tornado.httputil.HTTPServerConnectionDelegate`` / ``HTTPMessageDelegate`` pair on
+Tornado's HTTP server (no Application, routing, RequestHandler, transforms): it reads the
+``osu-token`` header and answers 200 with an empty body through ``write_headers``, the floor of
+what a request costs on Tornado's HTTP layer (pep.py's ``POST /`` runs on that layer too,
+``handlers/bancho.py``).
 
 Usage: ``python bench/baseline_server.py --port 5099 [--uvloop] [--gzip] [--header] [--async] [--lookup]
 [--delegate]``

@@ -478,12 +478,12 @@ class ServerProcess:
 # packets (client -> server frames, server response splitting): plain struct, no server code
 # =============================================================================================
 def frame(packet_id: int, payload: bytes = b"") -> bytes:
-    """``u16 id, u8 0, u32 len, payload`` (protocol.md §2.1)."""
+    """``u16 id, u8 0, u32 len, payload`` (docs/protocol.md §2.1)."""
     return struct.pack("<HBI", packet_id, 0, len(payload)) + payload
 
 
 def osu_string(text: str) -> bytes:
-    """osu! string: ``00`` for "", else ``0b`` ULEB128(len) UTF-8 (protocol.md §2.3)."""
+    """osu! string: ``00`` for "", else ``0b`` ULEB128(len) UTF-8 (docs/protocol.md §2.3)."""
     if not text:
         return b"\x00"
     data = text.encode()
@@ -535,7 +535,7 @@ def split_frames(body: bytes) -> list[tuple[int, bytes]]:
 
 
 def login_body(username: str, password_md5: str = PASSWORD_MD5) -> bytes:
-    """A login body like osu! stable's (protocol.md §1.2) with per-user hardware hashes."""
+    """A login body like osu! stable's (docs/protocol.md §1.2) with per-user hardware hashes."""
     seed = hashlib.md5(username.encode()).hexdigest()
     adapters = f"{seed[:2]}-{seed[2:4]}-{seed[4:6]}-{seed[6:8]}-{seed[8:10]}-{seed[10:12]}."
     hashes = ":".join([hashlib.md5(b"osu!.exe").hexdigest(), adapters, hashlib.md5(adapters.encode()).hexdigest(),
@@ -563,12 +563,13 @@ class HttpConn:
     async def _connect(self) -> None:
         self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port, limit=1 << 22)
 
-    async def post(self, body: bytes, token: str | None = None) -> tuple[int, dict[str, str], bytes]:
-        """POST / with ``body`` (and ``osu-token``); returns (status, lower-case headers, body)."""
+    async def post(self, body: bytes, token: str | None = None, extra: str = "") -> tuple[int, dict[str, str], bytes]:
+        """POST / with ``body`` (and ``osu-token``, and ``extra`` header lines ending in CRLF);
+        returns (status, lower-case headers, body)."""
         for attempt in (0, 1):
             if self.writer is None:
                 await self._connect()
-            head = self._head + (f"osu-token: {token}\r\n" if token is not None else "")
+            head = self._head + (f"osu-token: {token}\r\n" if token is not None else "") + extra
             try:
                 self.writer.write(f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body)
                 return await self._response()
@@ -625,10 +626,10 @@ class ConnPool:
             self.queue.put_nowait(HttpConn(port, gzip))
         self.size = size
 
-    async def post(self, body: bytes, token: str | None = None) -> tuple[int, dict[str, str], bytes]:
+    async def post(self, body: bytes, token: str | None = None, extra: str = "") -> tuple[int, dict[str, str], bytes]:
         conn = await self.queue.get()
         try:
-            return await conn.post(body, token)
+            return await conn.post(body, token, extra)
         finally:
             self.queue.put_nowait(conn)
 
@@ -660,9 +661,20 @@ class LoginFailed(Exception):
     pass
 
 
+def client_ip(username: str) -> str:
+    """A stable address in 10.0.0.0/8 for ``username`` (the bench's simulated client address)."""
+    digest = hashlib.md5(username.encode()).digest()
+    return f"10.{digest[0]}.{digest[1]}.{digest[2] or 1}"
+
+
 async def login_one(pool: ConnPool, username: str, password_md5: str = PASSWORD_MD5) -> tuple[str, int, int]:
-    """Log ``username`` in; returns (token, user id, response bytes). LoginFailed on any refusal."""
-    status, headers, body = await pool.post(login_body(username, password_md5))
+    """Log ``username`` in; returns (token, user id, response bytes). LoginFailed on any refusal.
+
+    Each user claims its own client address in ``X-Real-IP`` (:func:`client_ip`), as behind the
+    reverse proxy: the server's login limits count attempts per client address
+    (docs/security.md), and thousands of logins from one address would be refused as busy."""
+    status, headers, body = await pool.post(login_body(username, password_md5),
+                                            extra=f"X-Real-IP: {client_ip(username)}\r\n")
     token = headers.get("cho-token", "")
     if status != 200 or not token or token == "login-failed":
         raise LoginFailed(f"{username}: HTTP {status}, cho-token {token!r}, body {body[:120]!r}")
@@ -680,8 +692,11 @@ async def login_one(pool: ConnPool, username: str, password_md5: str = PASSWORD_
 
 async def login_many(port: int, names: Sequence[str], concurrency: int = 16,
                      drain: list[str] | None = None, drain_every: int = 0,
-                     password_md5: str = PASSWORD_MD5) -> tuple[list[str], float, int]:
+                     password_md5: str = PASSWORD_MD5, gzip: bool = False) -> tuple[list[str], float, int]:
     """Log every name in at ``concurrency``; returns (tokens in ``names`` order, seconds, bytes).
+
+    ``gzip``: send ``Accept-Encoding: gzip`` as the osu! client does (the server then compresses
+    the login replies, which at thousands online are tens of kilobytes).
 
     Every ``drain_every`` logins (0 = never) all tokens logged in so far (plus ``drain``) are
     polled once, so that the presence broadcasts of the storm do not pile up in the queues of
@@ -689,7 +704,7 @@ async def login_many(port: int, names: Sequence[str], concurrency: int = 16,
     """
     if not names:
         return [], 0.0, 0
-    pool = ConnPool(port, concurrency)
+    pool = ConnPool(port, concurrency, gzip)
     tokens: list[str] = [""] * len(names)
     received = 0
     started = time.perf_counter()
@@ -870,7 +885,7 @@ def _short_frame(f: str) -> str:
 
 
 # =============================================================================================
-# multiplayer and spectating frames (client -> server), plain struct (protocol.md §4.6, §6.1)
+# multiplayer and spectating frames (client -> server), plain struct (docs/protocol.md §4.6, §6.1)
 # =============================================================================================
 def match_struct(name: str, host_id: int, password: str = "", beatmap_name: str = "xi - FREEDOM DiVE [FOUR DIMENSIONS]",
                  beatmap_id: int = 129891, beatmap_md5: str = "da8aae79c8f3306b5d65ec951874a7fb") -> bytes:

@@ -52,7 +52,10 @@ import benchlib as bl
 
 CONCURRENCY = 16
 CONNECTIONS = 64
-POLL_TARGET = 0.75
+POLL_TARGET = 1.4  # idle poll req/s / the bare tornado.web handler's (issue #17)
+DELEGATE_TARGET = 0.9  # idle poll req/s / a bare HTTPServerConnectionDelegate's (empty answer)
+BUSY_TARGET = 1.2  # status and chat polls req/s / the bare tornado.web handler's
+P99_TARGET_MS = 10.0  # p99 latency of the idle, status and chat polls at CONNECTIONS connections
 SCALE_TARGET = 0.80
 CHAT_EVERY = 100  # 1% of requests carry a public message
 ACTIVE = 1000  # normal accounts; every online user beyond them is a restricted "crowd" account
@@ -79,6 +82,16 @@ def wrk_line(report: bl.Report, name: str, r: dict) -> None:
                     "machine?); compare the CPU-per-request figures rather than req/s")
     if r["errors"]:
         report.note(f"{name}: wrk counted {r['errors']} errors ({r['raw']})")
+
+
+def ratio_check(report: bl.Report, name: str, r: dict, base: dict, target: float, what: str) -> bool:
+    """Check req/s of run ``r`` / req/s of the adjacent baseline run ``base`` against ``target``;
+    the same ratio by CPU per request is printed beside it (robust to a busy machine)."""
+    cpu_ratio = base["cpu_us_per_req"] / r["cpu_us_per_req"]
+    report.figure(f"{name}_cpu_normalised", cpu_ratio, "x", "{:.3f}")
+    return report.check(name, r["rps"] / base["rps"], target,
+                        f"{r['rps']:.0f} vs {base['rps']:.0f} req/s of {what}, p99 {r['p99_ms']:.1f} ms; "
+                        f"by CPU per request {cpu_ratio:.2f}")
 
 
 def measure(server: bl.ServerProcess, tokens, body: bytes, duration: float, workdir: Path,
@@ -260,6 +273,7 @@ def main() -> int:
                                                              privileges=CROWD_PRIVILEGES, stem="crowd")]
         report.figure("setup.create_users_s", time.perf_counter() - t0, "s", "{:.1f}")
         baseline = world.start_baseline()
+        delegate = world.start_baseline(options=("delegate",))
         gc_path = workdir / "gc.json" if (args.gc_stats or args.gc_threshold) else None
         server = world.start_server(gc_stats=gc_path, gc_threshold=args.gc_threshold)
         if args.gc_threshold:
@@ -268,6 +282,9 @@ def main() -> int:
 
         base_tokens = [f"00000000-0000-4000-8000-{i:012d}" for i in range(1000)]
         baselines: dict[int, dict] = {}  # online count -> the baseline run right before it
+        delegates: dict[int, dict] = {}  # online count -> the bare-delegate run right before it
+        busy: dict[str, dict] = {}  # "status" / "chat" -> the run at 1,000 online
+        busy_baselines: dict[str, dict] = {}  # "status" / "chat" -> the baseline run right before it
 
         # --- scale steps
         tokens: list[str] = []
@@ -279,9 +296,11 @@ def main() -> int:
             report.figure(f"setup.login_{n}_s", time.perf_counter() - t0, "s", "{:.1f}")
             report.figure(f"rss_{n}_mib", server.rss() / 2**20, "MiB", "{:.1f}")
             required = n in (1000, 5000)
-            if required:  # the baseline right before, so that both see the same machine
+            if required:  # the baselines right before, so that all see the same machine
                 baselines[n] = measure(baseline, base_tokens, ping, args.duration, workdir)
                 wrk_line(report, f"baseline_before_{n}", baselines[n])
+                delegates[n] = measure(delegate, base_tokens, ping, args.duration, workdir)
+                wrk_line(report, f"delegate_before_{n}", delegates[n])
             gc0 = gc_snapshot(server, gc_path)
             r = measure(server, tokens, ping, args.duration if required else args.short, workdir)
             wrk_line(report, f"idle_{n}", r)
@@ -289,11 +308,17 @@ def main() -> int:
             results[n] = r
             if n == 1000:
                 bl.run(_drain(server.port, tokens))
+                busy_baselines["status"] = measure(baseline, base_tokens, ping, args.duration, workdir)
+                wrk_line(report, "baseline_before_status", busy_baselines["status"])
                 rs = measure(server, tokens, status_body(), args.duration, workdir)
                 wrk_line(report, "status_1000", rs)
+                busy["status"] = rs
                 bl.run(_drain(server.port, tokens))
+                busy_baselines["chat"] = measure(baseline, base_tokens, ping, args.duration, workdir)
+                wrk_line(report, "baseline_before_chat", busy_baselines["chat"])
                 rc = measure(server, tokens, ping, args.duration, workdir, chat_body(), CHAT_EVERY)
                 wrk_line(report, "chat_1000", rc)
+                busy["chat"] = rc
                 report.figure("chat_1000.messages_per_s", rc["rps"] / CHAT_EVERY, "msg/s", "{:.0f}")
                 report.figure("chat_1000.response_bytes_per_req", rc["bytes"] / max(1, rc["requests"]), "B", "{:.0f}")
                 bl.run(_drain(server.port, tokens))
@@ -322,13 +347,20 @@ def main() -> int:
 
         for n in (1000, 5000):
             if n in results and n in baselines:
-                b = baselines[n]
-                cpu_ratio = b["cpu_us_per_req"] / results[n]["cpu_us_per_req"]
-                report.figure(f"idle_{n}.vs_baseline_cpu_normalised", cpu_ratio, "x", "{:.3f}")
-                ok = report.check(f"idle_{n}.vs_baseline", results[n]["rps"] / b["rps"], POLL_TARGET,
-                                  f"{results[n]['rps']:.0f} vs {b['rps']:.0f} req/s, p99 {results[n]['p99_ms']:.1f} ms; "
-                                  f"by CPU per request {cpu_ratio:.2f}")
-                missed_poll |= not ok
+                missed_poll |= not ratio_check(report, f"idle_{n}.vs_baseline", results[n], baselines[n], POLL_TARGET,
+                                               "the bare tornado.web handler")
+            if n in results and n in delegates:
+                missed_poll |= not ratio_check(report, f"idle_{n}.vs_delegate", results[n], delegates[n],
+                                               DELEGATE_TARGET, "a bare HTTPServerConnectionDelegate")
+        for mode, r in busy.items():
+            missed_poll |= not ratio_check(report, f"{mode}_1000.vs_baseline", r, busy_baselines[mode], BUSY_TARGET,
+                                           "the bare tornado.web handler")
+        for name, r in [(f"idle_{n}", results[n]) for n in (1000, 5000) if n in results] + \
+                [(f"{mode}_1000", r) for mode, r in busy.items()]:
+            ok = report.check(f"{name}.p99_ms", r["p99_ms"], P99_TARGET_MS,
+                              f"at {CONNECTIONS} connections, server core share {r['core_share']:.2f}",
+                              higher_is_better=False, unit="ms")
+            missed_poll |= not ok
         scale_ok = True
         if len(scale) >= 2:
             lo, hi = scale[0], scale[-1]

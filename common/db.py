@@ -17,7 +17,10 @@ Rules every caller can rely on:
   connection is found dead before the transaction starts.
 * Every other failure, including "cannot connect", is raised as :class:`DatabaseError`, whose
   message never contains the configured password. Connecting gives up after
-  :data:`CONNECT_TIMEOUT` seconds, so an unreachable server fails fast instead of hanging.
+  ``[db] connect_timeout`` seconds, and every read or write on a connection after
+  ``[db] read_timeout`` / ``write_timeout`` seconds (error 2013, which counts as a lost
+  connection: reconnect and retry once), so a hung MySQL (e.g. stopped with SIGSTOP) fails
+  fast instead of holding the caller for as long as it hangs (docs/security.md, Hardening II).
 """
 
 from __future__ import annotations
@@ -35,9 +38,6 @@ import MySQLdb.cursors
 from helpers.config import DbConfig
 
 log = logging.getLogger("pep.db")
-
-CONNECT_TIMEOUT = 5
-"""Seconds allowed to open a connection (TCP connect and handshake)."""
 
 # Client/server error codes that mean "this connection is dead, open a new one".
 RECONNECT_CODES = frozenset({2006, 2013, 2055, 4031})
@@ -112,7 +112,10 @@ class Database:
             charset="utf8mb4",
             autocommit=True,
             cursorclass=MySQLdb.cursors.DictCursor,
-            connect_timeout=CONNECT_TIMEOUT,
+            # mysqlclient takes whole seconds (at least 1)
+            connect_timeout=max(1, round(self.cfg.connect_timeout)),
+            read_timeout=max(1, round(self.cfg.read_timeout)),
+            write_timeout=max(1, round(self.cfg.write_timeout)),
         )
         if with_database:
             kwargs["db"] = self.cfg.database

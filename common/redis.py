@@ -1,4 +1,4 @@
-"""Redis: the keys the realtime server maintains (integration.md §1.6) through redis-py's asyncio client.
+"""Redis: the keys the realtime server maintains (docs/integration.md §3) through redis-py's asyncio client.
 
 Every key and pub/sub channel name goes through :meth:`Redis.key`, which puts the configured
 ``[redis] key_prefix`` in front (empty in production, so the names are exactly the stack's;
@@ -34,9 +34,12 @@ class Redis:
         self.prefix = cfg.key_prefix
         self.client = aioredis.Redis(
             host=cfg.host, port=cfg.port, db=cfg.db, password=cfg.password or None,
-            decode_responses=True, socket_connect_timeout=5, socket_timeout=5,
+            decode_responses=True, socket_connect_timeout=cfg.connect_timeout, socket_timeout=cfg.timeout,
             health_check_interval=30,
         )
+        # set by the health check (services/loops.py) while Redis does not answer: best-effort
+        # reads (ranks) are skipped at once instead of waiting for a timeout each
+        self.down = False
         # writes of ripple:online_users and peppy:sessions:* run in the order they were
         # scheduled (FIFO lock), so an older value can never land after a newer one
         self._online_lock = asyncio.Lock()
@@ -51,7 +54,7 @@ class Redis:
         await self.client.aclose()
 
     async def startup(self) -> None:
-        """Boot clean-up (integration.md §5.7): online count 0, wipe ``peppy:*``, set the version."""
+        """Boot clean-up (docs/rules.md §7.7): online count 0, wipe ``peppy:*``, set the version."""
         await self.client.set(self.key("ripple:online_users"), 0)
         pattern = self.key("peppy:*")
         batch: list[str] = []
@@ -82,9 +85,16 @@ class Redis:
                 await self.client.srem(self.key(f"peppy:sessions:{user_id}"), ip)
 
     async def rank(self, leaderboard: str, user_id: int) -> int:
-        """Global rank (1-based) of ``user_id`` in sorted set ``leaderboard``; 0 when absent or on error."""
+        """Global rank (1-based) of ``user_id`` in sorted set ``leaderboard``; 0 when absent, on
+        error, past ``[redis] timeout`` seconds, or at once while the health check finds Redis
+        down (a login never waits for a hung Redis, docs/security.md)."""
+        if self.down:
+            return 0
         try:
-            index = await self.client.zrevrank(self.key(leaderboard), str(user_id))
+            index = await asyncio.wait_for(self.client.zrevrank(self.key(leaderboard), str(user_id)), self.cfg.timeout)
+        except asyncio.TimeoutError:
+            log.warning("rank lookup in %s timed out after %.1f s", leaderboard, self.cfg.timeout)
+            return 0
         except RedisError as exc:
             log.warning("rank lookup in %s failed: %s", leaderboard, exc)
             return 0
@@ -101,12 +111,12 @@ class Redis:
         cfg = self.cfg
         return aioredis.Redis(
             host=cfg.host, port=cfg.port, db=cfg.db, password=cfg.password or None,
-            decode_responses=False, socket_connect_timeout=5, socket_timeout=None,
+            decode_responses=False, socket_connect_timeout=cfg.connect_timeout, socket_timeout=None,
             socket_keepalive=True, health_check_interval=30, client_name=client_name,
         )
 
     async def resync(self, online: int, sessions: Iterable[tuple[int, str]]) -> None:
-        """Rewrite the keys a Redis restart may have lost (integration.md §1.6):
+        """Rewrite the keys a Redis restart may have lost (docs/integration.md §3):
         ``ripple:online_users`` = ``online``, ``peppy:version``, and ``peppy:sessions:<id>``
         for every ``(user id, ip)`` of a live session."""
         await self.set_online_users(online)
@@ -137,7 +147,7 @@ class Redis:
         await self.client.delete(*names)
 
     async def republish_pending_rename(self, user_id: int) -> bool:
-        """At logout (integration.md §5.2 step 8): when ``ripple:change_username_pending:<id>``
+        """At logout (docs/rules.md §7.2, the last step of a logout): when ``ripple:change_username_pending:<id>``
         exists, publish ``peppy:change_username`` ``{"userID", "newUsername"}``; returns whether
         it did."""
         new_name = await self.client.get(self.key(f"ripple:change_username_pending:{user_id}"))

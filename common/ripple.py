@@ -4,7 +4,7 @@ Every function is a coroutine that runs its SQL on the MySQL thread pool
 (:class:`common.db.Database`); none may be awaited from the poll path. All values are passed as
 parameters; the only identifiers formatted into SQL come from :mod:`constants.flavours` and
 :data:`constants.game.MODE_SUFFIX`. Errors propagate as :class:`common.db.DatabaseError`.
-Sources: schema.md §1–§4.
+Sources: docs/schema.md §1–4.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ _log = logging.getLogger("pep.ripple")
 
 @dataclasses.dataclass
 class Stats:
-    """Stats of one user in one mode (schema.md §2.5); accuracy is a 0..1 fraction."""
+    """Stats of one user in one mode (docs/schema.md §2.5); accuracy is a 0..1 fraction."""
 
     ranked_score: int = 0
     accuracy: float = 0.0
@@ -37,7 +37,7 @@ class Stats:
 
 @dataclasses.dataclass
 class Settings:
-    """``bancho_settings`` and the current main menu icon (schema.md §4)."""
+    """``bancho_settings`` and the current main menu icon (docs/schema.md §4)."""
 
     maintenance: bool = False
     free_direct: bool = True
@@ -76,7 +76,7 @@ class ChannelRow:
 
 
 def safe_username(name: str) -> str:
-    """Ripple's safe name: lower case, trimmed, spaces as underscores (schema.md §2.1)."""
+    """Ripple's safe name: lower case, trimmed, spaces as underscores (docs/schema.md §2.1)."""
     return name.strip().lower().replace(" ", "_")
 
 
@@ -103,13 +103,27 @@ class Repository:
         row = await self.db.fetch_one("SELECT userid FROM irc_tokens WHERE token = %s LIMIT 1", (token_md5,))
         return None if row is None else int(row["userid"])
 
+    async def privileges_and_silences(self, user_ids: list[int], chunk: int = 1000) -> dict[int, tuple[int, int]]:
+        """``{id: (users.privileges, users.silence_end)}`` of ``user_ids`` (unknown ids absent),
+        one query per ``chunk`` ids (pub/sub catch-up after a reconnect, docs/security.md).
+        Raises :class:`common.db.DatabaseError`."""
+        out: dict[int, tuple[int, int]] = {}
+        for start in range(0, len(user_ids), chunk):
+            part = user_ids[start:start + chunk]
+            marks = ", ".join(["%s"] * len(part))
+            rows = await self.db.fetch_all(
+                f"SELECT id, privileges, silence_end FROM users WHERE id IN ({marks})", tuple(part))
+            for row in rows:
+                out[int(row["id"])] = (int(row["privileges"] or 0), int(row["silence_end"] or 0))
+        return out
+
     async def user_exists(self, user_id: int) -> bool:
         """Whether a ``users`` row with this id exists."""
         row = await self.db.fetch_one("SELECT 1 AS x FROM users WHERE id = %s LIMIT 1", (user_id,))
         return row is not None
 
     async def set_privileges(self, user_id: int, privileges: int) -> None:
-        """Write ``users.privileges`` (the bitmask of schema.md §2.3)."""
+        """Write ``users.privileges`` (the bitmask of docs/schema.md §2.3)."""
         await self.db.execute("UPDATE users SET privileges = %s WHERE id = %s", (privileges, user_id))
 
     async def append_notes(self, user_id: int, text: str) -> None:
@@ -128,7 +142,7 @@ class Repository:
         return end
 
     async def is_admin(self, privileges: int) -> bool:
-        """Admin/GMT per flavour (schema.md §2.3): group membership (ripple) or exact presets."""
+        """Admin/GMT per flavour (docs/schema.md §2.3): group membership (ripple) or exact presets."""
         if self.flavour.admin_rule == "groups":
             return any(g and privileges & g == g for g in self.admin_groups)
         if self.flavour.name == "realistikosu":
@@ -136,7 +150,7 @@ class Repository:
         return privileges in privs.KAWATA_ADMIN_VALUES
 
     def presence_rank(self, privileges: int, admin: bool, is_bot: bool) -> int:
-        """Low 5 bits of the presence byte: the name colour (schema.md §2.3, last row)."""
+        """Low 5 bits of the presence byte: the name colour (docs/schema.md §2.3)."""
         rank = privs.CLIENT_PLAYER
         if is_bot:
             return rank | (privs.CLIENT_BAT | privs.CLIENT_SUPPORTER if self.flavour.name == "ripple"
@@ -198,16 +212,26 @@ class Repository:
         )
 
     async def stats(self, user_id: int, mode: int, relax: bool = False, autopilot: bool = False) -> Stats:
-        """Stats for the packet 11 (schema.md §2.5): NULL is 0, accuracy /100, pp 0 outside
+        """Stats for the packet 11 (docs/schema.md §2.5): NULL is 0, accuracy /100, pp 0 outside
         1..65535, rank from the flavour's leaderboard (0 when absent). ValueError for a bad mode."""
         sql, args, board = self._stats_query(user_id, mode, relax, autopilot)
         return await self._stats_from_row(await self.db.fetch_one(sql, args), board, user_id)
 
-    async def login_profile(self, user_id: int, user_row: dict[str, Any]) -> tuple[Stats, str, list[int]]:
-        """(osu! standard vanilla stats, stored country, friend ids) in one MySQL round trip."""
+    async def login_records(self, user_id: int, user_row: dict[str, Any], ip: str,
+                            hardware: tuple[str, str, str] | None, version: str) -> tuple[Stats, str, list[int]]:
+        """Everything a successful login does in MySQL, in ONE transaction and one trip to the
+        pool (bench/README.md, login storm): the writes (docs/schema.md §2.6: the ``hw_user`` row when
+        the client sent its hashes, ``ip_user``, ``users.osuver``), then what the session needs:
+        (osu! standard vanilla stats, stored country, friend ids)."""
         sql, args, board = self._stats_query(user_id, game.STD, False, False)
 
         def work(cur: Any) -> tuple[dict | None, str, list[int]]:
+            if hardware is not None:
+                self._log_hardware(cur, user_id, *hardware, activated=False)
+            if ip:
+                cur.execute(self._LOG_IP, (user_id, ip))
+            if self.flavour.writes_osuver:
+                cur.execute("UPDATE users SET osuver = %s WHERE id = %s", (version[:256], user_id))
             cur.execute(sql, args)
             row = cur.fetchone()
             country = self._country(cur, user_id, user_row)
@@ -217,22 +241,8 @@ class Repository:
         row, country, friends = await self.db.transaction(work)
         return await self._stats_from_row(row, board, user_id), country, friends
 
-    async def log_login(self, user_id: int, ip: str, hardware: tuple[str, str, str] | None, version: str) -> None:
-        """The writes of every login in one transaction and one round trip (schema.md §2.6):
-        the ``hw_user`` row (when the client sent its hashes), ``ip_user``, ``users.osuver``."""
-
-        def work(cur: Any) -> None:
-            if hardware is not None:
-                self._log_hardware(cur, user_id, *hardware, activated=False)
-            if ip:
-                cur.execute(self._LOG_IP, (user_id, ip))
-            if self.flavour.writes_osuver:
-                cur.execute("UPDATE users SET osuver = %s WHERE id = %s", (version[:256], user_id))
-
-        await self.db.transaction(work)
-
     async def country(self, user_id: int, user_row: dict[str, Any] | None = None) -> str:
-        """The stored two-letter country, upper case ('XX' when unknown; schema.md §3.4)."""
+        """The stored two-letter country, upper case ('XX' when unknown; docs/schema.md §3.4)."""
         return await self.db.transaction(lambda cur: self._country(cur, user_id, user_row))
 
     def _country(self, cur: Any, user_id: int, user_row: dict[str, Any] | None) -> str:
@@ -292,7 +302,7 @@ class Repository:
                     (user_id, mac, unique_id, disk_id, int(activated)))
 
     async def hardware_matches(self, user_id: int, mac: str, unique_id: str, disk_id: str, wine: bool) -> list[int]:
-        """Other users with an activated row of the same hardware (schema.md §3.1)."""
+        """Other users with an activated row of the same hardware (docs/schema.md §3.1)."""
         if wine:
             rows = await self.db.fetch_all(
                 "SELECT DISTINCT userid FROM hw_user WHERE unique_id = %s AND activated = 1 AND userid <> %s",
@@ -334,7 +344,7 @@ class Repository:
         return f"{base.rstrip('/')}/{row['file_id']}.png|{row.get('url') or ''}"
 
     async def set_maintenance(self, on: bool) -> None:
-        """``bancho_settings.bancho_maintenance`` = 1/0 (schema.md §4.1); the row is created if
+        """``bancho_settings.bancho_maintenance`` = 1/0 (docs/schema.md §4.1); the row is created if
         a dump lacks it (``value_string`` has no default there)."""
         row = await self.db.fetch_one("SELECT id FROM bancho_settings WHERE name = 'bancho_maintenance' LIMIT 1")
         if row is None:
@@ -346,7 +356,7 @@ class Repository:
         await self.db.execute("UPDATE bancho_settings SET value_int = %s WHERE name = 'bancho_maintenance'", (int(on),))
 
     async def save_first_country(self, user_id: int, country: str) -> bool:
-        """Store ``country`` (two letters) only where the stored value is 'XX' (schema.md §3.4):
+        """Store ``country`` (two letters) only where the stored value is 'XX' (docs/schema.md §3.4):
         ``users.country`` for realistikosu, ``users_stats.country`` otherwise. Returns whether a
         row changed."""
         table = "users" if self.flavour.country_table == "users" else "users_stats"
@@ -375,14 +385,14 @@ class Repository:
     # ------------------------------------------------------------------ web stack: renames, bans, logs
     async def menu_icon_by_id(self, icon_id: int, base: str) -> str | None:
         """``{base}/{file_id}.png|{url}`` of ``main_menu_icons`` row ``icon_id``, or None when
-        there is no such row (``peppy:set_main_menu_icon``, schema.md §4.3)."""
+        there is no such row (``peppy:set_main_menu_icon``, docs/schema.md §4.3)."""
         row = await self.db.fetch_one("SELECT file_id, url FROM main_menu_icons WHERE id = %s LIMIT 1", (icon_id,))
         if not row or not row.get("file_id"):
             return None
         return f"{base.rstrip('/')}/{row['file_id']}.png|{row.get('url') or ''}"
 
     async def rename_user(self, user_id: int, new_name: str) -> tuple[str, str] | None:
-        """Rename ``user_id`` to ``new_name`` in one transaction (integration.md §1.3
+        """Rename ``user_id`` to ``new_name`` in one transaction (docs/integration.md §1
         "change_username"): a dated CM note ``Username change: 'old' -> 'new'`` in
         ``users.notes``, ``users.username``/``username_safe`` and ``users_stats.username``;
         then, best effort, the ``username`` column of the flavour's other stats tables.
@@ -422,26 +432,26 @@ class Repository:
         return result
 
     async def ban_user(self, user_id: int) -> None:
-        """Ban (schema.md §2.3): ``privileges &= ~3``, ``ban_datetime = now``."""
+        """Ban (docs/schema.md §2.3): ``privileges &= ~3``, ``ban_datetime = now``."""
         await self.db.execute(
             "UPDATE users SET privileges = privileges & ~3, ban_datetime = %s WHERE id = %s",
             (int(time.time()), user_id),
         )
 
     async def restrict_user(self, user_id: int) -> None:
-        """Restrict (schema.md §2.3): ``privileges &= ~1``, ``ban_datetime = now``."""
+        """Restrict (docs/schema.md §2.3): ``privileges &= ~1``, ``ban_datetime = now``."""
         await self.db.execute(
             "UPDATE users SET privileges = privileges & ~1, ban_datetime = %s WHERE id = %s",
             (int(time.time()), user_id),
         )
 
     async def unban_user(self, user_id: int) -> None:
-        """Unban / unrestrict (schema.md §2.3): ``privileges |= 3``, ``ban_datetime = 0``."""
+        """Unban / unrestrict (docs/schema.md §2.3): ``privileges |= 3``, ``ban_datetime = 0``."""
         await self.db.execute("UPDATE users SET privileges = privileges | 3, ban_datetime = 0 WHERE id = %s",
                               (user_id,))
 
     def leaderboard_keys(self, country: str) -> list[str]:
-        """Every Redis leaderboard the user may be in (integration.md §1.6): the flavour's
+        """Every Redis leaderboard the user may be in (docs/integration.md §3): the flavour's
         vanilla, relax and autopilot boards for the four modes, and the country boards
         (lower-case ``cc``; none for ``xx``). Infix boards get ``:{cc}`` at the end
         (``ripple:leaderboard_relax:std:jp``); Ripple's suffix form puts it before the suffix
@@ -465,7 +475,7 @@ class Repository:
         await self.redis.remove_from_sorted_sets(self.leaderboard_keys(country), str(user_id))
 
     async def admin_log(self, author_id: int, text: str, through: str = "FokaBot") -> bool:
-        """Ripple's admin log (integration.md §4.6): ``rap_logs(userid, text, datetime, through)``.
+        """Ripple's admin log (docs/rules.md §6.6): ``rap_logs(userid, text, datetime, through)``.
         Kawata and RealistikOsu keep no such log (returns False there)."""
         if self.flavour.name != "ripple":
             return False
@@ -476,7 +486,7 @@ class Repository:
         return True
 
     async def ban_log(self, from_id: int, to_id: int, summary: str, detail: str = "") -> bool:
-        """RealistikOsu's ``ban_logs(from_id, to_id, summary, detail)`` row (schema.md §2.3);
+        """RealistikOsu's ``ban_logs(from_id, to_id, summary, detail)`` row (docs/schema.md §2.3);
         other flavours keep none (returns False)."""
         if self.flavour.name != "realistikosu":
             return False
@@ -486,10 +496,10 @@ class Repository:
         )
         return True
 
-    # ------------------------------------------------------------------ bot commands (integration.md §3)
+    # ------------------------------------------------------------------ bot commands (docs/rules.md §8)
     async def insert_report(self, from_uid: int, to_uid: int, reason: str, chatlog: str) -> int:
-        """``reports(from_uid, to_uid, reason, chatlog, time)`` for ``!report`` (schema.md §1, row
-        "reports"); returns the new id."""
+        """``reports(from_uid, to_uid, reason, chatlog, time)`` for ``!report`` (docs/schema.md §1.12,
+        table "reports"); returns the new id."""
         result = await self.db.execute(
             "INSERT INTO reports (from_uid, to_uid, reason, chatlog, time) VALUES (%s, %s, %s, %s, %s)",
             (from_uid, to_uid, reason, chatlog, int(time.time())),
@@ -507,7 +517,7 @@ class Repository:
         return int(row["pp"] or 0) if row else 0
 
     async def last_score(self, user_id: int, relax: bool = False, autopilot: bool = False) -> dict[str, Any] | None:
-        """The user's newest score for ``!last`` (schema.md §6 item 16), joined with ``beatmaps``
+        """The user's newest score for ``!last`` (docs/schema.md §6 item 16), joined with ``beatmaps``
         (``beatmap_id``, ``song_name``, ``beatmap_max_combo``, ``difficulty_*``; NULL when the map
         is unknown). Kawata: ``scores`` filtered by ``is_relax``; RealistikOsu: ``scores``,
         ``scores_relax`` or ``scores_ap``; Ripple: ``scores``. Newest = highest id."""
@@ -527,7 +537,7 @@ class Repository:
 
     async def beatmap_by_id(self, beatmap_id: int) -> dict[str, Any] | None:
         """``beatmaps`` row (``beatmap_id``, ``beatmap_md5``, ``song_name``, ``mode``...) for
-        ``!mp map`` (integration.md §3.4), or None when the map is not cached."""
+        ``!mp map`` (docs/rules.md §8.4), or None when the map is not cached."""
         return await self.db.fetch_one(
             "SELECT * FROM beatmaps WHERE beatmap_id = %s ORDER BY id DESC LIMIT 1", (beatmap_id,)
         )

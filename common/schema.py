@@ -1,6 +1,6 @@
 """Database schema: ``init-db`` (create what is missing, seed what is missing) and ``adduser``.
 
-:func:`init_db` creates the *minimum* schema the realtime server needs (``schema.md`` §5), with
+:func:`init_db` creates the *minimum* schema the realtime server needs (docs/schema.md §5), with
 ``CREATE TABLE IF NOT EXISTS`` only, and inserts seed rows only when no row with the same key
 exists. It never drops, alters, updates or deletes anything, so it is safe to run against a
 production Ripple / Kawata / RealistikOsu database: a table that already exists is left as it
@@ -319,7 +319,7 @@ _FLAVOUR_TABLES = {
     ),
 }
 
-# bancho_settings rows of schema.md §4.1, in the order every dump uses: (name, value_int, value_string)
+# bancho_settings rows of docs/schema.md §4.1, in the order every dump uses: (name, value_int, value_string)
 SEED_SETTINGS: tuple[tuple[str, int, str], ...] = (
     ("bancho_maintenance", 0, ""),
     ("free_direct", 1, ""),
@@ -466,12 +466,12 @@ def _insert_statement(table: str, columns: dict[str, dict[str, Any]], values: di
 async def init_db(db: Database, flavour: str, bot_id: int = 999) -> list[str]:
     """Create the missing tables of ``flavour`` and seed the missing rows; idempotent.
 
-    Tables (``CREATE TABLE IF NOT EXISTS``, shapes of ``schema.md`` §5): see :func:`tables_for`.
+    Tables (``CREATE TABLE IF NOT EXISTS``, shapes of docs/schema.md §5): see :func:`tables_for`.
     Seeds, each only when missing: the bot user ``bot_id`` (:func:`bot_name`, unusable random
     password, privileges 978427 or 942669823 for realistikosu, permanent donor) and its row in
     every table of :func:`stats_tables`; the eight ``bancho_settings`` rows of §4.1 (by name);
     the channels ``#osu #announce #admin #lobby #english #ranked`` (by name); the
-    ``privileges_groups`` of §5 item 5 (by name).
+    ``privileges_groups`` of docs/schema.md §5 (by name).
 
     Never drops, alters, updates or deletes: an existing table keeps its shape, an existing row
     keeps its values. A seed row that an existing, differently shaped table refuses is reported

@@ -1,4 +1,4 @@
-"""osu! country index table for the presence packet (protocol.md Appendix A; chio ``CountryAcronyms``).
+"""osu! country index table for the presence packet (docs/protocol.md §A; chio ``CountryAcronyms``).
 
 ``COUNTRY_CODES[i]`` is the ISO-3166 alpha-2 code of presence country byte ``i``; index 0 is ``XX``
 (unknown). :func:`country_index` maps a code (any case) to its byte, unknown codes to 0.

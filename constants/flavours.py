@@ -1,4 +1,4 @@
-"""What differs between the Ripple, Kawata and RealistikOsu stacks (schema.md §2.5, §6).
+"""What differs between the Ripple, Kawata and RealistikOsu stacks (docs/schema.md §2.5, §6).
 
 One :class:`Flavour` per ``[stack] flavour`` value. Table and key names here are the only SQL
 identifiers that are ever formatted into a query, and they come from this fixed table, never

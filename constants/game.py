@@ -1,6 +1,6 @@
-"""Small game enumerations: actions, modes, mods, login reply codes, presence filters (protocol.md §3)."""
+"""Small game enumerations: actions, modes, mods, login reply codes, presence filters (docs/protocol.md §3)."""
 
-# actions (protocol.md §3.1)
+# actions (docs/protocol.md §3.1)
 IDLE = 0
 AFK = 1
 PLAYING = 2
@@ -16,14 +16,14 @@ LOBBY = 11
 MULTIPLAYING = 12
 OSU_DIRECT = 13
 
-# game modes (protocol.md §3.2)
+# game modes (docs/protocol.md §3.2)
 STD = 0
 TAIKO = 1
 CTB = 2
 MANIA = 3
 MODE_SUFFIX = ("std", "taiko", "ctb", "mania")
 
-# mods (protocol.md §3.3), only those the server looks at
+# mods (docs/protocol.md §3.3), only those the server looks at
 MOD_DOUBLETIME = 64
 MOD_RELAX = 128
 MOD_HALFTIME = 256
@@ -31,7 +31,7 @@ MOD_NIGHTCORE = 512
 MOD_AUTOPILOT = 8192
 SPEED_MODS = MOD_DOUBLETIME | MOD_HALFTIME | MOD_NIGHTCORE
 
-# login reply codes (protocol.md §3.5)
+# login reply codes (docs/protocol.md §3.5)
 LOGIN_FAILED = -1
 LOGIN_OLD_CLIENT = -2
 LOGIN_BANNED = -3

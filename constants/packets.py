@@ -1,4 +1,4 @@
-"""Bancho packet ids (protocol.md §6) as :class:`enum.IntEnum`: :class:`ClientPacket` (client →
+"""Bancho packet ids (docs/protocol.md §6) as :class:`enum.IntEnum`: :class:`ClientPacket` (client →
 server) and :class:`ServerPacket` (server → client). The flat names ``C_<NAME>`` and
 ``S_<NAME>`` are the same enum members (so ``packets.C_PING is ClientPacket.PING``); being
 ``int`` subclasses they go on the wire, into dict keys and into the compiled codec unchanged.
@@ -8,7 +8,7 @@ from enum import IntEnum
 
 
 class ClientPacket(IntEnum):
-    """Ids of the packets a client sends (protocol.md §6.1)."""
+    """Ids of the packets a client sends (docs/protocol.md §6.1)."""
 
     CHANGE_ACTION = 0
     PUBLIC_MESSAGE = 1
@@ -62,7 +62,7 @@ class ClientPacket(IntEnum):
 
 
 class ServerPacket(IntEnum):
-    """Ids of the packets the server sends (protocol.md §6.2)."""
+    """Ids of the packets the server sends (docs/protocol.md §6.2)."""
 
     LOGIN_REPLY = 5
     SEND_MESSAGE = 7

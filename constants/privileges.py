@@ -1,4 +1,4 @@
-"""Ripple ``users.privileges`` bits (schema.md §2.3) and client-side privilege bits (protocol.md §3.4)."""
+"""Ripple ``users.privileges`` bits (docs/schema.md §2.3) and client-side privilege bits (docs/protocol.md §3.4)."""
 
 # users.privileges (database)
 USER_PUBLIC = 1
@@ -32,17 +32,17 @@ CLIENT_OWNER = 8  # "peppy" light blue
 CLIENT_DEVELOPER = 16
 CLIENT_TOURNAMENT = 32
 
-# Kawata hard-coded staff presets: a user is admin when privileges equals one exactly (schema.md §2.3)
+# Kawata hard-coded staff presets: a user is admin when privileges equals one exactly (docs/schema.md §2.3)
 KAWATA_ADMIN_VALUES = frozenset(
     {136104116219, 103621029387, 47513530619, 47244939515, 816763391, 816763387, 8594129163}
 )
 KAWATA_FULL_PERMS = 136104116219
 KAWATA_DEVELOPER_VALUES = frozenset({103621029387})
-# RealistikOsu presets (schema.md §2.3)
+# RealistikOsu presets (docs/schema.md §2.3)
 RO_OWNER = 942669823
 RO_DEVELOPER = 940566527
 RO_ADMIN = 940572671
 RO_MODERATOR = 786683
 RO_ADMIN_VALUES = frozenset({RO_OWNER, RO_DEVELOPER, RO_ADMIN})
-# Ripple privilege groups whose members are admins (schema.md §2.3, compared case-insensitively)
+# Ripple privilege groups whose members are admins (docs/schema.md §2.3, compared case-insensitively)
 RIPPLE_ADMIN_GROUPS = ("developer", "community manager", "chat mod")

@@ -7,7 +7,7 @@ A handler may raise :class:`helpers.codec.PacketError` for a malformed payload; 
 handler logs it and goes on with the next packet.
 
 Restricted users may only use the packets in :data:`RESTRICTED_ALLOWED`
-(integration.md §5.3 plus ping and receive-updates as in bancho.py).
+(docs/rules.md §7.3 plus ping and receive-updates as in bancho.py).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ RESTRICTED_ALLOWED = frozenset({
     p.C_CHANGE_ACTION, p.C_LOGOUT, p.C_REQUEST_STATUS_UPDATE, p.C_PING, p.C_CHANNEL_JOIN,
     p.C_CHANNEL_PART, p.C_USER_STATS_REQUEST, p.C_USER_PRESENCE_REQUEST, p.C_RECEIVE_UPDATES,
     # create/join match reach their handlers only to be refused with 37 + a notification
-    # (gamelogic.md §1.3 [FIX]: a restricted client must not be left waiting)
+    # (docs/rules.md §1.3 [FIX]: a restricted client must not be left waiting)
     p.C_CREATE_MATCH, p.C_JOIN_MATCH,
 })
 

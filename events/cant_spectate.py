@@ -1,4 +1,4 @@
-"""Packet 21, can't spectate (the spectator lacks the map) (gamelogic.md §2.5).
+"""Packet 21, can't spectate (the spectator lacks the map) (docs/rules.md §2.5).
 
 The rules live in :mod:`services.spectate`, shared with logout and the referee commands.
 """

@@ -1,6 +1,6 @@
 """Packet 0, change action: the user's status (action, text, beatmap, mods, mode).
 
-Rules (gamelogic.md §3.1, §3.3): the mode selects the cached stats; on Kawata and
+Rules (docs/rules.md §3.1, §3.3): the mode selects the cached stats; on Kawata and
 RealistikOsu a non-AFK status with Relax (and on RealistikOsu Autopilot) switches the stats to
 the relax/autopilot tables and the text gets a ``[RX]``/``[AP]``/``[VN]`` prefix (idle and AFK
 show the prefix alone). The user and its spectators then get the new presence and stats.

@@ -1,4 +1,4 @@
-"""Packet 63, channel join (protocol.md §7.2, integration.md §4.1).
+"""Packet 63, channel join (docs/protocol.md §7.2, docs/rules.md §6.1).
 
 Joining a channel one may read answers 64 (also when already a member: the client may ask again).
 Unknown channels, channels the user may not read, and the runtime ``#spectator`` /

@@ -1,7 +1,7 @@
-"""Packet 78, channel part: leave a channel the user is in (protocol.md §7.2).
+"""Packet 78, channel part: leave a channel the user is in (docs/protocol.md §7.2).
 
 The runtime ``#spectator`` and ``#multiplayer`` channels cannot be parted by hand
-(integration.md §4.1); leaving them happens by stopping spectating or leaving the match.
+(docs/rules.md §6.1); leaving them happens by stopping spectating or leaving the match.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Packet 31, create match (match struct) (gamelogic.md §1.3 "Create").
+"""Packet 31, create match (match struct) (docs/rules.md §1.3 "Create").
 
 The rules live in :mod:`services.multiplayer`, shared with logout and the referee commands.
 """

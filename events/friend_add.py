@@ -1,6 +1,6 @@
 """Packet 73, friend add (i32 user id): persisted as a one-way ``users_relationships`` row.
 
-Self, unknown users and existing friends are ignored (gamelogic.md §4 [FIX]); there is no
+Self, unknown users and existing friends are ignored (docs/rules.md §4 [FIX]); there is no
 reply packet. The row is written before the in-memory friend list changes."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ def handle(state, token, payload: bytes) -> None:
     if (friend_id == token.user_id or friend_id in token.friends or friend_id in token.friends_pending
             or friend_id <= 0):
         return
-    token.friends_pending.add(friend_id)
+    token.set_friend_pending(friend_id, True)
     state.spawn(_add(state, token, friend_id), f"friend add {token.user_id}->{friend_id}")
 
 
@@ -31,4 +31,4 @@ async def _add(state, token, friend_id: int) -> None:
         session.save_failed(token, "friend added")
         raise
     finally:
-        token.friends_pending.discard(friend_id)
+        token.set_friend_pending(friend_id, False)

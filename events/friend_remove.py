@@ -15,7 +15,7 @@ def handle(state, token, payload: bytes) -> None:
     friend_id = codec.read_i32(payload)
     if friend_id in token.friends_pending:
         return
-    token.friends_pending.add(friend_id)
+    token.set_friend_pending(friend_id, True)
     state.spawn(_remove(state, token, friend_id), f"friend remove {token.user_id}->{friend_id}")
 
 
@@ -27,4 +27,4 @@ async def _remove(state, token, friend_id: int) -> None:
         session.save_failed(token, "friend removed")
         raise
     finally:
-        token.friends_pending.discard(friend_id)
+        token.set_friend_pending(friend_id, False)

@@ -1,4 +1,4 @@
-"""Packet 30, join lobby (gamelogic.md §1.4).
+"""Packet 30, join lobby (docs/rules.md §1.4).
 
 The rules live in :mod:`services.multiplayer`, shared with logout and the referee commands.
 """

@@ -1,4 +1,4 @@
-"""Packet 32, join match (i32 match id, str password) (gamelogic.md §1.3 "Join").
+"""Packet 32, join match (i32 match id, str password) (docs/rules.md §1.3 "Join").
 
 The rules live in :mod:`services.multiplayer`, shared with logout and the referee commands.
 """

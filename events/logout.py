@@ -1,4 +1,4 @@
-"""Packet 2, logout (protocol.md §1.6, integration.md §5.2).
+"""Packet 2, logout (docs/protocol.md §1.6, docs/rules.md §7.2).
 
 A logout within ``[sessions] logout_grace`` seconds of the login is the stale exit of the
 previous session and is ignored; the session then ends by timeout if the client really left.

@@ -1,4 +1,4 @@
-"""Packet 51, change mods (i32 mods) (gamelogic.md §1.7).
+"""Packet 51, change mods (i32 mods) (docs/rules.md §1.7).
 
 The rules live in :mod:`services.multiplayer`, shared with logout and the referee commands.
 """

@@ -1,4 +1,4 @@
-"""Packet 90, change password (match struct; only the password is used) (gamelogic.md §1.6).
+"""Packet 90, change password (match struct; only the password is used) (docs/rules.md §1.6).
 
 The rules live in :mod:`services.multiplayer`, shared with logout and the referee commands.
 """

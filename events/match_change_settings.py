@@ -1,4 +1,4 @@
-"""Packet 41, change settings (match struct) (gamelogic.md §1.6).
+"""Packet 41, change settings (match struct) (docs/rules.md §1.6).
 
 The rules live in :mod:`services.multiplayer`, shared with logout and the referee commands.
 """

@@ -1,4 +1,4 @@
-"""Packet 49, round complete (gamelogic.md §1.8).
+"""Packet 49, round complete (docs/rules.md §1.8).
 
 The rules live in :mod:`services.multiplayer`, shared with logout and the referee commands.
 """

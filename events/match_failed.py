@@ -1,4 +1,4 @@
-"""Packet 56, failed (gamelogic.md §1.8).
+"""Packet 56, failed (docs/rules.md §1.8).
 
 The rules live in :mod:`services.multiplayer`, shared with logout and the referee commands.
 """

@@ -1,4 +1,4 @@
-"""Packet 59, has beatmap (gamelogic.md §1.5).
+"""Packet 59, has beatmap (docs/rules.md §1.5).
 
 The rules live in :mod:`services.multiplayer`, shared with logout and the referee commands.
 """

@@ -1,4 +1,4 @@
-"""Packet 87, invite (i32 user id) (gamelogic.md §1.9).
+"""Packet 87, invite (i32 user id) (docs/rules.md §1.9).
 
 The rules live in :mod:`services.multiplayer`, shared with logout and the referee commands.
 """

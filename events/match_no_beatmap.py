@@ -1,4 +1,4 @@
-"""Packet 54, no beatmap (gamelogic.md §1.5).
+"""Packet 54, no beatmap (docs/rules.md §1.5).
 
 The rules live in :mod:`services.multiplayer`, shared with logout and the referee commands.
 """

@@ -1,4 +1,4 @@
-"""Packet 55, not ready (gamelogic.md §1.5 [FIX]: set, never toggle).
+"""Packet 55, not ready (docs/rules.md §1.5 [FIX]: set, never toggle).
 
 The rules live in :mod:`services.multiplayer`, shared with logout and the referee commands.
 """

@@ -1,4 +1,4 @@
-"""Packet 47, score frame (gamelogic.md §1.8, protocol.md §4.7).
+"""Packet 47, score frame (docs/rules.md §1.8, docs/protocol.md §4.7).
 
 The rules live in :mod:`services.multiplayer`, shared with logout and the referee commands.
 """

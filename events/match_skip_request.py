@@ -1,4 +1,4 @@
-"""Packet 60, skip request (gamelogic.md §1.8).
+"""Packet 60, skip request (docs/rules.md §1.8).
 
 The rules live in :mod:`services.multiplayer`, shared with logout and the referee commands.
 """

@@ -1,4 +1,4 @@
-"""Packet 44, start (gamelogic.md §1.8).
+"""Packet 44, start (docs/rules.md §1.8).
 
 The rules live in :mod:`services.multiplayer`, shared with logout and the referee commands.
 """

@@ -1,4 +1,4 @@
-"""Packet 70, transfer host (i32 slot) (gamelogic.md §1.5).
+"""Packet 70, transfer host (i32 slot) (docs/rules.md §1.5).
 
 The rules live in :mod:`services.multiplayer`, shared with logout and the referee commands.
 """

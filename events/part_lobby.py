@@ -1,4 +1,4 @@
-"""Packet 29, part lobby (gamelogic.md §1.4).
+"""Packet 29, part lobby (docs/rules.md §1.4).
 
 The rules live in :mod:`services.multiplayer`, shared with logout and the referee commands.
 """

@@ -1,4 +1,4 @@
-"""Packet 33, part match (gamelogic.md §1.3 "Leave").
+"""Packet 33, part match (docs/rules.md §1.3 "Leave").
 
 The rules live in :mod:`services.multiplayer`, shared with logout and the referee commands.
 """

@@ -8,4 +8,4 @@ from events import event
 
 @event(packets.C_PING)
 def handle(state, token, payload: bytes) -> None:
-    """Nothing to do (protocol.md §8)."""
+    """Nothing to do (docs/protocol.md §8)."""

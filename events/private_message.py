@@ -1,4 +1,4 @@
-"""Packet 25, private message: Message whose target is the recipient's username (protocol.md §7.3)."""
+"""Packet 25, private message: Message whose target is the recipient's username (docs/protocol.md §7.3)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from helpers import codec
 
 @event(packets.C_PRIVATE_MESSAGE)
 def handle(state, token, payload: bytes) -> None:
-    """Send the message to the user through the chat pipeline (integration.md §4.2, §4.3)."""
+    """Send the message to the user through the chat pipeline (docs/rules.md §6.2, §6.3)."""
     _, content, target, _ = codec.read_message(payload)
     if target and not target.startswith("#"):
         chat.send_message(state, token, target, content)

@@ -1,5 +1,5 @@
 """Packet 79, receive updates: which users' status changes the client wants pushed (0 none,
-1 all, 2 friends; gamelogic.md §3.5). Stored on the token; out-of-range values are ignored."""
+1 all, 2 friends; docs/rules.md §3.5). Stored on the token; out-of-range values are ignored."""
 
 from __future__ import annotations
 

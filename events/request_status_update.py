@@ -1,6 +1,6 @@
 """Packet 3, request status update: the client wants its own fresh stats (after a score
 submission or a mode change). The stats are re-read from MySQL, then 11 is queued
-(gamelogic.md §3.4, S71); the reply reaches the client on its next poll."""
+(docs/rules.md §3.4, S71); the reply reaches the client on its next poll."""
 
 from __future__ import annotations
 

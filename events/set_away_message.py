@@ -1,6 +1,6 @@
 """Packet 82, set away message: Message whose content is the away text ("" clears it).
 
-The bot confirms with a private message (integration.md §4.3)."""
+The bot confirms with a private message (docs/rules.md §6.3)."""
 
 from __future__ import annotations
 

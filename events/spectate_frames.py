@@ -1,4 +1,4 @@
-"""Packet 18, spectator frames (opaque bundle) (gamelogic.md §2.4, protocol.md §4.8).
+"""Packet 18, spectator frames (opaque bundle) (docs/rules.md §2.4, docs/protocol.md §4.8).
 
 The rules live in :mod:`services.spectate`, shared with logout and the referee commands.
 """

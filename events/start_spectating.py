@@ -1,4 +1,4 @@
-"""Packet 16, start spectating (i32 host user id) (gamelogic.md §2.2).
+"""Packet 16, start spectating (i32 host user id) (docs/rules.md §2.2).
 
 The rules live in :mod:`services.spectate`, shared with logout and the referee commands.
 """

@@ -1,4 +1,4 @@
-"""Packet 17, stop spectating (gamelogic.md §2.3).
+"""Packet 17, stop spectating (docs/rules.md §2.3).
 
 The rules live in :mod:`services.spectate`, shared with logout and the referee commands.
 """

@@ -1,4 +1,4 @@
-"""Packet 99, block private messages from non-friends (i32, 1 = block; protocol.md §7.4).
+"""Packet 99, block private messages from non-friends (i32, 1 = block; docs/protocol.md §7.4).
 
 Refused private messages are answered with 100 (see :mod:`services.chat`)."""
 

@@ -1,4 +1,4 @@
-"""Packet 108, tournament join match channel (i32 match id) (gamelogic.md §1.10).
+"""Packet 108, tournament join match channel (i32 match id) (docs/rules.md §1.10).
 
 The rules live in :mod:`services.multiplayer`, shared with logout and the referee commands.
 """

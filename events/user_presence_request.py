@@ -1,5 +1,5 @@
 """Packet 97, presence request (u16-counted i32 ids): 83 for each online, non-restricted id
-(self included; gamelogic.md §3.4). At most 256 ids are answered."""
+(self included; docs/rules.md §3.4). At most 256 ids are answered."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Packet 98, presence request all (i32 ignored): 83 for every online non-restricted user
-(gamelogic.md §3.4 [FIX])."""
+(docs/rules.md §3.4 [FIX])."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Packet 85, user stats request (u16-counted i32 ids): 11 for each requested online user,
-skipping self, offline and restricted users (gamelogic.md §3.4, S70). At most 32 ids are answered."""
+skipping self, offline and restricted users (docs/rules.md §3.4, S70). At most 32 ids are answered."""
 
 from __future__ import annotations
 

@@ -1,14 +1,23 @@
-"""The HTTP API of the web stack (integration.md §2.1-2.2, §2.4): the paths, parameters, status
+"""The HTTP API of the web stack (docs/integration.md §5): the paths, parameters, status
 codes, JSON keys and key order, and ``Content-Type`` of the peers, because real consumers (Hanayo,
 RAP, RealistikPanel, LETS) parse them.
 
 Conventions kept from the peers:
 
-* GET only; any other method gets Tornado's HTML 405 page.
+* GET only (plus the CORS preflight ``OPTIONS`` of ``/api/v2/clients/<id>``); any other method
+  gets Tornado's HTML 405 page.
 * The body is the JSON text of a dict written as a string (Python separators ``", "`` and
-  ``": "``), so ``Content-Type`` stays Tornado's ``text/html; charset=UTF-8`` (RealistikPanel
-  requires it for ``serverStatus``). ``verifiedStatus`` adds a second ``Content-Type:
-  application/json`` header and ``Access-Control-Allow-Origin: *`` like the peers.
+  ``": "``). The v1 endpoints keep Tornado's ``text/html; charset=UTF-8`` like the peers
+  (RealistikPanel requires it for ``serverStatus``); their bodies hold no player text.
+  ``verifiedStatus`` adds a second ``Content-Type: application/json`` header and
+  ``Access-Control-Allow-Origin: *`` like the peers.
+* The endpoints that carry player text (``/api/yes/userstats``, ``/api/v2/clients/<id>``,
+  ``/api/status/<id>``) are served as ``application/json`` (docs/security.md, Hardening II: a
+  status text served as text/html was a cross-site scripting hole). Every body has ``<``,
+  ``>`` and ``&`` written as JSON ``\\u`` escapes (the same JSON value, inert as HTML), and
+  every answer carries ``X-Content-Type-Options: nosniff``. ``/api/v2/clients/<id>`` answers
+  ``Access-Control-Allow-Origin: *`` and the ``OPTIONS`` preflight: Hanayo calls it from the
+  browser, cross-origin.
 * v1 bodies: ``message`` first, then ``result``, then ``status`` (= the HTTP status).
 
 Fixed on purpose (spec [FIX] / security): the CI key endpoints refuse a missing, empty or wrong
@@ -42,7 +51,7 @@ log = logging.getLogger("pep.api")
 
 CI_NOTICE = ("A new Bancho update is available and the server will be restarted in 5 seconds. "
              "Thank you for your patience.")
-# Kawata's /api/yes/userstats texts (integration.md §2.2: meaningless; kept for parity)
+# Kawata's /api/yes/userstats texts (docs/integration.md §5: meaningless; kept for parity)
 USERSTATS_OFFLINE = "i dint even lknow in netherlands?"
 USERSTATS_ONLINE = ("denmark is exist", "denmark doesnt exist", "the uk #1",
                     "femboy simon will haunt your dreams", "dash is da(ni)sh")
@@ -69,23 +78,42 @@ def _int(text: str | None) -> int | None:
 
 def key_ok(state: State, given: str | None) -> bool:
     """Whether ``given`` is the configured ``[server] ci_key``: never when either is empty;
-    compared in constant time (spec README decision 5, integration.md §2.1 [FIX])."""
+    compared in constant time (spec README decision 5, docs/integration.md §5 [FIX])."""
     expected = state.cfg.server.ci_key
     if not expected or not given:
         return False
     return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
 
 
+def json_text(data: Any) -> str:
+    """``json.dumps(data)`` with ``<``, ``>`` and ``&`` as ``\\u003c``, ``\\u003e``, ``\\u0026``:
+    the same JSON value, but no markup even where a browser renders the body as HTML
+    (docs/security.md, Hardening II)."""
+    return json.dumps(data).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
 class ApiHandler(tornado.web.RequestHandler):
-    """Base: holds the state and writes a dict as JSON text with a status code."""
+    """Base: holds the state and writes a dict as JSON text with a status code.
+
+    ``JSON``: serve as ``application/json`` (True) or keep Tornado's ``text/html`` (False, the
+    v1 endpoints whose consumers expect it and whose bodies hold no player text).
+    """
+
+    JSON = False
 
     def initialize(self, state: State) -> None:
         self.state = state
 
+    def set_default_headers(self) -> None:
+        """``nosniff`` on every answer; ``application/json`` where :attr:`JSON` is set."""
+        self.set_header("X-Content-Type-Options", "nosniff")
+        if self.JSON:
+            self.set_header("Content-Type", "application/json; charset=UTF-8")
+
     def reply(self, status: int, data: dict[str, Any]) -> None:
-        """Answer ``status`` with ``json.dumps(data)`` as the body (text/html, key order kept)."""
+        """Answer ``status`` with :func:`json_text` of ``data`` as the body (key order kept)."""
         self.set_status(status)
-        self.write(json.dumps(data))
+        self.write(json_text(data))
 
     def has(self, name: str) -> bool:
         """Whether the query has parameter ``name`` (even empty)."""
@@ -158,14 +186,14 @@ class VerifiedStatus(ApiHandler):
         else:
             status = 400
             data = {"message": "missing required arguments", "status": 400}
-        body = json.dumps(data)
+        body = json_text(data)
         self.set_status(status)
         self.write(f"{callback}({body})" if callback is not None else body)
 
 
 class CiTrigger(ApiHandler):
     """``GET /api/v1/ciTrigger?k=<key>``: schedule a **shutdown** (5 s notice, restart packet,
-    exit after 25 s; a supervisor brings the server back, integration.md §5.5)."""
+    exit after 25 s; a supervisor brings the server back, docs/rules.md §7.5)."""
 
     def get(self) -> None:
         if not key_ok(self.state, self.get_argument("k", None)):
@@ -195,7 +223,9 @@ class FokabotMessage(ApiHandler):
 
 
 class UserStats(ApiHandler):
-    """Kawata ``GET /api/yes/userstats?id=<id>``: online flag, action, beatmap id and name."""
+    """Kawata ``GET /api/yes/userstats?id=<id>``: online flag, action, beatmap id and name (JSON)."""
+
+    JSON = True
 
     def get(self) -> None:
         user_id = _int(self.get_argument("id", None))
@@ -221,7 +251,22 @@ def _delta_text(text: str) -> str:
 class DeltaClients(ApiHandler):
     """Kawata's emulation of Ripple delta's ``GET /api/v2/clients/<id>`` (Hanayo's online ring
     and "Playing ..." line): every session of the user, the main game client first; ``type`` 0
-    (game client). A non-integer id gives 500 like Kawata."""
+    (game client). A non-integer id gives 500 like Kawata. JSON, with CORS for any origin and
+    the ``OPTIONS`` preflight (Hanayo fetches it from the browser)."""
+
+    JSON = True
+
+    def set_default_headers(self) -> None:
+        """JSON and nosniff (:class:`ApiHandler`), plus ``Access-Control-Allow-Origin: *``."""
+        super().set_default_headers()
+        self.set_header("Access-Control-Allow-Origin", "*")
+
+    def options(self, raw_id: str) -> None:
+        """The CORS preflight: 204 allowing GET from any origin, cached for a day."""
+        self.set_status(204)
+        self.set_header("Access-Control-Allow-Methods", "GET, OPTIONS")
+        self.set_header("Access-Control-Allow-Headers", "Content-Type")
+        self.set_header("Access-Control-Max-Age", "86400")
 
     def get(self, raw_id: str) -> None:
         user_id = _int(raw_id)
@@ -247,7 +292,9 @@ class DeltaClients(ApiHandler):
 class Status(ApiHandler):
     """RealistikOsu ``GET /api/status/<id>`` and ``/api/v2/status/<id>`` (RealistikPanel's
     ``IsOnline``: online ⇔ 200): the main session's status; 204 without a body when offline;
-    400 for an id that is not an integer."""
+    400 for an id that is not an integer. JSON."""
+
+    JSON = True
 
     def get(self, raw_id: str) -> None:
         user_id = _int(raw_id)

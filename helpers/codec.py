@@ -2,9 +2,9 @@
 
 Everything here is pure and I/O free: functions take Python values and return the
 bytes of one framed packet, or take the payload of one client packet and return
-Python values.  The wire format is described in ``/work/shared/spec/protocol.md``
-(sections 2 "Framing", 3 "Enumerations", 4 "Structures" and 6 "Packet catalogue");
-section numbers below refer to that document.
+Python values.  The wire format is described in ``docs/protocol.md`` (sections 2
+"Framing", 3 "Enumerations", 4 "Structures" and 6 "Packet catalogue"); section numbers
+below refer to that page.
 
 The module is written in Cython *pure Python mode*: the same source runs
 interpreted and is compiled by ``setup.py`` (``python3 setup.py build_ext --inplace``)
@@ -74,7 +74,7 @@ __all__ = [
     "switch_server", "account_restricted", "rtx", "match_abort", "switch_tournament_server",
 ]
 
-# Server packet ids (protocol.md section 6.2) from constants/packets.py, under the names used here.
+# Server packet ids (docs/protocol.md §6.2) from constants/packets.py, under the names used here.
 from constants.packets import (  # noqa: E402
     S_LOGIN_REPLY as LOGIN_REPLY,
     S_SEND_MESSAGE as SEND_MESSAGE,

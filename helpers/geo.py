@@ -1,7 +1,7 @@
 """IP geolocation from a MaxMind-format database (geoip2), for the country flag and world map.
 
-Sources: integration.md §2.5 (K: a local MaxMind DB at each login; fallbacks XX and (0, 0)),
-schema.md §3.4 (the first known country is saved). ``[geo] database`` names the ``.mmdb`` file:
+Sources: docs/integration.md §5 (K: a local MaxMind DB at each login; fallbacks XX and (0, 0)),
+docs/schema.md §3.4 (the first known country is saved). ``[geo] database`` names the ``.mmdb`` file:
 GeoLite2-City / GeoIP2-City (country and coordinates), GeoLite2-Country (country only; the
 coordinates stay 0, 0), or any City/Country database in MaxMind format (DB-IP lite...). Empty =
 no geolocation; the login then uses the stored country.

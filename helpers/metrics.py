@@ -7,7 +7,7 @@ when ``/metrics`` is scraped (:func:`update_state_gauges`), never on the hot pat
 
 Cost on the poll path: requests and packets are counted in plain dicts (one increment, no
 lock; the event loop is the only writer) and read by a collector when ``/metrics`` is scraped;
-one histogram observation per poll (prometheus-client takes a short lock inside it).
+the poll-time histogram likewise (a bucket list and a sum, no lock).
 
 Metric names (all prefixed ``pep_``; docs/operations.md lists them with their meaning):
 
@@ -22,6 +22,9 @@ Metric names (all prefixed ``pep_``; docs/operations.md lists them with their me
   are logged, see :class:`ErrorCounter`, and by direct calls);
 * ``pep_pubsub_messages_total{channel, outcome}``: pub/sub messages received;
 * ``pep_log_messages_total{level}``: log records at WARNING and above;
+* gauges ``pep_http_connections``, ``pep_http_pending_body_bytes``, ``pep_http_refused_connections``,
+  ``pep_http_shed_connections``, ``pep_http_descriptor_shortages`` (the connection limits of
+  ``helpers/netlimits.py``; the last three count since start) and ``pep_bcrypt_queue``;
 * gauges ``pep_online_users`` (distinct users, bot excluded), ``pep_tokens`` (sessions, bot
   included: the value of ``ripple:online_users``), ``pep_matches``, ``pep_channels``,
   ``pep_restarting``, ``pep_maintenance``, ``pep_uptime_seconds``;
@@ -30,20 +33,20 @@ Metric names (all prefixed ``pep_``; docs/operations.md lists them with their me
 
 from __future__ import annotations
 
+import bisect
 import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import REGISTRY, Counter, Gauge, Histogram
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client import REGISTRY, Counter, Gauge
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
+from prometheus_client.utils import floatToGoString
 
 if TYPE_CHECKING:
     from objects.state import State
 
-POLL_SECONDS = Histogram(
-    "pep_poll_seconds", "Server-side duration of one poll (frames and reply), seconds",
-    buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
-)
+#: upper bounds (seconds) of the ``pep_poll_seconds`` buckets (+Inf is implied)
+POLL_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 LOGINS = Counter("pep_logins", "Login attempts by outcome", ["outcome"])
 MYSQL_ERRORS = Counter("pep_mysql_errors", "MySQL errors seen")
 REDIS_ERRORS = Counter("pep_redis_errors", "Redis errors seen")
@@ -57,8 +60,15 @@ CHANNELS = Gauge("pep_channels", "Chat channels (permanent and runtime)")
 RESTARTING = Gauge("pep_restarting", "1 while a restart or shutdown is under way")
 MAINTENANCE = Gauge("pep_maintenance", "1 while maintenance mode is on")
 UPTIME = Gauge("pep_uptime_seconds", "Seconds since the server started")
+# connection-level limits (helpers/netlimits.py, docs/security.md): read from the server at scrape time
+HTTP_CONNECTIONS = Gauge("pep_http_connections", "Open HTTP connections")
+HTTP_PENDING = Gauge("pep_http_pending_body_bytes", "Bytes held by request bodies not yet complete")
+HTTP_REFUSED = Gauge("pep_http_refused_connections", "Connections refused since start: over the per-address cap")
+HTTP_SHED = Gauge("pep_http_shed_connections", "Idle connections closed since start to let newcomers in (descriptors ran out)")
+HTTP_PAUSES = Gauge("pep_http_descriptor_shortages", "Times since start the accept loop found no descriptor left")
+BCRYPT_QUEUE = Gauge("pep_bcrypt_queue", "bcrypt checks queued or running")
 
-#: login reply code (protocol.md §3.5) -> outcome label
+#: login reply code (docs/protocol.md §3.5) -> outcome label
 LOGIN_OUTCOMES = {
     -1: "failed", -2: "old_client", -3: "banned", -4: "locked", -5: "error", -8: "verification",
 }
@@ -66,6 +76,10 @@ LOGIN_OUTCOMES = {
 # poll-path counters: plain dicts written by the event loop only, exported at scrape time
 _packets: dict[int | str, int] = {}
 _requests: dict[str, int] = {}
+# the poll-time histogram the same way: one count per bucket (the last one is +Inf), and the sum
+# (bench/README.md: prometheus-client's Histogram.observe took a lock and ~40% of the poll's own time)
+_poll_buckets: list[int] = [0] * (len(POLL_BUCKETS) + 1)
+_poll_sum: list[float] = [0.0]
 
 
 def count_packet(packet_id: int, known: bool = True) -> None:
@@ -90,15 +104,23 @@ class _PollPathCollector:
         requests = CounterMetricFamily("pep_requests", "Bancho endpoint requests by kind", labels=["kind"])
         for kind, value in list(_requests.items()):
             requests.add_metric([kind], value)
-        return [packets, requests]
+        buckets = []
+        total = 0
+        for bound, count in zip((*POLL_BUCKETS, float("inf")), list(_poll_buckets)):
+            total += count
+            buckets.append((floatToGoString(bound), total))
+        poll = HistogramMetricFamily("pep_poll_seconds", "Server-side duration of one poll (frames and reply), seconds",
+                                     buckets=buckets, sum_value=_poll_sum[0])
+        return [packets, requests, poll]
 
 
 REGISTRY.register(_PollPathCollector())
 
 
-def observe_poll(seconds: float) -> None:
-    """Record the duration of one poll, in seconds."""
-    POLL_SECONDS.observe(seconds)
+def observe_poll(seconds: float, _bisect: Any = bisect.bisect_left) -> None:
+    """Record the duration of one poll, in seconds (bucket ``le`` = the first bound >= it)."""
+    _poll_buckets[_bisect(POLL_BUCKETS, seconds)] += 1
+    _poll_sum[0] += seconds
 
 
 def count_login(code: int, reason: str = "") -> None:
@@ -141,6 +163,14 @@ def update_state_gauges(state: State) -> None:
     RESTARTING.set(1 if state.restarting else 0)
     MAINTENANCE.set(1 if state.settings.maintenance else 0)
     UPTIME.set(max(0.0, time.time() - state.started))
+    BCRYPT_QUEUE.set(getattr(state, "bcrypt_pending", 0))
+    server = getattr(state, "http_server", None)
+    if server is not None:
+        HTTP_CONNECTIONS.set(len(server._connections))
+        HTTP_PENDING.set(server.pending_bytes)
+        HTTP_REFUSED.set(server.refused_connections.total)
+        HTTP_SHED.set(server.shed_total)
+        HTTP_PAUSES.set(server.accept_pauses.total)
 
 
 class ErrorCounter(logging.Handler):

@@ -9,7 +9,7 @@ systemd tolerates). Without ``NOTIFY_SOCKET`` every call is a no-op.
 
 The messages pep.py sends (docs/operations.md):
 
-* ``READY=1`` once the listener accepts clients (integration.md §5.7 step 15);
+* ``READY=1`` once the listener accepts clients (docs/rules.md §7.7, its last step);
 * ``WATCHDOG=1`` every ``WATCHDOG_USEC / 2`` from the event loop, so a hung loop is restarted;
 * ``STATUS=...`` with the online count;
 * ``RELOADING=1`` + ``MONOTONIC_USEC=`` on SIGHUP (then ``READY=1``) and before a re-exec;

@@ -1,6 +1,6 @@
 """The bot user (id 999 by default): always online, a member of every channel, visible in presence.
 
-Its token never times out and discards what is queued to it (integration.md §3.1). Every
+Its token never times out and discards what is queued to it (docs/rules.md §8.1). Every
 message that reaches the bot (a channel message, or a private message to it) is offered to
 :func:`on_message`; the command registry that answers them plugs in through
 ``state.bot_hooks`` (:func:`services.commands.install`).

@@ -1,4 +1,4 @@
-"""Chat channels and the channel list (integration.md §4.1).
+"""Chat channels and the channel list (docs/rules.md §6.1).
 
 Channels loaded from ``bancho_channels`` are permanent; ``#spect_<host id>`` and
 ``#multi_<match id>`` are runtime channels, hidden from listings and shown to clients as
@@ -20,7 +20,7 @@ MULTIPLAYER_PREFIX = "#multi_"
 
 
 def client_name(name: str) -> str:
-    """The name a client sees for internal channel ``name`` (protocol.md §7.2)."""
+    """The name a client sees for internal channel ``name`` (docs/protocol.md §7.2)."""
     if name.startswith(SPECTATOR_PREFIX):
         return "#spectator"
     if name.startswith(MULTIPLAYER_PREFIX):

@@ -1,6 +1,6 @@
 """Multiplayer matches: the match, its 16 slots, and the match list with id allocation.
 
-Data model of gamelogic.md §1.1; wire layout of protocol.md §4.6 (written by
+Data model of docs/rules.md §1.1; wire layout of docs/protocol.md §4.6 (written by
 :func:`helpers.codec.write_match`). This module holds state and encodes it; the rules that change
 it live in :mod:`services.multiplayer` (one implementation shared by the packet handlers and the
 referee commands).
@@ -8,7 +8,7 @@ referee commands).
 Invariants kept by :mod:`services.multiplayer` (and checked by ``tests/test_match_random.py``):
 
 * a slot has a token exactly when its status has a "has player" bit (124), so the user-id list
-  of the struct always agrees with the status bytes (gamelogic.md §0.2 [FIX]);
+  of the struct always agrees with the status bytes (docs/rules.md §0.2 [FIX]);
 * a token seated in match M has ``token.match_id == M.id`` and sits in exactly one slot;
 * ``host`` is None or a token seated in the match;
 * ``slot.playing`` is only set while ``in_progress``.
@@ -28,10 +28,10 @@ if TYPE_CHECKING:
     from objects.token import Token
 
 SLOTS = 16
-MAX_ID = 65535  # the id is a u16 in the struct (gamelogic.md §0.2)
-MAX_NAME = 50  # characters (gamelogic.md §1.3 [FIX])
+MAX_ID = 65535  # the id is a u16 in the struct (docs/rules.md §0.2)
+MAX_NAME = 50  # characters (docs/rules.md §1.3 [FIX])
 
-# slot statuses (gamelogic.md §1.1, protocol.md §3.6)
+# slot statuses (docs/rules.md §1.1, docs/protocol.md §3.6)
 OPEN = 1
 LOCKED = 2
 NOT_READY = 4
@@ -65,7 +65,7 @@ CHANNEL_PREFIX = "#multi_"
 
 
 def parity_team(index: int) -> int:
-    """Team of slot ``index`` in team modes: even slots red, odd slots blue (gamelogic.md §1.3 [K])."""
+    """Team of slot ``index`` in team modes: even slots red, odd slots blue (docs/rules.md §1.3 [K])."""
     return RED if index % 2 == 0 else BLUE
 
 
@@ -122,7 +122,7 @@ class Slot:
 
 
 class Match:
-    """One multiplayer match (gamelogic.md §1.1).
+    """One multiplayer match (docs/rules.md §1.1).
 
     ``password`` is plain text, "" when there is none. ``host`` is the host's token or None
     (no host, e.g. a referee-made tournament match; serialized as host id -1). ``tourney``
@@ -224,7 +224,7 @@ class Match:
 
     # ---------------------------------------------------------------- encoding
     def packet(self, packet_id: int, censored: bool) -> bytes:
-        """The match struct framed as ``packet_id`` (26, 27, 36 or 46; protocol.md §4.6).
+        """The match struct framed as ``packet_id`` (26, 27, 36 or 46; docs/protocol.md §4.6).
 
         ``censored`` (the lobby copy, tourney info): a password-protected match shows an
         empty-but-present password (``0b 00``, bancho.py's form), never the real one; a match
@@ -266,7 +266,7 @@ class MatchList:
     """Every live match by id, with id allocation in 1..65535.
 
     Ids increase from 1 like Kawata's counter, wrap after 65535 and skip ids in use
-    (gamelogic.md §1.3 step 3, §1.12 #23), so an id is not reused soon after its match ended.
+    (docs/rules.md §1.3, §1.12), so an id is not reused soon after its match ended.
     """
 
     def __init__(self) -> None:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable, Coroutine, Protocol
 
 from common.ripple import Repository, Settings
 from helpers.config import Config
+from helpers.netlimits import Throttle
 from objects.channel import ChannelList
 from objects.lifecycle import Lifecycle
 from objects.match import MatchList
@@ -127,10 +128,11 @@ class State:
         self.kicked: dict[str, tuple[Token, float]] = {}
         # user id -> (password md5, stored bcrypt hash) of the last successful check
         self.password_cache: dict[int, tuple[str, str]] = {}
-        # /api/v1/verifiedStatus: user id string -> 1 verified, 0 multi-account (integration.md §2.2)
+        # /api/v1/verifiedStatus: user id string -> 1 verified, 0 multi-account (docs/integration.md §5)
         self.verified: dict[str, int] = {}
         self.restarting = False
         self.geo = None  # helpers.geo locator, set at start-up when [geo] database is configured
+        self.http_server = None  # helpers.netlimits.GuardedHTTPServer, set by pep.py (metrics read it)
         self.redis_down = False  # set by the Redis health check (services/loops.py)
         limits = cfg.limits
         self.login_failures_ip = FailureLimiter(limits.login_failures_ip, limits.login_failure_window)
@@ -140,6 +142,15 @@ class State:
         # would only take the core away from the event loop (polls) during a login storm
         self.cpu_pool = concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2,
                                                              thread_name_prefix="bcrypt")
+        self.bcrypt_pending = 0  # bcrypt checks queued or running (services/login.py, [limits] bcrypt_queue)
+        self.bcrypt_by_ip: dict[str, int] = {}  # the same per client address key ([limits] bcrypt_per_ip)
+        # login refusals that come in floods (services/login.py), logged once per 10 s with a count
+        login_log = logging.getLogger("pep.login")
+        self.login_refusal_logs = {
+            reason: Throttle("login refused %d time(s) in the last interval: reason=%s (last ip=%s)",
+                             logger=login_log)
+            for reason in ("too many failed logins", "bcrypt queue full", "malformed login")
+        }
         # blocking HTTP requests of bot commands (the pp API of /np); threads start on first use
         self.io_pool = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="ppapi")
         self._tasks: set[asyncio.Future[Any]] = set()

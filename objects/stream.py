@@ -1,7 +1,7 @@
 """Streams: named audiences that receive the same bytes.
 
 A broadcast is encoded once by the caller and the same ``bytes`` object is appended to the
-queue of every member (design.md, "The path of a broadcast"). Members are kept in a dict keyed
+queue of every member (docs/architecture.md, "The path of a broadcast"). Members are kept in a dict keyed
 by token string so that iteration order is join order and removal is O(1).
 """
 

@@ -3,7 +3,7 @@
 Everything here is memory only: identity, privileges, cached presence and stats (filled at
 login and refreshed by events), chat state and the output queue. The encoded presence (83)
 and stats (11) packets are cached and rebuilt only after a change, so the many requests for
-them cost no encoding (design.md, "encode once").
+them cost no encoding (docs/architecture.md, "encode once").
 """
 
 from __future__ import annotations
@@ -18,6 +18,12 @@ from constants import game, privileges as privs
 from helpers import codec
 
 
+#: the shared empty set of ids a session holds until it needs one of its own
+NO_IDS: frozenset[int] = frozenset()
+#: chat lines kept per session for reports (``Token.recent_messages``)
+RECENT_MESSAGES = 10
+
+
 def new_token_string() -> str:
     """An unguessable session token: 128 bits from :mod:`secrets`, shaped like a UUID."""
     return str(uuid.UUID(bytes=secrets.token_bytes(16)))
@@ -25,7 +31,7 @@ def new_token_string() -> str:
 
 def client_privileges(privileges: int, admin: bool, restricted: bool) -> int:
     """Packet 71 value for ``users.privileges``: player, supporter unless restricted (Kawata),
-    BAT for admins, tournament for tournament staff (protocol.md §3.4, docs/decisions.md)."""
+    BAT for admins, tournament for tournament staff (docs/protocol.md §3.4, docs/decisions.md)."""
     value = privs.CLIENT_PLAYER
     if not restricted:
         value |= privs.CLIENT_SUPPORTER
@@ -95,7 +101,7 @@ class Token:
         self.beatmap_id = 0
         self.relax = False
         self.autopilot = False
-        # cached stats for the current mode (schema.md §2.5)
+        # cached stats for the current mode (docs/schema.md §2.5)
         self.ranked_score = 0
         self.accuracy = 0.0  # fraction 0..1
         self.playcount = 0
@@ -108,13 +114,15 @@ class Token:
         self.spam_window_start = 0.0
         self.silencing = False  # an automatic silence is being written to MySQL
         self.friends: set[int] = set()
-        self.friends_pending: set[int] = set()  # friend rows being written or deleted
+        # friend rows being written or deleted; the containers used by few sessions start as
+        # shared empty immutables and get their own on first use (bench/README.md: memory)
+        self.friends_pending: set[int] | frozenset[int] = NO_IDS
         self.block_nonfriend_dms = False
         self.away_message: str | None = None
-        self.away_told: set[int] = set()
+        self.away_told: set[int] | frozenset[int] = NO_IDS  # senders already told the away message
         self.presence_filter = game.FILTER_ALL
         self.channels: set[str] = set()  # internal channel names
-        self.recent_messages: collections.deque[str] = collections.deque(maxlen=10)
+        self.recent_messages: collections.deque[str] | tuple[()] = ()  # the last RECENT_MESSAGES lines
         # spectating and multiplayer (issue: multiplayer and spectating)
         self.spectating: Token | None = None
         self.spectators: dict[str, Token] = {}
@@ -167,6 +175,31 @@ class Token:
         self.queue = []
         self.queued = 0
         return queue[0] if len(queue) == 1 else b"".join(queue)
+
+    # ---------------------------------------------------------------- lazily made containers
+    def set_friend_pending(self, user_id: int, pending: bool) -> None:
+        """Mark (or unmark) the friend row of ``user_id`` as being written or deleted."""
+        if pending:
+            if not self.friends_pending:
+                self.friends_pending = set()
+            self.friends_pending.add(user_id)
+        elif user_id in self.friends_pending:
+            self.friends_pending.discard(user_id)
+
+    def tell_away(self, user_id: int) -> bool:
+        """True the first time ``user_id`` should get this session's away message, then False."""
+        if user_id in self.away_told:
+            return False
+        if not self.away_told:
+            self.away_told = set()
+        self.away_told.add(user_id)
+        return True
+
+    def remember_message(self, line: str) -> None:
+        """Keep ``line`` among the last :data:`RECENT_MESSAGES` chat lines of this session."""
+        if not self.recent_messages:
+            self.recent_messages = collections.deque(maxlen=RECENT_MESSAGES)
+        self.recent_messages.append(line)
 
     # ---------------------------------------------------------------- state
     def silence_left(self, now: float | None = None) -> int:

@@ -7,11 +7,13 @@
 #
 # Meant for Debian 12 (bookworm) as root, non-interactive. It only installs what is missing.
 # If nothing answers on the configured MySQL / Redis port of 127.0.0.1, it starts private
-# servers with their data under .data/ (stop them with the commands it prints).
+# servers with their data in .data/mysql-<port>/ and .data/redis-<port>/ (one directory per
+# port); `bash scripts/services.sh stop|reset|status` stops them, wipes them, shows them.
 #
 # Ports and hosts come from PEP_DB_HOST / PEP_DB_PORT / PEP_REDIS_HOST / PEP_REDIS_PORT when
 # set, else from config.ini ([db] and [redis]), else 127.0.0.1:3306 and 127.0.0.1:6379; with
-# --test, PEP_TEST_MYSQL_HOST/PORT and PEP_TEST_REDIS_HOST/PORT (see tests/conftest.py) win.
+# --test, PEP_TEST_MYSQL_HOST/PORT and PEP_TEST_REDIS_HOST/PORT (see tests/conftest.py) win
+# (scripts/common.sh).
 # Set PYTHON=/path/to/python3.11 to choose the interpreter the virtualenv is made from.
 set -euo pipefail
 
@@ -26,7 +28,7 @@ WITH_TEST=0
 for arg in "$@"; do
     case "$arg" in
         --test) WITH_TEST=1 ;;
-        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
         *) echo "setup: unknown argument $arg (expected --test)" >&2; exit 2 ;;
     esac
 done
@@ -37,47 +39,9 @@ die()  { printf '[setup] ERROR: %s\n' "$*" >&2; exit 1; }
 
 # ---------------------------------------------------------------- configuration
 
-# ini_get SECTION KEY: value from config.ini (empty if absent); ';' and '#' comments ignored.
-ini_get() {
-    [ -f config.ini ] || return 0
-    awk -v want_section="$1" -v want_key="$2" '
-        /^[ \t]*[;#]/ { next }
-        /^[ \t]*\[/ { gsub(/[ \t\[\]]/, ""); section = $0; next }
-        section == want_section {
-            line = $0
-            eq = index(line, "=")
-            if (eq == 0) next
-            key = substr(line, 1, eq - 1); gsub(/[ \t]/, "", key)
-            if (key != want_key) next
-            value = substr(line, eq + 1)
-            sub(/[ \t]+;.*$/, "", value)
-            gsub(/^[ \t]+|[ \t]+$/, "", value)
-            print value
-            exit
-        }' config.ini
-}
-
-DB_HOST="${PEP_DB_HOST:-$(ini_get db host)}";          DB_HOST="${DB_HOST:-127.0.0.1}"
-DB_PORT="${PEP_DB_PORT:-$(ini_get db port)}";          DB_PORT="${DB_PORT:-3306}"
-DB_USER="${PEP_DB_USERNAME-$(ini_get db username)}";   DB_USER="${DB_USER:-root}"
-DB_PASS="${PEP_DB_PASSWORD-$(ini_get db password)}"
-REDIS_HOST="${PEP_REDIS_HOST:-$(ini_get redis host)}"; REDIS_HOST="${REDIS_HOST:-127.0.0.1}"
-REDIS_PORT="${PEP_REDIS_PORT:-$(ini_get redis port)}"; REDIS_PORT="${REDIS_PORT:-6379}"
-
-if [ "$WITH_TEST" = 1 ]; then
-    # the test suite (tests/conftest.py) lets PEP_TEST_MYSQL_* / PEP_TEST_REDIS_* win
-    DB_HOST="${PEP_TEST_MYSQL_HOST:-$DB_HOST}";    DB_PORT="${PEP_TEST_MYSQL_PORT:-$DB_PORT}"
-    REDIS_HOST="${PEP_TEST_REDIS_HOST:-$REDIS_HOST}"; REDIS_PORT="${PEP_TEST_REDIS_PORT:-$REDIS_PORT}"
-fi
-
-is_local() { case "$1" in 127.0.0.1|localhost|::1) return 0 ;; *) return 1 ;; esac; }
-
-# listening HOST PORT: true when something accepts TCP connections there.
-listening() {
-    local host="$1"
-    [ "$host" = localhost ] && host=127.0.0.1
-    timeout 2 bash -c "exec 3<>/dev/tcp/$host/$2" >/dev/null 2>&1
-}
+# DB_HOST/DB_PORT/DB_USER/DB_PASS, REDIS_HOST/REDIS_PORT, MYSQL_DIR/REDIS_DIR, listening, is_local
+# shellcheck source=scripts/common.sh
+. scripts/common.sh
 
 # ---------------------------------------------------------------- system packages
 
@@ -114,6 +78,9 @@ apt_install() {
 if [ "$HAVE_APT" = 1 ]; then
     apt_install gcc pkg-config libmariadb-dev || warn "build tools are missing: mysqlclient may fail to build"
     if [ "$WITH_TEST" = 1 ]; then
+        # the README's TLS proxy recipe is tested with a real nginx and an openssl certificate,
+        # and its "check it works" commands with curl (tests/integration/test_readme.py)
+        apt_install nginx openssl curl || warn "nginx/openssl/curl are missing: the README recipe tests will fail"
         # the scripted IRC session of tests/integration/test_irc_irssi.py (docs/irc.md)
         DEBIAN_FRONTEND=noninteractive apt_install irssi tmux || warn "irssi/tmux missing: the irssi test will be skipped"
     fi
@@ -203,32 +170,33 @@ ensure_mysql() {
     install_db="$(command -v mariadb-install-db || command -v mysql_install_db || true)"
     [ -n "$mysqld" ] || die "mariadbd not found"
     [ -n "$install_db" ] || die "mariadb-install-db not found"
-    datadir="$ROOT/.data/mysql"
-    sock="$ROOT/.data/mysqld.sock"
+    mkdir -p "$ROOT/$MYSQL_DIR"
+    datadir="$ROOT/$MYSQL_DIR/data"
+    sock="$ROOT/$MYSQL_DIR/mysqld.sock"
     [ "$(id -u)" = 0 ] && user_args=(--user=root)
     if [ ! -d "$datadir/mysql" ]; then
-        say "initialising a private MariaDB in .data/mysql"
+        say "initialising a private MariaDB in $MYSQL_DIR/data"
         mkdir -p "$datadir"
         "$install_db" --no-defaults --datadir="$datadir" "${user_args[@]}" \
             --auth-root-authentication-method=normal --skip-test-db \
-            >"$ROOT/.data/mysql-install.log" 2>&1 \
-            || { tail -n 20 "$ROOT/.data/mysql-install.log" >&2; die "mariadb-install-db failed"; }
+            >"$ROOT/$MYSQL_DIR/install.log" 2>&1 \
+            || { tail -n 20 "$ROOT/$MYSQL_DIR/install.log" >&2; die "mariadb-install-db failed"; }
     fi
-    say "starting a private MariaDB on 127.0.0.1:$DB_PORT (data in .data/mysql)"
+    say "starting a private MariaDB on 127.0.0.1:$DB_PORT (data in $MYSQL_DIR)"
     setsid nohup "$mysqld" --no-defaults --datadir="$datadir" --socket="$sock" \
-        --port="$DB_PORT" --bind-address=127.0.0.1 --pid-file="$ROOT/.data/mysqld.pid" \
-        --log-error="$ROOT/.data/mysqld.log" "${user_args[@]}" \
+        --port="$DB_PORT" --bind-address=127.0.0.1 --pid-file="$ROOT/$MYSQL_DIR/mysqld.pid" \
+        --log-error="$ROOT/$MYSQL_DIR/mysqld.log" "${user_args[@]}" \
         --character-set-server=utf8mb4 </dev/null >/dev/null 2>&1 &
     local i
     for i in $(seq 1 60); do
         if listening 127.0.0.1 "$DB_PORT"; then
-            say "private MariaDB is up (stop it with: kill \$(cat .data/mysqld.pid))"
+            say "private MariaDB is up (stop it with: bash scripts/services.sh stop)"
             return 0
         fi
         sleep 0.5
     done
-    tail -n 20 "$ROOT/.data/mysqld.log" >&2 || true
-    die "the private MariaDB did not start (log: .data/mysqld.log)"
+    tail -n 20 "$ROOT/$MYSQL_DIR/mysqld.log" >&2 || true
+    die "the private MariaDB did not start (log: $MYSQL_DIR/mysqld.log)"
 }
 
 # ---------------------------------------------------------------- Redis
@@ -252,20 +220,20 @@ ensure_redis() {
     fi
     local redis
     redis="$(command -v redis-server || echo /usr/bin/redis-server)"
-    mkdir -p "$ROOT/.data/redis"
-    say "starting a private Redis on 127.0.0.1:$REDIS_PORT (data in .data/redis)"
-    "$redis" --daemonize yes --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$ROOT/.data/redis" \
-        --pidfile "$ROOT/.data/redis/redis.pid" --logfile "$ROOT/.data/redis/redis.log" </dev/null >/dev/null
+    mkdir -p "$ROOT/$REDIS_DIR"
+    say "starting a private Redis on 127.0.0.1:$REDIS_PORT (data in $REDIS_DIR)"
+    "$redis" --daemonize yes --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$ROOT/$REDIS_DIR" \
+        --pidfile "$ROOT/$REDIS_DIR/redis.pid" --logfile "$ROOT/$REDIS_DIR/redis.log" </dev/null >/dev/null
     local i
     for i in $(seq 1 40); do
         if listening 127.0.0.1 "$REDIS_PORT"; then
-            say "private Redis is up (stop it with: kill \$(cat .data/redis/redis.pid))"
+            say "private Redis is up (stop it with: bash scripts/services.sh stop)"
             return 0
         fi
         sleep 0.25
     done
-    tail -n 20 "$ROOT/.data/redis/redis.log" >&2 || true
-    die "the private Redis did not start (log: .data/redis/redis.log)"
+    tail -n 20 "$ROOT/$REDIS_DIR/redis.log" >&2 || true
+    die "the private Redis did not start (log: $REDIS_DIR/redis.log)"
 }
 
 # Can the configured account log in? (config.ini + PEP_DB_* overrides, at DB_HOST:DB_PORT)

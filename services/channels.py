@@ -1,4 +1,4 @@
-"""Joining and leaving chat channels (integration.md §4.1), and the temporary channels of
+"""Joining and leaving chat channels (docs/rules.md §6.1), and the temporary channels of
 spectating and multiplayer; the lowest layer of the session procedures (docs/architecture.md).
 """
 

@@ -1,9 +1,9 @@
 """The chat pipeline shared by public and private messages, the bot and the API.
 
-Order of the checks follows integration.md §4.2 with the [FIX]es of the spec: UTF-8 both ways,
+Order of the checks follows docs/rules.md §6.2 with the [FIX]es of the spec: UTF-8 both ways,
 restricted senders mute, silenced senders told how long is left, the 2048-character limit,
 channel read/write rules with the admin bypass, moderated channels, the private-message rules
-of protocol.md §7.3 (blocked DMs → 100, silenced target → 101, away reply once per sender,
+of docs/protocol.md §7.3 (blocked DMs → 100, silenced target → 101, away reply once per sender,
 restricted or offline target → dropped), and the spam auto-silence (more than ``spam_limit``
 messages within ``spam_window`` seconds).
 """
@@ -114,7 +114,7 @@ def _send_public(state: State, sender: Token, name: str, text: str) -> Result:
     channel.members.broadcast(codec.message(sender.username, text, channel.client_name, sender.user_id), but=sender)
     for listener in state.chat_listeners:  # the IRC gateway (docs/irc.md)
         listener.channel_message(channel, sender, text)
-    sender.recent_messages.append(f"{time.strftime('%H:%M')} - {sender.username}@{channel.name}: {text[:50]}")
+    sender.remember_message(f"{time.strftime('%H:%M')} - {sender.username}@{channel.name}: {text[:50]}")
     log.debug("chat %s @ %s: %s", sender.username, channel.name, text)
     if state.bot is not None and not sender.is_bot:
         bot_module.on_message(state, sender, channel.name, text)
@@ -136,8 +136,7 @@ def _send_private(state: State, sender: Token, target_name: str, text: str) -> R
     if target.is_silenced() and not sender.is_bot:
         sender.enqueue(codec.target_silenced(target.username))
         return Result.TARGET_SILENCED
-    if target.away_message and sender.user_id not in target.away_told and not sender.is_bot:
-        target.away_told.add(sender.user_id)
+    if target.away_message and not sender.is_bot and target.tell_away(sender.user_id):
         sender.enqueue(codec.message(target.username, f"\x01ACTION is away: {target.away_message}\x01",
                                      sender.username, target.user_id))
     target.enqueue(codec.message(sender.username, text, target.username, sender.user_id))

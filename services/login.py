@@ -1,6 +1,6 @@
 """Login: parse the body, check the account, build the session and its login sequence.
 
-Sources: protocol.md §1.2, §1.3, §5; schema.md §2, §3; integration.md §5.2–5.6. The checks that
+Sources: docs/protocol.md §1.2, §1.3, §5; docs/schema.md §2, §3; docs/rules.md §7.2–7.6. The checks that
 need MySQL run before anything changes in memory, so a login that fails for any reason leaves
 no token and no half-written state. The token is created, registered and announced in one
 synchronous step at the end.
@@ -25,12 +25,13 @@ from services import channels, chat, moderation, session
 from services.moderation import NOTICE_BANNED, NOTICE_RESTRICTED
 from helpers import codec
 from helpers import geo, metrics
+from objects.ratelimit import limit_key
 from objects.token import Token, client_privileges
 from objects.state import State
 
 log = logging.getLogger("pep.login")
 
-#: oldest supported build: the first that understands protocol 19 and 16-slot matches (protocol.md §9)
+#: oldest supported build: the first that understands protocol 19 and 16-slot matches (docs/protocol.md §9)
 MIN_BUILD = 20140528
 MAX_BODY = 4096
 _VERSION = re.compile(r"b(\d{8})(?:\.(\d+))?([A-Za-z]*)")
@@ -52,10 +53,16 @@ NOTICE_OLD = "Your osu! client is too old. Please update osu!."
 NOTICE_HARDWARE = "Your client did not send its hardware information. Please restart osu!."
 NOTICE_MULTI = "You already have an account on {server}. Multiple accounts are not allowed."
 NOTICE_TOO_MANY = "Too many failed login attempts. Please wait a few minutes and try again."
+NOTICE_BUSY = "The server is busy logging other players in. Please try again in a few seconds."
+#: refusals that cost nothing and come in floods: logged once per interval with their count
+#: (``State.login_refusal_logs``, docs/security.md)
+REASON_TOO_MANY = "too many failed logins"
+REASON_BUSY = "bcrypt queue full"
+REASON_MALFORMED = "malformed login"
 
 
 class LoginError(Exception):
-    """A refused login: ``code`` is the login reply (protocol.md §3.5), ``notice`` an optional text."""
+    """A refused login: ``code`` is the login reply (docs/protocol.md §3.5), ``notice`` an optional text."""
 
     def __init__(self, code: int, notice: str = "", reason: str = "", restart_ms: int | None = None) -> None:
         super().__init__(reason or notice or str(code))
@@ -63,9 +70,11 @@ class LoginError(Exception):
         self.notice = notice
         self.reason = reason or notice
         self.restart_ms = restart_ms
+        # the kind of refusal whose log lines are throttled (State.login_refusal_logs), if not the reason
+        self.flood_key = ""
 
     def response(self) -> bytes:
-        """Failure body: the optional notification, then the negative login reply (protocol.md
+        """Failure body: the optional notification, then the negative login reply (docs/protocol.md
         §5.3); with ``restart_ms`` a restart packet instead, so the client retries by itself
         after that many milliseconds (used while the server restarts)."""
         out = codec.notification(self.notice) if self.notice else b""
@@ -76,7 +85,7 @@ class LoginError(Exception):
 
 @dataclasses.dataclass
 class LoginRequest:
-    """A parsed login body (protocol.md §1.2)."""
+    """A parsed login body (docs/protocol.md §1.2)."""
 
     username: str
     password_md5: str
@@ -138,11 +147,34 @@ def parse(body: bytes) -> LoginRequest:
     )
 
 
-async def _check_password(state: State, user: dict | None, md5: str) -> bool:
-    """bcrypt(md5) against ``users.password_md5``; successful checks are cached per user id."""
-    loop = asyncio.get_running_loop()
+async def _bcrypt(state: State, md5: str, hashed: bytes, ip_key: str) -> bool:
+    """One bcrypt check on the bcrypt pool (docs/security.md, Hardening II). Refused at once with
+    :class:`LoginError` -1 and a "busy" notice when ``[limits] bcrypt_queue`` checks are already
+    queued or running, or when the client address ``ip_key`` (IPv6 /64) already has
+    ``[limits] bcrypt_per_ip`` of them: a flood, even from one address, must not make every
+    other login wait behind it. Raises ValueError for a malformed hash."""
+    limits = state.cfg.limits
+    mine = state.bcrypt_by_ip.get(ip_key, 0)
+    if state.bcrypt_pending >= limits.bcrypt_queue or mine >= limits.bcrypt_per_ip:
+        raise LoginError(game.LOGIN_FAILED, NOTICE_BUSY, reason=REASON_BUSY)
+    state.bcrypt_pending += 1
+    state.bcrypt_by_ip[ip_key] = mine + 1
+    try:
+        return await asyncio.get_running_loop().run_in_executor(state.cpu_pool, bcrypt.checkpw, md5.encode(), hashed)
+    finally:
+        state.bcrypt_pending -= 1
+        left = state.bcrypt_by_ip.get(ip_key, 1) - 1
+        if left > 0:
+            state.bcrypt_by_ip[ip_key] = left
+        else:
+            state.bcrypt_by_ip.pop(ip_key, None)
+
+
+async def _check_password(state: State, user: dict | None, md5: str, ip_key: str = "") -> bool:
+    """bcrypt(md5) against ``users.password_md5``; successful checks are cached per user id.
+    Raises :class:`LoginError` when the bcrypt queue is full (``ip_key``: the client address)."""
     if user is None:
-        await loop.run_in_executor(state.cpu_pool, bcrypt.checkpw, md5.encode(), _DUMMY_HASH)
+        await _bcrypt(state, md5, _DUMMY_HASH, ip_key)
         return False
     stored = str(user.get("password_md5") or "")
     user_id = int(user["id"])
@@ -154,7 +186,7 @@ async def _check_password(state: State, user: dict | None, md5: str) -> bool:
         return False
     hashed = ("$2b$" + stored[4:]) if stored.startswith("$2y$") else stored
     try:
-        ok = await loop.run_in_executor(state.cpu_pool, bcrypt.checkpw, md5.encode(), hashed.encode())
+        ok = await _bcrypt(state, md5, hashed.encode(), ip_key)
     except ValueError:  # a malformed stored hash
         return False
     if ok:
@@ -163,7 +195,7 @@ async def _check_password(state: State, user: dict | None, md5: str) -> bool:
 
 
 async def _verify_hardware(state: State, req: LoginRequest, user_id: int, privileges: int) -> int:
-    """First login of a pending account (schema.md §3.1): refuse a known machine, else activate.
+    """First login of a pending account (docs/schema.md §3.1): refuse a known machine, else activate.
 
     Returns the new privileges. Raises :class:`LoginError` when the hardware belongs to
     another account: the new account is no longer pending and is banned, the original is
@@ -199,9 +231,21 @@ async def login(state: State, body: bytes, ip: str) -> tuple[Token | None, bytes
     """Handle one login POST. Returns (token or None, response body). Never raises."""
     started = time.monotonic()
     try:
-        token = await _login(state, body, ip)
+        # bounded (docs/security.md, Hardening II): a hung MySQL or a long queue must not hold
+        # the client; past the deadline it gets the "server error" reply. Only awaits are cut
+        # short, and the session itself is built without any await, so nothing is half-created.
+        token = await asyncio.wait_for(_login(state, body, ip), state.cfg.server.login_timeout)
+    except asyncio.TimeoutError:
+        log.warning("login failed: no answer within %.1f s (MySQL or Redis hung?) ip=%s",
+                    state.cfg.server.login_timeout, ip)
+        metrics.count_login(game.LOGIN_ERROR)
+        return None, LoginError(game.LOGIN_ERROR, NOTICE_ERROR).response()
     except LoginError as exc:
-        log.info("login refused ip=%s code=%d reason=%s", ip, exc.code, exc.reason)
+        flood = state.login_refusal_logs.get(exc.flood_key or exc.reason)
+        if flood is not None:  # refused before any check: one line per interval, not per request
+            flood.hit(exc.reason, ip)
+        else:
+            log.info("login refused ip=%s code=%d reason=%s", ip, exc.code, exc.reason)
         metrics.count_login(exc.code, exc.reason)
         return None, exc.response()
     except DatabaseError as exc:
@@ -219,25 +263,47 @@ async def login(state: State, body: bytes, ip: str) -> tuple[Token | None, bytes
     return token, token.drain()
 
 
+async def _authenticate(state: State, req: LoginRequest, safe_name: str, ip: str) -> dict:
+    """Look the user up and check the password, under the failure limits (docs/security.md):
+    past them the login is refused before any MySQL or bcrypt work, and an attempt in flight
+    holds a slot of both limits (client address, IPv6 by /64, and account) until its check is
+    done, so simultaneous attempts cannot pass together. Returns the ``users`` row; raises
+    :class:`LoginError` (-1) for a refusal or a wrong password, DatabaseError from MySQL."""
+    by_ip, by_account = state.login_failures_ip, state.login_failures_account
+    ip_key = limit_key(ip)
+    if not by_ip.begin(ip_key):
+        raise LoginError(game.LOGIN_FAILED, NOTICE_TOO_MANY, reason=REASON_TOO_MANY)
+    if not by_account.begin(safe_name):
+        by_ip.end(ip_key, failed=False)
+        raise LoginError(game.LOGIN_FAILED, NOTICE_TOO_MANY, reason=REASON_TOO_MANY)
+    ok: bool | None = None  # None: no verdict (busy, MySQL error, cancelled): not a failure
+    try:
+        user = await state.repo.user_by_safe_name(safe_name)
+        ok = await _check_password(state, user, req.password_md5, ip_key)
+    finally:
+        by_ip.end(ip_key, failed=ok is False)
+        by_account.end(safe_name, failed=ok is False)
+    if not ok:
+        raise LoginError(game.LOGIN_FAILED, reason="wrong username or password")
+    by_account.reset(safe_name)
+    assert user is not None
+    return user
+
+
 async def _login(state: State, body: bytes, ip: str) -> Token:
     cfg = state.cfg
     server = cfg.stack.server_name
-    req = parse(body)
+    try:
+        req = parse(body)
+    except LoginError as exc:
+        exc.flood_key = REASON_MALFORMED
+        raise
     if state.restarting:
         raise LoginError(game.LOGIN_FAILED, NOTICE_RESTARTING, reason="server restarting",
                          restart_ms=int(cfg.server.reconnect_delay * 1000))
     repo = state.repo
     safe_name = safe_username(req.username)
-    # past the failure limits, refuse before any bcrypt work (docs/security.md)
-    if state.login_failures_ip.blocked(ip) or state.login_failures_account.blocked(safe_name):
-        raise LoginError(game.LOGIN_FAILED, NOTICE_TOO_MANY, reason="too many failed logins")
-    user = await repo.user_by_safe_name(safe_name)
-    if not await _check_password(state, user, req.password_md5):
-        state.login_failures_ip.failure(ip)
-        state.login_failures_account.failure(safe_name)
-        raise LoginError(game.LOGIN_FAILED, reason="wrong username or password")
-    state.login_failures_account.reset(safe_name)
-    assert user is not None
+    user = await _authenticate(state, req, safe_name, ip)
     user_id = int(user["id"])
     if user_id == cfg.stack.bot_id:
         raise LoginError(game.LOGIN_FAILED, reason="the bot account cannot log in")
@@ -256,15 +322,14 @@ async def _login(state: State, body: bytes, ip: str) -> Token:
     if state.settings.maintenance and not admin:
         raise LoginError(game.LOGIN_FAILED, NOTICE_MAINTENANCE, reason="maintenance")
 
-    # persistent logs of this login (schema.md §2.6), then what the session needs: two round
-    # trips to the MySQL pool instead of one per query (bench/README.md, login storm)
+    # persistent logs of this login (docs/schema.md §2.6), then what the session needs: one round
+    # trip to the MySQL pool instead of one per query (bench/README.md, login storm)
     hardware = (req.adapters_md5, req.uninstall_md5, req.disk_md5) if req.adapters_md5 and req.uninstall_md5 else None
     if pending:
         hardware = None  # _verify_hardware wrote this login's hw_user row (occurencies 1 at first)
-    await repo.log_login(user_id, ip, hardware, req.version)
-    stats, country, friends = await repo.login_profile(user_id, user)
-    # geolocation (integration.md §2.5): the located country is shown; the first one is saved
-    # where the stored value is 'XX' (schema.md §3.4); else the stored country and (0, 0)
+    stats, country, friends = await repo.login_records(user_id, user, ip, hardware, req.version)
+    # geolocation (docs/integration.md §5): the located country is shown; the first one is saved
+    # where the stored value is 'XX' (docs/schema.md §3.4); else the stored country and (0, 0)
     location = geo.locate(getattr(state, "geo", None), ip)
     if location is not None:
         if country == "XX":
@@ -305,7 +370,7 @@ async def _login(state: State, body: bytes, ip: str) -> Token:
 
 
 def _login_sequence(state: State, token: Token, user: dict) -> None:
-    """Queue the login response (protocol.md §5.1; order documented in docs/decisions.md)."""
+    """Queue the login response (docs/protocol.md §5.1; order documented in docs/decisions.md)."""
     cfg = state.cfg
     server = cfg.stack.server_name
     enqueue = token.enqueue
@@ -323,7 +388,7 @@ def _login_sequence(state: State, token: Token, user: dict) -> None:
         enqueue(codec.notification(f"Your supporter status expires in {when}! Thank you for supporting {server}."))
     enqueue(token.presence_packet())
     enqueue(token.stats_packet())
-    # auto-join #osu, #announce, and #admin for admins (integration.md §4.1)
+    # auto-join #osu, #announce, and #admin for admins (docs/rules.md §6.1)
     for name in ("#osu", "#announce") + (("#admin",) if token.admin else ()):
         channel = state.channels.get(name)
         if channel is not None and channel.can_read(token):
@@ -336,13 +401,17 @@ def _login_sequence(state: State, token: Token, user: dict) -> None:
         enqueue(codec.main_menu_icon(state.settings.menu_icon))
     enqueue(codec.silence_end(token.silence_left()))
     # everyone visible who is online (the bot included), once per user, as one joined part
+    # (O(online) per login: the cached packet is read directly, the method only when it is stale)
     seen = {token.user_id}
     presences = []
-    for other in state.tokens:
-        if other.user_id in seen or other.restricted or other.kicked:
+    add_seen = seen.add
+    append = presences.append
+    for other in state.tokens.by_token.values():
+        user_id = other.user_id
+        if user_id in seen or other.restricted or other.kicked:
             continue
-        seen.add(other.user_id)
-        presences.append(other.presence_packet())
+        add_seen(user_id)
+        append(other._presence or other.presence_packet())
     enqueue(b"".join(presences))
     if token.restricted:
         enqueue(codec.account_restricted())

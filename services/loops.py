@@ -1,4 +1,4 @@
-"""The foundation's background loops (integration.md §5.1): the session timeout sweep, and the
+"""The foundation's background loops (docs/rules.md §7.1): the session timeout sweep, and the
 Redis health check that rewrites the server's Redis keys after an outage.
 
 :class:`Loops` is a service (``state.services``, built by ``pep.py``).
@@ -6,6 +6,7 @@ Redis health check that rewrites the server's Redis keys after an outage.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING
 
@@ -28,14 +29,15 @@ async def check_redis(state: State) -> None:
     ``ripple:online_users`` and every session IP in ``peppy:sessions:<id>`` (a Redis restart
     without persistence loses them)."""
     try:
-        await state.redis.client.ping()
-    except (RedisError, OSError) as exc:
+        await asyncio.wait_for(state.redis.client.ping(), state.cfg.redis.timeout)
+    except (RedisError, OSError, asyncio.TimeoutError) as exc:
         metrics.redis_error()
         if not state.redis_down:
-            log.warning("Redis is unreachable: %s", exc)
-        state.redis_down = True
+            log.warning("Redis is unreachable: %s", exc or type(exc).__name__)
+        state.redis_down = state.redis.down = True
         return
     if state.redis_down:
+        state.redis.down = False
         await session.resync_redis(state)
         state.redis_down = False
         log.info("Redis is back: online count and sessions rewritten")

@@ -1,5 +1,5 @@
-"""The multiplayer background loop: empty and stale matches, stuck rounds (gamelogic.md §1.3
-"Empty and stale matches", §1.8 [OPT] timeouts; integration.md §5.1 "Multiplayer cleanup").
+"""The multiplayer background loop: empty and stale matches, stuck rounds (docs/rules.md §1.3
+"Empty and stale matches", §1.8 [OPT] timeouts; docs/rules.md §7.1 "Multiplayer cleanup").
 
 :class:`MatchJanitor` is a service (``state.services``, built by ``pep.py``). Every second it
 checks the running rounds (forced ALL_PLAYERS_LOADED after ``load_timeout`` s, forced finish

@@ -1,7 +1,7 @@
 """Moderation shared by the bot's staff commands, pub/sub and the API: ban, restrict, rename.
 
-Sources: schema.md §2.3 (privilege states and their changes), integration.md §1.3 ("ban",
-"change_username"), §1.4 (the ``peppy:ban`` loop-back), §5.3 (kick, banned, restricted).
+Sources: docs/schema.md §2.3 (privilege states and their changes), docs/integration.md §1 ("ban",
+"change_username"), §2 (the ``peppy:ban`` loop-back); docs/rules.md §7.3 (kick, banned, restricted).
 
 The state changes (:func:`ban`, :func:`unban`, :func:`restrict`, :func:`unrestrict`) write
 MySQL first, then remove the user from the Redis leaderboards (ban and restrict), then publish
@@ -60,12 +60,12 @@ def online_tokens(state: State, user_id: int) -> list[Token]:
 
 
 def is_restricted(privileges: int) -> bool:
-    """Restricted = normal without public (schema.md §2.3)."""
+    """Restricted = normal without public (docs/schema.md §2.3)."""
     return bool(privileges & privs.USER_NORMAL) and not privileges & privs.USER_PUBLIC
 
 
 def is_banned(privileges: int) -> bool:
-    """Banned = neither public nor normal (schema.md §2.3)."""
+    """Banned = neither public nor normal (docs/schema.md §2.3)."""
     return privileges & (privs.USER_PUBLIC | privs.USER_NORMAL) == 0
 
 
@@ -100,7 +100,7 @@ async def _leaderboards(state: State, user_id: int, row: dict) -> None:
 
 
 async def ban(state: State, user_id: int, by: int | None = None, reason: str = "") -> None:
-    """Ban ``user_id`` (schema.md §2.3): ``privileges &= ~3``, ``ban_datetime = now``, audit
+    """Ban ``user_id`` (docs/schema.md §2.3): ``privileges &= ~3``, ``ban_datetime = now``, audit
     log, removal from every leaderboard (country boards included), publish ``peppy:ban``
     (online sessions get the banned notice and login reply -3, and are logged out).
 
@@ -115,14 +115,14 @@ async def ban(state: State, user_id: int, by: int | None = None, reason: str = "
 
 
 async def unban(state: State, user_id: int, by: int | None = None) -> None:
-    """Unban (schema.md §2.3): ``privileges |= 3``, ``ban_datetime = 0``, audit log, publish
+    """Unban (docs/schema.md §2.3): ``privileges |= 3``, ``ban_datetime = 0``, audit log, publish
     ``peppy:ban``. Leaderboards are rebuilt by the score server. Raises :class:`UserNotFound`
     and :class:`common.db.DatabaseError`."""
     await _lift(state, user_id, by, "unban")
 
 
 async def restrict(state: State, user_id: int, by: int | None = None, reason: str = "") -> None:
-    """Restrict (schema.md §2.3) unless already restricted: ``privileges &= ~1``,
+    """Restrict (docs/schema.md §2.3) unless already restricted: ``privileges &= ~1``,
     ``ban_datetime = now``, audit log, leaderboard removal, publish ``peppy:ban`` (online
     sessions get 104 and the restricted private message, and disappear for everyone else).
     Raises :class:`UserNotFound` and :class:`common.db.DatabaseError`."""
@@ -137,7 +137,7 @@ async def restrict(state: State, user_id: int, by: int | None = None, reason: st
 
 
 async def unrestrict(state: State, user_id: int, by: int | None = None) -> None:
-    """Same change as :func:`unban` (integration.md §3.3); online sessions get the
+    """Same change as :func:`unban` (docs/rules.md §8.3); online sessions get the
     unrestricted private message and become visible again."""
     await _lift(state, user_id, by, "unrestrict")
 
@@ -166,7 +166,7 @@ def _to_others(state: State, user_id: int, data: bytes) -> None:
 
 
 async def reload_privileges(state: State, user_id: int) -> int | None:
-    """``peppy:refresh_privs`` (integration.md §1.3): re-read ``users.privileges`` into the
+    """``peppy:refresh_privs`` (docs/integration.md §1): re-read ``users.privileges`` into the
     user's sessions (admin and restricted state, presence colour, packet 71 value). Nothing is
     sent. Returns the privileges, or None when the user is offline or unknown."""
     if not online_tokens(state, user_id):
@@ -182,7 +182,7 @@ async def reload_privileges(state: State, user_id: int) -> int | None:
 
 
 async def refresh_privileges(state: State, user_id: int) -> None:
-    """The ``peppy:ban`` handler (integration.md §1.3 "ban", §5.3).
+    """The ``peppy:ban`` handler (docs/integration.md §1 "ban"; docs/rules.md §7.3).
 
     Re-reads ``users.privileges``. Banned (neither public nor normal): every session gets the
     banned notice and login reply -3 and is kicked (logout broadcast to everyone). Otherwise the
@@ -237,7 +237,7 @@ async def refresh_privileges(state: State, user_id: int) -> None:
 
 def check_username(name: str) -> str:
     """The new name, stripped, or :class:`RenameError`: empty, longer than 30 characters,
-    control characters, or both a space and an underscore (integration.md §1.3)."""
+    control characters, or both a space and an underscore (docs/integration.md §1)."""
     name = name.strip()
     if not name:
         raise RenameError("empty username")
@@ -251,7 +251,7 @@ def check_username(name: str) -> str:
 
 
 async def rename(state: State, user_id: int, new_name: str) -> str:
-    """Rename ``user_id`` in MySQL (integration.md §1.3 "change_username", the rename itself):
+    """Rename ``user_id`` in MySQL (docs/integration.md §1 "change_username", the rename itself):
     CM note, ``users``, the stats tables; then delete ``ripple:userid_cache:{old safe}`` and
     ``ripple:change_username_pending:{id}``. Online sessions are not touched (the caller kicks).
 
@@ -286,7 +286,7 @@ async def rename(state: State, user_id: int, new_name: str) -> str:
 
 
 async def publish_ban(state: State, user_id: int) -> bool:
-    """The ``peppy:ban`` loop-back after a change of ``users.privileges`` (integration.md §1.4):
+    """The ``peppy:ban`` loop-back after a change of ``users.privileges`` (docs/integration.md §2):
     tells LETS/USSR/RealistikPanel and this server's own listener.
 
     When the message cannot come back to this server (publish failed, or the listener is not

@@ -1,7 +1,7 @@
 """Multiplayer: the one implementation of the match rules, for packets, logout and referees.
 
-Sources: gamelogic.md §1 (with the [FIX] items), protocol.md §4.6, §7.6, integration.md §1.4
-(``api:mp_complete_match``) and §3.4 (what the ``!mp`` referee commands need). Choices where the
+Sources: docs/rules.md §1 (with the [FIX] items), docs/protocol.md §4.6, §7.6, docs/integration.md §2
+(``api:mp_complete_match``) and docs/rules.md §8.4 (what the ``!mp`` referee commands need). Choices where the
 rulebook leaves one are in docs/multiplayer.md.
 
 Every function here is memory-only and never awaits; the only outside effect, the Redis publish
@@ -64,7 +64,7 @@ log = logging.getLogger("pep.multiplayer")
 
 SPEED_MODS = game.SPEED_MODS  # DT 64 | HT 256 | NC 512: match-wide even under free-mod (§1.7)
 CLIENT_CHANNEL = "#multiplayer"
-COMPLETE_CHANNEL = "api:mp_complete_match"  # integration.md §1.4
+COMPLETE_CHANNEL = "api:mp_complete_match"  # docs/integration.md §2
 
 NOTICE_RESTRICTED = "You can't play multiplayer while your account is restricted."
 NOTICE_SILENCED = "You can't create or join multiplayer matches while you are silenced ({seconds} s left)."
@@ -110,7 +110,7 @@ def _part_channel(state: State, token: Token, match: Match, kick: bool = True) -
 
 
 def _unready_all(match: Match) -> None:
-    """READY → NOT_READY everywhere (NO_MAP stays NO_MAP; gamelogic.md §1.6)."""
+    """READY → NOT_READY everywhere (NO_MAP stays NO_MAP; docs/rules.md §1.6)."""
     for slot in match.slots:
         if slot.status == m.READY:
             slot.status = m.NOT_READY
@@ -135,7 +135,7 @@ def _mp_refusal(token: Token) -> str | None:
 
 
 def is_tourney_staff(token: Token) -> bool:
-    """Whether ``token`` may use the tournament packets 93/108/109 (gamelogic.md §1.10 [FIX]).
+    """Whether ``token`` may use the tournament packets 93/108/109 (docs/rules.md §1.10 [FIX]).
 
     A tournament client (``tourney`` in the version) of a user who is tournament staff,
     supporter (bancho.py's rule) or admin.
@@ -147,7 +147,7 @@ def is_tourney_staff(token: Token) -> bool:
 
 
 def send_updates(state: State, match: Match, extra: Iterable[Token] = ()) -> None:
-    """Tell everyone about a change (gamelogic.md §1.2): two encodings, many receivers.
+    """Tell everyone about a change (docs/rules.md §1.2): two encodings, many receivers.
 
     Members (and ``extra``, e.g. a kicked player who must see the slot without them) get
     MATCH_UPDATE with the real password; lobby members and tournament observers that are not
@@ -175,7 +175,7 @@ def send_updates(state: State, match: Match, extra: Iterable[Token] = ()) -> Non
 
 
 def _results(match: Match) -> dict:
-    """The ``api:mp_complete_match`` summary of the current round (integration.md §1.4)."""
+    """The ``api:mp_complete_match`` summary of the current round (docs/integration.md §2)."""
     scores = {}
     for _, slot in match.playing_slots():
         assert slot.token is not None
@@ -204,17 +204,17 @@ def create_match(state: State, host: Token | None, name: str, password: str | No
                  beatmap_name: str = "", beatmap_id: int = 0, beatmap_md5: str = "", mode: int = 0,
                  slot_statuses: Iterable[int] | None = None, seed: int = 0,
                  tourney: bool | None = None, creator: Token | None = None) -> Match:
-    """Create a match (gamelogic.md §1.3 "Create") and announce it; returns it.
+    """Create a match (docs/rules.md §1.3 "Create") and announce it; returns it.
 
     ``host``: the creator, seated in slot 0 as host (it first leaves its current match and
     stops spectating); None makes a host-less match (a referee's ``!mp make``). ``tourney``
     defaults to ``host is None``: tourney matches survive being empty until the cleanup loop or
     :func:`dispose`. ``creator`` (default: ``host``) is counted against
     ``[limits] max_matches_per_user`` open matches. ``slot_statuses``: the statuses of slots 0..15 from a create packet; only
-    LOCKED is taken (max players), everything else becomes OPEN (§1.12 #13). ``mode`` is folded
+    LOCKED is taken (max players), everything else becomes OPEN (docs/rules.md §1.12). ``mode`` is folded
     into 0..3. Settings start as Kawata's: mods 0, score, head-to-head, free-mod off.
 
-    The creator gets 64 ``#multiplayer``, 36 (real password), 50 and 91 (§1.3 step 8).
+    The creator gets 64 ``#multiplayer``, 36 (real password), 50 and 91 (docs/rules.md §1.3).
     Raises :class:`MatchError` for an empty name, a name over 50 characters, a tournament
     client as host, a creator over the per-user limit, or when all 65535 ids are in use.
     """
@@ -271,7 +271,7 @@ def create_match(state: State, host: Token | None, name: str, password: str | No
 
 
 def join(state: State, token: Token, match: Match, password: str | None = "") -> None:
-    """Seat ``token`` in the lowest OPEN slot of ``match`` (gamelogic.md §1.3 "Join").
+    """Seat ``token`` in the lowest OPEN slot of ``match`` (docs/rules.md §1.3 "Join").
 
     ``password=None`` skips the password check (``!mp join``). Every check runs before any
     side effect; then the token stops spectating and leaves its previous match, takes the slot
@@ -309,7 +309,7 @@ def join(state: State, token: Token, match: Match, password: str | None = "") ->
 
 
 def leave(state: State, token: Token, *, lock: bool = False, notify: bool = False) -> bool:
-    """Unseat ``token`` from its match (gamelogic.md §1.3 "Leave"); False when not seated.
+    """Unseat ``token`` from its match (docs/rules.md §1.3 "Leave"); False when not seated.
 
     The slot becomes OPEN (LOCKED with ``lock``: a host lock or ``!mp size``), the token gets
     66 ``#multiplayer``, the round barriers are re-checked so no round waits on it, an empty
@@ -358,7 +358,7 @@ def vacate(state: State, match: Match, index: int, *, lock: bool = False, notify
 
 
 def leave_match(state: State, token: Token) -> None:
-    """The logout hook (gamelogic.md §3.7 step 4): leave the seated match, stop observing any
+    """The logout hook (docs/rules.md §3.7): leave the seated match, stop observing any
     match channel (tournament clients), and leave the lobby. No-op for a token in none."""
     leave(state, token)
     stop_observing_all(state, token)
@@ -367,7 +367,7 @@ def leave_match(state: State, token: Token) -> None:
 
 
 def dispose(state: State, match: Match) -> None:
-    """Close ``match`` (gamelogic.md §1.3 "Disband / dispose"); safe to call twice.
+    """Close ``match`` (docs/rules.md §1.3 "Disband / dispose"); safe to call twice.
 
     Members and tournament observers get MATCH_DISPOSE + 66 ``#multiplayer`` (one encoding)
     and are detached (pointer cleared, channel left); the lobby gets MATCH_DISPOSE; the channel
@@ -435,7 +435,7 @@ def set_host(state: State, match: Match, token: Token | None) -> bool:
 
 
 def lock_slot(state: State, match: Match, index: int) -> bool:
-    """Lock slot ``index``, kicking its occupant (gamelogic.md §1.5 [FIX]: detached at once).
+    """Lock slot ``index``, kicking its occupant (docs/rules.md §1.5 [FIX]: detached at once).
 
     Returns False for an index outside 0..15 or a slot already LOCKED.
     """
@@ -935,7 +935,7 @@ def player_skipped(state: State, token: Token) -> None:
 
 
 _SCORE = struct.Struct("<i")
-SCORE_FRAME_MIN = 28  # up to tag_byte: the shortest frame of a supported build (protocol.md §4.7)
+SCORE_FRAME_MIN = 28  # up to tag_byte: the shortest frame of a supported build (docs/protocol.md §4.7)
 SCORE_FRAME_V2 = 45  # with using_scorev2 = 1 and the two f64 portions
 
 
@@ -1023,7 +1023,7 @@ def part_lobby(state: State, token: Token) -> None:
 
 # ==================================================================================== invites
 def invite_text(match: Match) -> str:
-    """The invite line (gamelogic.md §1.9): ``osump://<id>/<password, spaces as _> <name>``."""
+    """The invite line (docs/rules.md §1.9): ``osump://<id>/<password, spaces as _> <name>``."""
     return f"Come join my multiplayer match: [osump://{match.id}/{match.password.replace(' ', '_')} {match.name}]"
 
 

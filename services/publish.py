@@ -1,4 +1,4 @@
-"""Publishing on the stack's Redis channels (integration.md §1.4): the generic publisher and
+"""Publishing on the stack's Redis channels (docs/integration.md §2): the generic publisher and
 ``ussr:refresh_bmap``. The ``peppy:ban`` loop-back is :func:`services.moderation.publish_ban`.
 """
 
@@ -36,8 +36,8 @@ async def publish(state: State, channel: str, payload: str | int | Mapping[str, 
 
 
 async def refresh_beatmaps(state: State, md5s: Iterable[str]) -> int:
-    """``ussr:refresh_bmap`` with each beatmap md5 (one message per difficulty, integration.md
-    §1.4, Kawata's ``!map``) so that USSR drops its cached beatmap. Only for the flavours whose
+    """``ussr:refresh_bmap`` with each beatmap md5 (one message per difficulty, docs/integration.md
+    §2, Kawata's ``!map``) so that USSR drops its cached beatmap. Only for the flavours whose
     score server is USSR (kawata, realistikosu); a no-op returning 0 for ripple. Values that are
     not 32 hex digits are skipped. Returns how many were published. Raises
     :class:`redis.exceptions.RedisError`."""

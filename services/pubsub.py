@@ -4,7 +4,7 @@
 with the table ``services.pubsub_handlers.SUBSCRIPTIONS``): ``start()`` subscribes, ``stop()``
 unsubscribes.
 
-The listener (integration.md §1.1, with the [FIX]es of the spec):
+The listener (docs/integration.md §1, with the [FIX]es of the spec):
 
 * one dedicated connection, named ``pep.py-pubsub:<key prefix>`` (``CLIENT SETNAME``) so that
   an operator can find it in ``CLIENT LIST``; every channel name goes through
@@ -17,10 +17,13 @@ The listener (integration.md §1.1, with the [FIX]es of the spec):
   bytes ``reload``). A malformed payload is logged and skipped; a handler that raises is
   logged; neither stops the listener;
 * when the connection is lost (Redis restart, ``CLIENT KILL``, network), it reconnects by
-  itself with exponential backoff (:data:`BACKOFF_MIN` … :data:`BACKOFF_MAX` seconds),
-  subscribes again, and rewrites the keys a restarted Redis may have lost
-  (``ripple:online_users``, ``peppy:version``, ``peppy:sessions:*``). Messages published while
-  it was disconnected are lost (Redis pub/sub keeps nothing).
+  itself with exponential backoff (:data:`BACKOFF_MIN` … :data:`BACKOFF_MAX` seconds, so it
+  is subscribed again within a second of Redis being back; one warning per outage), subscribes
+  again, and rewrites the keys a restarted Redis may have lost (``ripple:online_users``,
+  ``peppy:version``, ``peppy:sessions:*``). Messages published while it was disconnected are
+  lost (Redis pub/sub keeps nothing): what they would have changed in MySQL, the privileges
+  (bans, restrictions) and silences of the online users, is read again and applied
+  (``services.pubsub_handlers.catch_up``, docs/security.md, Hardening II).
 
 The channels and their handlers are passed in by the caller (``pep.py`` passes
 ``services.pubsub_handlers.SUBSCRIPTIONS``), so this module stays below the handlers in the
@@ -49,9 +52,10 @@ log = logging.getLogger("pep.pubsub")
 
 #: seconds one message's handler may take before it is abandoned (logged) and the next runs
 HANDLER_TIMEOUT = 30.0
-#: reconnection backoff bounds, seconds
+#: reconnection backoff bounds, seconds: the listener is back within BACKOFF_MAX of Redis
+#: (docs/security.md, Hardening II: with 30 s it came back 15 s late and missed bans)
 BACKOFF_MIN = 0.2
-BACKOFF_MAX = 30.0
+BACKOFF_MAX = 1.0
 #: largest payload accepted, bytes
 MAX_PAYLOAD = 64 * 1024
 
@@ -102,7 +106,7 @@ def _as_id(value: Any, what: str) -> int:
 
 
 def parse(sub: Subscription, data: bytes) -> Any:
-    """Validate ``data`` for ``sub`` (integration.md §1.1 payload kinds).
+    """Validate ``data`` for ``sub`` (docs/integration.md §1 payload kinds).
 
     Returns the user id (int), the dict (ids as int) or None (literal). Raises
     :class:`PayloadError`; for a literal channel a body other than ``sub.literal`` raises it too
@@ -159,11 +163,16 @@ class Listener:
     """The subscriber of one :class:`State`: a background task that owns its connection.
 
     ``subscriptions``: the channels and their handlers; ``wait``: seconds :meth:`start` waits
-    for the first subscription (so that messages published right after start-up are not lost).
+    for the first subscription (so that messages published right after start-up are not lost);
+    ``on_reconnect(state)``: a coroutine function run in the background after each reconnection.
     """
 
-    def __init__(self, state: State, subscriptions: Iterable[Subscription], wait: float = 5.0) -> None:
+    def __init__(self, state: State, subscriptions: Iterable[Subscription], wait: float = 5.0,
+                 on_reconnect: Callable[["State"], Awaitable[Any]] | None = None) -> None:
         self.state = state
+        # run (as a background task) after every reconnection: the catch-up of what the lost
+        # messages changed (services.pubsub_handlers.catch_up, docs/security.md)
+        self.on_reconnect = on_reconnect
         self.wait = wait
         self.redis = state.redis
         self.by_channel: dict[bytes, Subscription] = {
@@ -200,6 +209,7 @@ class Listener:
 
     async def _run(self) -> None:
         backoff = BACKOFF_MIN
+        failures = 0  # failed attempts since the last subscription (one warning per outage)
         while True:
             client = self.redis.pubsub_client(self.name)
             pubsub = client.pubsub(ignore_subscribe_messages=True)
@@ -211,8 +221,12 @@ class Listener:
                 if self.connections == 1:
                     log.info("subscribed to %d channels as %s", len(self.by_channel), self.name)
                 else:
-                    log.warning("subscribed again after a lost connection (%d channels)", len(self.by_channel))
+                    log.warning("subscribed again after a lost connection (%d channels, %d failed attempt(s))",
+                                len(self.by_channel), failures)
                     self.state.spawn(self._resync(), "redis keys resync after reconnect")
+                    if self.on_reconnect is not None:
+                        self.state.spawn(self.on_reconnect(self.state), "pub/sub catch-up after reconnect")
+                failures = 0
                 while True:
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5.0)
                     if message is not None and message.get("type") == "message":
@@ -220,14 +234,17 @@ class Listener:
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
-                log.warning("pub/sub connection lost (%s: %s); reconnecting in %.1f s",
-                            type(exc).__name__, exc, backoff)
+                failures += 1
+                log.log(logging.WARNING if failures == 1 else logging.DEBUG,
+                        "pub/sub connection lost (%s: %s); reconnecting every %.1f s at most",
+                        type(exc).__name__, exc, BACKOFF_MAX)
             except Exception:
+                failures += 1
                 log.exception("pub/sub listener failed; reconnecting in %.1f s", backoff)
             finally:
                 self.subscribed.clear()
                 await _close(pubsub, client)
-            await asyncio.sleep(backoff * random.uniform(0.8, 1.2))
+            await asyncio.sleep(backoff * random.uniform(0.5, 1.0))  # never more than BACKOFF_MAX
             backoff = min(BACKOFF_MAX, backoff * 2)
 
     async def _dispatch(self, raw_channel: Any, data: Any) -> None:

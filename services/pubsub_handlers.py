@@ -1,4 +1,4 @@
-"""What the server does with each Redis pub/sub message of the web stack (integration.md §1.2-1.5).
+"""What the server does with each Redis pub/sub message of the web stack (docs/integration.md §1–2).
 
 :data:`SUBSCRIPTIONS` is the table the listener (:mod:`services.pubsub`) subscribes to: the
 channel, its payload kind and exact JSON key set, and the handler. The listener has already
@@ -24,19 +24,19 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("pep.pubsub")
 
-#: actions during which a rename waits for the score submission or the logout (integration.md §1.3)
+#: actions during which a rename waits for the score submission or the logout (docs/integration.md §1)
 PLAYING_ACTIONS = frozenset({game.PLAYING, game.MULTIPLAYING})
 
 
 async def disconnect(state: State, data: dict[str, Any]) -> None:
     """``peppy:disconnect`` ``{"userID", "reason"}``: kick every session; the reason is the
-    notification (none when empty), then login reply -1 and the logout (integration.md §5.3)."""
+    notification (none when empty), then login reply -1 and the logout (docs/rules.md §7.3)."""
     for token in moderation.online_tokens(state, data["userID"]):
         session.kick(state, token, data["reason"])
 
 
 async def change_username(state: State, data: dict[str, Any]) -> None:
-    """``peppy:change_username`` ``{"userID", "newUsername"}`` (integration.md §1.3).
+    """``peppy:change_username`` ``{"userID", "newUsername"}`` (docs/integration.md §1).
 
     Offline: rename in MySQL. Online and playing (action 2 or 12 on any session): store
     ``ripple:change_username_pending:{id}``; LETS republishes after the score submission, this
@@ -82,7 +82,7 @@ async def reload_chat_channels(state: State, _: None) -> None:
 async def update_cached_stats(state: State, user_id: int) -> None:
     """``peppy:update_cached_stats`` (int): re-read the stats (current mode, relax/autopilot
     table, leaderboard rank) of every session, then push the new 11 to the user and its
-    spectators at once (integration.md §1.3 recommendation)."""
+    spectators at once (docs/integration.md §1)."""
     for token in moderation.online_tokens(state, user_id):
         await session.reload_stats(state, token)
         session.send_own_status(token, presence=False)
@@ -100,6 +100,33 @@ async def silence(state: State, user_id: int) -> None:
         return
     left = session.apply_silence(state, user_id, int(row.get("silence_end") or 0))
     log.info("silence user=%d: %d s left", user_id, left)
+
+
+async def catch_up(state: State) -> int:
+    """After the listener reconnects: re-read the privileges and silences of every online user
+    (one query per 1,000 users) and apply what changed while it was disconnected, as
+    ``peppy:ban`` and ``peppy:silence`` would have (docs/security.md, Hardening II). Messages
+    that leave no trace in MySQL (``peppy:disconnect``, notifications) cannot be recovered.
+    Returns how many users were updated. Raises :class:`common.db.DatabaseError`."""
+    bot_id = state.bot.user_id if state.bot is not None else None
+    online = sorted({t.user_id for t in state.tokens if t.user_id != bot_id})
+    if not online:
+        return 0
+    rows = await state.repo.privileges_and_silences(online)
+    changed = 0
+    for user_id, (privileges, silence_end) in rows.items():
+        tokens = moderation.online_tokens(state, user_id)
+        if not tokens:
+            continue
+        if any(t.privileges != privileges for t in tokens):
+            await moderation.refresh_privileges(state, user_id)
+            changed += 1
+            tokens = moderation.online_tokens(state, user_id)
+        if tokens and any(t.silence_end != silence_end for t in tokens):
+            session.apply_silence(state, user_id, silence_end)
+            changed += 1
+    log.info("pub/sub catch-up: %d online user(s) checked, %d change(s) applied", len(online), changed)
+    return changed
 
 
 async def ban(state: State, user_id: int) -> None:

@@ -1,7 +1,7 @@
 """Session procedures shared by several events: logout, kick, timeout sweep, silence, stats,
 and the Redis keys of the online sessions.
 
-Sources: integration.md §5.2–5.3, gamelogic.md §3.7. Memory changes happen at once; Redis
+Sources: docs/rules.md §7.2–7.3, docs/rules.md §3.7. Memory changes happen at once; Redis
 updates are scheduled in the background; a silence is written to MySQL before anyone is told.
 """
 
@@ -30,10 +30,10 @@ def save_failed(token: Token, what: str) -> None:
 
 
 def logout(state: State, token: Token, broadcast: bool = True) -> None:
-    """The logout procedure (integration.md §5.2): leave everything and forget the token.
+    """The logout procedure (docs/rules.md §7.2): leave everything and forget the token.
 
     Broadcasts user-logout (12) to everyone when the user is not restricted and has no other
-    session left (gamelogic.md §3.7 [FIX]). Safe to call twice.
+    session left (docs/rules.md §3.7 [FIX]). Safe to call twice.
     """
     if token.logged_out:
         return
@@ -55,7 +55,7 @@ def logout(state: State, token: Token, broadcast: bool = True) -> None:
         state.tokens.broadcast(codec.user_logout(token.user_id))
     if token.ip and not any(t.ip == token.ip for t in others):
         state.spawn(state.redis.remove_session_ip(token.user_id, token.ip), "session ip removal")
-    if not token.is_bot:  # a rename deferred while playing (§5.2 step 8)
+    if not token.is_bot:  # a rename deferred while playing (docs/rules.md §7.2)
         state.spawn(state.redis.republish_pending_rename(token.user_id), "pending rename check")
     log.info("logout user=%d name=%s", token.user_id, token.username)
 
@@ -63,7 +63,7 @@ def logout(state: State, token: Token, broadcast: bool = True) -> None:
 def kick(state: State, token: Token, reason: str = KICK_NOTICE, reply: int = -1) -> None:
     """Kick a session: queue the reason (a notification, none when empty) and login reply
     ``reply`` (-1; maintenance uses -5), log it out, and keep its final packets until its next
-    poll (or the next timeout sweep). The one kick of the server (integration.md §5.3)."""
+    poll (or the next timeout sweep). The one kick of the server (docs/rules.md §7.3)."""
     if reason:
         token.enqueue(codec.notification(reason))
     token.enqueue(codec.login_reply(reply))
@@ -76,7 +76,7 @@ def kick(state: State, token: Token, reason: str = KICK_NOTICE, reply: int = -1)
 def sweep_timeouts(state: State, now: float | None = None) -> int:
     """Log out every token idle for longer than ``[sessions] timeout``; returns how many.
 
-    The bot and tournament clients are exempt (integration.md §5.1); a token whose queue
+    The bot and tournament clients are exempt (docs/rules.md §7.1); a token whose queue
     overflowed (``[limits] max_queue``) is logged out whatever its kind. Kicked tokens that never
     came back for their final packets are forgotten after the same delay.
     """
@@ -108,7 +108,7 @@ async def silence(state: State, user_id: int, seconds: int, reason: str) -> int:
 
 def apply_silence(state: State, user_id: int, end: int) -> int:
     """Apply a silence already stored in MySQL (``users.silence_end`` = ``end``, unix seconds):
-    the user's sessions get 92 with the seconds left, everyone gets 94 (integration.md §1.3
+    the user's sessions get 92 with the seconds left, everyone gets 94 (docs/integration.md §1
     "silence"; also when it was lifted). Memory only; returns the seconds left."""
     left = max(0, end - int(time.time()))
     for token in state.tokens.user_tokens(user_id):
@@ -119,14 +119,14 @@ def apply_silence(state: State, user_id: int, end: int) -> int:
 
 
 async def reload_stats(state: State, token: Token) -> None:
-    """Re-read the token's stats for its current mode and relax/autopilot state (schema.md §2.5)."""
+    """Re-read the token's stats for its current mode and relax/autopilot state (docs/schema.md §2.5)."""
     stats = await state.repo.stats(token.user_id, token.mode, token.relax, token.autopilot)
     token.set_stats(stats.ranked_score, stats.accuracy, stats.playcount, stats.total_score, stats.rank, stats.pp)
 
 
 def send_own_status(token: Token, presence: bool = True) -> None:
     """Presence (unless ``presence`` is False) and stats of ``token`` to itself and its
-    spectators (gamelogic.md §3.1 [K]; after a stats reload, stats only)."""
+    spectators (docs/rules.md §3.1 [K]; after a stats reload, stats only)."""
     data = token.presence_packet() + token.stats_packet() if presence else token.stats_packet()
     token.enqueue(data)
     for spectator in tuple(token.spectators.values()):

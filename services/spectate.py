@@ -1,6 +1,6 @@
 """Spectating: start, stop, frames, can't-spectate, and the cleanup at logout.
 
-Sources: gamelogic.md §2 (with the [FIX] items), protocol.md §4.8, §7.5. Choices where the
+Sources: docs/rules.md §2 (with the [FIX] items), docs/protocol.md §4.8, §7.5. Choices where the
 rulebook leaves one are in docs/multiplayer.md.
 
 State: ``token.spectating`` is the host token being watched (or None) and
@@ -54,7 +54,7 @@ def _part(state: State, token: Token, host: Token) -> None:
 
 
 def start_spectating(state: State, token: Token, target_id: int) -> None:
-    """START_SPECTATING (16), gamelogic.md §2.2.
+    """START_SPECTATING (16), docs/rules.md §2.2.
 
     A negative id is a stop. An offline, restricted or bot target, or oneself (any session of
     the same user), only stops the current spectating. The same host again re-announces

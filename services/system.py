@@ -4,7 +4,7 @@ maintenance, settings reload; and the process life cycle that ``pep.py`` drives.
 Owned by the operations issue. The signatures of :func:`schedule_shutdown`,
 :func:`set_maintenance` and :func:`reload_settings` are fixed; callers elsewhere rely on them.
 
-Life cycle (docs/operations.md, integration.md §5.5–5.7):
+Life cycle (docs/operations.md, docs/rules.md §7.5–7.7):
 
 * ``pep.py`` calls :func:`install_signal_handlers`, starts the listener, then :func:`started`
   (``READY=1`` and the watchdog/status timer), waits in :func:`wait_for_stop` and finally runs
@@ -100,7 +100,7 @@ async def wait_for_stop(state: State) -> None:
 
 def schedule_shutdown(state: State, restart: bool, message: str | None = None,
                       send_after: float = 5, delay: float = 20) -> None:
-    """Schedule a restart (re-exec) or shutdown (integration.md §5.5).
+    """Schedule a restart (re-exec) or shutdown (docs/rules.md §7.5).
 
     ``message`` is broadcast at once as a notification; new logins are refused from now on;
     after ``send_after`` seconds every client gets 86 Restart(``delay * 2 * 1000`` ms); after
@@ -335,7 +335,7 @@ def reexec(lc: Lifecycle) -> None:
 async def set_maintenance(state: State, on: bool) -> None:
     """Turn maintenance mode on/off: write ``bancho_settings``, notify, refuse non-admins.
 
-    integration.md §5.6: the row is written first (raises :class:`common.db.DatabaseError`,
+    docs/rules.md §7.6: the row is written first (raises :class:`common.db.DatabaseError`,
     nothing changes then). On: admins get the admin maintenance notice; every other session
     gets the maintenance notice and login reply -5 and is logged out at once (its final packets
     are kept for its next poll, like a kick; docs/operations.md). Off: everyone is told.
@@ -363,7 +363,7 @@ async def set_maintenance(state: State, on: bool) -> None:
 async def reload_settings(state: State) -> None:
     """Reload bancho settings, the menu icon and new channels from MySQL, without dropping anyone.
 
-    integration.md §1.3 ``reload_settings``: everything is read first (a
+    docs/integration.md §1 ``reload_settings``: everything is read first (a
     :class:`common.db.DatabaseError` leaves the state unchanged), then in one step: the settings
     are replaced, channels not known yet are added (existing ones are never removed or changed)
     and joined by the bot, and every session gets the menu icon (76, even when empty), 89 and

@@ -35,7 +35,7 @@ DEFAULT_VERSION = "b20250306.2"
 BOT_ID = 999
 
 # ---------------------------------------------------------------------------------------------
-# Server -> client packet ids (protocol.md §6.2), as plain ints for readable assertions
+# Server -> client packet ids (docs/protocol.md §6.2), as plain ints for readable assertions
 # ---------------------------------------------------------------------------------------------
 LOGIN_REPLY = 5
 SEND_MESSAGE = 7
@@ -90,7 +90,7 @@ RTX = 105
 MATCH_ABORT = 106
 SWITCH_TOURNAMENT_SERVER = 107
 
-# Client -> server ids (protocol.md §6.1)
+# Client -> server ids (docs/protocol.md §6.1)
 C_CHANGE_ACTION = 0
 C_PUBLIC_MESSAGE = 1
 C_LOGOUT = 2
@@ -145,7 +145,7 @@ C_TOURNAMENT_LEAVE_MATCH_CHANNEL = 109
 # ---------------------------------------------------------------------------------------------
 @dataclasses.dataclass(frozen=True)
 class Presence:
-    """Packet 83 (protocol.md §4.3)."""
+    """Packet 83 (docs/protocol.md §4.3)."""
 
     user_id: int
     username: str
@@ -164,7 +164,7 @@ class Presence:
 
 @dataclasses.dataclass(frozen=True)
 class Stats:
-    """Packet 11 (protocol.md §4.2; pp is u16 for b20250306+)."""
+    """Packet 11 (docs/protocol.md §4.2; pp is u16 for b20250306+)."""
 
     user_id: int
     action: int
@@ -191,7 +191,7 @@ class UserQuit:
 
 @dataclasses.dataclass(frozen=True)
 class ChannelInfo:
-    """Packets 65 / 67 (protocol.md §4.5)."""
+    """Packets 65 / 67 (docs/protocol.md §4.5)."""
 
     name: str
     topic: str
@@ -372,7 +372,7 @@ DECODERS: dict[int, Callable[[cio.MemoryStream], Any]] = {
 def decode_payload(packet_id: int, payload: bytes) -> Any:
     """Decode one payload; unknown ids come back as the raw bytes.
 
-    Trailing bytes inside a payload are tolerated (the real client ignores them, protocol.md
+    Trailing bytes inside a payload are tolerated (the real client ignores them, docs/protocol.md
     §2.1); a payload that is too short or malformed raises :class:`PacketDecodeError`.
     """
     decoder = DECODERS.get(packet_id)
@@ -929,7 +929,7 @@ def make_match(
     seed: int = 0,
     slot_statuses: Iterable[int] | None = None,
 ) -> Match:
-    """A chio Match as the create dialog sends it (gamelogic.md §5 common setup): slot 0 the
+    """A chio Match as the create dialog sends it (docs/rules.md §5 common setup): slot 0 the
     creator (NotReady, ``host_id``), slots 1..``open_slots`` Open, the rest Locked. Pass
     ``slot_statuses`` (16 values) to send arbitrary statuses (players get ``host_id``)."""
     from chio.constants import ScoringType, SlotStatus, TeamType
@@ -1018,7 +1018,7 @@ def score_frame_payload(frame: ScoreFrame) -> bytes:
 
 
 def replay_bundle(seed: int = 1, frames: int = 3, with_score: bool = True) -> ReplayFrameBundle:
-    """A plausible spectator frame bundle (protocol.md §4.8)."""
+    """A plausible spectator frame bundle (docs/protocol.md §4.8)."""
     from chio.constants import ButtonState, ReplayAction
     from chio.types import ReplayFrame
 

@@ -49,13 +49,27 @@ REPO = Path(__file__).resolve().parent.parent
 _VENV_PY = REPO / ".venv" / "bin" / "python"
 PYTHON = str(_VENV_PY) if _VENV_PY.exists() else sys.executable
 
-MYSQL_HOST = os.environ.get("PEP_TEST_MYSQL_HOST", "127.0.0.1")
-MYSQL_PORT = int(os.environ.get("PEP_TEST_MYSQL_PORT", "3306"))
-MYSQL_USER = os.environ.get("PEP_TEST_MYSQL_USER", "root")
-MYSQL_PASSWORD = os.environ.get("PEP_TEST_MYSQL_PASSWORD", "")
-REDIS_HOST = os.environ.get("PEP_TEST_REDIS_HOST", "127.0.0.1")
-REDIS_PORT = int(os.environ.get("PEP_TEST_REDIS_PORT", "6379"))
-REDIS_DB = int(os.environ.get("PEP_TEST_REDIS_DB", "0"))
+# The MySQL and Redis the tests use are the server's: config.ini [db] / [redis] with the
+# PEP_DB_HOST/PORT/USERNAME/PASSWORD and PEP_REDIS_HOST/PORT/DB overrides (helpers.config, the
+# same rules as pep.py and scripts/setup.sh). PEP_TEST_MYSQL_HOST/PORT/USER/PASSWORD and
+# PEP_TEST_REDIS_HOST/PORT/DB, when set, win over both (to test against other servers than the
+# one configured). The database name is never used: every run makes its own pep_test_<hex>.
+def _server_settings():
+    sys.path.insert(0, str(REPO))
+    from helpers import config as _config
+
+    return _config.load(str(REPO / "config.ini"))
+
+
+_CFG = _server_settings()
+MYSQL_HOST = os.environ.get("PEP_TEST_MYSQL_HOST", _CFG.db.host)
+MYSQL_PORT = int(os.environ.get("PEP_TEST_MYSQL_PORT", _CFG.db.port))
+MYSQL_USER = os.environ.get("PEP_TEST_MYSQL_USER", _CFG.db.username)
+MYSQL_PASSWORD = os.environ.get("PEP_TEST_MYSQL_PASSWORD", _CFG.db.password)
+REDIS_HOST = os.environ.get("PEP_TEST_REDIS_HOST", _CFG.redis.host)
+REDIS_PORT = int(os.environ.get("PEP_TEST_REDIS_PORT", _CFG.redis.port))
+REDIS_DB = int(os.environ.get("PEP_TEST_REDIS_DB", _CFG.redis.db))
+REDIS_PASSWORD = _CFG.redis.password or None
 
 START_TIMEOUT = 20.0
 
@@ -169,7 +183,8 @@ class PrefixedRedis:
         import redis
 
         self.prefix = prefix
-        self.raw = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=REDIS_DB, decode_responses=True)
+        self.raw = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=REDIS_DB,
+                               password=REDIS_PASSWORD, decode_responses=True)
 
     def key(self, name: str) -> str:
         return self.prefix + name
@@ -253,6 +268,14 @@ class ServerProcess:
         self.prefix = env.get("PEP_REDIS_KEY_PREFIX", "")
         self.proc: subprocess.Popen | None = None
         self._log_file = None
+        # soft and hard RLIMIT_NOFILE of the server process when set (descriptor exhaustion tests)
+        self.nofile: int | None = None
+
+    def _preexec(self) -> None:
+        if self.nofile is not None:
+            import resource
+
+            resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))
 
     def start(self, timeout: float = START_TIMEOUT) -> "ServerProcess":
         import requests
@@ -265,6 +288,7 @@ class ServerProcess:
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=self._preexec if self.nofile is not None else None,
         )
         deadline = time.monotonic() + timeout
         last_error: Any = None

@@ -11,7 +11,7 @@ primitive writers must decode to what ``io.read_packet_from_bytes`` returns.
 Known, deliberate differences from chio (everything else is byte-for-byte):
 
 1. Match password "" (packets 26/27/36/46) is written ``0b 00`` - the lobby's "has a
-   password" placeholder (protocol.md 4.6), which chio's writer cannot produce (chio
+   password" placeholder (docs/protocol.md §4.6), which chio's writer cannot produce (chio
    writes ``00`` for ""); our ``None`` is chio's "" (``00``).  Reading: ``00`` -> None,
    ``0b 00`` -> "" (chio returns "" for both).
 2. ``write_match`` requires exactly 16 entries per slot list (chio pads with Locked
@@ -62,8 +62,9 @@ IO = chio.select_client(20250306)
 logging.getLogger("chio.py").disabled = True  # chio logs every clamp it performs
 assert IO.protocol_version == 19 and IO.slot_size == 16
 
-VECTORS_PATH = os.path.join(codec_forms.REPO_ROOT, "..", "shared", "vectors",
-                            "chio_b20250306.json")
+# generated from the pinned chio by scripts/gen_vectors.py (tests/test_vectors_file.py checks
+# that the committed file is what the generator produces)
+VECTORS_PATH = os.path.join(codec_forms.REPO_ROOT, "tests", "vectors", "chio_b20250306.json")
 
 SETTINGS = settings(max_examples=200, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
@@ -253,22 +254,24 @@ SERVER_VECTORS = {
 
 # server vectors whose packet we do not write, with the reason
 SERVER_VECTORS_NOT_WRITTEN = {
-    "beatmap info reply, 1 entry": "packet 69 is not implemented (legacy, protocol.md 4.9)",
+    "beatmap info reply, 1 entry": "packet 69 is not implemented (legacy, docs/protocol.md §4.9)",
     "pep.py-emulated notification 'héllo ✓' (BROKEN: prefix 7, 6 bytes follow)":
         "deliberately broken pep.py output; we write the correct form (checked below)",
 }
 
 
 def _load_vectors():
-    if not os.path.exists(VECTORS_PATH):
-        return None
+    # a missing file is an error, never a skip: it is part of the repository
     with open(VECTORS_PATH, encoding="utf-8") as f:
         return json.load(f)["vectors"]
 
 
 VECTORS = _load_vectors()
-needs_vectors = pytest.mark.skipif(VECTORS is None,
-                                   reason=f"test vectors not found at {VECTORS_PATH}")
+
+
+def needs_vectors(test):
+    """Marks the tests that read the vectors file (kept as a marker for readability)."""
+    return test
 
 
 def _vectors(direction):
@@ -287,8 +290,7 @@ def test_every_server_vector_is_accounted_for():
 def test_server_vector(codec_all, label):
     codec = codec_all
     vector = next((v for v in _vectors("server_to_client") if v["label"] == label), None)
-    if vector is None:
-        pytest.skip(f"vector {label!r} not in this vectors file")
+    assert vector is not None, f"vector {label!r} is not in {VECTORS_PATH}"
     expected = bytes.fromhex(vector["hex"])
     ours = SERVER_VECTORS[label](codec, expected)
     assert type(ours) is bytes
@@ -358,7 +360,7 @@ def _decode_client(c, packet_id, payload):
         return c.match_score_update(payload, 5), chio_write(P.BanchoMatchScoreUpdate, theirs)
     if packet_id == 18:  # relayed as 15
         return c.spectate_frames(payload), chio_write(P.BanchoSpectateFrames, theirs)
-    if packet_id == 68:  # not decoded by the server (legacy, protocol.md 4.9)
+    if packet_id == 68:  # not decoded by the server (legacy, docs/protocol.md §4.9)
         return None, None
     raise AssertionError(f"no decoder mapping for client packet {packet_id}")
 

@@ -1,6 +1,6 @@
 """Fuzzing the frame reader and every event handler in-process (h11 style: bytes in, state out).
 
-Random and mutated bodies go through :func:`handlers.main.process_frames` for several sessions
+Random and mutated bodies go through :func:`handlers.bancho.process_frames` for several sessions
 (normal, admin, restricted) of a :class:`State` on the in-memory fakes of ``tests/fakes.py``. No exception may escape a
 handler (a handler failure is logged at ERROR by the main handler: the test fails on any such
 record), and the state invariants must hold after every body. The long run is
@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from events import HANDLERS
-from handlers.main import process_frames
+from handlers.bancho import process_frames
 from helpers import config
 from objects import bot as bot_module
 from objects.channel import Channel

@@ -1,4 +1,4 @@
-"""The login body parser (protocol.md §1.2): strict, and every refusal has the right reply code."""
+"""The login body parser (docs/protocol.md §1.2): strict, and every refusal has the right reply code."""
 
 import pytest
 

@@ -5,7 +5,7 @@ The randomized part builds a :class:`State` on the in-memory fakes of ``tests/fa
 drives eight users through thousands of random client packets (valid and invalid, from hosts
 and non-hosts, as game clients, tournament clients and a restricted user), random referee calls,
 disconnects, reconnects and cleanup-loop passes. Bodies are built with chio through
-``tests/client.py`` and go through the real dispatcher ``handlers.main.process_frames``. After
+``tests/client.py`` and go through the real dispatcher ``handlers.bancho.process_frames``. After
 every step the invariants of docs/multiplayer.md are checked, every queued packet is decoded by
 chio (so a match struct out of alignment fails the test), and no handler may have logged an
 unexpected exception.
@@ -20,7 +20,7 @@ import time
 import pytest
 
 from services import match_cleanup, multiplayer as mpl, session, spectate
-from handlers.main import process_frames
+from handlers.bancho import process_frames
 from helpers import config
 from objects import bot as bot_module
 from objects import match as m

@@ -1,4 +1,4 @@
-"""The bot's command registry and dispatcher (integration.md §3.2).
+"""The bot's command registry and dispatcher (docs/rules.md §8.2).
 
 Every message the bot sees reaches :func:`dispatch` through ``state.bot_hooks`` (registered by
 :func:`install`, which ``pep.py`` calls at start-up). A command is a
@@ -6,7 +6,7 @@ Every message the bot sees reaches :func:`dispatch` through ``state.bot_hooks`` 
 package, loaded in the order of :data:`BUILTIN_MODULES`; an operator's own modules, listed in
 ``[bot] command_modules``, are loaded after them by :func:`load_configured` (``docs/commands.md``).
 
-Dispatch rules (integration.md §3.2, with the [FIX]es of the spec):
+Dispatch rules (docs/rules.md §8.2, with the [FIX]es of the spec):
 
 1. Messages from the bot are never matched. PMs between other users never get here.
 2. The first command, in declaration order, whose trigger is the whole text or is followed by a

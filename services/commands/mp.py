@@ -1,4 +1,4 @@
-"""``!mp``: the referee commands (integration.md §3.4, gamelogic.md §1.11).
+"""``!mp``: the referee commands (docs/rules.md §8.4, docs/rules.md §1.11).
 
 Every subcommand acts through :mod:`services.multiplayer`, the one implementation of the match
 rules that the game packets use; this module only parses, checks who may do what, and answers.

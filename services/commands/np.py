@@ -1,6 +1,6 @@
 """Tillerino-style pp commands: ``/np``, ``!with``, ``!acc``, ``!last`` and the pp API client.
 
-Sources: integration.md §3.5 and §2.5. The pp API is LETS's (or USSR's)
+Sources: docs/rules.md §8.5 and docs/integration.md §5. The pp API is LETS's (or USSR's)
 ``GET {[lets] api_url}/v1/pp?b={beatmap id}&m={mods}[&a={accuracy}]``; it answers JSON with
 ``status`` (200 when fine), ``song_name``, ``pp`` (a list for 100/99/98/95 % without an
 accuracy, else one number, or a one-element list), ``stars``, ``ar``, ``bpm`` and ``message``.
@@ -59,7 +59,7 @@ _NP_MOD = re.compile(r"(?:^|\s)[+\-~|]([A-Za-z0-9]+)[~|]?")
 # ------------------------------------------------------------------------------------ /np state
 @dataclasses.dataclass
 class NowPlaying:
-    """The sender's last /np (integration.md §3.5: beatmap, mods, accuracy)."""
+    """The sender's last /np (docs/rules.md §8.5: beatmap, mods, accuracy)."""
 
     beatmap_id: int
     mods: int = 0
@@ -330,7 +330,7 @@ def grade(mode: int, accuracy: float, n300: int, n100: int, n50: int, nmiss: int
 @command("!last", where=ANYWHERE,
          description="Shows your most recent score (relax/autopilot included) with its pp and stars.")
 async def last(ctx: Context) -> str:
-    """integration.md §3.5 ``!last``: the newest score of the sender in the scores table of its
+    """docs/rules.md §8.5 ``!last``: the newest score of the sender in the scores table of its
     current relax/autopilot state (K), joined with ``beatmaps``; stars come from the pp API
     (with the score's mods) and fall back to ``beatmaps.difficulty_{mode}`` when it cannot
     answer. The score becomes the sender's /np, so ``!with`` and ``!acc`` work after it."""

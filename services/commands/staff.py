@@ -1,8 +1,8 @@
 """Staff commands: alerts, moderated channels, kicks, silences, bans and restrictions, server
 operations (``!system``), ``!switchserver``, ``!rtx``, ``!announce``.
 
-Sources: integration.md §3.3 (O) and §3.6 (K) for triggers, privileges and reply texts; §5.3
-(kick), §5.5 (restart), §5.6 (maintenance); schema.md §2.3–2.4 (ban, restrict, silence).
+Sources: docs/rules.md §8.3 (O) and §8.6 (K) for triggers, privileges and reply texts; §7.3
+(kick), §7.5 (restart), §7.6 (maintenance); docs/schema.md §2.3–2.4 (ban, restrict, silence).
 Targets are users written in their IRC form (spaces as underscores; any case): for commands
 whose only argument is the user, every remaining word is part of the name (K), so names with
 spaces work as typed. Bans and restrictions go through :mod:`services.moderation` (MySQL first,
@@ -63,7 +63,7 @@ def _is_bot(ctx: Context, row_or_id: Any) -> bool:
 
 async def admin_log(ctx: Context, target_id: int, text: str) -> None:
     """A ``rap_logs`` row by the issuer (``through`` = the bot's name), as O writes for its staff
-    commands (integration.md §3.3 "Admin log"). Best effort: a dump without the table only logs."""
+    commands (docs/rules.md §8.3 "Admin log"). Best effort: a dump without the table only logs."""
     try:
         await ctx.state.repo.admin_log(ctx.sender.user_id, text, ctx.bot_name)
     except DatabaseError as exc:

@@ -1,6 +1,6 @@
 """Commands for everyone: ``!roll``, ``!faq``, ``!help``, ``!report``, ``!pp``.
 
-Sources: integration.md §3.3 (O table), §3.6 (K table), §4.2 step 4 and §4.6 (report buffer).
+Sources: docs/rules.md §8.3 (O table), §8.6 (K table), §6.2 and §6.6 (report buffer).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ ROLL_MAX = 10**18
 @command("!roll", "[max]", description="Rolls a number from 0 to max - 1 (max defaults to 100).")
 def roll(ctx: Context) -> str:
     """``{user} rolls {n} points!`` with 0 <= n < max; a max that is not a positive integer
-    (or is absurdly large) means 100 (integration.md §3.3)."""
+    (or is absurdly large) means 100 (docs/rules.md §8.3)."""
     top = ROLL_DEFAULT
     if ctx.args and ctx.args[0].isdigit() and len(ctx.args[0]) <= 18:
         value = int(ctx.args[0])
@@ -48,7 +48,7 @@ FAQ: dict[str, str] = {
 
 @command("!faq", "<topic>", description="Posts a canned answer. Topics: " + ", ".join(FAQ) + ".")
 def faq(ctx: Context) -> str | None:
-    """One canned line per key; an unknown key gives no reply (integration.md §3.3)."""
+    """One canned line per key; an unknown key gives no reply (docs/rules.md §8.3)."""
     return FAQ.get(ctx.args[0].lower())
 
 
@@ -94,8 +94,8 @@ _REPORT = re.compile(r"^!report (.+?) \(([^()]+)\):?(?:\s+(.*))?$", re.DOTALL)
          effect="Never shown in chat. Writes a `reports` row (with the user's last 10 channel lines), "
                 "posts it to #admin and confirms with a notification.")
 async def report(ctx: Context) -> None:
-    """integration.md §3.3 ``!report`` (K: bot name used). The pipeline has already turned the
-    message into a PM to the bot (§4.2 step 4). Every answer is a notification to the reporter."""
+    """docs/rules.md §8.3 ``!report`` (K: bot name used). The pipeline has already turned the
+    message into a PM to the bot (docs/rules.md §6.2). Every answer is a notification to the reporter."""
     state = ctx.state
     match = _REPORT.match(ctx.text.strip())
     if match is None:
@@ -132,7 +132,7 @@ _MODES = {"std": game.STD, "standard": game.STD, "osu": game.STD, "taiko": game.
          description="Shows your total pp in a mode (default: the mode you are playing, relax/autopilot included).")
 async def pp(ctx: Context) -> str:
     """``You have {pp:,} pp`` from the stats table of the sender's current relax/autopilot state
-    (integration.md §3.3; [FIX] every mode works, O refused taiko and ctb)."""
+    (docs/rules.md §8.3; [FIX] every mode works, O refused taiko and ctb)."""
     mode = ctx.sender.mode
     if ctx.args:
         key = ctx.args[0].lower()

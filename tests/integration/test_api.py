@@ -1,5 +1,5 @@
 """The HTTP API of the web stack against a running server: paths, parameters, status codes,
-headers, JSON keys and key order, as the peers answer them (integration.md §2.1-2.2, §2.4).
+headers, JSON keys and key order, as the peers answer them (docs/integration.md §5).
 
 Bodies are compared as text with ``json.dumps`` of the expected dict (Python separators, the
 peers' key order), because consumers parse them. The session server has no ``ci_key``; keyed
@@ -18,6 +18,7 @@ import requests
 from tests import client as C
 
 HTML = "text/html; charset=UTF-8"
+JSON = "application/json; charset=UTF-8"  # the endpoints with player text (docs/security.md)
 PENDING = 1048576
 CI_NOTICE = ("A new Bancho update is available and the server will be restarted in 5 seconds. "
              "Thank you for your patience.")
@@ -216,7 +217,7 @@ def test_ci_trigger_schedules_a_shutdown(keyed, server):
 def test_userstats(server):
     offline = server.new_user()
     r = get(server, "/api/yes/userstats", {"id": offline.id})
-    assert r.status_code == 200 and r.headers["Content-Type"] == HTML
+    assert r.status_code == 200 and r.headers["Content-Type"] == JSON
     assert r.text == body({"status": 200, "message": "i dint even lknow in netherlands?", "Online": False})
     c = server.connect()
     c.send(C.change_action(2, "Artist - Title [Insane]", "b" * 32, 0, 0, 4242))
@@ -237,7 +238,7 @@ def test_userstats(server):
 def test_delta_clients(server):
     offline = server.new_user()
     r = get(server, f"/api/v2/clients/{offline.id}")
-    assert r.status_code == 200 and r.headers["Content-Type"] == HTML
+    assert r.status_code == 200 and r.headers["Content-Type"] == JSON
     assert r.text == body({"code": 200, "clients": []})
     c = server.connect()
     c.send(C.change_action(2, "someone play Artist - Title (Mapper) [Hard]", "c" * 32, 0, 0, 777))
@@ -273,7 +274,7 @@ def test_status(server, path):
     c.send(C.change_action(2, "Artist - Title [Easy]", "d" * 32, 72, 1, 4321))
     # applied during that poll: nothing in the background to wait for
     r = get(server, path.format(c.user_id))
-    assert r.status_code == 200 and r.headers["Content-Type"] == HTML
+    assert r.status_code == 200 and r.headers["Content-Type"] == JSON
     data = json.loads(r.text)
     assert list(data) == ["code", "username", "user_id", "privileges", "action", "match_id", "mode", "rank",
                           "autopilot", "relax"]

@@ -1,6 +1,6 @@
 """Chat: channels, private messages, permissions, silence, DM blocking, away messages, spam.
 
-Specs: protocol.md §7.2-7.4; integration.md §4 (chat rules).
+Specs: docs/protocol.md §7.2–7.4; docs/rules.md §6 (chat rules).
 
 Negative checks ("X receives nothing") use a sentinel: after the action that must not be
 delivered, something that must be delivered is sent on the same path; once the sentinel has
@@ -102,7 +102,7 @@ def test_private_message_to_offline_user_is_lost(server):
     packets = a.send(C.private_message(offline.name, text)) + a.drain(rounds=1)
     assert text not in contents(packets)
     assert not C.of(packets, C.RESTART)
-    # no offline mail: the message is lost (integration.md §4.3)
+    # no offline mail: the message is lost (docs/rules.md §6.3)
     c = server.client()
     res = c.login(offline.name, offline.password)
     assert res.user_id == offline.id

@@ -1,7 +1,7 @@
 """The bot's command registry and its user commands, through real clients.
 
-Specs: integration.md §3.2 (dispatch), §3.3/§3.6 (commands), §3.5 and §2.5 (/np and the pp API),
-§4.2 step 4 and §4.6 (``!report`` and the report buffer). docs/commands.md lists the commands.
+Specs: docs/rules.md §8.2 (dispatch), §8.3/§8.6 (commands), §8.5 (/np), §6.2 and §6.6
+(``!report`` and the report buffer); the pp API: docs/integration.md §5. docs/commands.md lists the commands.
 
 Every client sends fewer than 10 messages per test (the spam limit of the session server).
 A "no reply" check sends a sentinel command after the one that must stay unanswered: replies

@@ -1,4 +1,4 @@
-"""``!mp`` referee commands through real clients (integration.md §3.4, gamelogic.md §1.11).
+"""``!mp`` referee commands through real clients (docs/rules.md §8.4, docs/rules.md §1.11).
 
 The referee talks in ``#multiplayer`` (the match channel ``#multi_<id>``); the effects are
 checked in the match packets the players and the lobby receive. Each test runs its own server

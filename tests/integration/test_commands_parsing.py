@@ -1,4 +1,4 @@
-"""The argument parsers of the bot's commands, without a server (integration.md §3.5, §3.6).
+"""The argument parsers of the bot's commands, without a server (docs/rules.md §8.5, §8.6).
 
 The commands themselves are tested through real clients in the other test_commands*.py files;
 these cover the many input shapes of /np links, mod codes and silence arguments cheaply.

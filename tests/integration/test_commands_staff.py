@@ -1,8 +1,8 @@
 """Staff commands through real clients: alerts, moderated channels, kicks, silences, bans and
 restrictions (MySQL rows and ``peppy:ban`` on Redis), ``!system``, ``!switchserver``, ``!rtx``.
 
-Specs: integration.md §3.3, §3.6 (commands and privileges), §5.3 (kick, ban, restricted), §5.5
-(restart), §5.6 (maintenance); schema.md §2.3–2.4. Commands that disconnect everyone or change
+Specs: docs/rules.md §8.3, §8.6 (commands and privileges), §7.3 (kick, ban, restricted), §7.5
+(restart), §5.6 (maintenance); docs/schema.md §2.3–2.4. Commands that disconnect everyone or change
 the server's state run on a server of their own (``start_server``).
 """
 
@@ -297,7 +297,7 @@ def test_system_commands(server, start_server, bot):
 
 # ------------------------------------------------------------------------------------ privileges
 ALL_STAFF = MANAGE_USERS | BAN | SILENCE | MANAGE_SERVERS | MANAGE_SETTINGS | SEND_ALERTS | CHAT_MOD | KICK | 2097152
-# (command, the privilege bits that allow it) as integration.md §3.3/§3.6 give them
+# (command, the privilege bits that allow it) as docs/rules.md §8.3/§8.6 give them
 GUARDED = [
     ("!alert wrong privileges", SEND_ALERTS),
     ("!alertuser {t} wrong privileges", SEND_ALERTS),

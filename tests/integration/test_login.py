@@ -1,6 +1,6 @@
 """Login: success sequence, failure codes, bans, maintenance, verification, IP/session bookkeeping.
 
-Specs: protocol.md §1.2-1.5, §3.5, §5; integration.md §5.2-5.3, §5.6; schema.md §2-3.
+Specs: docs/protocol.md §1.2–1.5, §3.5, §5; docs/rules.md §7.2–7.3, §7.6; docs/schema.md §2–3.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import requests
 
 from tests import client as C
 
-KAWATA_FULL_PERMS = 136104116219  # a Kawata admin preset (schema.md §2.3)
+KAWATA_FULL_PERMS = 136104116219  # a Kawata admin preset (docs/schema.md §2.3)
 PENDING = 1048576
 
 
@@ -55,7 +55,7 @@ def test_login_success_sequence(server):
     assert own_stats, "own stats (11) missing"
     assert own_stats[0].mode == 0 and own_stats[0].pp == 0 and own_stats[0].playcount == 0
 
-    # 5 first of all self references; 83 before 11 for the same user (protocol.md §5.2, §6.3)
+    # 5 first of all self references; 83 before 11 for the same user (docs/protocol.md §5.2, §6.3)
     i5 = index_of(pk, lambda p: p.id == C.LOGIN_REPLY)
     i83 = index_of(pk, lambda p: p.id == C.USER_PRESENCE and p.value.user_id == user.id)
     i11 = index_of(pk, lambda p: p.id == C.USER_STATS and p.value.user_id == user.id)

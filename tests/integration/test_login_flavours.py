@@ -1,4 +1,4 @@
-"""Per-flavour login and stats behaviour: relax/autopilot tables and leaderboards (gamelogic.md
+"""Per-flavour login and stats behaviour: relax/autopilot tables and leaderboards (docs/rules.md
 S67, S68), Ripple's locked state and TOTP check, the donor-expiry notice and the menu icon."""
 
 from __future__ import annotations

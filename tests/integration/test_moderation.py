@@ -1,5 +1,5 @@
 """Moderation: ban, unban, restrict, unrestrict, the ``peppy:ban`` loop-back, renames, and the
-publishers (schema.md §2.3; integration.md §1.3-1.4, §1.6, §5.3).
+publishers (docs/schema.md §2.3; docs/integration.md §1–3; docs/rules.md §7.3).
 
 Nothing outside the server calls these functions yet (the bot's ``!ban`` will), so they run
 here in-process, on a :class:`objects.state.State` built on the test MySQL database and Redis

@@ -1,4 +1,4 @@
-"""Multiplayer end-to-end scenarios of gamelogic.md §5.1–5.6 (S1–S50) against the real server.
+"""Multiplayer end-to-end scenarios of docs/rules.md §5.1–5.6 (S1–S50) against the real server.
 
 Clients encode and decode with chio only (tests/client.py). "upd" is MATCH_UPDATE, "upd*" the
 lobby copy. Match logic is synchronous, so a receiver's single poll after the sender's request
@@ -494,7 +494,7 @@ def test_s44_round_completes(server):
 
 
 def test_round_complete_published_on_redis(server):
-    """integration.md §1.4: the finished round goes out on api:mp_complete_match."""
+    """docs/integration.md §2: the finished round goes out on api:mp_complete_match."""
     import json
 
     pubsub = server.redis.raw.pubsub()

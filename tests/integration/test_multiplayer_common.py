@@ -78,7 +78,7 @@ def has(packets: Iterable[C.Packet], packet_id: int, value=dataclasses.MISSING) 
 
 
 def create(host: C.BanchoClient, password: str = "", **kw) -> tuple[int, list[C.Packet]]:
-    """Host sends CREATE_MATCH (gamelogic.md §5 setup: name m, map 100, md5 aaa, mode 0, slots
+    """Host sends CREATE_MATCH (docs/rules.md §5 setup: name m, map 100, md5 aaa, mode 0, slots
     1-7 open, 8-15 locked); returns (match id, packets the host got)."""
     packets = host.send(C.match_create(C.make_match(password=password, host_id=host.user_id, **kw)))
     joined = C.of(packets, C.MATCH_JOIN_SUCCESS)
@@ -93,7 +93,7 @@ def join(client: C.BanchoClient, match_id: int, password: str = "") -> list[C.Pa
 
 
 def setup_match(server, players: int = 2, password: str = "", lobby: bool = False, **kw):
-    """"Match M(A[,B,C…])" of gamelogic.md §5: returns (match id, [A, B, ...], L or None), all
+    """"Match M(A[,B,C…])" of docs/rules.md §5: returns (match id, [A, B, ...], L or None), all
     queues drained. L (if asked) joined the lobby before the match was created."""
     clients = [server.connect() for _ in range(players)]
     observer = None

@@ -1,4 +1,4 @@
-"""Multiplayer rules of gamelogic.md §1 that the §5 scenarios do not reach, against the real
+"""Multiplayer rules of docs/rules.md §1 that the §5 scenarios do not reach, against the real
 server: create/join validation, kicks by lock, slot moves, map status, settings details,
 mods, mid-round leaves, joining a running match, invites, lobby copies and malformed input."""
 

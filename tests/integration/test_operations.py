@@ -1,8 +1,8 @@
 """Operations: systemd notifications, SIGTERM/SIGUSR2/SIGHUP, maintenance, scheduled shutdown,
 metrics, logs and geolocation.
 
-Specs: integration.md §1.3 (reload_settings), §2.5 (geolocation), §5.5 (restart/shutdown),
-§5.6 (maintenance), §5.7 (start-up); schema.md §3.4 (country), §4. Decisions: docs/operations.md.
+Specs: docs/integration.md §1 (reload_settings); docs/rules.md §7.5 (restart/shutdown), §7.6
+(maintenance), §7.7 (start-up); docs/schema.md §3.4 (country, geolocation), §4. Decisions: docs/operations.md.
 
 Servers are real subprocesses (``start_server``); their signals are sent with ``os.kill``. The
 in-process tests at the end drive :mod:`services.system` on a real MySQL database.
@@ -28,7 +28,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests import client as C
 from tests.waiting import holds_for, wait_until
 
-KAWATA_FULL_PERMS = 136104116219  # a Kawata admin preset (schema.md §2.3)
+KAWATA_FULL_PERMS = 136104116219  # a Kawata admin preset (docs/schema.md §2.3)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -236,7 +236,7 @@ def test_sighup_reloads_channels_and_settings(server, start_server):
         C.wait_for_id(c, C.CHANNEL_INFO_END, timeout=5)
         info = C.wait_for(c, lambda p: p.id == C.CHANNEL_INFO and p.value.name == name, timeout=3)
         assert info.value.topic == "reload test"
-        # 76, then 89, then 65 for every listed channel (integration.md §1.3)
+        # 76, then 89, then 65 for every listed channel (docs/integration.md §1)
         ids = C.ids(c.received)
         end = len(ids) - 1 - ids[::-1].index(C.CHANNEL_INFO_END)
         assert C.MAIN_MENU_ICON in ids[:end] and ids[end - 1] == C.MAIN_MENU_ICON
@@ -251,7 +251,7 @@ def test_sighup_reloads_channels_and_settings(server, start_server):
         assert "new channels: " + name in extra.log_text()
 
         # maintenance switched on in the database and reloaded: new non-admin logins are refused,
-        # sessions already online stay (integration.md §5.6)
+        # sessions already online stay (docs/rules.md §7.6)
         server.db.execute("UPDATE bancho_settings SET value_int=1 WHERE name='bancho_maintenance'")
         os.kill(extra.proc.proc.pid, signal.SIGHUP)
         wait_until(lambda: "settings reloaded: maintenance on" in extra.log_text(), what="second reload")

@@ -1,7 +1,7 @@
 """Redis pub/sub bridge and the Redis keys of the web stack, against a running server.
 
-Specs: integration.md §1.1-1.6 (channels, payloads, handlers, keys), §5.2-5.3 (logout, kick,
-ban, restricted); schema.md §2.3 (privilege states), §2.4 (silence).
+Specs: docs/integration.md §1–3 (channels, payloads, handlers, keys); docs/rules.md §7.2–7.3
+(logout, kick, ban, restricted); docs/schema.md §2.3 (privilege states), §2.4 (silence).
 
 Every message is published on the server's *prefixed* channel (``server.redis.publish``).
 Negative checks use a sentinel: the listener handles messages one at a time in arrival order,
@@ -20,7 +20,7 @@ from tests import client as C
 from tests.waiting import holds_for, wait_until
 
 LOGOUT_GRACE = 1.0  # PEP_SESSIONS_LOGOUT_GRACE of the test servers
-KAWATA_FULL_PERMS = 136104116219  # an admin preset of the kawata flavour (schema.md §2.3)
+KAWATA_FULL_PERMS = 136104116219  # an admin preset of the kawata flavour (docs/schema.md §2.3)
 TOURNEY_VERSION = "b20250306.2tourney"
 CHANNELS = (
     "peppy:disconnect", "peppy:change_username", "peppy:reload_settings", "peppy:reload_chat_channels",

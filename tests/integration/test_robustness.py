@@ -1,7 +1,7 @@
 """Robustness of the bancho endpoint: garbage bodies, truncated frames, unknown ids and tokens.
 
-Decision 4 of spec/README.md: a malformed string, a truncated frame or an unknown packet id is
-dropped and logged; the rest of the request and the session go on. protocol.md §1.5, §2.1.
+The rule (docs/protocol.md §2.1, §10.4): a malformed string, a truncated frame or an unknown packet id is
+dropped and logged; the rest of the request and the session go on. Unknown tokens: docs/protocol.md §1.5.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Spectating end-to-end scenarios of gamelogic.md §5.7 (S53–S65) and the rules of §2 they do
+"""Spectating end-to-end scenarios of docs/rules.md §5.7 (S53–S65) and the rules of §2 they do
 not reach (self, bot, restricted and offline targets; a negative id; fellow lists).
 
 A is the host being watched; B, C, D are other users. S54, S57 and S60 are not spelled out in
@@ -217,7 +217,7 @@ def test_spectating_oneself_bot_restricted_offline_refused(server):
     r = server.connect(privileges=2, stem="r")
     offline = server.new_user()
     for target in (b.user_id, 999, r.user_id, offline.id):
-        # each refusal also stops the current spectating (§2.2 step 2); re-attach first
+        # each refusal also stops the current spectating (docs/rules.md §2.2); re-attach first
         b.send(C.start_spectating(a.user_id))
         drain_all(a, b)
         pb = b.send(C.start_spectating(target))

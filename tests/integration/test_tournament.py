@@ -1,4 +1,4 @@
-"""Tournament clients (gamelogic.md §1.10, scenario S52): match info (93), match channel
+"""Tournament clients (docs/rules.md §1.10, scenario S52): match info (93), match channel
 join/leave (108/109), several sessions per user, never a real password, the staff check."""
 
 from __future__ import annotations

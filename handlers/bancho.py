@@ -1,0 +1,324 @@
+"""The Bancho endpoint ``POST /`` below ``tornado.web`` (docs/architecture.md, "The path of a poll").
+
+Tornado's HTTP server (``HTTPServer`` + ``HTTP1Connection``) still reads and checks every
+request: start line, headers, ``Content-Length`` / chunked bodies, ``Expect: 100-continue``,
+header and body size limits, keep-alive and pipelining. What is replaced is only the
+``tornado.web`` layer for ``POST /``: :class:`BanchoServer` is the server's connection delegate;
+for ``POST /`` it answers from a :class:`BanchoRequest` (no routing, no ``RequestHandler``, no
+output transforms, a prebuilt header block, gzip done here), and every other request (``GET /``,
+the API, ``/metrics``) is handed to the ``tornado.web.Application`` unchanged.
+
+The login and poll semantics live in the body-level functions :func:`poll` and :func:`login`,
+used by this delegate and by ``handlers.main.MainHandler.post`` alike.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import ipaddress
+import logging
+import time
+import zlib
+from typing import Any, Awaitable
+
+import tornado
+import tornado.httputil
+import tornado.web
+
+from constants import game
+from events import HANDLERS, RESTRICTED_ALLOWED
+from helpers import codec, metrics
+from objects.state import State
+from objects.token import Token
+from services import login as login_service, session
+
+log = logging.getLogger("pep.bancho")
+access_log = logging.getLogger("tornado.access")
+
+UNKNOWN_TOKEN_NOTICE = "You don't seem to be logged in anymore. This is common after a server restart; reconnecting..."
+# the answer to an unknown token (docs/protocol.md §1.5), encoded once: after a restart every client
+# polls with a token this process does not know
+RECONNECT_REPLY = codec.notification(UNKNOWN_TOKEN_NOTICE) + codec.restart(0)
+
+#: replies shorter than this are sent uncompressed (the same rule as before: Tornado's transform)
+GZIP_MIN_LENGTH = 512
+
+
+def process_frames(state: State, token: Token, body: bytes) -> int:
+    """Run every frame of ``body`` for ``token``; returns how many frames were handled.
+
+    Malformed payloads, unknown ids and failures of a handler are logged and skipped; the
+    remaining frames are still processed (spec README, decision 4).
+    """
+    limits = state.cfg.limits
+    frames, problems = codec.read_frames(body, limits.max_frames, limits.max_payload)
+    if problems:
+        log.info("poll user=%d: dropped %d malformed/truncated byte(s) or frame(s)", token.user_id, problems)
+    handled = 0
+    for packet_id, payload in frames:
+        if token.logged_out:
+            break
+        handler = HANDLERS.get(packet_id)
+        metrics.count_packet(packet_id, handler is not None)
+        if handler is None:
+            log.debug("poll user=%d: unknown packet %d (%d bytes)", token.user_id, packet_id, len(payload))
+            continue
+        if token.restricted and packet_id not in RESTRICTED_ALLOWED:
+            log.debug("poll user=%d: packet %d refused (restricted)", token.user_id, packet_id)
+            continue
+        try:
+            handler(state, token, payload)
+        except codec.PacketError as exc:
+            log.info("poll user=%d: malformed packet %d: %s", token.user_id, packet_id, exc)
+        except Exception:
+            log.exception("poll user=%d: packet %d handler failed", token.user_id, packet_id)
+        handled += 1
+    return handled
+
+
+def poll(state: State, token_string: str, body: bytes) -> bytes:
+    """One poll of the session ``token_string`` (the ``osu-token`` header) with request ``body``.
+
+    Returns the reply body (possibly empty): the session's queued packets after every frame of
+    ``body`` ran; for an unknown token the reconnect notice and ``86 Restart``; for a token that
+    was kicked since its last poll its final packets, once (docs/protocol.md §1.5). Never raises for
+    anything a client sends (handler failures are logged by :func:`process_frames`).
+    """
+    started = time.perf_counter()
+    token = state.tokens.get(token_string)
+    if token is None:
+        metrics.count_request("unknown_token")
+        kicked = state.kicked.pop(token_string, None)
+        if kicked is not None:
+            return kicked[0].drain()
+        return RECONNECT_REPLY
+    token.last_seen = time.monotonic()
+    if token.overflowed:  # its queue grew past [limits] max_queue: it lost packets, start over
+        session.logout(state, token)
+        return RECONNECT_REPLY
+    metrics.count_request("poll")
+    process_frames(state, token, body)
+    data = token.drain()
+    if token.kicked:  # kicked during its own poll: its final packets go out now
+        state.kicked.pop(token.token, None)
+    metrics.observe_poll(time.perf_counter() - started)
+    return data
+
+
+async def login(state: State, body: bytes, ip: str) -> tuple[str, bytes]:
+    """A login request (``POST /`` without ``osu-token``) from address ``ip``.
+
+    Returns ``(cho-token header value, reply body)``; the header is ``login-failed`` when the
+    login was refused (the reply then carries the negative code). Never raises
+    (``services.login.login``).
+    """
+    metrics.count_request("login")
+    token, reply = await login_service.login(state, body, ip)
+    return (token.token if token is not None else "login-failed"), reply
+
+
+def client_ip(state: State, headers: tornado.httputil.HTTPHeaders, remote_ip: str | None) -> str:
+    """The client's address: the configured proxy header (``[server] ip_header``, its last
+    comma-separated element) when it holds a valid address, else the peer address ``remote_ip``."""
+    header = state.cfg.server.ip_header
+    value = headers.get(header, "") if header else ""
+    value = value.split(",")[-1].strip()
+    if value:
+        try:
+            return str(ipaddress.ip_address(value))
+        except ValueError:
+            log.debug("ignoring malformed %s header", header)
+    return remote_ip or ""
+
+
+#: largest body of a poll whose token is unknown (its answer is the restart packet whatever it
+#: holds; a client back after a restart sends what it queued, which is small)
+UNKNOWN_TOKEN_BODY = 64 * 1024
+#: largest body of any other request (the API and /metrics are GET only)
+OTHER_BODY = 4096
+
+
+def body_limit(state: State):
+    """The per-request body limit for :class:`helpers.netlimits.GuardedHTTPServer`
+    (docs/security.md, Hardening II): ``f(start_line, headers) -> bytes``.
+
+    ``POST /`` with the token of an online session: ``[server] max_body`` (a poll); with an
+    unknown token: :data:`UNKNOWN_TOKEN_BODY`; without a token (a login):
+    ``services.login.MAX_BODY``; anything else: :data:`OTHER_BODY`. A dict lookup per request.
+    """
+    poll_limit = state.cfg.server.max_body
+    by_token = state.tokens.by_token
+    login_limit = login_service.MAX_BODY
+
+    def limit(start_line, headers) -> int:
+        if start_line.method == "POST" and start_line.path.partition("?")[0] == "/":
+            token = headers.get("osu-token")
+            if token is None:
+                return login_limit
+            return poll_limit if token in by_token else UNKNOWN_TOKEN_BODY
+        return OTHER_BODY
+
+    return limit
+
+
+class BanchoServer(tornado.httputil.HTTPServerConnectionDelegate):
+    """The server's connection delegate: ``POST /`` here, everything else to ``app``.
+
+    ``state`` is the server's :class:`State`, ``app`` the ``tornado.web.Application`` of
+    ``handlers.app.make_app``. Pass it to ``tornado.httpserver.HTTPServer`` in place of the
+    application; the server's limits (``max_body_size``, header size, timeouts) apply to both.
+    The reply header block is built once per second (its ``Date``); replies of at least
+    ``GZIP_MIN_LENGTH`` bytes are gzipped at ``[server] gzip_level`` when ``[server] gzip`` is on
+    and the client sends ``Accept-Encoding: gzip``.
+    """
+
+    def __init__(self, state: State, app: tornado.web.Application) -> None:
+        self.state = state
+        self.app = app
+        server = state.cfg.server
+        self.gzip_level = server.gzip_level if server.gzip else 0
+        fixed = (
+            "HTTP/1.1 200 OK\r\n"
+            f"Server: TornadoServer/{tornado.version}\r\n"
+            "Content-Type: text/html; charset=UTF-8\r\n"
+            f"cho-protocol: {game.PROTOCOL_VERSION}\r\n"
+            + ("Vary: Accept-Encoding\r\n" if server.gzip else "")
+        ).encode("latin-1")
+        self._fixed = fixed
+        self._second = -1
+        self.head = b""  # fixed + Date, rebuilt by head_now() once a second
+
+    def head_now(self) -> bytes:
+        """The header block up to (not including) the per-reply headers, with a current ``Date``."""
+        now = time.time()
+        second = int(now)
+        if second != self._second:
+            self._second = second
+            self.head = self._fixed + b"Date: " + email.utils.formatdate(second, usegmt=True).encode() + b"\r\n"
+        return self.head
+
+    def start_request(self, server_conn: object, request_conn: tornado.httputil.HTTPConnection) -> "BanchoRequest":
+        """Tornado hook: one delegate per request of a connection."""
+        return BanchoRequest(self, server_conn, request_conn)
+
+
+class BanchoRequest(tornado.httputil.HTTPMessageDelegate):
+    """One request on a connection of :class:`BanchoServer` (Tornado calls the hooks in order:
+    ``headers_received``, ``data_received`` per body chunk, then ``finish``, or
+    ``on_connection_close`` when the client goes away first)."""
+
+    __slots__ = ("server", "server_conn", "conn", "other", "headers", "chunks", "extra", "started")
+
+    def __init__(self, server: BanchoServer, server_conn: object, conn: Any) -> None:
+        self.server = server
+        self.server_conn = server_conn
+        self.conn = conn
+        self.other: tornado.httputil.HTTPMessageDelegate | None = None
+        self.headers: tornado.httputil.HTTPHeaders | None = None
+        self.chunks: list[bytes] = []
+        self.extra = b""
+        self.started = 0.0
+
+    def headers_received(self, start_line: Any, headers: tornado.httputil.HTTPHeaders) -> Awaitable[None] | None:
+        """Keep ``POST /`` (any query string); hand anything else to the application."""
+        path = start_line.path
+        if start_line.method != "POST" or not (path == "/" or path.startswith("/?")):
+            other = self.other = self.server.app.start_request(self.server_conn, self.conn)
+            return other.headers_received(start_line, headers)
+        self.headers = headers
+        # what Tornado's write_headers would add (http1connection): tell the client whether the
+        # connection stays open after this reply
+        connection = headers.get("Connection")
+        if start_line.version == "HTTP/1.1":
+            if connection is not None and connection.lower() == "close":
+                self.extra = b"Connection: close\r\n"
+        elif connection is not None and connection.lower() == "keep-alive":
+            self.extra = b"Connection: Keep-Alive\r\n"
+        if access_log.isEnabledFor(logging.DEBUG):
+            self.started = time.perf_counter()
+        return None
+
+    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
+        """A piece of the body (Tornado has already checked it against the body size limit)."""
+        if self.other is not None:
+            return self.other.data_received(chunk)
+        self.chunks.append(chunk)
+        return None
+
+    def on_connection_close(self) -> None:
+        """The client went away before the request was complete: drop what was read."""
+        if self.other is not None:
+            self.other.on_connection_close()
+            return
+        self.chunks = []
+
+    def finish(self) -> None:
+        """The request is complete: a poll is answered now, a login when its checks are done."""
+        if self.other is not None:
+            self.other.finish()
+            return
+        server = self.server
+        state = server.state
+        chunks = self.chunks
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        self.chunks = []
+        headers = self.headers
+        token_string = headers.get("osu-token")
+        if token_string is None:
+            state.spawn(self._login(body), "login")
+            return
+        try:
+            reply = poll(state, token_string, body)
+        except Exception:
+            log.exception("poll failed")
+            self._fail()
+            return
+        self.respond(reply, self.extra)
+
+    async def _login(self, body: bytes) -> None:
+        server = self.server
+        try:
+            cho_token, reply = await login(server.state, body, self.remote_ip())
+        except Exception:
+            log.exception("login failed")
+            self._fail()
+            return
+        self.respond(reply, b"cho-token: " + cho_token.encode("latin-1") + b"\r\n" + self.extra)
+
+    def remote_ip(self) -> str:
+        """The client's address (:func:`client_ip` of this request)."""
+        return client_ip(self.server.state, self.headers, getattr(self.conn.context, "remote_ip", None))
+
+    def respond(self, reply: bytes, extra: bytes) -> None:
+        """Write ``200`` with the prebuilt header block, the ``extra`` header lines and ``reply``
+        (gzipped when large enough and accepted), then finish the request."""
+        conn = self.conn
+        if conn.stream is None or conn.stream.closed():  # the client left during a login
+            return
+        server = self.server
+        head = server.head_now()
+        if (len(reply) >= GZIP_MIN_LENGTH and server.gzip_level
+                and "gzip" in self.headers.get("Accept-Encoding", "")):
+            reply = zlib.compress(reply, server.gzip_level, 31)  # wbits 31: a gzip member
+            extra += b"Content-Encoding: gzip\r\n"
+        conn.write(b"%s%sContent-Length: %d\r\n\r\n%s" % (head, extra, len(reply), reply))
+        conn.finish()
+        if self.started:
+            self._log(200)
+
+    def _fail(self) -> None:
+        """A bug, not a client error: answer 500 (empty) like ``tornado.web`` would."""
+        conn = self.conn
+        if conn.stream is None or conn.stream.closed():
+            return
+        conn.write(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n" + self.extra + b"\r\n")
+        conn.finish()
+        self._log(500)
+
+    def _log(self, status: int) -> None:
+        """The access log line of ``handlers.app.log_request`` (no query string)."""
+        level = logging.DEBUG if status < 400 else logging.ERROR
+        if access_log.isEnabledFor(level):
+            elapsed = 1000.0 * (time.perf_counter() - self.started) if self.started else 0.0
+            access_log.log(level, "%d POST / (%s) %.2fms", status,
+                           getattr(self.conn.context, "remote_ip", ""), elapsed)

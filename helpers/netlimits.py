@@ -1,0 +1,360 @@
+"""Connection-level limits of the HTTP server (docs/security.md, "Hardening II: network and services").
+
+:class:`GuardedHTTPServer` is Tornado's ``HTTPServer`` with what an outsider must not be able to
+exhaust bounded, below any handler (so a custom connection delegate can use it unchanged):
+
+* **descriptors**: when the process runs out of descriptors (EMFILE, ENFILE, ENOBUFS,
+  ENOMEM) the accept loop first closes up to :data:`SHED_BATCH` of the connections that have
+  waited longest (at least :data:`SHED_MIN_AGE` seconds) for a request's headers (idle
+  keep-alive or slowloris: a client that is polling is never waiting long) and accepts again;
+  with nothing to close it backs off for :data:`ACCEPT_BACKOFF` seconds instead of being woken
+  again at once for the same waiting connection (13,000 failed accepts a second were seen).
+  One warning per :data:`WARN_INTERVAL` seconds carries the counts. :func:`raise_nofile_limit`
+  raises the soft ``RLIMIT_NOFILE`` to the hard one at start-up;
+* **connections per address**: at most ``max_per_address`` open connections per client
+  address (IPv6 by /64, :func:`address_key`); past it a new connection is closed at once.
+  Addresses in ``exempt`` (the reverse proxy) are not limited;
+* **request bodies**: ``body_limit(start_line, headers)`` chooses the largest body of each
+  request from its headers (Tornado's ``HTTP1Connection.set_max_body_size``; a larger
+  ``Content-Length`` is answered 400 and the connection closed), and the bytes held by bodies
+  not yet complete are capped in total by ``max_pending``: past it the connection that
+  receives more is closed;
+* idle connections, slow headers and slow bodies are Tornado's ``idle_connection_timeout``
+  (which is also the time allowed for a request's headers) and ``body_timeout``, passed through.
+
+Only the standard library and Tornado are used; nothing here knows the Bancho protocol.
+"""
+
+from __future__ import annotations
+
+import collections
+import errno
+import ipaddress
+import logging
+import resource
+import socket
+import time
+from typing import Any, Awaitable, Callable, Iterable
+
+import tornado.httpserver
+import tornado.httputil
+import tornado.ioloop
+
+log = logging.getLogger("pep.net")
+
+#: seconds the accept loop pauses when the process has no descriptor left
+ACCEPT_BACKOFF = 0.1
+#: connections accepted per readiness event at most (the others wait for the next turn)
+ACCEPT_BATCH = 128
+#: connections waiting for headers closed at most per descriptor shortage
+SHED_BATCH = 16
+#: seconds a connection must have waited for headers before it may be closed for a newcomer
+SHED_MIN_AGE = 1.0
+#: seconds between two warnings about the same kind of refusal
+WARN_INTERVAL = 10.0
+#: a soft RLIMIT_NOFILE below this many descriptors gets a warning at start-up
+MIN_OPEN_FILES = 4096
+
+_OUT_OF_DESCRIPTORS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+
+BodyLimit = Callable[[tornado.httputil.RequestStartLine, tornado.httputil.HTTPHeaders], "int | None"]
+
+
+def address_key(ip: str) -> str:
+    """The key under which per-address limits count ``ip``: an IPv4 address as is, an IPv6
+    address by its /64 (a line or a host usually owns a whole /64), an IPv4-mapped IPv6 address
+    as the IPv4 one; anything else (a Unix socket, '') unchanged. Source: ``ipaddress``."""
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if isinstance(addr, ipaddress.IPv6Address):
+        if addr.ipv4_mapped is not None:
+            return str(addr.ipv4_mapped)
+        return str(ipaddress.IPv6Network((addr, 64), strict=False))
+    return str(addr)
+
+
+def parse_networks(text: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """Comma-separated addresses or networks -> networks; raises ValueError for a bad one."""
+    return [ipaddress.ip_network(part.strip(), strict=False) for part in text.split(",") if part.strip()]
+
+
+def raise_nofile_limit(minimum: int = MIN_OPEN_FILES) -> tuple[int, int]:
+    """Raise the soft ``RLIMIT_NOFILE`` (open descriptors) to the hard limit; warn when the
+    result is below ``minimum``. Returns (soft, hard) after the change; never raises (a
+    platform without ``resource`` limits gives (-1, -1)). Source: getrlimit(2)."""
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard == resource.RLIM_INFINITY or soft < hard:
+            target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+            try:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+                soft = target
+            except (ValueError, OSError) as exc:
+                log.warning("cannot raise the open-file limit from %d to %d: %s", soft, target, exc)
+    except (ValueError, OSError, AttributeError) as exc:
+        log.warning("cannot read the open-file limit: %s", exc)
+        return -1, -1
+    if soft != resource.RLIM_INFINITY and soft < minimum:
+        log.warning("open-file limit is %d (hard limit %d): each connection takes one; raise it to at "
+                    "least %d (LimitNOFILE= in the systemd unit, docs/security.md)", soft, hard, minimum)
+    return soft, hard
+
+
+class Throttle:
+    """Counts events and logs one warning per ``interval`` seconds with how many happened.
+
+    ``Throttle("refused %d connection(s) ...")``: the message gets the count as its first
+    argument, then the arguments of the call that logs.
+    """
+
+    def __init__(self, message: str, interval: float = WARN_INTERVAL, logger: logging.Logger = log) -> None:
+        self.message = message
+        self.interval = interval
+        self.logger = logger
+        self.count = 0  # events since the last warning
+        self.total = 0  # events ever
+        self._last = float("-inf")
+
+    def hit(self, *args: Any) -> None:
+        """Count one event; log when ``interval`` seconds passed since the last warning."""
+        self.count += 1
+        self.total += 1
+        now = time.monotonic()
+        if now - self._last >= self.interval:
+            self._last = now
+            self.logger.warning(self.message, self.count, *args)
+            self.count = 0
+
+
+class LogThrottle(logging.Filter):
+    """A logging filter that lets through one record per message template per ``interval``
+    seconds and notes how many were suppressed in the next one it lets through. Used on Tornado's
+    ``tornado.general`` logger, which logs one line per malformed request or slow body (an
+    attacker could otherwise fill the disk). Memory: one entry per distinct template."""
+
+    def __init__(self, interval: float = WARN_INTERVAL) -> None:
+        super().__init__()
+        self.interval = interval
+        self._seen: dict[Any, list[float | int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        entry = self._seen.get(record.msg)
+        now = time.monotonic()
+        if entry is None:
+            if len(self._seen) < 1000:
+                self._seen[record.msg] = [now, 0]
+            return True
+        if now - entry[0] < self.interval:
+            entry[1] += 1
+            return False
+        suppressed = int(entry[1])
+        entry[0], entry[1] = now, 0
+        if suppressed:
+            record.msg = f"{record.msg} [{suppressed} similar message(s) suppressed]"
+        return True
+
+
+def install_log_throttle(names: Iterable[str] = ("tornado.general",), interval: float = WARN_INTERVAL) -> None:
+    """Put a :class:`LogThrottle` on each named logger."""
+    for name in names:
+        logging.getLogger(name).addFilter(LogThrottle(interval))
+
+
+class _BodyGuard(tornado.httputil.HTTPMessageDelegate):
+    """Wraps the request delegate: sets the body limit from the headers and counts the bytes
+    of the incomplete body against the server's total."""
+
+    __slots__ = ("server", "inner", "conn", "held", "server_conn")
+
+    def __init__(self, server: "GuardedHTTPServer", inner: tornado.httputil.HTTPMessageDelegate,
+                 conn: tornado.httputil.HTTPConnection, server_conn: object) -> None:
+        self.server = server
+        self.inner = inner
+        self.conn = conn
+        self.held = 0
+        self.server_conn = server_conn
+
+    def headers_received(self, start_line: Any, headers: tornado.httputil.HTTPHeaders) -> Awaitable[None] | None:
+        self.server.waiting.pop(self.server_conn, None)  # a request is under way: not idle
+        limit_of = self.server.body_limit
+        if limit_of is not None:
+            limit = limit_of(start_line, headers)
+            if limit is not None:
+                self.conn.set_max_body_size(limit)  # type: ignore[attr-defined]
+        return self.inner.headers_received(start_line, headers)
+
+    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
+        server = self.server
+        size = len(chunk)
+        self.held += size
+        server.pending_bytes += size
+        if server.pending_bytes > server.max_pending:
+            server.pending_refused.hit(server.max_pending)
+            self._release()
+            self.conn.close()  # the next read fails quietly; the delegate hears on_connection_close
+            return None
+        return self.inner.data_received(chunk)
+
+    def _release(self) -> None:
+        if self.held:
+            self.server.pending_bytes -= self.held
+            self.held = 0
+
+    def finish(self) -> None:
+        self._release()
+        self.inner.finish()
+
+    def on_connection_close(self) -> None:
+        self._release()
+        self.inner.on_connection_close()
+
+
+class GuardedHTTPServer(tornado.httpserver.HTTPServer):
+    """``HTTPServer`` with the limits of this module. Keyword arguments on top of Tornado's:
+
+    * ``max_per_address`` (int, 0 = no limit): open connections per client address;
+    * ``exempt`` (iterable of ``ip_network``): addresses never limited per address;
+    * ``body_limit`` (callable or None): largest body in bytes for a request, from its start
+      line and headers; None = Tornado's ``max_body_size`` for every request;
+    * ``max_pending`` (int bytes): total of incomplete request bodies held at once.
+
+    Counters for tests and metrics: ``open_by_address``, ``refused_connections.total``,
+    ``accept_pauses.total``, ``pending_bytes``.
+    """
+
+    def initialize(self, request_callback: Any, max_per_address: int = 0, exempt: Iterable[Any] = (),
+                   body_limit: BodyLimit | None = None, max_pending: int = 1 << 62, **kwargs: Any) -> None:
+        super().initialize(request_callback, **kwargs)
+        self.max_per_address = max_per_address
+        self.exempt = list(exempt)
+        self.body_limit = body_limit
+        self.max_pending = max_pending
+        self.pending_bytes = 0
+        self.open_by_address: dict[str, int] = {}
+        # connections waiting for a request's headers -> since when (monotonic), oldest first
+        self.waiting: collections.OrderedDict[Any, float] = collections.OrderedDict()
+        self._address_of: dict[Any, str] = {}  # stream -> counted address key
+        self.refused_connections = Throttle(
+            "refused %d connection(s) in the last interval: more than %d open from one address (last: %s)")
+        self.accept_pauses = Throttle(
+            "out of file descriptors %d time(s) in the last interval (open connections: %d, idle ones "
+            "closed for newcomers so far: %d): accepting paused for %.1f s when none could be closed; "
+            "raise the open-file limit or lower [server] idle_timeout")
+        self.shed_total = 0
+        self.pending_refused = Throttle(
+            "closed %d connection(s) in the last interval: incomplete request bodies hold more than %d bytes")
+
+    # ---------------------------------------------------------------- accepting
+    def add_sockets(self, sockets: Iterable[socket.socket]) -> None:
+        """Accept on ``sockets`` with the backing-off accept loop (replaces Tornado's handler)."""
+        for sock in sockets:
+            self._sockets[sock.fileno()] = sock
+            self._handlers[sock.fileno()] = self._accept_on(sock)
+
+    def _accept_on(self, sock: socket.socket) -> Callable[[], None]:
+        """Start accepting on ``sock``; returns the function that stops it (for ``stop()``)."""
+        io_loop = tornado.ioloop.IOLoop.current()
+        state = {"reading": True, "stopped": False, "timer": None}
+
+        def resume() -> None:
+            state["timer"] = None
+            if not state["stopped"] and not state["reading"]:
+                state["reading"] = True
+                io_loop.add_handler(sock, on_readable, tornado.ioloop.IOLoop.READ)
+
+        def on_readable(fd: Any, events: int) -> None:
+            for _ in range(ACCEPT_BATCH):
+                if state["stopped"]:
+                    return
+                try:
+                    connection, address = sock.accept()
+                except BlockingIOError:
+                    return
+                except ConnectionAbortedError:
+                    continue
+                except OSError as exc:
+                    if exc.errno not in _OUT_OF_DESCRIPTORS:
+                        raise
+                    self.accept_pauses.hit(len(self._connections), self.shed_total, ACCEPT_BACKOFF)
+                    if self._shed_idle():
+                        continue  # descriptors were freed: accept the newcomer now
+                    # the waiting connection stays in the backlog; wake up later, not at once
+                    io_loop.remove_handler(sock)
+                    state["reading"] = False
+                    state["timer"] = io_loop.call_later(ACCEPT_BACKOFF, resume)
+                    return
+                self._handle_connection(connection, address)
+
+        def stop() -> None:
+            state["stopped"] = True
+            if state["timer"] is not None:
+                io_loop.remove_timeout(state["timer"])
+            if state["reading"]:
+                io_loop.remove_handler(sock)
+                state["reading"] = False
+
+        io_loop.add_handler(sock, on_readable, tornado.ioloop.IOLoop.READ)
+        return stop
+
+    def _shed_idle(self) -> int:
+        """Close up to :data:`SHED_BATCH` connections that have waited at least
+        :data:`SHED_MIN_AGE` seconds for a request's headers, oldest first; returns how many."""
+        now = time.monotonic()
+        shed = 0
+        while self.waiting and shed < SHED_BATCH:
+            server_conn, since = next(iter(self.waiting.items()))
+            if now - since < SHED_MIN_AGE:
+                break
+            del self.waiting[server_conn]
+            stream = getattr(server_conn, "stream", None)
+            if stream is not None and not stream.closed():
+                stream.close()  # frees the descriptor now; Tornado calls on_close later
+                shed += 1
+        self.shed_total += shed
+        return shed
+
+    # ---------------------------------------------------------------- per address
+    def _exempt(self, ip: str) -> bool:
+        if not self.exempt:
+            return False
+        try:
+            addr = ipaddress.ip_address(ip)
+        except ValueError:
+            return False
+        return any(addr in net for net in self.exempt)
+
+    def handle_stream(self, stream: Any, address: Any) -> None:
+        """Count the connection against its address; close it at once past the limit."""
+        ip = address[0] if isinstance(address, tuple) and address else ""
+        if self.max_per_address and ip and not self._exempt(ip):
+            key = address_key(ip)
+            count = self.open_by_address.get(key, 0)
+            if count >= self.max_per_address:
+                self.refused_connections.hit(self.max_per_address, key)
+                stream.close()
+                return
+            self.open_by_address[key] = count + 1
+            self._address_of[stream] = key
+        super().handle_stream(stream, address)
+
+    def on_close(self, server_conn: Any) -> None:
+        """A connection ended: give its place back."""
+        self.waiting.pop(server_conn, None)
+        key = self._address_of.pop(getattr(server_conn, "stream", None), None)
+        if key is not None:
+            left = self.open_by_address.get(key, 1) - 1
+            if left > 0:
+                self.open_by_address[key] = left
+            else:
+                self.open_by_address.pop(key, None)
+        super().on_close(server_conn)
+
+    # ---------------------------------------------------------------- bodies
+    def start_request(self, server_conn: object, request_conn: tornado.httputil.HTTPConnection
+                      ) -> tornado.httputil.HTTPMessageDelegate:
+        """Tornado's delegate, wrapped by the body limits; the connection now waits for headers."""
+        self.waiting[server_conn] = time.monotonic()
+        self.waiting.move_to_end(server_conn)
+        return _BodyGuard(self, super().start_request(server_conn, request_conn), request_conn, server_conn)
