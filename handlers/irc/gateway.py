@@ -42,7 +42,7 @@ from handlers.irc import protocol as p
 from helpers import codec
 from objects.channel import MULTIPLAYER_PREFIX, SPECTATOR_PREFIX
 from objects.state import ChatListener
-from objects.token import Token, client_privileges
+from objects.token import NO_IDS, Token, client_privileges
 from services import channels, chat, session
 from services.commands import mp as mp_commands
 
@@ -921,7 +921,7 @@ class Connection:
         assert token is not None
         if params and params[0]:
             token.away_message = params[0][:256]
-            token.away_told.clear()
+            token.away_told = NO_IDS  # a new away message is told to every sender again
             self.numeric(p.RPL_NOWAWAY, "You have been marked as being away")
         else:
             token.away_message = None
