@@ -10,6 +10,8 @@ Command line (README "Usage"):
 * ``python3 pep.py stop --pid PID [--notify]``: stop the server with that pid, keeping every
   session for the next start (SIGTERM), or as a maintenance stop that tells the clients to
   reconnect (``--notify``: SIGUSR1). docs/operations.md "Deploys without disconnects".
+* ``python3 pep.py irc-token USERNAME [--config PATH]``: give the user a new IRC token the way
+  the website's ``/irc`` page does and print it (docs/irc.md).
 
 Every configuration key can be overridden with ``PEP_<SECTION>_<KEY>`` (see ``config.ini``).
 """
@@ -45,6 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     stop.add_argument("--notify", action="store_true",
                       help="maintenance stop: tell the clients to reconnect and log them out (SIGUSR1)")
     stop.add_argument("--config", default=argparse.SUPPRESS)
+    irc = sub.add_parser("irc-token", help="give a user a new IRC token like the website does; prints it")
+    irc.add_argument("username")
+    irc.add_argument("--config", default=argparse.SUPPRESS)
     return parser
 
 
@@ -99,16 +104,32 @@ async def _add_user(cfg: config_module.Config, username: str, password: str, pri
     return 0
 
 
+async def _irc_token(cfg: config_module.Config, username: str) -> int:
+    from common import db as db_module
+    from common import schema
+
+    db = db_module.Database(cfg.db)
+    try:
+        token = await schema.new_irc_token(db, username)
+    finally:
+        db.close()
+    print(token)
+    return 0
+
+
 def build_services(state) -> None:
     """Attach the runtime objects to ``state``: the bot's commands (``state.bot_hooks``), the
     pub/sub listener (``state.listener``) and the background services in start order
-    (``state.services``: loops, match janitor, pub/sub listener; stopped in reverse)."""
+    (``state.services``: loops, match janitor, pub/sub listener, the match-event lines, the IRC
+    gateway (docs/irc.md); stopped in reverse)."""
     from services import commands as bot_commands
-    from services import loops, match_cleanup, pubsub, pubsub_handlers
+    from handlers import irc
+    from services import loops, match_cleanup, match_events, pubsub, pubsub_handlers
 
     bot_commands.install(state)
     state.listener = pubsub.Listener(state, pubsub_handlers.SUBSCRIPTIONS, on_reconnect=pubsub_handlers.catch_up)
-    state.services = [loops.Loops(state), match_cleanup.MatchJanitor(state), state.listener]
+    state.services = [loops.Loops(state), match_cleanup.MatchJanitor(state), state.listener,
+                      match_events.MatchEvents(state), irc.Gateway(state)]
 
 
 async def serve(cfg: config_module.Config):
@@ -262,6 +283,14 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_add_user(cfg, args.username, args.password, args.privileges))
         except UserError as exc:
             print(f"adduser: {exc}", file=sys.stderr)
+            return 1
+    if args.command == "irc-token":
+        from common.schema import UserError
+
+        try:
+            return asyncio.run(_irc_token(cfg, args.username))
+        except UserError as exc:
+            print(f"irc-token: {exc}", file=sys.stderr)
             return 1
     return run(cfg)
 

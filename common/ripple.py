@@ -98,6 +98,11 @@ class Repository:
         """The whole ``users`` row of ``user_id``, or None."""
         return await self.db.fetch_one("SELECT * FROM users WHERE id = %s LIMIT 1", (user_id,))
 
+    async def irc_token_user(self, token_md5: str) -> int | None:
+        """The user id whose IRC token hashes to ``token_md5`` (``irc_tokens``, docs/irc.md), or None."""
+        row = await self.db.fetch_one("SELECT userid FROM irc_tokens WHERE token = %s LIMIT 1", (token_md5,))
+        return None if row is None else int(row["userid"])
+
     async def privileges_and_silences(self, user_ids: list[int], chunk: int = 1000) -> dict[int, tuple[int, int]]:
         """``{id: (users.privileges, users.silence_end)}`` of ``user_ids`` (unknown ids absent),
         one query per ``chunk`` ids (pub/sub catch-up after a reconnect, docs/security.md).

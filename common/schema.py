@@ -672,3 +672,17 @@ async def add_user(db: Database, flavour: str, username: str, password: str, pri
     user_id = await db.transaction(work)
     log.debug("created user %s (%s) with privileges %s", user_id, username, privileges)
     return user_id
+
+
+async def new_irc_token(db: Database, username: str) -> str:
+    """Give ``username`` (any case, spaces or underscores) a new IRC token as the website does:
+    a random token whose MD5 replaces the user's row in ``irc_tokens`` (docs/irc.md); returns
+    the token in clear (shown once). Raises :class:`UserError` for an unknown user and
+    :class:`common.db.DatabaseError` when MySQL fails."""
+    row = await db.fetch_one("SELECT id FROM users WHERE username_safe = %s", (safe_username(username),))
+    if row is None:
+        raise UserError(f"no user named {username!r}")
+    token = secrets.token_hex(16)
+    await db.execute("REPLACE INTO irc_tokens (userid, token) VALUES (%s, %s)",
+                     (int(row["id"]), hashlib.md5(token.encode("ascii")).hexdigest()))
+    return token

@@ -146,6 +146,26 @@ class LimitsConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class IrcConfig:
+    """``[irc]``: the IRC gateway (docs/irc.md)."""
+
+    enabled: bool = True
+    host: str = "0.0.0.0"
+    port: int = 6667
+    server_name: str = "pep.py"
+    motd: str = "Welcome to the osu! chat over IRC. Join #osu and say hello."
+    max_connections: int = 5000
+    max_per_ip: int = 20
+    lines_per_second: float = 5.0
+    line_burst: int = 25
+    send_queue: int = 262144
+    ping_interval: float = 90.0
+    ping_timeout: float = 60.0
+    register_timeout: float = 30.0
+    flush_interval: float = 0.02
+
+
+@dataclasses.dataclass(frozen=True)
 class LetsConfig:
     api_url: str = "http://127.0.0.1:5002/api"
     timeout: float = 10.0
@@ -155,6 +175,8 @@ class LetsConfig:
 class BotConfig:
     # extra command modules (comma-separated .py paths or module names), see docs/commands.md
     command_modules: str = ""
+    # texts of the !mp replies and match-event lines: "kawata" or "official" (docs/irc.md)
+    mp_style: str = "kawata"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -188,6 +210,7 @@ _SECTIONS: dict[str, type] = {
     "multiplayer": MultiplayerConfig,
     "limits": LimitsConfig,
     "lets": LetsConfig,
+    "irc": IrcConfig,
     "log": LogConfig,
     "bot": BotConfig,
     "geo": GeoConfig,
@@ -254,6 +277,16 @@ _RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("limits", "tournament_sessions"): (1, 1000),
     ("limits", "bcrypt_queue"): (1, 100_000),
     ("limits", "bcrypt_per_ip"): (1, 100_000),
+    ("irc", "port"): (0, 65535),
+    ("irc", "max_connections"): (1, 1_000_000),
+    ("irc", "max_per_ip"): (1, 1_000_000),
+    ("irc", "lines_per_second"): (0.1, 10000),
+    ("irc", "line_burst"): (1, 100000),
+    ("irc", "send_queue"): (4096, 1 << 30),
+    ("irc", "ping_interval"): (1, 86400),
+    ("irc", "ping_timeout"): (1, 86400),
+    ("irc", "register_timeout"): (1, 3600),
+    ("irc", "flush_interval"): (0.001, 1),
 }
 
 
@@ -270,6 +303,7 @@ class Config:
     multiplayer: MultiplayerConfig = MultiplayerConfig()
     limits: LimitsConfig = LimitsConfig()
     lets: LetsConfig = LetsConfig()
+    irc: IrcConfig = IrcConfig()
     log: LogConfig = LogConfig()
     bot: BotConfig = BotConfig()
     geo: GeoConfig = GeoConfig()
@@ -341,6 +375,8 @@ def load(path: str | None = "config.ini", environ: Mapping[str, str] | None = No
     config = Config(**values)
     if config.stack.flavour not in FLAVOURS:
         raise ConfigError(f"[stack] flavour = {config.stack.flavour!r}: expected one of {', '.join(FLAVOURS)}")
+    if config.bot.mp_style not in ("kawata", "official"):
+        raise ConfigError(f"[bot] mp_style = {config.bot.mp_style!r}: expected kawata or official")
     if config.log.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
         raise ConfigError(f"[log] level = {config.log.level!r}: expected DEBUG, INFO, WARNING or ERROR")
     for where, text in (("[server] connection_limit_exempt", config.server.connection_limit_exempt),

@@ -53,6 +53,44 @@ class Listening(Protocol):
     def listening(self) -> bool: ...
 
 
+class ChatListener:
+    """What a chat front end other than the game client (the IRC gateway, docs/irc.md) hears of
+    the chat world. Every method is called synchronously, after the change is made in memory,
+    and must not raise or await; the defaults do nothing.
+
+    Sources: :mod:`services.chat` (``channel_message``, ``private_message``),
+    :mod:`services.channels` (``joined``, ``parted``) and :mod:`services.session` (``logged_out``).
+    """
+
+    def channel_message(self, channel: Any, sender: Token, text: str) -> None:
+        """``sender`` said ``text`` in ``channel`` (an :class:`objects.channel.Channel`); the
+        game members already got the packet."""
+
+    def private_message(self, sender: Token, target: Token, text: str) -> None:
+        """``sender`` sent ``text`` to ``target`` (the user's main token, already queued)."""
+
+    def joined(self, channel: Any, token: Token) -> None:
+        """``token`` became a member of ``channel``."""
+
+    def parted(self, channel: Any, token: Token, kick: bool) -> None:
+        """``token`` left ``channel`` (``kick``: it was removed by the server)."""
+
+    def logged_out(self, token: Token) -> None:
+        """``token`` is logging out; called while it is still in its channels."""
+
+
+class MatchListener:
+    """What a listener hears of multiplayer matches (the match-event lines of
+    :mod:`services.match_events`). Called synchronously from :mod:`services.multiplayer`; must
+    not raise or await; the defaults do nothing."""
+
+    def match_changed(self, match: Any) -> None:
+        """Anything about ``match`` changed (called where the update is sent to everyone)."""
+
+    def round_finished(self, match: Any) -> None:
+        """The round of ``match`` is over; its slots still hold this round's scores."""
+
+
 class State:
     """Everything the server knows in memory, plus handles on MySQL and Redis.
 
@@ -84,6 +122,10 @@ class State:
         self.lobby_pending: dict[int, Match] = {}
         self.settings = Settings()
         self.bot: Token | None = None
+        # chat front ends besides the game client (the IRC gateway); see ChatListener
+        self.chat_listeners: list[ChatListener] = []
+        self.match_listeners: list[MatchListener] = []  # services.match_events
+        self.irc: Any = None  # the IRC gateway (handlers/irc) while it runs, else None
         # tokens removed by a kick whose final packets are delivered on their next poll:
         # token string -> (token, monotonic time of the kick)
         self.kicked: dict[str, tuple[Token, float]] = {}

@@ -79,6 +79,7 @@ class Token:
         # Hardening II (docs/security.md): per-session bounds on work a client can trigger
         "stats_reloading", "stats_reload_again", "stats_reply", "poll_flags",
         "friend_limit", "match_create_limit", "round_start_limit", "error_report_limit",
+        "now_playing", "_presence", "_stats", "irc",
     )
 
     def __init__(self, user_id: int, username: str, safe_name: str, privileges: int, *,
@@ -170,6 +171,8 @@ class Token:
         self.match_create_limit = Window()
         self.round_start_limit = Window()
         self.error_report_limit = Window()
+        # the IRC connection of an IRC session (handlers/irc, docs/irc.md); None for game clients
+        self.irc = None
 
     def __repr__(self) -> str:
         return f"<Token {self.user_id} {self.username!r}{' tourney' if self.tournament else ''}>"

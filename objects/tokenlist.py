@@ -62,12 +62,13 @@ class TokenList:
         return list(self.by_user.get(user_id, ()))
 
     def user(self, user_id: int) -> Token | None:
-        """The user's main token: the game client if one is online, else any token (e.g. tourney)."""
+        """The user's main token: the game client if one is online, else any token (e.g. tourney
+        or IRC, docs/irc.md)."""
         tokens = self.by_user.get(user_id)
         if not tokens:
             return None
         for token in tokens:
-            if not token.tournament and not token.kicked:
+            if not token.tournament and not token.kicked and token.irc is None:
                 return token
         for token in tokens:
             if not token.kicked:

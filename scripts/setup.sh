@@ -81,6 +81,8 @@ if [ "$HAVE_APT" = 1 ]; then
         # the README's TLS proxy recipe is tested with a real nginx and an openssl certificate,
         # and its "check it works" commands with curl (tests/integration/test_readme.py)
         apt_install nginx openssl curl || warn "nginx/openssl/curl are missing: the README recipe tests will fail"
+        # the scripted IRC session of tests/integration/test_irc_irssi.py (docs/irc.md)
+        DEBIAN_FRONTEND=noninteractive apt_install irssi tmux || warn "irssi/tmux missing: the irssi test will be skipped"
     fi
 else
     say "not a Debian system: skipping package installation"

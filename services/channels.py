@@ -23,6 +23,8 @@ def part_channel(state: State, token: Token, channel: Channel, kick: bool = Fals
     token.channels.discard(channel.name)
     if kick:
         token.enqueue(codec.channel_kicked(channel.client_name))
+    for listener in state.chat_listeners:  # the IRC gateway (docs/irc.md)
+        listener.parted(channel, token, kick)
     if channel.temp and channel.humans() == 0:
         for member in channel.members:
             member.channels.discard(channel.name)
@@ -34,6 +36,8 @@ def join_channel(state: State, token: Token, channel: Channel) -> None:
     channel.members.add(token)
     token.channels.add(channel.name)
     token.enqueue(codec.channel_join_success(channel.client_name))
+    for listener in state.chat_listeners:  # the IRC gateway (docs/irc.md)
+        listener.joined(channel, token)
 
 
 def open_temporary(state: State, name: str, description: str) -> Channel:

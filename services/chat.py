@@ -113,6 +113,8 @@ def _send_public(state: State, sender: Token, name: str, text: str) -> Result:
     if not channel.can_write(sender):
         return Result.NOT_ALLOWED
     channel.members.broadcast(codec.message(sender.username, text, channel.client_name, sender.user_id), but=sender)
+    for listener in state.chat_listeners:  # the IRC gateway (docs/irc.md)
+        listener.channel_message(channel, sender, text)
     sender.remember_message(f"{time.strftime('%H:%M')} - {sender.username}@{channel.name}: {text[:50]}")
     log.debug("chat %s @ %s: %s", sender.username, channel.name, text)
     if state.bot is not None and not sender.is_bot:
@@ -139,6 +141,8 @@ def _send_private(state: State, sender: Token, target_name: str, text: str) -> R
         sender.enqueue(codec.message(target.username, f"\x01ACTION is away: {target.away_message}\x01",
                                      sender.username, target.user_id))
     target.enqueue(codec.message(sender.username, text, target.username, sender.user_id))
+    for listener in state.chat_listeners:  # the IRC gateway (docs/irc.md)
+        listener.private_message(sender, target, text)
     return Result.SENT
 
 

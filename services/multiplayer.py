@@ -163,6 +163,8 @@ def send_updates(state: State, match: Match, extra: Iterable[Token] = ()) -> Non
     """
     if match.disposed:
         return
+    for listener in state.match_listeners:  # match-event lines (services/match_events.py)
+        listener.match_changed(match)
     match.invalidate()
     got: set[str] = set()
     members = match.members()
@@ -917,6 +919,8 @@ def finish(state: State, match: Match) -> None:
         return
     results = _results(match)
     players = match.playing_tokens()
+    for listener in state.match_listeners:  # match-event lines (services/match_events.py)
+        listener.round_finished(match)
     _reset_round(match)
     send_updates(state, match)
     data = codec.match_complete()

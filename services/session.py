@@ -42,6 +42,8 @@ def logout(state: State, token: Token, broadcast: bool = True) -> None:
     spectate.stop_spectating(state, token)
     spectate.detach_spectators(state, token)
     multiplayer.leave_match(state, token)
+    for listener in state.chat_listeners:  # the IRC gateway (docs/irc.md)
+        listener.logged_out(token)
     token.logged_out = True
     for name in list(token.channels):
         channel = state.channels.get(name)

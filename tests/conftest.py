@@ -264,6 +264,7 @@ class ServerProcess:
         self.env = env
         self.log_path = log_path
         self.port = int(env["PEP_SERVER_PORT"])
+        self.irc_port = int(env.get("PEP_IRC_PORT", "0"))
         self.url = f"http://127.0.0.1:{self.port}/"
         self.prefix = env.get("PEP_REDIS_KEY_PREFIX", "")
         self.proc: subprocess.Popen | None = None
@@ -416,6 +417,7 @@ class TestServer:
         self.proc = proc
         self.url = proc.url
         self.port = proc.port
+        self.irc_port = proc.irc_port
         self.log_path = proc.log_path
         self.prefix = redis.prefix
         self.db = db
@@ -495,6 +497,15 @@ class TestServer:
     def log_text(self) -> str:
         return self.proc.log_text()
 
+    def irc_token(self, name: str) -> str:
+        """A new IRC token for user ``name`` (``pep.py irc-token``), in clear."""
+        res = subprocess.run([PYTHON, "pep.py", "irc-token", name], cwd=str(REPO), env=self.env,
+                             capture_output=True, text=True, timeout=60)
+        assert res.returncode == 0, f"pep.py irc-token {name!r} failed ({res.returncode}): {res.stdout}\n{res.stderr}"
+        token = res.stdout.strip().splitlines()[-1].strip()
+        assert len(token) == 32, f"irc-token printed {res.stdout!r}"
+        return token
+
     def bot_name(self) -> str:
         """users.username of the bot (id 999)."""
         name = self.db.scalar("SELECT username FROM users WHERE id = 999")
@@ -551,6 +562,8 @@ def _server_env(db_name: str, prefix: str, port: int, extra: dict[str, str] | No
             "PEP_DB_DATABASE": db_name,
             "PEP_SERVER_PORT": str(port),
             "PEP_REDIS_KEY_PREFIX": prefix,
+            # every test server gets its own IRC port (docs/irc.md), so parallel servers never clash
+            "PEP_IRC_PORT": str(free_port()),
         }
     )
     if extra:

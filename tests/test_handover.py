@@ -38,7 +38,7 @@ def world():
     mp_commands.referees(state, match).add(c.user_id)
     mpl.set_ready(state, a, True)
     mpl.set_ready(state, b, True)
-    assert mpl.start(state, match, force=True)
+    assert mpl.start(state, match)
     spectate.start_spectating(state, d, c.user_id)
     state.lobby.add(e)
     e.in_lobby = True

@@ -30,6 +30,7 @@ from constants import privileges as privs
 from constants.mods import names as mod_names
 from services import multiplayer as mp
 from services.commands import Context, Subcommand, command, find
+from services.commands import mp_official
 from helpers import codec
 from objects import match as m
 
@@ -168,15 +169,22 @@ def mp_command(ctx: Context):
     state, sender = ctx.state, ctx.sender
     if sub == "help":
         return HELP
-    if sub == "make":
+    official = getattr(state.cfg.bot, "mp_style", "kawata") == "official"  # docs/irc.md
+    if sub == "make" or (official and sub == "makeprivate"):
         if not sender.privileges & privs.USER_TOURNAMENT_STAFF:
             return None
+        if official:
+            return mp_official.make(ctx, " ".join(args))
         return _make(ctx, " ".join(args))
     if sub == "join":
         return _join(ctx, args)
-    handler = _IN_MATCH.get(sub)
-    if handler is None:
-        return INVALID
+    if official:
+        if sub not in mp_official.HANDLERS:
+            return INVALID
+    else:
+        handler = _IN_MATCH.get(sub)
+        if handler is None:
+            return INVALID
     match = channel_match(state, ctx.channel)
     if match is None:
         if ctx.channel is not None and ctx.channel.startswith(m.CHANNEL_PREFIX):
@@ -184,6 +192,8 @@ def mp_command(ctx: Context):
         return NOT_IN_CHANNEL
     if not is_referee(state, sender, match):
         return None
+    if official:
+        return mp_official.dispatch(ctx, sub, args, match)
     try:
         return handler(ctx, match, args)
     except mp.MatchError as exc:  # a refused match operation: its text is the reply
@@ -201,6 +211,7 @@ def _make(ctx: Context, name: str) -> str:
     except mp.MatchError as exc:
         return str(exc)
     referees(ctx.state, match).add(ctx.sender.user_id)
+    mp_official.join_referee_channel(ctx, match)
     return f"Tourney match #{match.id} created!"
 
 
