@@ -537,6 +537,63 @@ class Repository:
             "SELECT * FROM beatmaps WHERE beatmap_id = %s ORDER BY id DESC LIMIT 1", (beatmap_id,)
         )
 
+    async def set_beatmap_status(self, beatmap_id: int, beatmapset_id: int | None, status: int,
+                                 ranked_by: int) -> list[str]:
+        """Kawata's ``!map`` (docs/commands.md): ``beatmaps.ranked = status``,
+        ``ranked_status_freezed = 1``, ``rankedby = ranked_by`` (a user id, as Kawata writes it)
+        for one difficulty (``beatmapset_id`` None) or every difficulty of the set, and closes the
+        open ``map_requests`` of those maps. Returns the md5s of the set's difficulties (at most
+        200) for ``ussr:refresh_bmap``."""
+
+        def work(cur: Any) -> list[str]:
+            if beatmapset_id is None:
+                cur.execute("UPDATE beatmaps SET ranked = %s, ranked_status_freezed = 1, rankedby = %s "
+                            "WHERE beatmap_id = %s", (status, str(ranked_by), beatmap_id))
+                cur.execute("SELECT beatmap_md5 FROM beatmaps WHERE beatmap_id = %s LIMIT 200", (beatmap_id,))
+            else:
+                cur.execute("UPDATE beatmaps SET ranked = %s, ranked_status_freezed = 1, rankedby = %s "
+                            "WHERE beatmapset_id = %s", (status, str(ranked_by), beatmapset_id))
+                cur.execute("SELECT beatmap_md5 FROM beatmaps WHERE beatmapset_id = %s LIMIT 200", (beatmapset_id,))
+            md5s = [str(r["beatmap_md5"]) for r in cur.fetchall()]
+            if beatmapset_id is None:
+                cur.execute("UPDATE map_requests SET active = 0 WHERE active = 1 AND map_id = %s", (beatmap_id,))
+            else:
+                cur.execute("UPDATE map_requests r JOIN beatmaps b ON b.beatmap_id = r.map_id SET r.active = 0 "
+                            "WHERE r.active = 1 AND b.beatmapset_id = %s", (beatmapset_id,))
+            return md5s
+
+        return await self.db.transaction(work)
+
+    async def add_map_request(self, map_id: int, player_id: int, limit: int) -> str:
+        """bancho.py's ``!request``: an open ``map_requests`` row for ``map_id`` by ``player_id``,
+        in one transaction. Returns ``"added"``, ``"duplicate"`` (already open for that map) or
+        ``"full"`` (the player has ``limit`` open requests)."""
+
+        def work(cur: Any) -> str:
+            cur.execute("SELECT 1 FROM map_requests WHERE active = 1 AND map_id = %s LIMIT 1", (map_id,))
+            if cur.fetchone() is not None:
+                return "duplicate"
+            cur.execute("SELECT COUNT(*) AS n FROM map_requests WHERE active = 1 AND player_id = %s", (player_id,))
+            if int(cur.fetchone()["n"]) >= limit:
+                return "full"
+            cur.execute("INSERT INTO map_requests (map_id, player_id, datetime, active) VALUES (%s, %s, %s, 1)",
+                        (map_id, player_id, int(time.time())))
+            return "added"
+
+        return await self.db.transaction(work)
+
+    async def open_map_requests(self, limit: int) -> tuple[int, list[dict[str, Any]]]:
+        """bancho.py's ``!requests``: (how many requests are open, the oldest ``limit`` of them with
+        ``map_id``, ``datetime``, ``username`` of the requester and ``song_name``, NULL when the
+        map left the ``beatmaps`` table)."""
+        total = int(await self.db.fetch_value("SELECT COUNT(*) FROM map_requests WHERE active = 1", default=0) or 0)
+        rows = await self.db.fetch_all(
+            "SELECT r.map_id, r.datetime, u.username, "
+            "(SELECT b.song_name FROM beatmaps b WHERE b.beatmap_id = r.map_id LIMIT 1) AS song_name "
+            "FROM map_requests r LEFT JOIN users u ON u.id = r.player_id "
+            "WHERE r.active = 1 ORDER BY r.id LIMIT %s", (limit,))
+        return total, rows
+
     # ------------------------------------------------------------------ offline messages
     async def store_offline_message(self, sender_id: int, recipient_safe_name: str, content: str,
                                     limit: int, bypass: bool = False) -> tuple[StoreResult, int, str]:

@@ -138,6 +138,15 @@ class LetsConfig:
 class BotConfig:
     # extra command modules (comma-separated .py paths or module names), see docs/commands.md
     command_modules: str = ""
+    # the website's base URL for user and beatmap links in the bot's messages ("" = osu.ppy.sh links)
+    website: str = ""
+    # Discord webhook URL called when !map changes a ranked status ("" = none)
+    new_ranked_webhook: str = ""
+    # open !request rows per player
+    max_requests: int = 5
+    # beatmap mirror download URLs for !chimu, !beatconnect and !mirror ({set} = beatmapset id)
+    mirror_chimu: str = "https://chimu.moe/en/d/{set}"
+    mirror_beatconnect: str = "https://beatconnect.io/b/{set}"
 
 
 @dataclasses.dataclass(frozen=True)
