@@ -11,8 +11,10 @@ import re
 
 from common.ripple import safe_username
 from constants import game
-from services import chat
-from services.commands import Context, PRIVATE, RIPPLE, RIPPLE_LIKE, STACKS, command, usable_commands
+from constants import privileges as privs
+from services import chat, moderation
+from services.commands import (BANCHOPY, KAWATA, PRIVATE, REALISTIK, RIPPLE, RIPPLE_LIKE, STACKS, Context, command,
+                               usable_commands)
 
 # ------------------------------------------------------------------------------------ !roll
 ROLL_DEFAULT = 100
@@ -141,3 +143,31 @@ async def pp(ctx: Context) -> str:
         mode = _MODES[key]
     value = await ctx.state.repo.user_pp(ctx.sender.user_id, mode, ctx.sender.relax, ctx.sender.autopilot)
     return f"You have {value:,} pp"
+
+
+# ------------------------------------------------------------------------------------ !username
+@command("!username", "<new name...>", privileges=privs.USER_DONOR, private_reply=True,
+         stacks=(KAWATA, REALISTIK, BANCHOPY),
+         description="Changes your username (donors). You are disconnected and log in with the new name; "
+                     "while you play, the change waits until the play ends.",
+         effect="Same rules, MySQL writes and Redis keys as peppy:change_username.")
+async def username(ctx: Context) -> str | None:
+    """Kawata's ``!username`` (bancho.py's ``!changename``) through
+    :func:`services.moderation.change_username`, the one rename of the server: the name is
+    checked (1-30 printable characters, not both a space and an underscore, not in use), then
+    MySQL and the ``ripple:userid_cache`` keys, then every session is kicked with the rename
+    notice (so no reply). While the sender plays, ``ripple:change_username_pending:{id}`` is set
+    instead (the uniqueness check happens when the rename runs)."""
+    try:
+        new_name = moderation.check_username(ctx.rest)
+        if new_name == ctx.sender.username:
+            return "That is already your username."
+        taken = await ctx.state.repo.user_by_safe_name(safe_username(new_name))
+        if taken is not None and int(taken["id"]) != ctx.sender.user_id:
+            return "That username is already taken."
+        done = await moderation.change_username(ctx.state, ctx.sender.user_id, new_name)
+    except moderation.RenameError as exc:
+        return f"You can't use that username ({exc})."
+    if not done:
+        return f"You are playing: your username will be changed to {new_name} when the play ends."
+    return None
