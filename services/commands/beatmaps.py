@@ -168,3 +168,74 @@ async def requests_list(ctx: Context) -> list[str] | str:
         song = str(row.get("song_name") or f"beatmap {row['map_id']}")
         lines.append(f"[{row.get('username') or '?'} @ {when}] {beatmap_link(state, int(row['map_id']), song)}")
     return lines
+
+
+# ------------------------------------------------------------------------------------ mirrors
+MIRROR_NO_MAP = ("You're currently not spectating or playing a match, if you wish to request beatmap mirror "
+                 "/np it before!")
+MIRROR_UNKNOWN = "Sorry, I'm not able to provide a download link for this map :("
+
+
+def _channel_beatmap(ctx: Context) -> int | str:
+    """The beatmap id the mirror commands are about: the match's map in ``#multi_<id>``, the
+    host's map in ``#spect_<host id>``, else the sender's last /np; or the reply when none."""
+    state, channel = ctx.state, ctx.channel or ""
+    if channel.startswith("#multi_"):
+        suffix = channel[len("#multi_"):]
+        match = state.matches.get(int(suffix)) if suffix.isdigit() else None
+        if match is None:
+            return "This match doesn't seem to exist... Or does it...?"
+        return int(match.beatmap_id or 0) or MIRROR_UNKNOWN
+    if channel.startswith("#spect_"):
+        suffix = channel[len("#spect_"):]
+        host = state.tokens.user(int(suffix)) if suffix.isdigit() else None
+        if host is None:
+            return "The spectator host is offline."
+        return int(host.beatmap_id or 0) or MIRROR_UNKNOWN
+    np = ctx.sender.now_playing
+    if np is None or not np.beatmap_id:
+        return MIRROR_NO_MAP
+    return np.beatmap_id
+
+
+def _mirror_url(template: str, set_id: int) -> str:
+    return template.replace("{set}", str(set_id))
+
+
+async def _mirror(ctx: Context, which: str) -> str:
+    """Kawata's mirror links ([FIX]: a multiplayer channel gives the match's map, a spectator
+    channel the host's, and a map missing from ``beatmaps`` gets a reply instead of a crash)."""
+    target = _channel_beatmap(ctx)
+    if isinstance(target, str):
+        return target
+    row = await ctx.state.repo.beatmap_by_id(target)
+    set_id = int(row.get("beatmapset_id") or 0) if row else 0
+    if set_id <= 0:
+        return MIRROR_UNKNOWN
+    song = str(row.get("song_name") or "Unknown Beatmap")
+    bot = ctx.state.cfg.bot
+    chimu, beatconnect = _mirror_url(bot.mirror_chimu, set_id), _mirror_url(bot.mirror_beatconnect, set_id)
+    if which == "chimu":
+        return f"Download [{chimu} {song}] from Chimu"
+    if which == "beatconnect":
+        return f"Download [{beatconnect} {song}] from Beatconnect"
+    return f"Download {song} from [{beatconnect} Beatconnect], [{chimu} Chimu] or [osu://dl/{set_id} osu!direct]."
+
+
+@command("!chimu", stacks=(KAWATA, REALISTIK),
+         description="A Chimu download link ([bot] mirror_chimu) for the match's map (multiplayer channel), the "
+                     "host's map (spectator channel) or your last /np.")
+async def chimu(ctx: Context) -> str:
+    return await _mirror(ctx, "chimu")
+
+
+@command("!beatconnect", stacks=(KAWATA, REALISTIK),
+         description="A Beatconnect download link ([bot] mirror_beatconnect), like !chimu.")
+async def beatconnect(ctx: Context) -> str:
+    return await _mirror(ctx, "beatconnect")
+
+
+@command("!mirror", stacks=(KAWATA, REALISTIK),
+         description="Beatconnect, Chimu and osu!direct links, like !chimu.")
+async def mirror(ctx: Context) -> str:
+    return await _mirror(ctx, "mirror")

@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 import pytest
 
 from tests import client as C
@@ -57,3 +59,111 @@ def test_username_while_playing_is_deferred(server, bot):
         f"You are playing: your username will be changed to {new} when the play ends."
     assert server.redis.get(f"ripple:change_username_pending:{c.user.id}") == new
     assert server.db.scalar("SELECT username FROM users WHERE id=%s", (c.user.id,)) == c.user.name
+
+
+# ------------------------------------------------------------------------------------ small commands
+MANAGE_SERVERS, KICK = 512, 524288
+
+
+@pytest.fixture
+def roomy(start_server):
+    """A server on the same database without the chat spam limit (many commands per client)."""
+    return start_server({"PEP_CHAT_SPAM_LIMIT": "1000"})
+
+
+def test_recent_syntax_mm00(server, roomy, bot):
+    c = connect(server, on=roomy)
+    assert ask(c, bot, "!recent") == "Please submit a score!"
+    assert ask(c, bot, "!syntax !with") == "Syntax: !with <mods>"
+    assert ask(c, bot, "!syntax roll") == "Syntax: !roll [max]"
+    # a staff command the sender may not use is as unknown as a command that does not exist
+    assert ask(c, bot, "!syntax !kickall") == "Unknown command. Type !help to see the commands you can use."
+    assert ask(c, bot, "!syntax !nothing") == "Unknown command. Type !help to see the commands you can use."
+    assert ask(c, bot, "!syntax") == "Wrong syntax: !syntax <command...>"
+    staff = connect(server, 3 | MANAGE_SERVERS, on=roomy)
+    assert ask(staff, bot, "!syntax !kickall") == "Syntax: !kickall <No syntax>"
+    assert ask(c, bot, "!mm00") in ("meme", "MA MAURO ESISTE?")
+
+
+def test_mirrors_and_update(server, roomy, bot):
+    from tests.integration.test_commands_beatmaps import Subscriber, add_set, np
+
+    c = connect(server, on=roomy)
+    no_np = ("You're currently not spectating or playing a match, if you wish to request beatmap mirror "
+             "/np it before!")
+    assert ask(c, bot, "!chimu") == no_np
+    assert ask(c, bot, "!update") == "Please give me a beatmap first with /np command."
+    set_id, ids, md5s = add_set(server, 1)
+    np(c, bot, ids[0])
+    song = f"Artist - Song {set_id} [Diff 0]"
+    assert ask(c, bot, "!chimu") == f"Download [https://chimu.moe/en/d/{set_id} {song}] from Chimu"
+    assert ask(c, bot, "!beatconnect") == f"Download [https://beatconnect.io/b/{set_id} {song}] from Beatconnect"
+    assert ask(c, bot, "!mirror") == (f"Download {song} from [https://beatconnect.io/b/{set_id} Beatconnect], "
+                                      f"[https://chimu.moe/en/d/{set_id} Chimu] or [osu://dl/{set_id} osu!direct].")
+    sub = Subscriber(roomy, "ussr:refresh_bmap")
+    try:
+        assert ask(c, bot, "!update").startswith("An update request for that beatmap has been queued.")
+        assert sub.messages(1.0) == [md5s[0]]
+    finally:
+        sub.close()
+    np(c, bot, 1)  # not in beatmaps
+    assert ask(c, bot, "!chimu") == "Sorry, I'm not able to provide a download link for this map :("
+    assert ask(c, bot, "!update") == "Could not find beatmap."
+
+
+def test_mirror_url_is_configurable(server, start_server, bot):
+    from tests.integration.test_commands_beatmaps import add_set, np
+
+    srv = start_server({"PEP_BOT_MIRROR_CHIMU": "https://mirror.example/d/{set}"})
+    c = connect(server, on=srv)
+    set_id, ids, _ = add_set(server, 1)
+    np(c, bot, ids[0])
+    assert ask(c, bot, "!chimu") == f"Download [https://mirror.example/d/{set_id} Artist - Song {set_id} [Diff 0]] from Chimu"
+
+
+def test_reconnect(server, roomy, bot):
+    c = connect(server, on=roomy)
+    c.send(C.private_message(bot, "!reconnect"))
+    wait_login_reply(c, -1)
+    player = connect(server, on=roomy)
+    target = connect(server, on=roomy)
+    assert ask(player, bot, f"!reconnect {target.user.name}") == "You may only reconnect yourself."
+    staff = connect(server, 3 | KICK, on=roomy)
+    assert ask(staff, bot, "!reconnect nobody_here_at_all") == "nobody_here_at_all is not online"
+    assert ask(staff, bot, f"!reconnect {target.user.name}") == f"{target.user.name} has been reconnected."
+    wait_login_reply(target, -1)
+    assert roomy.client().login(target.user.name, target.user.password).user_id == target.user.id
+
+
+def test_bot_commands_and_reloadconfig(server, roomy, bot):
+    staff = connect(server, 3 | MANAGE_SERVERS, on=roomy)
+    assert ask(staff, bot, "!bot reconnect").startswith(f"{bot} is already connected to ")
+    assert ask(staff, bot, "!fokabot reconnect") == f"{bot} is already connected to Bancho"
+    assert "!system restart" in ask(staff, bot, "!bot reload")
+    # !reloadconfig reads bancho_settings and bancho_channels again: a new channel is announced
+    name = f"#rc{secrets.token_hex(3)}"
+    server.db.execute("INSERT INTO bancho_channels (name, description, public_read, public_write, status) "
+                      "VALUES (%s, 'reloadconfig test', 1, 1, 1)", (name,))
+    try:
+        assert ask(staff, bot, "!reloadconfig") == \
+            "Configuration reloaded successfully (config.ini changes need a restart)."
+        C.wait_for(staff, lambda p: p.id == C.CHANNEL_INFO and p.value.name == name, timeout=5,
+                   description="the new channel")
+    finally:
+        server.db.execute("DELETE FROM bancho_channels WHERE name=%s", (name,))
+    # none of them for a player
+    p = connect(server, on=roomy)
+    for text in ("!bot reconnect", "!bot reload", "!fokabot reconnect", "!reloadconfig", "!ir"):
+        p.send(C.private_message(bot, text))
+    assert not sentinel(p, bot)
+
+
+def test_ir(server, start_server, bot):
+    srv = start_server()
+    admin = connect(server, 3 | MANAGE_SERVERS, on=srv)
+    other = connect(server, on=srv)
+    admin.send(C.private_message(bot, "!ir"))
+    C.wait_for(other, lambda p: p.id == C.NOTIFICATION and p.value == "We are restarting Bancho. Be right back!",
+               timeout=5, description="!ir notice")
+    C.wait_for(other, lambda p: p.id == C.RESTART, timeout=5, description="restart packet")
+    assert not [p for p in admin.drain(rounds=1) if p.id == C.SEND_MESSAGE and p.value.sender == bot]

@@ -1,0 +1,123 @@
+"""Small commands of the other stacks: ``!recent`` (bancho.py), ``!syntax`` (Kawata), ``!mm00``
+(Ripple), ``!update`` (Ripple), ``!reconnect`` (bancho.py), the bot's own ``!bot reconnect`` /
+``!fokabot reconnect`` / ``!bot reload``, ``!ir`` and ``!reloadconfig``.
+
+Sources: docs/commands.md (the commands, their replies and the decisions taken);
+docs/rules.md §7.5 (restarts) for ``!ir``; docs/integration.md §2 (``ussr:refresh_bmap``) for
+``!update``. Server operations go through :mod:`services.system`, kicks through
+:func:`services.session.kick`.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+
+from redis.exceptions import RedisError
+
+from common.ripple import safe_username
+from constants import privileges as privs
+from services import publish, session, system
+from services.commands import (BANCHOPY, KAWATA, PRIVATE, REALISTIK, REGISTRY, RIPPLE, RIPPLE_LIKE,
+                               UNKNOWN_COMMAND, Context, command)
+from services.commands.np import NEED_NP, last
+
+log = logging.getLogger("pep.commands.misc")
+
+IR_NOTICE = "We are restarting Bancho. Be right back!"
+UPDATE_QUEUED = ("An update request for that beatmap has been queued. Check back in a few minutes and the "
+                 "beatmap should be updated!")
+
+command("!recent", stacks=(BANCHOPY,), description="Same as !last (bancho.py's name).")(last)
+
+
+@command("!syntax", "<command...>", stacks=(KAWATA, REALISTIK),
+         description="Shows the syntax of a command you may use, e.g. !syntax !mp.")
+def syntax(ctx: Context) -> str:
+    """Kawata's ``!syntax``: ``Syntax: {trigger} {syntax or <No syntax>}`` for a documented
+    command the sender may use (the ``!`` may be left out); the unknown-command reply
+    otherwise (also for commands the sender may not use, which must stay invisible)."""
+    wanted = ctx.rest if ctx.rest.startswith(("!", "/")) else "!" + ctx.rest
+    for cmd in REGISTRY:
+        if not cmd.hidden and wanted in (cmd.trigger, cmd.name) and cmd.permitted(ctx.state, ctx.sender, ctx.channel):
+            return f"Syntax: {cmd.name} {cmd.syntax or '<No syntax>'}"
+    return UNKNOWN_COMMAND
+
+
+@command("!mm00", stacks=(RIPPLE,), description="A joke of Ripple's bot.")
+def mm00(ctx: Context) -> str:
+    return random.choice(("meme", "MA MAURO ESISTE?"))
+
+
+@command("!update", where=PRIVATE, stacks=(RIPPLE,),
+         description="Asks the score server to refresh your last /np map.",
+         effect="Publishes ussr:refresh_bmap with its md5 (USSR flavours).")
+async def update(ctx: Context) -> str:
+    """Ripple's ``!update`` on the sender's last /np: the map's md5 goes on ``ussr:refresh_bmap``
+    (kawata and realistikosu; nothing listens on Ripple's stack, whose LETS refreshes a map when
+    its leaderboard is opened). Replies with Ripple's intended text."""
+    np = ctx.sender.now_playing
+    if np is None or not np.beatmap_id:
+        return NEED_NP
+    row = await ctx.state.repo.beatmap_by_id(np.beatmap_id)
+    if row is None:
+        return "Could not find beatmap."
+    try:
+        await publish.refresh_beatmaps(ctx.state, [str(row.get("beatmap_md5") or "")])
+    except (RedisError, OSError) as exc:
+        log.warning("!update: ussr:refresh_bmap not published: %s", exc)
+        return "The score server could not be told right now. Please try again later."
+    return UPDATE_QUEUED
+
+
+@command("!reconnect", "[user...]", stacks=(BANCHOPY,),
+         description="Disconnects you (or, for staff who may kick, another user) so the game reconnects.")
+def reconnect(ctx: Context) -> str | None:
+    """bancho.py's ``!reconnect``: kick without a notice; the client logs in again by itself.
+    A target needs ADMIN_KICK_USERS; the bot cannot be reconnected."""
+    state = ctx.state
+    if ctx.rest:
+        if not ctx.sender.privileges & privs.ADMIN_KICK_USERS:
+            return "You may only reconnect yourself."
+        main = state.tokens.by_name(safe_username(ctx.rest))
+        if main is None or main.is_bot:
+            return f"{ctx.rest} is not online"
+        targets = [t for t in state.tokens.user_tokens(main.user_id) if not t.kicked]
+    else:
+        targets = [ctx.sender]
+    for token in targets:
+        session.kick(state, token, "")
+    return f"{ctx.rest} has been reconnected." if ctx.rest else None
+
+
+@command("!bot reconnect", privileges=privs.ADMIN_MANAGE_SERVERS, stacks=(KAWATA, REALISTIK),
+         description="The bot is part of the server and always connected: says so.")
+def bot_reconnect(ctx: Context) -> str:
+    return f"{ctx.bot_name} is already connected to {ctx.state.cfg.stack.server_name}!"
+
+
+@command("!fokabot reconnect", privileges=privs.ADMIN_MANAGE_SERVERS, stacks=(RIPPLE,),
+         description="Ripple's name of !bot reconnect.")
+def fokabot_reconnect(ctx: Context) -> str:
+    return f"{ctx.bot_name} is already connected to Bancho"
+
+
+@command("!bot reload", privileges=privs.ADMIN_MANAGE_SERVERS, stacks=(KAWATA, REALISTIK),
+         description="The commands are loaded at start-up: says how to load changed command modules.")
+def bot_reload(ctx: Context) -> str:
+    return (f"{ctx.bot_name}'s commands are loaded when the server starts: use !system restart to load "
+            "changed command modules.")
+
+
+@command("!ir", privileges=privs.ADMIN_MANAGE_SERVERS, stacks=RIPPLE_LIKE,
+         description="Instant restart: everyone is told, clients reconnect now, the server restarts in 5 s. No reply.")
+def instant_restart(ctx: Context) -> None:
+    system.schedule_shutdown(ctx.state, True, message=IR_NOTICE, send_after=0, delay=5)
+
+
+@command("!reloadconfig", privileges=privs.ADMIN_MANAGE_SERVERS, where=PRIVATE, stacks=(RIPPLE,),
+         description="Reloads bancho_settings, the menu icon and new channels (as !system reload and SIGHUP); "
+                     "config.ini itself is read at start-up.")
+async def reloadconfig(ctx: Context) -> str:
+    await system.reload_settings(ctx.state)
+    return "Configuration reloaded successfully (config.ini changes need a restart)."
