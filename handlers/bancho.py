@@ -36,7 +36,7 @@ log = logging.getLogger("pep.bancho")
 access_log = logging.getLogger("tornado.access")
 
 UNKNOWN_TOKEN_NOTICE = "You don't seem to be logged in anymore. This is common after a server restart; reconnecting..."
-# the answer to an unknown token (protocol.md §1.5), encoded once: after a restart every client
+# the answer to an unknown token (docs/protocol.md §1.5), encoded once: after a restart every client
 # polls with a token this process does not know
 RECONNECT_REPLY = codec.notification(UNKNOWN_TOKEN_NOTICE) + codec.restart(0)
 
@@ -81,7 +81,7 @@ def poll(state: State, token_string: str, body: bytes) -> bytes:
 
     Returns the reply body (possibly empty): the session's queued packets after every frame of
     ``body`` ran; for an unknown token the reconnect notice and ``86 Restart``; for a token that
-    was kicked since its last poll its final packets, once (protocol.md §1.5). Never raises for
+    was kicked since its last poll its final packets, once (docs/protocol.md §1.5). Never raises for
     anything a client sends (handler failures are logged by :func:`process_frames`).
     """
     started = time.perf_counter()

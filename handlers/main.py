@@ -29,7 +29,7 @@ class MainHandler(tornado.web.RequestHandler):
         self.state = state
 
     def set_default_headers(self) -> None:
-        """Every Bancho answer carries ``cho-protocol: 19`` (protocol.md §1.3)."""
+        """Every Bancho answer carries ``cho-protocol: 19`` (docs/protocol.md §1.3)."""
         self.set_header("cho-protocol", str(game.PROTOCOL_VERSION))
 
     def get(self) -> None:
@@ -44,7 +44,7 @@ class MainHandler(tornado.web.RequestHandler):
         )
 
     async def post(self) -> None:
-        """A login (no ``osu-token`` header) or a poll; always HTTP 200 (protocol.md §10.4)."""
+        """A login (no ``osu-token`` header) or a poll; always HTTP 200 (docs/protocol.md §10.4)."""
         state = self.state
         token_string = self.request.headers.get("osu-token")
         if token_string is None:

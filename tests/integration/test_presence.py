@@ -219,14 +219,17 @@ def test_second_login_replaces_first_token(server):
 
 
 def test_session_timeout(server, start_server):
-    second = start_server({"PEP_SESSIONS_TIMEOUT": "2", "PEP_SESSIONS_TIMEOUT_CHECK": "0.3"})
+    second = start_server({"PEP_SESSIONS_TIMEOUT": "4", "PEP_SESSIONS_TIMEOUT_CHECK": "0.3"})
     assert second.wait_online_users(1) == 1, "only the bot is online on a fresh server"
-    a = second.connect()
-    b = second.connect()
+    # the accounts first (a subprocess each, slow on a loaded machine), then two quick logins, so
+    # that A cannot time out before B is online
+    user_a, user_b = second.new_user(), second.new_user()
+    a = second.login(user_a)
+    b = second.login(user_b)
     assert second.wait_online_users(3) == 3
     # A stops polling; B keeps polling and learns that A left
     q = C.wait_for(
-        b, lambda p: p.id == C.USER_LOGOUT and p.value.user_id == a.user_id, timeout=8, interval=0.2,
+        b, lambda p: p.id == C.USER_LOGOUT and p.value.user_id == a.user_id, timeout=15, interval=0.2,
         description="12 of the timed-out A",
     )
     assert q.value.user_id == a.user_id
