@@ -594,6 +594,33 @@ class Repository:
             "WHERE r.active = 1 ORDER BY r.id LIMIT %s", (limit,))
         return total, rows
 
+    async def set_frozen(self, user_id: int, frozen: bool, until: int = 0) -> bool:
+        """RealistikOsu's freeze (``!freeze``/``!unfreeze``): ``users.frozen``, ``freezedate``
+        (unix time the liveplay is due by, 0 when unfrozen) and, when unfreezing,
+        ``firstloginafterfrozen = 1``. Returns whether the user exists."""
+        if frozen:
+            result = await self.db.execute("UPDATE users SET frozen = 1, freezedate = %s WHERE id = %s",
+                                           (int(until), user_id))
+        else:
+            result = await self.db.execute(
+                "UPDATE users SET frozen = 0, freezedate = 0, firstloginafterfrozen = 1 WHERE id = %s", (user_id,))
+        return result.rowcount > 0 or await self.db.fetch_one("SELECT 1 FROM users WHERE id = %s", (user_id,)) is not None
+
+    async def user_status(self, user_id: int) -> dict[str, Any] | None:
+        """RealistikOsu's ``user_statuses`` row (``status``, ``enabled``) of a user, or None."""
+        return await self.db.fetch_one("SELECT status, enabled FROM user_statuses WHERE user_id = %s LIMIT 1",
+                                       (user_id,))
+
+    async def set_user_status(self, user_id: int, status: str | None, enabled: bool) -> None:
+        """Insert or update the user's ``user_statuses`` row (``status`` None keeps the text)."""
+        if status is None:
+            await self.db.execute("UPDATE user_statuses SET enabled = %s WHERE user_id = %s", (int(enabled), user_id))
+        else:
+            await self.db.execute(
+                "INSERT INTO user_statuses (user_id, status, enabled) VALUES (%s, %s, %s) "
+                "ON DUPLICATE KEY UPDATE status = VALUES(status), enabled = VALUES(enabled)",
+                (user_id, status, int(enabled)))
+
     # ------------------------------------------------------------------ offline messages
     async def store_offline_message(self, sender_id: int, recipient_safe_name: str, content: str,
                                     limit: int, bypass: bool = False) -> tuple[StoreResult, int, str]:

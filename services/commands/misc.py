@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 
 from redis.exceptions import RedisError
 
@@ -21,10 +22,14 @@ from services import publish, session, system
 from services.commands import (BANCHOPY, KAWATA, PRIVATE, REALISTIK, REGISTRY, RIPPLE, RIPPLE_LIKE,
                                UNKNOWN_COMMAND, Context, command)
 from services.commands.np import NEED_NP, last
+from helpers import codec
 
 log = logging.getLogger("pep.commands.misc")
 
 IR_NOTICE = "We are restarting Bancho. Be right back!"
+#: how long a frozen user has to show a liveplay (RealistikOsu: two days)
+FREEZE_SECONDS = 2 * 86400
+MAX_STATUS = 256
 UPDATE_QUEUED = ("An update request for that beatmap has been queued. Check back in a few minutes and the "
                  "beatmap should be updated!")
 
@@ -121,3 +126,70 @@ def instant_restart(ctx: Context) -> None:
 async def reloadconfig(ctx: Context) -> str:
     await system.reload_settings(ctx.state)
     return "Configuration reloaded successfully (config.ini changes need a restart)."
+
+
+# ------------------------------------------------------------------------------------ RealistikOsu
+async def _freeze(ctx: Context, frozen: bool) -> str:
+    state = ctx.state
+    row = await state.repo.user_by_safe_name(safe_username(ctx.rest))
+    if row is None:
+        return f"{ctx.rest}: user not found"
+    user_id = int(row["id"])
+    if state.bot is not None and user_id == state.bot.user_id:
+        return "Nope."
+    if frozen and int(row.get("frozen") or 0):
+        return "That user is already frozen."
+    if not frozen and not int(row.get("frozen") or 0):
+        return "That user is not frozen."
+    await state.repo.set_frozen(user_id, frozen, int(time.time()) + FREEZE_SECONDS if frozen else 0)
+    server = state.cfg.stack.server_name
+    notice = (f"You have been frozen! The {server} staff team has found you suspicious and would like to "
+              "request a liveplay." if frozen else
+              f"Your account has been unfrozen! You have proven your legitimacy. Thank you and have fun playing on {server}!")
+    packet = codec.notification(notice)
+    for token in state.tokens.user_tokens(user_id):
+        if not token.kicked:
+            token.enqueue(packet)
+    log.info("%s %s user=%d", ctx.sender.username, "froze" if frozen else "unfroze", user_id)
+    return "User has been frozen!" if frozen else "User has been unfrozen!"
+
+
+@command("!freeze", "<user...>", privileges=privs.ADMIN_MANAGE_USERS, stacks=(REALISTIK,),
+         description="Freezes a user: they have two days to show a liveplay (RealistikOsu).",
+         effect="users.frozen = 1, freezedate = now + 2 days; the user is notified.")
+async def freeze(ctx: Context) -> str:
+    """RealistikOsu's ``!freeze``: MySQL first, then a notification to the online user."""
+    return await _freeze(ctx, True)
+
+
+@command("!unfreeze", "<user...>", privileges=privs.ADMIN_MANAGE_USERS, stacks=(REALISTIK,),
+         description="Lifts a freeze.", effect="users.frozen = 0, freezedate = 0, firstloginafterfrozen = 1.")
+async def unfreeze(ctx: Context) -> str:
+    """RealistikOsu's ``!unfreeze``: MySQL first, then a notification to the online user."""
+    return await _freeze(ctx, False)
+
+
+@command("!status", "[status...]", stacks=(REALISTIK,),
+         description="Sets your status text (up to 256 characters); without a text, turns it on or off "
+                     "(RealistikOsu flavour).",
+         effect="Writes user_statuses.")
+async def status(ctx: Context) -> str:
+    """RealistikOsu's ``!status``: one ``user_statuses`` row per user (the table exists on the
+    realistikosu flavour only; other flavours get a reply saying so)."""
+    state = ctx.state
+    if state.repo.flavour.name != "realistikosu":
+        return "Statuses are not kept on this server."
+    current = await state.repo.user_status(ctx.sender.user_id)
+    if not ctx.rest:
+        if current is None:
+            return ("You may not toggle your status if you do not have one! You may create a new one using the "
+                    "command !status <your status>")
+        enabled = not int(current.get("enabled") or 0)
+        await state.repo.set_user_status(ctx.sender.user_id, None, enabled)
+        return f"Your status has been toggled {'on' if enabled else 'off'}!"
+    if len(ctx.rest) > MAX_STATUS:
+        return f"This status is too long! (Max is {MAX_STATUS}, yours was {len(ctx.rest)})"
+    if not ctx.rest.isprintable():
+        return "Your status may not contain control characters."
+    await state.repo.set_user_status(ctx.sender.user_id, ctx.rest, True)
+    return f"Your status has been set to: {ctx.rest}"

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 
 import pytest
 
@@ -167,3 +168,52 @@ def test_ir(server, start_server, bot):
                timeout=5, description="!ir notice")
     C.wait_for(other, lambda p: p.id == C.RESTART, timeout=5, description="restart packet")
     assert not [p for p in admin.drain(rounds=1) if p.id == C.SEND_MESSAGE and p.value.sender == bot]
+
+
+# ------------------------------------------------------------------------------------ RealistikOsu
+MANAGE_USERS = 16
+
+
+def test_freeze_and_unfreeze(server, roomy, bot):
+    staff = connect(server, 3 | MANAGE_USERS, on=roomy)
+    target = connect(server, on=roomy)
+    name = target.user.name
+    assert ask(staff, bot, "!freeze") == "Wrong syntax: !freeze <user...>"
+    assert ask(staff, bot, "!freeze nobody_here_at_all") == "nobody_here_at_all: user not found"
+    assert ask(staff, bot, "!unfreeze " + name) == "That user is not frozen."
+    assert ask(staff, bot, "!freeze " + name) == "User has been frozen!"
+    row = server.db.one("SELECT frozen, freezedate FROM users WHERE id=%s", (target.user.id,))
+    assert row["frozen"] == 1 and abs(row["freezedate"] - (time.time() + 2 * 86400)) < 120
+    C.wait_for(target, lambda p: p.id == C.NOTIFICATION and p.value.startswith("You have been frozen!"), timeout=5)
+    assert ask(staff, bot, "!freeze " + name) == "That user is already frozen."
+    assert ask(staff, bot, "!unfreeze " + name) == "User has been unfrozen!"
+    row = server.db.one("SELECT frozen, freezedate, firstloginafterfrozen FROM users WHERE id=%s", (target.user.id,))
+    assert (row["frozen"], row["freezedate"], row["firstloginafterfrozen"]) == (0, 0, 1)
+    C.wait_for(target, lambda p: p.id == C.NOTIFICATION and p.value.startswith("Your account has been unfrozen!"),
+               timeout=5)
+    # players get no reply and change nothing
+    target.send(C.private_message(bot, f"!freeze {staff.user.name}"))
+    assert not sentinel(target, bot)
+    assert server.db.scalar("SELECT frozen FROM users WHERE id=%s", (staff.user.id,)) == 0
+
+
+def test_status_on_realistikosu(server, start_server, bot):
+    from common import schema
+
+    server.db.execute(schema.table_ddl("user_statuses"))  # the test database is a Kawata one
+    srv = start_server({"PEP_STACK_FLAVOUR": "realistikosu", "PEP_CHAT_SPAM_LIMIT": "1000"})
+    c = connect(server, on=srv)
+    assert ask(c, bot, "!status").startswith("You may not toggle your status if you do not have one!")
+    assert ask(c, bot, "!status Farming pp") == "Your status has been set to: Farming pp"
+    row = server.db.one("SELECT status, enabled FROM user_statuses WHERE user_id=%s", (c.user.id,))
+    assert (row["status"], row["enabled"]) == ("Farming pp", 1)
+    assert ask(c, bot, "!status") == "Your status has been toggled off!"
+    assert server.db.scalar("SELECT enabled FROM user_statuses WHERE user_id=%s", (c.user.id,)) == 0
+    assert ask(c, bot, "!status") == "Your status has been toggled on!"
+    assert ask(c, bot, "!status " + "x" * 257) == "This status is too long! (Max is 256, yours was 257)"
+    assert server.db.scalar("SELECT status FROM user_statuses WHERE user_id=%s", (c.user.id,)) == "Farming pp"
+
+
+def test_status_elsewhere(server, bot):
+    c = connect(server)
+    assert ask(c, bot, "!status hi") == "Statuses are not kept on this server."
