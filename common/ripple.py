@@ -45,6 +45,17 @@ class Settings:
     menu_icon: str = ""
 
 
+#: users one player may block with ``!block`` (bancho.py)
+MAX_BLOCKS = 100
+#: MySQL's "no such table" error number
+NO_SUCH_TABLE = 1146
+
+
+def _no_such_table(exc: BaseException) -> bool:
+    """Whether a raw driver error (inside :meth:`common.db.Database.transaction`) is 1146."""
+    return bool(exc.args) and exc.args[0] == NO_SUCH_TABLE
+
+
 @dataclasses.dataclass(frozen=True)
 class OfflineMessage:
     """A private message kept for a user who was offline (table ``offline_messages``,
@@ -213,14 +224,16 @@ class Repository:
         return await self._stats_from_row(await self.db.fetch_one(sql, args), board, user_id)
 
     async def login_records(self, user_id: int, user_row: dict[str, Any], ip: str,
-                            hardware: tuple[str, str, str] | None, version: str) -> tuple[Stats, str, list[int]]:
+                            hardware: tuple[str, str, str] | None, version: str
+                            ) -> tuple[Stats, str, list[int], list[int]]:
         """Everything a successful login does in MySQL, in ONE transaction and one trip to the
         pool (bench/README.md, login storm): the writes (docs/schema.md §2.6: the ``hw_user`` row when
         the client sent its hashes, ``ip_user``, ``users.osuver``), then what the session needs:
-        (osu! standard vanilla stats, stored country, friend ids)."""
+        (osu! standard vanilla stats, stored country, friend ids, ids the user blocked with
+        ``!block``; a database without the ``user_blocks`` table gives none)."""
         sql, args, board = self._stats_query(user_id, game.STD, False, False)
 
-        def work(cur: Any) -> tuple[dict | None, str, list[int]]:
+        def work(cur: Any) -> tuple[dict | None, str, list[int], list[int]]:
             if hardware is not None:
                 self._log_hardware(cur, user_id, *hardware, activated=False)
             if ip:
@@ -231,10 +244,17 @@ class Repository:
             row = cur.fetchone()
             country = self._country(cur, user_id, user_row)
             cur.execute("SELECT user2 FROM users_relationships WHERE user1 = %s", (user_id,))
-            return row, country, [int(r["user2"]) for r in cur.fetchall()]
+            friends = [int(r["user2"]) for r in cur.fetchall()]
+            try:
+                cur.execute("SELECT blocked_id FROM user_blocks WHERE user_id = %s LIMIT %s", (user_id, MAX_BLOCKS))
+            except Exception as exc:  # a database init-db has not updated yet: nobody blocked
+                if not _no_such_table(exc):
+                    raise
+                return row, country, friends, []
+            return row, country, friends, [int(r["blocked_id"]) for r in cur.fetchall()]
 
-        row, country, friends = await self.db.transaction(work)
-        return await self._stats_from_row(row, board, user_id), country, friends
+        row, country, friends, blocked = await self.db.transaction(work)
+        return await self._stats_from_row(row, board, user_id), country, friends, blocked
 
     async def country(self, user_id: int, user_row: dict[str, Any] | None = None) -> str:
         """The stored two-letter country, upper case ('XX' when unknown; docs/schema.md §3.4)."""
@@ -555,11 +575,15 @@ class Repository:
                             "WHERE beatmapset_id = %s", (status, str(ranked_by), beatmapset_id))
                 cur.execute("SELECT beatmap_md5 FROM beatmaps WHERE beatmapset_id = %s LIMIT 200", (beatmapset_id,))
             md5s = [str(r["beatmap_md5"]) for r in cur.fetchall()]
-            if beatmapset_id is None:
-                cur.execute("UPDATE map_requests SET active = 0 WHERE active = 1 AND map_id = %s", (beatmap_id,))
-            else:
-                cur.execute("UPDATE map_requests r JOIN beatmaps b ON b.beatmap_id = r.map_id SET r.active = 0 "
-                            "WHERE r.active = 1 AND b.beatmapset_id = %s", (beatmapset_id,))
+            try:
+                if beatmapset_id is None:
+                    cur.execute("UPDATE map_requests SET active = 0 WHERE active = 1 AND map_id = %s", (beatmap_id,))
+                else:
+                    cur.execute("UPDATE map_requests r JOIN beatmaps b ON b.beatmap_id = r.map_id SET r.active = 0 "
+                                "WHERE r.active = 1 AND b.beatmapset_id = %s", (beatmapset_id,))
+            except Exception as exc:  # no map_requests table (init-db not run since): nothing to close
+                if not _no_such_table(exc):
+                    raise
             return md5s
 
         return await self.db.transaction(work)
@@ -620,6 +644,29 @@ class Repository:
                 "INSERT INTO user_statuses (user_id, status, enabled) VALUES (%s, %s, %s) "
                 "ON DUPLICATE KEY UPDATE status = VALUES(status), enabled = VALUES(enabled)",
                 (user_id, status, int(enabled)))
+
+    async def block_user(self, user_id: int, blocked_id: int) -> str:
+        """bancho.py's ``!block``: a ``user_blocks`` row, and the friendship (if any) removed, in
+        one transaction. Returns ``"added"``, ``"already"`` or ``"full"`` (:data:`MAX_BLOCKS`)."""
+
+        def work(cur: Any) -> str:
+            cur.execute("SELECT 1 FROM user_blocks WHERE user_id = %s AND blocked_id = %s", (user_id, blocked_id))
+            if cur.fetchone() is not None:
+                return "already"
+            cur.execute("SELECT COUNT(*) AS n FROM user_blocks WHERE user_id = %s", (user_id,))
+            if int(cur.fetchone()["n"]) >= MAX_BLOCKS:
+                return "full"
+            cur.execute("INSERT INTO user_blocks (user_id, blocked_id) VALUES (%s, %s)", (user_id, blocked_id))
+            cur.execute("DELETE FROM users_relationships WHERE user1 = %s AND user2 = %s", (user_id, blocked_id))
+            return "added"
+
+        return await self.db.transaction(work)
+
+    async def unblock_user(self, user_id: int, blocked_id: int) -> bool:
+        """Delete the ``user_blocks`` row; whether there was one."""
+        result = await self.db.execute("DELETE FROM user_blocks WHERE user_id = %s AND blocked_id = %s",
+                                       (user_id, blocked_id))
+        return result.rowcount > 0
 
     # ------------------------------------------------------------------ offline messages
     async def store_offline_message(self, sender_id: int, recipient_safe_name: str, content: str,

@@ -285,6 +285,11 @@ _DDL: dict[str, str] = {
   KEY `active_map` (`active`, `map_id`),
   KEY `player_id` (`player_id`, `active`)
 ) {_TABLE_OPTIONS}""",
+    "user_blocks": f"""CREATE TABLE IF NOT EXISTS `user_blocks` (
+  `user_id` INT NOT NULL,
+  `blocked_id` INT NOT NULL,
+  PRIMARY KEY (`user_id`, `blocked_id`)
+) {_TABLE_OPTIONS}""",
     "user_statuses": f"""CREATE TABLE IF NOT EXISTS `user_statuses` (
   `id` INT NOT NULL AUTO_INCREMENT,
   `user_id` INT NOT NULL,
@@ -313,6 +318,7 @@ _COMMON_TABLES = (
     "irc_tokens",
     "offline_messages",
     "map_requests",
+    "user_blocks",
 )
 _FLAVOUR_TABLES = {
     # Kawata reads users_stats_relax for relax; its (unreachable) autopilot path reads ap_stats.

@@ -63,7 +63,7 @@ class Token:
         "action", "action_text", "beatmap_md5", "mods", "mode", "beatmap_id", "relax", "autopilot",
         "ranked_score", "accuracy", "playcount", "total_score", "rank", "pp",
         "silence_end", "spam_count", "spam_window_start", "silencing",
-        "friends", "friends_pending", "block_nonfriend_dms", "away_message", "away_told", "presence_filter",
+        "friends", "friends_pending", "blocked", "block_nonfriend_dms", "away_message", "away_told", "presence_filter",
         "channels", "spectating", "spectators", "match_id", "in_lobby", "tourney_match_id",
         "login_time", "last_seen", "kicked", "logged_out", "overflowed", "queue", "queued", "recent_messages",
         "now_playing", "_presence", "_stats",
@@ -117,6 +117,8 @@ class Token:
         # friend rows being written or deleted; the containers used by few sessions start as
         # shared empty immutables and get their own on first use (bench/README.md: memory)
         self.friends_pending: set[int] | frozenset[int] = NO_IDS
+        #: users this user blocked with ``!block`` (their private messages are refused)
+        self.blocked: set[int] | frozenset[int] = NO_IDS
         self.block_nonfriend_dms = False
         self.away_message: str | None = None
         self.away_told: set[int] | frozenset[int] = NO_IDS  # senders already told the away message

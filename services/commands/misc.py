@@ -193,3 +193,52 @@ async def status(ctx: Context) -> str:
         return "Your status may not contain control characters."
     await state.repo.set_user_status(ctx.sender.user_id, ctx.rest, True)
     return f"Your status has been set to: {ctx.rest}"
+
+
+# ------------------------------------------------------------------------------------ bancho.py
+async def _block_target(ctx: Context) -> dict | str:
+    row = await ctx.state.repo.user_by_safe_name(safe_username(ctx.rest))
+    if row is None:
+        return "Could not find user."
+    if int(row["id"]) == ctx.sender.user_id:
+        return "What?"
+    if ctx.state.bot is not None and int(row["id"]) == ctx.state.bot.user_id:
+        return f"You can't block {ctx.bot_name}."
+    return row
+
+
+@command("!block", "<user...>", stacks=(BANCHOPY,),
+         description="Blocks a user: their private messages to you are refused (and they are no longer your friend).",
+         effect="Writes user_blocks (at most 100 per user).")
+async def block(ctx: Context) -> str:
+    """bancho.py's ``!block``: MySQL first (``user_blocks``, friendship removed), then every
+    session of the sender refuses the user's PMs (packet 100 to the blocked sender, as for
+    "friends only" DMs)."""
+    row = await _block_target(ctx)
+    if isinstance(row, str):
+        return row
+    target_id, name = int(row["id"]), str(row["username"])
+    result = await ctx.state.repo.block_user(ctx.sender.user_id, target_id)
+    if result == "already":
+        return f"{name} already blocked!"
+    if result == "full":
+        return "You have blocked too many users. Unblock someone first."
+    for token in ctx.state.tokens.user_tokens(ctx.sender.user_id):
+        token.blocked = set(token.blocked) | {target_id}
+        token.friends.discard(target_id)
+    return f"Added {name} to blocked users."
+
+
+@command("!unblock", "<user...>", stacks=(BANCHOPY,), description="Lifts a !block.",
+         effect="Deletes the user_blocks row.")
+async def unblock(ctx: Context) -> str:
+    """bancho.py's ``!unblock``: MySQL first, then the sender's sessions."""
+    row = await _block_target(ctx)
+    if isinstance(row, str):
+        return row
+    target_id, name = int(row["id"]), str(row["username"])
+    if not await ctx.state.repo.unblock_user(ctx.sender.user_id, target_id):
+        return f"{name} not blocked!"
+    for token in ctx.state.tokens.user_tokens(ctx.sender.user_id):
+        token.blocked = set(token.blocked) - {target_id}
+    return f"Removed {name} from blocked users."

@@ -217,3 +217,30 @@ def test_status_on_realistikosu(server, start_server, bot):
 def test_status_elsewhere(server, bot):
     c = connect(server)
     assert ask(c, bot, "!status hi") == "Statuses are not kept on this server."
+
+
+# ------------------------------------------------------------------------------------ bancho.py
+def test_block_and_unblock(server, roomy, bot):
+    a = connect(server, on=roomy)
+    b = connect(server, on=roomy)
+    assert ask(a, bot, "!block nobody_here_at_all") == "Could not find user."
+    assert ask(a, bot, f"!block {a.user.name}") == "What?"
+    assert ask(a, bot, f"!block {b.user.name}") == f"Added {b.user.name} to blocked users."
+    assert ask(a, bot, f"!block {b.user.name}") == f"{b.user.name} already blocked!"
+    assert server.db.scalar("SELECT COUNT(*) FROM user_blocks WHERE user_id=%s AND blocked_id=%s",
+                            (a.user.id, b.user.id)) == 1
+    # b's PMs to a are refused (100 "DMs blocked"), a gets nothing
+    b.drain(rounds=1)
+    reply = b.send(C.private_message(a.user.name, "hello?"))
+    assert any(a.user.name in str(v) for v in C.values(reply + C.collect(b, 0.3), C.USER_DM_BLOCKED))
+    assert not [p for p in a.drain(rounds=1) if p.id == C.SEND_MESSAGE and p.value.sender == b.user.name]
+    # the block survives a new login (read from MySQL)
+    a2 = roomy.login(a.user)
+    reply = b.send(C.private_message(a.user.name, "still there?"))
+    assert any(a.user.name in str(v) for v in C.values(reply + C.collect(b, 0.5), C.USER_DM_BLOCKED))
+    assert not [p for p in a2.drain(rounds=1) if p.id == C.SEND_MESSAGE and p.value.sender == b.user.name]
+    assert ask(a2, bot, f"!unblock {b.user.name}") == f"Removed {b.user.name} from blocked users."
+    assert ask(a2, bot, f"!unblock {b.user.name}") == f"{b.user.name} not blocked!"
+    assert server.db.scalar("SELECT COUNT(*) FROM user_blocks WHERE user_id=%s", (a2.user.id,)) == 0
+    b.send(C.private_message(a.user.name, "friends again"))
+    C.wait_for(a2, lambda p: p.id == C.SEND_MESSAGE and p.value.content == "friends again", timeout=5)
