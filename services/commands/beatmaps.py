@@ -239,3 +239,6 @@ async def beatconnect(ctx: Context) -> str:
          description="Beatconnect, Chimu and osu!direct links, like !chimu.")
 async def mirror(ctx: Context) -> str:
     return await _mirror(ctx, "mirror")
+
+
+command("!maplink", stacks=(BANCHOPY,), description="Same as !mirror (bancho.py's name).")(mirror)

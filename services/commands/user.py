@@ -147,7 +147,7 @@ async def pp(ctx: Context) -> str:
 
 # ------------------------------------------------------------------------------------ !username
 @command("!username", "<new name...>", privileges=privs.USER_DONOR, private_reply=True,
-         stacks=(KAWATA, REALISTIK, BANCHOPY),
+         stacks=(KAWATA, REALISTIK),
          description="Changes your username (donors). You are disconnected and log in with the new name; "
                      "while you play, the change waits until the play ends.",
          effect="Same rules, MySQL writes and Redis keys as peppy:change_username.")
@@ -171,3 +171,7 @@ async def username(ctx: Context) -> str | None:
     if not done:
         return f"You are playing: your username will be changed to {new_name} when the play ends."
     return None
+
+
+command("!changename", "<new name...>", privileges=privs.USER_DONOR, private_reply=True, stacks=(BANCHOPY,),
+        description="Same as !username (bancho.py's name).")(username)

@@ -244,3 +244,17 @@ def test_block_and_unblock(server, roomy, bot):
     assert server.db.scalar("SELECT COUNT(*) FROM user_blocks WHERE user_id=%s", (a2.user.id,)) == 0
     b.send(C.private_message(a.user.name, "friends again"))
     C.wait_for(a2, lambda p: p.id == C.SEND_MESSAGE and p.value.content == "friends again", timeout=5)
+
+
+def test_bancho_py_aliases(server, roomy, bot):
+    from tests.integration.test_commands_beatmaps import add_set, np
+
+    c = connect(server, 3 | DONOR, on=roomy)
+    set_id, ids, _ = add_set(server, 1)
+    np(c, bot, ids[0])
+    assert ask(c, bot, "!maplink").startswith(f"Download Artist - Song {set_id} [Diff 0] from [https://beatconnect.io/b/{set_id} ")
+    assert ask(c, bot, "!changename a b_c").startswith("You can't use that username (username with both a space")
+    new = f"Cn {server.unique_name('r')[-8:].replace('_', 'x')}"
+    c.send(C.private_message(bot, f"!changename {new}"))
+    wait_notification(c, RENAMED.format(new))
+    assert server.db.scalar("SELECT username FROM users WHERE id=%s", (c.user.id,)) == new
