@@ -130,7 +130,7 @@ async def _webhook(state: State, url: str, title: str, done: str, by: str, beatm
 
 # ------------------------------------------------------------------------------------ requests
 @command("!request", stacks=(BANCHOPY,),
-         description="Asks the staff to rank your last /np map (pending maps only; a few open requests each).",
+         description="Asks the staff to rank your last /np map (pending maps only; [bot] max_requests open per player).",
          effect="Writes a map_requests row.")
 async def request(ctx: Context) -> str:
     """bancho.py's ``!request``: an open ``map_requests`` row for the sender's last /np; at most
