@@ -7,6 +7,9 @@ Command line (README "Usage"):
 * ``python3 pep.py init-db [--config PATH]``: create missing tables and seed rows; idempotent.
 * ``python3 pep.py adduser USERNAME PASSWORD [--privileges N] [--config PATH]``: create a user
   the way the Ripple website does and print its id.
+* ``python3 pep.py stop --pid PID [--notify]``: stop the server with that pid, keeping every
+  session for the next start (SIGTERM), or as a maintenance stop that tells the clients to
+  reconnect (``--notify``: SIGUSR1). docs/operations.md "Deploys without disconnects".
 
 Every configuration key can be overridden with ``PEP_<SECTION>_<KEY>`` (see ``config.ini``).
 """
@@ -37,7 +40,27 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("password")
     add.add_argument("--privileges", type=int, default=3, help="users.privileges (default 3: public, normal)")
     add.add_argument("--config", default=argparse.SUPPRESS)
+    stop = sub.add_parser("stop", help="stop a running server (keeping its sessions unless --notify)")
+    stop.add_argument("--pid", type=int, required=True, help="the server's pid (systemd: MainPID of the unit)")
+    stop.add_argument("--notify", action="store_true",
+                      help="maintenance stop: tell the clients to reconnect and log them out (SIGUSR1)")
+    stop.add_argument("--config", default=argparse.SUPPRESS)
     return parser
+
+
+def _stop(pid: int, notify: bool) -> int:
+    """Send SIGUSR1 (``notify``) or SIGTERM to ``pid``; 1 when there is no such process."""
+    import signal
+
+    try:
+        os.kill(pid, signal.SIGUSR1 if notify else signal.SIGTERM)
+    except ProcessLookupError:
+        print(f"stop: no process {pid}", file=sys.stderr)
+        return 1
+    except PermissionError:
+        print(f"stop: not allowed to signal {pid}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _setup_logging(level: str) -> None:
@@ -102,10 +125,10 @@ async def serve(cfg: config_module.Config):
     from common.db import Database, DatabaseError
     from common.redis import Redis
     from services import commands as bot_commands
-    from services import system, world
+    from services import handover, system, world
     from handlers.app import make_app
     from handlers.bancho import BanchoServer, body_limit
-    from helpers import geo, metrics, netlimits
+    from helpers import geo, metrics, netlimits, systemd
     from objects.state import State
 
     logging.getLogger().addHandler(metrics.ErrorCounter(DatabaseError, RedisError))
@@ -117,8 +140,13 @@ async def serve(cfg: config_module.Config):
     # Start-up changes nothing outside the process until every prerequisite is checked: the
     # listening socket is bound first (a second server on a busy port stops here), then Redis
     # and MySQL are read; only then are the stack's Redis keys reset (docs/operations.md).
+    # started by a hand-over (SIGUSR2) or by systemd socket activation: the listening sockets
+    # are inherited (docs/operations.md "Deploys without disconnects")
+    channel = handover.successor_channel()
+    inherited = systemd.listen_sockets()
     try:
-        sockets = tornado.netutil.bind_sockets(cfg.server.port, address=cfg.server.host, backlog=cfg.server.backlog)
+        sockets = inherited or tornado.netutil.bind_sockets(cfg.server.port, address=cfg.server.host,
+                                                            backlog=cfg.server.backlog)
     except OSError as exc:
         log.error("start-up failed: cannot listen on %s:%d: %s", cfg.server.host, cfg.server.port, exc)
         return 1, None
@@ -139,6 +167,11 @@ async def serve(cfg: config_module.Config):
         await redis.close()
         return 1, None
     world.apply_world(state, loaded)
+    if channel is not None:
+        data, source = await handover.receive(channel), "the old process"
+    else:
+        data, source = await handover.take_stored(state)
+    restored = handover.restore(state, data, source)
     # POST / (login and poll) is answered below tornado.web by BanchoServer, everything else by
     # the application (docs/architecture.md, "The path of a poll"); the guarded server applies
     # the connection and body limits to both (docs/security.md)
@@ -161,10 +194,26 @@ async def serve(cfg: config_module.Config):
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
     server.add_sockets(sockets)  # docs/rules.md §7.7: HTTP last, after the services
-    system.started(state)
-    log.info("listening on %s:%d (flavour %s)", cfg.server.host, cfg.server.port, cfg.stack.flavour)
-    await system.wait_for_stop(state)
-    return await system.shutdown(state, server), state.lifecycle
+    system.started(state, ready=channel is None)
+    if channel is not None:
+        await handover.serving(channel)
+    where = sockets[0].getsockname()[:2] if sockets else (cfg.server.host, cfg.server.port)
+    log.info("listening on %s:%d (flavour %s%s)", where[0], where[1], cfg.stack.flavour,
+             ", inherited socket" if inherited else "")
+    if restored is not None:
+        # after accepting: the session keys the start-up wiped, then the re-check (bench/README.md
+        # handover.py: the swap is what polls wait for)
+        users = sorted({t.user_id for t in state.tokens if not t.is_bot})
+        sessions = [(t.user_id, t.ip) for t in state.tokens if not t.is_bot]
+        state.spawn(redis.resync(len(state.tokens), sessions), "session keys after the restore")
+        state.spawn(handover.recheck(state, users), "re-check after the restart")
+    while True:
+        await system.wait_for_stop(state)
+        if state.lifecycle.notify:
+            return await system.shutdown(state, server), state.lifecycle
+        code = await handover.stop_keeping_sessions(state, server)
+        if code is not None:
+            return code, state.lifecycle
 
 
 def _event_loop_runner(cfg: config_module.Config):
@@ -204,6 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     _setup_logging(cfg.log.level)
     if args.command == "init-db":
         return asyncio.run(_init_db(cfg))
+    if args.command == "stop":
+        return _stop(args.pid, args.notify)
     if args.command == "adduser":
         from common.schema import UserError
 

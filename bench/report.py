@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
-ORDER = ("codec", "poll", "login", "memory")
+ORDER = ("codec", "poll", "login", "memory", "handover")
 
 # figures shown in the README table: (bench, regex on the figure name)
 KEY_FIGURES = [
@@ -30,6 +30,7 @@ KEY_FIGURES = [
               r"^warm\.(server_cpu_ms_per_login_excl_polls|cpu_ms_per_login_per_1000_online)$|"
               r"^cold\.vs_raw_bcrypt_cpu_normalised$|^polls_during_(quiet|cold|warm)\.(p99_ms|max_ms)$"),
     ("memory", r".*"),
+    ("handover", r".*"),
 ]
 
 

@@ -113,7 +113,11 @@ async def login(state: State, body: bytes, ip: str) -> tuple[str, bytes]:
     (``services.login.login``).
     """
     metrics.count_request("login")
-    token, reply = await login_service.login(state, body, ip)
+    state.logins_in_flight += 1  # a hand-over waits for these (services/handover.py)
+    try:
+        token, reply = await login_service.login(state, body, ip)
+    finally:
+        state.logins_in_flight -= 1
     return (token.token if token is not None else "login-failed"), reply
 
 

@@ -89,6 +89,10 @@ class SessionsConfig:
     timeout: float = 100.0
     timeout_check: float = 10.0
     logout_grace: float = 5.0
+    # restarts that keep sessions (docs/operations.md "Deploys without disconnects")
+    handover: bool = True
+    handover_window: float = 120.0
+    handover_file: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -214,6 +218,7 @@ _RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("sessions", "timeout"): (0.1, 86400),
     ("sessions", "timeout_check"): (0.05, 86400),
     ("sessions", "logout_grace"): (0, 3600),
+    ("sessions", "handover_window"): (1, 86400),
     ("chat", "max_message_length"): (16, 65536),
     ("chat", "spam_limit"): (1, 100000),
     ("chat", "spam_window"): (0.05, 86400),

@@ -81,6 +81,52 @@ def watchdog_interval(environ: Mapping[str, str] | None = None, pid: int | None 
     return usec / 1_000_000 if usec > 0 else None
 
 
+#: the first fd systemd passes (``SD_LISTEN_FDS_START``, sd_listen_fds(3))
+LISTEN_FDS_START = 3
+
+
+def listen_sockets(environ: "os._Environ[str] | dict[str, str] | None" = None,
+                   pid: int | None = None) -> list[socket.socket]:
+    """Listening sockets passed by socket activation (``sd_listen_fds(3)``): ``LISTEN_FDS=n``
+    sockets at fds 3..3+n-1, meant for this process when ``LISTEN_PID`` is its pid.
+
+    The variables are removed from ``environ`` (so a child does not inherit them, as
+    ``sd_listen_fds(1)`` does). Returns [] when nothing was passed, the variables are meant for
+    another process, or are malformed (logged). Each fd must be a listening stream socket; the
+    sockets are made non-blocking and close-on-exec.
+    """
+    environ = os.environ if environ is None else environ
+    raw_fds = environ.pop("LISTEN_FDS", "")
+    raw_pid = environ.pop("LISTEN_PID", "")
+    environ.pop("LISTEN_FDNAMES", None)
+    if not raw_fds:
+        return []
+    try:
+        count = int(raw_fds)
+        owner = int(raw_pid)
+    except ValueError:
+        log.warning("ignoring malformed LISTEN_FDS=%r LISTEN_PID=%r", raw_fds, raw_pid)
+        return []
+    if owner != (os.getpid() if pid is None else pid) or not 0 < count <= 64:
+        return []
+    sockets = []
+    for fd in range(LISTEN_FDS_START, LISTEN_FDS_START + count):
+        try:
+            sock = socket.socket(fileno=fd)
+            listening = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
+        except OSError as exc:
+            log.warning("inherited fd %d is not a socket: %s", fd, exc)
+            continue
+        if sock.type != socket.SOCK_STREAM or not listening:
+            log.warning("inherited fd %d is not a listening stream socket; ignored", fd)
+            sock.detach()
+            continue
+        sock.setblocking(False)
+        sock.set_inheritable(False)
+        sockets.append(sock)
+    return sockets
+
+
 class Notifier:
     """Sends ``sd_notify`` messages to ``address`` (default: from ``NOTIFY_SOCKET``).
 

@@ -74,6 +74,27 @@ class Channel:
         """Members that are not the bot."""
         return sum(1 for t in self.members.members.values() if not t.is_bot)
 
+    # ---------------------------------------------------------------- snapshot
+    def to_snapshot(self) -> dict:
+        """The channel as a JSON-ready dict for the restart snapshot (docs/operations.md):
+        flags and the token strings of its human members (the bot rejoins by itself)."""
+        return {"name": self.name, "description": self.description, "public_read": self.public_read,
+                "public_write": self.public_write, "temp": self.temp, "hidden": self.hidden,
+                "moderated": self.moderated,
+                "members": [t.token for t in self.members.members.values() if not t.is_bot]}
+
+    @classmethod
+    def from_snapshot(cls, rec) -> tuple["Channel", list[str]]:
+        """``(channel, member token strings)`` from a record (:class:`objects.snapshot.Record`);
+        raises :class:`objects.snapshot.SnapshotError`."""
+        name = rec.str("name", 64)
+        if not name.startswith("#") or len(name) < 2:
+            raise rec.fail("name", "a channel name starts with #")
+        channel = cls(name, rec.str("description", 1024), rec.bool("public_read"), rec.bool("public_write"),
+                      temp=rec.bool("temp"), hidden=rec.bool("hidden"))
+        channel.moderated = rec.bool("moderated")
+        return channel, rec.token_refs("members", 1_000_000)
+
 
 class ChannelList:
     """Every channel by name; lookups ignore case (``#osu`` and ``#OSU`` are one channel)."""

@@ -22,6 +22,9 @@ class Lifecycle:
       the shutdown when the process should re-execute itself;
     * ``restart_sent``: every client already got 86 (a scheduled shutdown): no grace period;
     * ``force``: a second stop request skips what is left of the grace period;
+    * ``notify``: the stop tells clients to reconnect and logs them out (a maintenance stop);
+      False: it keeps every session (services/handover.py, docs/operations.md "Deploys
+      without disconnects");
     * ``scheduled``: the timers of a scheduled restart/shutdown (``asyncio.TimerHandle``);
     * ``ticker``: the systemd watchdog/status ``tornado.ioloop.PeriodicCallback`` or None;
     * ``hard_exit``: the timer that ends a stop that hangs (``threading.Timer``) or None.
@@ -33,6 +36,7 @@ class Lifecycle:
         self.reexec = False
         self.restart_sent = False
         self.force = False
+        self.notify = True
         self.reason = ""
         self.scheduled: list[asyncio.TimerHandle] = []
         self.reload_lock = asyncio.Lock()

@@ -23,6 +23,7 @@ import time
 from typing import TYPE_CHECKING, Any, Iterator
 
 from helpers import codec
+from objects.snapshot import SnapshotError, records
 
 if TYPE_CHECKING:
     from objects.token import Token
@@ -134,7 +135,7 @@ class Match:
     __slots__ = (
         "id", "name", "password", "beatmap_name", "beatmap_id", "beatmap_md5", "mode", "mods",
         "scoring_type", "team_type", "freemod", "seed", "host", "in_progress", "tourney", "creator_id",
-        "referee_locked", "starting", "referees", "countdown", "created", "empty_since", "slots", "observers",
+        "referee_locked", "starting", "referees", "countdown", "countdown_meta", "created", "empty_since", "slots", "observers",
         "loaded_sent", "skip_sent", "round_started", "first_complete", "disposed",
         "_lobby_update", "_lobby_new",
     )
@@ -162,6 +163,8 @@ class Match:
         self.starting = False  # a referee countdown runs: no ready, slot or team changes
         self.referees: set[int] = set()  # user ids added by !mp make / !mp addref
         self.countdown: Any = None  # the asyncio.Task of a running !mp start countdown, or None
+        # (monotonic end, force, referee token) of that countdown (kept by the restart snapshot)
+        self.countdown_meta: Any = None
         now = time.monotonic()
         self.created = now
         self.empty_since: float | None = now  # since when nobody is seated (None: someone is)
@@ -309,3 +312,104 @@ class MatchList:
     def remove(self, match_id: int) -> Match | None:
         """Forget the match with ``match_id``; returns it, or None."""
         return self._matches.pop(match_id, None)
+
+    @property
+    def next_id(self) -> int:
+        """Where :meth:`allocate_id` looks first (kept by the restart snapshot)."""
+        return self._next
+
+    @next_id.setter
+    def next_id(self, value: int) -> None:
+        self._next = value
+
+
+# ------------------------------------------------------------------------------------ snapshot
+_SLOT_FLAGS = ("playing", "loaded", "skipped", "completed", "failed", "passed")
+
+
+def match_to_snapshot(match: Match, now: float) -> dict:
+    """``match`` as a JSON-ready dict for the restart snapshot (docs/operations.md): settings,
+    host and seated tokens by token string, the 16 slots with their round flags, monotonic
+    times as ages (seconds before ``now``)."""
+    return {
+        "id": match.id, "name": match.name, "password": match.password, "beatmap_name": match.beatmap_name,
+        "beatmap_id": match.beatmap_id, "beatmap_md5": match.beatmap_md5, "mode": match.mode,
+        "mods": match.mods, "scoring_type": match.scoring_type, "team_type": match.team_type,
+        "freemod": match.freemod, "seed": match.seed,
+        "host": match.host.token if match.host is not None else None,
+        "in_progress": match.in_progress, "tourney": match.tourney, "creator_id": match.creator_id,
+        "referee_locked": match.referee_locked, "created_age": max(0.0, now - match.created),
+        "empty_age": None if match.empty_since is None else max(0.0, now - match.empty_since),
+        "loaded_sent": match.loaded_sent, "skip_sent": match.skip_sent,
+        "round_age": max(0.0, now - match.round_started) if match.round_started else None,
+        "first_complete_age": None if match.first_complete is None else max(0.0, now - match.first_complete),
+        "observers": list(match.observers),
+        "slots": [{"status": s.status, "team": s.team, "mods": s.mods,
+                   "token": s.token.token if s.token is not None else None, "score": s.score,
+                   **{flag: getattr(s, flag) for flag in _SLOT_FLAGS}} for s in match.slots],
+    }
+
+
+def match_from_snapshot(rec, now: float, tokens: dict) -> Match:
+    """Rebuild a match from its record (:class:`objects.snapshot.Record`); ``tokens`` maps token
+    strings to the restored tokens. Checks the invariants of the module docstring (a slot has a
+    token exactly when its status says so, each token in one slot and pointing at this match,
+    the host seated). Raises :class:`objects.snapshot.SnapshotError`."""
+    u32 = 2**31 - 1
+    match = Match(rec.int("id", 1, MAX_ID), rec.str("name", 256), rec.str("password", 256),
+                  beatmap_name=rec.str("beatmap_name", 1024), beatmap_id=rec.int("beatmap_id", -u32, u32),
+                  beatmap_md5=rec.str("beatmap_md5", 64), mode=rec.int("mode", 0, 3),
+                  seed=rec.int("seed", -(2**31), u32), tourney=rec.bool("tourney"))
+    match.mods = rec.int("mods", 0, u32)
+    match.scoring_type = rec.int("scoring_type", 0, 3)
+    match.team_type = rec.int("team_type", 0, 3)
+    match.freemod = rec.bool("freemod")
+    match.in_progress = rec.bool("in_progress")
+    match.creator_id = rec.opt_int("creator_id", 0, u32)
+    match.referee_locked = rec.bool("referee_locked")
+    match.created = now - rec.age("created_age")
+    empty = rec.opt_age("empty_age")
+    match.empty_since = None if empty is None else now - empty
+    match.loaded_sent = rec.bool("loaded_sent")
+    match.skip_sent = rec.bool("skip_sent")
+    round_age = rec.opt_age("round_age")
+    match.round_started = 0.0 if round_age is None else now - round_age
+    first = rec.opt_age("first_complete_age")
+    match.first_complete = None if first is None else now - first
+    slots = rec.list("slots", SLOTS)
+    if len(slots) != SLOTS:
+        raise rec.fail("slots", f"expected {SLOTS} slots")
+    seated: set[str] = set()
+    for index, srec in enumerate(records(slots, f"{rec.where}.slots")):
+        slot = match.slots[index]
+        slot.status = srec.int("status", 0, 255)
+        if slot.status not in (OPEN, LOCKED, NOT_READY, READY, NO_MAP, PLAYING, COMPLETE, QUIT):
+            raise srec.fail("status", "not a slot status")
+        slot.team = srec.int("team", 0, 2)
+        slot.mods = srec.int("mods", 0, u32)
+        slot.score = srec.int("score", -(2**63), 2**63 - 1)
+        for flag in _SLOT_FLAGS:
+            setattr(slot, flag, srec.bool(flag))
+        ref = srec.token_ref("token")
+        if ref is None:
+            if slot.occupied:
+                raise srec.fail("token", "an occupied slot needs a token")
+            continue
+        token = tokens.get(ref)
+        if token is None or not slot.occupied or ref in seated or token.match_id != match.id:
+            raise srec.fail("token", "unknown session, empty status, seated twice or in another match")
+        seated.add(ref)
+        slot.token = token
+    host = rec.token_ref("host")
+    if host is not None:
+        if host not in seated:
+            raise rec.fail("host", "the host is not seated in the match")
+        match.host = tokens[host]
+    if not match.in_progress and any(s.playing for s in match.slots):
+        raise SnapshotError(f"{rec.where}: a slot plays while the match is not in progress")
+    for ref in rec.token_refs("observers", 4096):
+        token = tokens.get(ref)
+        if token is None:
+            raise rec.fail("observers", "unknown session")
+        match.observers[ref] = token
+    return match

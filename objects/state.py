@@ -89,6 +89,7 @@ class State:
         # /api/v1/verifiedStatus: user id string -> 1 verified, 0 multi-account (docs/integration.md §5)
         self.verified: dict[str, int] = {}
         self.restarting = False
+        self.logins_in_flight = 0  # logins past their first await (a hand-over waits for them)
         self.geo = None  # helpers.geo locator, set at start-up when [geo] database is configured
         self.http_server = None  # helpers.netlimits.GuardedHTTPServer, set by pep.py (metrics read it)
         self.redis_down = False  # set by the Redis health check (services/loops.py)

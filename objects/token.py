@@ -16,6 +16,7 @@ from typing import Any
 
 from constants import game, privileges as privs
 from helpers import codec
+from objects.snapshot import b64
 
 
 #: the shared empty set of ids a session holds until it needs one of its own
@@ -247,3 +248,110 @@ class Token:
                 self.total_score, self.rank, self.pp,
             )
         return self._stats
+
+    # ---------------------------------------------------------------- snapshot
+    def to_snapshot(self, now: float) -> dict:
+        """This session as a JSON-ready dict for the restart snapshot (docs/operations.md).
+
+        ``now`` is :func:`time.monotonic`; monotonic times are stored as ages (seconds before
+        the snapshot). Other tokens are referenced by token string; the queued packets are
+        joined and stored as base64. Cached packets are not stored (rebuilt on demand).
+        """
+        return {
+            "token": self.token, "user_id": self.user_id, "username": self.username,
+            "safe_name": self.safe_name, "privileges": self.privileges, "restricted": self.restricted,
+            "admin": self.admin, "tournament": self.tournament, "client_privileges": self.client_privileges,
+            "presence_rank": self.presence_rank, "ip": self.ip, "version": self.version,
+            "utc_offset": self.utc_offset, "country": self.country, "country_index": self.country_index,
+            "longitude": self.longitude, "latitude": self.latitude,
+            "action": self.action, "action_text": self.action_text, "beatmap_md5": self.beatmap_md5,
+            "mods": self.mods, "mode": self.mode, "beatmap_id": self.beatmap_id, "relax": self.relax,
+            "autopilot": self.autopilot,
+            "ranked_score": self.ranked_score, "accuracy": self.accuracy, "playcount": self.playcount,
+            "total_score": self.total_score, "rank": self.rank, "pp": self.pp,
+            "silence_end": self.silence_end, "spam_count": self.spam_count,
+            "spam_window_age": max(0.0, now - self.spam_window_start) if self.spam_window_start else None,
+            "friends": sorted(self.friends), "blocked": sorted(self.blocked),
+            "block_nonfriend_dms": self.block_nonfriend_dms,
+            "away_message": self.away_message, "away_told": sorted(self.away_told),
+            "presence_filter": self.presence_filter, "channels": sorted(self.channels),
+            "recent_messages": list(self.recent_messages),
+            "spectating": self.spectating.token if self.spectating is not None else None,
+            "spectators": list(self.spectators),
+            "match_id": self.match_id, "in_lobby": self.in_lobby, "tourney_match_id": self.tourney_match_id,
+            "login_age": max(0.0, now - self.login_time), "last_seen_age": max(0.0, now - self.last_seen),
+            "kicked": self.kicked, "logged_out": self.logged_out, "overflowed": self.overflowed,
+            "queue": b64(b"".join(self.queue)),
+        }
+
+    @classmethod
+    def from_snapshot(cls, rec, now: float, max_queue: int = DEFAULT_MAX_QUEUE) -> tuple["Token", str | None, list[str]]:
+        """Rebuild a session from its snapshot record (an :class:`objects.snapshot.Record`);
+        ``max_queue`` is ``[limits] max_queue`` of the new process.
+
+        Returns ``(token, spectating, spectators)``: the last two are token strings that the
+        caller resolves once every token is read. Ages become monotonic times relative to
+        ``now``. Raises :class:`objects.snapshot.SnapshotError` on any invalid field.
+        """
+        u32 = 2**31 - 1
+        token = cls(rec.int("user_id", 1, u32), rec.str("username", 64), rec.str("safe_name", 64),
+                    rec.int("privileges", 0), restricted=rec.bool("restricted"), admin=rec.bool("admin"),
+                    tournament=rec.bool("tournament"), ip=rec.str("ip", 64),
+                    version=rec.int("version", 0, u32), utc_offset=rec.int("utc_offset", -128, 127),
+                    max_queue=max_queue)
+        ref = rec.token_ref("token")
+        if ref is None:
+            raise rec.fail("token", "missing")
+        token.token = ref
+        token.client_privileges = rec.int("client_privileges", 0, 255)
+        token.presence_rank = rec.int("presence_rank", 0, 255)
+        token.country = rec.str("country", 2)
+        token.country_index = rec.int("country_index", 0, 255)
+        token.longitude = rec.float("longitude", -360, 360)
+        token.latitude = rec.float("latitude", -360, 360)
+        token.action = rec.int("action", 0, 255)
+        token.action_text = rec.str("action_text", 1024)
+        token.beatmap_md5 = rec.str("beatmap_md5", 64)
+        token.mods = rec.int("mods", 0, u32)
+        token.mode = rec.int("mode", 0, 3)
+        token.beatmap_id = rec.int("beatmap_id", -u32, u32)
+        token.relax = rec.bool("relax")
+        token.autopilot = rec.bool("autopilot")
+        token.ranked_score = rec.int("ranked_score", 0)
+        token.accuracy = rec.float("accuracy", 0, 1)
+        token.playcount = rec.int("playcount", 0)
+        token.total_score = rec.int("total_score", 0)
+        token.rank = rec.int("rank", 0)
+        token.pp = rec.int("pp", 0)
+        token.silence_end = rec.int("silence_end", 0)
+        token.spam_count = rec.int("spam_count", 0, 1 << 30)
+        window = rec.opt_age("spam_window_age")
+        token.spam_window_start = 0.0 if window is None else now - window
+        token.friends = set(rec.ints("friends", 100_000, 0, u32))
+        if "blocked" in rec.data:  # snapshots written before !block have none
+            blocked = rec.ints("blocked", 100_000, 0, u32)
+            if blocked:
+                token.blocked = set(blocked)
+        token.block_nonfriend_dms = rec.bool("block_nonfriend_dms")
+        token.away_message = rec.opt_str("away_message", 65536)
+        for user_id in rec.ints("away_told", 100_000, 0, u32):
+            token.tell_away(user_id)
+        token.presence_filter = rec.int("presence_filter", 0, 255)
+        token.channels = set(rec.strs("channels", 4096, 64))
+        for line in rec.strs("recent_messages", RECENT_MESSAGES, 1024):
+            token.remember_message(line)
+        spectating = rec.token_ref("spectating")
+        spectators = rec.token_refs("spectators", 100_000)
+        token.match_id = rec.opt_int("match_id", 1, 65535)
+        token.in_lobby = rec.bool("in_lobby")
+        token.tourney_match_id = rec.opt_int("tourney_match_id", 1, 65535)
+        token.login_time = now - rec.age("login_age")
+        token.last_seen = now - rec.age("last_seen_age")
+        token.kicked = rec.bool("kicked")
+        token.logged_out = rec.bool("logged_out")
+        token.overflowed = rec.bool("overflowed")
+        queued = rec.bytes("queue", 1 << 30)
+        if queued:
+            token.queue = [queued]
+            token.queued = len(queued)
+        return token, spectating, spectators

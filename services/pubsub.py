@@ -197,15 +197,18 @@ class Listener:
         except asyncio.TimeoutError:
             log.warning("pub/sub not subscribed after %.0f s; retrying in the background", self.wait)
 
-    async def stop(self) -> None:
-        """Cancel the task and wait until its connection is closed."""
+    async def stop(self, timeout: float = 5.0) -> None:
+        """Cancel the task and wait until its connection is closed, at most ``timeout`` seconds
+        (a connection that does not close in time is logged and left to the garbage collector,
+        so a stop never hangs on Redis)."""
         task, self.task = self.task, None
         if task is not None:
             task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+            done, _ = await asyncio.wait({task}, timeout=timeout)
+            if not done:
+                log.warning("pub/sub listener did not stop within %.0f s", timeout)
+            elif not task.cancelled() and task.exception() is not None:
+                log.error("pub/sub listener ended with %r", task.exception())
 
     async def _run(self) -> None:
         backoff = BACKOFF_MIN

@@ -76,10 +76,15 @@ def status_line(state: State) -> str:
 # ---------------------------------------------------------------------------------------------
 # stop requests
 # ---------------------------------------------------------------------------------------------
-def request_stop(state: State, restart: bool = False, reason: str = "") -> None:
-    """Ask the server to stop (and re-exec itself when ``restart``); see the module docstring.
+def request_stop(state: State, restart: bool = False, reason: str = "", notify: bool | None = None) -> None:
+    """Ask the server to stop (and restart when ``restart``); see the module docstring.
 
-    A second request while a stop is under way skips the rest of the grace period.
+    ``notify`` True: clients are told to reconnect and logged out (a maintenance stop; a
+    restart re-executes the process: :func:`shutdown`). False: the sessions are kept (SIGTERM
+    writes a snapshot for the next start, SIGUSR2 hands them to a new process:
+    :mod:`services.handover`, chosen by ``pep.py``). None: keep them when ``[sessions]
+    handover`` is on. A second request while a stop is under way skips the rest of the grace
+    period.
     """
     lc = state.lifecycle
     if lc.stop_requested.is_set():
@@ -89,6 +94,7 @@ def request_stop(state: State, restart: bool = False, reason: str = "") -> None:
         return
     lc.restart = restart
     lc.reason = reason
+    lc.notify = (not state.cfg.sessions.handover) if notify is None else notify
     log.info("%s: %s requested", reason or "stop request", "restart" if restart else "shutdown")
     lc.stop_requested.set()
 
@@ -123,7 +129,8 @@ def schedule_shutdown(state: State, restart: bool, message: str | None = None,
     loop = asyncio.get_running_loop()
     lc.scheduled = [
         loop.call_later(send_after, _send_restart_packet, state, delay),
-        loop.call_later(send_after + delay, request_stop, state, restart, "scheduled " + ("restart" if restart else "shutdown")),
+        loop.call_later(send_after + delay, request_stop, state, restart,
+                        "scheduled " + ("restart" if restart else "shutdown"), True),
     ]
     lc.notifier.status(status_line(state))
     log.info("%s scheduled: restart packet in %g s, %s in %g s", "restart" if restart else "shutdown",
@@ -147,8 +154,11 @@ def _send_restart_packet(state: State, delay: float) -> None:
 
 
 def install_signal_handlers(state: State) -> None:
-    """SIGTERM/SIGINT: stop; SIGUSR2: restart in place (re-exec); SIGHUP: reload settings."""
+    """SIGTERM/SIGINT: stop (keeping the sessions for the next start when ``[sessions]
+    handover`` is on); SIGUSR1: maintenance stop (clients are told); SIGUSR2: restart in place
+    (hand-over to the new code, or re-exec); SIGHUP: reload settings."""
     loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGUSR1, request_stop, state, False, "SIGUSR1", True)
     loop.add_signal_handler(signal.SIGTERM, request_stop, state, False, "SIGTERM")
     loop.add_signal_handler(signal.SIGINT, request_stop, state, False, "SIGINT")
     loop.add_signal_handler(signal.SIGUSR2, request_stop, state, True, "SIGUSR2")
@@ -172,15 +182,17 @@ def _on_reload_signal(state: State) -> None:
 # ---------------------------------------------------------------------------------------------
 # systemd readiness, watchdog and status
 # ---------------------------------------------------------------------------------------------
-def started(state: State) -> None:
+def started(state: State, ready: bool = True) -> None:
     """Tell systemd the server accepts clients (``READY=1``) and start the timer that sends
     ``WATCHDOG=1`` every ``WATCHDOG_USEC / 2`` and the status line (integration with
-    ``Type=notify``; a no-op without ``NOTIFY_SOCKET``)."""
+    ``Type=notify``; a no-op without ``NOTIFY_SOCKET``). ``ready`` False: a process started by
+    a hand-over, whose ``READY=1`` the old process sends with ``MAINPID=``."""
     lc = state.lifecycle
     if not lc.notifier.enabled:
         return
     lc.last_status = status_line(state)
-    lc.notifier.ready(lc.last_status)
+    if ready:
+        lc.notifier.ready(lc.last_status)
     interval = watchdog_interval()
     watchdog = interval is not None
     period = interval / 2 if watchdog else STATUS_INTERVAL
@@ -281,6 +293,12 @@ async def _cleanup(state: State, server: Any) -> None:
         await state.redis.set_online_users(0)
     except Exception as exc:
         log.warning("could not reset the online count: %s", exc)
+    await close_pools(state)
+
+
+async def close_pools(state: State) -> None:
+    """Close Redis, the MySQL pool, the thread pools and the GeoIP reader (end of every stop,
+    also of one that keeps the sessions: services/handover.py)."""
     try:
         await state.redis.close()
     except Exception as exc:
@@ -291,6 +309,17 @@ async def _cleanup(state: State, server: Any) -> None:
     locator = getattr(state, "geo", None)
     if locator is not None:
         locator.close()
+
+
+async def logout_and_close(state: State) -> None:
+    """The end of a stop whose snapshot could not be written: log every session out, reset the
+    online count, close the pools (services/handover.py)."""
+    await _cleanup(state, None)
+
+
+def arm_hard_exit(lc: Lifecycle, seconds: float) -> None:
+    """:func:`_arm_hard_exit` for services/handover.py (the stop that keeps sessions)."""
+    _arm_hard_exit(lc, seconds)
 
 
 def _arm_hard_exit(lc: Lifecycle, seconds: float) -> None:

@@ -274,3 +274,75 @@ def test_sentry_starts_only_with_a_valid_dsn():
     assert res.returncode == 0, res.stderr
     assert res.stdout.split() == ["False", "False", "True"], (res.stdout, res.stderr)
     assert "Sentry could not be started" in res.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# socket activation: LISTEN_FDS / LISTEN_PID (sd_listen_fds(3))
+# ---------------------------------------------------------------------------------------------
+def _at_fd3(sock):
+    """Put ``sock`` at fd 3 as systemd does; returns what was at fd 3 before (to restore)."""
+    import os
+
+    try:
+        saved = os.dup(3)
+    except OSError:
+        saved = None
+    os.dup2(sock.fileno(), 3)
+    return saved
+
+
+def _restore_fd3(saved) -> None:
+    import os
+
+    if saved is None:
+        try:
+            os.close(3)
+        except OSError:
+            pass
+    else:
+        os.dup2(saved, 3)
+        os.close(saved)
+
+
+def test_listen_sockets_takes_fd3_only_for_this_pid():
+    import os
+    import socket as socket_module
+
+    from helpers.systemd import listen_sockets
+
+    listener = socket_module.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    saved = _at_fd3(listener)
+    try:
+        # for another process: ignored, variables removed
+        env = {"LISTEN_FDS": "1", "LISTEN_PID": str(os.getpid() + 1), "LISTEN_FDNAMES": "x"}
+        assert listen_sockets(env) == [] and env == {}
+        # malformed
+        assert listen_sockets({"LISTEN_FDS": "one", "LISTEN_PID": str(os.getpid())}) == []
+        assert listen_sockets({"LISTEN_FDS": "0", "LISTEN_PID": str(os.getpid())}) == []
+        assert listen_sockets({}) == []
+        env = {"LISTEN_FDS": "1", "LISTEN_PID": str(os.getpid())}
+        got = listen_sockets(env)
+        assert len(got) == 1 and env == {}
+        assert got[0].getsockname() == listener.getsockname()
+        assert not got[0].get_inheritable() and got[0].getblocking() is False
+        got[0].detach()  # fd 3 is closed by _restore_fd3
+    finally:
+        _restore_fd3(saved)
+        listener.close()
+
+
+def test_listen_sockets_refuses_what_is_not_a_listening_socket():
+    import os
+    import socket as socket_module
+
+    from helpers.systemd import listen_sockets
+
+    plain = socket_module.socket()  # not listening
+    saved = _at_fd3(plain)
+    try:
+        assert listen_sockets({"LISTEN_FDS": "1", "LISTEN_PID": str(os.getpid())}) == []
+    finally:
+        _restore_fd3(saved)
+        plain.close()

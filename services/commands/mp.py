@@ -20,14 +20,16 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import math
 import secrets
+import time
 from typing import TYPE_CHECKING
 
 from common.ripple import safe_username
 from constants import privileges as privs
 from constants.mods import names as mod_names
 from services import multiplayer as mp
-from services.commands import Context, STACKS, Subcommand, command
+from services.commands import STACKS, Context, Subcommand, command, find
 from helpers import codec
 from objects import match as m
 
@@ -295,6 +297,7 @@ def _start(ctx: Context, match: Match, args: list[str]) -> str | list[str]:
         return CANT_START
     match.starting = True
     match.countdown = task
+    match.countdown_meta = (time.monotonic() + seconds, force, ctx.sender)
     return (f"Match starts in {seconds} seconds. The match has been locked. Please don't leave the match during "
             f"the countdown or you might receive a penalty.")
 
@@ -324,6 +327,33 @@ async def _countdown(ctx: Context, match: Match, seconds: int, force: bool) -> N
         match.starting = False
         if match.countdown is asyncio.current_task():
             match.countdown = None
+
+
+def countdown_of(match: Match) -> tuple[float, bool, Token] | None:
+    """The running ``!mp start`` countdown of ``match``: (seconds left, force, the referee's
+    token), or None. Used by the restart snapshot (services/handover.py)."""
+    if match.countdown is None or match.countdown.done() or match.countdown_meta is None:
+        return None
+    end, force, sender = match.countdown_meta
+    return max(0.0, end - time.monotonic()), force, sender
+
+
+def resume_countdown(state: State, match: Match, seconds: float, force: bool, sender: Token) -> bool:
+    """Run a countdown kept across a restart (services/handover.py): ``seconds`` left (rounded
+    up, at least 1), announced in the match channel as if ``sender`` had typed ``!mp start``.
+    Returns False when it cannot run (no event loop, or one runs already)."""
+    cmd = find("!mp start")
+    if cmd is None or match.countdown is not None:
+        return False
+    left = max(1, math.ceil(seconds))
+    ctx = Context(state, sender, match.channel_name, f"!mp start {left}", cmd)
+    task = state.spawn(_countdown(ctx, match, left, force), f"countdown of match {match.id}")
+    if task is None:
+        return False
+    match.starting = True
+    match.countdown = task
+    match.countdown_meta = (time.monotonic() + left, force, sender)
+    return True
 
 
 def _abort(ctx: Context, match: Match, args: list[str]) -> str:

@@ -109,7 +109,7 @@ def test_sd_notify_ready_watchdog_status_and_bounded_stop(server, start_server, 
     listener = NotifyListener(str(tmp_path / "notify.sock"))
     try:
         extra = start_server({"NOTIFY_SOCKET": listener.path, "WATCHDOG_USEC": "1000000",
-                              "PEP_SERVER_SHUTDOWN_GRACE": "1.5"})
+                              "PEP_SERVER_SHUTDOWN_GRACE": "1.5", "PEP_SESSIONS_HANDOVER": "0"})
         ready = listener.wait(lambda m: m.get("READY") == "1", what="READY=1")
         assert ready.get("STATUS") == "0 online, 0 matches"
         # the server answered HTTP before the test got here, READY came once
@@ -141,7 +141,9 @@ def test_sd_notify_ready_watchdog_status_and_bounded_stop(server, start_server, 
 # SIGTERM: restart packet to every client, logins refused, clean Redis, quick exit
 # ---------------------------------------------------------------------------------------------
 def test_sigterm_tells_clients_to_reconnect_and_exits_cleanly(server, start_server):
-    extra = start_server({"PEP_SERVER_SHUTDOWN_GRACE": "6", "PEP_SERVER_RECONNECT_DELAY": "7"})
+    # [sessions] handover = 0: stops tell clients to reconnect (test_restart.py covers the default)
+    extra = start_server({"PEP_SERVER_SHUTDOWN_GRACE": "6", "PEP_SERVER_RECONNECT_DELAY": "7",
+                          "PEP_SESSIONS_HANDOVER": "0"})
     a = extra.login(server.new_user())
     b = extra.login(server.new_user())
     late = server.new_user()
@@ -178,7 +180,7 @@ def test_sigterm_tells_clients_to_reconnect_and_exits_cleanly(server, start_serv
 
 
 def test_second_sigterm_skips_the_grace_period(server, start_server):
-    extra = start_server({"PEP_SERVER_SHUTDOWN_GRACE": "30"})
+    extra = start_server({"PEP_SERVER_SHUTDOWN_GRACE": "30", "PEP_SESSIONS_HANDOVER": "0"})
     extra.login(server.new_user())  # never polls again: would hold the stop for 30 s
     started = time.monotonic()
     os.kill(extra.proc.proc.pid, signal.SIGTERM)
@@ -195,7 +197,9 @@ def test_second_sigterm_skips_the_grace_period(server, start_server):
 # SIGUSR2: restart in place (re-exec, same pid)
 # ---------------------------------------------------------------------------------------------
 def test_sigusr2_restarts_in_place(server, start_server):
-    extra = start_server({"PEP_SERVER_RECONNECT_DELAY": "1"})
+    """With ``[sessions] handover = 0`` SIGUSR2 re-executes (same pid) and clients log in again;
+    the default hand-over is tested in test_restart.py."""
+    extra = start_server({"PEP_SERVER_RECONNECT_DELAY": "1", "PEP_SESSIONS_HANDOVER": "0"})
     pid = extra.proc.proc.pid
     user = server.new_user()
     c = extra.login(user)
