@@ -137,7 +137,8 @@ def kickall(ctx: Context) -> str:
         if token.is_bot or token.admin or token.user_id == ctx.sender.user_id or token.kicked:
             continue
         session.kick(ctx.state, token)
-    return "Whoops! Who needs players anyways?"
+    # the one reply whose text differs between the stacks: Ripple's on the ripple flavour
+    return "Whoops! Rip everyone." if ctx.state.repo.flavour.name == "ripple" else "Whoops! Who needs players anyways?"
 
 
 # ------------------------------------------------------------------------------------ silences
