@@ -327,6 +327,16 @@ GUARDED = [
     ("!rtx {t} wrong privileges", MANAGE_USERS),
     ("!mp make Wrong privileges", 2097152),
     ("!moderated", CHAT_MOD),
+    # the commands of the other stacks (docs/commands.md, "stacks" column)
+    ("!map rank set", 256),
+    ("!requests", 256),
+    ("!freeze {t}", MANAGE_USERS),
+    ("!unfreeze {t}", MANAGE_USERS),
+    ("!bot reconnect", MANAGE_SERVERS),
+    ("!fokabot reconnect", MANAGE_SERVERS),
+    ("!bot reload", MANAGE_SERVERS),
+    ("!reloadconfig", MANAGE_SERVERS),
+    ("!ir", MANAGE_SERVERS),
 ]
 
 
