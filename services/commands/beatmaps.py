@@ -19,7 +19,7 @@ from redis.exceptions import RedisError
 
 from constants import privileges as privs
 from services import chat, publish
-from services.commands import BANCHOPY, KAWATA, REALISTIK, Context, WrongSyntax, command
+from services.commands import BANCHOPY, KAWATA, REALISTIK, RIPPLE, Context, WrongSyntax, command
 from services.commands.np import NEED_NP
 
 if TYPE_CHECKING:
@@ -242,3 +242,5 @@ async def mirror(ctx: Context) -> str:
 
 
 command("!maplink", stacks=(BANCHOPY,), description="Same as !mirror (bancho.py's name).")(mirror)
+command("!bloodcat", stacks=(RIPPLE,),
+        description="Ripple's name of !mirror (Bloodcat is gone: the configured mirrors are given).")(mirror)

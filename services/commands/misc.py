@@ -242,3 +242,9 @@ async def unblock(ctx: Context) -> str:
     for token in ctx.state.tokens.user_tokens(ctx.sender.user_id):
         token.blocked = set(token.blocked) - {target_id}
     return f"Removed {name} from blocked users."
+
+
+@command("!delta", where=PRIVATE, stacks=(RIPPLE,),
+         description="Ripple's switch to its beta server; there is none here, so it says it is disabled.")
+def delta(ctx: Context) -> str:
+    return "Delta is disabled."

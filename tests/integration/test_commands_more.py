@@ -258,3 +258,29 @@ def test_bancho_py_aliases(server, roomy, bot):
     c.send(C.private_message(bot, f"!changename {new}"))
     wait_notification(c, RENAMED.format(new))
     assert server.db.scalar("SELECT username FROM users WHERE id=%s", (c.user.id,)) == new
+
+
+def test_ripple_bloodcat_and_delta(server, roomy, bot):
+    from tests.integration.test_commands_beatmaps import add_set, np
+
+    c = connect(server, on=roomy)
+    assert ask(c, bot, "!delta") == "Delta is disabled."
+    assert ask(c, bot, "!bloodcat").startswith("You're currently not spectating or playing a match")
+    set_id, ids, _ = add_set(server, 1)
+    np(c, bot, ids[0])
+    assert ask(c, bot, "!bloodcat").endswith(f"[https://chimu.moe/en/d/{set_id} Chimu] or [osu://dl/{set_id} osu!direct].")
+
+
+def test_mirror_in_a_spectator_channel_gives_the_hosts_map(server, roomy, bot):
+    from tests.integration.test_commands_beatmaps import add_set
+    from tests.integration.test_commands import wait_bot
+
+    set_id, ids, md5s = add_set(server, 1)
+    host = connect(server, on=roomy)
+    viewer = connect(server, on=roomy)
+    host.send(C.change_action(2, "Artist - Song", md5s[0], beatmap_id=ids[0]))
+    viewer.send(C.start_spectating(host.user.id))
+    C.wait_for(viewer, lambda p: p.id == C.CHANNEL_JOIN_SUCCESS and p.value == "#spectator", timeout=5)
+    viewer.send(C.public_message("#spectator", "!chimu"))
+    text = wait_bot(viewer, bot, target="#spectator")
+    assert text == f"Download [https://chimu.moe/en/d/{set_id} Artist - Song {set_id} [Diff 0]] from Chimu"
