@@ -284,3 +284,14 @@ def test_mirror_in_a_spectator_channel_gives_the_hosts_map(server, roomy, bot):
     viewer.send(C.public_message("#spectator", "!chimu"))
     text = wait_bot(viewer, bot, target="#spectator")
     assert text == f"Download [https://chimu.moe/en/d/{set_id} Artist - Song {set_id} [Diff 0]] from Chimu"
+
+
+def test_mirror_in_a_match_channel_gives_the_match_map(server, roomy, bot):
+    from tests.integration.test_commands_beatmaps import add_set
+    from tests.integration.test_commands_mp import make_tourney, mp_ask
+
+    set_id, ids, _ = add_set(server, 1)
+    ref, match_id, _ = make_tourney(server, roomy, bot)
+    assert mp_ask(ref, bot, f"!mp map {ids[0]}") == "Match map has been updated"
+    assert mp_ask(ref, bot, "!beatconnect") == \
+        f"Download [https://beatconnect.io/b/{set_id} Artist - Song {set_id} [Diff 0]] from Beatconnect"
