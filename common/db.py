@@ -35,6 +35,7 @@ from typing import Any, Callable, Iterable, NamedTuple, Sequence, TypeVar
 import MySQLdb
 import MySQLdb.cursors
 
+from helpers import metrics
 from helpers.config import DbConfig
 
 log = logging.getLogger("pep.db")
@@ -161,6 +162,7 @@ class Database:
     def _with_retry(self, fn: Callable[[Any], T], retry_predicate: Callable[[], bool] | None = None) -> T:
         """Run ``fn(cursor)`` in this worker thread, reconnecting and retrying once if the
         connection was lost. ``retry_predicate`` (optional) may veto the retry."""
+        metrics.mysql_query()
         for attempt in (1, 2):
             conn = self._conn()
             try:

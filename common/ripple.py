@@ -678,7 +678,9 @@ class Repository:
         2048 characters (the column)."""
 
         def work(cur: Any) -> tuple[StoreResult, int, str]:
-            cur.execute("SELECT id, username, privileges FROM users WHERE username_safe = %s LIMIT 1",
+            # the row lock serialises concurrent stores for one recipient, so the count below
+            # cannot be passed by two transactions at once
+            cur.execute("SELECT id, username, privileges FROM users WHERE username_safe = %s LIMIT 1 FOR UPDATE",
                         (recipient_safe_name,))
             row = cur.fetchone()
             if row is None:

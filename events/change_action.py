@@ -5,15 +5,17 @@ RealistikOsu a non-AFK status with Relax (and on RealistikOsu Autopilot) switche
 the relax/autopilot tables and the text gets a ``[RX]``/``[AP]``/``[VN]`` prefix (idle and AFK
 show the prefix alone). The user and its spectators then get the new presence and stats.
 Stats are re-read from MySQL (in the background) only when the mode or relax state changed;
-otherwise the cache answers at once.
+otherwise the cache answers at once. Reloads are coalesced per session (at most one in flight
+and one after it: docs/security.md, "Hardening II: in game").
 """
 
 from __future__ import annotations
 
 from constants import game, packets
 from events import event
-from services import session
 from helpers import codec
+from objects.token import REPLY_STATUS
+from services import session
 from helpers.codec import PacketError
 
 MAX_TEXT = 512
@@ -46,12 +48,8 @@ def handle(state, token, payload: bytes) -> None:
         text = prefix if action in (game.IDLE, game.AFK) else f"{prefix} {text}"
     token.action_text = text
     token.invalidate()
-    if reload:
-        state.spawn(_reload_and_send(state, token), f"stats reload of {token.user_id}")
+    if reload or token.stats_reloading:
+        # coalesced per session (docs/security.md): a reload in flight sends the status when done
+        session.request_stats_reload(state, token, REPLY_STATUS)
     else:
         session.send_own_status(token)
-
-
-async def _reload_and_send(state, token) -> None:
-    await session.reload_stats(state, token)
-    session.send_own_status(token)

@@ -1,10 +1,14 @@
-"""Packet 74, friend remove (i32 user id): the row is deleted (idempotent), then memory follows."""
+"""Packet 74, friend remove (i32 user id): the row is deleted (idempotent), then memory follows.
+
+Counted with the additions against ``[limits] friend_changes`` per ``friend_window`` s
+(docs/security.md, "Hardening II: in game")."""
 
 from __future__ import annotations
 
 from common.db import DatabaseError
 from constants import packets
 from events import event
+from objects import ratelimit
 from services import session
 from helpers import codec
 
@@ -14,6 +18,9 @@ def handle(state, token, payload: bytes) -> None:
     """Schedule the delete."""
     friend_id = codec.read_i32(payload)
     if friend_id in token.friends_pending:
+        return
+    if not ratelimit.allow(token, token.friend_limit, "friend change",
+                           state.cfg.limits.friend_changes, state.cfg.limits.friend_window):
         return
     token.set_friend_pending(friend_id, True)
     state.spawn(_remove(state, token, friend_id), f"friend remove {token.user_id}->{friend_id}")

@@ -7,11 +7,17 @@ from __future__ import annotations
 
 from constants import packets
 from events import event
-from services import multiplayer
+from services import chat, multiplayer
 from helpers import codec
 
 
 @event(packets.C_MATCH_INVITE)
 def handle(state, token, payload: bytes) -> None:
-    """MATCH_INVITE (88) to the user, from a seated player."""
-    multiplayer.invite_user(state, token, codec.read_i32(payload))
+    """MATCH_INVITE (88) to the user, from a seated player. Refused while the sender is
+    silenced; a delivered invite counts against the chat spam limit like a message
+    (docs/security.md, "Hardening II: in game")."""
+    user_id = codec.read_i32(payload)
+    if not chat.message_like_allowed(state, token):
+        return
+    if multiplayer.invite_user(state, token, user_id):
+        chat.count_message_like(state, token)

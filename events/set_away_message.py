@@ -1,6 +1,7 @@
 """Packet 82, set away message: Message whose content is the away text ("" clears it).
 
-The bot confirms with a private message (docs/rules.md §6.3)."""
+The bot confirms with a private message (docs/rules.md §6.3). Refused while silenced and
+counted against the spam limit like a message (docs/security.md, "Hardening II: in game")."""
 
 from __future__ import annotations
 
@@ -16,6 +17,9 @@ MAX_AWAY = 256
 def handle(state, token, payload: bytes) -> None:
     """Store or clear the away text (at most 256 characters) and confirm it."""
     _, content, _, _ = codec.read_message(payload)
+    if not chat.message_like_allowed(state, token):
+        return
+    chat.count_message_like(state, token)  # shares the spam limit (docs/security.md)
     content = content.strip()[:MAX_AWAY]
     if content:
         token.away_message = content

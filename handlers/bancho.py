@@ -55,6 +55,7 @@ def process_frames(state: State, token: Token, body: bytes) -> int:
     if problems:
         log.info("poll user=%d: dropped %d malformed/truncated byte(s) or frame(s)", token.user_id, problems)
     handled = 0
+    token.poll_flags = 0  # what a poll answers at most once (docs/security.md)
     for packet_id, payload in frames:
         if token.logged_out:
             break

@@ -116,6 +116,8 @@ class MultiplayerConfig:
     empty_match_age: float = 120.0  # s a match may stay without players before the sweep disposes it
     load_timeout: float = 30.0  # s after start before ALL_PLAYERS_LOADED is forced
     complete_timeout: float = 30.0  # s after the first MATCH_COMPLETE before the round is finished
+    # ---- Hardening II: in game (docs/security.md)
+    round_timeout: float = 10800.0  # s after the start before a round nobody finished is aborted
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,6 +129,17 @@ class LimitsConfig:
     max_frames: int = 1024
     max_payload: int = 1 << 16
     max_matches_per_user: int = 5
+    # ---- Hardening II: in game (docs/security.md); per session, counted in fixed windows
+    friend_changes: int = 20
+    friend_window: float = 60.0
+    match_creates: int = 10
+    match_create_window: float = 60.0
+    round_starts: int = 10
+    round_start_window: float = 60.0
+    error_reports: int = 3
+    error_report_window: float = 60.0
+    error_report_length: int = 500
+    tournament_sessions: int = 8
     # Hardening II (network and services): bcrypt checks queued or running at once
     bcrypt_queue: int = 16
     bcrypt_per_ip: int = 2
@@ -229,6 +242,7 @@ _RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("multiplayer", "empty_match_age"): (0, 86400),
     ("multiplayer", "load_timeout"): (1, 3600),
     ("multiplayer", "complete_timeout"): (1, 3600),
+    ("multiplayer", "round_timeout"): (1, 86400),
     ("limits", "login_failures_ip"): (1, 1_000_000),
     ("limits", "login_failures_account"): (1, 1_000_000),
     ("limits", "login_failure_window"): (1, 86400),
@@ -236,6 +250,17 @@ _RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("limits", "max_frames"): (16, 1 << 20),
     ("limits", "max_payload"): (1024, 1 << 24),
     ("limits", "max_matches_per_user"): (1, 65535),
+    # ---- Hardening II: in game
+    ("limits", "friend_changes"): (1, 100000),
+    ("limits", "friend_window"): (0.05, 86400),
+    ("limits", "match_creates"): (1, 100000),
+    ("limits", "match_create_window"): (0.05, 86400),
+    ("limits", "round_starts"): (1, 100000),
+    ("limits", "round_start_window"): (0.05, 86400),
+    ("limits", "error_reports"): (1, 100000),
+    ("limits", "error_report_window"): (0.05, 86400),
+    ("limits", "error_report_length"): (16, 65536),
+    ("limits", "tournament_sessions"): (1, 1000),
     ("limits", "bcrypt_queue"): (1, 100_000),
     ("limits", "bcrypt_per_ip"): (1, 100_000),
 }

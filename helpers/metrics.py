@@ -18,6 +18,9 @@ Metric names (all prefixed ``pep_``; docs/operations.md lists them with their me
 * ``pep_poll_seconds``: histogram of the server-side time of one poll (frames + reply);
 * ``pep_logins_total{outcome}``: login outcomes (``success``, ``failed``, ``old_client``,
   ``banned``, ``locked``, ``error``, ``verification``, ``maintenance``, ``restarting``);
+* ``pep_mysql_queries_total``: MySQL operations run (one statement, one ``executemany`` or
+  one transaction each; counted in the pool's worker thread);
+* ``pep_background_tasks``: gauge, coroutines started with ``State.spawn`` still running;
 * ``pep_mysql_errors_total``, ``pep_redis_errors_total``: failures seen (counted where they
   are logged, see :class:`ErrorCounter`, and by direct calls);
 * ``pep_pubsub_messages_total{channel, outcome}``: pub/sub messages received;
@@ -49,6 +52,8 @@ if TYPE_CHECKING:
 POLL_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 LOGINS = Counter("pep_logins", "Login attempts by outcome", ["outcome"])
 MYSQL_ERRORS = Counter("pep_mysql_errors", "MySQL errors seen")
+MYSQL_QUERIES = Counter("pep_mysql_queries", "MySQL operations run (statement, executemany or transaction)")
+BACKGROUND_TASKS = Gauge("pep_background_tasks", "Background coroutines (State.spawn) still running")
 REDIS_ERRORS = Counter("pep_redis_errors", "Redis errors seen")
 PUBSUB_MESSAGES = Counter("pep_pubsub_messages", "Pub/sub messages received", ["channel", "outcome"])
 LOG_MESSAGES = Counter("pep_log_messages", "Log records at WARNING or above", ["level"])
@@ -145,6 +150,11 @@ def count_pubsub(channel: str, outcome: str = "ok") -> None:
     PUBSUB_MESSAGES.labels(channel, outcome).inc()
 
 
+def mysql_query() -> None:
+    """Count one MySQL operation (called by ``common.db`` in a worker thread; the counter locks)."""
+    MYSQL_QUERIES.inc()
+
+
 def mysql_error() -> None:
     MYSQL_ERRORS.inc()
 
@@ -160,6 +170,7 @@ def update_state_gauges(state: State) -> None:
     TOKENS.set(len(state.tokens))
     MATCHES.set(len(getattr(state, "matches", ())))
     CHANNELS.set(len(state.channels))
+    BACKGROUND_TASKS.set(state.background_tasks())
     RESTARTING.set(1 if state.restarting else 0)
     MAINTENANCE.set(1 if state.settings.maintenance else 0)
     UPTIME.set(max(0.0, time.time() - state.started))

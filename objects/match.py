@@ -136,7 +136,7 @@ class Match:
         "id", "name", "password", "beatmap_name", "beatmap_id", "beatmap_md5", "mode", "mods",
         "scoring_type", "team_type", "freemod", "seed", "host", "in_progress", "tourney", "creator_id",
         "referee_locked", "starting", "referees", "countdown", "countdown_meta", "created", "empty_since", "slots", "observers",
-        "loaded_sent", "skip_sent", "round_started", "first_complete", "disposed",
+        "loaded_sent", "skip_sent", "round_started", "first_complete", "disposed", "announced",
         "_lobby_update", "_lobby_new",
     )
 
@@ -175,6 +175,9 @@ class Match:
         self.round_started = 0.0
         self.first_complete: float | None = None  # when the first player completed this round
         self.disposed = False
+        # whether the lobby may know this match (an update or NEW_MATCH reached it); a match
+        # created and disposed within one poll never reaches the lobby (docs/security.md)
+        self.announced = False
         self._lobby_update: bytes | None = None
         self._lobby_new: bytes | None = None
 
@@ -367,6 +370,7 @@ def match_from_snapshot(rec, now: float, tokens: dict) -> Match:
     match.in_progress = rec.bool("in_progress")
     match.creator_id = rec.opt_int("creator_id", 0, u32)
     match.referee_locked = rec.bool("referee_locked")
+    match.announced = True  # it may have been: a dispose the lobby never needed is harmless
     match.created = now - rec.age("created_age")
     empty = rec.opt_age("empty_age")
     match.empty_since = None if empty is None else now - empty

@@ -13,7 +13,14 @@ check before the first failure is recorded.
 from __future__ import annotations
 
 import collections
+import logging
 import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from objects.token import Token
+
+log = logging.getLogger("pep.limits")
 
 # the key of a client address: IPv4 as is, IPv6 by its /64 (helpers/netlimits.py)
 from helpers.netlimits import address_key as limit_key  # noqa: F401  (re-exported for the login)
@@ -91,3 +98,45 @@ class FailureLimiter:
     def reset(self, key: str) -> None:
         """Forget the failures of ``key`` (after a successful login)."""
         self._failures.pop(key, None)
+
+
+class Window:
+    """A fixed-window counter for one token and one kind of action (docs/security.md,
+    "Hardening II: in game"): at most ``limit`` actions per ``window`` seconds.
+
+    The limit and the window are passed on each call (they come from the configuration), so
+    an instance holds three numbers only. ``refused`` counts the refusals in the current
+    window, so a caller can log the first refusal and stay quiet about the rest.
+    """
+
+    __slots__ = ("start", "count", "refused")
+
+    def __init__(self) -> None:
+        self.start = 0.0  # time.monotonic() seconds at the start of the current window
+        self.count = 0
+        self.refused = 0
+
+    def allow(self, limit: int, window: float, now: float | None = None) -> bool:
+        """Count one action; False (and ``refused`` + 1) when ``limit`` were already counted
+        within the current window of ``window`` seconds."""
+        now = time.monotonic() if now is None else now
+        if now - self.start >= window:
+            self.start = now
+            self.count = 0
+            self.refused = 0
+        if self.count >= limit:
+            self.refused += 1
+            return False
+        self.count += 1
+        return True
+
+
+def allow(token: Token, window: Window, what: str, limit: int, seconds: float) -> bool:
+    """Count one ``what`` of ``token`` in ``window`` (``limit`` per ``seconds``); False when over
+    the limit, logged once per window (docs/security.md, "Hardening II: in game")."""
+    if window.allow(limit, seconds):
+        return True
+    if window.refused == 1:
+        log.info("user=%d name=%s: %s refused, more than %d in %g s (dropping until the window ends)",
+                 token.user_id, token.username, what, limit, seconds)
+    return False

@@ -20,7 +20,7 @@ from helpers.config import Config
 from helpers.netlimits import Throttle
 from objects.channel import ChannelList
 from objects.lifecycle import Lifecycle
-from objects.match import MatchList
+from objects.match import Match, MatchList
 from objects.ratelimit import FailureLimiter
 from objects.stream import Stream
 from objects.tokenlist import TokenList
@@ -79,6 +79,9 @@ class State:
         self.channels = ChannelList()
         self.lobby = Stream("lobby")
         self.matches = MatchList()  # multiplayer matches by id (services.multiplayer)
+        # matches whose censored update the lobby has not had yet: sent once at the end of
+        # the current loop step (services.multiplayer.flush_lobby; docs/security.md)
+        self.lobby_pending: dict[int, Match] = {}
         self.settings = Settings()
         self.bot: Token | None = None
         # tokens removed by a kick whose final packets are delivered on their next poll:
@@ -138,6 +141,10 @@ class State:
         exc = task.exception()
         if exc is not None:
             log.error("%s failed: %s", what, exc, exc_info=exc)
+
+    def background_tasks(self) -> int:
+        """How many coroutines started with :meth:`spawn` are still running."""
+        return len(self._tasks)
 
     async def drain_tasks(self, timeout: float = 5.0) -> None:
         """Wait (bounded by ``timeout`` seconds) until no background task of :meth:`spawn` is

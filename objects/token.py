@@ -17,6 +17,14 @@ from typing import Any
 from constants import game, privileges as privs
 from helpers import codec
 from objects.snapshot import b64
+from objects.ratelimit import Window
+
+#: bits of ``Token.poll_flags``: what a poll answers at most once (docs/security.md)
+POLL_PRESENCE_ALL = 1
+POLL_LOBBY_LIST = 2  # the NEW_MATCH list of a lobby join
+#: bits of ``Token.stats_reply``: what to send when the pending stats reload is done
+REPLY_STATS = 1  # the user's own 11
+REPLY_STATUS = 2  # own 83 + 11, to the user and its spectators
 
 
 #: the shared empty set of ids a session holds until it needs one of its own
@@ -68,6 +76,9 @@ class Token:
         "channels", "spectating", "spectators", "match_id", "in_lobby", "tourney_match_id",
         "login_time", "last_seen", "kicked", "logged_out", "overflowed", "queue", "queued", "recent_messages",
         "now_playing", "_presence", "_stats",
+        # Hardening II (docs/security.md): per-session bounds on work a client can trigger
+        "stats_reloading", "stats_reload_again", "stats_reply", "poll_flags",
+        "friend_limit", "match_create_limit", "round_start_limit", "error_report_limit",
     )
 
     def __init__(self, user_id: int, username: str, safe_name: str, privileges: int, *,
@@ -148,6 +159,19 @@ class Token:
         self.queued = 0
         self._presence: bytes | None = None
         self._stats: bytes | None = None
+        # Hardening II (docs/security.md): at most one stats reload in flight and one more
+        # after it (``stats_reload_again``), whatever the number of requests; ``stats_reply``
+        # holds the REPLY_* bits to send when it is done. ``poll_flags`` (POLL_* bits) is
+        # cleared at the start of every poll. The windows count actions that cost MySQL,
+        # Redis or a lobby broadcast.
+        self.stats_reloading = False
+        self.stats_reload_again = False
+        self.stats_reply = 0
+        self.poll_flags = 0
+        self.friend_limit = Window()
+        self.match_create_limit = Window()
+        self.round_start_limit = Window()
+        self.error_report_limit = Window()
 
     def __repr__(self) -> str:
         return f"<Token {self.user_id} {self.username!r}{' tourney' if self.tournament else ''}>"

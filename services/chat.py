@@ -142,6 +142,28 @@ def _send_private(state: State, sender: Token, target_name: str, text: str) -> R
     return Result.SENT
 
 
+def message_like_allowed(state: State, sender: Token) -> bool:
+    """The chat gate for packets that carry text or a notice to others without being chat
+    (match invites, away messages): refused for restricted and silenced senders (the latter get
+    92 with the seconds left), else True. The caller counts a delivered one with
+    :func:`count_message_like`, so they share the spam limit with chat (docs/security.md,
+    "Hardening II: in game")."""
+    if sender.is_bot:
+        return True
+    if sender.restricted:
+        return False
+    if sender.silencing or sender.is_silenced():
+        sender.enqueue(codec.silence_end(sender.silence_left()))
+        return False
+    return True
+
+
+def count_message_like(state: State, sender: Token) -> None:
+    """Count one delivered invite or away message against ``[chat] spam_limit``."""
+    if not sender.is_bot:
+        _count_spam(state, sender)
+
+
 async def _keep_for_later(state: State, sender: Token, target_name: str, text: str) -> None:
     """Store a private message to an offline user (docs/integration.md "Offline messages"), then
     tell the sender in the recipient's tab. Unknown users are dropped silently, as online-only

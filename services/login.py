@@ -52,6 +52,8 @@ NOTICE_ERROR = "The server has experienced an error while logging you in. Please
 NOTICE_OLD = "Your osu! client is too old. Please update osu!."
 NOTICE_HARDWARE = "Your client did not send its hardware information. Please restart osu!."
 NOTICE_MULTI = "You already have an account on {server}. Multiple accounts are not allowed."
+NOTICE_TOURNEY_STAFF = "Tournament clients are for tournament staff only. Please use the normal osu! client."
+NOTICE_TOURNEY_LIMIT = "You have too many tournament clients open ({limit}). Close one and try again."
 NOTICE_TOO_MANY = "Too many failed login attempts. Please wait a few minutes and try again."
 NOTICE_BUSY = "The server is busy logging other players in. Please try again in a few seconds."
 #: refusals that cost nothing and come in floods: logged once per interval with their count
@@ -321,6 +323,11 @@ async def _login(state: State, body: bytes, ip: str) -> Token:
     admin = await repo.is_admin(privileges)
     if state.settings.maintenance and not admin:
         raise LoginError(game.LOGIN_FAILED, NOTICE_MAINTENANCE, reason="maintenance")
+    # tournament clients: tournament staff only, a bounded number each (docs/security.md,
+    # "Hardening II: in game"); the count is checked again below, after the last await
+    if req.tournament and not privileges & privs.USER_TOURNAMENT_STAFF:
+        raise LoginError(game.LOGIN_FAILED, NOTICE_TOURNEY_STAFF, reason="tournament client without tournament staff")
+    _check_tourney_sessions(state, req, user_id)
 
     # persistent logs of this login (docs/schema.md §2.6), then what the session needs: one round
     # trip to the MySQL pool instead of one per query (bench/README.md, login storm)
@@ -337,6 +344,7 @@ async def _login(state: State, body: bytes, ip: str) -> Token:
         country = location.country
 
     # ---- from here on: memory only, no awaits (the session appears atomically)
+    _check_tourney_sessions(state, req, user_id)
     restricted = not privileges & privs.USER_PUBLIC
     token = Token(user_id, str(user["username"]), str(user["username_safe"]), privileges,
                   restricted=restricted, admin=admin, tournament=req.tournament, ip=ip,
@@ -369,6 +377,18 @@ async def _login(state: State, body: bytes, ip: str) -> Token:
     if not restricted:
         state.spawn(chat.deliver_offline_messages(state, token), f"offline messages of {user_id}")
     return token
+
+
+def _check_tourney_sessions(state: State, req: LoginRequest, user_id: int) -> None:
+    """Refuse (-1 and a notification) a tournament client of a user who already holds
+    ``[limits] tournament_sessions`` of them."""
+    if not req.tournament:
+        return
+    limit = state.cfg.limits.tournament_sessions
+    held = sum(1 for t in state.tokens.user_tokens(user_id) if t.tournament and not t.kicked)
+    if held >= limit:
+        raise LoginError(game.LOGIN_FAILED, NOTICE_TOURNEY_LIMIT.format(limit=limit),
+                         reason=f"{held} tournament sessions already")
 
 
 def _login_sequence(state: State, token: Token, user: dict) -> None:

@@ -3,8 +3,9 @@
 
 :class:`MatchJanitor` is a service (``state.services``, built by ``pep.py``). Every second it
 checks the running rounds (forced ALL_PLAYERS_LOADED after ``load_timeout`` s, forced finish
-``complete_timeout`` s after the first MATCH_COMPLETE); every ``cleanup_interval`` s it runs
-:func:`sweep`. Settings come from ``[multiplayer]`` (``state.cfg.multiplayer``; defaults in
+``complete_timeout`` s after the first MATCH_COMPLETE, aborted ``round_timeout`` s after the
+start); every ``cleanup_interval`` s it runs :func:`sweep`. Settings come from
+``[multiplayer]`` (``state.cfg.multiplayer``; defaults in
 :class:`helpers.config.MultiplayerConfig`). An error in one pass is logged; the loop goes on.
 """
 

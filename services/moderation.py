@@ -194,7 +194,9 @@ async def refresh_privileges(state: State, user_id: int) -> None:
       its match and spectating, and everybody else gets its logout (12), so it disappears;
     * became unrestricted: the unrestricted private message; everybody else gets its presence.
 
-    Nothing happens for an offline user. Raises :class:`common.db.DatabaseError`.
+    A ``users.silence_end`` different from the sessions' is applied as by ``peppy:silence``
+    (:func:`services.session.apply_silence`). Nothing happens for an offline user. Raises
+    :class:`common.db.DatabaseError`.
     """
     if not online_tokens(state, user_id):
         return
@@ -218,6 +220,10 @@ async def refresh_privileges(state: State, user_id: int) -> None:
     was_restricted = any(t.restricted for t in tokens)
     for token in tokens:
         _apply(state, token, privileges, admin)
+    # the Ripple API and RealistikAPI silence by writing users.silence_end and publishing
+    # peppy:ban: apply a changed silence as peppy:silence does (docs/security.md)
+    session.apply_silence(state, user_id, int(row.get("silence_end") or 0), str(row.get("silence_reason") or ""),
+                          always=False)
     now_restricted = tokens[0].restricted
     if now_restricted and not was_restricted:
         for token in tokens:

@@ -42,6 +42,7 @@ function                    what it does
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import struct
@@ -53,7 +54,9 @@ from helpers import codec
 from helpers.codec import MatchData
 from objects import match as m
 from objects.channel import Channel
+from objects import ratelimit
 from objects.match import Match
+from objects.token import POLL_LOBBY_LIST
 from services import channels, spectate
 
 if TYPE_CHECKING:
@@ -69,6 +72,8 @@ COMPLETE_CHANNEL = "api:mp_complete_match"  # docs/integration.md §2
 NOTICE_RESTRICTED = "You can't play multiplayer while your account is restricted."
 NOTICE_SILENCED = "You can't create or join multiplayer matches while you are silenced ({seconds} s left)."
 NOTICE_TOURNEY = "You are now in a tournament match."
+NOTICE_CREATE_RATE = "You are creating matches too quickly; wait a minute and try again."
+NOTICE_START_RATE = "You are starting rounds too quickly; wait a minute and try again."
 BOT_BUSY = "I would love to join your match, but I'm busy keeping this server up and running. Sorry. Beep Boop."
 
 class MatchError(Exception):
@@ -150,8 +155,11 @@ def send_updates(state: State, match: Match, extra: Iterable[Token] = ()) -> Non
     """Tell everyone about a change (docs/rules.md §1.2): two encodings, many receivers.
 
     Members (and ``extra``, e.g. a kicked player who must see the slot without them) get
-    MATCH_UPDATE with the real password; lobby members and tournament observers that are not
-    members get the censored copy. A session seated in the match gets only the member copy.
+    MATCH_UPDATE with the real password at once; tournament observers that are not members get
+    the censored copy at once. The lobby gets the censored copy once per match at the end of
+    the current event-loop step (:func:`flush_lobby`), so a poll that changes a match many
+    times costs the lobby one update (docs/security.md, "Hardening II: in game"). A session
+    seated in the match gets only the member copy.
     """
     if match.disposed:
         return
@@ -164,12 +172,48 @@ def send_updates(state: State, match: Match, extra: Iterable[Token] = ()) -> Non
         for token in receivers:
             token.enqueue(data)
             got.add(token.token)
-    censored = match.lobby_update()
-    for audience in (state.lobby.members, match.observers):
-        for key, token in audience.items():
+    if match.observers:
+        censored = match.lobby_update()
+        for key, token in match.observers.items():
             if key not in got:
                 token.enqueue(censored)
                 got.add(key)
+    _lobby_changed(state, match)
+
+
+def _lobby_changed(state: State, match: Match) -> None:
+    """Queue ``match`` for :func:`flush_lobby`, scheduled once per loop step (at once when no
+    event loop runs, e.g. in unit tests)."""
+    pending = state.lobby_pending
+    if pending.get(match.id) is match:
+        return
+    pending[match.id] = match
+    if len(pending) > 1:
+        return  # already scheduled
+    try:
+        asyncio.get_running_loop().call_soon(flush_lobby, state)
+    except RuntimeError:
+        flush_lobby(state)
+
+
+def flush_lobby(state: State) -> None:
+    """Send each pending match's censored MATCH_UPDATE to the lobby members that are neither
+    seated in it nor watching it (they had their copy); disposed matches are skipped."""
+    pending = state.lobby_pending
+    if not pending:
+        return
+    state.lobby_pending = {}
+    lobby = state.lobby.members
+    for match in pending.values():
+        if match.disposed or not lobby:
+            continue
+        skip = {t.token for t in match.members()}
+        skip.update(match.observers)
+        censored = match.lobby_update()
+        for key, token in lobby.items():
+            if key not in skip:
+                token.enqueue(censored)
+        match.announced = True
 
 
 def _results(match: Match) -> dict:
@@ -369,7 +413,8 @@ def dispose(state: State, match: Match) -> None:
 
     Members and tournament observers get MATCH_DISPOSE + 66 ``#multiplayer`` (one encoding)
     and are detached (pointer cleared, channel left); the lobby gets MATCH_DISPOSE; the channel
-    is removed. Later joins of the id fail.
+    is removed. Later joins of the id fail. A match whose existence never reached the lobby
+    (created and disposed within one loop step) sends the lobby nothing.
     """
     if match.disposed:
         return
@@ -400,9 +445,12 @@ def dispose(state: State, match: Match) -> None:
         for member in channel.members:
             member.channels.discard(channel.name)
             channel.members.remove(member)
-    for key, token in state.lobby.members.items():
-        if key not in told:
-            token.enqueue(dispose_packet)
+    if state.lobby_pending.get(match.id) is match:
+        del state.lobby_pending[match.id]
+    if match.announced:  # a match the lobby never heard of needs no dispose (docs/security.md)
+        for key, token in state.lobby.members.items():
+            if key not in told:
+                token.enqueue(dispose_packet)
     log.info("match %d %r disposed", match.id, match.name)
 
 
@@ -824,9 +872,20 @@ def start(state: State, match: Match, force: bool = True) -> bool:
 
 
 def request_start(state: State, token: Token) -> bool:
-    """MATCH_START (44): the host force-starts (NOT_READY players play too [K])."""
+    """MATCH_START (44): the host force-starts (NOT_READY players play too [K]).
+
+    At most ``[limits] round_starts`` starts per ``round_start_window`` seconds per session:
+    every finished round is published on Redis and broadcast to the lobby (docs/security.md,
+    "Hardening II: in game"); past the limit the packet is dropped with a notification.
+    """
     seat = _seated(state, token)
-    if seat is None or seat[0].host is not token:
+    if seat is None or seat[0].host is not token or seat[0].in_progress:
+        return False
+    limits = state.cfg.limits
+    if not ratelimit.allow(token, token.round_start_limit, "round start", limits.round_starts,
+                           limits.round_start_window):
+        if token.round_start_limit.refused == 1:
+            token.enqueue(codec.notification(NOTICE_START_RATE))
         return False
     return start(state, seat[0], force=True)
 
@@ -985,7 +1044,9 @@ def player_completed(state: State, token: Token) -> None:
 
 def check_timeouts(state: State, match: Match, now: float | None = None) -> None:
     """Round timeouts ([OPT] of §1.8): ALL_PLAYERS_LOADED is forced ``load_timeout`` s after the
-    start, and the round is finished ``complete_timeout`` s after the first MATCH_COMPLETE.
+    start, the round is finished ``complete_timeout`` s after the first MATCH_COMPLETE, and a
+    round still running ``round_timeout`` s after its start is aborted (:func:`abort`), whether
+    or not anyone completed (docs/security.md, "Hardening II: in game").
     Called by the cleanup loop (``services.match_cleanup``)."""
     if not match.in_progress:
         return
@@ -997,15 +1058,28 @@ def check_timeouts(state: State, match: Match, now: float | None = None) -> None
     if match.first_complete is not None and now - match.first_complete >= state.cfg.multiplayer.complete_timeout:
         log.info("match %d: completion timeout, finishing the round", match.id)
         finish(state, match)
+        return
+    if now - match.round_started >= state.cfg.multiplayer.round_timeout:
+        # nobody completed (or the completions never came): abort cleanly, players back to
+        # NOT_READY, MATCH_ABORT and the update out (docs/security.md, "Hardening II: in game")
+        log.info("match %d: round running for %.0f s, aborting it", match.id, now - match.round_started)
+        abort(state, match)
 
 
 # ==================================================================================== lobby
 def join_lobby(state: State, token: Token) -> None:
-    """JOIN_LOBBY (30): enter the lobby audience and get NEW_MATCH (censored) for every match."""
+    """JOIN_LOBBY (30): enter the lobby audience and get NEW_MATCH (censored) for every match.
+
+    The list costs O(matches), so it is sent at most once per poll however many 30s the poll
+    carries (docs/security.md, "Hardening II: in game")."""
     state.lobby.add(token)
     token.in_lobby = True
+    if token.poll_flags & POLL_LOBBY_LIST:
+        return
+    token.poll_flags |= POLL_LOBBY_LIST
     for match in state.matches:
         token.enqueue(match.lobby_new())
+        match.announced = True
 
 
 def part_lobby(state: State, token: Token) -> None:
@@ -1043,7 +1117,8 @@ def invite(state: State, match: Match, inviter: Token, target: Token) -> bool:
 
 def invite_user(state: State, token: Token, user_id: int) -> bool:
     """MATCH_INVITE (87): the sender must be seated; the target online and not restricted;
-    inviting the bot gets its "busy" reply (§1.9)."""
+    inviting the bot gets its "busy" reply (§1.9). Returns whether it was delivered (the packet
+    counts it against the spam limit: events/match_invite.py)."""
     seat = _seated(state, token)
     if seat is None:
         return False
@@ -1109,11 +1184,20 @@ def stop_observing_all(state: State, token: Token) -> None:
 # ==================================================================================== packets
 def create_from_packet(state: State, token: Token, data: MatchData) -> Match | None:
     """CREATE_MATCH (31): refuse restricted/silenced creators and bad names with 37 (+ a
-    notification for the first two); otherwise :func:`create_match` with the packet's name,
-    password, beatmap, mode, seed and LOCKED slots."""
+    notification for the first two), and creators over ``[limits] match_creates`` per
+    ``match_create_window`` seconds (docs/security.md, "Hardening II: in game"); otherwise
+    :func:`create_match` with the packet's name, password, beatmap, mode, seed and LOCKED
+    slots."""
     refusal = _mp_refusal(token)
     if refusal is not None:
         token.enqueue(codec.match_join_fail() + codec.notification(refusal))
+        return None
+    limits = state.cfg.limits
+    if not ratelimit.allow(token, token.match_create_limit, "match creation", limits.match_creates,
+                           limits.match_create_window):
+        token.enqueue(codec.match_join_fail())
+        if token.match_create_limit.refused == 1:
+            token.enqueue(codec.notification(NOTICE_CREATE_RATE))
         return None
     try:
         return create_match(state, token, data.name, data.password, beatmap_name=data.beatmap_name,

@@ -76,8 +76,9 @@ async def update_cached_stats(state: State, user_id: int) -> None:
 
 
 async def silence(state: State, user_id: int) -> None:
-    """``peppy:silence`` (int): the website already wrote ``users.silence_end``. Every session
-    gets 92 with the seconds left, everyone gets 94 (also when the silence was lifted)."""
+    """``peppy:silence`` (int): the website already wrote ``users.silence_end`` (and
+    ``silence_reason``). Every session gets 92 with the seconds left (and the reason as a
+    notification while silenced), everyone gets 94 (also when the silence was lifted)."""
     if not moderation.online_tokens(state, user_id):
         return
     row = await state.repo.user_by_id(user_id)
@@ -85,7 +86,7 @@ async def silence(state: State, user_id: int) -> None:
         return
     if not moderation.online_tokens(state, user_id):
         return
-    left = session.apply_silence(state, user_id, int(row.get("silence_end") or 0))
+    left = session.apply_silence(state, user_id, int(row.get("silence_end") or 0), str(row.get("silence_reason") or ""))
     log.info("silence user=%d: %d s left", user_id, left)
 
 
@@ -117,7 +118,9 @@ async def catch_up(state: State) -> int:
 
 
 async def ban(state: State, user_id: int) -> None:
-    """``peppy:ban`` (int): :func:`services.moderation.refresh_privileges`."""
+    """``peppy:ban`` (int): :func:`services.moderation.refresh_privileges`, which also applies
+    a changed ``users.silence_end`` (the Ripple API and RealistikAPI silence a user by writing
+    it and publishing ``peppy:ban``; docs/security.md, "Hardening II: in game")."""
     await moderation.refresh_privileges(state, user_id)
 
 

@@ -12,6 +12,7 @@ import time
 from typing import TYPE_CHECKING
 
 from helpers import codec
+from objects.token import REPLY_STATS, REPLY_STATUS
 from services import channels, multiplayer, spectate
 
 if TYPE_CHECKING:
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("pep.session")
 
 KICK_NOTICE = "You have been kicked from the server. Please login again."
+SILENCE_NOTICE = "You have been silenced: {reason}"
 SAVE_FAILED_NOTICE = "The server could not save this change ({what}); nothing was changed. Please try again later."
 
 
@@ -74,15 +76,16 @@ def kick(state: State, token: Token, reason: str = KICK_NOTICE, reply: int = -1)
 def sweep_timeouts(state: State, now: float | None = None) -> int:
     """Log out every token idle for longer than ``[sessions] timeout``; returns how many.
 
-    The bot and tournament clients are exempt (docs/rules.md §7.1); a token whose queue
-    overflowed (``[limits] max_queue``) is logged out whatever its kind. Kicked tokens that never
+    Only the bot is exempt; tournament clients time out like game clients (they poll like
+    them; docs/security.md, "Hardening II: in game"). A token whose queue overflowed
+    (``[limits] max_queue``) is logged out whatever its kind. Kicked tokens that never
     came back for their final packets are forgotten after the same delay.
     """
     now = time.monotonic() if now is None else now
     limit = state.cfg.sessions.timeout
     dropped = 0
     for token in state.tokens:
-        if token.is_bot or (not token.overflowed and (token.tournament or now - token.last_seen <= limit)):
+        if token.is_bot or (not token.overflowed and now - token.last_seen <= limit):
             continue
         logout(state, token)  # the client learns it on its next poll: unknown token → restart
         log.info("timeout user=%d name=%s", token.user_id, token.username)
@@ -104,15 +107,30 @@ async def silence(state: State, user_id: int, seconds: int, reason: str) -> int:
     return end
 
 
-def apply_silence(state: State, user_id: int, end: int) -> int:
-    """Apply a silence already stored in MySQL (``users.silence_end`` = ``end``, unix seconds):
-    the user's sessions get 92 with the seconds left, everyone gets 94 (docs/integration.md §1
-    "silence"; also when it was lifted). Memory only; returns the seconds left."""
+def apply_silence(state: State, user_id: int, end: int, reason: str = "", always: bool = True) -> int:
+    """Apply a silence already stored in MySQL (``users.silence_end`` = ``end``, unix seconds;
+    ``reason`` from ``users.silence_reason``): the user's sessions get 92 with the seconds left
+    (and, for a running silence with a reason, a notification naming it), everyone gets 94
+    (docs/integration.md §1 "silence"; also when it was lifted). Memory only; returns the seconds
+    left.
+
+    With ``always=False`` nothing is sent when every session already has this end (the
+    ``peppy:ban`` path, which must not announce an unchanged silence; docs/security.md,
+    "Hardening II: in game").
+    """
     left = max(0, end - int(time.time()))
-    for token in state.tokens.user_tokens(user_id):
+    tokens = [t for t in state.tokens.user_tokens(user_id) if not t.kicked and not t.is_bot]
+    if not always and all(t.silence_end == end for t in tokens):
+        return left
+    packet = codec.silence_end(left)
+    if left and reason:
+        packet += codec.notification(SILENCE_NOTICE.format(reason=reason[:127]))
+    for token in tokens:
         token.silence_end = end
-        token.enqueue(codec.silence_end(left))
+        token.enqueue(packet)
     state.tokens.broadcast(codec.user_silenced(user_id))
+    if reason:
+        log.info("silence user=%d applied: %d s left reason=%r", user_id, left, reason)
     return left
 
 
@@ -120,6 +138,44 @@ async def reload_stats(state: State, token: Token) -> None:
     """Re-read the token's stats for its current mode and relax/autopilot state (docs/schema.md §2.5)."""
     stats = await state.repo.stats(token.user_id, token.mode, token.relax, token.autopilot)
     token.set_stats(stats.ranked_score, stats.accuracy, stats.playcount, stats.total_score, stats.rank, stats.pp)
+
+
+def request_stats_reload(state: State, token: Token, reply: int = REPLY_STATS) -> None:
+    """Re-read the token's stats in the background, then send ``reply`` (``REPLY_STATS``: its
+    own 11; ``REPLY_STATUS``: 83 + 11 to it and its spectators, :func:`send_own_status`).
+
+    Coalesced per token (docs/security.md, "Hardening II: in game"): at most one reload is in
+    flight; requests arriving meanwhile mark one more reload to run after it (so the answer
+    reflects the last request) and add their reply bits. A poll of 1,024 requests therefore
+    costs at most two stats reads.
+    """
+    token.stats_reply |= reply
+    if token.stats_reloading:
+        token.stats_reload_again = True
+        return
+    token.stats_reloading = True
+    state.spawn(_reload_loop(state, token), f"stats reload of {token.user_id}")
+
+
+async def _reload_loop(state: State, token: Token) -> None:
+    try:
+        while True:
+            token.stats_reload_again = False
+            await reload_stats(state, token)
+            if not token.stats_reload_again or token.logged_out:
+                break
+    finally:
+        token.stats_reloading = False
+        token.stats_reload_again = False
+        _send_stats_reply(token)  # after a failed read the cached stats answer
+
+
+def _send_stats_reply(token: Token) -> None:
+    reply, token.stats_reply = token.stats_reply, 0
+    if reply & REPLY_STATUS:
+        send_own_status(token)
+    elif reply & REPLY_STATS:
+        token.enqueue(token.stats_packet())
 
 
 def send_own_status(token: Token, presence: bool = True) -> None:

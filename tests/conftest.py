@@ -84,8 +84,9 @@ BASE_SERVER_ENV = {
     "PEP_REDIS_PORT": str(REDIS_PORT),
     "PEP_REDIS_DB": str(REDIS_DB),
     "PEP_SESSIONS_LOGOUT_GRACE": "1",
-    # the session server lives for the whole run: never let idle test clients time out midway
-    "PEP_SESSIONS_TIMEOUT": "600",
+    # the session server lives for the whole run (longer than 10 minutes): never let idle test
+    # clients time out midway
+    "PEP_SESSIONS_TIMEOUT": "3600",
     "PEP_LOG_LEVEL": "DEBUG",
     # on SIGTERM the server serves polls until every client fetched its restart packet, at most
     # this long: test clients that stopped polling would otherwise hold each stop for 3 s

@@ -26,6 +26,13 @@ def test_reset_and_key_bound():
     assert limiter.blocked("z", now=1)
 
 
+def test_window_counts_per_fixed_window_and_counts_refusals():
+    from objects.ratelimit import Window
+
+    w = Window()
+    assert [w.allow(3, 10.0, now=100.0 + i) for i in range(5)] == [True, True, True, False, False]
+    assert w.refused == 2
+    assert w.allow(3, 10.0, now=110.0) and w.refused == 0  # a new window
 def test_attempts_in_flight_count_against_the_limit():
     from objects.ratelimit import FailureLimiter as L
 

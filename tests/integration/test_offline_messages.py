@@ -17,7 +17,7 @@ from tests import client as C
 STAMP = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d) UTC\] (.*)$", re.S)
 
 
-def wait_value(predicate, timeout: float = 5.0):
+def wait_value(predicate, timeout: float = 15.0):
     """Poll ``predicate`` until it returns something truthy (returned) or ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:
@@ -44,7 +44,7 @@ def test_message_to_offline_user_is_delivered_once_at_next_login(server):
         sender.send(C.private_message(recipient.name, text))
     # the sender is told, in the recipient's tab, that the message was kept
     notice = C.wait_for(sender, lambda p: C.is_message(p) and p.value.sender == recipient.name
-                        and "offline" in p.value.content)
+                        and "offline" in p.value.content, timeout=15)
     assert notice.value.sender_id == recipient.id
     assert wait_value(lambda: stored(server, recipient.id) == 3), stored(server, recipient.id)
 
@@ -52,7 +52,7 @@ def test_message_to_offline_user_is_delivered_once_at_next_login(server):
     res = c.login(recipient.name, recipient.password)
     assert res.user_id == recipient.id
     packets = list(res.packets)
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 15
     while len(pm_lines(packets, sender.user.name)) < 3 and time.monotonic() < deadline:
         packets += c.poll()
         time.sleep(0.05)
@@ -84,7 +84,7 @@ def test_offline_messages_are_bounded_per_recipient(start_server):
     for i in range(4):
         sender.send(C.private_message(recipient.name, f"m{i}"))
     full = C.wait_for(sender, lambda p: C.is_message(p) and p.value.sender == recipient.name
-                      and "too many" in p.value.content)
+                      and "too many" in p.value.content, timeout=15)
     assert full.value.sender_id == recipient.id
     assert wait_value(lambda: stored(srv, recipient.id) == 2)
     time.sleep(0.3)

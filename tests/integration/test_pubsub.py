@@ -22,6 +22,7 @@ from tests.waiting import holds_for, wait_until
 LOGOUT_GRACE = 1.0  # PEP_SESSIONS_LOGOUT_GRACE of the test servers
 KAWATA_FULL_PERMS = 136104116219  # an admin preset of the kawata flavour (docs/schema.md §2.3)
 TOURNEY_VERSION = "b20250306.2tourney"
+TOURNAMENT_STAFF = 2097152
 CHANNELS = (
     "peppy:disconnect", "peppy:change_username", "peppy:reload_settings", "peppy:reload_chat_channels",
     "peppy:update_cached_stats", "peppy:silence", "peppy:ban", "peppy:notification",
@@ -160,7 +161,7 @@ def test_malformed_messages_are_skipped_and_the_listener_survives(server):
 # peppy:disconnect
 # --------------------------------------------------------------------------------------------
 def test_disconnect_kicks_every_session_with_the_reason(server):
-    user = server.new_user()
+    user = server.new_user(privileges=3 | TOURNAMENT_STAFF)  # tournament clients need it
     game = server.login(user)
     tourney = server.login(user, version=TOURNEY_VERSION)
     observer = server.connect()
@@ -379,7 +380,7 @@ def test_ban_message_restricts_then_unrestricts(server):
 # peppy:notification, peppy:set_main_menu_icon, peppy:bot_msg
 # --------------------------------------------------------------------------------------------
 def test_notification_reaches_every_session(server):
-    user = server.new_user()
+    user = server.new_user(privileges=3 | TOURNAMENT_STAFF)  # tournament clients need it
     game = server.login(user)
     tourney = server.login(user, version=TOURNEY_VERSION)
     t = "Your latest score is worth\n123 pp (personal best!) ✓"
@@ -523,7 +524,7 @@ def test_online_users_is_exact(start_server, server):
 
 
 def test_session_ips_follow_the_sessions(server):
-    user = server.new_user()
+    user = server.new_user(privileges=3 | TOURNAMENT_STAFF)  # tournament clients need it
     key = f"peppy:sessions:{user.id}"
     game = server.login(user, headers={"X-Real-IP": "10.1.1.1"})
     t1 = server.login(user, version=TOURNEY_VERSION, headers={"X-Real-IP": "10.2.2.2"})

@@ -94,7 +94,10 @@ def test_tourney_client_cannot_take_a_slot(server):
 
 def test_tourney_packets_need_staff_and_a_tourney_client(server):
     match_id, (a,), _ = setup_match(server, 1)
-    plain = tourney_login(server, tourney_user(server, privileges=3))  # tourney client, no privilege
+    # a tourney client without the privilege cannot even log in (docs/security.md, Hardening II)
+    plain_user = tourney_user(server, privileges=3)
+    assert C.BanchoClient(server.url).login(plain_user.name, plain_user.password, version=TOURNEY_VERSION).user_id == -1
+    plain = server.login(tourney_user(server, privileges=3 | 4))  # a supporter's game client
     staff_game = server.login(tourney_user(server))  # privilege, but a normal game client
     for c in (plain, staff_game):
         packets = c.send(C.tournament_match_info(match_id), C.tournament_join_match_channel(match_id))
