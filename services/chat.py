@@ -57,7 +57,7 @@ def resolve_channel_name(token: Token, target: str) -> str:
         host = token.spectating if token.spectating is not None else token
         return f"{SPECTATOR_PREFIX}{host.user_id}"
     if target == "#multiplayer":
-        match_id = token.match_id if token.match_id is not None else getattr(token, "tourney_match_id", None)
+        match_id = token.match_id if token.match_id is not None else token.tourney_match_id
         return f"{MULTIPLAYER_PREFIX}{match_id}" if match_id is not None else target
     return target
 
@@ -82,8 +82,9 @@ def send_message(state: State, sender: Token, target: str, text: str) -> Result:
             sender.enqueue(codec.silence_end(sender.silence_left()))
             return Result.SILENCED
     bot = state.bot
-    if text.startswith("!report") and bot is not None:
-        target = bot.username  # reports are never seen by others
+    if text.startswith("!report") and bot is not None and not sender.is_bot:
+        target = bot.username  # reports are never seen by others (the bot's own lines, e.g. its
+        # help entry for !report, go where they are sent)
     if not text.strip():
         return Result.EMPTY
     text = truncate(state, text)

@@ -28,7 +28,7 @@ function                    what it does
 ``set_size``                unlock slots below n, lock (and kick) slots n and up
 ``move``                    move a seated token to an OPEN slot
 ``kick``                    remove a seated token (slot stays OPEN)
-``start``                   start a round (``force`` starts non-ready players too)
+``start``                   start a round (NOT_READY players play too)
 ``abort``                   abort the running round (MATCH_ABORT)
 ``set_map``                 beatmap id, md5, name and optionally the mode
 ``set_mods``                match mods and the free-mod flag
@@ -832,11 +832,12 @@ def set_referee_lock(match: Match, locked: bool) -> None:
 
 
 # ==================================================================================== rounds
-def start(state: State, match: Match, force: bool = True) -> bool:
+def start(state: State, match: Match) -> bool:
     """Start a round (MATCH_START 44 from the host, ``!mp start``); §1.8.
 
-    Refused (False, nothing sent) while a round runs, without any eligible player (occupied
-    and not NO_MAP), with ``force=False`` when an eligible player is NOT_READY, and, with
+    Every eligible player plays, ready or not (the host's start is a force start [K]; ``!mp
+    start`` checks readiness itself before calling this). Refused (False, nothing sent) while a
+    round runs, without any eligible player (occupied and not NO_MAP), and, with
     ``[multiplayer] strict_start``, with fewer than 2 players or (team modes) only one team.
     Eligible slots become PLAYING with cleared round flags; they get MATCH_START (46) and
     everyone the update.
@@ -845,8 +846,6 @@ def start(state: State, match: Match, force: bool = True) -> bool:
         return False
     eligible = [slot for slot in match.slots if slot.token is not None and slot.status != m.NO_MAP]
     if not eligible:
-        return False
-    if not force and any(slot.status != m.READY for slot in eligible):
         return False
     if state.cfg.multiplayer.strict_start:
         if len(eligible) < 2:
@@ -887,7 +886,7 @@ def request_start(state: State, token: Token) -> bool:
         if token.round_start_limit.refused == 1:
             token.enqueue(codec.notification(NOTICE_START_RATE))
         return False
-    return start(state, seat[0], force=True)
+    return start(state, seat[0])
 
 
 def abort(state: State, match: Match) -> bool:

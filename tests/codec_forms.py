@@ -7,6 +7,10 @@
   name, with Cython's pure-Python shadow module as ``cython``.
 * ``nocython``     - the same file with ``import cython`` made to fail, i.e. the
   module's built-in shim (what a deployment without Cython runs).
+* ``imported``     - ``helpers.codec`` imported by its own name when no extension is built,
+  i.e. the interpreted .py as the server would run it. Skipped when the extension is built
+  (it would be the ``compiled`` form again). This is the form ``scripts/mutation.sh`` mutates
+  (docs/testing.md): only code reached under its real module name is traced to mutants.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import types
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CODEC_PY = os.path.join(REPO_ROOT, "helpers", "codec.py")
 
-FORMS = ("compiled", "interpreted", "nocython")
+FORMS = ("compiled", "interpreted", "nocython", "imported")
 
 _cache: dict[str, types.ModuleType | None] = {}
 
@@ -65,6 +69,12 @@ def load(form: str) -> types.ModuleType | None:
             candidate = importlib.import_module("helpers.codec")
             if os.path.splitext(candidate.__file__)[1] != ".py":
                 module = candidate
+    elif form == "imported":
+        module = None
+        if compiled_extension_path() is None:
+            if REPO_ROOT not in sys.path:
+                sys.path.insert(0, REPO_ROOT)
+            module = importlib.import_module("helpers.codec")
     elif form == "interpreted":
         module = _exec_file("codec_interpreted", block_cython=False)
     elif form == "nocython":

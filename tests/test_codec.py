@@ -66,18 +66,21 @@ assert IO.protocol_version == 19 and IO.slot_size == 16
 # that the committed file is what the generator produces)
 VECTORS_PATH = os.path.join(codec_forms.REPO_ROOT, "tests", "vectors", "chio_b20250306.json")
 
-SETTINGS = settings(max_examples=200, deadline=None,
+# examples per property test; scripts/mutation.sh lowers it (tests/mutation_map.toml [env])
+SETTINGS = settings(max_examples=int(os.environ.get("PEP_CODEC_EXAMPLES", "200")), deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
 
 def _form(name):
     module = codec_forms.load(name)
+    if module is None and name == "imported":
+        pytest.skip("helpers.codec is the compiled extension here (the compiled form covers it)")
     if module is None:
         pytest.skip("compiled codec not built (run: python3 setup.py build_ext --inplace)")
     return module
 
 
-@pytest.fixture(scope="session", params=["compiled", "interpreted"])
+@pytest.fixture(scope="session", params=["compiled", "interpreted", "imported"])
 def codec(request):
     """The compiled extension and the interpreted .py (used by the property tests)."""
     return _form(request.param)
@@ -426,6 +429,16 @@ def test_int_packet_matches_chio(codec, data):
     if name == "protocol_version":
         assume(v != 0)  # deviation 5
     assert getattr(codec, name)(v) == chio_write(packet, arg(v))
+
+
+@pytest.mark.parametrize("name,packet,bounds,arg", INT_PACKETS, ids=[p[0] for p in INT_PACKETS])
+def test_int_packet_bounds_match_chio(codec_all, name, packet, bounds, arg):
+    """Every integer packet at and beyond the edges of its range (clamped as chio does)."""
+    lo, hi = bounds
+    for v in (lo - 1, lo, lo + 1, -1, 0, 1, 1000, hi - 1, hi, hi + 1):
+        if name == "protocol_version" and v == 0:
+            continue  # deviation 5
+        assert getattr(codec_all, name)(v) == chio_write(packet, arg(v)), v
 
 
 @pytest.mark.parametrize("name,packet", [("match_player_failed", P.BanchoMatchPlayerFailed),
@@ -821,7 +834,9 @@ def test_truncated_or_corrupted_match_raises_packet_error(codec, m, cut, flips):
 
 def test_form_is_what_it_claims(codec_all):
     codec = codec_all
-    if codec.__name__ == "helpers.codec":
+    if codec.__name__ == "helpers.codec" and codec_forms.compiled_extension_path() is None:
+        assert codec.__file__.endswith(".py") and not codec.cython.compiled  # the imported form
+    elif codec.__name__ == "helpers.codec":
         assert codec.__file__.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))
     elif codec.__name__ == "codec_nocython":
         assert type(codec.cython).__name__ == "_CythonShim" and not codec.cython.compiled
@@ -874,6 +889,119 @@ def test_read_str_edge_cases(codec_all):
         with pytest.raises(codec.PacketError):
             codec.read_str(bad)
     assert issubclass(codec.PacketError, ValueError)
+
+
+BOUNDARY_LENGTHS = (1, 127, 128, 129, 255, 256, 16383, 16384, 16385)
+
+
+def test_string_length_prefix_boundaries(codec_all):
+    """The ULEB128 length prefix where it grows a byte (128, 16384): ordinary chat lines are
+    128..2048 bytes long, so a wrong prefix there would corrupt everyday traffic."""
+    codec = codec_all
+    for n in BOUNDARY_LENGTHS:
+        for text in ("a" * n, "\u00e9" * (n // 2) + "a" * (n % 2)):  # 1-byte and 2-byte characters
+            theirs = MemoryStream()
+            write_string(theirs, text)
+            assert codec.string(text) == theirs.data, (n, text[:2])
+            assert codec.uleb128(len(text.encode())) == theirs.data[1:len(theirs.data) - len(text.encode())]
+            assert codec.notification(text) == chio_write(P.BanchoAnnounce, text)
+            assert codec.read_str(theirs.data) == text
+            assert codec.read_message(codec.message("s", text, "t", 1)[7:]) == ("s", text, "t", 1)
+
+
+def test_read_str_refuses_bad_length_prefixes(codec_all):
+    codec = codec_all
+    for n in (0, 1, 127, 128, 16384):
+        exact = b"\x0b" + codec.uleb128(n) + b"x" * n
+        assert codec.read_str(exact) == "x" * n
+        with pytest.raises(codec.PacketError):  # one byte more announced than present
+            codec.read_str(b"\x0b" + codec.uleb128(n + 1) + b"x" * n)
+    # non-minimal prefixes up to 9 bytes are still a number; a 10th byte is refused
+    assert codec.read_str(b"\x0b" + b"\x80" * 8 + b"\x00") == ""
+    assert codec.read_str(b"\x0b" + b"\x81" + b"\x80" * 7 + b"\x00" + b"x") == "x"
+    with pytest.raises(codec.PacketError):
+        codec.read_str(b"\x0b" + b"\x80" * 9 + b"\x00")
+    with pytest.raises(codec.PacketError):
+        codec.read_str(b"\x0b" + b"\x81" + b"\x80" * 8 + b"\x00" + b"x")
+    # a prefix beyond any payload (2**63) is refused, not allocated
+    with pytest.raises(codec.PacketError):
+        codec.read_str(b"\x0b" + b"\xff" * 8 + b"\x7f")
+
+
+def test_id_list_announcing_more_ids_than_held_is_refused(codec_all):
+    codec = codec_all
+    for count in (1, 2, 3, 256, 65535):
+        held = min(count, 4) - 1
+        payload = struct.pack("<H", count) + struct.pack(f"<{held}i", *range(held))
+        with pytest.raises(codec.PacketError):
+            codec.read_i32_list(payload)
+        with pytest.raises(codec.PacketError):
+            codec.read_i32_list(payload, limit=0)
+    exact = struct.pack("<H2i", 2, 7, -8)
+    assert codec.read_i32_list(exact) == [7, -8]
+    assert codec.read_i32_list(exact, limit=-1) == []
+    assert codec.read_i32_list(struct.pack("<H", 300) + struct.pack("<300i", *range(300))) == list(range(256))
+
+
+def test_error_messages(codec_all):
+    """The texts of the refusals (they end up in the server log for a bad client packet)."""
+    codec = codec_all
+    cases = [
+        (lambda: codec.read_str(b"\x0c\x00"), codec.PacketError, "bad string marker 0x0c at offset 0"),
+        (lambda: codec.read_message(b"\x00\x0b\x01"), codec.PacketError,
+         "string length 1 exceeds the remaining 0 bytes"),
+        (lambda: codec.read_str(b"\x0b" + b"\x80" * 9 + b"\x00"), codec.PacketError,
+         "ULEB128 length prefix longer than 9 bytes"),
+        (lambda: codec.read_i32_list(struct.pack("<Hi", 3, 1)), codec.PacketError,
+         "id list announces 3 ids but only 4 bytes follow"),
+        (lambda: codec.read_i32(b"\x01\x02"), codec.PacketError, "payload truncated: need 4 bytes at offset 0, have 2"),
+        (lambda: codec.match_player_failed(16), ValueError, "slot index out of range 0..15: 16"),
+        (lambda: codec.frame(-1, b""), ValueError, "packet id out of range 0..65535: -1"),
+        (lambda: codec.uleb128(-1), ValueError, "uleb128 of a negative number"),
+    ]
+    for call, kind, text in cases:
+        with pytest.raises(kind) as info:
+            call()
+        assert str(info.value) == text
+    assert str(codec.PacketError("x")) == "x"
+
+
+def test_frame_lengths_use_all_four_bytes(codec_all):
+    codec = codec_all
+    for n in (255, 256, 300, 65535, 65536, 70000):
+        body = framed(4, b"y" * n) + framed(3, b"")
+        assert codec.read_frames(body, max_payload=1 << 20) == ([(4, b"y" * n), (3, b"")], 0), n
+    huge = struct.pack("<HBI", 4, 0, 1 << 24) + b"z" * 100  # announces 16 MiB, holds 100 bytes
+    assert codec.read_frames(huge) == ([], len(huge))
+    assert codec.read_frames(struct.pack("<HBI", 4, 0, 1 << 31) + b"z") == ([], 8)
+
+
+def test_u64_fields_refuse_non_integers(codec_all):
+    codec = codec_all
+    args = [1, 0, "", "", 0, 0, 0, 5, 0.5, 0, 7, 0, 0]
+    assert codec.user_stats(*args) == codec.user_stats(*args[:7], True * 5, 0.5, 0, 7, 0, 0)
+    for index in (7, 10):  # ranked_score, total_score
+        bad = list(args)
+        bad[index] = 1.5
+        with pytest.raises(TypeError):
+            codec.user_stats(*bad)
+    for value, wire in ((2**70, b"\xff" * 8), (2**64 - 1, b"\xff" * 8), (-1, bytes(8)), (0, bytes(8)),
+                        (1, b"\x01" + bytes(7))):
+        clamped = list(args)
+        clamped[7] = value
+        assert codec.user_stats(*clamped)[7 + 16:7 + 24] == wire, value  # ranked_score after 16 bytes
+
+
+def test_frame_ids_and_short_score_frames(codec_all):
+    codec = codec_all
+    assert codec.frame(0, b"x") == b"\x00\x00\x00\x01\x00\x00\x00x"
+    assert codec.frame(True, b"") == codec.frame(1, b"")  # any integer type
+    with pytest.raises(TypeError):
+        codec.frame(1.5, b"")
+    assert codec.match_score_update(b"\x00" * 5, 3) == codec.frame(48, b"\x00\x00\x00\x00\x03")
+    with pytest.raises(codec.PacketError) as info:
+        codec.match_score_update(b"\x00" * 4, 3)
+    assert str(info.value) == "score frame too short: 4 bytes"
 
 
 def test_read_i32_list_edge_cases(codec_all):
@@ -962,7 +1090,7 @@ def test_match_data(codec_all):
     assert md.slot_mods == [8, 16] + [0] * 14 and md.mods == 64 and md.seed == 0
     assert md == codec.read_match(codec.match_join_success(_md(**vector_match_args(freemod=True)))[7:])
     assert md != codec.read_match(codec.match_update(_md(**vector_match_args()))[7:])
-    assert "MatchData(match_id=5" in repr(md)
+    assert repr(md).startswith("MatchData(match_id=5, in_progress=False, match_type=0, mods=64, name='test match', ")
     assert not hasattr(md, "__dict__")
     assert codec.write_match(36, md) == codec.match_join_success(
         codec.MatchData(**vector_match_args(freemod=True)))

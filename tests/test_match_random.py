@@ -326,7 +326,7 @@ def referee_call(rng: random.Random, state: State, tokens: list[Token]) -> None:
         elif op == 3:
             mpl.move(state, match, token, rng.randint(-1, 16), referee=True)
         elif op == 4:
-            mpl.start(state, match, force=rng.random() < 0.5)
+            mpl.start(state, match)
         elif op == 5:
             mpl.abort(state, match)
         elif op == 6:

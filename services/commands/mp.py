@@ -289,7 +289,7 @@ def _start(ctx: Context, match: Match, args: list[str]) -> str | list[str]:
     if not force and any(slot.token is not None and slot.status != m.READY for slot in match.slots):
         return NOT_READY
     if seconds == 0:
-        if not mp.start(ctx.state, match, force=True):
+        if not mp.start(ctx.state, match):
             return CANT_START
         return ["Starting match", "Have fun!"]
     task = ctx.state.spawn(_countdown(ctx, match, seconds, force), f"countdown of match {match.id}")
@@ -315,7 +315,7 @@ async def _countdown(ctx: Context, match: Match, seconds: int, force: bool) -> N
         if not force and any(slot.token is not None and slot.status not in (m.READY, m.NO_MAP)
                              for slot in match.slots):
             ctx.reply(NOT_READY)
-        elif mp.start(ctx.state, match, force=True):
+        elif mp.start(ctx.state, match):
             ctx.reply("Have fun!")
         else:
             ctx.reply(CANT_START)

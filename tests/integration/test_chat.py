@@ -9,6 +9,7 @@ arrived, the earlier message would have arrived too.
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 
@@ -398,3 +399,36 @@ def test_pm_to_bot_accepted(server):
     assert not C.of(packets, C.RESTART)
     pres = [p for p in C.values(a.send(C.presence_request([C.BOT_ID])), C.USER_PRESENCE) if p.user_id == C.BOT_ID]
     assert pres and pres[0].username == bot
+
+
+def test_chat_again_after_the_spam_silence_ends(start_server):
+    srv = start_server({"PEP_CHAT_SPAM_LIMIT": "3", "PEP_CHAT_SPAM_SILENCE": "2"})
+    a, b = srv.connect(), srv.connect()
+    packets = a.send(*[C.public_message("#osu", token_text(f"spam {i}")) for i in range(4)]) + a.drain(rounds=1)
+    got = [v for v in C.values(packets, C.SILENCE_END) if v > 0]
+    if not got:
+        got = [C.wait_for(a, lambda p: p.id == C.SILENCE_END and p.value > 0, description="92 > 0").value]
+    assert 1 <= got[-1] <= 2, got
+    end = srv.db.scalar("SELECT silence_end FROM users WHERE id=%s", (a.user_id,))
+    assert end >= int(time.time()) + 1
+    muted = token_text("muted")
+    a.send(C.public_message("#osu", muted))
+    sentinel_channel(srv.connect(), b)
+    assert muted not in contents(b.received)
+    while time.time() <= end + 0.05:  # the silence ends at a whole second
+        time.sleep(0.05)
+    text = token_text("back")
+    a.send(C.public_message("#osu", text))
+    C.wait_for(b, lambda p: C.is_message(p, content=text), description="a message after the silence")
+
+
+def test_bot_messages_are_exempt_from_the_spam_limit(start_server):
+    srv = start_server({"PEP_CHAT_SPAM_LIMIT": "3"})
+    b = srv.connect()
+    texts = [token_text(f"announcement {i}") for i in range(8)]
+    for t in texts:
+        srv.redis.publish("peppy:bot_msg", json.dumps({"to": "#osu", "message": t}))
+    C.wait_for(b, lambda p: C.is_message(p, content=texts[-1]), description="the last announcement")
+    assert [t for t in texts if t in contents(b.received)] == texts
+    assert srv.db.scalar("SELECT silence_end FROM users WHERE id=999") <= int(time.time())
+    assert not [p for p in b.received if p.id == C.USER_SILENCED and p.value == C.BOT_ID]

@@ -222,9 +222,15 @@ def test_start_force_countdown_abort(server, start_server, bot):
     state = latest(ref, match_id)
     assert state.in_progress and slot_of(state, player.user_id) != 7
     assert mp_ask(ref, bot, "!mp abort") == "Match aborted!"
-    # a countdown can be aborted
+    # a countdown can be aborted; "ready" is refused while it runs, accepted after the abort
     assert mp_ask(ref, bot, "!mp start 30 force").startswith("Match starts in 30 seconds.")
+    player.send(C.match_ready())
     assert mp_ask(ref, bot, "!mp abort") == "Countdown aborted"
+    seat = slot_of(latest(ref, match_id), player.user_id)
+    assert int(latest(ref, match_id).slots[seat].status) == 4, "ready during the countdown must be refused"
+    player.send(C.match_ready())
+    C.wait_for(ref, lambda p: p.id == C.MATCH_UPDATE and p.value.id == match_id
+               and int(p.value.slots[seat].status) == 8, description="ready after the abort")
     assert mp_ask(ref, bot, "!mp start 9999") == "The countdown can be at most 600 seconds."
     time.sleep(1.2)
     assert not latest(ref, match_id).in_progress

@@ -1,0 +1,292 @@
+"""The bot's command dispatch in-process (services/commands/__init__.py; docs/commands.md): chat
+lines go through the chat pipeline (``services.chat.send_message``), which offers them to the
+bot, on a real :class:`State` with in-memory fakes. The bot's answers are read, decoded by chio,
+from what the sender (or the channel) receives.
+
+These are the tests ``scripts/mutation.sh`` runs against the mutants of the dispatch
+(docs/testing.md); the commands themselves are tested against a real server in
+``tests/integration/test_commands*.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+from services import chat, commands as cmds
+from tests.fakes import BOT_NAME, World, messages, received, no_errors  # noqa: F401 (fixture)
+
+pytestmark = pytest.mark.usefixtures("no_errors")
+
+STAFF = 131072  # ADMIN_SEND_ALERTS: !alert
+
+
+def commanded(*args, **kwargs) -> World:
+    """A World whose bot answers commands (services.commands.install, as pep.py does)."""
+    world = World(*args, **kwargs)
+    cmds.install(world.state)
+    return world
+
+
+@pytest.fixture
+def world() -> World:
+    return commanded()
+
+
+def bot_lines(token):
+    return [m.content for m in messages(token) if m.sender == BOT_NAME]
+
+
+def test_channel_command_answers_in_the_channel(world):
+    a, b = world.user("Alice"), world.user("Bob")
+    chat.send_message(world.state, a, "#osu", "!faq spam")
+    assert bot_lines(b) == ["Please don't spam."]
+    assert bot_lines(a) == ["Please don't spam."]
+
+
+def test_pm_command_answers_by_pm(world):
+    a, b = world.user("Alice"), world.user("Bob")
+    chat.send_message(world.state, a, BOT_NAME, "!faq spam")
+    got = messages(a)
+    assert [(m.sender, m.content, m.target) for m in got] == [(BOT_NAME, "Please don't spam.", "Alice")]
+    assert messages(b) == []
+
+
+def test_private_reply_command_answers_by_pm_from_a_channel(world):
+    a, b = world.user("Alice"), world.user("Bob")
+    chat.send_message(world.state, a, "#osu", "!help")
+    assert bot_lines(b) == []
+    lines = [(m.content, m.target) for m in messages(a)]
+    assert lines and all(target == "Alice" for _, target in lines)
+    assert any(text.startswith("!roll") for text, _ in lines)
+    assert not any(text.startswith("!alert ") for text, _ in lines)  # not usable by Alice
+
+
+def test_help_lists_staff_commands_for_staff(world):
+    s = world.user("Staff", privileges=3 | STAFF)
+    chat.send_message(world.state, s, BOT_NAME, "!help")
+    assert any(text.startswith("!alert") for text in bot_lines(s))
+    usable = [c.trigger for c in cmds.usable_commands(world.state, s, None)]
+    assert "!alert" in usable and "!ban" not in usable
+    assert all(not c.hidden for c in cmds.usable_commands(world.state, s, None))
+
+
+def test_trigger_must_be_the_whole_word(world):
+    a = world.user("Alice")
+    assert cmds.find("!faq") is not None and cmds.find("!faq spam").trigger == "!faq"
+    assert cmds.find("!faqs") is None and cmds.find("") is None and cmds.find("hello") is None
+    assert cmds.find("!FAQ spam") is None
+    chat.send_message(world.state, a, BOT_NAME, "!rolling")
+    assert bot_lines(a) == [cmds.UNKNOWN_COMMAND]
+
+
+def test_pm_that_is_no_command(world):
+    a = world.user("Alice")
+    chat.send_message(world.state, a, BOT_NAME, "hello there")
+    assert bot_lines(a) == [cmds.GREETING.format(bot=BOT_NAME)]
+    chat.send_message(world.state, a, BOT_NAME, "!nothing")
+    assert bot_lines(a) == [cmds.UNKNOWN_COMMAND]
+    chat.send_message(world.state, a, BOT_NAME, "\x01ACTION waves\x01")
+    assert bot_lines(a) == []
+    chat.send_message(world.state, a, "#osu", "!nothing")
+    chat.send_message(world.state, a, "#osu", "hello channel")
+    assert bot_lines(a) == []
+
+
+def test_privileges_refuse_silently(world, caplog):
+    a, b = world.user("Alice"), world.user("Bob")
+    with caplog.at_level(logging.INFO, logger="pep.commands"):
+        chat.send_message(world.state, a, "#osu", "!alert hi")
+    assert bot_lines(b) == [] and bot_lines(a) == []
+    assert [p for p in received(b) if p.id == 24] == []
+    assert f"command '!alert' refused: user={a.user_id} lacks privileges" in [r.getMessage() for r in caplog.records]
+    staff = world.user("Staff", privileges=3 | STAFF)
+    received(b)
+    chat.send_message(world.state, staff, BOT_NAME, "!alert hello everyone")
+    assert [p.value for p in received(b) if p.id == 24] == ["hello everyone"]
+
+
+def test_wrong_place(world):
+    a = world.user("Alice")
+    chat.send_message(world.state, a, "#osu", "!with HD")
+    assert bot_lines(a) == [cmds.WRONG_PLACE_PRIVATE.format(trigger="!with", bot=BOT_NAME)]
+    mod = world.user("Mod", privileges=3 | 262144)
+    chat.send_message(world.state, mod, BOT_NAME, "!moderated on")
+    assert bot_lines(mod) == ["You are trying to put a private chat in moderated mode. Are you serious?!? You're fired."]
+    chat.send_message(world.state, a, "#osu", "\x01ACTION is playing something\x01")
+    assert bot_lines(a) == []  # wrong_place "" = no reply
+
+
+def test_generic_wrong_place_for_channel_commands():
+    cmd = cmds.Command(trigger="!x", handler=lambda ctx: "x", where=cmds.CHANNEL)
+    world = commanded()
+    a = world.user("Alice")
+    ctx = cmds.Context(world.state, a, None, "!x", cmd)
+    assert ctx.bot_name == BOT_NAME and ctx.rest == "" and ctx.args == []
+    assert cmds.WRONG_PLACE_CHANNEL.format(trigger="!x") == "!x only works in a chat channel."
+
+
+def test_missing_arguments_give_the_syntax(world):
+    a, b = world.user("Alice"), world.user("Bob")
+    chat.send_message(world.state, a, "#osu", "!faq")
+    assert bot_lines(b) == ["Wrong syntax: !faq <topic>"]
+    s = world.user("Staff", privileges=3 | STAFF)
+    chat.send_message(world.state, s, BOT_NAME, "!alertuser Bob")
+    assert bot_lines(s) == ["Wrong syntax: !alertuser <user> <message...>"]
+
+
+def test_arguments_split_on_whitespace(world):
+    a = world.user("Alice")
+    chat.send_message(world.state, a, BOT_NAME, "!roll   50")
+    lines = bot_lines(a)
+    assert len(lines) == 1 and lines[0].startswith("Alice rolls ")
+    assert 0 <= int(lines[0].split()[2]) <= 50
+
+
+def test_failing_command_gives_the_generic_error(caplog, no_errors):
+    world = commanded(repo=True)  # the fake repository lacks what !last reads: the command fails
+    a, admin = world.user("Alice"), world.user("Admin", admin=True, privileges=3 | STAFF)
+
+    async def run(token):
+        chat.send_message(world.state, token, BOT_NAME, "!last")  # needs MySQL: fails without it
+        await world.state.drain_tasks()
+
+    with caplog.at_level(logging.ERROR, logger="pep.commands"):
+        asyncio.run(run(a))
+        asyncio.run(run(admin))
+    plain = cmds.GENERIC_ERROR.format(trigger="!last")
+    assert bot_lines(a) == [plain]
+    admin_lines = bot_lines(admin)
+    assert len(admin_lines) == 1 and admin_lines[0].startswith(plain + " (") and admin_lines[0].endswith(")")
+    assert sum(r.getMessage().startswith("command '!last' by user=") for r in caplog.records) == 2
+    no_errors.clear()
+
+
+def test_async_command_without_an_event_loop_is_dropped(world):
+    a = world.user("Alice")
+    assert cmds.dispatch(world.state, a, None, "!last") is not None
+    assert bot_lines(a) == []
+
+
+def test_bot_messages_and_missing_bot_are_ignored(world):
+    a = world.user("Alice")
+    assert cmds.dispatch(world.state, world.bot, "#osu", "!faq spam") is None
+    world.state.bot = None
+    assert cmds.dispatch(world.state, a, None, "!faq spam") is None
+    assert messages(a) == []
+
+
+def test_dispatch_returns_the_command(world):
+    a = world.user("Alice")
+    assert cmds.dispatch(world.state, a, "#osu", "!faq spam").trigger == "!faq"
+    assert cmds.dispatch(world.state, a, "#osu", "!faq").trigger == "!faq"  # wrong syntax still matched
+    assert cmds.dispatch(world.state, a, "#osu", "!alert x") is None
+    assert cmds.dispatch(world.state, a, "#osu", "!with HD") is None
+
+
+def test_reply_to_a_gone_channel_goes_by_pm(world):
+    a = world.user("Alice")
+    cmd = cmds.find("!faq spam")
+    ctx = cmds.Context(world.state, a, "#gone", "!faq spam", cmd)
+    ctx.reply(["line one\nline two", "", "line three"])
+    assert bot_lines(a) == ["line one", "line two", "line three"]
+    ctx.reply(None)
+    ctx.notify("note")
+    assert [p.value for p in received(a) if p.id == 24] == ["note"]
+
+
+def test_reply_to_a_second_session():
+    world = commanded()
+    a = world.user("Alice")
+    t = world.user("Alice", tournament=True, channels=())
+    world.state.tokens.remove(t)
+    t.user_id = a.user_id
+    world.state.tokens.add(t)
+    cmd = cmds.find("!faq spam")
+    cmds.Context(world.state, t, None, "!faq spam", cmd).reply("to the tourney client")
+    assert bot_lines(t) == ["to the tourney client"] and bot_lines(a) == []
+    t.logged_out = True
+    cmds.Context(world.state, t, None, "!faq spam", cmd).reply("gone")
+    assert bot_lines(t) == []
+
+
+def test_command_declaration_rules():
+    with pytest.raises(ValueError):
+        cmds.command("")
+    with pytest.raises(ValueError):
+        cmds.command(" !x")
+    with pytest.raises(ValueError):
+        cmds.command("!x", where="somewhere")
+    with pytest.raises(ValueError):
+        cmds.command("!faq")(lambda ctx: None)
+    cmd = cmds.Command(trigger="!t", handler=lambda ctx: None, syntax="<a> [b] <c...>")
+    assert cmd.required_args == 2 and cmd.usage == "!t <a> [b] <c...>" and cmd.name == "!t"
+    assert cmds.Command(trigger="!t", handler=lambda ctx: None).usage == "!t"
+    assert cmds.Command(trigger="!t", handler=lambda ctx: None, display="!T").name == "!T"
+
+
+def test_gate_failure_is_logged_and_refuses(caplog, no_errors):
+    world = commanded()
+    a = world.user("Alice")
+
+    def gate(state, sender, channel):
+        raise RuntimeError("broken gate")
+
+    cmd = cmds.Command(trigger="!g", handler=lambda ctx: None, privileges=STAFF, allow=gate)
+    with caplog.at_level(logging.ERROR, logger="pep.commands"):
+        assert not cmd.permitted(world.state, a, None)
+    assert "privilege gate of !g failed" in [r.getMessage() for r in caplog.records]
+    no_errors.clear()
+    assert cmds.Command(trigger="!g", handler=lambda ctx: None, privileges=STAFF,
+                        allow=lambda s, t, c: True).permitted(world.state, a, None)
+    assert cmds.privilege_names(0) == "—" and "ADMIN_SEND_ALERTS (131072)" in cmds.privilege_names(STAFF)
+
+
+def test_load_configured_modules(tmp_path, caplog, no_errors):
+    """``[bot] command_modules``: files and module names, each loaded once; failures are logged
+    and skipped."""
+    import types
+
+    good = tmp_path / "my-cmds.py"
+    good.write_text("LOADED = True\n")
+    broken = tmp_path / "broken.py"
+    broken.write_text("def (:\n")
+
+    def cfg(value):
+        return types.SimpleNamespace(bot=types.SimpleNamespace(command_modules=value))
+
+    assert cmds.load_configured(cfg("")) == [] and cmds.load_configured(types.SimpleNamespace()) == []
+    with caplog.at_level(logging.INFO, logger="pep.commands"):
+        loaded = cmds.load_configured(cfg(f" {good} , {broken},json, no_such_module_xyz ,"))
+    assert loaded == [str(good), "json"]
+    import sys
+    assert sys.modules["services.commands.ext_my_cmds"].LOADED is True
+    messages_ = [r.getMessage() for r in caplog.records]
+    assert f"loaded the command module {good}" in messages_ and "loaded the command module json" in messages_
+    failed = [r.getMessage() for r in no_errors]
+    assert failed == [f"could not load the command module {broken} ([bot] command_modules)",
+                      "could not load the command module no_such_module_xyz ([bot] command_modules)"]
+    no_errors.clear()
+    assert cmds.load_configured(cfg(f"{good},json")) == []  # each is loaded once
+
+
+def test_declaration_defaults_and_their_docs_row():
+    def handler(ctx):
+        return "ok"
+
+    cmds.command("!zz_defaults")(handler)
+    cmds.command("!zz_gated", description="a|b\nc", allow=lambda s, t, c: True, allow_doc="referees")(handler)
+    try:
+        plain = cmds.find("!zz_defaults")
+        assert (plain.syntax, plain.privileges, plain.where, plain.description, plain.effect) == ("", 0, cmds.ANYWHERE, "", "")
+        assert plain.allow is None and plain.allow_doc == "" and plain.wrong_place is None
+        assert not plain.private_reply and not plain.hidden and plain.display == "" and plain.subcommands == ()
+        assert plain.module == __name__ and plain.handler is handler
+        rows = cmds.render_markdown().splitlines()
+        assert "| `!zz_defaults` | — | — | anywhere | — |" in rows
+        assert "| `!zz_gated` | — | referees | anywhere | a\\|b c |" in rows
+    finally:
+        cmds.REGISTRY[:] = [c for c in cmds.REGISTRY if not c.trigger.startswith("!zz_")]
+    assert cmds.find("!zz_defaults") is None

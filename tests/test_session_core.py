@@ -1,0 +1,270 @@
+"""Session procedures in-process (services/session.py; docs/integration.md §5): channel join and
+part, logout, kick, the timeout sweep, silence and stats reload, on a real :class:`State` with
+in-memory fakes; what each session receives is decoded by chio.
+
+These are the tests ``scripts/mutation.sh`` runs against the mutants of ``services/session.py``
+(docs/testing.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import pytest
+
+from common.db import DatabaseError
+from objects.channel import Channel
+from services import channels, session
+from tests import client as C
+from tests.fakes import World, received, run_async, no_errors  # noqa: F401 (fixture)
+
+pytestmark = pytest.mark.usefixtures("no_errors")
+
+
+def test_join_and_part_channel():
+    world = World()
+    a = world.user("Alice", channels=())
+    channel = world.state.channels.get("#osu")
+    channels.join_channel(world.state, a, channel)
+    assert C.values(received(a), C.CHANNEL_JOIN_SUCCESS) == ["#osu"]
+    assert a in channel.members.members.values() and "#osu" in a.channels
+    channels.part_channel(world.state, a, channel)
+    assert received(a) == [] and "#osu" not in a.channels
+    assert a not in channel.members.members.values()
+    channels.join_channel(world.state, a, channel)
+    received(a)
+    channels.part_channel(world.state, a, channel, kick=True)
+    assert C.values(received(a), C.CHANNEL_KICKED) == ["#osu"]
+    assert world.state.channels.get("#osu") is channel  # a permanent channel stays
+
+
+def test_temporary_channel_disposed_with_its_last_human():
+    world = World()
+    a, b = world.user("Alice", channels=()), world.user("Bob", channels=())
+    temp = Channel("#temp", "t", temp=True)
+    world.state.channels.add(temp)
+    temp.members.add(world.bot)
+    world.bot.channels.add("#temp")
+    for t in (a, b):
+        channels.join_channel(world.state, t, temp)
+    channels.part_channel(world.state, a, temp)
+    assert world.state.channels.get("#temp") is temp
+    channels.part_channel(world.state, b, temp)
+    assert world.state.channels.get("#temp") is None
+    assert "#temp" not in world.bot.channels
+
+
+def test_logout_leaves_everything_and_tells_everyone():
+    world = World(redis=True)
+    a = world.user("Alice", ip="1.2.3.4")
+    b = world.user("Bob")
+    r = world.user("Rex", restricted=True)
+    world.send(b, C.start_spectating(a.user_id))
+    world.send(a, C.frame(C.C_JOIN_LOBBY))
+    for t in (a, b, r):
+        received(t)
+
+    async def scenario():
+        session.logout(world.state, a)
+        await world.state.drain_tasks()
+
+    run_async(scenario())
+    assert a.logged_out and world.state.tokens.get(a.token) is None
+    assert a.channels == set() and a not in world.state.channels.get("#osu").members.members.values()
+    assert a.token not in world.state.lobby.members
+    assert b.spectating is None
+    for t in (b, r):
+        assert C.values(received(t), C.USER_LOGOUT)[0].user_id == a.user_id
+    assert ("remove_session_ip", (a.user_id, "1.2.3.4")) in world.redis.calls
+    assert ("republish_pending_rename", (a.user_id,)) in world.redis.calls
+    session.logout(world.state, a)  # twice is harmless
+    assert received(b) == []
+
+
+def test_logout_without_broadcast_cases():
+    world = World(redis=True)
+    a1 = world.user("Alice", ip="1.2.3.4")
+    a2 = world.user("Alice", ip="1.2.3.4")
+    a2.user_id = a1.user_id
+    world.state.tokens.remove(a2)
+    world.state.tokens.add(a2)
+    r = world.user("Rex", restricted=True)
+    watcher = world.user("W")
+
+    async def scenario():
+        session.logout(world.state, a1)  # another session of Alice remains
+        session.logout(world.state, r)  # restricted: nobody is told
+        b = world.user("Bob")
+        session.logout(world.state, b, broadcast=False)
+        await world.state.drain_tasks()
+
+    run_async(scenario())
+    assert C.values(received(watcher), C.USER_LOGOUT) == []
+    assert not any(name == "remove_session_ip" and args[0] == a1.user_id for name, args in world.redis.calls)
+    assert world.state.tokens.get(a2.token) is a2
+
+
+def test_logout_of_the_bot_checks_no_rename():
+    world = World(redis=True)
+
+    async def scenario():
+        session.logout(world.state, world.bot)
+        await world.state.drain_tasks()
+
+    run_async(scenario())
+    assert [name for name, _ in world.redis.calls if name == "republish_pending_rename"] == []
+
+
+def test_kick_queues_final_packets():
+    world = World()
+    a, b = world.user("Alice"), world.user("Bob")
+    session.kick(world.state, a, "go away")
+    assert a.kicked and a.logged_out and world.state.kicked[a.token][0] is a
+    packets = received(a)
+    assert C.values(packets, C.NOTIFICATION) == ["go away"] and C.values(packets, C.LOGIN_REPLY) == [-1]
+    assert [p.id for p in packets][:2] == [C.NOTIFICATION, C.LOGIN_REPLY]
+    assert C.values(received(b), C.USER_LOGOUT)[0].user_id == a.user_id
+    c = world.user("Carol")
+    session.kick(world.state, c, "")
+    assert [p.id for p in received(c)] == [C.LOGIN_REPLY]
+    d = world.user("Dan")
+    session.kick(world.state, d)
+    assert C.values(received(d), C.NOTIFICATION) == [session.KICK_NOTICE]
+
+
+def test_sweep_timeouts():
+    world = World({"PEP_SESSIONS_TIMEOUT": "100"})
+    now = time.monotonic()
+    idle, fresh = world.user("Idle"), world.user("Fresh")
+    tourney = world.user("T", tournament=True)
+    over = world.user("Over")
+    edge = world.user("Edge")
+    for t in (idle, tourney, world.bot):
+        t.last_seen = now - 101
+    edge.last_seen = now - 100
+    over.overflowed = True
+    kicked = world.user("K")
+    session.kick(world.state, kicked)
+    world.state.kicked[kicked.token] = (kicked, now - 50)
+    assert session.sweep_timeouts(world.state, now) == 2
+    assert idle.logged_out and over.logged_out
+    assert not fresh.logged_out and not tourney.logged_out and not edge.logged_out and not world.bot.logged_out
+    assert kicked.token in world.state.kicked
+    assert session.sweep_timeouts(world.state, now + 51) == 1 and edge.logged_out  # 151 s idle
+    assert kicked.token not in world.state.kicked
+    world.state.kicked["x"] = (kicked, now)
+    session.sweep_timeouts(world.state, now + 100)
+    assert "x" in world.state.kicked
+
+
+def test_silence_writes_first_then_tells():
+    world = World(repo=True)
+    a1, b = world.user("Alice"), world.user("Bob")
+    a2 = world.user("Alice2")
+    a2.user_id = a1.user_id
+    world.state.tokens.remove(a2)
+    world.state.tokens.add(a2)
+    end = run_async(session.silence(world.state, a1.user_id, 300, "why"))
+    assert world.repo.silences == [(a1.user_id, 300, "why")]
+    assert abs(end - (int(time.time()) + 300)) <= 1
+    for t in (a1, a2):
+        packets = received(t)
+        assert 298 <= C.values(packets, C.SILENCE_END)[0] <= 300 and t.silence_end == end
+    assert C.values(received(b), C.USER_SILENCED) == [a1.user_id]
+    assert b.silence_end == 0
+
+
+def test_silence_write_failure_changes_nothing():
+    world = World(repo=True)
+    world.repo.fail = True
+    a, b = world.user("Alice"), world.user("Bob")
+    with pytest.raises(DatabaseError):
+        run_async(session.silence(world.state, a.user_id, 300, "why"))
+    assert a.silence_end == 0 and received(a) == [] and received(b) == []
+
+
+def test_silence_removed_sends_zero():
+    world = World(repo=True)
+    a = world.user("Alice")
+    a.silence_end = int(time.time()) + 100
+    run_async(session.silence(world.state, a.user_id, 0, ""))
+    assert C.values(received(a), C.SILENCE_END) == [0] and not a.is_silenced()
+
+
+def test_reload_stats_and_own_status():
+    world = World(repo=True)
+    a = world.user("Alice")
+    viewer = world.user("Viewer")
+    world.send(viewer, C.start_spectating(a.user_id))
+    received(a), received(viewer)
+    a.mode, a.relax, a.autopilot = 2, True, False
+    run_async(session.reload_stats(world.state, a))
+    assert (a.ranked_score, a.playcount, a.total_score, a.rank, a.pp) == (a.user_id, 2, 10, 7, 123)
+    assert a.accuracy == pytest.approx(0.5)
+    session.send_own_status(a)
+    for t in (a, viewer):
+        packets = received(t)
+        assert [p.id for p in packets] == [C.USER_PRESENCE, C.USER_STATS]
+        stats = C.values(packets, C.USER_STATS)[0]
+        assert stats.user_id == a.user_id and stats.pp == 123 and stats.rank == 7
+
+
+def test_save_failed_notice():
+    world = World()
+    a = world.user("Alice")
+    session.save_failed(a, "friend list")
+    assert C.values(received(a), C.NOTIFICATION) == [session.SAVE_FAILED_NOTICE.format(what="friend list")]
+
+
+def test_logged_events(caplog):
+    world = World({"PEP_SESSIONS_TIMEOUT": "100"}, repo=True)
+    a, b, c = world.user("Alice"), world.user("Bob"), world.user("Carol")
+    c.last_seen -= 101
+    with caplog.at_level(logging.INFO, logger="pep.session"):
+        session.logout(world.state, a)
+        session.kick(world.state, b, "why")
+        assert session.sweep_timeouts(world.state) == 1  # the clock of now
+        run_async(session.silence(world.state, a.user_id, 60, "spam"))
+    got = [r.getMessage() for r in caplog.records]
+    for text in (f"logout user={a.user_id} name=Alice", f"kick user={b.user_id} name=Bob reason='why'",
+                 f"timeout user={c.user_id} name=Carol", f"silence user={a.user_id} seconds=60 reason='spam'"):
+        assert text in got, text
+
+
+def test_redis_failures_at_logout_are_logged(no_errors):
+    world = World(redis=True)
+    a = world.user("Alice", ip="1.2.3.4")
+    world.redis.fail = True
+
+    async def scenario():
+        session.logout(world.state, a)
+        await world.state.drain_tasks()
+
+    run_async(scenario())
+    got = sorted(r.getMessage() for r in no_errors)
+    assert got == ["online users update failed: redis is down (fake)",
+                   "pending rename check failed: redis is down (fake)",
+                   "session ip removal failed: redis is down (fake)"]
+    no_errors.clear()
+
+
+def test_logout_while_spectating_and_from_a_temporary_channel():
+    world = World()
+    host, viewer = world.user("Host"), world.user("Viewer")
+    world.send(viewer, C.start_spectating(host.user_id))
+    temp = Channel("#temp", "t", temp=True)
+    world.state.channels.add(temp)
+    channels.join_channel(world.state, viewer, temp)
+    received(host)
+    session.logout(world.state, viewer)
+    assert C.values(received(host), C.SPECTATOR_LEFT) == [viewer.user_id] and not host.spectators
+    assert world.state.channels.get("#temp") is None
+
+
+def test_reload_stats_passes_autopilot():
+    world = World(repo=True)
+    a = world.user("Alice")
+    a.relax, a.autopilot = False, True
+    run_async(session.reload_stats(world.state, a))
+    assert a.total_score == 1
