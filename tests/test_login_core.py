@@ -169,6 +169,8 @@ def test_database_error_gives_the_error_reply(no_errors):
 
 def test_relogin_replaces_the_old_session_silently():
     world, repo = make()
+    # tournament clients are for tournament staff (docs/security.md, "Hardening II: in game")
+    repo.users[1000]["privileges"] |= privs.USER_TOURNAMENT_STAFF
     b = world.user("Bob")
     first, _ = do_login(world)
     received(b)

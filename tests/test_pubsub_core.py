@@ -1,4 +1,4 @@
-"""The pub/sub handlers in-process (services/pubsub_handlers.py; docs/integration.md §1.2-1.5):
+"""The pub/sub handlers in-process (services/pubsub_handlers.py; docs/integration.md §1):
 each handler called as the listener calls it, with an already validated payload, on a real
 :class:`State` with in-memory fakes of MySQL and Redis; what the sessions receive is decoded by
 chio.

@@ -147,9 +147,10 @@ def test_sweep_timeouts():
     kicked = world.user("K")
     session.kick(world.state, kicked)
     world.state.kicked[kicked.token] = (kicked, now - 50)
-    assert session.sweep_timeouts(world.state, now) == 2
-    assert idle.logged_out and over.logged_out
-    assert not fresh.logged_out and not tourney.logged_out and not edge.logged_out and not world.bot.logged_out
+    # tournament clients time out like game clients (docs/security.md, "Hardening II: in game")
+    assert session.sweep_timeouts(world.state, now) == 3
+    assert idle.logged_out and over.logged_out and tourney.logged_out
+    assert not fresh.logged_out and not edge.logged_out and not world.bot.logged_out
     assert kicked.token in world.state.kicked
     assert session.sweep_timeouts(world.state, now + 51) == 1 and edge.logged_out  # 151 s idle
     assert kicked.token not in world.state.kicked
