@@ -45,6 +45,17 @@ class Settings:
     menu_icon: str = ""
 
 
+#: users one player may block with ``!block`` (bancho.py)
+MAX_BLOCKS = 100
+#: MySQL's "no such table" error number
+NO_SUCH_TABLE = 1146
+
+
+def _no_such_table(exc: BaseException) -> bool:
+    """Whether a raw driver error (inside :meth:`common.db.Database.transaction`) is 1146."""
+    return bool(exc.args) and exc.args[0] == NO_SUCH_TABLE
+
+
 @dataclasses.dataclass(frozen=True)
 class OfflineMessage:
     """A private message kept for a user who was offline (table ``offline_messages``,
@@ -218,14 +229,16 @@ class Repository:
         return await self._stats_from_row(await self.db.fetch_one(sql, args), board, user_id)
 
     async def login_records(self, user_id: int, user_row: dict[str, Any], ip: str,
-                            hardware: tuple[str, str, str] | None, version: str) -> tuple[Stats, str, list[int]]:
+                            hardware: tuple[str, str, str] | None, version: str
+                            ) -> tuple[Stats, str, list[int], list[int]]:
         """Everything a successful login does in MySQL, in ONE transaction and one trip to the
         pool (bench/README.md, login storm): the writes (docs/schema.md §2.6: the ``hw_user`` row when
         the client sent its hashes, ``ip_user``, ``users.osuver``), then what the session needs:
-        (osu! standard vanilla stats, stored country, friend ids)."""
+        (osu! standard vanilla stats, stored country, friend ids, ids the user blocked with
+        ``!block``; a database without the ``user_blocks`` table gives none)."""
         sql, args, board = self._stats_query(user_id, game.STD, False, False)
 
-        def work(cur: Any) -> tuple[dict | None, str, list[int]]:
+        def work(cur: Any) -> tuple[dict | None, str, list[int], list[int]]:
             if hardware is not None:
                 self._log_hardware(cur, user_id, *hardware, activated=False)
             if ip:
@@ -236,10 +249,17 @@ class Repository:
             row = cur.fetchone()
             country = self._country(cur, user_id, user_row)
             cur.execute("SELECT user2 FROM users_relationships WHERE user1 = %s", (user_id,))
-            return row, country, [int(r["user2"]) for r in cur.fetchall()]
+            friends = [int(r["user2"]) for r in cur.fetchall()]
+            try:
+                cur.execute("SELECT blocked_id FROM user_blocks WHERE user_id = %s LIMIT %s", (user_id, MAX_BLOCKS))
+            except Exception as exc:  # a database init-db has not updated yet: nobody blocked
+                if not _no_such_table(exc):
+                    raise
+                return row, country, friends, []
+            return row, country, friends, [int(r["blocked_id"]) for r in cur.fetchall()]
 
-        row, country, friends = await self.db.transaction(work)
-        return await self._stats_from_row(row, board, user_id), country, friends
+        row, country, friends, blocked = await self.db.transaction(work)
+        return await self._stats_from_row(row, board, user_id), country, friends, blocked
 
     async def country(self, user_id: int, user_row: dict[str, Any] | None = None) -> str:
         """The stored two-letter country, upper case ('XX' when unknown; docs/schema.md §3.4)."""
@@ -541,6 +561,117 @@ class Repository:
         return await self.db.fetch_one(
             "SELECT * FROM beatmaps WHERE beatmap_id = %s ORDER BY id DESC LIMIT 1", (beatmap_id,)
         )
+
+    async def set_beatmap_status(self, beatmap_id: int, beatmapset_id: int | None, status: int,
+                                 ranked_by: int) -> list[str]:
+        """Kawata's ``!map`` (docs/commands.md): ``beatmaps.ranked = status``,
+        ``ranked_status_freezed = 1``, ``rankedby = ranked_by`` (a user id, as Kawata writes it)
+        for one difficulty (``beatmapset_id`` None) or every difficulty of the set, and closes the
+        open ``map_requests`` of those maps. Returns the md5s of the set's difficulties (at most
+        200) for ``ussr:refresh_bmap``."""
+
+        def work(cur: Any) -> list[str]:
+            if beatmapset_id is None:
+                cur.execute("UPDATE beatmaps SET ranked = %s, ranked_status_freezed = 1, rankedby = %s "
+                            "WHERE beatmap_id = %s", (status, str(ranked_by), beatmap_id))
+                cur.execute("SELECT beatmap_md5 FROM beatmaps WHERE beatmap_id = %s LIMIT 200", (beatmap_id,))
+            else:
+                cur.execute("UPDATE beatmaps SET ranked = %s, ranked_status_freezed = 1, rankedby = %s "
+                            "WHERE beatmapset_id = %s", (status, str(ranked_by), beatmapset_id))
+                cur.execute("SELECT beatmap_md5 FROM beatmaps WHERE beatmapset_id = %s LIMIT 200", (beatmapset_id,))
+            md5s = [str(r["beatmap_md5"]) for r in cur.fetchall()]
+            try:
+                if beatmapset_id is None:
+                    cur.execute("UPDATE map_requests SET active = 0 WHERE active = 1 AND map_id = %s", (beatmap_id,))
+                else:
+                    cur.execute("UPDATE map_requests r JOIN beatmaps b ON b.beatmap_id = r.map_id SET r.active = 0 "
+                                "WHERE r.active = 1 AND b.beatmapset_id = %s", (beatmapset_id,))
+            except Exception as exc:  # no map_requests table (init-db not run since): nothing to close
+                if not _no_such_table(exc):
+                    raise
+            return md5s
+
+        return await self.db.transaction(work)
+
+    async def add_map_request(self, map_id: int, player_id: int, limit: int) -> str:
+        """bancho.py's ``!request``: an open ``map_requests`` row for ``map_id`` by ``player_id``,
+        in one transaction. Returns ``"added"``, ``"duplicate"`` (already open for that map) or
+        ``"full"`` (the player has ``limit`` open requests)."""
+
+        def work(cur: Any) -> str:
+            cur.execute("SELECT 1 FROM map_requests WHERE active = 1 AND map_id = %s LIMIT 1", (map_id,))
+            if cur.fetchone() is not None:
+                return "duplicate"
+            cur.execute("SELECT COUNT(*) AS n FROM map_requests WHERE active = 1 AND player_id = %s", (player_id,))
+            if int(cur.fetchone()["n"]) >= limit:
+                return "full"
+            cur.execute("INSERT INTO map_requests (map_id, player_id, datetime, active) VALUES (%s, %s, %s, 1)",
+                        (map_id, player_id, int(time.time())))
+            return "added"
+
+        return await self.db.transaction(work)
+
+    async def open_map_requests(self, limit: int) -> tuple[int, list[dict[str, Any]]]:
+        """bancho.py's ``!requests``: (how many requests are open, the oldest ``limit`` of them with
+        ``map_id``, ``datetime``, ``username`` of the requester and ``song_name``, NULL when the
+        map left the ``beatmaps`` table)."""
+        total = int(await self.db.fetch_value("SELECT COUNT(*) FROM map_requests WHERE active = 1", default=0) or 0)
+        rows = await self.db.fetch_all(
+            "SELECT r.map_id, r.datetime, u.username, "
+            "(SELECT b.song_name FROM beatmaps b WHERE b.beatmap_id = r.map_id LIMIT 1) AS song_name "
+            "FROM map_requests r LEFT JOIN users u ON u.id = r.player_id "
+            "WHERE r.active = 1 ORDER BY r.id LIMIT %s", (limit,))
+        return total, rows
+
+    async def set_frozen(self, user_id: int, frozen: bool, until: int = 0) -> bool:
+        """RealistikOsu's freeze (``!freeze``/``!unfreeze``): ``users.frozen``, ``freezedate``
+        (unix time the liveplay is due by, 0 when unfrozen) and, when unfreezing,
+        ``firstloginafterfrozen = 1``. Returns whether the user exists."""
+        if frozen:
+            result = await self.db.execute("UPDATE users SET frozen = 1, freezedate = %s WHERE id = %s",
+                                           (int(until), user_id))
+        else:
+            result = await self.db.execute(
+                "UPDATE users SET frozen = 0, freezedate = 0, firstloginafterfrozen = 1 WHERE id = %s", (user_id,))
+        return result.rowcount > 0 or await self.db.fetch_one("SELECT 1 FROM users WHERE id = %s", (user_id,)) is not None
+
+    async def user_status(self, user_id: int) -> dict[str, Any] | None:
+        """RealistikOsu's ``user_statuses`` row (``status``, ``enabled``) of a user, or None."""
+        return await self.db.fetch_one("SELECT status, enabled FROM user_statuses WHERE user_id = %s LIMIT 1",
+                                       (user_id,))
+
+    async def set_user_status(self, user_id: int, status: str | None, enabled: bool) -> None:
+        """Insert or update the user's ``user_statuses`` row (``status`` None keeps the text)."""
+        if status is None:
+            await self.db.execute("UPDATE user_statuses SET enabled = %s WHERE user_id = %s", (int(enabled), user_id))
+        else:
+            await self.db.execute(
+                "INSERT INTO user_statuses (user_id, status, enabled) VALUES (%s, %s, %s) "
+                "ON DUPLICATE KEY UPDATE status = VALUES(status), enabled = VALUES(enabled)",
+                (user_id, status, int(enabled)))
+
+    async def block_user(self, user_id: int, blocked_id: int) -> str:
+        """bancho.py's ``!block``: a ``user_blocks`` row, and the friendship (if any) removed, in
+        one transaction. Returns ``"added"``, ``"already"`` or ``"full"`` (:data:`MAX_BLOCKS`)."""
+
+        def work(cur: Any) -> str:
+            cur.execute("SELECT 1 FROM user_blocks WHERE user_id = %s AND blocked_id = %s", (user_id, blocked_id))
+            if cur.fetchone() is not None:
+                return "already"
+            cur.execute("SELECT COUNT(*) AS n FROM user_blocks WHERE user_id = %s", (user_id,))
+            if int(cur.fetchone()["n"]) >= MAX_BLOCKS:
+                return "full"
+            cur.execute("INSERT INTO user_blocks (user_id, blocked_id) VALUES (%s, %s)", (user_id, blocked_id))
+            cur.execute("DELETE FROM users_relationships WHERE user1 = %s AND user2 = %s", (user_id, blocked_id))
+            return "added"
+
+        return await self.db.transaction(work)
+
+    async def unblock_user(self, user_id: int, blocked_id: int) -> bool:
+        """Delete the ``user_blocks`` row; whether there was one."""
+        result = await self.db.execute("DELETE FROM user_blocks WHERE user_id = %s AND blocked_id = %s",
+                                       (user_id, blocked_id))
+        return result.rowcount > 0
 
     # ------------------------------------------------------------------ offline messages
     async def store_offline_message(self, sender_id: int, recipient_safe_name: str, content: str,

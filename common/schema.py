@@ -275,6 +275,21 @@ _DDL: dict[str, str] = {
   PRIMARY KEY (`id`),
   KEY `recipient_id` (`recipient_id`, `id`)
 ) {_TABLE_OPTIONS}""",
+    "map_requests": f"""CREATE TABLE IF NOT EXISTS `map_requests` (
+  `id` INT NOT NULL AUTO_INCREMENT,
+  `map_id` INT NOT NULL,
+  `player_id` INT NOT NULL,
+  `datetime` INT NOT NULL,
+  `active` TINYINT(1) NOT NULL DEFAULT 1,
+  PRIMARY KEY (`id`),
+  KEY `active_map` (`active`, `map_id`),
+  KEY `player_id` (`player_id`, `active`)
+) {_TABLE_OPTIONS}""",
+    "user_blocks": f"""CREATE TABLE IF NOT EXISTS `user_blocks` (
+  `user_id` INT NOT NULL,
+  `blocked_id` INT NOT NULL,
+  PRIMARY KEY (`user_id`, `blocked_id`)
+) {_TABLE_OPTIONS}""",
     "user_statuses": f"""CREATE TABLE IF NOT EXISTS `user_statuses` (
   `id` INT NOT NULL AUTO_INCREMENT,
   `user_id` INT NOT NULL,
@@ -302,6 +317,8 @@ _COMMON_TABLES = (
     "scores",
     "irc_tokens",
     "offline_messages",
+    "map_requests",
+    "user_blocks",
 )
 _FLAVOUR_TABLES = {
     # Kawata reads users_stats_relax for relax; its (unreachable) autopilot path reads ap_stats.

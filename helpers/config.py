@@ -177,6 +177,15 @@ class BotConfig:
     command_modules: str = ""
     # texts of the !mp replies and match-event lines: "kawata" or "official" (docs/irc.md)
     mp_style: str = "kawata"
+    # the website's base URL for user and beatmap links in the bot's messages ("" = osu.ppy.sh links)
+    website: str = ""
+    # Discord webhook URL called when !map changes a ranked status ("" = none)
+    new_ranked_webhook: str = ""
+    # open !request rows per player
+    max_requests: int = 5
+    # beatmap mirror download URLs for !chimu, !beatconnect and !mirror ({set} = beatmapset id)
+    mirror_chimu: str = "https://chimu.moe/en/d/{set}"
+    mirror_beatconnect: str = "https://beatconnect.io/b/{set}"
 
 
 @dataclasses.dataclass(frozen=True)

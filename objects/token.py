@@ -72,7 +72,7 @@ class Token:
         "action", "action_text", "beatmap_md5", "mods", "mode", "beatmap_id", "relax", "autopilot",
         "ranked_score", "accuracy", "playcount", "total_score", "rank", "pp",
         "silence_end", "spam_count", "spam_window_start", "silencing",
-        "friends", "friends_pending", "block_nonfriend_dms", "away_message", "away_told", "presence_filter",
+        "friends", "friends_pending", "blocked", "block_nonfriend_dms", "away_message", "away_told", "presence_filter",
         "channels", "spectating", "spectators", "match_id", "in_lobby", "tourney_match_id",
         "login_time", "last_seen", "kicked", "logged_out", "overflowed", "queue", "queued", "recent_messages",
         "now_playing", "_presence", "_stats",
@@ -130,6 +130,8 @@ class Token:
         # friend rows being written or deleted; the containers used by few sessions start as
         # shared empty immutables and get their own on first use (bench/README.md: memory)
         self.friends_pending: set[int] | frozenset[int] = NO_IDS
+        #: users this user blocked with ``!block`` (their private messages are refused)
+        self.blocked: set[int] | frozenset[int] = NO_IDS
         self.block_nonfriend_dms = False
         self.away_message: str | None = None
         self.away_told: set[int] | frozenset[int] = NO_IDS  # senders already told the away message
@@ -296,7 +298,8 @@ class Token:
             "total_score": self.total_score, "rank": self.rank, "pp": self.pp,
             "silence_end": self.silence_end, "spam_count": self.spam_count,
             "spam_window_age": max(0.0, now - self.spam_window_start) if self.spam_window_start else None,
-            "friends": sorted(self.friends), "block_nonfriend_dms": self.block_nonfriend_dms,
+            "friends": sorted(self.friends), "blocked": sorted(self.blocked),
+            "block_nonfriend_dms": self.block_nonfriend_dms,
             "away_message": self.away_message, "away_told": sorted(self.away_told),
             "presence_filter": self.presence_filter, "channels": sorted(self.channels),
             "recent_messages": list(self.recent_messages),
@@ -352,6 +355,10 @@ class Token:
         window = rec.opt_age("spam_window_age")
         token.spam_window_start = 0.0 if window is None else now - window
         token.friends = set(rec.ints("friends", 100_000, 0, u32))
+        if "blocked" in rec.data:  # snapshots written before !block have none
+            blocked = rec.ints("blocked", 100_000, 0, u32)
+            if blocked:
+                token.blocked = set(blocked)
         token.block_nonfriend_dms = rec.bool("block_nonfriend_dms")
         token.away_message = rec.opt_str("away_message", 65536)
         for user_id in rec.ints("away_told", 100_000, 0, u32):

@@ -131,7 +131,8 @@ def _send_private(state: State, sender: Token, target_name: str, text: str) -> R
         return Result.SENT
     if target.restricted and not sender.is_bot:
         return Result.TARGET_RESTRICTED
-    if not sender.is_bot and target.block_nonfriend_dms and sender.user_id not in target.friends:
+    if not sender.is_bot and ((target.block_nonfriend_dms and sender.user_id not in target.friends)
+                              or sender.user_id in target.blocked):
         sender.enqueue(codec.dms_blocked(target.username))
         return Result.BLOCKED
     if target.is_silenced() and not sender.is_bot:

@@ -334,7 +334,7 @@ async def _login(state: State, body: bytes, ip: str) -> Token:
     hardware = (req.adapters_md5, req.uninstall_md5, req.disk_md5) if req.adapters_md5 and req.uninstall_md5 else None
     if pending:
         hardware = None  # _verify_hardware wrote this login's hw_user row (occurencies 1 at first)
-    stats, country, friends = await repo.login_records(user_id, user, ip, hardware, req.version)
+    stats, country, friends, blocked = await repo.login_records(user_id, user, ip, hardware, req.version)
     # geolocation (docs/integration.md §5): the located country is shown; the first one is saved
     # where the stored value is 'XX' (docs/schema.md §3.4); else the stored country and (0, 0)
     location = geo.locate(getattr(state, "geo", None), ip)
@@ -355,6 +355,8 @@ async def _login(state: State, body: bytes, ip: str) -> Token:
         token.latitude, token.longitude = location.latitude, location.longitude
     token.silence_end = int(user.get("silence_end") or 0)
     token.friends = set(friends)
+    if blocked:
+        token.blocked = set(blocked)
     token.block_nonfriend_dms = req.block_nonfriend_pm
     token.presence_rank = repo.presence_rank(privileges, admin, False)
     token.client_privileges = client_privileges(privileges, admin, restricted)

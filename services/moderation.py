@@ -44,6 +44,8 @@ NOTICE_RENAMED = "Your username has been changed to {name}. Please log in again.
 NOTICE_RENAME_FAILED = ("There was a critical error while trying to change your username. "
                         "Please contact a developer.")
 MAX_USERNAME = 30
+#: actions during which a rename waits for the score submission or the logout (docs/integration.md §1)
+PLAYING_ACTIONS = frozenset({game.PLAYING, game.MULTIPLAYING})
 
 
 class UserNotFound(LookupError):
@@ -289,6 +291,25 @@ async def rename(state: State, user_id: int, new_name: str) -> str:
     except Exception as exc:  # the rename is done; the caches expire by themselves (1 h)
         log.warning("rename user=%d: username caches not cleared: %s", user_id, exc)
     return old
+
+
+async def change_username(state: State, user_id: int, new_name: str) -> bool:
+    """The ``peppy:change_username`` procedure (docs/integration.md §1), shared by the pub/sub
+    handler and the bot's ``!username``: when a session of the user is playing (action 2 or 12),
+    store ``ripple:change_username_pending:{id}`` (LETS republishes after the score submission,
+    this server at the logout) and return False; otherwise :func:`rename` and kick every session
+    with "Your username has been changed to {new}. Please log in again.", and return True.
+    Raises :class:`RenameError` (nothing renamed, nobody kicked) and
+    :class:`common.db.DatabaseError`."""
+    if any(t.action in PLAYING_ACTIONS for t in online_tokens(state, user_id)):
+        await state.redis.set_pending_rename(user_id, new_name)
+        log.info("rename user=%d to %r deferred until the end of the play", user_id, new_name)
+        return False
+    await rename(state, user_id, new_name)
+    notice = NOTICE_RENAMED.format(name=new_name.strip())
+    for token in online_tokens(state, user_id):
+        session.kick(state, token, notice)
+    return True
 
 
 async def publish_ban(state: State, user_id: int) -> bool:

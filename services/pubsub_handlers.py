@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 from common.db import DatabaseError
 from services.pubsub import Subscription
-from constants import game
 from services import chat, moderation, session, system
 from helpers import codec
 
@@ -23,9 +22,6 @@ if TYPE_CHECKING:
     from objects.state import State
 
 log = logging.getLogger("pep.pubsub")
-
-#: actions during which a rename waits for the score submission or the logout (docs/integration.md §1)
-PLAYING_ACTIONS = frozenset({game.PLAYING, game.MULTIPLAYING})
 
 
 async def disconnect(state: State, data: dict[str, Any]) -> None:
@@ -46,13 +42,8 @@ async def change_username(state: State, data: dict[str, Any]) -> None:
     notice. Raises :class:`common.db.DatabaseError` (nothing renamed then).
     """
     user_id, new_name = data["userID"], data["newUsername"]
-    tokens = moderation.online_tokens(state, user_id)
-    if any(t.action in PLAYING_ACTIONS for t in tokens):
-        await state.redis.set_pending_rename(user_id, new_name)
-        log.info("rename user=%d to %r deferred until the end of the play", user_id, new_name)
-        return
     try:
-        await moderation.rename(state, user_id, new_name)
+        await moderation.change_username(state, user_id, new_name)
     except moderation.RenameError as exc:
         log.warning("rename user=%d to %r refused: %s", user_id, new_name, exc)
         try:
@@ -61,10 +52,6 @@ async def change_username(state: State, data: dict[str, Any]) -> None:
             log.warning("admin log not written: %s", db_exc)
         for token in moderation.online_tokens(state, user_id):
             session.kick(state, token, moderation.NOTICE_RENAME_FAILED)
-        return
-    notice = moderation.NOTICE_RENAMED.format(name=new_name.strip())
-    for token in moderation.online_tokens(state, user_id):
-        session.kick(state, token, notice)
 
 
 async def reload_settings(state: State, _: None) -> None:

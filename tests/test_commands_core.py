@@ -66,8 +66,11 @@ def test_private_reply_command_answers_by_pm_from_a_channel(world):
 
 def test_help_lists_staff_commands_for_staff(world):
     s = world.user("Staff", privileges=3 | STAFF)
-    chat.send_message(world.state, s, BOT_NAME, "!help")
-    assert any(text.startswith("!alert") for text in bot_lines(s))
+    lines = []
+    for page in range(1, 6):  # the staff commands come after the players' ones
+        chat.send_message(world.state, s, BOT_NAME, f"!help {page}")
+        lines += bot_lines(s)
+    assert any(text.startswith("!alert") for text in lines)
     usable = [c.trigger for c in cmds.usable_commands(world.state, s, None)]
     assert "!alert" in usable and "!ban" not in usable
     assert all(not c.hidden for c in cmds.usable_commands(world.state, s, None))
@@ -277,16 +280,20 @@ def test_declaration_defaults_and_their_docs_row():
         return "ok"
 
     cmds.command("!zz_defaults")(handler)
-    cmds.command("!zz_gated", description="a|b\nc", allow=lambda s, t, c: True, allow_doc="referees")(handler)
+    cmds.command("!zz_gated", description="a|b\nc", allow=lambda s, t, c: True, allow_doc="referees",
+                 stacks=(cmds.BANCHOPY, cmds.RIPPLE))(handler)
     try:
         plain = cmds.find("!zz_defaults")
         assert (plain.syntax, plain.privileges, plain.where, plain.description, plain.effect) == ("", 0, cmds.ANYWHERE, "", "")
         assert plain.allow is None and plain.allow_doc == "" and plain.wrong_place is None
         assert not plain.private_reply and not plain.hidden and plain.display == "" and plain.subcommands == ()
-        assert plain.module == __name__ and plain.handler is handler
+        assert plain.module == __name__ and plain.handler is handler and plain.stacks == ()
+        with pytest.raises(ValueError):
+            cmds.command("!zz_unknown_stack", stacks=("Akatsuki",))(handler)
         rows = cmds.render_markdown().splitlines()
-        assert "| `!zz_defaults` | — | — | anywhere | — |" in rows
-        assert "| `!zz_gated` | — | referees | anywhere | a\\|b c |" in rows
+        assert "| `!zz_defaults` | — | — | anywhere | — | — |" in rows
+        # stacks in the order of cmds.STACKS, whatever the declaration's order
+        assert "| `!zz_gated` | — | referees | anywhere | Ripple, bancho.py | a\\|b c |" in rows
     finally:
         cmds.REGISTRY[:] = [c for c in cmds.REGISTRY if not c.trigger.startswith("!zz_")]
     assert cmds.find("!zz_defaults") is None

@@ -45,6 +45,7 @@ def world():
     b.away_message = "brb"
     b.tell_away(a.user_id)
     a.friends.update({101, 102})
+    a.blocked = {104}
     a.spam_count = 3
     a.spam_window_start = NOW - 2
     a.enqueue(codec.notification("undelivered private message"))
@@ -89,6 +90,7 @@ def test_round_trip_keeps_the_world():
     assert fresh.password_cache[100][0] == "0" * 32
     assert np_commands.get_np(fresh.tokens.user(102)).mods == 8
     assert a.spam_window_start == NOW - 2 and a.last_seen == pytest.approx(state.tokens.user(100).last_seen)
+    assert a.blocked == {104}
 
 
 def test_gone_permanent_channel_is_left_out():

@@ -198,7 +198,7 @@ def test_logged_events(caplog):
     world.repo.fail = True  # the admin log cannot be written
     b.action = game.PLAYING
     world.repo.users[c.user_id]["silence_end"] = int(time.time()) + 60
-    with caplog.at_level(logging.INFO, logger="pep.pubsub"):
+    with caplog.at_level(logging.INFO):  # pep.pubsub and pep.moderation (the shared rename)
         run_async(h.change_username(world.state, {"userID": a.user_id, "newUsername": ""}))
         run_async(h.change_username(world.state, {"userID": b.user_id, "newUsername": "Later"}))
         run_async(h.silence(world.state, c.user_id))

@@ -59,8 +59,17 @@ CHANNEL = "channel"
 PRIVATE = "private"
 _WHERE = (ANYWHERE, CHANNEL, PRIVATE)
 
+#: the stacks whose bots have a command (``Command.stacks``; the "stacks" column of docs/commands.md)
+RIPPLE = "Ripple"
+KAWATA = "Kawata"
+REALISTIK = "RealistikOsu"
+BANCHOPY = "bancho.py"
+STACKS = (RIPPLE, KAWATA, REALISTIK, BANCHOPY)
+#: the three Ripple-derived bots (Ripple pep.py, Kawata, RealistikOsu)
+RIPPLE_LIKE = (RIPPLE, KAWATA, REALISTIK)
+
 #: modules of this package loaded first, in this order (declaration order = matching order)
-BUILTIN_MODULES = ("user", "np", "staff", "mp")
+BUILTIN_MODULES = ("user", "np", "beatmaps", "staff", "misc", "mp")
 
 GENERIC_ERROR = "Sorry, something went wrong while running {trigger}. The server staff can find the details in the log."
 UNKNOWN_COMMAND = "Unknown command. Type !help to see the commands you can use."
@@ -106,6 +115,8 @@ class Command:
     * ``hidden``: left out of ``!help`` and the docs (aliases of a documented command).
     * ``display``: how ``!help`` and the docs name it (defaults to the trigger).
     * ``subcommands``: documented subcommands (shown in the docs).
+    * ``stacks``: which of :data:`STACKS` have the command (empty: this server only, e.g. an
+      operator's own command); shown in the docs.
     * ``handler(ctx)``: sync or async; returns the reply (see the module docstring).
     """
 
@@ -123,6 +134,7 @@ class Command:
     hidden: bool = False
     display: str = ""
     subcommands: tuple[Subcommand, ...] = ()
+    stacks: tuple[str, ...] = ()
     module: str = ""
 
     @property
@@ -163,15 +175,20 @@ REGISTRY: list[Command] = []
 def command(trigger: str, syntax: str = "", *, privileges: int = 0, where: str = ANYWHERE,
             description: str = "", effect: str = "", allow: Gate | None = None, allow_doc: str = "",
             wrong_place: str | None = None, private_reply: bool = False, hidden: bool = False,
-            display: str = "", subcommands: Iterable[Subcommand] = ()) -> Callable[[Handler], Handler]:
+            display: str = "", subcommands: Iterable[Subcommand] = (),
+            stacks: Iterable[str] = ()) -> Callable[[Handler], Handler]:
     """Decorator declaring ``handler`` as the command ``trigger`` (see :class:`Command`).
 
-    Raises ValueError for an empty trigger, a trigger declared twice or an unknown ``where``.
+    Raises ValueError for an empty trigger, a trigger declared twice, an unknown ``where`` or
+    a stack not in :data:`STACKS`.
     """
     if not trigger or trigger != trigger.strip():
         raise ValueError(f"bad trigger {trigger!r}")
     if where not in _WHERE:
         raise ValueError(f"{trigger}: where must be one of {_WHERE}")
+    stacks = tuple(stacks)
+    if any(stack not in STACKS for stack in stacks):
+        raise ValueError(f"{trigger}: stacks must be among {STACKS}")
 
     def register(handler: Handler) -> Handler:
         if any(c.trigger == trigger for c in REGISTRY):
@@ -180,7 +197,7 @@ def command(trigger: str, syntax: str = "", *, privileges: int = 0, where: str =
             trigger=trigger, handler=handler, syntax=syntax, privileges=privileges, where=where,
             description=description, effect=effect, allow=allow, allow_doc=allow_doc,
             wrong_place=wrong_place, private_reply=private_reply, hidden=hidden, display=display,
-            subcommands=tuple(subcommands), module=getattr(handler, "__module__", ""),
+            subcommands=tuple(subcommands), stacks=stacks, module=getattr(handler, "__module__", ""),
         ))
         return handler
 
@@ -381,7 +398,7 @@ def render_markdown() -> str:
     def cell(text: str) -> str:
         return text.replace("|", "\\|").replace("\n", " ") or "—"
 
-    out = ["| command | syntax | privileges | where | what it does |", "|---|---|---|---|---|"]
+    out = ["| command | syntax | privileges | where | stacks | what it does |", "|---|---|---|---|---|---|"]
     for cmd in REGISTRY:
         if cmd.hidden:
             continue
@@ -392,7 +409,7 @@ def render_markdown() -> str:
         if cmd.effect:
             what = f"{what} {cmd.effect}".strip()
         out.append(f"| `{cell(cmd.name)}` | {cell(f'`{cmd.syntax}`' if cmd.syntax else '')} | {cell(who)} "
-                   f"| {cmd.where} | {cell(what)} |")
+                   f"| {cmd.where} | {cell(', '.join(s for s in STACKS if s in cmd.stacks))} | {cell(what)} |")
     for cmd in REGISTRY:
         if cmd.hidden or not cmd.subcommands:
             continue

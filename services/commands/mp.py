@@ -29,7 +29,7 @@ from common.ripple import safe_username
 from constants import privileges as privs
 from constants.mods import names as mod_names
 from services import multiplayer as mp
-from services.commands import Context, Subcommand, command, find
+from services.commands import STACKS, Context, Subcommand, command, find
 from services.commands import mp_official
 from helpers import codec
 from objects import match as m
@@ -162,7 +162,7 @@ def _wrong(sub: str) -> str:
 @command("!mp", "<subcommand>", privileges=privs.USER_TOURNAMENT_STAFF, allow=_gate,
          allow_doc="or a referee of the match (in its channel)",
          description="Referee commands for multiplayer matches (below); most work in the match's channel.",
-         subcommands=SUBCOMMANDS)
+         subcommands=SUBCOMMANDS, stacks=STACKS)
 def mp_command(ctx: Context):
     """Dispatch on the first word; see :data:`SUBCOMMANDS`."""
     sub, args = ctx.args[0].lower(), ctx.args[1:]

@@ -26,7 +26,7 @@ import requests
 from constants import game
 from constants.mods import AP, DT, EZ, FL, HD, HR, HT, NC, NF, PF, RX, SD, SO
 from constants.mods import names as mod_names
-from services.commands import ANYWHERE, PRIVATE, Context, command
+from services.commands import ANYWHERE, Context, KAWATA, PRIVATE, REALISTIK, RIPPLE_LIKE, STACKS, command
 
 if TYPE_CHECKING:
     from objects.state import State
@@ -228,7 +228,7 @@ def _np_handler(ctx: Context):
 _NP_DOC = ("Send /np in a PM to the bot while playing, watching or listening to a map: the pp for "
            "95/98/99/100% with the mods shown, BPM, AR and stars (from the pp API).")
 for _verb, _hidden in (("is playing", False), ("is listening to", True), ("is watching", True)):
-    command(f"\x01ACTION {_verb}", where=PRIVATE, wrong_place="", hidden=_hidden, display="/np",
+    command(f"\x01ACTION {_verb}", where=PRIVATE, wrong_place="", hidden=_hidden, display="/np", stacks=STACKS,
             description=_NP_DOC)(_np_handler)
 
 
@@ -252,7 +252,7 @@ def parse_with(word: str) -> int | None:
 
 
 @command("!with", "<mods>", where=PRIVATE,
-         description="Recomputes the pp of your last /np with other mods, e.g. !with HDDT (NO for none).")
+         description="Recomputes the pp of your last /np with other mods, e.g. !with HDDT (NO for none).", stacks=STACKS)
 def with_(ctx: Context):
     np = get_np(ctx.sender)
     if np is None:
@@ -266,7 +266,7 @@ def with_(ctx: Context):
 
 # ------------------------------------------------------------------------------------ !acc
 @command("!acc", "<accuracy>", where=PRIVATE,
-         description="Recomputes the pp of your last /np for one accuracy, e.g. !acc 98.5.")
+         description="Recomputes the pp of your last /np for one accuracy, e.g. !acc 98.5.", stacks=(KAWATA, REALISTIK))
 def acc(ctx: Context):
     np = get_np(ctx.sender)
     if np is None:
@@ -328,7 +328,7 @@ def grade(mode: int, accuracy: float, n300: int, n100: int, n50: int, nmiss: int
 
 
 @command("!last", where=ANYWHERE,
-         description="Shows your most recent score (relax/autopilot included) with its pp and stars.")
+         description="Shows your most recent score (relax/autopilot included) with its pp and stars.", stacks=RIPPLE_LIKE)
 async def last(ctx: Context) -> str:
     """docs/rules.md §8.5 ``!last``: the newest score of the sender in the scores table of its
     current relax/autopilot state (K), joined with ``beatmaps``; stars come from the pp API

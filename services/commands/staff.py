@@ -26,7 +26,7 @@ from common.db import DatabaseError
 from common.ripple import safe_username
 from constants import privileges as privs
 from services import chat, moderation, session, system
-from services.commands import CHANNEL, Context, WrongSyntax, command
+from services.commands import CHANNEL, Context, KAWATA, REALISTIK, RIPPLE, RIPPLE_LIKE, STACKS, WrongSyntax, command
 from helpers import codec
 
 if TYPE_CHECKING:
@@ -73,13 +73,13 @@ async def admin_log(ctx: Context, target_id: int, text: str) -> None:
 
 # ------------------------------------------------------------------------------------ alerts
 @command("!alert", "<message...>", privileges=privs.ADMIN_SEND_ALERTS,
-         description="Sends a notification to everyone online. No reply.")
+         description="Sends a notification to everyone online. No reply.", stacks=STACKS)
 def alert(ctx: Context) -> None:
     ctx.state.tokens.broadcast(codec.notification(ctx.rest))
 
 
 @command("!alertuser", "<user> <message...>", privileges=privs.ADMIN_SEND_ALERTS,
-         description="Sends a notification to every session of one user. No reply unless the user is offline.")
+         description="Sends a notification to every session of one user. No reply unless the user is offline.", stacks=RIPPLE_LIKE)
 def alertuser(ctx: Context) -> str | None:
     tokens = _online(ctx.state, ctx.args[0])
     message = ctx.rest[len(ctx.args[0]):].strip()
@@ -92,7 +92,7 @@ def alertuser(ctx: Context) -> str | None:
 
 
 @command("!announce", "<text...>", privileges=privs.ADMIN_SEND_ALERTS,
-         description="Posts a message as the bot in #announce.")
+         description="Posts a message as the bot in #announce.", stacks=(KAWATA, REALISTIK))
 def announce(ctx: Context) -> str:
     result = chat.bot_message(ctx.state, "#announce", ctx.rest)
     if result is not chat.Result.SENT:
@@ -104,7 +104,7 @@ def announce(ctx: Context) -> str:
 @command("!moderated", "[on|off]", privileges=privs.ADMIN_CHAT_MOD, where=CHANNEL,
          wrong_place="You are trying to put a private chat in moderated mode. Are you serious?!? You're fired.",
          description="Moderated mode for this channel: only admins may talk (in memory until restart). "
-                     "Any argument but off turns it on.")
+                     "Any argument but off turns it on.", stacks=RIPPLE_LIKE)
 def moderated(ctx: Context) -> str:
     channel = ctx.state.channels.get(ctx.channel or "")
     if channel is None:
@@ -117,7 +117,7 @@ def moderated(ctx: Context) -> str:
 
 # ------------------------------------------------------------------------------------ kicks
 @command("!kick", "<user...>", privileges=privs.ADMIN_KICK_USERS,
-         description="Disconnects every session of a user (they may log in again).")
+         description="Disconnects every session of a user (they may log in again).", stacks=RIPPLE_LIKE)
 def kick(ctx: Context) -> str:
     name = ctx.rest
     tokens = _online(ctx.state, name)
@@ -131,13 +131,14 @@ def kick(ctx: Context) -> str:
 
 
 @command("!kickall", privileges=privs.ADMIN_MANAGE_SERVERS,
-         description="Disconnects everyone except admins (and you).")
+         description="Disconnects everyone except admins (and you).", stacks=RIPPLE_LIKE)
 def kickall(ctx: Context) -> str:
     for token in ctx.state.tokens:
         if token.is_bot or token.admin or token.user_id == ctx.sender.user_id or token.kicked:
             continue
         session.kick(ctx.state, token)
-    return "Whoops! Who needs players anyways?"
+    # the one reply whose text differs between the stacks: Ripple's on the ripple flavour
+    return "Whoops! Rip everyone." if ctx.state.repo.flavour.name == "ripple" else "Whoops! Who needs players anyways?"
 
 
 # ------------------------------------------------------------------------------------ silences
@@ -170,7 +171,7 @@ def parse_silence(args: list[str]) -> tuple[str, int, str]:
 @command("!silence", "<user> <amount> <s|m|h|d> <reason...>", privileges=privs.ADMIN_SILENCE_USERS,
          description="Silences a user (online or not) for at most one month.",
          effect="Writes users.silence_end/silence_reason and a rap_logs row; online sessions get the silence "
-                "packets.")
+                "packets.", stacks=STACKS)
 async def silence(ctx: Context) -> str:
     name, seconds, reason = parse_silence(ctx.args)
     user = await _user(ctx, name)
@@ -185,7 +186,7 @@ async def silence(ctx: Context) -> str:
 
 
 @command("!removesilence", "<user...>", privileges=privs.ADMIN_SILENCE_USERS,
-         description="Ends a user's silence.")
+         description="Ends a user's silence.", stacks=RIPPLE_LIKE)
 async def removesilence(ctx: Context) -> str:
     user = await _user(ctx, ctx.rest)
     if user is None:
@@ -219,26 +220,26 @@ async def _moderate(ctx: Context, action: str) -> str:
 
 @command("!ban", "<user...>", privileges=privs.ADMIN_BAN_USERS,
          description="Bans a user (not the bot, not yourself).",
-         effect="users.privileges &= ~3, ban_datetime, leaderboards, peppy:ban; online sessions are kicked.")
+         effect="users.privileges &= ~3, ban_datetime, leaderboards, peppy:ban; online sessions are kicked.", stacks=RIPPLE_LIKE)
 def ban(ctx: Context):
     return _moderate(ctx, "ban")
 
 
 @command("!unban", "<user...>", privileges=privs.ADMIN_BAN_USERS, description="Lifts a ban.",
-         effect="users.privileges |= 3, ban_datetime 0, peppy:ban.")
+         effect="users.privileges |= 3, ban_datetime 0, peppy:ban.", stacks=RIPPLE_LIKE)
 def unban(ctx: Context):
     return _moderate(ctx, "unban")
 
 
 @command("!restrict", "<user...>", privileges=privs.ADMIN_BAN_USERS,
          description="Puts a user in restricted mode (not the bot, not yourself).",
-         effect="users.privileges &= ~1, ban_datetime, peppy:ban; an online user gets the restricted notice.")
+         effect="users.privileges &= ~1, ban_datetime, peppy:ban; an online user gets the restricted notice.", stacks=STACKS)
 def restrict(ctx: Context):
     return _moderate(ctx, "restrict")
 
 
 @command("!unrestrict", "<user...>", privileges=privs.ADMIN_BAN_USERS, description="Lifts a restriction.",
-         effect="users.privileges |= 3, ban_datetime 0, peppy:ban.")
+         effect="users.privileges |= 3, ban_datetime 0, peppy:ban.", stacks=STACKS)
 def unrestrict(ctx: Context):
     return _moderate(ctx, "unrestrict")
 
@@ -256,19 +257,19 @@ def _shutdown(ctx: Context, restart: bool) -> str:
 
 
 @command("!system restart", privileges=privs.ADMIN_MANAGE_SERVERS,
-         description="Restarts the server: notice now, clients told to reconnect after 5 s, restart after 25 s.")
+         description="Restarts the server: notice now, clients told to reconnect after 5 s, restart after 25 s.", stacks=RIPPLE_LIKE)
 def system_restart(ctx: Context) -> str:
     return _shutdown(ctx, True)
 
 
 @command("!system shutdown", privileges=privs.ADMIN_MANAGE_SERVERS,
-         description="Stops the server: notice now, clients told to reconnect after 5 s, stop after 25 s.")
+         description="Stops the server: notice now, clients told to reconnect after 5 s, stop after 25 s.", stacks=RIPPLE_LIKE)
 def system_shutdown(ctx: Context) -> str:
     return _shutdown(ctx, False)
 
 
 @command("!system reload", privileges=privs.ADMIN_MANAGE_SERVERS | privs.ADMIN_MANAGE_SETTINGS,
-         description="Reloads bancho_settings, the menu icon and new channels from MySQL (as peppy:reload_settings).")
+         description="Reloads bancho_settings, the menu icon and new channels from MySQL (as peppy:reload_settings).", stacks=RIPPLE_LIKE)
 async def system_reload(ctx: Context) -> str:
     await system.reload_settings(ctx.state)
     return "Bancho settings reloaded!"
@@ -276,7 +277,7 @@ async def system_reload(ctx: Context) -> str:
 
 @command("!system maintenance", "[on|off]", privileges=privs.ADMIN_MANAGE_SERVERS,
          description="Turns maintenance mode on (default) or off: only admins may log in; non-admins are "
-                     "disconnected.")
+                     "disconnected.", stacks=RIPPLE_LIKE)
 async def system_maintenance(ctx: Context) -> str:
     arg = ctx.args[0].lower() if ctx.args else "on"
     if arg not in ("on", "off"):
@@ -303,7 +304,7 @@ def _rss_mb() -> float | None:
 
 
 @command("!system status", privileges=privs.ADMIN_MANAGE_SERVERS,
-         description="Shows online users, matches, uptime, maintenance, memory and load.")
+         description="Shows online users, matches, uptime, maintenance, memory and load.", stacks=RIPPLE_LIKE)
 def system_status(ctx: Context) -> list[str]:
     state = ctx.state
     matches = getattr(state, "matches", None)
@@ -324,7 +325,7 @@ def system_status(ctx: Context) -> list[str]:
 
 @command("!system", "<restart|shutdown|reload|maintenance|status>",
          privileges=privs.ADMIN_MANAGE_SERVERS | privs.ADMIN_MANAGE_SETTINGS,
-         description="Any other !system word: lists the subcommands.", hidden=True)
+         description="Any other !system word: lists the subcommands.", hidden=True, stacks=RIPPLE_LIKE)
 def system_other(ctx: Context) -> str:
     """Any other ``!system ...``: the list of subcommands."""
     return SYSTEM_SYNTAX
@@ -332,7 +333,7 @@ def system_other(ctx: Context) -> str:
 
 # ------------------------------------------------------------------------------------ clients
 @command("!switchserver", "<user> <address>", privileges=privs.ADMIN_MANAGE_SERVERS,
-         description="Tells a user's tournament clients to switch to another server (packet 107).")
+         description="Tells a user's tournament clients to switch to another server (packet 107).", stacks=RIPPLE_LIKE)
 def switchserver(ctx: Context) -> str:
     name, address = ctx.args[0], ctx.args[1]
     if len(ctx.args) != 2 or not _ADDRESS.match(address):
@@ -347,7 +348,7 @@ def switchserver(ctx: Context) -> str:
 
 
 @command("!rtx", "<user> <message...>", privileges=privs.ADMIN_MANAGE_USERS,
-         description="Shows a full-screen RTX message on a user's game client (packet 105).")
+         description="Shows a full-screen RTX message on a user's game client (packet 105).", stacks=(RIPPLE,))
 def rtx(ctx: Context) -> str:
     name = ctx.args[0]
     message = ctx.rest[len(name):].strip()

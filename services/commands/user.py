@@ -11,15 +11,17 @@ import re
 
 from common.ripple import safe_username
 from constants import game
-from services import chat
-from services.commands import PRIVATE, Context, command, usable_commands
+from constants import privileges as privs
+from services import chat, moderation
+from services.commands import (BANCHOPY, KAWATA, PRIVATE, REALISTIK, RIPPLE, RIPPLE_LIKE, STACKS, Context, command,
+                               usable_commands)
 
 # ------------------------------------------------------------------------------------ !roll
 ROLL_DEFAULT = 100
 ROLL_MAX = 10**18
 
 
-@command("!roll", "[max]", description="Rolls a number from 0 to max - 1 (max defaults to 100).")
+@command("!roll", "[max]", description="Rolls a number from 0 to max - 1 (max defaults to 100).", stacks=STACKS)
 def roll(ctx: Context) -> str:
     """``{user} rolls {n} points!`` with 0 <= n < max; a max that is not a positive integer
     (or is absurdly large) means 100 (docs/rules.md §8.3)."""
@@ -46,7 +48,7 @@ FAQ: dict[str, str] = {
 }
 
 
-@command("!faq", "<topic>", description="Posts a canned answer. Topics: " + ", ".join(FAQ) + ".")
+@command("!faq", "<topic>", description="Posts a canned answer. Topics: " + ", ".join(FAQ) + ".", stacks=(RIPPLE,))
 def faq(ctx: Context) -> str | None:
     """One canned line per key; an unknown key gives no reply (docs/rules.md §8.3)."""
     return FAQ.get(ctx.args[0].lower())
@@ -57,7 +59,7 @@ HELP_PAGE_SIZE = 10
 
 
 @command("!help", "[page]", private_reply=True,
-         description="Lists the commands you may use, by PM, 10 per page.")
+         description="Lists the commands you may use, by PM, 10 per page.", stacks=STACKS)
 def help_(ctx: Context) -> list[str]:
     """Only the commands the sender may use (their privileges, and for ``!mp`` the match they
     referee), answered by PM so that channels stay readable."""
@@ -92,7 +94,7 @@ _REPORT = re.compile(r"^!report (.+?) \(([^()]+)\):?(?:\s+(.*))?$", re.DOTALL)
 @command("!report", "<user> (<reason>): [info]",
          description="Reports a user to the staff (the client's 'Report user' dialog sends this).",
          effect="Never shown in chat. Writes a `reports` row (with the user's last 10 channel lines), "
-                "posts it to #admin and confirms with a notification.")
+                "posts it to #admin and confirms with a notification.", stacks=RIPPLE_LIKE)
 async def report(ctx: Context) -> None:
     """docs/rules.md §8.3 ``!report`` (K: bot name used). The pipeline has already turned the
     message into a PM to the bot (docs/rules.md §6.2). Every answer is a notification to the reporter."""
@@ -129,7 +131,7 @@ _MODES = {"std": game.STD, "standard": game.STD, "osu": game.STD, "taiko": game.
 
 
 @command("!pp", "[std|taiko|ctb|mania]", where=PRIVATE,
-         description="Shows your total pp in a mode (default: the mode you are playing, relax/autopilot included).")
+         description="Shows your total pp in a mode (default: the mode you are playing, relax/autopilot included).", stacks=(RIPPLE,))
 async def pp(ctx: Context) -> str:
     """``You have {pp:,} pp`` from the stats table of the sender's current relax/autopilot state
     (docs/rules.md §8.3; [FIX] every mode works, O refused taiko and ctb)."""
@@ -141,3 +143,35 @@ async def pp(ctx: Context) -> str:
         mode = _MODES[key]
     value = await ctx.state.repo.user_pp(ctx.sender.user_id, mode, ctx.sender.relax, ctx.sender.autopilot)
     return f"You have {value:,} pp"
+
+
+# ------------------------------------------------------------------------------------ !username
+@command("!username", "<new name...>", privileges=privs.USER_DONOR, private_reply=True,
+         stacks=(KAWATA, REALISTIK),
+         description="Changes your username (donors). You are disconnected and log in with the new name; "
+                     "while you play, the change waits until the play ends.",
+         effect="Same rules, MySQL writes and Redis keys as peppy:change_username.")
+async def username(ctx: Context) -> str | None:
+    """Kawata's ``!username`` (bancho.py's ``!changename``) through
+    :func:`services.moderation.change_username`, the one rename of the server: the name is
+    checked (1-30 printable characters, not both a space and an underscore, not in use), then
+    MySQL and the ``ripple:userid_cache`` keys, then every session is kicked with the rename
+    notice (so no reply). While the sender plays, ``ripple:change_username_pending:{id}`` is set
+    instead (the uniqueness check happens when the rename runs)."""
+    try:
+        new_name = moderation.check_username(ctx.rest)
+        if new_name == ctx.sender.username:
+            return "That is already your username."
+        taken = await ctx.state.repo.user_by_safe_name(safe_username(new_name))
+        if taken is not None and int(taken["id"]) != ctx.sender.user_id:
+            return "That username is already taken."
+        done = await moderation.change_username(ctx.state, ctx.sender.user_id, new_name)
+    except moderation.RenameError as exc:
+        return f"You can't use that username ({exc})."
+    if not done:
+        return f"You are playing: your username will be changed to {new_name} when the play ends."
+    return None
+
+
+command("!changename", "<new name...>", privileges=privs.USER_DONOR, private_reply=True, stacks=(BANCHOPY,),
+        description="Same as !username (bancho.py's name).")(username)

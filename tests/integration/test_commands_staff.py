@@ -146,6 +146,14 @@ def test_kickall(server, start_server, bot):
     assert "rolls" in ask(admin, bot, "!roll"), "admins are not kicked"
 
 
+def test_kickall_reply_on_ripple(server, start_server, bot):
+    srv = start_server({"PEP_STACK_FLAVOUR": "ripple"})
+    staff = connect(server, 3 | MANAGE_SERVERS, on=srv)
+    player = connect(server, on=srv)
+    assert ask(staff, bot, "!kickall") == "Whoops! Rip everyone."
+    assert -1 in C.values(player.drain(rounds=1), C.LOGIN_REPLY)
+
+
 # ------------------------------------------------------------------------------------ silences
 def test_silence_and_removesilence(server, bot):
     staff = connect(server, 3 | SILENCE)
@@ -319,6 +327,16 @@ GUARDED = [
     ("!rtx {t} wrong privileges", MANAGE_USERS),
     ("!mp make Wrong privileges", 2097152),
     ("!moderated", CHAT_MOD),
+    # the commands of the other stacks (docs/commands.md, "stacks" column)
+    ("!map rank set", 256),
+    ("!requests", 256),
+    ("!freeze {t}", MANAGE_USERS),
+    ("!unfreeze {t}", MANAGE_USERS),
+    ("!bot reconnect", MANAGE_SERVERS),
+    ("!fokabot reconnect", MANAGE_SERVERS),
+    ("!bot reload", MANAGE_SERVERS),
+    ("!reloadconfig", MANAGE_SERVERS),
+    ("!ir", MANAGE_SERVERS),
 ]
 
 
