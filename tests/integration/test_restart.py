@@ -87,6 +87,7 @@ class Poller:
         self.failures: list[str] = []
         self.forbidden: list[str] = []
         self.polls = 0
+        self.retried = 0  # polls sent again after a stale keep-alive connection (see _run)
         self.longest = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -105,8 +106,17 @@ class Poller:
             for c in clients:
                 started = time.monotonic()
                 try:
-                    packets = c.poll()
-                except Exception as exc:  # a refused connection, a reset, a timeout
+                    try:
+                        packets = c.poll()
+                    except requests.exceptions.ConnectionError as exc:
+                        # a kept-alive connection that the old process closed just as this
+                        # poll was sent: no answer was given, so, as HTTP clients do with a
+                        # stale keep-alive connection, send it once more on a new connection
+                        if "without response" not in str(exc) and "reset" not in str(exc).lower():
+                            raise
+                        self.retried += 1
+                        packets = c.poll()
+                except Exception as exc:  # a refused connection, a reset twice, a timeout
                     self.failures.append(f"{c.user_id}: {type(exc).__name__}: {exc}")
                     continue
                 self.longest = max(self.longest, time.monotonic() - started)
