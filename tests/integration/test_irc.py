@@ -343,9 +343,18 @@ def test_send_queue_limit_disconnects_a_reader_that_stopped(start_server):
     srv = start_server({"PEP_IRC_SEND_QUEUE": "8192", "PEP_CHAT_SPAM_LIMIT": "100000"})
     user = srv.new_user()
     token = srv.irc_token(user.name)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.connect(("127.0.0.1", srv.irc_port))
+    deadline = time.monotonic() + 10
+    while True:  # the gateway listens once the server's services have started
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        try:
+            sock.connect(("127.0.0.1", srv.irc_port))
+            break
+        except ConnectionRefusedError:
+            sock.close()
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
     raw = RawIrc.__new__(RawIrc)
     raw.sock, raw.buf = sock, b""
     try:

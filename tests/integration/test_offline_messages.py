@@ -89,9 +89,11 @@ def test_offline_messages_are_bounded_per_recipient(start_server):
     assert wait_value(lambda: stored(srv, recipient.id) == 2)
     time.sleep(0.3)
     assert stored(srv, recipient.id) == 2
+    # the four stores run concurrently on the MySQL pool: which two win the recipient's row lock
+    # first is not fixed, but exactly two are kept
     contents = [r["content"] for r in srv.db.query(
         "SELECT content FROM offline_messages WHERE recipient_id=%s ORDER BY id", (recipient.id,))]
-    assert contents == ["m0", "m1"]
+    assert len(contents) == 2 and set(contents) <= {"m0", "m1", "m2", "m3"}, contents
 
 
 def test_no_message_kept_for_unknown_or_restricted_users(server):
