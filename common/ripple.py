@@ -640,6 +640,19 @@ class Repository:
         return await self.db.fetch_one("SELECT status, enabled FROM user_statuses WHERE user_id = %s LIMIT 1",
                                        (user_id,))
 
+    async def enabled_status_text(self, user_id: int) -> str:
+        """The user's RealistikOsu ``!status`` text when enabled, else "" (also when the
+        ``user_statuses`` table does not exist)."""
+        try:
+            row = await self.user_status(user_id)
+        except DatabaseError as exc:
+            if exc.code != NO_SUCH_TABLE:
+                raise
+            return ""
+        if row is None or not int(row.get("enabled") or 0):
+            return ""
+        return str(row.get("status") or "")
+
     async def set_user_status(self, user_id: int, status: str | None, enabled: bool) -> None:
         """Insert or update the user's ``user_statuses`` row (``status`` None keeps the text)."""
         if status is None:

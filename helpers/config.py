@@ -186,6 +186,10 @@ class BotConfig:
     # beatmap mirror download URLs for !chimu, !beatconnect and !mirror ({set} = beatmapset id)
     mirror_chimu: str = "https://chimu.moe/en/d/{set}"
     mirror_beatconnect: str = "https://beatconnect.io/b/{set}"
+    # Kawata's joke commands !bless, !troll and !msg (off by default; docs/commands.md)
+    joke_commands: bool = False
+    # the page Ripple's static !help points to ("" = the website's documentation page)
+    help_url: str = ""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -69,7 +69,7 @@ class Token:
         "token", "user_id", "username", "safe_name", "privileges", "restricted", "admin",
         "tournament", "is_bot", "client_privileges", "presence_rank", "ip", "version",
         "utc_offset", "country", "country_index", "longitude", "latitude",
-        "action", "action_text", "beatmap_md5", "mods", "mode", "beatmap_id", "relax", "autopilot",
+        "action", "action_text", "status_text", "beatmap_md5", "mods", "mode", "beatmap_id", "relax", "autopilot",
         "ranked_score", "accuracy", "playcount", "total_score", "rank", "pp",
         "silence_end", "spam_count", "spam_window_start", "silencing",
         "friends", "friends_pending", "blocked", "block_nonfriend_dms", "away_message", "away_told", "presence_filter",
@@ -127,6 +127,8 @@ class Token:
         self.spam_window_start = 0.0
         self.silencing = False  # an automatic silence is being written to MySQL
         self.friends: set[int] = set()
+        #: RealistikOsu's ``!status`` text while enabled ("" = none), shown in the idle/AFK status
+        self.status_text = ""
         # friend rows being written or deleted; the containers used by few sessions start as
         # shared empty immutables and get their own on first use (bench/README.md: memory)
         self.friends_pending: set[int] | frozenset[int] = NO_IDS
@@ -298,7 +300,7 @@ class Token:
             "total_score": self.total_score, "rank": self.rank, "pp": self.pp,
             "silence_end": self.silence_end, "spam_count": self.spam_count,
             "spam_window_age": max(0.0, now - self.spam_window_start) if self.spam_window_start else None,
-            "friends": sorted(self.friends), "blocked": sorted(self.blocked),
+            "friends": sorted(self.friends), "blocked": sorted(self.blocked), "status_text": self.status_text,
             "block_nonfriend_dms": self.block_nonfriend_dms,
             "away_message": self.away_message, "away_told": sorted(self.away_told),
             "presence_filter": self.presence_filter, "channels": sorted(self.channels),
@@ -359,6 +361,8 @@ class Token:
             blocked = rec.ints("blocked", 100_000, 0, u32)
             if blocked:
                 token.blocked = set(blocked)
+        if "status_text" in rec.data:  # snapshots written before !status was shown have none
+            token.status_text = rec.str("status_text", 1024)
         token.block_nonfriend_dms = rec.bool("block_nonfriend_dms")
         token.away_message = rec.opt_str("away_message", 65536)
         for user_id in rec.ints("away_told", 100_000, 0, u32):

@@ -11,6 +11,7 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
+from constants import game
 from helpers import codec
 from objects.token import REPLY_STATS, REPLY_STATUS
 from services import channels, multiplayer, spectate
@@ -178,6 +179,17 @@ def _send_stats_reply(token: Token) -> None:
         send_own_status(token)
     elif reply & REPLY_STATS:
         token.enqueue(token.stats_packet())
+
+
+def prefixed_action_text(token: Token, action: int, text: str) -> str:
+    """The status text shown on Kawata and RealistikOsu (docs/rules.md §3.3): ``[RX]``, ``[AP]``
+    or ``[VN]`` (the token's relax/autopilot state), then the client's text; idle and AFK show
+    the prefix alone, after the user's ``!status`` text when one is enabled (RealistikOsu:
+    ``({status}) [VN]``)."""
+    prefix = "[RX]" if token.relax else "[AP]" if token.autopilot else "[VN]"
+    if action in (game.IDLE, game.AFK):
+        return f"({token.status_text}) {prefix}" if token.status_text else prefix
+    return f"{prefix} {text}"
 
 
 def send_own_status(token: Token, presence: bool = True) -> None:

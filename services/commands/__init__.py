@@ -69,7 +69,7 @@ STACKS = (RIPPLE, KAWATA, REALISTIK, BANCHOPY)
 RIPPLE_LIKE = (RIPPLE, KAWATA, REALISTIK)
 
 #: modules of this package loaded first, in this order (declaration order = matching order)
-BUILTIN_MODULES = ("user", "np", "beatmaps", "staff", "misc", "mp")
+BUILTIN_MODULES = ("user", "np", "beatmaps", "staff", "misc", "jokes", "mp")
 
 GENERIC_ERROR = "Sorry, something went wrong while running {trigger}. The server staff can find the details in the log."
 UNKNOWN_COMMAND = "Unknown command. Type !help to see the commands you can use."
@@ -117,6 +117,9 @@ class Command:
     * ``subcommands``: documented subcommands (shown in the docs).
     * ``stacks``: which of :data:`STACKS` have the command (empty: this server only, e.g. an
       operator's own command); shown in the docs.
+    * ``enabled``: ``enabled(state) -> bool``, for commands a setting turns on (e.g. ``[bot]
+      joke_commands``); while it says False the command does not exist (unknown, left out of
+      ``!help``); ``enabled_doc`` names the setting in the docs.
     * ``handler(ctx)``: sync or async; returns the reply (see the module docstring).
     """
 
@@ -136,6 +139,8 @@ class Command:
     subcommands: tuple[Subcommand, ...] = ()
     stacks: tuple[str, ...] = ()
     module: str = ""
+    enabled: Callable[["State"], bool] | None = None
+    enabled_doc: str = ""
 
     @property
     def name(self) -> str:
@@ -155,6 +160,16 @@ class Command:
     def matches(self, text: str) -> bool:
         """Whether ``text`` invokes this command: the trigger, then the end or a space."""
         return text == self.trigger or text.startswith(self.trigger + " ")
+
+    def active(self, state: State) -> bool:
+        """Whether the command exists on this server (its ``enabled`` setting, if any)."""
+        if self.enabled is None:
+            return True
+        try:
+            return bool(self.enabled(state))
+        except Exception:
+            log.exception("enabled check of %s failed", self.trigger)
+            return False
 
     def permitted(self, state: State, sender: Token, channel: str | None) -> bool:
         """Whether ``sender`` may use the command (privilege mask or the extra gate)."""
@@ -176,7 +191,8 @@ def command(trigger: str, syntax: str = "", *, privileges: int = 0, where: str =
             description: str = "", effect: str = "", allow: Gate | None = None, allow_doc: str = "",
             wrong_place: str | None = None, private_reply: bool = False, hidden: bool = False,
             display: str = "", subcommands: Iterable[Subcommand] = (),
-            stacks: Iterable[str] = ()) -> Callable[[Handler], Handler]:
+            stacks: Iterable[str] = (), enabled: Callable[["State"], bool] | None = None,
+            enabled_doc: str = "") -> Callable[[Handler], Handler]:
     """Decorator declaring ``handler`` as the command ``trigger`` (see :class:`Command`).
 
     Raises ValueError for an empty trigger, a trigger declared twice, an unknown ``where`` or
@@ -198,6 +214,7 @@ def command(trigger: str, syntax: str = "", *, privileges: int = 0, where: str =
             description=description, effect=effect, allow=allow, allow_doc=allow_doc,
             wrong_place=wrong_place, private_reply=private_reply, hidden=hidden, display=display,
             subcommands=tuple(subcommands), stacks=stacks, module=getattr(handler, "__module__", ""),
+            enabled=enabled, enabled_doc=enabled_doc,
         ))
         return handler
 
@@ -301,6 +318,8 @@ def dispatch(state: State, sender: Token, channel: str | None, text: str) -> Com
     if sender.is_bot or state.bot is None:
         return None
     cmd = find(text)
+    if cmd is not None and not cmd.active(state):
+        cmd = None
     if cmd is None:
         if channel is None:
             _not_a_command(state, sender, text)
@@ -374,7 +393,7 @@ def _not_a_command(state: State, sender: Token, text: str) -> None:
 
 def usable_commands(state: State, sender: Token, channel: str | None) -> list[Command]:
     """The documented commands ``sender`` may use (for ``!help``), in declaration order."""
-    return [c for c in REGISTRY if not c.hidden and c.permitted(state, sender, channel)]
+    return [c for c in REGISTRY if not c.hidden and c.active(state) and c.permitted(state, sender, channel)]
 
 
 # ------------------------------------------------------------------------------------ docs
@@ -408,6 +427,8 @@ def render_markdown() -> str:
         what = cmd.description
         if cmd.effect:
             what = f"{what} {cmd.effect}".strip()
+        if cmd.enabled_doc:
+            what = f"{what} Only when {cmd.enabled_doc}.".strip()
         out.append(f"| `{cell(cmd.name)}` | {cell(f'`{cmd.syntax}`' if cmd.syntax else '')} | {cell(who)} "
                    f"| {cmd.where} | {cell(', '.join(s for s in STACKS if s in cmd.stacks))} | {cell(what)} |")
     for cmd in REGISTRY:
