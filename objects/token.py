@@ -75,7 +75,7 @@ class Token:
         "friends", "friends_pending", "blocked", "block_nonfriend_dms", "away_message", "away_told", "presence_filter",
         "channels", "spectating", "spectators", "match_id", "in_lobby", "tourney_match_id",
         "login_time", "last_seen", "kicked", "logged_out", "overflowed", "queue", "queued", "recent_messages",
-        "now_playing", "_presence", "_stats",
+        "now_playing", "_presence", "_stats", "offline_store",
         # Hardening II (docs/security.md): per-session bounds on work a client can trigger
         "stats_reloading", "stats_reload_again", "stats_reply", "poll_flags",
         "friend_limit", "match_create_limit", "round_start_limit", "error_report_limit",
@@ -127,6 +127,9 @@ class Token:
         self.spam_window_start = 0.0
         self.silencing = False  # an automatic silence is being written to MySQL
         self.friends: set[int] = set()
+        #: the last offline-message store of this sender still running (an asyncio future), so
+        #: that the next one waits for it and the messages are stored in the order they were sent
+        self.offline_store: Any = None
         #: RealistikOsu's ``!status`` text while enabled ("" = none), shown in the idle/AFK status
         self.status_text = ""
         # friend rows being written or deleted; the containers used by few sessions start as
