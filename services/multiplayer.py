@@ -993,6 +993,8 @@ def player_skipped(state: State, token: Token) -> None:
 
 
 _SCORE = struct.Struct("<i")
+_HITS = struct.Struct("<6H")  # count300, 100, 50, geki, katu, miss at offset 5 (docs/protocol.md §4.7)
+_COMBO = struct.Struct("<H")  # max combo at offset 21
 SCORE_FRAME_MIN = 28  # up to tag_byte: the shortest frame of a supported build (docs/protocol.md §4.7)
 SCORE_FRAME_V2 = 45  # with using_scorev2 = 1 and the two f64 portions
 
@@ -1013,6 +1015,8 @@ def score_update(state: State, token: Token, payload: bytes) -> None:
     data = codec.match_score_update(payload, index)
     slot = match.slots[index]
     slot.score = _SCORE.unpack_from(payload, 17)[0]
+    slot.hits = _HITS.unpack_from(payload, 5)
+    slot.max_combo = _COMBO.unpack_from(payload, 21)[0]
     slot.failed = payload[26] == 254
     _to_players(match, data)
 

@@ -69,7 +69,7 @@ STACKS = (RIPPLE, KAWATA, REALISTIK, BANCHOPY)
 RIPPLE_LIKE = (RIPPLE, KAWATA, REALISTIK)
 
 #: modules of this package loaded first, in this order (declaration order = matching order)
-BUILTIN_MODULES = ("user", "np", "beatmaps", "staff", "misc", "jokes", "mp")
+BUILTIN_MODULES = ("user", "np", "beatmaps", "staff", "misc", "jokes", "banchopy", "mp")
 
 GENERIC_ERROR = "Sorry, something went wrong while running {trigger}. The server staff can find the details in the log."
 UNKNOWN_COMMAND = "Unknown command. Type !help to see the commands you can use."

@@ -30,7 +30,7 @@ from constants import privileges as privs
 from constants.mods import names as mod_names
 from services import multiplayer as mp
 from services.commands import STACKS, Context, Subcommand, command, find
-from services.commands import mp_official
+from services.commands import banchopy, mp_official
 from helpers import codec
 from objects import match as m
 
@@ -149,6 +149,7 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
     Subcommand("addref", "<user>", "Makes a user a referee of this match (they may use !mp in its channel)."),
     Subcommand("rmref", "<user>", "Removes a referee of this match."),
     Subcommand("listref", "", "Lists the referees of this match."),
+    *banchopy.MP_SUBCOMMANDS,
     Subcommand("help", "", "Lists the subcommands. Anywhere."),
 )
 _SYNTAX = {s.name: f"!mp {s.name} {s.syntax}".rstrip() for s in SUBCOMMANDS}
@@ -178,11 +179,12 @@ def mp_command(ctx: Context):
         return _make(ctx, " ".join(args))
     if sub == "join":
         return _join(ctx, args)
+    extra = banchopy.MP_HANDLERS.get(sub)  # bancho.py's subcommands, in both styles
     if official:
-        if sub not in mp_official.HANDLERS:
+        if sub not in mp_official.HANDLERS and extra is None:
             return INVALID
     else:
-        handler = _IN_MATCH.get(sub)
+        handler = _IN_MATCH.get(sub) or extra
         if handler is None:
             return INVALID
     match = channel_match(state, ctx.channel)
@@ -192,8 +194,10 @@ def mp_command(ctx: Context):
         return NOT_IN_CHANNEL
     if not is_referee(state, sender, match):
         return None
-    if official:
+    if official and extra is None:
         return mp_official.dispatch(ctx, sub, args, match)
+    if official:
+        handler = extra
     try:
         return handler(ctx, match, args)
     except mp.MatchError as exc:  # a refused match operation: its text is the reply
