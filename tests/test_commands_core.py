@@ -66,12 +66,12 @@ def test_private_reply_command_answers_by_pm_from_a_channel(world):
 
 def test_help_lists_staff_commands_for_staff(world):
     s = world.user("Staff", privileges=3 | STAFF)
-    lines = []
-    for page in range(1, 16):  # the staff commands come after the players' ones
-        chat.send_message(world.state, s, BOT_NAME, f"!help {page}")
-        lines += bot_lines(s)
-    assert any(" - !alert <message...> - " in text for text in lines)
     usable = [c.trigger for c in cmds.usable_commands(world.state, s, None)]
+    page = usable.index("!alert") // 5 + 1  # the staff commands come after the players' ones
+    chat.send_message(world.state, s, BOT_NAME, f"!help {page}")
+    lines = bot_lines(s)
+    assert lines[0].startswith(f"--- {page} of ")
+    assert any(" - !alert <message...> - " in text for text in lines)
     assert "!alert" in usable and "!ban" not in usable
     assert all(not c.hidden for c in cmds.usable_commands(world.state, s, None))
 
