@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DOC = ROOT / "docs" / "integration.md"
+DOC = ROOT / "docs/integration.md"
 PACKAGES = ("services", "common", "handlers", "objects", "constants", "events", "helpers")
 REDIS_NAME = re.compile(r"^(?:peppy|ripple|api|ussr|rosu|lets):[A-Za-z_{}:*]+$")
 USERS_COLUMNS = ("Published by", "Subscribed by", "Used by", "Called by")
