@@ -177,7 +177,7 @@ async def serve(cfg: config_module.Config):
     state.geo = geo.open_locator(cfg.geo.database)
     try:
         await redis.client.ping()
-        bot_commands.load_configured(cfg)
+        bot_commands.load_configured(state)
         loaded = await world.read_world(state.repo, cfg)
         await redis.startup()
     except Exception as exc:  # MySQL, Redis, a missing bot user

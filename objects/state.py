@@ -112,6 +112,8 @@ class State:
         self.services: list[Service] = []
         self.listener: Listening | None = None
         self.bot_hooks: list[BotHook] = []
+        #: the bot's command table (a services.commands.Registry, set by services.commands.install)
+        self.commands: Any = None
         # user ids with a pp request of /np in flight (services.commands.np)
         self.pp_pending: set[int] = set()
         self.tokens = TokenList(on_change=self._online_changed)

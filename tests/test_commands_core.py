@@ -11,6 +11,7 @@ These are the tests ``scripts/mutation.sh`` runs against the mutants of the disp
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 
 import pytest
@@ -222,8 +223,8 @@ def test_command_declaration_rules():
         cmds.command(" !x")
     with pytest.raises(ValueError):
         cmds.command("!x", where="somewhere")
-    with pytest.raises(ValueError):
-        cmds.command("!faq")(lambda ctx: None)
+    with pytest.raises(ValueError):  # a trigger declared twice: refused when the table is built
+        cmds.Registry.build([*cmds.REGISTRY, cmds.Command(trigger="!faq", handler=lambda ctx: None)])
     cmd = cmds.Command(trigger="!t", handler=lambda ctx: None, syntax="<a> [b] <c...>")
     assert cmd.required_args == 2 and cmd.usage == "!t <a> [b] <c...>" and cmd.name == "!t"
     assert cmds.Command(trigger="!t", handler=lambda ctx: None).usage == "!t"
@@ -248,31 +249,47 @@ def test_gate_failure_is_logged_and_refuses(caplog, no_errors):
 
 
 def test_load_configured_modules(tmp_path, caplog, no_errors):
-    """``[bot] command_modules``: files and module names, each loaded once; failures are logged
-    and skipped."""
+    """``[bot] command_modules``: files and module names, each loaded once into the state's own
+    table (the built-in one is never changed); failures are logged and skipped; a trigger that
+    exists already is refused."""
     import types
 
     good = tmp_path / "my-cmds.py"
-    good.write_text("LOADED = True\n")
+    good.write_text("from services.commands import command\nLOADED = True\n\n"
+                    "@command('!zz_mine', description='mine')\ndef mine(ctx):\n    return 'mine!'\n\n"
+                    "@command('!roll')\ndef roll_again(ctx):\n    return 'no'\n")
     broken = tmp_path / "broken.py"
     broken.write_text("def (:\n")
 
     def cfg(value):
         return types.SimpleNamespace(bot=types.SimpleNamespace(command_modules=value))
 
-    assert cmds.load_configured(cfg("")) == [] and cmds.load_configured(types.SimpleNamespace()) == []
+    world = commanded()
+    assert cmds.load_configured(world.state, cfg("")) == []
+    assert cmds.load_configured(world.state, types.SimpleNamespace()) == []
     with caplog.at_level(logging.INFO, logger="pep.commands"):
-        loaded = cmds.load_configured(cfg(f" {good} , {broken},json, no_such_module_xyz ,"))
+        loaded = cmds.load_configured(world.state, cfg(f" {good} , {broken},json, no_such_module_xyz ,"))
     assert loaded == [str(good), "json"]
     import sys
     assert sys.modules["services.commands.ext_my_cmds"].LOADED is True
     messages_ = [r.getMessage() for r in caplog.records]
     assert f"loaded the command module {good}" in messages_ and "loaded the command module json" in messages_
     failed = [r.getMessage() for r in no_errors]
-    assert failed == [f"could not load the command module {broken} ([bot] command_modules)",
+    assert failed == [f"command '!roll' of {good} refused: a command with this trigger exists",
+                      f"could not load the command module {broken} ([bot] command_modules)",
                       "could not load the command module no_such_module_xyz ([bot] command_modules)"]
     no_errors.clear()
-    assert cmds.load_configured(cfg(f"{good},json")) == []  # each is loaded once
+    assert cmds.load_configured(world.state, cfg(f"{good},json")) == []  # each is loaded once
+    # the operator's command answers, after the built-in ones; the built-in table is unchanged
+    table = world.state.commands
+    assert table.find("!zz_mine").handler.__name__ == "mine" and table.find("!roll").handler is not None
+    assert [c.trigger for c in table][-1] == "!zz_mine" and cmds.find("!zz_mine") is None
+    assert cmds.find("!roll").module == "services.commands.user"
+    a = world.user("Alice")
+    chat.send_message(world.state, a, BOT_NAME, "!zz_mine")
+    assert bot_lines(a) == ["mine!"]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        table.commands = ()  # type: ignore[misc]
 
 
 def test_declaration_defaults_and_their_docs_row():
@@ -282,18 +299,20 @@ def test_declaration_defaults_and_their_docs_row():
     cmds.command("!zz_defaults")(handler)
     cmds.command("!zz_gated", description="a|b\nc", allow=lambda s, t, c: True, allow_doc="referees",
                  stacks=(cmds.BANCHOPY, cmds.RIPPLE))(handler)
-    try:
-        plain = cmds.find("!zz_defaults")
-        assert (plain.syntax, plain.privileges, plain.where, plain.description, plain.effect) == ("", 0, cmds.ANYWHERE, "", "")
-        assert plain.allow is None and plain.allow_doc == "" and plain.wrong_place is None
-        assert not plain.private_reply and not plain.hidden and plain.display == "" and plain.subcommands == ()
-        assert plain.module == __name__ and plain.handler is handler and plain.stacks == ()
-        with pytest.raises(ValueError):
-            cmds.command("!zz_unknown_stack", stacks=("Akatsuki",))(handler)
-        rows = cmds.render_markdown().splitlines()
-        assert "| `!zz_defaults` | — | — | anywhere | — | — |" in rows
-        # stacks in the order of cmds.STACKS, whatever the declaration's order
-        assert "| `!zz_gated` | — | referees | anywhere | Ripple, bancho.py | a\\|b c |" in rows
-    finally:
-        cmds.REGISTRY[:] = [c for c in cmds.REGISTRY if not c.trigger.startswith("!zz_")]
-    assert cmds.find("!zz_defaults") is None
+    table = cmds.Registry.build(handler.commands)
+    plain = table.find("!zz_defaults")
+    assert (plain.syntax, plain.privileges, plain.where, plain.description, plain.effect) == ("", 0, cmds.ANYWHERE, "", "")
+    assert plain.allow is None and plain.allow_doc == "" and plain.wrong_place is None
+    assert not plain.private_reply and not plain.hidden and plain.display == "" and plain.subcommands == ()
+    assert plain.module == __name__ and plain.handler is handler and plain.stacks == ()
+    with pytest.raises(ValueError):
+        cmds.command("!zz_unknown_stack", stacks=("Akatsuki",))(handler)
+    with pytest.raises(ValueError):
+        cmds.Registry.build([plain, plain])  # a trigger twice
+    rows = cmds.render_markdown(table).splitlines()
+    assert "| `!zz_defaults` | — | — | anywhere | — | — |" in rows
+    # stacks in the order of cmds.STACKS, whatever the declaration's order
+    assert "| `!zz_gated` | — | referees | anywhere | Ripple, bancho.py | a\\|b c |" in rows
+    # declaring registers nothing: the built-in table does not know them
+    assert cmds.find("!zz_defaults") is None and "!zz_defaults" not in cmds.render_markdown()
+    assert isinstance(cmds.REGISTRY, tuple)

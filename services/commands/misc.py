@@ -20,8 +20,8 @@ from common.ripple import safe_username
 from constants import game
 from constants import privileges as privs
 from services import publish, reload, session, stop
-from services.commands import (BANCHOPY, KAWATA, PRIVATE, REALISTIK, REGISTRY, RIPPLE, RIPPLE_LIKE,
-                               UNKNOWN_COMMAND, Context, command)
+from services.commands import (BANCHOPY, KAWATA, PRIVATE, REALISTIK, RIPPLE, RIPPLE_LIKE,
+                               UNKNOWN_COMMAND, Context, command, registry)
 from services.commands.np import NEED_NP, last
 from helpers import codec
 
@@ -34,7 +34,10 @@ MAX_STATUS = 256
 UPDATE_QUEUED = ("An update request for that beatmap has been queued. Check back in a few minutes and the "
                  "beatmap should be updated!")
 
-command("!recent", stacks=(BANCHOPY,), description="Same as !last (bancho.py's name).")(last)
+@command("!recent", stacks=(BANCHOPY,), description="Same as !last (bancho.py's name).")
+def recent(ctx: Context):
+    """bancho.py's name of ``!last``."""
+    return last(ctx)
 
 
 @command("!syntax", "<command...>", stacks=(KAWATA, REALISTIK),
@@ -44,7 +47,7 @@ def syntax(ctx: Context) -> str:
     command the sender may use (the ``!`` may be left out); the unknown-command reply
     otherwise (also for commands the sender may not use, which must stay invisible)."""
     wanted = ctx.rest if ctx.rest.startswith(("!", "/")) else "!" + ctx.rest
-    for cmd in REGISTRY:
+    for cmd in registry(ctx.state):
         if not cmd.hidden and wanted in (cmd.trigger, cmd.name) and cmd.active(ctx.state) \
                 and cmd.permitted(ctx.state, ctx.sender, ctx.channel):
             return f"Syntax: {cmd.name} {cmd.syntax or '<No syntax>'}"

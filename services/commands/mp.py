@@ -357,7 +357,7 @@ def resume_countdown(state: State, match: Match, seconds: float, force: bool, se
     """Run a countdown kept across a restart (services/handover.py): ``seconds`` left (rounded
     up, at least 1), announced in the match channel as if ``sender`` had typed ``!mp start``.
     Returns False when it cannot run (no event loop, or one runs already)."""
-    cmd = find("!mp start")
+    cmd = find("!mp start", state)
     if cmd is None or match.countdown is not None:
         return False
     left = max(1, math.ceil(seconds))
