@@ -177,12 +177,14 @@ def test_mp_scrim_teams_and_cancel(server, roomy, bot):
 def test_clan_lifecycle(server, roomy, bot):
     owner = connect(server, on=roomy)
     other = connect(server, on=roomy)
+    watcher = roomy.connect()
     tag = secrets.token_hex(2).upper()
     name = f"Clan {tag}"
     assert ask(owner, bot, "!clan create") == "Invalid syntax: !clan create <tag> <name>"
     assert ask(owner, bot, "!clan create TOOLONGTAG name") == "Clan tag may be 1-6 characters long."
     assert ask(owner, bot, f"!clan create {tag} x") == "Clan name may be 2-16 characters long."
     assert ask(owner, bot, f"!clan create {tag.lower()} {name}") == f"[{tag}] {name} founded."
+    assert wait_bot(watcher, bot, target="#announce", contains=tag) == f"{owner.user.name} founded [{tag}] {name}."
     clan_id = server.db.scalar("SELECT id FROM clans WHERE tag=%s", (tag,))
     assert server.db.scalar("SELECT name FROM clans WHERE id=%s", (clan_id,)) == name
     assert server.db.scalar("SELECT perms FROM user_clans WHERE user=%s AND clan=%s", (owner.user_id, clan_id)) == 8
@@ -206,6 +208,8 @@ def test_clan_lifecycle(server, roomy, bot):
     assert server.db.scalar("SELECT COUNT(*) FROM user_clans WHERE user=%s", (other.user_id,)) == 0
     assert ask(other, bot, "!clan leave") == "You're not in a clan."
     assert ask(owner, bot, "!clan disband") == f"[{tag}] {name} disbanded."
+    assert wait_bot(watcher, bot, target="#announce", contains="disbanded") == \
+        f"{owner.user.name} disbanded [{tag}] {name}."
     assert server.db.scalar("SELECT COUNT(*) FROM clans WHERE id=%s", (clan_id,)) == 0
     assert server.db.scalar("SELECT COUNT(*) FROM user_clans WHERE clan=%s", (clan_id,)) == 0
     assert ask(owner, bot, "!clan disband") == "You're not a member of a clan!"
