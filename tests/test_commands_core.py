@@ -247,32 +247,38 @@ def test_gate_failure_is_logged_and_refuses(caplog, no_errors):
     assert cmds.privilege_names(0) == "—" and "ADMIN_SEND_ALERTS (131072)" in cmds.privilege_names(STAFF)
 
 
-def test_load_configured_modules(tmp_path, caplog, no_errors):
+def test_load_configured_modules(tmp_path, caplog, no_errors, monkeypatch):
     """``[bot] command_modules``: files and module names, each loaded once; failures are logged
     and skipped."""
     import types
+    import uuid
 
     good = tmp_path / "my-cmds.py"
     good.write_text("LOADED = True\n")
     broken = tmp_path / "broken.py"
     broken.write_text("def (:\n")
+    # an importable module name this process has not loaded yet (the loader remembers every
+    # name it loaded, and mutmut runs the tests more than once in one process)
+    name = f"pep_test_cmds_{uuid.uuid4().hex}"
+    (tmp_path / f"{name}.py").write_text("LOADED = True\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
 
     def cfg(value):
         return types.SimpleNamespace(bot=types.SimpleNamespace(command_modules=value))
 
     assert cmds.load_configured(cfg("")) == [] and cmds.load_configured(types.SimpleNamespace()) == []
     with caplog.at_level(logging.INFO, logger="pep.commands"):
-        loaded = cmds.load_configured(cfg(f" {good} , {broken},json, no_such_module_xyz ,"))
-    assert loaded == [str(good), "json"]
+        loaded = cmds.load_configured(cfg(f" {good} , {broken},{name}, no_such_module_xyz ,"))
+    assert loaded == [str(good), name]
     import sys
     assert sys.modules["services.commands.ext_my_cmds"].LOADED is True
     messages_ = [r.getMessage() for r in caplog.records]
-    assert f"loaded the command module {good}" in messages_ and "loaded the command module json" in messages_
+    assert f"loaded the command module {good}" in messages_ and f"loaded the command module {name}" in messages_
     failed = [r.getMessage() for r in no_errors]
     assert failed == [f"could not load the command module {broken} ([bot] command_modules)",
                       "could not load the command module no_such_module_xyz ([bot] command_modules)"]
     no_errors.clear()
-    assert cmds.load_configured(cfg(f"{good},json")) == []  # each is loaded once
+    assert cmds.load_configured(cfg(f"{good},{name}")) == []  # each is loaded once
 
 
 def test_declaration_defaults_and_their_docs_row():
