@@ -262,13 +262,14 @@ def test_load_configured_modules(tmp_path, caplog, no_errors, monkeypatch):
     name = f"pep_test_cmds_{uuid.uuid4().hex}"
     (tmp_path / f"{name}.py").write_text("LOADED = True\n")
     monkeypatch.syspath_prepend(str(tmp_path))
+    missing = f"no_such_module_{uuid.uuid4().hex}"
 
     def cfg(value):
         return types.SimpleNamespace(bot=types.SimpleNamespace(command_modules=value))
 
     assert cmds.load_configured(cfg("")) == [] and cmds.load_configured(types.SimpleNamespace()) == []
     with caplog.at_level(logging.INFO, logger="pep.commands"):
-        loaded = cmds.load_configured(cfg(f" {good} , {broken},{name}, no_such_module_xyz ,"))
+        loaded = cmds.load_configured(cfg(f" {good} , {broken},{name}, {missing} ,"))
     assert loaded == [str(good), name]
     import sys
     assert sys.modules["services.commands.ext_my_cmds"].LOADED is True
@@ -276,7 +277,7 @@ def test_load_configured_modules(tmp_path, caplog, no_errors, monkeypatch):
     assert f"loaded the command module {good}" in messages_ and f"loaded the command module {name}" in messages_
     failed = [r.getMessage() for r in no_errors]
     assert failed == [f"could not load the command module {broken} ([bot] command_modules)",
-                      "could not load the command module no_such_module_xyz ([bot] command_modules)"]
+                      f"could not load the command module {missing} ([bot] command_modules)"]
     no_errors.clear()
     assert cmds.load_configured(cfg(f"{good},{name}")) == []  # each is loaded once
 
