@@ -250,36 +250,60 @@ def test_gate_failure_is_logged_and_refuses(caplog, no_errors):
 def test_load_configured_modules(tmp_path, caplog, no_errors, monkeypatch):
     """``[bot] command_modules``: files and module names, each loaded once; failures are logged
     and skipped."""
+    import sys
     import types
     import uuid
 
-    good = tmp_path / "my-cmds.py"
+    # names this process has not loaded yet (the loader remembers every name it loaded, and
+    # mutmut runs the tests more than once in one process)
+    tag = uuid.uuid4().hex
+    good = tmp_path / f"my-cmds.{tag}.py"
     good.write_text("LOADED = True\n")
     broken = tmp_path / "broken.py"
     broken.write_text("def (:\n")
-    # an importable module name this process has not loaded yet (the loader remembers every
-    # name it loaded, and mutmut runs the tests more than once in one process)
-    name = f"pep_test_cmds_{uuid.uuid4().hex}"
+    name = f"pep_test_cmds_{tag}"
     (tmp_path / f"{name}.py").write_text("LOADED = True\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    missing = f"no_such_module_{uuid.uuid4().hex}"
+    missing = f"no_such_module_{tag}"
+    not_python = tmp_path / "cmds.txt"  # a path, but no Python file: no loader for it
+    not_python.write_text("LOADED = True\n")
 
     def cfg(value):
         return types.SimpleNamespace(bot=types.SimpleNamespace(command_modules=value))
 
     assert cmds.load_configured(cfg("")) == [] and cmds.load_configured(types.SimpleNamespace()) == []
     with caplog.at_level(logging.INFO, logger="pep.commands"):
-        loaded = cmds.load_configured(cfg(f" {good} , {broken},{name}, {missing} ,"))
+        loaded = cmds.load_configured(cfg(f" ,, {good} , {broken},{name}, {missing} ,{not_python},"))
     assert loaded == [str(good), name]
-    import sys
-    assert sys.modules["services.commands.ext_my_cmds"].LOADED is True
+    assert sys.modules[f"services.commands.ext_my_cmds_{tag}"].LOADED is True
     messages_ = [r.getMessage() for r in caplog.records]
     assert f"loaded the command module {good}" in messages_ and f"loaded the command module {name}" in messages_
     failed = [r.getMessage() for r in no_errors]
     assert failed == [f"could not load the command module {broken} ([bot] command_modules)",
-                      f"could not load the command module {missing} ([bot] command_modules)"]
+                      f"could not load the command module {missing} ([bot] command_modules)",
+                      f"could not load the command module {not_python} ([bot] command_modules)"]
+    assert [type(r.exc_info[1]) for r in no_errors] == [SyntaxError, ModuleNotFoundError, ImportError]
+    assert str(no_errors[2].exc_info[1]) == f"cannot load {not_python}"
     no_errors.clear()
     assert cmds.load_configured(cfg(f"{good},{name}")) == []  # each is loaded once
+
+
+def test_load_a_file_relative_to_the_working_directory(tmp_path, monkeypatch):
+    """A ``.py`` name without a directory is a file in the working directory, not a module name."""
+    import sys
+    import uuid
+
+    tag = uuid.uuid4().hex
+    (tmp_path / f"local{tag}.py").write_text("WHERE = 'cwd'\n")
+    monkeypatch.chdir(tmp_path)
+    assert cmds.load_configured(_cfg(f"local{tag}.py")) == [f"local{tag}.py"]
+    assert sys.modules[f"services.commands.ext_local{tag}"].WHERE == "cwd"
+
+
+def _cfg(value):
+    import types
+
+    return types.SimpleNamespace(bot=types.SimpleNamespace(command_modules=value))
 
 
 def test_declaration_defaults_and_their_docs_row():
