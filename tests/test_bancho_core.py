@@ -344,9 +344,9 @@ class Raw:
         reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
         return cls(reader, writer)
 
-    async def request(self, body=b"", token=None, version="HTTP/1.1", headers=()):
-        """Send ``POST /`` and return (status line, [header lines], body)."""
-        lines = [f"POST / {version}", "Host: localhost", f"Content-Length: {len(body)}"]
+    async def request(self, body=b"", token=None, version="HTTP/1.1", headers=(), path="/", method="POST"):
+        """Send ``POST /`` (or ``method path``) and return (status line, [header lines], body)."""
+        lines = [f"{method} {path} {version}", "Host: localhost", f"Content-Length: {len(body)}"]
         if token is not None:
             lines.append(f"osu-token: {token}")
         lines += [f"{k}: {v}" for k, v in headers]
@@ -455,8 +455,10 @@ def test_no_gzip_when_turned_off():
         conn = await Raw.open(server)
         try:
             a.enqueue(b"z" * 4000)
+            before = time.time()
             _, head, body = await conn.request(b"", a.token, headers=[("Accept-Encoding", "gzip")])
             assert body == b"z" * 4000
+            check_date(head[-2], before, time.time())
             assert head == expected_head(world, head[-2], ["Content-Length: 4000"])  # no Vary either
         finally:
             conn.close()
@@ -611,13 +613,18 @@ def test_logins_in_flight_are_counted():
     repo = GatedLoginRepo()
     world.state.repo = repo
     repo.add(1000, "Alice")
+    repo.add(1001, "Bob")
 
     async def scenario():
         task = asyncio.ensure_future(login(world.state, C.login_body("Alice", PASSWORD), "10.0.0.9"))
         await repo.reached.wait()
         assert world.state.logins_in_flight == 1
+        other = asyncio.ensure_future(login(world.state, C.login_body("Bob", PASSWORD), "10.0.0.8"))
+        await asyncio.sleep(0)
+        assert world.state.logins_in_flight == 2
         repo.go.set()
         token_string, reply = await task
+        await other
         assert world.state.logins_in_flight == 0
         assert token_string == world.state.tokens.user(1000).token
         failed, _ = await login(world.state, b"garbage", "10.0.0.9")
@@ -642,7 +649,7 @@ class GatedLoginRepo(LoginRepo):
         return await super().user_by_safe_name(safe_name)
 
 
-def test_login_over_http_from_the_peer_address_and_a_client_that_left(no_errors):
+def test_login_over_http_from_the_peer_address_and_a_client_that_left(caplog, no_errors):
     world = World()
     repo = GatedLoginRepo()
     world.state.repo = repo
@@ -667,9 +674,88 @@ def test_login_over_http_from_the_peer_address_and_a_client_that_left(no_errors)
         await conn.writer.drain()
         await repo.reached.wait()
         conn.close()
-        await asyncio.sleep(0.05)
+        for _ in range(500):  # until the server has seen the connection close
+            if not server.http._connections:
+                break
+            await asyncio.sleep(0.01)
         repo.go.set()
         await world.state.drain_tasks()
         assert world.state.tokens.user(1001) is not None
 
+    with caplog.at_level(logging.DEBUG, logger="tornado.access"):
+        serve(world, scenario)
+    lines = [r.getMessage() for r in caplog.records if r.name == "tornado.access"]
+    assert len(lines) == 1 and lines[0].startswith("200 POST / ")  # Alice's login only
+
+
+def test_bodies_in_several_chunks_and_query_strings():
+    world = World()
+    a, b = world.user("Alice"), world.user("Bob")
+
+    async def scenario(server):
+        conn = await Raw.open(server)
+        try:
+            first, second = C.public_message("#osu", "one"), C.public_message("#osu", "two")
+            # chunked transfer encoding: Tornado hands each chunk to data_received separately
+            conn.writer.write(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nosu-token: %s\r\n\r\n"
+                              % a.token.encode())
+            for part in (first, second):
+                conn.writer.write(b"%x\r\n%s\r\n" % (len(part), part))
+            conn.writer.write(b"0\r\n\r\n")
+            await conn.writer.drain()
+            head = await conn.reader.readuntil(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+            assert [m.content for m in messages(b)] == ["one", "two"]
+            # a query string is still the Bancho endpoint, with its own reply head
+            a.enqueue(b"\x07")
+            before = time.time()
+            status, head, body = await conn.request(b"", a.token, path="/?osu=1")
+            check_date(head[-2], before, time.time())
+            assert status == "HTTP/1.1 200 OK" and body == b"\x07"
+            assert head == expected_head(world, head[-2], ["Content-Length: 1"])
+        finally:
+            conn.close()
+
     serve(world, scenario)
+
+
+def test_other_requests_go_to_the_application_with_their_body(caplog):
+    world = World()
+
+    async def scenario(server):
+        conn = await Raw.open(server)
+        try:
+            with caplog.at_level(logging.ERROR):
+                status, head, body = await conn.request(b"some body", path="/no/such/page")
+            assert status == "HTTP/1.1 404 Not Found"
+            status, _, body = await conn.request(b"", method="GET", path="/")
+            assert status == "HTTP/1.1 200 OK" and body.startswith(b"<!doctype html>")
+        finally:
+            conn.close()
+
+    serve(world, scenario)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+def test_a_client_leaving_in_the_middle_of_its_body(caplog):
+    world = World()
+    a, b = world.user("Alice"), world.user("Bob")
+
+    async def scenario(server):
+        for path in ("/", "/no/such/page"):
+            conn = await Raw.open(server)
+            frame = C.public_message("#osu", "half")
+            conn.writer.write(b"POST %s HTTP/1.1\r\nHost: x\r\nosu-token: %s\r\nContent-Length: %d\r\n\r\n%s"
+                              % (path.encode(), a.token.encode(), len(frame) + 10, frame))
+            await conn.writer.drain()
+            await asyncio.sleep(0.05)
+            conn.close()
+            for _ in range(500):  # until the server has seen the connection close
+                if not server.http._connections:
+                    break
+                await asyncio.sleep(0.01)
+
+    with caplog.at_level(logging.ERROR):
+        serve(world, scenario)
+    assert messages(b) == []  # an incomplete body is never processed
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
