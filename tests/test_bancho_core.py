@@ -696,11 +696,14 @@ def test_bodies_in_several_chunks_and_query_strings():
         conn = await Raw.open(server)
         try:
             first, second = C.public_message("#osu", "one"), C.public_message("#osu", "two")
-            # chunked transfer encoding: Tornado hands each chunk to data_received separately
+            # a body that arrives in two pieces: Tornado hands each piece it reads to
+            # data_received (chunks of a chunked body, coalesced while more data is waiting)
             conn.writer.write(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nosu-token: %s\r\n\r\n"
                               % a.token.encode())
             for part in (first, second):
                 conn.writer.write(b"%x\r\n%s\r\n" % (len(part), part))
+                await conn.writer.drain()
+                await asyncio.sleep(0.05)  # let the server read this piece on its own
             conn.writer.write(b"0\r\n\r\n")
             await conn.writer.drain()
             head = await conn.reader.readuntil(b"\r\n\r\n")
