@@ -1,11 +1,30 @@
-"""The global token list: every online session, indexed by token string, user id and safe name."""
+"""The global token list: every online session, indexed by token string, user id and safe name,
+and the cached block of every visible presence that each login reply carries."""
 
 from __future__ import annotations
 
-from typing import Callable, Iterator
+from typing import Callable, Hashable, Iterator
 
 from objects.stream import fan_out
 from objects.token import Token
+
+#: the key of :meth:`TokenList.presence_block` for the presence (83) layout of
+#: :meth:`Token.presence_packet`; per-build layouts get keys of their own (their own
+#: ``encode``), each with its own cache
+DEFAULT_LAYOUT: Hashable = None
+
+
+class _PresenceCache:
+    """The visible presences of one layout: user id -> encoded 83 (insertion order), the users
+    whose entry must be read again, and the joined block (None when stale)."""
+
+    __slots__ = ("encode", "packets", "stale", "block")
+
+    def __init__(self, encode: Callable[[Token], bytes], stale: set[int]) -> None:
+        self.encode = encode
+        self.packets: dict[int, bytes] = {}
+        self.stale = stale
+        self.block: bytes | None = None
 
 
 class TokenList:
@@ -13,6 +32,14 @@ class TokenList:
 
     ``on_change`` is called after every add or remove (used to keep ``ripple:online_users``
     exact without touching Redis on the poll path).
+
+    The visible presences (one 83 per online user that is not restricted, taken from the user's
+    first live token) are kept joined per layout for the login reply (:meth:`presence_block`),
+    so a login at thousands online appends one block instead of reading every session. Every
+    add and remove, and every change of a member's presence (:meth:`Token.invalidate`,
+    :meth:`Token.set_stats`, which call :meth:`presence_changed` through
+    ``Token.presence_watch``) marks that user stale; the next block re-reads only the stale
+    users and joins (bench/README.md, issue #17).
     """
 
     def __init__(self, on_change: Callable[[], None] | None = None) -> None:
@@ -20,6 +47,7 @@ class TokenList:
         self.by_user: dict[int, list[Token]] = {}
         self.by_safe: dict[str, int] = {}  # safe username -> user id
         self.on_change = on_change
+        self._presences: dict[Hashable, _PresenceCache] = {}
 
     def __len__(self) -> int:
         return len(self.by_token)
@@ -32,6 +60,8 @@ class TokenList:
         self.by_token[token.token] = token
         self.by_user.setdefault(token.user_id, []).append(token)
         self.by_safe[token.safe_name] = token.user_id
+        token.presence_watch = self
+        self.presence_changed(token)
         if self.on_change is not None:
             self.on_change()
 
@@ -49,6 +79,9 @@ class TokenList:
                 del self.by_user[token.user_id]
                 if self.by_safe.get(token.safe_name) == token.user_id:
                     del self.by_safe[token.safe_name]
+        if token.presence_watch is self:
+            token.presence_watch = None
+        self.presence_changed(token)
         if self.on_change is not None:
             self.on_change()
         return True
@@ -88,3 +121,52 @@ class TokenList:
         """Append ``data`` to every token's queue except ``but`` (the "main" stream; see
         :func:`objects.stream.fan_out`)."""
         fan_out(self.by_token.values(), data, but)
+
+    # ------------------------------------------------------------------ visible presences
+    def presence_changed(self, token: Token) -> None:
+        """Mark the presence of ``token``'s user stale in every cached layout (called by the
+        token on any change of its presence or visibility, and by :meth:`add` / :meth:`remove`)."""
+        user_id = token.user_id
+        for cache in self._presences.values():
+            cache.stale.add(user_id)
+            cache.block = None
+
+    def shown_token(self, user_id: int) -> Token | None:
+        """The session whose presence others see for ``user_id``: its first token (join order)
+        that is neither restricted nor kicked; None when the user is not visible."""
+        for token in self.by_user.get(user_id, ()):
+            if not token.restricted and not token.kicked:
+                return token
+        return None
+
+    def presence_block(self, except_user: int = 0, layout: Hashable = DEFAULT_LAYOUT,
+                       encode: Callable[[Token], bytes] = Token.presence_packet) -> bytes:
+        """Every visible presence (83) joined, once per online user (the bot included), except
+        the user ``except_user`` (the one logging in): what a login reply carries
+        (docs/protocol.md §5.1). ``layout`` keys the cache of the encoding ``encode(token)``
+        (one per client layout: give the same ``encode`` for a key every time).
+
+        Cost: O(users changed since the last call) to re-read, plus one C-level join when
+        something changed; O(online) in Python only the first time a layout is asked for, and
+        when ``except_user`` is visible itself (a tournament or IRC session of the user
+        logging in)."""
+        cache = self._presences.get(layout)
+        if cache is None:
+            cache = self._presences[layout] = _PresenceCache(encode, set(self.by_user))
+        packets = cache.packets
+        stale = cache.stale
+        if stale:
+            for user_id in stale:
+                token = self.shown_token(user_id)
+                if token is None:
+                    packets.pop(user_id, None)
+                else:
+                    packets[user_id] = encode(token)
+            stale.clear()
+            cache.block = None
+        if except_user in packets:
+            return b"".join([data for user_id, data in packets.items() if user_id != except_user])
+        block = cache.block
+        if block is None:
+            block = cache.block = b"".join(packets.values())
+        return block

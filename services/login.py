@@ -422,19 +422,9 @@ def _login_sequence(state: State, token: Token, user: dict) -> None:
     if state.settings.menu_icon:
         enqueue(codec.main_menu_icon(state.settings.menu_icon))
     enqueue(codec.silence_end(token.silence_left()))
-    # everyone visible who is online (the bot included), once per user, as one joined part
-    # (O(online) per login: the cached packet is read directly, the method only when it is stale)
-    seen = {token.user_id}
-    presences = []
-    add_seen = seen.add
-    append = presences.append
-    for other in state.tokens.by_token.values():
-        user_id = other.user_id
-        if user_id in seen or other.restricted or other.kicked:
-            continue
-        add_seen(user_id)
-        append(other._presence or other.presence_packet())
-    enqueue(b"".join(presences))
+    # everyone visible who is online (the bot included), once per user: the token list's cached
+    # block, re-read only for the users whose presence changed since the last login
+    enqueue(state.tokens.presence_block(token.user_id))
     if token.restricted:
         enqueue(codec.account_restricted())
         chat.bot_private(state, token, NOTICE_RESTRICTED.format(server=server))
