@@ -33,7 +33,8 @@ def _toggle(*_args) -> None:
     _PROFILE[0] = None
     path = os.environ.get("PEP_BENCH_CPROFILE")
     if path:
-        profile.dump_stats(path)
+        profile.dump_stats(path + ".tmp")
+        os.replace(path + ".tmp", path)  # whole or absent: the bench waits for it
 
 
 if __name__ == "__main__":

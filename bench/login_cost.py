@@ -76,6 +76,7 @@ def main() -> int:
         batch = names[-2 * args.relogins:]
         for label, gzip, part in (("plain", False, batch[:args.relogins]), ("gzip", True, batch[args.relogins:])):
             if gzip and args.profile:
+                stats_path.unlink(missing_ok=True)
                 server.toggle_cprofile()
             ms, rate, nbytes = relogin_cpu(server, part, gzip)
             if gzip and args.profile:

@@ -207,6 +207,13 @@ class Token:
         self.queued = 0
         return queue[0] if len(queue) == 1 else b"".join(queue)
 
+    def drain_parts(self) -> list[bytes]:
+        """:meth:`drain` without the join: the queued parts (shared ``bytes``), in order."""
+        queue = self.queue
+        self.queue = []
+        self.queued = 0
+        return queue
+
     # ---------------------------------------------------------------- lazily made containers
     def set_friend_pending(self, user_id: int, pending: bool) -> None:
         """Mark (or unmark) the friend row of ``user_id`` as being written or deleted."""

@@ -14,17 +14,67 @@ from objects.token import Token
 DEFAULT_LAYOUT: Hashable = None
 
 
-class _PresenceCache:
-    """The visible presences of one layout: user id -> encoded 83 (insertion order), the users
-    whose entry must be read again, and the joined block (None when stale)."""
+#: users per chunk of the presence cache: a change re-joins (and a gzip reply recompresses) one
+#: chunk of about 10 KB, not the whole block
+PRESENCE_CHUNK = 256
 
-    __slots__ = ("encode", "packets", "stale", "block")
+
+class _PresenceCache:
+    """The visible presences of one layout, in chunks of at most :data:`PRESENCE_CHUNK` users:
+    ``chunks[i]`` maps user id -> encoded 83, ``blocks[i]`` is its join (None when stale),
+    ``chunk_of`` says where a user is, ``room`` lists chunks that lost users (reused before a new
+    chunk is made, so the count stays near online / PRESENCE_CHUNK), ``stale`` the users to
+    read again, ``parts`` the non-empty blocks in chunk order (None when stale)."""
+
+    __slots__ = ("encode", "chunks", "blocks", "chunk_of", "room", "stale", "parts")
 
     def __init__(self, encode: Callable[[Token], bytes], stale: set[int]) -> None:
         self.encode = encode
-        self.packets: dict[int, bytes] = {}
+        self.chunks: list[dict[int, bytes]] = []
+        self.blocks: list[bytes | None] = []
+        self.chunk_of: dict[int, int] = {}
+        self.room: list[int] = []
         self.stale = stale
-        self.block: bytes | None = None
+        self.parts: list[bytes] | None = None
+
+    def refresh(self, tokens: "TokenList") -> None:
+        """Re-read the stale users (O(stale)) and re-join the chunks they touched."""
+        chunks, blocks, chunk_of, encode = self.chunks, self.blocks, self.chunk_of, self.encode
+        for user_id in self.stale:
+            token = tokens.shown_token(user_id)
+            where = chunk_of.get(user_id)
+            if token is None:
+                if where is not None:
+                    del chunks[where][user_id]
+                    del chunk_of[user_id]
+                    blocks[where] = None
+                    self.room.append(where)
+                continue
+            if where is None:
+                where = self._place()
+                chunk_of[user_id] = where
+            chunks[where][user_id] = encode(token)
+            blocks[where] = None
+        self.stale.clear()
+        for i, block in enumerate(blocks):
+            if block is None:
+                blocks[i] = b"".join(chunks[i].values())
+        self.parts = [block for block in blocks if block]  # type: ignore[misc]
+
+    def _place(self) -> int:
+        """A chunk with room for one more user (a reused one first, else a new one)."""
+        room = self.room
+        while room:
+            where = room.pop()
+            if len(self.chunks[where]) < PRESENCE_CHUNK:
+                if len(self.chunks[where]) < PRESENCE_CHUNK - 1:
+                    room.append(where)
+                return where
+        if self.chunks and len(self.chunks[-1]) < PRESENCE_CHUNK:
+            return len(self.chunks) - 1
+        self.chunks.append({})
+        self.blocks.append(None)
+        return len(self.chunks) - 1
 
 
 class TokenList:
@@ -34,12 +84,12 @@ class TokenList:
     exact without touching Redis on the poll path).
 
     The visible presences (one 83 per online user that is not restricted, taken from the user's
-    first live token) are kept joined per layout for the login reply (:meth:`presence_block`),
-    so a login at thousands online appends one block instead of reading every session. Every
+    first live token) are kept joined per layout for the login reply (:meth:`presence_parts`),
+    so a login at thousands online appends a few joined chunks instead of reading every session. Every
     add and remove, and every change of a member's presence (:meth:`Token.invalidate`,
     :meth:`Token.set_stats`, which call :meth:`presence_changed` through
     ``Token.presence_watch``) marks that user stale; the next block re-reads only the stale
-    users and joins (bench/README.md, issue #17).
+    users and re-joins the chunks they are in (bench/README.md, issue #17).
     """
 
     def __init__(self, on_change: Callable[[], None] | None = None) -> None:
@@ -129,7 +179,6 @@ class TokenList:
         user_id = token.user_id
         for cache in self._presences.values():
             cache.stale.add(user_id)
-            cache.block = None
 
     def shown_token(self, user_id: int) -> Token | None:
         """The session whose presence others see for ``user_id``: its first token (join order)
@@ -139,34 +188,35 @@ class TokenList:
                 return token
         return None
 
-    def presence_block(self, except_user: int = 0, layout: Hashable = DEFAULT_LAYOUT,
-                       encode: Callable[[Token], bytes] = Token.presence_packet) -> bytes:
-        """Every visible presence (83) joined, once per online user (the bot included), except
-        the user ``except_user`` (the one logging in): what a login reply carries
-        (docs/protocol.md §5.1). ``layout`` keys the cache of the encoding ``encode(token)``
-        (one per client layout: give the same ``encode`` for a key every time).
+    def presence_parts(self, except_user: int = 0, layout: Hashable = DEFAULT_LAYOUT,
+                       encode: Callable[[Token], bytes] = Token.presence_packet) -> list[bytes]:
+        """Every visible presence (83), once per online user (the bot included), except the user
+        ``except_user`` (the one logging in): what a login reply carries (docs/protocol.md
+        §5.1), as joined chunks of up to :data:`PRESENCE_CHUNK` users. The chunks are the same
+        ``bytes`` objects from one call to the next until one of their users changes (a gzip
+        reply compresses each once: helpers/gzparts.py). ``layout`` keys the cache of the
+        encoding ``encode(token)`` (one per client layout: give the same ``encode`` for a key
+        every time). Do not modify the returned list.
 
-        Cost: O(users changed since the last call) to re-read, plus one C-level join when
-        something changed; O(online) in Python only the first time a layout is asked for, and
-        when ``except_user`` is visible itself (a tournament or IRC session of the user
-        logging in)."""
+        Cost: O(users changed since the last call) to re-read, and a C-level join of the chunks
+        they are in; O(online) only the first time a layout is asked for."""
         cache = self._presences.get(layout)
         if cache is None:
             cache = self._presences[layout] = _PresenceCache(encode, set(self.by_user))
-        packets = cache.packets
-        stale = cache.stale
-        if stale:
-            for user_id in stale:
-                token = self.shown_token(user_id)
-                if token is None:
-                    packets.pop(user_id, None)
-                else:
-                    packets[user_id] = encode(token)
-            stale.clear()
-            cache.block = None
-        if except_user in packets:
-            return b"".join([data for user_id, data in packets.items() if user_id != except_user])
-        block = cache.block
-        if block is None:
-            block = cache.block = b"".join(packets.values())
-        return block
+        if cache.stale or cache.parts is None:
+            cache.refresh(self)
+        parts = cache.parts
+        assert parts is not None
+        where = cache.chunk_of.get(except_user)
+        if where is None:
+            return parts
+        # the user logging in has another visible session (tournament or IRC): its chunk without it
+        own = cache.blocks[where]
+        chunk = cache.chunks[where]
+        rest = b"".join([data for user_id, data in chunk.items() if user_id != except_user])
+        return [rest if part is own else part for part in parts if part is not own or rest]
+
+    def presence_block(self, except_user: int = 0, layout: Hashable = DEFAULT_LAYOUT,
+                       encode: Callable[[Token], bytes] = Token.presence_packet) -> bytes:
+        """:meth:`presence_parts` joined into one ``bytes``."""
+        return b"".join(self.presence_parts(except_user, layout, encode))

@@ -96,3 +96,37 @@ def test_layouts_are_cached_apart():
     assert split(tokens.presence_block()) == [a.presence_packet()]
     tokens.add(user(2))
     assert tokens.presence_block(layout="other", encode=lambda t: b"x") == b"xx"
+
+
+def test_chunks_stay_shared_and_bounded_under_churn():
+    from objects.tokenlist import PRESENCE_CHUNK
+
+    tokens = TokenList()
+    online = [user(i) for i in range(1, 2 * PRESENCE_CHUNK + 50)]
+    for token in online:
+        tokens.add(token)
+    parts = list(tokens.presence_parts())
+    assert len(parts) == 3 and len(check(tokens)) == len(online)
+    changed = online[5]
+    changed.mode = 1
+    changed.invalidate()
+    again = tokens.presence_parts()
+    same = [a is b for a, b in zip(parts, again)]
+    assert same.count(False) == 1, "only the chunk of the changed user is joined again"
+    # a day of churn at the same number online: chunks are reused, not piled up
+    next_id = 10_000
+    for round_ in range(20):
+        for token in online[round_::7][:40]:
+            tokens.remove(token)
+        online = [t for t in online if t.token in tokens.by_token]
+        for _ in range(40):
+            next_id += 1
+            new = user(next_id)
+            tokens.add(new)
+            online.append(new)
+        check(tokens)
+    assert len(tokens.presence_parts()) <= len(online) // PRESENCE_CHUNK + 2
+    # the user logging in is left out of its own chunk only
+    me = online[100]
+    left = check(tokens, except_user=me.user_id)
+    assert me.presence_packet() not in left and len(left) == len(online) - 1
