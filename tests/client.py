@@ -742,6 +742,7 @@ class BanchoClient:
         # reply to send() can still be waited for afterwards
         self.inbox: list[Packet] = []
         self.login_result: LoginResult | None = None
+        self.logged_in_at = 0.0  # time.monotonic() when the last login answer arrived
         self.user: Any = None  # set by the fixtures (conftest.TestUser)
         self.last_response: requests.Response | None = None
 
@@ -768,6 +769,7 @@ class BanchoClient:
         self.token = token
         self.user_id = user_id if user_id is not None and user_id > 0 else None
         self.login_result = LoginResult(user_id, token, packets, resp)
+        self.logged_in_at = time.monotonic()
         return self.login_result
 
     def login(

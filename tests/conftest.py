@@ -45,6 +45,8 @@ from typing import Any, Iterator
 
 import pytest
 
+from tests.waiting import LOGOUT_GRACE
+
 REPO = Path(__file__).resolve().parent.parent
 _VENV_PY = REPO / ".venv" / "bin" / "python"
 PYTHON = str(_VENV_PY) if _VENV_PY.exists() else sys.executable
@@ -83,7 +85,7 @@ BASE_SERVER_ENV = {
     "PEP_REDIS_HOST": REDIS_HOST,
     "PEP_REDIS_PORT": str(REDIS_PORT),
     "PEP_REDIS_DB": str(REDIS_DB),
-    "PEP_SESSIONS_LOGOUT_GRACE": "1",
+    "PEP_SESSIONS_LOGOUT_GRACE": str(LOGOUT_GRACE),
     # the session server lives for the whole run (longer than 10 minutes): never let idle test
     # clients time out midway
     "PEP_SESSIONS_TIMEOUT": "3600",
