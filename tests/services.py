@@ -4,6 +4,7 @@ stoppable and restartable by the test (tests never stop the machine's own servic
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -12,10 +13,48 @@ import time
 from pathlib import Path
 
 
+#: ports handed out by :func:`free_port` in this process (never twice, even once free again)
+_given: set[int] = set()
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    """The kernel's range for the local ports of outgoing connections (Linux
+    ``ip_local_port_range``; the Linux default where it cannot be read)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range", encoding="ascii") as fh:
+            low, high = (int(x) for x in fh.read().split())
+            return low, high
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now, for a server a test starts.
+
+    Chosen at random *below* the ephemeral range when there is room (10000 up to it): port 0
+    would give a port of that range, which every outgoing connection of the machine (MySQL and
+    Redis clients, HTTP clients of other tests) also draws from, so it could be taken before
+    the server binds it. Another process may still take the port in between: the harness
+    retries a server start that failed on a busy port (tests/conftest.py ``ServerProcess``).
+    """
+    low, _ = _ephemeral_range()
+    if low - 10000 >= 1000:
+        for _ in range(200):
+            port = random.randrange(10000, low)
+            if port in _given:
+                continue
+            with socket.socket() as sock:
+                try:
+                    sock.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            _given.add(port)
+            return port
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port = sock.getsockname()[1]
+    _given.add(port)
+    return port
 
 
 def wait_port(port: int, up: bool, timeout: float = 30.0) -> bool:
