@@ -341,7 +341,7 @@ def test_restricted_user_s74(server):
     assert extra in C.values(packets, C.CHANNEL_JOIN_SUCCESS)
 
     # R logs out: A gets no 12 for R (sentinel: S logs out afterwards)
-    past_logout_grace(rc)
+    past_logout_grace(rc, s)
     rc.send(C.logout())
     assert C.of(rc.poll(), C.RESTART)
     s.send(C.logout())

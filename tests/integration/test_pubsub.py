@@ -530,7 +530,7 @@ def test_session_ips_follow_the_sessions(server):
     t2 = server.login(user, version=TOURNEY_VERSION, headers={"X-Real-IP": "10.2.2.2"})
     assert wait_until(lambda: server.redis.smembers(key) == {"10.1.1.1", "10.2.2.2"}, what="both IPs")
     assert "None" not in server.redis.smembers(key)
-    past_logout_grace(game)
+    past_logout_grace(game, t1, t2)
     game.send(C.logout())
     assert wait_until(lambda: server.redis.smembers(key) == {"10.2.2.2"}, what="game IP removed")
     t1.send(C.logout())  # another session still has this IP: it stays
