@@ -7,10 +7,11 @@ from __future__ import annotations
 import secrets
 import socket
 
+import pytest
 import requests
 
 from tests.conftest import PrefixedRedis, ServerProcess, _server_env
-from tests.services import _ephemeral_range, free_port
+from tests.services import PrivateRedis, _ephemeral_range, free_port
 
 
 def _listening() -> socket.socket:
@@ -51,3 +52,21 @@ def test_free_ports_are_below_the_ephemeral_range_and_not_repeated():
     assert len(set(ports)) == 20
     if low - 10000 >= 1000:
         assert all(10000 <= port < low for port in ports), ports
+
+
+def test_a_private_redis_whose_port_was_taken_starts_on_another(tmp_path):
+    redis_server = PrivateRedis(tmp_path)
+    if not redis_server.available:
+        pytest.skip("redis-server not installed")
+    busy = _listening()
+    redis_server.port = taken = busy.getsockname()[1]
+    try:
+        redis_server.start()
+        assert redis_server.port != taken and redis_server._ours()
+        restart_port = redis_server.port
+        redis_server.stop()
+        redis_server.start()  # a restart keeps its port (the server under test knows it)
+        assert redis_server.port == restart_port
+    finally:
+        redis_server.stop()
+        busy.close()
