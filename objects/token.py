@@ -80,6 +80,8 @@ class Token:
         "stats_reloading", "stats_reload_again", "stats_reply", "poll_flags",
         "friend_limit", "match_create_limit", "round_start_limit", "error_report_limit",
         "now_playing", "_presence", "_stats", "irc",
+        # the token list this session is in, told of every presence change (TokenList.presence_block)
+        "presence_watch",
     )
 
     def __init__(self, user_id: int, username: str, safe_name: str, privileges: int, *,
@@ -180,6 +182,7 @@ class Token:
         self.error_report_limit = Window()
         # the IRC connection of an IRC session (handlers/irc, docs/irc.md); None for game clients
         self.irc = None
+        self.presence_watch: Any = None  # set by TokenList.add, cleared by TokenList.remove
 
     def __repr__(self) -> str:
         return f"<Token {self.user_id} {self.username!r}{' tourney' if self.tournament else ''}>"
@@ -208,6 +211,13 @@ class Token:
         self.queue = []
         self.queued = 0
         return queue[0] if len(queue) == 1 else b"".join(queue)
+
+    def drain_parts(self) -> list[bytes]:
+        """:meth:`drain` without the join: the queued parts (shared ``bytes``), in order."""
+        queue = self.queue
+        self.queue = []
+        self.queued = 0
+        return queue
 
     # ---------------------------------------------------------------- lazily made containers
     def set_friend_pending(self, user_id: int, pending: bool) -> None:
@@ -255,11 +265,16 @@ class Token:
         self.pp = pp
         self._stats = None
         self._presence = None  # the presence carries the rank too
+        if self.presence_watch is not None:
+            self.presence_watch.presence_changed(self)
 
     def invalidate(self) -> None:
-        """Drop the cached presence and stats packets after a change of status or identity."""
+        """Drop the cached presence and stats packets after a change of status or identity
+        (also of ``restricted``: the token list's block of visible presences is told)."""
         self._presence = None
         self._stats = None
+        if self.presence_watch is not None:
+            self.presence_watch.presence_changed(self)
 
     # ---------------------------------------------------------------- packets
     def presence_packet(self) -> bytes:

@@ -548,11 +548,9 @@ def load_configured(state: State, cfg: Any = None) -> list[str]:
 
 
 def install(state: State) -> None:
-    """Make the bot answer commands on ``state``: its table (``state.commands``, the built-in
-    one until :func:`load_configured` adds the operator's) and :func:`dispatch` in
-    ``state.bot_hooks`` (once; calling again does nothing)."""
-    if not isinstance(getattr(state, "commands", None), Registry):
-        state.commands = BUILTIN
+    """Make the bot answer commands on ``state``: :func:`dispatch` joins ``state.bot_hooks``
+    (once; calling again does nothing). The state answers with the built-in table until
+    :func:`load_configured` gives it one with the operator's commands (``state.commands``)."""
     if dispatch not in state.bot_hooks:
         state.bot_hooks.append(dispatch)
 
