@@ -33,6 +33,7 @@ from constants.mods import names as mod_names
 from services import multiplayer as mp
 from services.commands import STACKS, Context, Subcommand, command, find
 from services.commands import banchopy, mp_official
+from services.commands.mp_official import cancel_countdown
 from helpers import codec
 from objects import match as m
 
@@ -298,7 +299,7 @@ OFFICIAL = Style("official", mp_official.TEXTS, slot_base=1, min_size=1, invite_
 
 
 def _close(ctx: Context, match: Match, args: list[str], style: Style) -> None:
-    mp_official.cancel_countdown(match)
+    cancel_countdown(match)
     ctx.reply(style.text("closed", id=match.id))
     mp.dispose(ctx.state, match)
     return None
@@ -350,7 +351,7 @@ def _clearhost(ctx: Context, match: Match, args: list[str], style: Style) -> str
 
 
 def _abort(ctx: Context, match: Match, args: list[str], style: Style) -> str:
-    if mp_official.cancel_countdown(match):
+    if cancel_countdown(match):
         return style.text("countdown_aborted")
     if not mp.abort(ctx.state, match):
         return style.text("not_in_progress")
