@@ -130,7 +130,12 @@ def apply_silence(state: State, user_id: int, end: int, reason: str = "", always
     for token in tokens:
         token.silence_end = end
         token.enqueue(packet)
-    state.tokens.broadcast(codec.user_silenced(user_id))
+    silenced = codec.user_silenced(user_id)
+    state.tokens.broadcast(silenced)
+    if state.cluster is not None:  # docs/cluster.md: everyone on the other nodes too
+        state.cluster.broadcast(silenced)
+        for token in tokens:
+            state.cluster.changed(token)
     if reason:
         log.info("silence user=%d applied: %d s left reason=%r", user_id, left, reason)
     return left
@@ -140,6 +145,8 @@ async def reload_stats(state: State, token: Token) -> None:
     """Re-read the token's stats for its current mode and relax/autopilot state (docs/schema.md §2.5)."""
     stats = await state.repo.stats(token.user_id, token.mode, token.relax, token.autopilot)
     token.set_stats(stats.ranked_score, stats.accuracy, stats.playcount, stats.total_score, stats.rank, stats.pp)
+    if state.cluster is not None:
+        state.cluster.changed(token)
 
 
 def request_stats_reload(state: State, token: Token, reply: int = REPLY_STATS) -> None:
