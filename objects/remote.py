@@ -9,8 +9,12 @@ online count) sees it with no change. It is never polled and never receives byte
 * its key in the token list is ``"@" + token string`` (:func:`local_key`), so a poll carrying
   the real token string never finds it here (it is forwarded to its node: handlers/bancho.py);
 * its ``queue`` is :data:`SINK`, a list whose ``append`` does nothing, so a broadcast that
-  reaches it costs one no-op call and no memory (what the remote user must see travels through
-  Redis instead: services/cluster.py);
+  reaches it (:func:`objects.stream.fan_out`) costs one no-op call and no memory (what the
+  remote users of a channel or of the whole world must see crosses once per message instead:
+  services/cluster.py);
+* what is sent to it alone (:meth:`RemotePresence.enqueue`: a spectator's frames, a private
+  reply, a match update of the match owner's node) is handed to ``relay(presence, bytes)``,
+  which batches it to the owning node (services/cluster.py);
 * its ``last_seen`` is +infinity, so the timeout sweep of this node never logs it out (its own
   node does; a dead node's presences are dropped by services/cluster.py).
 
@@ -49,6 +53,19 @@ class _Sink(list):
 SINK = _Sink()
 
 
+class RemotePresence(Token):
+    """A session of another node (see the module docstring); ``relay(presence, data)`` carries
+    what is enqueued to it to its node (None: dropped)."""
+
+    __slots__ = ("relay",)
+
+    def enqueue(self, data: bytes) -> None:
+        """Hand ``data`` (encoded packets) to the relay towards the owning node."""
+        relay = self.relay
+        if relay is not None:
+            relay(self, data)
+
+
 def local_key(token_string: str) -> str:
     """The key under which the remote session ``token_string`` is kept in this node's lists."""
     return REMOTE_MARK + token_string
@@ -78,16 +95,18 @@ def record(token: Token) -> dict[str, Any]:
     }
 
 
-def new_remote(rec: Record, node: str) -> Token:
-    """A remote presence of ``node`` built from the wire record ``rec`` (see :func:`record`).
-    Raises :class:`objects.snapshot.SnapshotError` for an invalid record."""
+def new_remote(rec: Record, node: str, relay: Any = None) -> RemotePresence:
+    """A remote presence of ``node`` built from the wire record ``rec`` (see :func:`record`),
+    relaying its direct packets through ``relay(presence, data)``. Raises
+    :class:`objects.snapshot.SnapshotError` for an invalid record."""
     u32 = 2**31 - 1
-    token = Token(rec.int("u", 1, u32), rec.str("n", 64), rec.str("s", 64), rec.int("p", 0, 2**63),
+    token = RemotePresence(rec.int("u", 1, u32), rec.str("n", 64), rec.str("s", 64), rec.int("p", 0, 2**63),
                   max_queue=1 << 62)
     token.token = local_key(rec.str("t", MAX_TOKEN))
     token.node = node
     token.queue = SINK
     token.last_seen = math.inf
+    token.relay = relay
     apply_record(token, rec)  # the caller joins the channels it returns again
     return token
 

@@ -107,14 +107,17 @@ def send_message(state: State, sender: Token, target: str, text: str) -> Result:
 def _send_public(state: State, sender: Token, name: str, text: str) -> Result:
     channel = state.channels.get(name)
     if channel is None:
+        if state.cluster is not None and state.cluster.remote_channel(sender, name, text):
+            return Result.SENT  # #spectator of a host on another node: said there (docs/cluster.md)
         return Result.NO_CHANNEL
     if channel.name not in sender.channels and not sender.is_bot:
         return Result.NOT_ALLOWED
     if not channel.can_write(sender):
         return Result.NOT_ALLOWED
-    channel.members.broadcast(codec.message(sender.username, text, channel.client_name, sender.user_id), but=sender)
+    packet = codec.message(sender.username, text, channel.client_name, sender.user_id)
+    channel.members.broadcast(packet, but=sender)
     if state.cluster is not None:  # the members on the other nodes (docs/cluster.md)
-        state.cluster.channel_message(sender, channel, text)
+        state.cluster.channel_message(sender, channel, text, packet)
     for listener in state.chat_listeners:  # the IRC gateway (docs/irc.md)
         listener.channel_message(channel, sender, text)
     sender.remember_message(f"{time.strftime('%H:%M')} - {sender.username}@{channel.name}: {text[:50]}")

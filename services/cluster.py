@@ -16,8 +16,11 @@ applied by the receivers, each encoding the client packet once for all its recei
   seconds), ``bye`` (a clean stop);
 * ``up`` (a session's record: a login when ``new`` is set, else a change of status, stats,
   silence, privileges or channels), ``down`` (a logout);
-* ``msg`` (a channel message), ``pm`` (a private message, to the target's node), ``pkt`` (bytes
-  for one session), ``all`` (bytes for everyone).
+* ``msg`` (a channel message), ``pm`` (a private message, to the target's node), ``pkt``
+  (packets for sessions of one node: each distinct block once, with the sessions that get it;
+  what is enqueued to remote presences during one loop step), ``all`` (bytes for everyone);
+* ``call`` (an action of a local session that the other node's rules decide: spectating a
+  host of that node, a message in its ``#spectator``), to the node that decides.
 
 Incoming events are validated (JSON object, known kind, bounded fields; records through
 :class:`objects.snapshot.Record`); an invalid one is logged (throttled) and dropped.
@@ -46,7 +49,7 @@ from helpers.config import NODE_ID_RE
 from helpers.netlimits import Throttle
 from objects.remote import MAX_TOKEN, apply_record, local_key, new_remote, real_token, record
 from objects.snapshot import Record, SnapshotError
-from services import session
+from services import chat, session, spectate
 
 if TYPE_CHECKING:
     from objects.state import State
@@ -129,7 +132,7 @@ class Cluster:
     """This node's link to the others (see the module docstring).
 
     Publisher methods (:meth:`added`, :meth:`removed`, :meth:`changed`,
-    :meth:`channel_message`, :meth:`private_message`, :meth:`packet_to`, :meth:`broadcast`) are
+    :meth:`channel_message`, :meth:`private_message`, :meth:`relay`, :meth:`broadcast`) are
     synchronous and never raise: they queue one encoded event. Queries (:meth:`owns_user`,
     :meth:`is_leader`, :meth:`owner_address`) read memory only.
     """
@@ -155,6 +158,10 @@ class Cluster:
         self.subscribed = asyncio.Event()
         self._header = json.dumps({"n": self.node, "b": self.boot})[:-1]  # '{"n": .., "b": ..'
         self.bad_events = Throttle("cluster: %d invalid event(s) dropped in the last interval: %s (%s)", logger=log)
+        # packets enqueued to remote presences in this loop step: node -> (blocks by identity,
+        # token string -> block indices); sent as one ``pkt`` per node by _flush_relay
+        self._relay: dict[str, tuple[dict[int, tuple[int, bytes]], dict[str, list[int]]]] = {}
+        self._relay_scheduled = False
         self.dropped = 0  # events not published because the outbox was full
         self.received = 0  # events applied
 
@@ -183,9 +190,15 @@ class Cluster:
         if token.node is None and not token.is_bot and token.token in self.state.tokens.by_token:
             self._send("up", {"r": record(token)})
 
-    def channel_message(self, sender: Token, channel: Any, text: str) -> None:
-        """``sender`` (local, or the bot) said ``text`` in ``channel``: ``msg``."""
-        if sender.node is None:
+    def channel_message(self, sender: Token, channel: Any, text: str, packet: bytes) -> None:
+        """``sender`` said ``text`` in ``channel`` (``packet``: the encoded message): ``msg`` to
+        every node; for a temporary channel (``#spectator``, ``#multiplayer``), which lives on
+        one node, ``packet`` goes to its remote members through the relay instead."""
+        if channel.temp:
+            for member in channel.members.members.values():
+                if member.node is not None and member is not sender:
+                    member.enqueue(packet)
+        elif sender.node is None:
             self._send("msg", {"t": sender.token, "u": sender.user_id, "nm": sender.username,
                                "c": channel.name, "x": text})
 
@@ -195,10 +208,76 @@ class Cluster:
             self._send("pm", {"t": sender.token, "u": sender.user_id, "nm": sender.username,
                               "to": target.user_id, "x": text}, to=target.node)
 
-    def packet_to(self, target: Token, data: bytes) -> None:
-        """Deliver the encoded packets ``data`` to the remote session ``target``: ``pkt``."""
-        if target.node is not None:
-            self._send("pkt", {"t": real_token(target), "d": base64.b64encode(data).decode()}, to=target.node)
+    def relay(self, target: Token, data: bytes) -> None:
+        """Deliver the encoded packets ``data`` to the remote session ``target`` (the relay of
+        every :class:`objects.remote.RemotePresence`): batched per node until the end of the
+        loop step, each distinct ``bytes`` object once (``pkt``)."""
+        node = target.node
+        if node is None:
+            return
+        batch = self._relay.get(node)
+        if batch is None:
+            batch = self._relay[node] = ({}, {})
+        blocks, to = batch
+        entry = blocks.get(id(data))
+        if entry is None or entry[1] is not data:
+            entry = blocks[id(data)] = (len(blocks), data)
+        to.setdefault(real_token(target), []).append(entry[0])
+        if not self._relay_scheduled:
+            self._relay_scheduled = True
+            try:
+                asyncio.get_running_loop().call_soon(self._flush_relay)
+            except RuntimeError:
+                self._flush_relay()
+
+    def _flush_relay(self) -> None:
+        self._relay_scheduled = False
+        batches, self._relay = self._relay, {}
+        for node, (blocks, to) in batches.items():
+            ordered = sorted(blocks.values(), key=lambda entry: entry[0])
+            self._send("pkt", {"d": [base64.b64encode(data).decode() for _, data in ordered],
+                               "to": [[token, indices] for token, indices in to.items()]}, to=node)
+
+    def call(self, node: str, token: Token, op: str, arg: Any = None) -> None:
+        """Ask ``node`` to run ``op`` for the local session ``token`` (``call``; see
+        :meth:`on_call` for the operations)."""
+        self._send("call", {"t": token.token, "op": op, "x": arg}, to=node)
+
+    def spectate(self, token: Token, host: Token | None, target_id: int) -> None:
+        """START_SPECTATING of the local ``token`` when the host or the current host is on
+        another node: leave the current host (there or here), then spectate ``host`` through
+        its node (``spec_start``), or here when it is local."""
+        old = token.spectating
+        if old is not None and old is not host:
+            if old.node is not None:
+                self.unspectate(token)
+            else:
+                spectate.stop_spectating(self.state, token)
+        if host is None or host.node is None:
+            spectate.start_spectating(self.state, token, target_id)
+            return
+        token.spectating = host  # what this node knows; the rules run on the host's node
+        host.spectators[token.token] = token
+        self.call(host.node, token, "spec_start", target_id)
+
+    def unspectate(self, token: Token) -> None:
+        """STOP_SPECTATING of the local ``token`` whose host is on another node (``spec_stop``)."""
+        host = token.spectating
+        token.spectating = None
+        if host is not None:
+            host.spectators.pop(token.token, None)
+            if host.node is not None:
+                self.call(host.node, token, "spec_stop")
+
+    def remote_channel(self, sender: Token, name: str, text: str) -> bool:
+        """``sender`` wrote in ``name``, a channel this node does not have: when it is the
+        ``#spectator`` of a host on another node, the message is said there (``call chat``);
+        returns whether it was."""
+        host = sender.spectating
+        if host is None or host.node is None or name != spectate.channel_name(host):
+            return False
+        self.call(host.node, sender, "chat", {"to": "#spectator", "x": text})
+        return True
 
     def broadcast(self, data: bytes) -> None:
         """Deliver ``data`` to every session of the other nodes: ``all``."""
@@ -415,7 +494,7 @@ class Cluster:
             names = apply_record(token, rec)
             self._reconcile_channels(token, names)
             return token
-        token = new_remote(rec, node)
+        token = new_remote(rec, node, self.relay)
         if new and not token.tournament:
             # a login on another node replaces this node's session of the user (as on one node)
             for old in state.tokens.user_tokens(token.user_id):
@@ -432,13 +511,15 @@ class Cluster:
         state = self.state
         for name in token.channels - names:
             channel = state.channels.get(name)
+            if channel is not None and channel.temp:
+                continue  # this node's #spectator/#multiplayer: its own rules keep them
             token.channels.discard(name)
             if channel is not None and channel.members.remove(token):
                 for listener in state.chat_listeners:
                     listener.parted(channel, token, False)
         for name in names - token.channels:
             channel = state.channels.get(name)
-            if channel is None:
+            if channel is None or channel.temp:
                 continue  # a temporary channel of the other node, or not loaded here
             token.channels.add(name)
             if channel.members.add(token):
@@ -451,6 +532,13 @@ class Cluster:
         state = self.state
         if token.logged_out:
             return
+        # a spectator of a host here (the rules of this node), then this node's sessions that
+        # watched it through its node (they were told there)
+        spectate.stop_spectating(state, token)
+        for watcher in tuple(token.spectators.values()):
+            if watcher.spectating is token:
+                watcher.spectating = None
+        token.spectators.clear()
         for listener in state.chat_listeners:
             listener.logged_out(token)
         token.logged_out = True
@@ -536,7 +624,7 @@ class Cluster:
         if (bot is None or user_id != bot.user_id) and (
                 (target.block_nonfriend_dms and user_id not in target.friends) or user_id in target.blocked):
             if sender is not None:
-                self.packet_to(sender, codec.dms_blocked(target.username))
+                sender.enqueue(codec.dms_blocked(target.username))  # relayed to its node
             return
         target.enqueue(codec.message(name, text, target.username, user_id))
         if sender is not None:
@@ -544,10 +632,44 @@ class Cluster:
                 listener.private_message(sender, target, text)
 
     def on_packet(self, node: str, event: dict) -> None:
-        token = self.state.tokens.get(_text(event, "t", MAX_TOKEN))
-        data = _bytes(event, "d")
-        if token is not None and token.node is None:
-            token.enqueue(data)
+        blocks_raw = event.get("d")
+        to = event.get("to")
+        if type(blocks_raw) is not list or type(to) is not list or len(blocks_raw) > 100_000 or len(to) > 1_000_000:
+            raise EventError("pkt: expected arrays d and to")
+        blocks = [_bytes({"d": item}, "d") for item in blocks_raw]
+        tokens = self.state.tokens
+        for item in to:
+            if type(item) is not list or len(item) != 2 or type(item[1]) is not list:
+                raise EventError("pkt: bad recipient")
+            token = tokens.get(_text({"t": item[0]}, "t", MAX_TOKEN))
+            if token is None or token.node is not None:
+                continue  # gone meanwhile
+            for index in item[1]:
+                if type(index) is not int or not 0 <= index < len(blocks):
+                    raise EventError("pkt: bad block index")
+                token.enqueue(blocks[index])
+
+    def on_call(self, node: str, event: dict) -> None:
+        """``spec_start`` (x: the host's user id), ``spec_stop``, ``spec_cant``, ``chat`` (x:
+        ``{"to", "x"}``, said by the session here, on this node's rules)."""
+        state = self.state
+        token = state.tokens.by_token.get(local_key(_text(event, "t", MAX_TOKEN)))
+        if token is None or token.node != node:
+            return
+        op = event.get("op")
+        if op == "spec_start":
+            spectate.start_spectating(state, token, _int(event, "x", -(2**31), 2**31 - 1))
+        elif op == "spec_stop":
+            spectate.stop_spectating(state, token)
+        elif op == "spec_cant":
+            spectate.cant_spectate(state, token)
+        elif op == "chat":
+            arg = event.get("x")
+            if type(arg) is not dict:
+                raise EventError("chat: expected an object")
+            chat.send_message(state, token, _text(arg, "to", 64), _text(arg, "x", MAX_TEXT))
+        else:
+            raise EventError(f"unknown call {op!r}")
 
     def on_all(self, node: str, event: dict) -> None:
         data = _bytes(event, "d")
@@ -559,5 +681,5 @@ class Cluster:
 _HANDLERS = {
     "hello": Cluster.on_hello, "sync": Cluster.on_sync, "hb": Cluster.on_heartbeat, "bye": Cluster.on_bye,
     "up": Cluster.on_up, "down": Cluster.on_down, "msg": Cluster.on_message, "pm": Cluster.on_private,
-    "pkt": Cluster.on_packet, "all": Cluster.on_all,
+    "pkt": Cluster.on_packet, "all": Cluster.on_all, "call": Cluster.on_call,
 }

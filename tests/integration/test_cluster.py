@@ -199,6 +199,60 @@ def test_bot_commands_and_replies_cross_nodes(pair, users):
     assert b.username in reply.value.content
 
 
+# ------------------------------------------------------------------------------ spectating
+def test_spectating_a_host_on_another_node(pair, users):
+    host = users(1)
+    s1 = users(0)
+    s2 = users(0)
+    wait_world_sees(pair.nodes[0], host.user_id)
+    s1.send(C.start_spectating(host.user_id))
+    C.wait_for(host, lambda p: p.id == C.SPECTATOR_JOINED and p.value == s1.user_id, timeout=10)
+    C.wait_for(s1, lambda p: p.id == C.CHANNEL_JOIN_SUCCESS and p.value == "#spectator", timeout=10)
+    C.wait_for(host, lambda p: p.id == C.CHANNEL_JOIN_SUCCESS and p.value == "#spectator", timeout=10)
+    s2.send(C.start_spectating(host.user_id))
+    C.wait_for(s1, lambda p: p.id == C.FELLOW_SPECTATOR_JOINED and p.value == s2.user_id, timeout=10)
+    C.wait_for(s2, lambda p: p.id == C.FELLOW_SPECTATOR_JOINED and p.value == s1.user_id, timeout=10)
+    # frames: identical payload to both spectators on the other node, encoded once there
+    bundle = C.replay_bundle(seed=11)
+    payload = C.spectate_frames_payload(bundle)
+    host.send(C.spectate_frames(bundle))
+    for spectator in (s1, s2):
+        frames = C.wait_for(spectator, lambda p: p.id == C.SPECTATE_FRAMES, timeout=10)
+        assert frames.raw == payload
+    # #spectator chat both ways
+    line = text("spec chat")
+    s1.send(C.public_message("#spectator", line))
+    C.wait_for(host, lambda p: C.is_message(p, content=line, target="#spectator"), timeout=10)
+    C.wait_for(s2, lambda p: C.is_message(p, content=line, target="#spectator"), timeout=10)
+    back = text("host chat")
+    host.send(C.public_message("#spectator", back))
+    C.wait_for(s1, lambda p: C.is_message(p, content=back, target="#spectator"), timeout=10)
+    # stop: the host and the fellow are told
+    s1.send(C.stop_spectating())
+    C.wait_for(host, lambda p: p.id == C.SPECTATOR_LEFT and p.value == s1.user_id, timeout=10)
+    C.wait_for(s2, lambda p: p.id == C.FELLOW_SPECTATOR_LEFT and p.value == s1.user_id, timeout=10)
+    # the host leaves: the remaining spectator is detached (66 #spectator)
+    time.sleep(1.1)  # the logout grace of the test servers
+    host.send(C.logout())
+    C.wait_for(s2, lambda p: p.id == C.CHANNEL_KICKED and p.value == "#spectator", timeout=10)
+
+
+def test_being_spectated_from_another_node(pair, users):
+    host = users(0)
+    spectator = users(1)
+    wait_world_sees(pair.nodes[1], host.user_id)
+    spectator.send(C.start_spectating(host.user_id))
+    C.wait_for(host, lambda p: p.id == C.SPECTATOR_JOINED and p.value == spectator.user_id, timeout=10)
+    bundle = C.replay_bundle(seed=5)
+    host.send(C.spectate_frames(bundle))
+    frames = C.wait_for(spectator, lambda p: p.id == C.SPECTATE_FRAMES, timeout=10)
+    assert frames.raw == C.spectate_frames_payload(bundle)
+    # the spectator logs out on its node: the host is told it left
+    time.sleep(1.1)
+    spectator.send(C.logout())
+    C.wait_for(host, lambda p: p.id == C.SPECTATOR_LEFT and p.value == spectator.user_id, timeout=10)
+
+
 # ------------------------------------------------------------------------------ world answers
 def test_online_count_and_api_give_the_world(pair, users):
     a = users(0)
