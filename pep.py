@@ -131,7 +131,10 @@ def build_services(state) -> None:
     if state.cfg.cluster.node_id:  # several nodes, one world (docs/cluster.md): first in, last out
         from services import cluster
 
+        from events import HANDLERS
+
         state.cluster = cluster.Cluster(state)
+        state.cluster.handlers = HANDLERS
         services.append(state.cluster)
     state.listener = pubsub.Listener(state, pubsub_handlers.SUBSCRIPTIONS, on_reconnect=pubsub_handlers.catch_up)
     state.services = services + [loops.Loops(state), match_cleanup.MatchJanitor(state), state.listener,

@@ -62,6 +62,7 @@ def process_frames(state: State, token: Token, body: bytes) -> int:
         log.info("poll user=%d: dropped %d malformed/truncated byte(s) or frame(s)", token.user_id, problems)
     handled = 0
     token.poll_flags = 0  # what a poll answers at most once (docs/security.md)
+    cluster = state.cluster
     for packet_id, payload in frames:
         if token.logged_out:
             break
@@ -72,6 +73,10 @@ def process_frames(state: State, token: Token, body: bytes) -> int:
             continue
         if token.restricted and packet_id not in RESTRICTED_ALLOWED:
             log.debug("poll user=%d: packet %d refused (restricted)", token.user_id, packet_id)
+            continue
+        # a cluster: a packet about a match of another node goes to that node (docs/cluster.md)
+        if cluster is not None and packet_id in cluster.routed and cluster.route(token, packet_id, payload):
+            handled += 1
             continue
         try:
             handler(state, token, payload)

@@ -53,11 +53,31 @@ class _Sink(list):
 SINK = _Sink()
 
 
+_MATCH_ID = Token.__dict__["match_id"]  # the slot of Token.match_id
+
+
 class RemotePresence(Token):
     """A session of another node (see the module docstring); ``relay(presence, data)`` carries
-    what is enqueued to it to its node (None: dropped)."""
+    what is enqueued to it to its node (None: dropped); ``on_match(presence, match_id)`` is told
+    when this node's match rules seat it in a match or take it out (None: nobody)."""
 
-    __slots__ = ("relay",)
+    __slots__ = ("relay", "on_match")
+
+    @property
+    def match_id(self) -> int | None:  # type: ignore[override]
+        """The id of the match of this node the session is seated in, or None."""
+        return _MATCH_ID.__get__(self, Token)
+
+    @match_id.setter
+    def match_id(self, value: int | None) -> None:
+        try:
+            old = _MATCH_ID.__get__(self, Token)
+        except AttributeError:  # Token.__init__ sets it the first time
+            old = None
+        _MATCH_ID.__set__(self, value)
+        notify = getattr(self, "on_match", None)
+        if notify is not None and old != value:
+            notify(self, value)
 
     def enqueue(self, data: bytes) -> None:
         """Hand ``data`` (encoded packets) to the relay towards the owning node."""
@@ -95,9 +115,10 @@ def record(token: Token) -> dict[str, Any]:
     }
 
 
-def new_remote(rec: Record, node: str, relay: Any = None) -> RemotePresence:
+def new_remote(rec: Record, node: str, relay: Any = None, on_match: Any = None) -> RemotePresence:
     """A remote presence of ``node`` built from the wire record ``rec`` (see :func:`record`),
-    relaying its direct packets through ``relay(presence, data)``. Raises
+    relaying its direct packets through ``relay(presence, data)`` and its seat changes through
+    ``on_match(presence, match_id)``. Raises
     :class:`objects.snapshot.SnapshotError` for an invalid record."""
     u32 = 2**31 - 1
     token = RemotePresence(rec.int("u", 1, u32), rec.str("n", 64), rec.str("s", 64), rec.int("p", 0, 2**63),
@@ -107,6 +128,7 @@ def new_remote(rec: Record, node: str, relay: Any = None) -> RemotePresence:
     token.queue = SINK
     token.last_seen = math.inf
     token.relay = relay
+    token.on_match = on_match
     apply_record(token, rec)  # the caller joins the channels it returns again
     return token
 

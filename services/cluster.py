@@ -49,7 +49,9 @@ from helpers.config import NODE_ID_RE
 from helpers.netlimits import Throttle
 from objects.remote import MAX_TOKEN, apply_record, local_key, new_remote, real_token, record
 from objects.snapshot import Record, SnapshotError
-from services import chat, session, spectate
+from constants import packets
+from objects.channel import MULTIPLAYER_PREFIX
+from services import chat, multiplayer, session, spectate
 
 if TYPE_CHECKING:
     from objects.state import State
@@ -69,6 +71,21 @@ MAX_OUTBOX = 200_000
 SYNC_WAIT = 5.0
 #: the Redis sorted set of the nodes' last heartbeats (unix seconds), for start-up decisions
 NODES_KEY = "pep:cluster:nodes"
+#: the Redis hash node id -> node number, and the counter that numbers new node ids
+SLOTS_KEY = "pep:cluster:slots"
+SEQ_KEY = "pep:cluster:seq"
+#: match ids of node number k are the ids in 1..65535 with id % MATCH_STRIDE == k % MATCH_STRIDE
+#: (4,095 matches per node; node ids beyond 16 share a residue with an earlier one)
+MATCH_STRIDE = 16
+#: client packets about the match a session is in (or joins): run by the match's node
+ROUTED = frozenset({
+    packets.C_JOIN_MATCH, packets.C_PART_MATCH, packets.C_MATCH_CHANGE_SLOT, packets.C_MATCH_READY,
+    packets.C_MATCH_LOCK, packets.C_MATCH_CHANGE_SETTINGS, packets.C_MATCH_START, packets.C_MATCH_SCORE_UPDATE,
+    packets.C_MATCH_COMPLETE, packets.C_MATCH_CHANGE_MODS, packets.C_MATCH_LOAD_COMPLETE,
+    packets.C_MATCH_NO_BEATMAP, packets.C_MATCH_NOT_READY, packets.C_MATCH_FAILED, packets.C_MATCH_HAS_BEATMAP,
+    packets.C_MATCH_SKIP_REQUEST, packets.C_MATCH_TRANSFER_HOST, packets.C_MATCH_CHANGE_TEAM,
+    packets.C_MATCH_INVITE, packets.C_MATCH_CHANGE_PASSWORD, packets.C_CREATE_MATCH,
+})
 
 
 def world_channel(redis: Any) -> str:
@@ -87,6 +104,12 @@ async def live_nodes(redis: Any, timeout: float, but: str = "") -> list[str]:
     now = time.time()
     names = await redis.client.zrangebyscore(redis.key(NODES_KEY), now - timeout, "+inf")
     return [n for n in names if n != but]
+
+
+def _node_local(channel: Any) -> bool:
+    """Whether ``channel`` lives on one node only: a temporary channel, or a runtime channel
+    (``#spect_<id>``, ``#multi_<id>``: the host's or the match's node)."""
+    return channel.temp or channel.client_name != channel.name
 
 
 class NodeInfo:
@@ -162,11 +185,19 @@ class Cluster:
         # token string -> block indices); sent as one ``pkt`` per node by _flush_relay
         self._relay: dict[str, tuple[dict[int, tuple[int, bytes]], dict[str, list[int]]]] = {}
         self._relay_scheduled = False
+        # matches of the other nodes: id -> (node, censored NEW_MATCH bytes for a lobby join)
+        self.remote_matches: dict[int, tuple[str, bytes]] = {}
+        self.routed = ROUTED
+        # the client packet handlers (events.HANDLERS), set by pep.py: a forwarded match packet
+        # of a remote session runs through the same handler as a local one
+        self.handlers: dict[int, Any] = {}
         self.dropped = 0  # events not published because the outbox was full
         self.received = 0  # events applied
 
     # ---------------------------------------------------------------- publishing
     def _send(self, kind: str, fields: dict[str, Any] | None = None, to: str | None = None) -> None:
+        if self._relay and kind != "pkt":
+            self._flush_relay()  # what was relayed before this event is published before it
         body = json.dumps(fields, separators=(",", ":"))[1:] if fields else "}"
         message = f'{self._header},"k":"{kind}"' + ("," + body if fields else body)
         if len(self._outbox) >= MAX_OUTBOX:
@@ -194,7 +225,7 @@ class Cluster:
         """``sender`` said ``text`` in ``channel`` (``packet``: the encoded message): ``msg`` to
         every node; for a temporary channel (``#spectator``, ``#multiplayer``), which lives on
         one node, ``packet`` goes to its remote members through the relay instead."""
-        if channel.temp:
+        if _node_local(channel):
             for member in channel.members.members.values():
                 if member.node is not None and member is not sender:
                     member.enqueue(packet)
@@ -243,6 +274,69 @@ class Cluster:
         :meth:`on_call` for the operations)."""
         self._send("call", {"t": token.token, "op": op, "x": arg}, to=node)
 
+    # ---------------------------------------------------------------- matches
+    def seat_changed(self, presence: Token, match_id: int | None) -> None:
+        """A match of this node seated the remote session ``presence`` (``match_id``) or took
+        it out (None): its node learns it (``mid``) to route the session's match packets here."""
+        if presence.node is not None:
+            self._send("mid", {"t": real_token(presence), "x": match_id}, to=presence.node)
+
+    def route(self, token: Token, packet_id: int, payload: bytes) -> bool:
+        """Send the match packet ``packet_id`` of the local ``token`` to the node of its match
+        (``call frame``) when that match is another node's; returns whether it did."""
+        state = self.state
+        if packet_id == packets.C_JOIN_MATCH:
+            try:
+                match_id, _ = codec.read_join_match(payload)
+            except codec.PacketError:
+                return False
+            owner = self.remote_matches.get(match_id)
+            if owner is None:
+                return False
+            if token.match_id is not None and token.match_id != match_id:
+                if token.match_id in state.matches:
+                    multiplayer.leave(state, token)
+                else:
+                    self._leave_remote(token)
+            # the seat is known here when the match's node says so (``mid``)
+            self.call(owner[0], token, "frame", {"id": packet_id, "p": base64.b64encode(payload).decode()})
+            return True
+        if packet_id == packets.C_CREATE_MATCH:
+            if token.match_id is not None and token.match_id not in state.matches:
+                self._leave_remote(token)  # a new match here: leave the other node's first
+            return False
+        match_id = token.match_id
+        if match_id is None or match_id in state.matches:
+            return False
+        owner = self.remote_matches.get(match_id)
+        if owner is None:
+            return False
+        self.call(owner[0], token, "frame", {"id": packet_id, "p": base64.b64encode(payload).decode()})
+        if packet_id == packets.C_PART_MATCH:
+            token.match_id = None
+        return True
+
+    def _leave_remote(self, token: Token) -> None:
+        owner = self.remote_matches.get(token.match_id or 0)
+        if owner is not None:
+            self.call(owner[0], token, "frame", {"id": packets.C_PART_MATCH, "p": ""})
+        token.match_id = None
+
+    def lobby_changed(self, match: Any) -> None:
+        """A match of this node changed: its censored update (and NEW_MATCH for later lobby
+        joins) to the other nodes' lobbies (``lobby``)."""
+        self._send("lobby", {"i": match.id, "u": base64.b64encode(match.lobby_update()).decode(),
+                             "nw": base64.b64encode(match.lobby_new()).decode()})
+
+    def lobby_gone(self, match_id: int) -> None:
+        """A match of this node was disposed (``lobby`` with ``gone``)."""
+        self._send("lobby", {"i": match_id, "gone": True})
+
+    def lobby_list(self, token: Token) -> None:
+        """NEW_MATCH of every match of the other nodes to the local ``token`` joining the lobby."""
+        for _, data in self.remote_matches.values():
+            token.enqueue(data)
+
     def spectate(self, token: Token, host: Token | None, target_id: int) -> None:
         """START_SPECTATING of the local ``token`` when the host or the current host is on
         another node: leave the current host (there or here), then spectate ``host`` through
@@ -273,6 +367,13 @@ class Cluster:
         """``sender`` wrote in ``name``, a channel this node does not have: when it is the
         ``#spectator`` of a host on another node, the message is said there (``call chat``);
         returns whether it was."""
+        match_id = sender.match_id
+        if match_id is not None and name == f"{MULTIPLAYER_PREFIX}{match_id}":
+            owner = self.remote_matches.get(match_id)
+            if owner is None:
+                return False
+            self.call(owner[0], sender, "chat", {"to": "#multiplayer", "x": text})
+            return True
         host = sender.spectating
         if host is None or host.node is None or name != spectate.channel_name(host):
             return False
@@ -314,9 +415,13 @@ class Cluster:
         self.state.tokens.observer = self
         try:
             expected = set(await live_nodes(self.redis, self.timeout, but=self.node))
+            number = await self._node_number()
         except RedisError as exc:
             log.warning("cluster: cannot read the live nodes: %s", exc)
             expected = set()
+            number = 0
+        self.state.matches.stride = MATCH_STRIDE
+        self.state.matches.offset = number % MATCH_STRIDE
         self._tasks = [asyncio.ensure_future(self._writer()), asyncio.ensure_future(self._reader()),
                        asyncio.ensure_future(self._beat())]
         try:
@@ -334,6 +439,17 @@ class Cluster:
         log.info("cluster: node %s (boot %s, address %s) joined; %d other node(s), %d remote session(s)",
                  self.node, self.boot, self.address, len(self.nodes),
                  sum(len(p) for p in self.presences.values()))
+
+    async def _node_number(self) -> int:
+        """This node id's number (0, 1, ...): kept in Redis so that it is the same after a
+        restart; decides which match ids the node allocates."""
+        client, key = self.redis.client, self.redis.key(SLOTS_KEY)
+        value = await client.hget(key, self.node)
+        if value is None:
+            number = int(await client.incr(self.redis.key(SEQ_KEY))) - 1
+            await client.hsetnx(key, self.node, number)
+            value = await client.hget(key, self.node)
+        return int(value)
 
     async def stop(self) -> None:
         """Say ``bye`` (the other nodes drop this node's sessions at once), flush, and stop."""
@@ -473,12 +589,28 @@ class Cluster:
         self.nodes.pop(node, None)
         for token in gone:
             self.remove_presence(token)
+        for match_id in [i for i, (owner, _) in self.remote_matches.items() if owner == node]:
+            self._match_closed(match_id)
         if gone and self.is_leader():
             sessions = [(t.user_id, t.ip) for t in gone if t.ip and not any(
                 o.ip == t.ip for o in self.state.tokens.user_tokens(t.user_id))]
             if sessions:
                 self.state.spawn(self._forget_sessions(sessions), "session keys of a dead node")
         return len(gone)
+
+    def _match_closed(self, match_id: int) -> None:
+        """The match ``match_id`` of a dead node is closed: its local members get MATCH_DISPOSE
+        and 66 ``#multiplayer``, the local lobby MATCH_DISPOSE."""
+        self.remote_matches.pop(match_id, None)
+        state = self.state
+        dispose = codec.match_dispose(match_id)
+        member = dispose + codec.channel_kicked(multiplayer.CLIENT_CHANNEL)
+        for token in state.tokens.by_token.values():
+            if token.node is None and token.match_id == match_id and match_id not in state.matches:
+                token.match_id = None
+                token.enqueue(member)
+            elif token.node is None and token.in_lobby:
+                token.enqueue(dispose)
 
     async def _forget_sessions(self, sessions: list[tuple[int, str]]) -> None:
         for user_id, ip in sessions:
@@ -494,7 +626,7 @@ class Cluster:
             names = apply_record(token, rec)
             self._reconcile_channels(token, names)
             return token
-        token = new_remote(rec, node, self.relay)
+        token = new_remote(rec, node, self.relay, self.seat_changed)
         if new and not token.tournament:
             # a login on another node replaces this node's session of the user (as on one node)
             for old in state.tokens.user_tokens(token.user_id):
@@ -511,7 +643,7 @@ class Cluster:
         state = self.state
         for name in token.channels - names:
             channel = state.channels.get(name)
-            if channel is not None and channel.temp:
+            if channel is not None and _node_local(channel):
                 continue  # this node's #spectator/#multiplayer: its own rules keep them
             token.channels.discard(name)
             if channel is not None and channel.members.remove(token):
@@ -519,7 +651,7 @@ class Cluster:
                     listener.parted(channel, token, False)
         for name in names - token.channels:
             channel = state.channels.get(name)
-            if channel is None or channel.temp:
+            if channel is None or _node_local(channel):
                 continue  # a temporary channel of the other node, or not loaded here
             token.channels.add(name)
             if channel.members.add(token):
@@ -535,6 +667,7 @@ class Cluster:
         # a spectator of a host here (the rules of this node), then this node's sessions that
         # watched it through its node (they were told there)
         spectate.stop_spectating(state, token)
+        multiplayer.leave_match(state, token)  # a seat in a match of this node goes to the rules
         for watcher in tuple(token.spectators.values()):
             if watcher.spectating is token:
                 watcher.spectating = None
@@ -567,6 +700,9 @@ class Cluster:
         tokens = [record(t) for t in self.state.tokens.by_token.values()
                   if t.node is None and not t.is_bot and not t.logged_out and not t.kicked]
         self._send("sync", {"a": self.address, "users": tokens}, to=node)
+        for match in self.state.matches:  # the lobby of the new node
+            if not match.disposed:
+                self.lobby_changed(match)
 
     def on_sync(self, node: str, event: dict) -> None:
         users = event.get("users")
@@ -649,6 +785,44 @@ class Cluster:
                     raise EventError("pkt: bad block index")
                 token.enqueue(blocks[index])
 
+    def on_seat(self, node: str, event: dict) -> None:
+        """``mid``: a session of this node was seated in a match of ``node`` (x: its id) or
+        left it (x: null)."""
+        state = self.state
+        token = state.tokens.get(_text(event, "t", MAX_TOKEN))
+        value = event.get("x")
+        if value is not None and (type(value) is not int or not 1 <= value <= 65535):
+            raise EventError("mid: bad match id")
+        if token is None or token.node is not None:
+            return
+        if value is None:
+            if token.match_id is not None and token.match_id not in state.matches:
+                token.match_id = None
+        elif value in self.remote_matches or token.match_id == value:
+            if token.match_id is not None and token.match_id in state.matches:
+                multiplayer.leave(state, token)  # seated elsewhere meanwhile: the later seat wins
+            token.match_id = value
+
+    def on_lobby(self, node: str, event: dict) -> None:
+        """``lobby``: a match of ``node`` changed (``u``: censored update, ``nw``: NEW_MATCH) or
+        is gone (``gone``)."""
+        state = self.state
+        match_id = _int(event, "i", 1, 65535)
+        if match_id in state.matches:
+            raise EventError(f"lobby: match {match_id} is this node's")
+        if event.get("gone") is True:
+            if self.remote_matches.pop(match_id, None) is not None:
+                data = codec.match_dispose(match_id)
+                for token in state.lobby.members.values():
+                    if token.node is None and token.match_id != match_id:
+                        token.enqueue(data)
+            return
+        update, new = _bytes(event, "u"), _bytes(event, "nw")
+        self.remote_matches[match_id] = (node, new)
+        for token in state.lobby.members.values():
+            if token.node is None and token.match_id != match_id:
+                token.enqueue(update)
+
     def on_call(self, node: str, event: dict) -> None:
         """``spec_start`` (x: the host's user id), ``spec_stop``, ``spec_cant``, ``chat`` (x:
         ``{"to", "x"}``, said by the session here, on this node's rules)."""
@@ -663,6 +837,22 @@ class Cluster:
             spectate.stop_spectating(state, token)
         elif op == "spec_cant":
             spectate.cant_spectate(state, token)
+        elif op == "frame":
+            arg = event.get("x")
+            if type(arg) is not dict:
+                raise EventError("frame: expected an object")
+            packet_id = _int(arg, "id", 0, 65535)
+            handler = self.handlers.get(packet_id)
+            if packet_id not in ROUTED or packet_id == packets.C_CREATE_MATCH or handler is None:
+                raise EventError(f"frame: packet {packet_id} is not a match packet")
+            payload = _bytes(arg, "p")
+            if len(payload) > state.cfg.limits.max_payload:
+                raise EventError("frame: payload too large")
+            if not token.restricted:
+                try:
+                    handler(state, token, payload)
+                except codec.PacketError as exc:
+                    log.info("cluster: malformed packet %d of user=%d: %s", packet_id, token.user_id, exc)
         elif op == "chat":
             arg = event.get("x")
             if type(arg) is not dict:
@@ -682,4 +872,5 @@ _HANDLERS = {
     "hello": Cluster.on_hello, "sync": Cluster.on_sync, "hb": Cluster.on_heartbeat, "bye": Cluster.on_bye,
     "up": Cluster.on_up, "down": Cluster.on_down, "msg": Cluster.on_message, "pm": Cluster.on_private,
     "pkt": Cluster.on_packet, "all": Cluster.on_all, "call": Cluster.on_call,
+    "mid": Cluster.on_seat, "lobby": Cluster.on_lobby,
 }

@@ -253,6 +253,80 @@ def test_being_spectated_from_another_node(pair, users):
     C.wait_for(host, lambda p: p.id == C.SPECTATOR_LEFT and p.value == spectator.user_id, timeout=10)
 
 
+# ------------------------------------------------------------------------------ multiplayer
+TOURNAMENT_STAFF = 2097152
+
+
+def staff(pair, server, index):
+    """A tournament-staff user (may referee with !mp) logged in on node ``index``."""
+    return pair.nodes[index].login(server.new_user(privileges=3 | TOURNAMENT_STAFF))
+
+
+def bot_says(client, needle, target="#multiplayer"):
+    return C.wait_for(client, lambda p: p.id == C.SEND_MESSAGE and p.value.sender_id == C.BOT_ID
+                      and p.value.target == target and needle in p.value.content, timeout=10,
+                      description=f"bot says {needle!r}")
+
+
+def test_a_match_across_nodes_from_lobby_to_a_round_with_referees(pair, users, server):
+    from tests.integration.test_multiplayer_common import create
+
+    host = staff(pair, server, 0)
+    player = staff(pair, server, 1)
+    lobby = users(1)
+    try:
+        lobby.send(C.lobby_join())
+        wait_world_sees(pair.nodes[1], host.user_id)
+        match_id, _ = create(host)
+        # the lobby of the other node hears of it, and a later lobby join lists it
+        C.wait_for(lobby, lambda p: p.id in (C.MATCH_UPDATE, C.MATCH_NEW) and p.value.id == match_id, timeout=10)
+        player.send(C.lobby_join())
+        C.wait_for(player, lambda p: p.id == C.MATCH_NEW and p.value.id == match_id, timeout=10)
+        # join from the other node
+        player.send(C.match_join(match_id))
+        joined = C.wait_for(player, lambda p: p.id == C.MATCH_JOIN_SUCCESS, timeout=10)
+        assert joined.value.id == match_id
+        C.wait_for(player, lambda p: p.id == C.CHANNEL_JOIN_SUCCESS and p.value == "#multiplayer", timeout=10)
+        C.wait_for(host, lambda p: p.id == C.MATCH_UPDATE and any(
+            sl.user_id == player.user_id for sl in p.value.slots if sl.has_player), timeout=10)
+        # a round: ready, start, load, scores, complete
+        player.send(C.match_ready())
+        C.wait_for(host, lambda p: p.id == C.MATCH_UPDATE and any(
+            sl.user_id == player.user_id and int(sl.status) == 8 for sl in p.value.slots if sl.has_player), timeout=10)
+        host.send(C.match_start())
+        C.wait_for(player, lambda p: p.id == C.MATCH_START, timeout=10)
+        host.send(C.match_load_complete())
+        player.send(C.match_load_complete())
+        for c in (host, player):
+            C.wait_for(c, lambda p: p.id == C.MATCH_ALL_PLAYERS_LOADED, timeout=10)
+        frame = C.score_frame(score=4242, slot_id=1)
+        player.send(C.match_score_update(frame))
+        got = C.wait_for(host, lambda p: p.id == C.MATCH_SCORE_UPDATE, timeout=10)
+        assert got.value.total_score == 4242
+        host.send(C.match_complete())
+        player.send(C.match_complete())
+        for c in (host, player):
+            C.wait_for(c, lambda p: p.id == C.MATCH_COMPLETE, timeout=10)
+        # #multiplayer chat and !mp from both nodes: the referee on the match's node gives the
+        # host to the player; the player, referee on the other node, locks the match
+        line = text("mp chat")
+        player.send(C.public_message("#multiplayer", line))
+        C.wait_for(host, lambda p: C.is_message(p, content=line, target="#multiplayer"), timeout=10)
+        host.send(C.public_message("#multiplayer", f"!mp host {player.username}"))
+        C.wait_for(player, lambda p: p.id == C.MATCH_TRANSFER_HOST, timeout=10)
+        bot_says(player, "is now the host")
+        player.send(C.public_message("#multiplayer", "!mp lock"))
+        bot_says(player, "This match has been locked")
+        bot_says(host, "This match has been locked")
+        # the player leaves: the host sees the slot free again
+        player.send(C.match_part())
+        C.wait_for(host, lambda p: p.id == C.MATCH_UPDATE and not any(
+            sl.user_id == player.user_id for sl in p.value.slots if sl.has_player), timeout=10)
+    finally:
+        host.close()
+        player.close()
+
+
 # ------------------------------------------------------------------------------ world answers
 def test_online_count_and_api_give_the_world(pair, users):
     a = users(0)
@@ -352,6 +426,8 @@ def test_kick_and_ban_from_the_web(pair, users, server):
 
 # ------------------------------------------------------------------------------ failure
 def test_a_dead_node_users_leave_and_log_in_again_elsewhere(_test_world, server):
+    from tests.integration.test_multiplayer_common import create
+
     cluster = Cluster(_test_world, ["f1", "f2", "f3"],
                       {"PEP_CLUSTER_NODE_TIMEOUT": str(FAST_TIMEOUT), "PEP_CLUSTER_HEARTBEAT": "0.5"})
     made = []
@@ -362,9 +438,24 @@ def test_a_dead_node_users_leave_and_log_in_again_elsewhere(_test_world, server)
         made += [a, c]
         b_user = server.new_user()
         b = n2.login(b_user)
-        made.append(b)
+        b2 = n2.login(server.new_user())
+        made += [b, b2]
         wait_world_sees(n1, b.user_id)
         wait_world_sees(n3, b.user_id)
+        wait_world_sees(n2, c.user_id)
+        wait_world_sees(n1, b2.user_id)
+        # a match on the dying node (host b, c of n3 seated) and one on n1 (made by a) whose
+        # host is b2 of the dying node
+        dying, _ = create(b)
+        c.send(C.match_join(dying))
+        C.wait_for(c, lambda p: p.id == C.MATCH_JOIN_SUCCESS and p.value.id == dying, timeout=10)
+        surviving, _ = create(a)
+        b2.send(C.match_join(surviving))
+        C.wait_for(b2, lambda p: p.id == C.MATCH_JOIN_SUCCESS and p.value.id == surviving, timeout=10)
+        C.wait_for(a, lambda p: p.id == C.MATCH_UPDATE and any(
+            sl.user_id == b2.user_id for sl in p.value.slots if sl.has_player), timeout=10)
+        a.send(C.match_transfer_host(1))
+        C.wait_for(b2, lambda p: p.id == C.MATCH_TRANSFER_HOST, timeout=10)
         os.kill(n2.proc.proc.pid, signal.SIGKILL)
         n2.proc.proc.wait(timeout=10)
         killed = time.monotonic()
@@ -372,6 +463,11 @@ def test_a_dead_node_users_leave_and_log_in_again_elsewhere(_test_world, server)
                    timeout=FAST_TIMEOUT + 10, description="b leaves when its node dies")
         assert time.monotonic() - killed >= FAST_TIMEOUT - 1  # not before the timeout
         wait_world_sees(n3, b.user_id, online=False)
+        # the match of the dead node is closed for c; a gets the host of its match back
+        C.wait_for(c, lambda p: p.id == C.MATCH_DISPOSE and p.value == dying, timeout=10)
+        C.wait_for(a, lambda p: p.id == C.MATCH_TRANSFER_HOST, timeout=10)
+        C.wait_for(a, lambda p: p.id == C.MATCH_UPDATE and p.value.id == surviving and p.value.host_id == a.user_id
+                   and not any(sl.user_id == b2.user_id for sl in p.value.slots if sl.has_player), timeout=10)
         # the other sessions are intact: a and c still talk across n1 and n3
         line = text("alive")
         a.send(C.private_message(c.username, line))
