@@ -508,7 +508,9 @@ class Cluster:
                 await pubsub.subscribe(self.world, self.own)
                 self.subscribed.set()
                 failures = 0
-                self._send("hello", {"a": self.address})  # every node answers with its snapshot
+                # every node answers with its snapshot, and asks for ours (we may hold sessions
+                # they dropped while we were away)
+                self._send("hello", {"a": self.address, "ask": True})
                 while True:
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                     if message is not None and message.get("type") == "message":
@@ -568,7 +570,7 @@ class Cluster:
             info = self.nodes[node] = NodeInfo(boot, address if type(address) is str and len(address) <= 256 else "", now)
             if event.get("k") not in ("hello", "sync", "bye"):
                 # a node we have no snapshot of (we missed its hello): ask for one
-                self._send("hello", {"a": self.address}, to=node)
+                self._send("hello", {"a": self.address, "ask": False}, to=node)
         info.seen = now
         address = event.get("a")
         if type(address) is str and 0 < len(address) <= 256:
@@ -700,6 +702,8 @@ class Cluster:
         tokens = [record(t) for t in self.state.tokens.by_token.values()
                   if t.node is None and not t.is_bot and not t.logged_out and not t.kicked]
         self._send("sync", {"a": self.address, "users": tokens}, to=node)
+        if event.get("ask") is True:
+            self._send("hello", {"a": self.address, "ask": False}, to=node)
         for match in self.state.matches:  # the lobby of the new node
             if not match.disposed:
                 self.lobby_changed(match)
