@@ -782,11 +782,12 @@ class Cluster:
             if type(item) is not list or len(item) != 2 or type(item[1]) is not list:
                 raise EventError("pkt: bad recipient")
             token = tokens.get(_text({"t": item[0]}, "t", MAX_TOKEN))
-            if token is None or token.node is not None:
-                continue  # gone meanwhile
             for index in item[1]:
                 if type(index) is not int or not 0 <= index < len(blocks):
                     raise EventError("pkt: bad block index")
+            if token is None or token.node is not None:
+                continue  # gone meanwhile
+            for index in item[1]:
                 token.enqueue(blocks[index])
 
     def on_seat(self, node: str, event: dict) -> None:
