@@ -629,13 +629,15 @@ class Cluster:
             self._reconcile_channels(token, names)
             return token
         token = new_remote(rec, node, self.relay, self.seat_changed)
-        if new and not token.tournament:
-            # a login on another node replaces this node's session of the user (as on one node)
-            for old in state.tokens.user_tokens(token.user_id):
-                if not old.tournament and old.irc is None and not old.is_bot:
-                    session.logout(state, old, broadcast=False)
+        olds = state.tokens.user_tokens(token.user_id) if new and not token.tournament else []
+        # in the list first: the replaced session's logout below then sees the new session (no
+        # 12 to anyone, and the address it shares stays in peppy:sessions)
         state.tokens.add(token)
         self.presences.setdefault(node, {})[key] = token
+        for old in olds:
+            # a login on another node replaces this node's session of the user (as on one node)
+            if not old.tournament and old.irc is None and not old.is_bot:
+                session.logout(state, old, broadcast=False)
         self._reconcile_channels(token, apply_record(token, rec))
         if not token.restricted:
             state.tokens.broadcast(token.presence_packet(), but=token)

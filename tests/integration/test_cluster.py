@@ -128,6 +128,31 @@ def test_users_see_each_other_at_login_and_as_they_come_and_go(pair, users):
     wait_world_sees(pair.nodes[0], b.user_id, online=False)
 
 
+def test_a_login_on_another_node_replaces_the_session(pair, users, server):
+    a = users(0)
+    user = server.new_user()
+    first = pair.nodes[0].login(user)
+    try:
+        wait_world_sees(pair.nodes[1], user.id)
+        second = pair.nodes[1].login(user)
+        try:
+            # the old session on n1 is gone: its next poll is told to reconnect
+            old = C.BanchoClient(pair.nodes[0].url)
+            old.token = first.token
+            wait_until(lambda: any(p.id == C.RESTART for p in old.poll()), timeout=10,
+                       what="the replaced session's poll answers 86")
+            old.close()
+            # the world holds the user once, on n2; a on n1 still talks to it
+            line = text("to the new session")
+            a.send(C.private_message(user.name, line))
+            C.wait_for(second, lambda p: C.is_message(p, content=line), timeout=10)
+            assert pair.redis.sismember(f"peppy:sessions:{user.id}", "127.0.0.1")
+        finally:
+            second.close()
+    finally:
+        first.close()
+
+
 def test_status_and_stats_cross_nodes(pair, users):
     a = users(0)
     b = users(1)
