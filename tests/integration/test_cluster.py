@@ -508,6 +508,32 @@ def test_a_dead_node_users_leave_and_log_in_again_elsewhere(_test_world, server)
         cluster.close()
 
 
+def test_a_clean_stop_leaves_the_world_to_the_others(_test_world, server):
+    cluster = Cluster(_test_world, ["g1", "g2"])
+    made = []
+    try:
+        n1, n2 = cluster.nodes
+        a = n1.login(server.new_user())
+        b = n2.login(server.new_user())
+        made += [a, b]
+        wait_world_sees(n1, b.user_id)
+        b_ip_key = f"peppy:sessions:{b.user_id}"
+        assert cluster.redis.sismember(b_ip_key, "127.0.0.1")
+        assert n1.proc.stop() == 0
+        # b's node hears "bye" and the user leaves at once (no timeout); the world's count and
+        # b's address in peppy:sessions stay
+        wait_world_sees(n2, a.user_id, online=False, timeout=5)
+        C.wait_for(b, lambda p: p.id == C.USER_LOGOUT and p.value.user_id == a.user_id, timeout=5)
+        count = requests.get(n2.url + "api/v1/onlineUsers", timeout=5).json()["result"]
+        wait_until(lambda: int(cluster.redis.get("ripple:online_users") or -1) == count, timeout=10,
+                   what="ripple:online_users is the remaining world's count")
+        assert cluster.redis.sismember(b_ip_key, "127.0.0.1")
+    finally:
+        for cl in made:
+            cl.close()
+        cluster.close()
+
+
 def test_a_new_node_gets_the_world_before_serving(_test_world, server):
     cluster = Cluster(_test_world, ["s1"])
     made = []
