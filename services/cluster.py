@@ -322,6 +322,17 @@ class Cluster:
             self.call(owner[0], token, "frame", {"id": packets.C_PART_MATCH, "p": ""})
         token.match_id = None
 
+    def forward_command(self, sender: Token, match_id: int, text: str) -> bool:
+        """A bot command of the local ``sender`` about the match ``match_id`` of another node
+        (``!mp join``): sent as a private message to the bot on that node, which answers the
+        same way (``call chat``); returns whether it was."""
+        owner = self.remote_matches.get(match_id)
+        bot = self.state.bot
+        if owner is None or bot is None or sender.node is not None:
+            return False
+        self.call(owner[0], sender, "chat", {"to": bot.username, "x": text})
+        return True
+
     def lobby_changed(self, match: Any) -> None:
         """A match of this node changed: its censored update (and NEW_MATCH for later lobby
         joins) to the other nodes' lobbies (``lobby``)."""

@@ -347,6 +347,21 @@ def test_a_match_across_nodes_from_lobby_to_a_round_with_referees(pair, users, s
         player.send(C.match_part())
         C.wait_for(host, lambda p: p.id == C.MATCH_UPDATE and not any(
             sl.user_id == player.user_id for sl in p.value.slots if sl.has_player), timeout=10)
+        # a referee match made with !mp make on n1; the player (n2), added as referee, joins it
+        # with !mp join from its own node
+        bot = server.bot_name()
+        host.send(C.private_message(bot, "!mp make cluster cup"))
+        made = C.wait_for(host, lambda p: p.id == C.SEND_MESSAGE and p.value.sender_id == C.BOT_ID
+                          and "Tourney match #" in p.value.content, timeout=10)
+        ref_match = int(re.search(r"#(\d+)", made.value.content).group(1))
+        host.send(C.private_message(bot, f"!mp join {ref_match}"))
+        C.wait_for(host, lambda p: p.id == C.MATCH_JOIN_SUCCESS and p.value.id == ref_match, timeout=10)
+        host.send(C.public_message("#multiplayer", f"!mp addref {player.username}"))
+        C.wait_for(host, lambda p: p.id == C.SEND_MESSAGE and p.value.sender_id == C.BOT_ID
+                   and player.username in p.value.content and p.value.target == "#multiplayer", timeout=10)
+        player.send(C.private_message(bot, f"!mp join {ref_match}"))
+        C.wait_for(player, lambda p: p.id == C.MATCH_JOIN_SUCCESS and p.value.id == ref_match, timeout=10)
+        C.wait_for(player, lambda p: C.is_message(p, content=f"Attempting to join match #{ref_match}!"), timeout=10)
     finally:
         host.close()
         player.close()
