@@ -224,6 +224,36 @@ def test_bot_commands_and_replies_cross_nodes(pair, users):
     assert b.username in reply.value.content
 
 
+def test_irc_users_chat_with_game_users_of_another_node(pair, users, server):
+    from tests.irc_client import IrcUser
+
+    a = users(0)
+    user = server.new_user()
+    irc_user = IrcUser(pair.nodes[1], user.name)
+    try:
+        irc_user.welcome()
+        irc_user.join("#osu")
+        # the IRC session of n2 is online in the world: a (n1) sees it come
+        C.wait_for(a, lambda p: p.id == C.USER_PRESENCE and p.value.user_id == user.id, timeout=10)
+        wait_world_sees(pair.nodes[0], user.id)
+        line = text("game to irc")
+        a.send(C.public_message("#osu", line))
+        irc_user.wait(lambda e: e.type == "pubmsg" and e.args and e.args[0] == line, timeout=10,
+                      what="the #osu line of the game user of n1")
+        back = text("irc to game")
+        irc_user.privmsg("#osu", back)
+        C.wait_for(a, lambda p: C.is_message(p, content=back, sender=user.name, target="#osu"), timeout=10)
+        pm = text("irc pm")
+        irc_user.privmsg(a.username, pm)
+        C.wait_for(a, lambda p: C.is_message(p, content=pm, sender=user.name), timeout=10)
+        answer = text("game pm")
+        a.send(C.private_message(user.name, answer))
+        irc_user.wait(lambda e: e.type == "privmsg" and e.args and e.args[0] == answer, timeout=10,
+                      what="the PM of the game user of n1")
+    finally:
+        irc_user.close()
+
+
 # ------------------------------------------------------------------------------ spectating
 def test_spectating_a_host_on_another_node(pair, users):
     host = users(1)
