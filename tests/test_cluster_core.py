@@ -174,3 +174,24 @@ def test_the_node_id_is_checked():
     with pytest.raises(config.ConfigError):
         config.load(None, environ={"PEP_CLUSTER_NODE_ID": "n1", "PEP_CLUSTER_HEARTBEAT": "20"})
     assert World().state.cluster is None  # single process: no link at all
+
+
+class NoRedis:
+    """A ``state.redis`` that fails the test on any use."""
+
+    def __getattr__(self, name):
+        raise AssertionError(f"Redis used on the poll path: {name}")
+
+
+def test_an_idle_poll_of_a_cluster_node_touches_neither_redis_nor_the_others(pair):
+    from handlers.bancho import poll
+
+    wa, a, wb, b = pair
+    alice = user(wa, "alice")
+    user(wb, "bob")
+    pump(a, b), pump(b, a)
+    wa.state.redis = NoRedis()
+    for _ in range(3):
+        poll(wa.state, alice.token, C.ping() + C.stats_request([5001]) + C.presence_request_all())
+    assert not a._outbox and not a._relay
+    assert wa.state.background_tasks() == 0
