@@ -639,7 +639,10 @@ class Cluster:
             names = apply_record(token, rec)
             self._reconcile_channels(token, names)
             return token
-        token = new_remote(rec, node, self.relay, self.seat_changed)
+        old_claim = token
+        token = new_remote(rec, node, self.relay, self.seat_changed)  # raises before any change
+        if old_claim is not None:  # the same token string from another node: the newer claim wins
+            self.remove_presence(old_claim)
         olds = state.tokens.user_tokens(token.user_id) if new and not token.tournament else []
         # in the list first: the replaced session's logout below then sees the new session (no
         # 12 to anyone, and the address it shares stays in peppy:sessions)
