@@ -322,6 +322,13 @@ class Cluster:
             self.call(owner[0], token, "frame", {"id": packets.C_PART_MATCH, "p": ""})
         token.match_id = None
 
+    def control(self, target: Token, op: str, arg: dict[str, Any]) -> None:
+        """Ask the node of the remote session ``target`` to apply ``op`` to it (``ctl``):
+        ``kick`` (``reason``, ``reply``: :func:`services.session.kick` there) or ``silence``
+        (``end``: the silence end already stored in MySQL, unix seconds)."""
+        if target.node is not None:
+            self._send("ctl", {"t": real_token(target), "op": op, "x": arg}, to=target.node)
+
     def forward_command(self, sender: Token, match_id: int, text: str) -> bool:
         """A bot command of the local ``sender`` about the match ``match_id`` of another node
         (``!mp join``): sent as a private message to the bot on that node, which answers the
@@ -806,6 +813,26 @@ class Cluster:
             for index in item[1]:
                 token.enqueue(blocks[index])
 
+    def on_control(self, node: str, event: dict) -> None:
+        """``ctl``: a rule of ``node`` kicks or silences a session of this node."""
+        state = self.state
+        token = state.tokens.get(_text(event, "t", MAX_TOKEN))
+        arg = event.get("x")
+        if type(arg) is not dict:
+            raise EventError("ctl: expected an object")
+        op = event.get("op")
+        if op == "kick":
+            reason, reply = _text(arg, "reason", 1024), _int(arg, "reply", -(2**31), 2**31 - 1)
+            if token is not None and token.node is None and not token.kicked:
+                session.kick(state, token, reason, reply)
+        elif op == "silence":
+            end = _int(arg, "end", 0, 2**40)
+            if token is not None and token.node is None:
+                token.silence_end = end
+                self.changed(token)
+        else:
+            raise EventError(f"unknown ctl {op!r}")
+
     def on_seat(self, node: str, event: dict) -> None:
         """``mid``: a session of this node was seated in a match of ``node`` (x: its id) or
         left it (x: null)."""
@@ -893,5 +920,5 @@ _HANDLERS = {
     "hello": Cluster.on_hello, "sync": Cluster.on_sync, "hb": Cluster.on_heartbeat, "bye": Cluster.on_bye,
     "up": Cluster.on_up, "down": Cluster.on_down, "msg": Cluster.on_message, "pm": Cluster.on_private,
     "pkt": Cluster.on_packet, "all": Cluster.on_all, "call": Cluster.on_call,
-    "mid": Cluster.on_seat, "lobby": Cluster.on_lobby,
+    "mid": Cluster.on_seat, "lobby": Cluster.on_lobby, "ctl": Cluster.on_control,
 }

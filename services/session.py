@@ -65,7 +65,11 @@ def logout(state: State, token: Token, broadcast: bool = True) -> None:
 def kick(state: State, token: Token, reason: str = KICK_NOTICE, reply: int = -1) -> None:
     """Kick a session: queue the reason (a notification, none when empty) and login reply
     ``reply`` (-1; maintenance uses -5), log it out, and keep its final packets until its next
-    poll (or the next timeout sweep). The one kick of the server (docs/rules.md §7.3)."""
+    poll (or the next timeout sweep). The one kick of the server (docs/rules.md §7.3).
+    A session of another cluster node is kicked by that node (docs/cluster.md)."""
+    if token.node is not None and state.cluster is not None:
+        state.cluster.control(token, "kick", {"reason": reason, "reply": reply})
+        return
     if reason:
         token.enqueue(codec.notification(reason))
     token.enqueue(codec.login_reply(reply))
@@ -129,7 +133,9 @@ def apply_silence(state: State, user_id: int, end: int, reason: str = "", always
         packet += codec.notification(SILENCE_NOTICE.format(reason=reason[:127]))
     for token in tokens:
         token.silence_end = end
-        token.enqueue(packet)
+        token.enqueue(packet)  # a session of another cluster node: relayed there
+        if token.node is not None and state.cluster is not None:
+            state.cluster.control(token, "silence", {"end": end})
     silenced = codec.user_silenced(user_id)
     state.tokens.broadcast(silenced)
     if state.cluster is not None:  # docs/cluster.md: everyone on the other nodes too

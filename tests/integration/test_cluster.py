@@ -493,6 +493,32 @@ def test_kick_and_ban_from_the_web(pair, users, server):
     wait_world_sees(pair.nodes[0], c.user_id, online=False)
 
 
+def test_staff_commands_reach_users_of_another_node(pair, users, server):
+    admin = pair.nodes[0].login(server.new_user(privileges=3 | 64 | 524288))  # silence, kick
+    target = users(1)
+    bot = server.bot_name()
+    try:
+        wait_world_sees(pair.nodes[0], target.user_id)
+        admin.send(C.private_message(bot, f"!silence {target.username} 5 m cluster test"))
+        C.wait_for(target, lambda p: p.id == C.SILENCE_END and p.value > 0, timeout=10)
+        C.wait_for(admin, lambda p: p.id == C.USER_SILENCED and p.value == target.user_id, timeout=10)
+        # the silence holds on the target's own node: its next line is refused there
+        line = text("while silenced")
+
+        def refused():
+            packets = target.send(C.public_message("#osu", line)) + target.drain(rounds=1)
+            return any(p.id == C.SILENCE_END for p in packets)
+
+        wait_until(refused, timeout=10, what="the target's node knows the silence")
+        assert not any(C.is_message(p, content=line) for p in admin.drain(rounds=1))
+        admin.send(C.private_message(bot, f"!kick {target.username}"))
+        C.wait_for(target, lambda p: p.id == C.LOGIN_REPLY and p.value == -1, timeout=10)
+        C.wait_for(admin, lambda p: p.id == C.USER_LOGOUT and p.value.user_id == target.user_id, timeout=10)
+        wait_world_sees(pair.nodes[1], target.user_id, online=False)
+    finally:
+        admin.close()
+
+
 # ------------------------------------------------------------------------------ failure
 def test_a_dead_node_users_leave_and_log_in_again_elsewhere(_test_world, server):
     from tests.integration.test_multiplayer_common import create
