@@ -126,6 +126,9 @@ def test_a_private_message_goes_to_the_target_node_only(pair):
     b'{"n": "a", "b": "x", "k": "pkt", "d": ["AAAA"], "to": [["t", [9]]]}',
     b'{"n": "a", "b": "x", "k": "all", "d": "***"}',
     b'{"n": "a", "b": "x", "k": "call", "t": "t", "op": "frame", "x": {"id": 4, "p": ""}}',
+    b'{"n": "a", "b": "x", "k": "ctl", "t": "t", "op": "boom", "x": {}}',
+    b'{"n": "a", "b": "x", "k": "lobby", "i": 0}',
+    b'{"n": "a", "b": "x", "k": "mid", "t": "t", "x": "one"}',
 ])
 def test_invalid_events_are_dropped_and_change_nothing(pair, raw):
     wa, a, wb, b = pair
