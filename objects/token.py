@@ -82,6 +82,8 @@ class Token:
         "now_playing", "_presence", "_stats", "irc",
         # the cluster node holding a remote presence (objects/remote.py); None for local sessions
         "node",
+        # the token list this session is in, told of every presence change (TokenList.presence_block)
+        "presence_watch",
     )
 
     def __init__(self, user_id: int, username: str, safe_name: str, privileges: int, *,
@@ -178,6 +180,7 @@ class Token:
         # the IRC connection of an IRC session (handlers/irc, docs/irc.md); None for game clients
         self.irc = None
         self.node: str | None = None
+        self.presence_watch: Any = None  # set by TokenList.add, cleared by TokenList.remove
 
     def __repr__(self) -> str:
         return f"<Token {self.user_id} {self.username!r}{' tourney' if self.tournament else ''}>"
@@ -206,6 +209,13 @@ class Token:
         self.queue = []
         self.queued = 0
         return queue[0] if len(queue) == 1 else b"".join(queue)
+
+    def drain_parts(self) -> list[bytes]:
+        """:meth:`drain` without the join: the queued parts (shared ``bytes``), in order."""
+        queue = self.queue
+        self.queue = []
+        self.queued = 0
+        return queue
 
     # ---------------------------------------------------------------- lazily made containers
     def set_friend_pending(self, user_id: int, pending: bool) -> None:
@@ -253,11 +263,16 @@ class Token:
         self.pp = pp
         self._stats = None
         self._presence = None  # the presence carries the rank too
+        if self.presence_watch is not None:
+            self.presence_watch.presence_changed(self)
 
     def invalidate(self) -> None:
-        """Drop the cached presence and stats packets after a change of status or identity."""
+        """Drop the cached presence and stats packets after a change of status or identity
+        (also of ``restricted``: the token list's block of visible presences is told)."""
         self._presence = None
         self._stats = None
+        if self.presence_watch is not None:
+            self.presence_watch.presence_changed(self)
 
     # ---------------------------------------------------------------- packets
     def presence_packet(self) -> bytes:

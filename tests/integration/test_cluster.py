@@ -21,7 +21,7 @@ import requests
 
 from tests import client as C
 from tests.conftest import REPO, PrefixedRedis, ServerProcess, TestServer, _server_env, free_port
-from tests.waiting import wait_until
+from tests.waiting import past_logout_grace, wait_until
 
 #: [cluster] node_timeout of the failure tests (seconds; the default is 30)
 FAST_TIMEOUT = 3
@@ -119,7 +119,7 @@ def test_users_see_each_other_at_login_and_as_they_come_and_go(pair, users):
     seen = presence_ids(c.login_result.packets)
     assert {a.user_id, b.user_id} <= seen, seen
     # b leaves (logout on n2, after the login's grace period): a and c on n1 get 12
-    time.sleep(1.1)  # [sessions] logout_grace of the test servers (a logout sooner is ignored)
+    past_logout_grace(b)  # a logout sooner after the login is ignored (docs/rules.md §7.2)
     b.send(C.logout())
     for watcher in (a, c):
         C.wait_for(watcher, lambda p: p.id == C.USER_LOGOUT and p.value.user_id == b.user_id, timeout=10,
@@ -286,7 +286,7 @@ def test_spectating_a_host_on_another_node(pair, users):
     C.wait_for(host, lambda p: p.id == C.SPECTATOR_LEFT and p.value == s1.user_id, timeout=10)
     C.wait_for(s2, lambda p: p.id == C.FELLOW_SPECTATOR_LEFT and p.value == s1.user_id, timeout=10)
     # the host leaves: the remaining spectator is detached (66 #spectator)
-    time.sleep(1.1)  # the logout grace of the test servers
+    past_logout_grace(host)
     host.send(C.logout())
     C.wait_for(s2, lambda p: p.id == C.CHANNEL_KICKED and p.value == "#spectator", timeout=10)
 
@@ -302,7 +302,7 @@ def test_being_spectated_from_another_node(pair, users):
     frames = C.wait_for(spectator, lambda p: p.id == C.SPECTATE_FRAMES, timeout=10)
     assert frames.raw == C.spectate_frames_payload(bundle)
     # the spectator logs out on its node: the host is told it left
-    time.sleep(1.1)
+    past_logout_grace(spectator)
     spectator.send(C.logout())
     C.wait_for(host, lambda p: p.id == C.SPECTATOR_LEFT and p.value == spectator.user_id, timeout=10)
 
@@ -632,9 +632,8 @@ def test_through_nginx_with_the_shipped_configuration(_test_world, server, tmp_p
     made = []
     proc = None
     try:
-        ports = [free_port(), free_port()]
-        cluster.add("n1", ports[0])
-        cluster.add("n2", ports[1])
+        # the ports the nodes really listen on (a start retries on another port when one is taken)
+        ports = [cluster.add("n1").port, cluster.add("n2").port]
         listen = free_port()
         shipped = (REPO / "ext" / "nginx-cluster.conf").read_text()
         assert "127.0.0.1:5001" in shipped and "127.0.0.1:5002" in shipped and "listen 80;" in shipped
