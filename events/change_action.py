@@ -46,6 +46,8 @@ def handle(state, token, payload: bytes) -> None:
         text = session.prefixed_action_text(token, action, text)
     token.action_text = text
     token.invalidate()
+    if state.cluster is not None:  # the other nodes' replica (docs/cluster.md)
+        state.cluster.changed(token)
     if reload or token.stats_reloading:
         # coalesced per session (docs/security.md): a reload in flight sends the status when done
         session.request_stats_reload(state, token, REPLY_STATUS)

@@ -304,6 +304,10 @@ class MatchList:
     def __init__(self) -> None:
         self._matches: dict[int, Match] = {}
         self._next = 1
+        # a cluster node allocates only ids with id % stride == offset, so that the nodes never
+        # pick the same id (services/cluster.py sets them; 1 and 0 on one node)
+        self.stride = 1
+        self.offset = 0
 
     def __len__(self) -> int:
         return len(self._matches)
@@ -323,10 +327,11 @@ class MatchList:
         if len(self._matches) >= MAX_ID:
             return None
         candidate = self._next
+        stride, offset = self.stride, self.offset
         for _ in range(MAX_ID):
             if candidate > MAX_ID:
                 candidate = 1
-            if candidate not in self._matches:
+            if candidate not in self._matches and (stride == 1 or candidate % stride == offset):
                 self._next = candidate + 1
                 return candidate
             candidate += 1

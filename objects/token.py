@@ -80,6 +80,8 @@ class Token:
         "stats_reloading", "stats_reload_again", "stats_reply", "poll_flags",
         "friend_limit", "match_create_limit", "round_start_limit", "error_report_limit",
         "now_playing", "_presence", "_stats", "irc",
+        # the cluster node holding a remote presence (objects/remote.py); None for local sessions
+        "node",
         # the token list this session is in, told of every presence change (TokenList.presence_block)
         "presence_watch",
     )
@@ -182,6 +184,7 @@ class Token:
         self.error_report_limit = Window()
         # the IRC connection of an IRC session (handlers/irc, docs/irc.md); None for game clients
         self.irc = None
+        self.node: str | None = None
         self.presence_watch: Any = None  # set by TokenList.add, cleared by TokenList.remove
 
     def __repr__(self) -> str:

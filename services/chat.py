@@ -115,12 +115,17 @@ def send_message(state: State, sender: Token, target: str, text: str) -> Result:
 def _send_public(state: State, sender: Token, name: str, text: str) -> Result:
     channel = state.channels.get(name)
     if channel is None:
+        if state.cluster is not None and state.cluster.remote_channel(sender, name, text):
+            return Result.SENT  # #spectator of a host on another node: said there (docs/cluster.md)
         return Result.NO_CHANNEL
     if channel.name not in sender.channels and not sender.is_bot:
         return Result.NOT_ALLOWED
     if not channel.can_write(sender):
         return Result.NOT_ALLOWED
-    channel.members.broadcast(codec.message(sender.username, text, channel.client_name, sender.user_id), but=sender)
+    packet = codec.message(sender.username, text, channel.client_name, sender.user_id)
+    channel.members.broadcast(packet, but=sender)
+    if state.cluster is not None:  # the members on the other nodes (docs/cluster.md)
+        state.cluster.channel_message(sender, channel, text, packet)
     for listener in state.chat_listeners:  # the IRC gateway (docs/irc.md)
         listener.channel_message(channel, sender, text)
     sender.remember_message(f"{time.strftime('%H:%M')} - {sender.username}@{channel.name}: {text[:50]}")
@@ -139,8 +144,9 @@ def _send_private(state: State, sender: Token, target_name: str, text: str) -> R
         return Result.SENT
     if target.restricted and not sender.is_bot:
         return Result.TARGET_RESTRICTED
-    if not sender.is_bot and ((target.block_nonfriend_dms and sender.user_id not in target.friends)
-                              or sender.user_id in target.blocked):
+    # a remote target's friends and blocks are checked on its node (services/cluster.py)
+    if not sender.is_bot and target.node is None and (
+            (target.block_nonfriend_dms and sender.user_id not in target.friends) or sender.user_id in target.blocked):
         sender.enqueue(codec.dms_blocked(target.username))
         return Result.BLOCKED
     if target.is_silenced() and not sender.is_bot:
@@ -149,7 +155,10 @@ def _send_private(state: State, sender: Token, target_name: str, text: str) -> R
     if target.away_message and not sender.is_bot and target.tell_away(sender.user_id):
         sender.enqueue(codec.message(target.username, f"\x01ACTION is away: {target.away_message}\x01",
                                      sender.username, target.user_id))
-    target.enqueue(codec.message(sender.username, text, target.username, sender.user_id))
+    if target.node is not None and state.cluster is not None:
+        state.cluster.private_message(sender, target, text)
+    else:
+        target.enqueue(codec.message(sender.username, text, target.username, sender.user_id))
     for listener in state.chat_listeners:  # the IRC gateway (docs/irc.md)
         listener.private_message(sender, target, text)
     return Result.SENT

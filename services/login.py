@@ -359,6 +359,8 @@ async def _login(state: State, body: bytes, ip: str) -> Token:
     token = Token(user_id, str(user["username"]), str(user["username_safe"]), privileges,
                   restricted=restricted, admin=admin, tournament=req.tournament, ip=ip,
                   version=req.build, utc_offset=req.utc_offset, max_queue=cfg.limits.max_queue)
+    if state.cluster is not None:  # the token shows its node (docs/cluster.md, routing)
+        token.token = state.cluster.token_prefix + token.token
     token.country = country
     token.country_index = country_index(country)
     if location is not None:

@@ -57,8 +57,10 @@ class RenameError(ValueError):
 
 
 def online_tokens(state: State, user_id: int) -> list[Token]:
-    """The user's live sessions (kicked ones and the bot left out)."""
-    return [t for t in state.tokens.user_tokens(user_id) if not t.kicked and not t.is_bot]
+    """The user's live sessions on this node (kicked ones, the bot and the remote presences of a
+    cluster left out: a ``peppy:*`` message is handled by the node holding the session,
+    docs/cluster.md)."""
+    return [t for t in state.tokens.user_tokens(user_id) if not t.kicked and not t.is_bot and t.node is None]
 
 
 def is_restricted(privileges: int) -> bool:
@@ -165,6 +167,8 @@ def _apply(state: State, token: Token, privileges: int, admin: bool) -> None:
     token.presence_rank = state.repo.presence_rank(privileges, admin, False)
     token.client_privileges = client_privileges(privileges, admin, token.restricted)
     token.invalidate()
+    if state.cluster is not None:
+        state.cluster.changed(token)
 
 
 def _to_others(state: State, user_id: int, data: bytes) -> None:

@@ -206,7 +206,10 @@ def flush_lobby(state: State) -> None:
         return
     state.lobby_pending = {}
     lobby = state.lobby.members
+    cluster = state.cluster
     for match in pending.values():
+        if cluster is not None and not match.disposed:
+            cluster.lobby_changed(match)  # the lobbies of the other nodes (docs/cluster.md)
         if match.disposed or not lobby:
             continue
         skip = {t.token for t in match.members()}
@@ -449,6 +452,8 @@ def dispose(state: State, match: Match) -> None:
             channel.members.remove(member)
     if state.lobby_pending.get(match.id) is match:
         del state.lobby_pending[match.id]
+    if state.cluster is not None:
+        state.cluster.lobby_gone(match.id)
     if match.announced:  # a match the lobby never heard of needs no dispose (docs/security.md)
         for key, token in state.lobby.members.items():
             if key not in told:
@@ -1087,6 +1092,8 @@ def join_lobby(state: State, token: Token) -> None:
     for match in state.matches:
         token.enqueue(match.lobby_new())
         match.announced = True
+    if state.cluster is not None:  # the matches of the other nodes (docs/cluster.md)
+        state.cluster.lobby_list(token)
 
 
 def part_lobby(state: State, token: Token) -> None:

@@ -215,6 +215,9 @@ def _join(ctx: Context, args: list[str]) -> str | None:
         return _wrong("join")
     match_id = int(args[0].lstrip("#"))
     match = ctx.state.matches.get(match_id)
+    cluster = ctx.state.cluster
+    if match is None and cluster is not None and cluster.forward_command(ctx.sender, match_id, ctx.text):
+        return None  # a match of another node: the command runs there (docs/cluster.md)
     if not is_referee(ctx.state, ctx.sender, match):
         return None
     if match is None:

@@ -78,7 +78,10 @@ async def admin_log(ctx: Context, target_id: int, text: str) -> None:
 @command("!alert", "<message...>", privileges=privs.ADMIN_SEND_ALERTS,
          description="Sends a notification to everyone online. No reply.", stacks=STACKS)
 def alert(ctx: Context) -> None:
-    ctx.state.tokens.broadcast(codec.notification(ctx.rest))
+    packet = codec.notification(ctx.rest)
+    ctx.state.tokens.broadcast(packet)
+    if ctx.state.cluster is not None:  # every node's users (docs/cluster.md)
+        ctx.state.cluster.broadcast(packet)
 
 
 @command("!alertuser", "<user> <message...>", privileges=privs.ADMIN_SEND_ALERTS,
