@@ -126,6 +126,7 @@ class State:
         self.chat_listeners: list[ChatListener] = []
         self.match_listeners: list[MatchListener] = []  # services.match_events
         self.irc: Any = None  # the IRC gateway (handlers/irc) while it runs, else None
+        self.tcp: Any = None  # the TCP listener of the 2012-2013 builds (handlers/tcp) while it runs
         # tokens removed by a kick whose final packets are delivered on their next poll:
         # token string -> (token, monotonic time of the kick)
         self.kicked: dict[str, tuple[Token, float]] = {}

@@ -1,0 +1,240 @@
+"""The raw TCP listener of the 2012-2013 builds (handlers/tcp.py; docs/operations.md "The TCP
+listener", docs/protocol.md §1.8), against a real server over real sockets.
+
+The TCP clients are :class:`tests.tcp_client.TcpClient` with chio's classes of b20121203 (the
+oldest TCP build) and b20130801 (the newest chio knows); the HTTP players are the modern
+:class:`tests.client.BanchoClient`. Both live in the same world.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+
+from tests import client as hc
+from tests.client import wait_for
+from tests.conftest import free_port
+from tests.tcp_client import NEWEST, OLDEST, TcpClient, UserStatus
+from tests.waiting import wait_until
+
+BUILDS = [OLDEST, NEWEST]
+
+
+@pytest.fixture(scope="module")
+def tcp_server(request):
+    """One server with the TCP listener on a free port (its idle timeout short enough to test)."""
+    start_server = request.getfixturevalue("_tcp_factory")
+    port = free_port()
+    srv = start_server({"PEP_SERVER_TCP_PORT": str(port), "PEP_SERVER_MAX_CONNECTIONS_PER_IP": "0",
+                        "PEP_SERVER_BODY_TIMEOUT": "2"})
+    srv.tcp_port = port
+    return srv
+
+
+@pytest.fixture(scope="module")
+def _tcp_factory(_test_world):
+    """A module-scoped ``start_server`` (tests/conftest.py) so the module starts one server."""
+    import itertools
+    import secrets
+
+    from tests.conftest import PrefixedRedis, ServerProcess, TestServer, _server_env
+
+    w = _test_world
+    started = []
+    counter = itertools.count(1)
+
+    def factory(env):
+        n = next(counter)
+        prefix = f"{w['prefix']}tcp{secrets.token_hex(2)}{n}:"
+        proc = ServerProcess(_server_env(w["db_name"], prefix, free_port(), env), w["log_dir"] / f"server_tcp_{n}.log")
+        redis = PrefixedRedis(prefix)
+        started.append((proc, redis))
+        w["servers"].append(proc)
+        proc.start()
+        srv = TestServer(proc, w["db"], redis, w["db_name"], w["names"])
+        return srv
+
+    yield factory
+    for proc, redis in started:
+        proc.stop()
+        try:
+            redis.delete_all()
+        finally:
+            redis.close()
+
+
+def tcp(srv, build: int) -> TcpClient:
+    return TcpClient("127.0.0.1", srv.tcp_port, build)
+
+
+def tcp_login(srv, build: int):
+    user = srv.new_user()
+    c = tcp(srv, build)
+    assert c.login(user.name, user.password) == user.id, c.received
+    c.user = user
+    return c
+
+
+def http_login(srv):
+    user = srv.new_user()
+    return srv.login(user)
+
+
+# ---------------------------------------------------------------------------------------------
+# login, presence, stats
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("build", BUILDS)
+def test_login_sequence_and_presence(tcp_server, build):
+    modern = http_login(tcp_server)
+    c = tcp_login(tcp_server, build)
+    try:
+        c.wait_for(lambda p: p.id == hc.CHANNEL_INFO_END, description="89 channel info complete")
+        ids = [p.id for p in c.received]
+        assert ids[0] == hc.PROTOCOL_VERSION and hc.LOGIN_REPLY in ids[:2]
+        assert hc.PRIVILEGES in ids and hc.CHANNEL_JOIN_SUCCESS in ids
+        own = [p.value for p in c.received if p.id == hc.USER_PRESENCE and p.value.user_id == c.user_id]
+        assert own and own[0].username == c.user.name
+        # the modern player is in the TCP client's list, and the TCP user appears to the modern one
+        c.wait_for(lambda p: p.id == hc.USER_PRESENCE and p.value.user_id == modern.user_id,
+                   description="the HTTP player's presence")
+        wait_for(modern, lambda p: p.id == hc.USER_PRESENCE and p.value.user_id == c.user_id,
+                 description="the TCP player's presence")
+        # stats on request, both ways
+        modern.send(hc.stats_request([c.user_id]))
+        stats = wait_for(modern, lambda p: p.id == hc.USER_STATS and p.value.user_id == c.user_id)
+        assert stats.value.mode == 0
+        c.send(hc.stats_request([modern.user_id]))
+        c.wait_for(lambda p: p.id == hc.USER_STATS and p.value.user_id == modern.user_id,
+                   description="the HTTP player's stats")
+        # both count as online
+        wait_until(lambda: tcp_server.online_users() >= 2, what="online users")
+    finally:
+        c.close()
+        modern.close()
+
+
+@pytest.mark.parametrize("build", BUILDS)
+def test_wrong_password_is_refused_and_closed(tcp_server, build):
+    user = tcp_server.new_user()
+    c = tcp(tcp_server, build)
+    try:
+        assert c.login(user.name, "not the password") == -1
+        assert c.wait_closed(), "the connection stays open after a refused login"
+    finally:
+        c.close()
+
+
+def test_http_build_over_tcp_is_refused(tcp_server):
+    user = tcp_server.new_user()
+    c = tcp(tcp_server, 20250306)
+    try:
+        assert c.login(user.name, user.password) == -2
+        assert c.wait_closed()
+    finally:
+        c.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# chat and status
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("build", BUILDS)
+def test_chat_both_ways_with_an_http_player(tcp_server, build):
+    modern = http_login(tcp_server)
+    c = tcp_login(tcp_server, build)
+    try:
+        c.drain()
+        # TCP -> HTTP, public and private
+        c.send(c.message_frame(hc.C_PUBLIC_MESSAGE, "#osu", f"hello from b{build}"))
+        m = wait_for(modern, lambda p: hc.is_message(p, content=f"hello from b{build}"), timeout=10)
+        assert m.value.sender == c.user.name and m.value.target == "#osu"
+        c.send(c.message_frame(hc.C_PRIVATE_MESSAGE, modern.user.name, "psst"))
+        m = wait_for(modern, lambda p: hc.is_message(p, content="psst"), timeout=10)
+        assert m.value.sender == c.user.name and m.value.target == modern.user.name
+        # HTTP -> TCP, public and private
+        modern.send(hc.public_message("#osu", "hello old client"))
+        m = c.wait_for(lambda p: p.id == hc.SEND_MESSAGE and p.value.content == "hello old client")
+        assert m.value.sender == modern.user.name and m.value.target == "#osu"
+        modern.send(hc.private_message(c.user.name, "hi back"))
+        m = c.wait_for(lambda p: p.id == hc.SEND_MESSAGE and p.value.content == "hi back")
+        assert m.value.sender == modern.user.name
+    finally:
+        c.close()
+        modern.close()
+
+
+@pytest.mark.parametrize("build", BUILDS)
+def test_status_change_reaches_an_http_player(tcp_server, build):
+    modern = http_login(tcp_server)
+    c = tcp_login(tcp_server, build)
+    try:
+        c.drain()
+        status = UserStatus(action=2, text="some map [hard]", beatmap_checksum="a" * 32, mods=8, mode=0,
+                            beatmap_id=4242)
+        c.send(c.status_frame(status))
+        own = c.wait_for(lambda p: p.id == hc.USER_STATS and p.value.user_id == c.user_id
+                         and p.value.beatmap_id == 4242, description="own stats after the status change")
+        assert own.value.action == 2 and own.value.text == "some map [hard]" and own.value.mods == 8
+
+        def seen():
+            modern.send(hc.stats_request([c.user_id]))
+            return any(p.id == hc.USER_STATS and p.value.user_id == c.user_id and p.value.beatmap_id == 4242
+                       for p in modern.received)
+
+        wait_until(seen, timeout=10, what="the HTTP player sees the new status")
+    finally:
+        c.close()
+        modern.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# spectating
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("build", BUILDS)
+def test_spectating_a_modern_player(tcp_server, build):
+    host = http_login(tcp_server)
+    c = tcp_login(tcp_server, build)
+    try:
+        c.drain()
+        c.send(hc.start_spectating(host.user_id))
+        joined = wait_for(host, lambda p: p.id == hc.SPECTATOR_JOINED, timeout=10)
+        assert joined.value == c.user_id
+        bundle = hc.ReplayFrameBundle(frames=[], action=0, extra=0, score_frame=None, sequence=1)
+        host.send(hc.spectate_frames(bundle))
+        c.wait_for(lambda p: p.id == hc.SPECTATE_FRAMES, description="the host's frames")
+        c.send(hc.stop_spectating())
+        left = wait_for(host, lambda p: p.id == hc.SPECTATOR_LEFT, timeout=10)
+        assert left.value == c.user_id
+    finally:
+        c.close()
+        host.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# the session ends with the connection, and the connection with the session
+# ---------------------------------------------------------------------------------------------
+def test_closing_the_socket_logs_out(tcp_server):
+    modern = http_login(tcp_server)
+    c = tcp_login(tcp_server, OLDEST)
+    user_id = c.user_id
+    wait_for(modern, lambda p: p.id == hc.USER_PRESENCE and p.value.user_id == user_id)
+    c.close()
+    wait_for(modern, lambda p: p.id == hc.USER_LOGOUT and p.value.user_id == user_id, timeout=10)
+    modern.close()
+
+
+def test_a_newer_login_closes_the_older_connection(tcp_server):
+    user = tcp_server.new_user()
+    first = tcp(tcp_server, OLDEST)
+    second = tcp(tcp_server, NEWEST)
+    try:
+        assert first.login(user.name, user.password) == user.id
+        assert second.login(user.name, user.password) == user.id
+        assert first.wait_closed(), "the replaced session's connection stays open"
+        second.send(hc.ping())
+        second.read(0.3)
+        assert not second.eof
+    finally:
+        first.close()
+        second.close()
