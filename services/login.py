@@ -25,14 +25,16 @@ from services import channels, chat, moderation, session
 from services.moderation import NOTICE_BANNED, NOTICE_RESTRICTED
 from helpers import codec
 from helpers import geo, metrics
+from helpers.layout import OLDEST_BUILD
 from objects.ratelimit import limit_key
 from objects.token import Token, client_privileges
 from objects.state import State
 
 log = logging.getLogger("pep.login")
 
-#: oldest supported build: the first that understands protocol 19 and 16-slot matches (docs/protocol.md §9)
-MIN_BUILD = 20140528
+#: oldest supported build: the oldest with a protocol layout (helpers/layout.py; docs/protocol.md
+#: §10 "Client builds and their layouts"); each build gets its own layout at login
+MIN_BUILD = OLDEST_BUILD
 MAX_BODY = 4096
 _VERSION = re.compile(r"b(\d{8})(?:\.(\d+))?([A-Za-z]*)")
 _MD5 = re.compile(r"[0-9a-f]{32}")
@@ -396,7 +398,8 @@ def _login_sequence(state: State, token: Token, user: dict) -> None:
     cfg = state.cfg
     server = cfg.stack.server_name
     enqueue = token.enqueue
-    enqueue(codec.protocol_version(game.PROTOCOL_VERSION))
+    layout = token.layout
+    enqueue(codec.protocol_version(layout.protocol))
     enqueue(codec.login_reply(token.user_id))
     enqueue(codec.privileges(token.client_privileges))
     if state.settings.login_notification:
@@ -409,7 +412,7 @@ def _login_sequence(state: State, token: Token, user: dict) -> None:
         when = f"{hours // 24} days" if hours >= 48 else "less than 48 hours"
         enqueue(codec.notification(f"Your supporter status expires in {when}! Thank you for supporting {server}."))
     enqueue(token.presence_packet())
-    enqueue(token.stats_packet())
+    enqueue(token.stats_packet(layout))
     # auto-join #osu, #announce, and #admin for admins (docs/rules.md §6.1)
     for name in ("#osu", "#announce") + (("#admin",) if token.admin else ()):
         channel = state.channels.get(name)
@@ -420,7 +423,7 @@ def _login_sequence(state: State, token: Token, user: dict) -> None:
     enqueue(codec.channel_info_end())
     enqueue(codec.friends_list(sorted(token.friends)))
     if state.settings.menu_icon:
-        enqueue(codec.main_menu_icon(state.settings.menu_icon))
+        enqueue(codec.main_menu_icon(state.settings.menu_icon, layout))
     enqueue(codec.silence_end(token.silence_left()))
     # everyone visible who is online (the bot included), once per user, as one joined part
     # (O(online) per login: the cached packet is read directly, the method only when it is stale)
