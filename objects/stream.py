@@ -7,9 +7,10 @@ by token string so that iteration order is join order and removal is O(1).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 if TYPE_CHECKING:
+    from helpers.layout import Layout
     from objects.token import Token
 
 
@@ -25,6 +26,30 @@ def fan_out(tokens: Iterable[Token], data: bytes, but: Token | None = None) -> N
             token.queued += size
             if token.queued > token.max_queue:
                 token.overflow()
+
+
+def fan_out_layouts(tokens: Iterable[Token], encode: Callable[[Layout], bytes], kind: int,
+                    but: Token | None = None) -> None:
+    """Like :func:`fan_out` for a packet whose bytes depend on the receiver's client build
+    (helpers/layout.py): ``encode(layout)`` is called lazily, at most once per distinct variant
+    ``layout.v[kind]`` among the receivers (``kind`` is e.g. ``helpers.layout.MESSAGE``), and
+    every receiver of that variant gets the same bytes object. Receivers that all speak the
+    modern layout cost one encoding, as with :func:`fan_out`."""
+    cache: dict[int, bytes] = {}
+    for token in tokens:
+        if token is but or token.is_bot:
+            continue
+        layout = token.layout
+        variant = layout.v[kind]
+        data = cache.get(variant)
+        if data is None:
+            data = cache[variant] = encode(layout)
+        if not data:
+            continue  # the build has no such packet
+        token.queue.append(data)
+        token.queued += len(data)
+        if token.queued > token.max_queue:
+            token.overflow()
 
 
 class Stream:
@@ -59,3 +84,8 @@ class Stream:
     def broadcast(self, data: bytes, but: Token | None = None) -> None:
         """Append ``data`` to every member's queue except ``but`` (see :func:`fan_out`)."""
         fan_out(self.members.values(), data, but)
+
+    def broadcast_layouts(self, encode: Callable[[Layout], bytes], kind: int, but: Token | None = None) -> None:
+        """Send a layout-dependent packet to every member except ``but``: ``encode(layout)``
+        once per variant present (see :func:`fan_out_layouts`)."""
+        fan_out_layouts(self.members.values(), encode, kind, but)

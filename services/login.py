@@ -25,19 +25,22 @@ from services import channels, chat, moderation, session
 from services.moderation import NOTICE_BANNED, NOTICE_RESTRICTED
 from helpers import codec
 from helpers import geo, metrics
+from helpers.layout import OLDEST_BUILD
 from objects.ratelimit import limit_key
 from objects.token import Token, client_privileges
 from objects.state import State
 
 log = logging.getLogger("pep.login")
 
-#: oldest supported build: the first that understands protocol 19 and 16-slot matches (docs/protocol.md §9)
-MIN_BUILD = 20140528
-#: builds accepted over HTTP: ``(oldest, newest)`` build dates, None = no upper bound
+#: oldest supported build: the oldest with a protocol layout (helpers/layout.py; docs/protocol.md
+#: §10 "Client builds and their layouts"); each build gets its own layout at login
+MIN_BUILD = OLDEST_BUILD
+#: builds accepted over HTTP: ``(oldest, newest)`` build dates, None = no upper bound (the
+#: TCP-era builds never poll, but tests and tools may speak their layouts over HTTP)
 HTTP_BUILDS: tuple[int, int | None] = (MIN_BUILD, None)
-#: builds that connect over raw TCP instead of HTTP (docs/protocol.md §1.8): b20121203, the
-#: first with the compact presence of today, to b20130815, the last TCP build (b20130816 polls)
-TCP_BUILDS: tuple[int, int | None] = (20121203, 20130815)
+#: builds that connect over raw TCP instead of HTTP (docs/protocol.md §1.8): from the oldest
+#: with a layout (b20121203) to b20130815, the last TCP build (b20130816 polls over HTTP)
+TCP_BUILDS: tuple[int, int | None] = (OLDEST_BUILD, 20130815)
 MAX_BODY = 4096
 _VERSION = re.compile(r"b(\d{8})(?:\.(\d+))?([A-Za-z]*)")
 _MD5 = re.compile(r"[0-9a-f]{32}")
@@ -408,7 +411,8 @@ def _login_sequence(state: State, token: Token, user: dict) -> None:
     cfg = state.cfg
     server = cfg.stack.server_name
     enqueue = token.enqueue
-    enqueue(codec.protocol_version(game.PROTOCOL_VERSION))
+    layout = token.layout
+    enqueue(codec.protocol_version(layout.protocol))
     enqueue(codec.login_reply(token.user_id))
     enqueue(codec.privileges(token.client_privileges))
     if state.settings.login_notification:
@@ -421,7 +425,7 @@ def _login_sequence(state: State, token: Token, user: dict) -> None:
         when = f"{hours // 24} days" if hours >= 48 else "less than 48 hours"
         enqueue(codec.notification(f"Your supporter status expires in {when}! Thank you for supporting {server}."))
     enqueue(token.presence_packet())
-    enqueue(token.stats_packet())
+    enqueue(token.stats_packet(layout))
     # auto-join #osu, #announce, and #admin for admins (docs/rules.md §6.1)
     for name in ("#osu", "#announce") + (("#admin",) if token.admin else ()):
         channel = state.channels.get(name)
@@ -432,7 +436,7 @@ def _login_sequence(state: State, token: Token, user: dict) -> None:
     enqueue(codec.channel_info_end())
     enqueue(codec.friends_list(sorted(token.friends)))
     if state.settings.menu_icon:
-        enqueue(codec.main_menu_icon(state.settings.menu_icon))
+        enqueue(codec.main_menu_icon(state.settings.menu_icon, layout))
     enqueue(codec.silence_end(token.silence_left()))
     # everyone visible who is online (the bot included), once per user, as one joined part
     # (O(online) per login: the cached packet is read directly, the method only when it is stale)

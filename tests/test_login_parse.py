@@ -37,7 +37,7 @@ def test_crlf_non_ascii_name_tourney_and_block_flag():
     (b"user\nmd5\n", game.LOGIN_FAILED),
     (L01.replace(b"5f4dcc3b5aa765d61d8327deb882cf99", b"password"), game.LOGIN_FAILED),
     (L01.replace(b"TestUser", b"x" * 31), game.LOGIN_FAILED),
-    (L01.replace(b"b20250306.2", b"b20130101"), game.LOGIN_OLD_CLIENT),
+    (L01.replace(b"b20250306.2", b"b20121202"), game.LOGIN_OLD_CLIENT),
     (L01.replace(b"b20250306.2", b"bxyz"), game.LOGIN_OLD_CLIENT),
     (L01.replace(b"b20250306.2", b"1.0"), game.LOGIN_OLD_CLIENT),
     (L01.replace(b"|1|0|", b"|one|0|"), game.LOGIN_FAILED),
