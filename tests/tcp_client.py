@@ -10,11 +10,14 @@ used here.
 
 from __future__ import annotations
 
+import itertools
+import secrets
 import socket
 import time
 from typing import Any, Callable, Iterable
 
 import chio
+import pytest
 from chio import io as cio
 from chio.types import Message, ReplayFrameBundle, UserStatus
 
@@ -31,11 +34,13 @@ class TcpClient:
     ``host:port``. ``received`` holds every decoded packet, ``inbox`` those not yet consumed by
     :meth:`wait_for`."""
 
-    def __init__(self, host: str, port: int, build: int = OLDEST, timeout: float = 10.0) -> None:
+    def __init__(self, host: str, port: int, build: int = OLDEST, timeout: float = 10.0,
+                 source: str | None = None) -> None:
         self.build = build
         self.io = chio.select_client(build)
         self.timeout = timeout
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.sock = socket.create_connection((host, port), timeout=timeout,
+                                             source_address=(source, 0) if source else None)
         self.buf = bytearray()
         self.received: list[Packet] = []
         self.inbox: list[Packet] = []
@@ -170,8 +175,43 @@ class TcpClient:
             pass
 
 
+@pytest.fixture(scope="module")
+def tcp_server_factory(_test_world):
+    """Module-scoped: ``factory(env) -> TestServer`` with the TCP listener on a free port
+    (``srv.tcp_port``), on the run's database (tests/conftest.py ``start_server``, once per
+    module instead of once per test). Import it into a test module to use it."""
+    from tests.conftest import PrefixedRedis, ServerProcess, TestServer, _server_env, free_port
+
+    w = _test_world
+    started = []
+    counter = itertools.count(1)
+
+    def factory(env: dict[str, str]) -> TestServer:
+        n = next(counter)
+        prefix = f"{w['prefix']}tcp{secrets.token_hex(2)}{n}:"
+        port = free_port()
+        env = {"PEP_SERVER_TCP_PORT": str(port), **env}
+        proc = ServerProcess(_server_env(w["db_name"], prefix, free_port(), env),
+                             w["log_dir"] / f"server_tcp_{prefix.replace(':', '_')}.log")
+        redis = PrefixedRedis(prefix)
+        started.append((proc, redis))
+        w["servers"].append(proc)
+        proc.start()
+        srv = TestServer(proc, w["db"], redis, w["db_name"], w["names"])
+        srv.tcp_port = int(env["PEP_SERVER_TCP_PORT"])
+        return srv
+
+    yield factory
+    for proc, redis in started:
+        proc.stop()
+        try:
+            redis.delete_all()
+        finally:
+            redis.close()
+
+
 def of(packets: Iterable[Packet], packet_id: int) -> list[Packet]:
     return [p for p in packets if p.id == packet_id]
 
 
-__all__ = ["TcpClient", "OLDEST", "NEWEST", "ReplayFrameBundle", "UserStatus", "of"]
+__all__ = ["TcpClient", "OLDEST", "NEWEST", "ReplayFrameBundle", "UserStatus", "of", "tcp_server_factory"]

@@ -8,64 +8,23 @@ oldest TCP build) and b20130801 (the newest chio knows); the HTTP players are th
 
 from __future__ import annotations
 
-import socket
-import time
-
 import pytest
 
 from tests import client as hc
 from tests.client import wait_for
-from tests.conftest import free_port
 from chio.constants import ReplayAction
 from chio.types import ReplayFrame, ReplayFrameBundle
 
-from tests.tcp_client import NEWEST, OLDEST, TcpClient, UserStatus
+from tests.tcp_client import NEWEST, OLDEST, TcpClient, UserStatus, tcp_server_factory  # noqa: F401 (fixture)
 from tests.waiting import wait_until
 
 BUILDS = [OLDEST, NEWEST]
 
 
 @pytest.fixture(scope="module")
-def tcp_server(request):
-    """One server with the TCP listener on a free port (its idle timeout short enough to test)."""
-    start_server = request.getfixturevalue("_tcp_factory")
-    port = free_port()
-    srv = start_server({"PEP_SERVER_TCP_PORT": str(port), "PEP_SERVER_MAX_CONNECTIONS_PER_IP": "0",
-                        "PEP_SERVER_BODY_TIMEOUT": "2"})
-    srv.tcp_port = port
-    return srv
-
-
-@pytest.fixture(scope="module")
-def _tcp_factory(_test_world):
-    """A module-scoped ``start_server`` (tests/conftest.py) so the module starts one server."""
-    import itertools
-    import secrets
-
-    from tests.conftest import PrefixedRedis, ServerProcess, TestServer, _server_env
-
-    w = _test_world
-    started = []
-    counter = itertools.count(1)
-
-    def factory(env):
-        n = next(counter)
-        prefix = f"{w['prefix']}tcp{secrets.token_hex(2)}{n}:"
-        proc = ServerProcess(_server_env(w["db_name"], prefix, free_port(), env), w["log_dir"] / f"server_tcp_{n}.log")
-        redis = PrefixedRedis(prefix)
-        started.append((proc, redis))
-        w["servers"].append(proc)
-        proc.start()
-        srv = TestServer(proc, w["db"], redis, w["db_name"], w["names"])
-        return srv
-
-    yield factory
-    for proc, redis in started:
-        proc.stop()
-        try:
-            redis.delete_all()
-        finally:
-            redis.close()
+def tcp_server(tcp_server_factory):
+    """One server with the TCP listener on a free port."""
+    return tcp_server_factory({"PEP_SERVER_MAX_CONNECTIONS_PER_IP": "0"})
 
 
 def tcp(srv, build: int) -> TcpClient:
