@@ -8,6 +8,10 @@ oldest TCP build) and b20130801 (the newest chio knows); the HTTP players are th
 
 from __future__ import annotations
 
+import os
+import re
+import signal
+
 import pytest
 
 from tests import client as hc
@@ -201,3 +205,54 @@ def test_a_newer_login_closes_the_older_connection(tcp_server):
     finally:
         first.close()
         second.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# restarts
+# ---------------------------------------------------------------------------------------------
+def test_hand_over_closes_tcp_sessions_and_keeps_http_ones(tcp_server_factory):
+    """SIGUSR2 (docs/decisions.md "The TCP listener"): a TCP session cannot follow its socket to
+    the new process, so it is told to reconnect (86 with [server] reconnect_delay), logged out
+    and closed; the HTTP sessions are handed over; the new process listens on the TCP port and
+    the client logs in again there."""
+    srv = tcp_server_factory({"PEP_SERVER_RECONNECT_DELAY": "1"})
+    modern = http_login(srv)
+    c = tcp_login(srv, NEWEST)
+    wait_for(modern, lambda p: p.id == hc.USER_PRESENCE and p.value.user_id == c.user_id, timeout=10)
+    old_pid = srv.proc.proc.pid
+    new_pid = None
+    os.kill(old_pid, signal.SIGUSR2)
+    try:
+        restart = c.wait_for(lambda p: p.id == hc.RESTART, timeout=60, description="the restart packet")
+        assert restart.value == 1000
+        assert c.wait_closed(30), "the TCP connection outlives the hand-over"
+        wait_until(lambda: srv.proc.proc.poll() is not None, timeout=60, what="the old process to exit")
+        found = re.findall(r"hand-over: new process pid=(\d+) started", srv.log_text())
+        assert found, "no hand-over in the log"
+        new_pid = int(found[-1])
+        # the HTTP session was handed over: it hears that the TCP user left, and is not restarted
+        wait_for(modern, lambda p: p.id == hc.USER_LOGOUT and p.value.user_id == c.user_id, timeout=20)
+        assert not [p for p in modern.received if p.id == hc.RESTART]
+        # the client reconnects to the new process
+        again: list[TcpClient] = []
+
+        def relogin() -> bool:
+            try:
+                client = tcp(srv, NEWEST)
+            except OSError:
+                return False
+            again.append(client)
+            return client.login(c.user.name, c.user.password) == c.user_id
+
+        wait_until(relogin, timeout=30, interval=0.5, what="a TCP login on the new process")
+        wait_for(modern, lambda p: p.id == hc.USER_PRESENCE and p.value.user_id == c.user_id, timeout=10)
+        for client in again:
+            client.close()
+    finally:
+        c.close()
+        modern.close()
+        if new_pid is not None:
+            try:
+                os.kill(new_pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
