@@ -12,6 +12,6 @@ from helpers import codec
 @event(packets.C_PUBLIC_MESSAGE)
 def handle(state, token, payload: bytes) -> None:
     """Send the message to the channel through the chat pipeline (docs/rules.md §6.2)."""
-    _, content, target, _ = codec.read_message(payload)
+    _, content, target, _ = codec.read_message(payload, token.layout)
     if target.startswith("#"):
         chat.send_message(state, token, target, content)

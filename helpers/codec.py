@@ -1421,12 +1421,13 @@ def convert_score_frame(payload, source, target) -> bytes:
     Builds before b20151106 have 28 bytes; newer ones add ``bool using_scorev2`` and, when it
     is set, ``f64 combo_portion, f64 bonus_portion`` (chio b20151106).  Old -> new appends the
     flag 0; new -> old drops the tail.  The bytes are returned unchanged when both layouts
-    agree.  Raises PacketError if the payload is shorter than the source layout's frame.
+    agree.  A 28-byte frame from a score-v2 layout counts as flag 0 (what the server has always
+    relayed).  Raises PacketError if the payload is shorter than 28 bytes.
     """
     data: bytes = _as_bytes(payload)
     src_v2 = source is None or source.score_v2
     dst_v2 = target is None or target.score_v2
-    if len(data) < SCORE_FRAME_BASE + (1 if src_v2 else 0):
+    if len(data) < SCORE_FRAME_BASE:
         raise PacketError(f"score frame too short: {len(data)} bytes")
     if src_v2 == dst_v2:
         return data

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Callable, Iterator
 
-from objects.stream import fan_out
+from objects.stream import fan_out, fan_out_layouts
 from objects.token import Token
 
 
@@ -88,3 +88,8 @@ class TokenList:
         """Append ``data`` to every token's queue except ``but`` (the "main" stream; see
         :func:`objects.stream.fan_out`)."""
         fan_out(self.by_token.values(), data, but)
+
+    def broadcast_layouts(self, encode, kind: int, but: Token | None = None) -> None:
+        """Send a packet whose bytes depend on the receiver's build to every token except
+        ``but``: ``encode(layout)`` once per variant present (:func:`objects.stream.fan_out_layouts`)."""
+        fan_out_layouts(self.by_token.values(), encode, kind, but)

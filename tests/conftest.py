@@ -471,14 +471,17 @@ class TestServer:
         self.db.execute("UPDATE users SET privileges=%s WHERE id=%s", (privileges, user_id))
 
     # --- clients ---
-    def client(self):
-        from tests.client import BanchoClient
+    def client(self, build: int | None = None):
+        """A new test client; ``build`` (a date like 20130816) plays that osu! build (its
+        version string and chio codec; tests/client.py), the newest build by default."""
+        from tests.client import MODERN_BUILD, BanchoClient
 
-        return BanchoClient(self.url)
+        return BanchoClient(self.url, build=build or MODERN_BUILD)
 
-    def login(self, user: TestUser, drain: bool = True, **login_kw):
-        """Log ``user`` in on a fresh client; asserts success. The login result is ``c.login_result``."""
-        c = self.client()
+    def login(self, user: TestUser, drain: bool = True, build: int | None = None, **login_kw):
+        """Log ``user`` in on a fresh client (of ``build``); asserts success. The login result
+        is ``c.login_result``."""
+        c = self.client(build)
         res = c.login(user.name, user.password, **login_kw)
         assert res.user_id == user.id, (
             f"login of {user.name!r} (id {user.id}) failed: reply {res.user_id}, packets {res.packets!r}"
@@ -490,9 +493,11 @@ class TestServer:
             c.drain(rounds=1)
         return c
 
-    def connect(self, privileges: int = 3, name: str | None = None, stem: str = "u", drain: bool = True, **login_kw):
-        """Create a user and log it in; returns the client (``.user``, ``.user_id``, ``.username``)."""
-        return self.login(self.new_user(privileges, name=name, stem=stem), drain=drain, **login_kw)
+    def connect(self, privileges: int = 3, name: str | None = None, stem: str = "u", drain: bool = True,
+                build: int | None = None, **login_kw):
+        """Create a user and log it in (on a client of ``build``); returns the client
+        (``.user``, ``.user_id``, ``.username``)."""
+        return self.login(self.new_user(privileges, name=name, stem=stem), drain=drain, build=build, **login_kw)
 
     def log_text(self) -> str:
         return self.proc.log_text()
