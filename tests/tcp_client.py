@@ -16,7 +16,6 @@ import socket
 import time
 from typing import Any, Callable, Iterable
 
-import chio
 import pytest
 from chio import io as cio
 from chio.types import Message, ReplayFrameBundle, UserStatus
@@ -37,7 +36,7 @@ class TcpClient:
     def __init__(self, host: str, port: int, build: int = OLDEST, timeout: float = 10.0,
                  source: str | None = None) -> None:
         self.build = build
-        self.io = chio.select_client(build)
+        self.io = http_client.client_io(build)
         self.timeout = timeout
         self.sock = socket.create_connection((host, port), timeout=timeout,
                                              source_address=(source, 0) if source else None)
@@ -74,17 +73,10 @@ class TcpClient:
 
     # ------------------------------------------------------------------ decoding
     def decode(self, packet_id: int, payload: bytes) -> Any:
-        """A server packet as this build reads it: messages, matches and spectator frames with
-        chio's class of the build, everything else as :func:`tests.client.decode_payload`."""
-        if packet_id == http_client.SEND_MESSAGE:
-            stream = cio.MemoryStream(payload)
-            try:
-                return self.io.read_message(stream)
-            except Exception as exc:
-                raise PacketDecodeError(f"b{self.build} cannot read message {payload.hex(' ')}: {exc!r}") from exc
-        if packet_id == http_client.SPECTATE_FRAMES:
-            return ("frames", payload)
-        return http_client.decode_payload(packet_id, payload)
+        """A server packet as this build reads it (:func:`tests.client.decode_payload` with
+        chio's class of the build: messages, stats, quits, matches, score frames, spectator
+        frames in the build's own layout)."""
+        return http_client.decode_payload(packet_id, payload, self.io)
 
     def _cut(self) -> None:
         buf = self.buf
