@@ -153,12 +153,23 @@ class TcpClient:
             self.read(0.2)
         return self.eof
 
-    def drain(self) -> list[Packet]:
-        """Read what is there now and empty the inbox."""
-        self.read(0.3)
+    def drain(self, rounds: int = 1, pause: float = 0.05) -> list[Packet]:
+        """Read what is there now and empty the inbox (``rounds`` reads of ``pause`` + 0.25 s;
+        the signature of :meth:`tests.client.BanchoClient.drain`)."""
+        for _ in range(max(1, rounds)):
+            self.read(0.25 + pause)
         out = list(self.inbox)
         self.inbox.clear()
         return out
+
+    def poll(self) -> list[Packet]:
+        """What arrived meanwhile (a short read): with :meth:`send`, :attr:`inbox`,
+        :meth:`drain`, ``build``, ``io``, ``user_id`` and ``username`` this client can be driven
+        by the helpers written for :class:`tests.client.BanchoClient` (``tests.client.wait_for``,
+        the build matrix's match round and spectating)."""
+        before = len(self.received)
+        self.read(0.05)
+        return self.received[before:]
 
     def close(self) -> None:
         try:

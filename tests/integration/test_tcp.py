@@ -15,6 +15,7 @@ import signal
 import pytest
 
 from tests import client as hc
+from tests.integration import test_builds_matrix as matrix
 from tests.client import wait_for
 from chio.constants import ReplayAction
 from chio.types import ReplayFrame, ReplayFrameBundle
@@ -23,6 +24,11 @@ from tests.tcp_client import NEWEST, OLDEST, TcpClient, UserStatus, tcp_server_f
 from tests.waiting import wait_until
 
 BUILDS = [OLDEST, NEWEST]
+#: every chio breakpoint of the TCP era (chio/clients: b20121203 ... b20130801)
+BREAKPOINTS = [20121203, 20121207, 20121211, 20121212, 20121221, 20121224, 20121225, 20130118, 20130131,
+               20130209, 20130303, 20130418, 20130509, 20130604, 20130801]
+#: the breakpoints where a match or spectator layout changes (helpers/layout.py)
+MATCH_BUILDS = [20121203, 20121225, 20130118, 20130303, 20130418, 20130801]
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +111,7 @@ def test_http_build_over_tcp_is_refused(tcp_server):
 # ---------------------------------------------------------------------------------------------
 # chat and status
 # ---------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("build", BUILDS)
+@pytest.mark.parametrize("build", BREAKPOINTS)
 def test_chat_both_ways_with_an_http_player(tcp_server, build):
     modern = http_login(tcp_server)
     c = tcp_login(tcp_server, build)
@@ -256,3 +262,32 @@ def test_hand_over_closes_tcp_sessions_and_keeps_http_ones(tcp_server_factory):
                 os.kill(new_pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+# ---------------------------------------------------------------------------------------------
+# a match round and spectating both ways with a modern player, over the real socket: the build
+# matrix's scenarios (tests/integration/test_builds_matrix.py) with the TCP client in place of an
+# HTTP client of the same build
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("build", MATCH_BUILDS)
+def test_match_round_with_a_modern_player(tcp_server, build):
+    old = tcp_login(tcp_server, build)
+    new = http_login(tcp_server)
+    try:
+        matrix._round(old, new)
+        matrix._round(new, old)
+    finally:
+        old.close()
+        new.close()
+
+
+@pytest.mark.parametrize("build", MATCH_BUILDS)
+def test_spectating_both_ways_with_a_modern_player(tcp_server, build):
+    old = tcp_login(tcp_server, build)
+    new = http_login(tcp_server)
+    try:
+        matrix._watch(old, new, seed=3)
+        matrix._watch(new, old, seed=5)
+    finally:
+        old.close()
+        new.close()
