@@ -9,8 +9,8 @@ gets its layout at login from the build date of its version string
 argument (None or :data:`MODERN` = the layout of b20250306 and newer).
 
 Source of the facts: the client classes of the PyPI library chio 1.1.21
-(``chio/clients/b*.py``: one class per protocol change) and docs/protocol.md section 10
-"Client builds and their layouts", which tabulates them.
+(``chio/clients/b*.py``: one class per protocol change) and docs/protocol.md §9.1,
+which tabulates them.
 
 Encoding caches key on the *variant* of a layout for one kind of packet (``layout.v[KIND]``),
 not on the layout itself: two builds whose stats are identical share one encoded stats packet
