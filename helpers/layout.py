@@ -9,8 +9,8 @@ gets its layout at login from the build date of its version string
 argument (None or :data:`MODERN` = the layout of b20250306 and newer).
 
 Source of the facts: the client classes of the PyPI library chio 1.1.21
-(``chio/clients/b*.py``: one class per protocol change) and docs/protocol.md section 10
-"Client builds and their layouts", which tabulates them.
+(``chio/clients/b*.py``: one class per protocol change) and docs/protocol.md §9.1,
+which tabulates them.
 
 Encoding caches key on the *variant* of a layout for one kind of packet (``layout.v[KIND]``),
 not on the layout itself: two builds whose stats are identical share one encoded stats packet
@@ -77,12 +77,13 @@ class Layout:
     * ``quit_struct``: 12 is ``i32 id, u8 state`` (b20121224+); before it is a stats struct.
     * ``presence_bundle``: 95 / 96 / 97 / 98 exist (b20121224+).
     * ``title_pair``: 76 carries ``"image|url"`` (b20121221+); before only the image URL.
-    * ``v``: tuple of the variant of each packet kind (:data:`STATS` ...), 0 = modern form.
+    * ``v``: tuple of the variant of each packet kind (:data:`STATS` ...), 0 = modern form;
+      ``modern``: every variant is 0 (the layout of b20250306 and newer).
     """
 
     __slots__ = ("build", "name", "index", "protocol", "slots", "match_freemod", "match_slot_mods",
                  "match_seed", "score_v2", "frames_extra", "frames_sequence", "pp_unsigned",
-                 "message_sender_id", "quit_struct", "presence_bundle", "title_pair", "v",
+                 "message_sender_id", "quit_struct", "presence_bundle", "title_pair", "v", "modern",
                  "_server", "_client")
 
     def __init__(self, build: int, protocol: int, index: int = 0) -> None:
@@ -109,13 +110,9 @@ class Layout:
         self.v = (0 if self.pp_unsigned else 1, 0 if self.message_sender_id else 1, match_v,
                   0 if self.score_v2 else 1, frames_v, 0 if self.title_pair else 1,
                   0 if self.quit_struct else 1)
+        self.modern = not any(self.v)
         self._server = frozenset(pid for pid, since in _SINCE.items() if build < since)
         self._client = frozenset(pid for pid, since in _CLIENT_SINCE.items() if build < since)
-
-    @property
-    def modern(self) -> bool:
-        """Whether every packet has its modern (b20250306) form in this layout."""
-        return not any(self.v)
 
     def knows(self, server_packet_id: int) -> bool:
         """Whether builds of this layout know server packet ``server_packet_id`` (chio has a
