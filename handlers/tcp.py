@@ -44,7 +44,7 @@ import tornado.netutil
 import tornado.tcpserver
 
 from handlers.bancho import process_frames
-from helpers import codec, metrics, netlimits
+from helpers import codec, netlimits
 from objects.state import ChatListener
 from services import login as login_service, session
 
@@ -385,7 +385,7 @@ class Connection:
         lines, used = found
         rest = bytes(buf[used:])
         del buf
-        metrics.count_request("login")
+        state.poll_counters.count_request("login")
         state.logins_in_flight += 1  # a hand-over waits for these (services/handover.py)
         try:
             token, reply = await login_service.login(state, lines, self.ip, login_service.TCP_BUILDS)
