@@ -1,4 +1,4 @@
-"""The raw TCP listener of the osu! builds b20121203 to b20130815 (docs/protocol.md §1.8,
+"""The raw TCP listener of the osu! builds b20121203 to b20130815 (docs/protocol.md §1.9,
 docs/operations.md "The TCP listener").
 
 Those builds do not poll over HTTP: they open one TCP connection to Bancho, write their login
@@ -78,7 +78,7 @@ class FrameError(ValueError):
 
 
 def split_login(buf: bytes | bytearray, limit: int = login_service.MAX_BODY) -> tuple[bytes, int] | None:
-    """The three login lines at the start of ``buf`` (docs/protocol.md §1.8).
+    """The three login lines at the start of ``buf`` (docs/protocol.md §1.9).
 
     Returns ``(lines, consumed)`` once three ``\\n``-terminated lines are there (``lines`` keeps
     their ``\\r\\n`` ends, which :func:`services.login.parse` accepts; ``consumed`` is their

@@ -38,7 +38,7 @@ MIN_BUILD = OLDEST_BUILD
 #: builds accepted over HTTP: ``(oldest, newest)`` build dates, None = no upper bound (the
 #: TCP-era builds never poll, but tests and tools may speak their layouts over HTTP)
 HTTP_BUILDS: tuple[int, int | None] = (MIN_BUILD, None)
-#: builds that connect over raw TCP instead of HTTP (docs/protocol.md §1.8): from the oldest
+#: builds that connect over raw TCP instead of HTTP (docs/protocol.md §1.9): from the oldest
 #: with a layout (b20121203) to b20130815, the last TCP build (b20130816 polls over HTTP)
 TCP_BUILDS: tuple[int, int | None] = (OLDEST_BUILD, 20130815)
 MAX_BODY = 4096

@@ -1,7 +1,7 @@
 """A TCP-era osu! client (builds b20121203 to b20130815) for integration tests, on ``chio``.
 
 Those builds open one TCP connection, write three login lines ending in ``\\r\\n`` and then
-exchange framed packets both ways (docs/protocol.md §1.8). This client speaks that over a real
+exchange framed packets both ways (docs/protocol.md §1.9). This client speaks that over a real
 socket. Payloads are encoded and decoded with chio's class for the client's build
 (``chio.select_client(build)``: its message, status and spectator-frame layouts) and chio's
 primitives for the rest, the same way as :mod:`tests.client`; the server's own codec is never

@@ -1,5 +1,5 @@
 """The raw TCP listener of the 2012-2013 builds (handlers/tcp.py; docs/operations.md "The TCP
-listener", docs/protocol.md §1.8), against a real server over real sockets.
+listener", docs/protocol.md §1.9), against a real server over real sockets.
 
 The TCP clients are :class:`tests.tcp_client.TcpClient` with chio's classes of b20121203 (the
 oldest TCP build) and b20130801 (the newest chio knows); the HTTP players are the modern
