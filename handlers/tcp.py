@@ -399,7 +399,7 @@ class Connection:
             # the client left, the listener stopped or the session already ended during the login
             if not token.logged_out:
                 session.logout(state, token)
-            self.closed = True
+            self.close("gone during the login")  # the token was never ours: only the connection
             return
         self.token = token
         self.listener.by_token[token] = self

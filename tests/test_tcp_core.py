@@ -14,7 +14,7 @@ import socket
 import pytest
 
 from handlers.tcp import TcpListener
-from services import session
+from services import login as login_service, session
 from tests import client as C
 from tests.fakes import PASSWORD, LoginRepo, World, no_errors  # noqa: F401 (fixture)
 from tests.tcp_client import OLDEST, TcpClient
@@ -192,5 +192,96 @@ def test_port_zero_means_off():
         await listener.start()
         assert not listener.running and world.state.tcp is None
         await listener.stop()
+
+    run(main())
+
+
+def test_a_client_that_leaves_during_its_login_leaves_nothing_behind():
+    async def main():
+        world = make()
+        listener = TcpListener(world.state)
+        await listener.start()
+        repo = world.state.repo
+        gate = asyncio.Event()
+        lookup = repo.user_by_safe_name
+
+        async def slow_lookup(safe_name):
+            await gate.wait()
+            return await lookup(safe_name)
+
+        repo.user_by_safe_name = slow_lookup
+        try:
+            c = TcpClient("127.0.0.1", listener.port, OLDEST)
+            c.sock.sendall(c.login_lines("Alice", PASSWORD))
+            await wait(lambda: world.state.logins_in_flight == 1)
+            c.close()
+            await asyncio.sleep(0.05)
+            gate.set()
+            await wait(lambda: world.state.logins_in_flight == 0)
+            await wait(lambda: not listener.connections)
+            assert world.state.tokens.user(1000) is None
+            assert not listener.by_token and not listener.per_address and listener.pending == 0
+        finally:
+            await listener.stop()
+            await world.state.drain_tasks()
+
+    run(main())
+
+
+def test_a_stop_during_a_login_leaves_nothing_behind():
+    async def main():
+        world = make()
+        listener = TcpListener(world.state)
+        await listener.start()
+        repo = world.state.repo
+        gate = asyncio.Event()
+        lookup = repo.user_by_safe_name
+
+        async def slow_lookup(safe_name):
+            await gate.wait()
+            return await lookup(safe_name)
+
+        repo.user_by_safe_name = slow_lookup
+        c = TcpClient("127.0.0.1", listener.port, OLDEST)
+        c.sock.sendall(c.login_lines("Alice", PASSWORD))
+        await wait(lambda: world.state.logins_in_flight == 1)
+        await listener.stop()
+        gate.set()
+        await wait(lambda: world.state.logins_in_flight == 0)
+        assert await asyncio.to_thread(c.wait_closed, 10.0)
+        assert world.state.tokens.user(1000) is None and not listener.connections
+        c.close()
+        await world.state.drain_tasks()
+
+    run(main())
+
+
+def test_a_session_that_ended_before_the_login_returned_closes_the_connection(monkeypatch):
+    """Between the login building the session and the connection taking it, other work may run
+    (a newer login of the same user, a kick): the connection is closed and forgotten."""
+    real = login_service.login
+
+    async def login_then_ended(state, body, ip, builds=login_service.HTTP_BUILDS):
+        token, reply = await real(state, body, ip, builds)
+        if token is not None:
+            session.logout(state, token)
+        return token, reply
+
+    monkeypatch.setattr(login_service, "login", login_then_ended)
+
+    async def main():
+        world = make()
+        listener = TcpListener(world.state)
+        await listener.start()
+        try:
+            c = TcpClient("127.0.0.1", listener.port, OLDEST)
+            c.sock.sendall(c.login_lines("Alice", PASSWORD))
+            assert await asyncio.to_thread(c.wait_closed, 10.0)
+            await wait(lambda: not listener.connections)
+            assert not listener.per_address and not listener.by_token
+            c.close()
+        finally:
+            await listener.stop()
+            await world.state.drain_tasks()
 
     run(main())
