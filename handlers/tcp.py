@@ -33,6 +33,7 @@ Limits, the HTTP listener's in TCP form (docs/security.md):
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 import time
@@ -64,6 +65,8 @@ FLUSH_INTERVAL = 0.02
 HOUSEKEEPING_INTERVAL = 1.0
 #: seconds a closing connection may take to write its last bytes
 CLOSE_GRACE = 5.0
+#: seconds a stop waits for the last bytes of the connections to be written
+STOP_WAIT = 2.0
 #: the notice sent with the restart packet when the listener stops
 NOTICE_STOPPING = "Bancho is restarting. You will be reconnected in a few seconds."
 
@@ -237,14 +240,23 @@ class TcpListener(ChatListener):
             self._server.stop()
             self._server = None
         farewell = codec.notification(NOTICE_STOPPING) + codec.restart(int(self.state.cfg.server.reconnect_delay * 1000))
+        streams = []
         for conn in tuple(self.connections):
             if conn.token is not None and not self.state.lifecycle.restart_sent:
                 conn.token.enqueue(farewell)
             conn.close("server stopping")
+            streams.append(conn.stream)
         if self in self.state.chat_listeners:
             self.state.chat_listeners.remove(self)
         if getattr(self.state, "tcp", None) is self:
             self.state.tcp = None
+        # the last bytes are written before the process goes on to exit (bounded: a client that
+        # does not read is cut off after STOP_WAIT seconds)
+        deadline = time.monotonic() + STOP_WAIT
+        while any(not stream.closed() for stream in streams) and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        for stream in streams:
+            stream.close()
 
     # ------------------------------------------------------------------ connections
     def _exempt(self, ip: str) -> bool:
