@@ -14,6 +14,7 @@ import socket
 import pytest
 
 from handlers.tcp import TcpListener
+from helpers import metrics
 from services import login as login_service, session
 from tests import client as C
 from tests.fakes import PASSWORD, LoginRepo, World, no_errors  # noqa: F401 (fixture)
@@ -280,6 +281,26 @@ def test_a_session_that_ended_before_the_login_returned_closes_the_connection(mo
             await wait(lambda: not listener.connections)
             assert not listener.per_address and not listener.by_token
             c.close()
+        finally:
+            await listener.stop()
+            await world.state.drain_tasks()
+
+    run(main())
+
+
+def test_metrics_gauges_of_the_listener():
+    async def main():
+        world = make()
+        listener = TcpListener(world.state)
+        await listener.start()
+        try:
+            c = await client_login(listener, "Alice")
+            metrics.update_state_gauges(world.state)
+            assert metrics.TCP_CONNECTIONS._value.get() == 1 and metrics.TCP_SESSIONS._value.get() == 1
+            c.close()
+            await wait(lambda: not listener.connections)
+            metrics.update_state_gauges(world.state)
+            assert metrics.TCP_CONNECTIONS._value.get() == 0 and metrics.TCP_SESSIONS._value.get() == 0
         finally:
             await listener.stop()
             await world.state.drain_tasks()
