@@ -137,7 +137,7 @@ async def serve(cfg: config_module.Config):
 
     Returns ``(exit code, lifecycle)``; ``lifecycle.reexec`` tells whether to re-execute
     (``lifecycle`` is None when the start-up failed). Signals and the stop/restart flow:
-    :mod:`services.system` (docs/operations.md).
+    :mod:`services.stop`, :mod:`services.shutdown` and :mod:`services.signals` (docs/operations.md).
     """
     import tornado.netutil
 
@@ -146,10 +146,10 @@ async def serve(cfg: config_module.Config):
     from common.db import Database, DatabaseError
     from common.redis import Redis
     from services import commands as bot_commands
-    from services import handover, system, world
+    from services import handover, readiness, shutdown, signals, stop, world
     from handlers.app import make_app
     from handlers.bancho import BanchoServer, body_limit
-    from helpers import geo, metrics, netlimits, systemd
+    from helpers import geo, metrics, netlimits, sentry, systemd
     from objects.state import State
 
     logging.getLogger().addHandler(metrics.ErrorCounter(DatabaseError, RedisError))
@@ -157,7 +157,7 @@ async def serve(cfg: config_module.Config):
     # and slow bodies are logged by Tornado once per request unless throttled
     netlimits.raise_nofile_limit()
     netlimits.install_log_throttle()
-    system.init_error_reporting(cfg.sentry.dsn)
+    sentry.init_error_reporting(cfg.sentry.dsn)
     # Start-up changes nothing outside the process until every prerequisite is checked: the
     # listening socket is bound first (a second server on a busy port stops here), then Redis
     # and MySQL are read; only then are the stack's Redis keys reset (docs/operations.md).
@@ -207,7 +207,7 @@ async def serve(cfg: config_module.Config):
     build_services(state)
     for service in state.services:
         await service.start()
-    system.install_signal_handlers(state)
+    signals.install_signal_handlers(state)
     # The live state is long-lived and mostly acyclic: move what start-up built out of the
     # collector's sight and collect rarely. With the defaults, full collections over 10,000
     # sessions took 80-95 ms every 1-1.5 s and made the whole p99 of the poll (bench/README.md).
@@ -215,7 +215,7 @@ async def serve(cfg: config_module.Config):
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
     server.add_sockets(sockets)  # docs/rules.md §7.7: HTTP last, after the services
-    system.started(state, ready=channel is None)
+    readiness.started(state, ready=channel is None)
     if channel is not None:
         await handover.serving(channel)
     where = sockets[0].getsockname()[:2] if sockets else (cfg.server.host, cfg.server.port)
@@ -229,9 +229,9 @@ async def serve(cfg: config_module.Config):
         state.spawn(redis.resync(len(state.tokens), sessions), "session keys after the restore")
         state.spawn(handover.recheck(state, users), "re-check after the restart")
     while True:
-        await system.wait_for_stop(state)
+        await stop.wait_for_stop(state)
         if state.lifecycle.notify:
-            return await system.shutdown(state, server), state.lifecycle
+            return await shutdown.shutdown(state, server), state.lifecycle
         code = await handover.stop_keeping_sessions(state, server)
         if code is not None:
             return code, state.lifecycle
@@ -257,10 +257,10 @@ def run(cfg: config_module.Config) -> int:
     """Run the server until it is stopped; returns the exit code, or re-executes the process
     when a restart was asked for (SIGUSR2, ``!system restart``)."""
     code, lifecycle = _event_loop_runner(cfg)(serve(cfg))
-    from services import system
+    from services import shutdown
 
     if code == 0 and lifecycle is not None and lifecycle.reexec:
-        system.reexec(lifecycle)
+        shutdown.reexec(lifecycle)
     return code
 
 

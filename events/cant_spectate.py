@@ -5,12 +5,9 @@ The rules live in :mod:`services.spectate`, shared with logout and the referee c
 
 from __future__ import annotations
 
-from constants import packets
-from events import event
 from services import spectate
 
 
-@event(packets.C_CANT_SPECTATE)
 def handle(state, token, payload: bytes) -> None:
     """SPECTATOR_CANT_SPECTATE(me) to the host and its spectators."""
     spectate.cant_spectate(state, token)

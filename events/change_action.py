@@ -12,7 +12,6 @@ and one after it: docs/security.md, "Hardening II: in game").
 from __future__ import annotations
 
 from constants import game, packets
-from events import event
 from helpers import codec
 from objects.token import REPLY_STATUS
 from services import session
@@ -21,7 +20,6 @@ from helpers.codec import PacketError
 MAX_TEXT = 512
 
 
-@event(packets.C_CHANGE_ACTION)
 def handle(state, token, payload: bytes) -> None:
     """Store the status; reply with own 83 + 11 (after a stats reload when needed)."""
     action, text, md5, mods, mode, beatmap_id = codec.read_status(payload).as_tuple()

@@ -8,8 +8,6 @@ Unknown channels, channels the user may not read, and the runtime ``#spectator``
 
 from __future__ import annotations
 
-from constants import packets
-from events import event
 from services import channels
 from helpers import codec
 from objects.channel import MULTIPLAYER_PREFIX, SPECTATOR_PREFIX
@@ -18,7 +16,6 @@ CLIENT_LOCAL = ("#highlight", "#userlog")
 RUNTIME = ("#spectator", "#multiplayer")
 
 
-@event(packets.C_CHANNEL_JOIN)
 def handle(state, token, payload: bytes) -> None:
     """Join the named channel or refuse it with 66."""
     name = codec.read_str(payload)

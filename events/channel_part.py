@@ -6,14 +6,11 @@ The runtime ``#spectator`` and ``#multiplayer`` channels cannot be parted by han
 
 from __future__ import annotations
 
-from constants import packets
-from events import event
 from services import channels
 from helpers import codec
 from objects.channel import MULTIPLAYER_PREFIX, SPECTATOR_PREFIX
 
 
-@event(packets.C_CHANNEL_PART)
 def handle(state, token, payload: bytes) -> None:
     """Part the channel; nothing happens for channels the user is not in."""
     name = codec.read_str(payload)

@@ -5,14 +5,11 @@ The rules live in :mod:`services.multiplayer`, shared with logout and the refere
 
 from __future__ import annotations
 
-from constants import packets
-from events import event
 from services import multiplayer
 from helpers import codec
 from helpers.codec import PacketError
 
 
-@event(packets.C_CREATE_MATCH)
 def handle(state, token, payload: bytes) -> None:
     """Create a match from the struct, or answer 37 (malformed struct, bad name, restricted, silenced)."""
     try:

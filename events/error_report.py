@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import logging
 
-from constants import packets
-from events import event
 from objects import ratelimit
 from helpers import codec
 
@@ -30,7 +28,6 @@ def clean(text: str, limit: int) -> str:
     return cut.translate(_CONTROLS) + ("..." if len(text) > limit else "")
 
 
-@event(packets.C_ERROR_REPORT)
 def handle(state, token, payload: bytes) -> None:
     """Log the cleaned report unless the session is over its report limit."""
     limits = state.cfg.limits

@@ -8,14 +8,11 @@ limited per session (``[limits] friend_changes`` per ``friend_window`` s; docs/s
 from __future__ import annotations
 
 from common.db import DatabaseError
-from constants import packets
-from events import event
 from objects import ratelimit
 from services import session
 from helpers import codec
 
 
-@event(packets.C_FRIEND_ADD)
 def handle(state, token, payload: bytes) -> None:
     """Schedule the insert."""
     friend_id = codec.read_i32(payload)

@@ -6,14 +6,11 @@ Counted with the additions against ``[limits] friend_changes`` per ``friend_wind
 from __future__ import annotations
 
 from common.db import DatabaseError
-from constants import packets
-from events import event
 from objects import ratelimit
 from services import session
 from helpers import codec
 
 
-@event(packets.C_FRIEND_REMOVE)
 def handle(state, token, payload: bytes) -> None:
     """Schedule the delete."""
     friend_id = codec.read_i32(payload)

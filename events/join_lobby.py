@@ -5,12 +5,9 @@ The rules live in :mod:`services.multiplayer`, shared with logout and the refere
 
 from __future__ import annotations
 
-from constants import packets
-from events import event
 from services import multiplayer
 
 
-@event(packets.C_JOIN_LOBBY)
 def handle(state, token, payload: bytes) -> None:
     """Enter the lobby audience; NEW_MATCH (censored) for every match."""
     multiplayer.join_lobby(state, token)

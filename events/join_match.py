@@ -5,14 +5,11 @@ The rules live in :mod:`services.multiplayer`, shared with logout and the refere
 
 from __future__ import annotations
 
-from constants import packets
-from events import event
 from services import multiplayer
 from helpers import codec
 from helpers.codec import PacketError
 
 
-@event(packets.C_JOIN_MATCH)
 def handle(state, token, payload: bytes) -> None:
     """Join the match or answer 37 (unknown id, wrong password, full, restricted, silenced)."""
     try:

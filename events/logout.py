@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import time
 
-from constants import packets
-from events import event
 from services import session
 
 
-@event(packets.C_LOGOUT)
 def handle(state, token, payload: bytes) -> None:
     """Run the logout procedure unless the token is younger than the grace period."""
     if time.monotonic() - token.login_time < state.cfg.sessions.logout_grace:

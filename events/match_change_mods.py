@@ -5,13 +5,10 @@ The rules live in :mod:`services.multiplayer`, shared with logout and the refere
 
 from __future__ import annotations
 
-from constants import packets
-from events import event
 from services import multiplayer
 from helpers import codec
 
 
-@event(packets.C_MATCH_CHANGE_MODS)
 def handle(state, token, payload: bytes) -> None:
     """Normal mode: host only; free-mod: own slot (non-speed mods), the host also the speed mods."""
     multiplayer.change_mods(state, token, codec.read_i32(payload))

@@ -5,13 +5,10 @@ The rules live in :mod:`services.multiplayer`, shared with logout and the refere
 
 from __future__ import annotations
 
-from constants import packets
-from events import event
 from services import multiplayer
 from helpers import codec
 
 
-@event(packets.C_MATCH_CHANGE_PASSWORD)
 def handle(state, token, payload: bytes) -> None:
     """Host only: new password, 91 to the members, updates."""
     multiplayer.change_password(state, token, codec.read_match(payload, token.layout).password)

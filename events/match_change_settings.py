@@ -5,13 +5,10 @@ The rules live in :mod:`services.multiplayer`, shared with logout and the refere
 
 from __future__ import annotations
 
-from constants import packets
-from events import event
 from services import multiplayer
 from helpers import codec
 
 
-@event(packets.C_MATCH_CHANGE_SETTINGS)
 def handle(state, token, payload: bytes) -> None:
     """Host only: apply the host-editable fields of the struct."""
     multiplayer.change_settings(state, token, codec.read_match(payload, token.layout))

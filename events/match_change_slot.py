@@ -5,13 +5,10 @@ The rules live in :mod:`services.multiplayer`, shared with logout and the refere
 
 from __future__ import annotations
 
-from constants import packets
-from events import event
 from services import multiplayer
 from helpers import codec
 
 
-@event(packets.C_MATCH_CHANGE_SLOT)
 def handle(state, token, payload: bytes) -> None:
     """Move to an OPEN slot 0..15 (not while locked by a referee, counting down or playing)."""
     slot = codec.read_i32(payload)

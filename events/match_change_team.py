@@ -5,12 +5,9 @@ The rules live in :mod:`services.multiplayer`, shared with logout and the refere
 
 from __future__ import annotations
 
-from constants import packets
-from events import event
 from services import multiplayer
 
 
-@event(packets.C_MATCH_CHANGE_TEAM)
 def handle(state, token, payload: bytes) -> None:
     """Team modes only: RED ↔ BLUE."""
     multiplayer.change_team(state, token)

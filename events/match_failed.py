@@ -5,12 +5,9 @@ The rules live in :mod:`services.multiplayer`, shared with logout and the refere
 
 from __future__ import annotations
 
-from constants import packets
-from events import event
 from services import multiplayer
 
 
-@event(packets.C_MATCH_FAILED)
 def handle(state, token, payload: bytes) -> None:
     """MATCH_PLAYER_FAILED(slot id) to the players, once per player and round."""
     multiplayer.player_failed(state, token)

@@ -5,12 +5,9 @@ The rules live in :mod:`services.multiplayer`, shared with logout and the refere
 
 from __future__ import annotations
 
-from constants import packets
-from events import event
 from services import multiplayer
 
 
-@event(packets.C_MATCH_HAS_BEATMAP)
 def handle(state, token, payload: bytes) -> None:
     """The player has the map again: NOT_READY."""
     multiplayer.set_has_map(state, token, True)

@@ -5,13 +5,10 @@ The rules live in :mod:`services.multiplayer`, shared with logout and the refere
 
 from __future__ import annotations
 
-from constants import packets
-from events import event
 from services import chat, multiplayer
 from helpers import codec
 
 
-@event(packets.C_MATCH_INVITE)
 def handle(state, token, payload: bytes) -> None:
     """MATCH_INVITE (88) to the user, from a seated player. Refused while the sender is
     silenced; a delivered invite counts against the chat spam limit like a message

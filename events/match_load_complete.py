@@ -5,12 +5,9 @@ The rules live in :mod:`services.multiplayer`, shared with logout and the refere
 
 from __future__ import annotations
 
-from constants import packets
-from events import event
 from services import multiplayer
 
 
-@event(packets.C_MATCH_LOAD_COMPLETE)
 def handle(state, token, payload: bytes) -> None:
     """Mark the player loaded; ALL_PLAYERS_LOADED once when all are."""
     multiplayer.player_loaded(state, token)

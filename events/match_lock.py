@@ -5,13 +5,10 @@ The rules live in :mod:`services.multiplayer`, shared with logout and the refere
 
 from __future__ import annotations
 
-from constants import packets
-from events import event
 from services import multiplayer
 from helpers import codec
 
 
-@event(packets.C_MATCH_LOCK)
 def handle(state, token, payload: bytes) -> None:
     """Host only: toggle LOCKED/OPEN; locking an occupied slot kicks its player; never the host's own slot."""
     multiplayer.toggle_lock(state, token, codec.read_i32(payload))

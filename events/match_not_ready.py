@@ -5,12 +5,9 @@ The rules live in :mod:`services.multiplayer`, shared with logout and the refere
 
 from __future__ import annotations
 
-from constants import packets
-from events import event
 from services import multiplayer
 
 
-@event(packets.C_MATCH_NOT_READY)
 def handle(state, token, payload: bytes) -> None:
     """READY → NOT_READY."""
     multiplayer.set_ready(state, token, False)

@@ -5,12 +5,9 @@ The rules live in :mod:`services.multiplayer`, shared with logout and the refere
 
 from __future__ import annotations
 
-from constants import packets
-from events import event
 from services import multiplayer
 
 
-@event(packets.C_MATCH_SCORE_UPDATE)
 def handle(state, token, payload: bytes) -> None:
     """Relay the frame as 48 (slot id patched) to the players of the running round."""
     multiplayer.score_update(state, token, payload)

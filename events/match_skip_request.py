@@ -5,12 +5,9 @@ The rules live in :mod:`services.multiplayer`, shared with logout and the refere
 
 from __future__ import annotations
 
-from constants import packets
-from events import event
 from services import multiplayer
 
 
-@event(packets.C_MATCH_SKIP_REQUEST)
 def handle(state, token, payload: bytes) -> None:
     """MATCH_PLAYER_SKIPPED(slot id) to the players; MATCH_SKIP when all skipped."""
     multiplayer.player_skipped(state, token)

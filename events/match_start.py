@@ -5,12 +5,9 @@ The rules live in :mod:`services.multiplayer`, shared with logout and the refere
 
 from __future__ import annotations
 
-from constants import packets
-from events import event
 from services import multiplayer
 
 
-@event(packets.C_MATCH_START)
 def handle(state, token, payload: bytes) -> None:
     """Host only: start the round with every player that has the map (never while a round runs)."""
     multiplayer.request_start(state, token)

@@ -5,13 +5,10 @@ The rules live in :mod:`services.multiplayer`, shared with logout and the refere
 
 from __future__ import annotations
 
-from constants import packets
-from events import event
 from services import multiplayer
 from helpers import codec
 
 
-@event(packets.C_MATCH_TRANSFER_HOST)
 def handle(state, token, payload: bytes) -> None:
     """Host only: give host to the user in that slot (it gets 50)."""
     multiplayer.transfer_host(state, token, codec.read_i32(payload))

@@ -5,12 +5,9 @@ The rules live in :mod:`services.multiplayer`, shared with logout and the refere
 
 from __future__ import annotations
 
-from constants import packets
-from events import event
 from services import multiplayer
 
 
-@event(packets.C_PART_MATCH)
 def handle(state, token, payload: bytes) -> None:
     """Leave the match the user sits in (no-op when none)."""
     multiplayer.leave(state, token)

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from constants import packets
-from events import event
 
 
-@event(packets.C_PING)
 def handle(state, token, payload: bytes) -> None:
     """Nothing to do (docs/protocol.md §8)."""

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from constants import packets
-from events import event
 from services import chat
 from helpers import codec
 
 
-@event(packets.C_PRIVATE_MESSAGE)
 def handle(state, token, payload: bytes) -> None:
     """Send the message to the user through the chat pipeline (docs/rules.md §6.2, §6.3)."""
     _, content, target, _ = codec.read_message(payload, token.layout)

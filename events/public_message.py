@@ -3,13 +3,10 @@ and target are used, the identity is the token's (docs/protocol.md §4.4, §7.3)
 
 from __future__ import annotations
 
-from constants import packets
-from events import event
 from services import chat
 from helpers import codec
 
 
-@event(packets.C_PUBLIC_MESSAGE)
 def handle(state, token, payload: bytes) -> None:
     """Send the message to the channel through the chat pipeline (docs/rules.md §6.2)."""
     _, content, target, _ = codec.read_message(payload, token.layout)

@@ -3,12 +3,9 @@
 
 from __future__ import annotations
 
-from constants import packets
-from events import event
 from helpers import codec
 
 
-@event(packets.C_RECEIVE_UPDATES)
 def handle(state, token, payload: bytes) -> None:
     """Store the presence filter."""
     value = codec.read_i32(payload)

@@ -5,13 +5,10 @@ per session (docs/security.md, "Hardening II: in game")."""
 
 from __future__ import annotations
 
-from constants import packets
-from events import event
 from objects.token import REPLY_STATS
 from services import session
 
 
-@event(packets.C_REQUEST_STATUS_UPDATE)
 def handle(state, token, payload: bytes) -> None:
     """Schedule the reload (at most one in flight per session, one more after it)."""
     session.request_stats_reload(state, token, REPLY_STATS)

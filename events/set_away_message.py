@@ -5,15 +5,12 @@ counted against the spam limit like a message (docs/security.md, "Hardening II: 
 
 from __future__ import annotations
 
-from constants import packets
-from events import event
 from services import chat
 from helpers import codec
 
 MAX_AWAY = 256
 
 
-@event(packets.C_SET_AWAY_MESSAGE)
 def handle(state, token, payload: bytes) -> None:
     """Store or clear the away text (at most 256 characters) and confirm it."""
     _, content, _, _ = codec.read_message(payload, token.layout)

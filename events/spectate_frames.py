@@ -5,12 +5,9 @@ The rules live in :mod:`services.spectate`, shared with logout and the referee c
 
 from __future__ import annotations
 
-from constants import packets
-from events import event
 from services import spectate
 
 
-@event(packets.C_SPECTATE_FRAMES)
 def handle(state, token, payload: bytes) -> None:
     """Relay the bundle unchanged as 15 to every spectator, never back to the host."""
     spectate.relay_frames(state, token, payload)

@@ -5,13 +5,10 @@ The rules live in :mod:`services.spectate`, shared with logout and the referee c
 
 from __future__ import annotations
 
-from constants import packets
-from events import event
 from services import spectate
 from helpers import codec
 
 
-@event(packets.C_START_SPECTATING)
 def handle(state, token, payload: bytes) -> None:
     """Spectate the user (refused for oneself, the bot, restricted and offline users)."""
     spectate.start_spectating(state, token, codec.read_i32(payload))

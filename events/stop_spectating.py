@@ -5,12 +5,9 @@ The rules live in :mod:`services.spectate`, shared with logout and the referee c
 
 from __future__ import annotations
 
-from constants import packets
-from events import event
 from services import spectate
 
 
-@event(packets.C_STOP_SPECTATING)
 def handle(state, token, payload: bytes) -> None:
     """Stop spectating (no-op when spectating nobody)."""
     spectate.stop_spectating(state, token)

@@ -5,13 +5,10 @@ The rules live in :mod:`services.multiplayer`, shared with logout and the refere
 
 from __future__ import annotations
 
-from constants import packets
-from events import event
 from services import multiplayer
 from helpers import codec
 
 
-@event(packets.C_TOURNAMENT_LEAVE_MATCH_CHANNEL)
 def handle(state, token, payload: bytes) -> None:
     """Leave the match channel (66 ``#multiplayer``); harmless when never joined."""
     multiplayer.stop_observing(state, token, codec.read_i32(payload))

@@ -5,13 +5,10 @@ The rules live in :mod:`services.multiplayer`, shared with logout and the refere
 
 from __future__ import annotations
 
-from constants import packets
-from events import event
 from services import multiplayer
 from helpers import codec
 
 
-@event(packets.C_TOURNAMENT_MATCH_INFO_REQUEST)
 def handle(state, token, payload: bytes) -> None:
     """Staff tournament clients get the censored MATCH_UPDATE; anyone else nothing."""
     multiplayer.tourney_match_info(state, token, codec.read_i32(payload))

@@ -3,14 +3,11 @@
 
 from __future__ import annotations
 
-from constants import packets
-from events import event
 from helpers import codec
 
 MAX_IDS = 256
 
 
-@event(packets.C_USER_PRESENCE_REQUEST)
 def handle(state, token, payload: bytes) -> None:
     """Queue the cached presence packet of each visible requested user."""
     for user_id in codec.read_i32_list(payload, MAX_IDS):

@@ -4,12 +4,9 @@ repeating the frame must not multiply it (docs/security.md, "Hardening II: in ga
 
 from __future__ import annotations
 
-from constants import packets
-from events import event
 from objects.token import POLL_PRESENCE_ALL
 
 
-@event(packets.C_USER_PRESENCE_REQUEST_ALL)
 def handle(state, token, payload: bytes) -> None:
     """Queue the presence of every visible online user (the payload is not read), once per poll."""
     if token.poll_flags & POLL_PRESENCE_ALL:

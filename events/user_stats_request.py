@@ -3,14 +3,11 @@ skipping self, offline and restricted users (docs/rules.md §3.4, S70). At most 
 
 from __future__ import annotations
 
-from constants import packets
-from events import event
 from helpers import codec
 
 MAX_IDS = 32
 
 
-@event(packets.C_USER_STATS_REQUEST)
 def handle(state, token, payload: bytes) -> None:
     """Queue the cached stats packet of each visible requested user."""
     for user_id in codec.read_i32_list(payload, MAX_IDS):

@@ -44,7 +44,7 @@ from typing import Any
 import tornado.web
 
 from common.ripple import safe_username
-from services import chat, system
+from services import chat, stop
 from objects.state import State
 
 log = logging.getLogger("pep.api")
@@ -201,7 +201,7 @@ class CiTrigger(ApiHandler):
             self.reply(400, {"message": "invalid ci key", "status": 400})
             return
         log.warning("ciTrigger from %s: shutdown scheduled", self.request.remote_ip)
-        system.schedule_shutdown(self.state, restart=False, message=CI_NOTICE, send_after=5, delay=20)
+        stop.schedule_shutdown(self.state, restart=False, message=CI_NOTICE, send_after=5, delay=20)
         self.reply(200, {"message": "ok", "status": 200})
 
 

@@ -27,7 +27,7 @@ import tornado.web
 
 from constants import game
 from events import HANDLERS, RESTRICTED_ALLOWED
-from helpers import codec, metrics
+from helpers import codec
 from objects.state import State
 from objects.token import Token
 from services import login as login_service, session
@@ -55,12 +55,13 @@ def process_frames(state: State, token: Token, body: bytes) -> int:
     if problems:
         log.info("poll user=%d: dropped %d malformed/truncated byte(s) or frame(s)", token.user_id, problems)
     handled = 0
+    counters = state.poll_counters
     token.poll_flags = 0  # what a poll answers at most once (docs/security.md)
     for packet_id, payload in frames:
         if token.logged_out:
             break
         handler = HANDLERS.get(packet_id)
-        metrics.count_packet(packet_id, handler is not None)
+        counters.count_packet(packet_id, handler is not None)
         if handler is None:
             log.debug("poll user=%d: unknown packet %d (%d bytes)", token.user_id, packet_id, len(payload))
             continue
@@ -88,7 +89,7 @@ def poll(state: State, token_string: str, body: bytes) -> bytes:
     started = time.perf_counter()
     token = state.tokens.get(token_string)
     if token is None:
-        metrics.count_request("unknown_token")
+        state.poll_counters.count_request("unknown_token")
         kicked = state.kicked.pop(token_string, None)
         if kicked is not None:
             return kicked[0].drain()
@@ -97,12 +98,12 @@ def poll(state: State, token_string: str, body: bytes) -> bytes:
     if token.overflowed:  # its queue grew past [limits] max_queue: it lost packets, start over
         session.logout(state, token)
         return RECONNECT_REPLY
-    metrics.count_request("poll")
+    state.poll_counters.count_request("poll")
     process_frames(state, token, body)
     data = token.drain()
     if token.kicked:  # kicked during its own poll: its final packets go out now
         state.kicked.pop(token.token, None)
-    metrics.observe_poll(time.perf_counter() - started)
+    state.poll_counters.observe_poll(time.perf_counter() - started)
     return data
 
 
@@ -113,7 +114,7 @@ async def login(state: State, body: bytes, ip: str) -> tuple[str, bytes]:
     login was refused (the reply then carries the negative code). Never raises
     (``services.login.login``).
     """
-    metrics.count_request("login")
+    state.poll_counters.count_request("login")
     state.logins_in_flight += 1  # a hand-over waits for these (services/handover.py)
     try:
         token, reply = await login_service.login(state, body, ip)

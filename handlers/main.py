@@ -17,7 +17,6 @@ import tornado.web
 
 from constants import game
 from handlers import bancho
-from helpers import metrics
 from objects.state import State
 
 
@@ -35,7 +34,7 @@ class MainHandler(tornado.web.RequestHandler):
     def get(self) -> None:
         """A small HTML status page (online users, uptime); handy as a health check."""
         state = self.state
-        metrics.count_request("status")
+        state.poll_counters.count_request("status")
         uptime = int(time.time() - state.started)
         self.write(
             "<!doctype html><html><head><title>pep.py</title></head><body>"

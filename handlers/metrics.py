@@ -54,7 +54,7 @@ class MetricsHandler(tornado.web.RequestHandler):
             return
         metrics.update_state_gauges(self.state)
         self.set_header("Content-Type", prometheus_client.CONTENT_TYPE_LATEST)
-        self.finish(prometheus_client.generate_latest())
+        self.finish(metrics.exposition(self.state.poll_counters))
 
 
 def routes(state: State) -> list:

@@ -1,13 +1,15 @@
 """Prometheus metrics of the server (prometheus-client, the default registry).
 
-Counters and histograms live here as module globals so that any module can count without a
-reference to the state: ``from helpers import metrics; metrics.count_pubsub("peppy:ban")``.
+The prometheus-client counters and gauges are registered in prometheus-client's default
+registry, as the library is designed (one registry per process; docs/decisions.md
+"Module-level state"), so that any module can count without
+a reference to the state: ``from helpers import metrics; metrics.count_pubsub("peppy:ban")``.
 Gauges that describe the live state (online users, matches, channels) are set from the state
 when ``/metrics`` is scraped (:func:`update_state_gauges`), never on the hot path.
 
-Cost on the poll path: requests and packets are counted in plain dicts (one increment, no
-lock; the event loop is the only writer) and read by a collector when ``/metrics`` is scraped;
-the poll-time histogram likewise (a bucket list and a sum, no lock).
+Cost on the poll path: requests, packets and the poll-time histogram are plain counts in a
+:class:`PollCounters` owned by the state (``state.poll_counters``: one increment, no lock; the
+event loop is the only writer), read when ``/metrics`` is scraped (:func:`exposition`).
 
 Metric names (all prefixed ``pep_``; docs/operations.md lists them with their meaning):
 
@@ -41,7 +43,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import REGISTRY, Counter, Gauge
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
 from prometheus_client.utils import floatToGoString
 
@@ -78,54 +80,69 @@ LOGIN_OUTCOMES = {
     -1: "failed", -2: "old_client", -3: "banned", -4: "locked", -5: "error", -8: "verification",
 }
 
-# poll-path counters: plain dicts written by the event loop only, exported at scrape time
-_packets: dict[int | str, int] = {}
-_requests: dict[str, int] = {}
-# the poll-time histogram the same way: one count per bucket (the last one is +Inf), and the sum
-# (bench/README.md: prometheus-client's Histogram.observe took a lock and ~40% of the poll's own time)
-_poll_buckets: list[int] = [0] * (len(POLL_BUCKETS) + 1)
-_poll_sum: list[float] = [0.0]
+class PollCounters:
+    """The poll-path counters of one server (``state.poll_counters``): handled client packets
+    by id, Bancho requests by kind and the poll-time histogram, as plain counts written by the
+    event loop only (no lock) and exported when ``/metrics`` is scraped.
 
+    bench/README.md: prometheus-client's ``Histogram.observe`` took a lock and ~40% of the
+    poll's own time, hence plain counts. The object is also a prometheus-client collector
+    (:meth:`collect`), registered in a registry of its own (``registry``), never in the
+    process-wide default one, so every ``State`` (tests build many) has its own counts.
+    """
 
-def count_packet(packet_id: int, known: bool = True) -> None:
-    """Count one handled client packet (``known=False`` for ids without a handler: they all
-    count as ``unknown``, so a client cannot create labels at will)."""
-    key: int | str = packet_id if known else "unknown"
-    _packets[key] = _packets.get(key, 0) + 1
+    __slots__ = ("packets", "requests", "poll_buckets", "poll_sum", "registry")
 
+    def __init__(self) -> None:
+        #: packet id (or ``"unknown"``) -> packets handled
+        self.packets: dict[int | str, int] = {}
+        #: request kind -> requests
+        self.requests: dict[str, int] = {}
+        #: one count per bucket of :data:`POLL_BUCKETS`, the last one is +Inf
+        self.poll_buckets: list[int] = [0] * (len(POLL_BUCKETS) + 1)
+        #: sum of the observed poll times, seconds
+        self.poll_sum = 0.0
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(self)
 
-def count_request(kind: str) -> None:
-    """Count one Bancho request: ``login``, ``poll``, ``unknown_token`` or ``status``."""
-    _requests[kind] = _requests.get(kind, 0) + 1
+    def count_packet(self, packet_id: int, known: bool = True) -> None:
+        """Count one handled client packet (``known=False`` for ids without a handler: they all
+        count as ``unknown``, so a client cannot create labels at will)."""
+        key: int | str = packet_id if known else "unknown"
+        self.packets[key] = self.packets.get(key, 0) + 1
 
+    def count_request(self, kind: str) -> None:
+        """Count one Bancho request: ``login``, ``poll``, ``unknown_token`` or ``status``."""
+        self.requests[kind] = self.requests.get(kind, 0) + 1
 
-class _PollPathCollector:
-    """Exposes the poll-path dict counters as ``pep_packets_total`` and ``pep_requests_total``."""
+    def observe_poll(self, seconds: float, _bisect: Any = bisect.bisect_left) -> None:
+        """Record the duration of one poll, in seconds (bucket ``le`` = the first bound >= it)."""
+        self.poll_buckets[_bisect(POLL_BUCKETS, seconds)] += 1
+        self.poll_sum += seconds
 
     def collect(self) -> Any:
+        """The counts as ``pep_packets_total``, ``pep_requests_total`` and the ``pep_poll_seconds``
+        histogram (prometheus-client metric families)."""
         packets = CounterMetricFamily("pep_packets", "Client packets handled, by packet id", labels=["packet"])
-        for key, value in list(_packets.items()):
+        for key, value in list(self.packets.items()):
             packets.add_metric([str(key)], value)
         requests = CounterMetricFamily("pep_requests", "Bancho endpoint requests by kind", labels=["kind"])
-        for kind, value in list(_requests.items()):
+        for kind, value in list(self.requests.items()):
             requests.add_metric([kind], value)
         buckets = []
         total = 0
-        for bound, count in zip((*POLL_BUCKETS, float("inf")), list(_poll_buckets)):
+        for bound, count in zip((*POLL_BUCKETS, float("inf")), list(self.poll_buckets)):
             total += count
             buckets.append((floatToGoString(bound), total))
         poll = HistogramMetricFamily("pep_poll_seconds", "Server-side duration of one poll (frames and reply), seconds",
-                                     buckets=buckets, sum_value=_poll_sum[0])
+                                     buckets=buckets, sum_value=self.poll_sum)
         return [packets, requests, poll]
 
 
-REGISTRY.register(_PollPathCollector())
-
-
-def observe_poll(seconds: float, _bisect: Any = bisect.bisect_left) -> None:
-    """Record the duration of one poll, in seconds (bucket ``le`` = the first bound >= it)."""
-    _poll_buckets[_bisect(POLL_BUCKETS, seconds)] += 1
-    _poll_sum[0] += seconds
+def exposition(counters: PollCounters) -> bytes:
+    """The ``/metrics`` page: the process-wide registry of prometheus-client, then the poll
+    counters of this server (Prometheus text format; the metric names do not overlap)."""
+    return generate_latest(REGISTRY) + generate_latest(counters.registry)
 
 
 def count_login(code: int, reason: str = "") -> None:

@@ -16,7 +16,7 @@ The messages pep.py sends (docs/operations.md):
 * ``STOPPING=1`` when a shutdown starts.
 
 This module only speaks the protocol and sets up logging; the timers that use it live in
-:mod:`services.system`. No state, no third-party dependency.
+:mod:`services.readiness`, :mod:`services.shutdown` and :mod:`services.signals`. No state, no third-party dependency.
 """
 
 from __future__ import annotations

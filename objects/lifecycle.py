@@ -2,7 +2,8 @@
 systemd notifier (docs/operations.md "Restarting, stopping, reloading").
 
 One :class:`Lifecycle` belongs to each :class:`objects.state.State` (``state.lifecycle``); the
-procedures that drive it are in :mod:`services.system`.
+procedures that drive it are in :mod:`services.stop`, :mod:`services.shutdown`,
+:mod:`services.signals` and :mod:`services.readiness`.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable, Coroutine, Protocol
 
 from common.ripple import Repository, Settings
 from helpers.config import Config
+from helpers.metrics import PollCounters
 from helpers.netlimits import Throttle
 from objects.channel import ChannelList
 from objects.lifecycle import Lifecycle
@@ -97,7 +98,7 @@ class State:
     ``db`` (:class:`common.db.Database`) and ``redis`` (:class:`common.redis.Redis`) are
     required; tests that do not need the real ones pass the fakes of ``tests/fakes.py``.
     Runtime objects reachable from here: ``lifecycle`` (stop/restart, systemd), ``services``
-    (background services, started and stopped by ``pep.py`` and :mod:`services.system`),
+    (background services, started and stopped by ``pep.py`` and :mod:`services.shutdown`),
     ``listener`` (the pub/sub listener once started), ``bot_hooks`` (who answers the bot's
     messages), ``cpu_pool`` (bcrypt) and ``io_pool`` (blocking HTTP calls of bot commands).
     """
@@ -142,6 +143,7 @@ class State:
         self.login_failures_ip = FailureLimiter(limits.login_failures_ip, limits.login_failure_window)
         self.login_failures_account = FailureLimiter(limits.login_failures_account, limits.login_failure_window)
         self.started = time.time()
+        self.poll_counters = PollCounters()  # poll-path counts for /metrics (helpers/metrics.py)
         # bcrypt releases the GIL: one thread per core runs checks in parallel; more threads
         # would only take the core away from the event loop (polls) during a login storm
         self.cpu_pool = concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2,

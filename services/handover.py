@@ -44,7 +44,7 @@ from objects.channel import MULTIPLAYER_PREFIX, SPECTATOR_PREFIX, Channel
 from objects.match import Match, match_from_snapshot, match_to_snapshot
 from objects.snapshot import Record, SnapshotError, records
 from objects.token import Token
-from services import moderation, pubsub_handlers, session, system
+from services import moderation, pubsub_handlers, session, shutdown
 from services.commands import mp as mp_commands
 from services.commands import np as np_commands
 
@@ -665,7 +665,7 @@ async def stop_keeping_sessions(state: State, server: Any, hard_exit: bool = Tru
     (None; the stop request is cleared). Stop (SIGTERM): :func:`quiesce`, write the snapshot
     (:func:`store`), close the pools without logging anyone out (0). If the snapshot cannot be
     written, the sessions are logged out as in a maintenance stop (their clients log in again
-    at the next start). The hard-exit timer (:func:`services.system.arm_hard_exit`) is armed only
+    at the next start). The hard-exit timer (:func:`services.shutdown.arm_hard_exit`) is armed only
     for the parts after a successful hand-over and for the stop: the old process must outlive a
     slow start of the new one, which it serves through (bounded by this module's timeouts).
     """
@@ -682,11 +682,11 @@ async def stop_keeping_sessions(state: State, server: Any, hard_exit: bool = Tru
             state.restarting = False
             return None
         if hard_exit:
-            system.arm_hard_exit(lc, system.CLEANUP_TIMEOUT + 5)
+            shutdown.arm_hard_exit(lc, shutdown.CLEANUP_TIMEOUT + 5)
         return await _close_keeping_sessions(state, "stopped after the hand-over")
     lc.notifier.stopping("stopping (sessions kept)")
     if hard_exit:
-        system.arm_hard_exit(lc, LOGIN_WAIT + system.CLEANUP_TIMEOUT + 20)
+        shutdown.arm_hard_exit(lc, LOGIN_WAIT + shutdown.CLEANUP_TIMEOUT + 20)
     await quiesce(state, server)
     state.restarting = True
     if lc.ticker is not None:
@@ -698,7 +698,7 @@ async def stop_keeping_sessions(state: State, server: Any, hard_exit: bool = Tru
     except Exception as exc:
         log.error("the snapshot could not be written (%s): sessions are logged out; clients will log in "
                   "again at the next start", exc)
-        await asyncio.wait_for(system.logout_and_close(state), system.CLEANUP_TIMEOUT)
+        await asyncio.wait_for(shutdown.logout_and_close(state), shutdown.CLEANUP_TIMEOUT)
         lc.close()
         log.info("stopped (sessions logged out)")
         return 0
@@ -715,7 +715,7 @@ async def _close_keeping_sessions(state: State, done: str) -> int:
         lc.ticker.stop()
         lc.ticker = None
     await state.drain_tasks(2.0)
-    await system.close_pools(state)
+    await shutdown.close_pools(state)
     lc.reexec = False
     lc.close()
     log.info("%s", done)

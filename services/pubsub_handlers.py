@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from common.db import DatabaseError
 from services.pubsub import Subscription
-from services import chat, moderation, session, system
+from services import chat, moderation, reload, session
 from helpers import codec
 
 if TYPE_CHECKING:
@@ -56,14 +56,14 @@ async def change_username(state: State, data: dict[str, Any]) -> None:
 
 async def reload_settings(state: State, _: None) -> None:
     """``peppy:reload_settings`` (literal ``reload``): bancho settings, menu icon, new channels."""
-    await system.reload_settings(state)
+    await reload.reload_settings(state)
 
 
 async def reload_chat_channels(state: State, _: None) -> None:
     """``peppy:reload_chat_channels`` (literal ``reload``, RAP): no peer subscribes to it; the
     spec recommends the channel part of ``reload_settings``. The whole reload is run (it only
     adds channels and resends the listing and the menu icon), so there is one code path."""
-    await system.reload_settings(state)
+    await reload.reload_settings(state)
 
 
 async def update_cached_stats(state: State, user_id: int) -> None:

@@ -8,9 +8,15 @@
 * ``nocython``     - the same file with ``import cython`` made to fail, i.e. the
   module's built-in shim (what a deployment without Cython runs).
 * ``imported``     - ``helpers.codec`` imported by its own name when no extension is built,
-  i.e. the interpreted .py as the server would run it. Skipped when the extension is built
-  (it would be the ``compiled`` form again). This is the form ``scripts/mutation.sh`` mutates
-  (docs/testing.md): only code reached under its real module name is traced to mutants.
+  i.e. the interpreted .py as the server would run it. This is the form ``scripts/mutation.sh``
+  mutates (docs/testing.md): only code reached under its real module name is traced to mutants.
+
+:func:`available` is what the tests are parametrized over: every form that exists in this
+checkout and is not another one again. With the extension built (``scripts/setup.sh`` builds
+it), that is ``compiled``, ``interpreted`` and ``nocython`` (``imported`` would be the
+compiled extension once more); without it, ``interpreted``, ``nocython`` and ``imported``.
+So one run tests the compiled and the pure-Python codec side by side, and nothing is skipped
+for a form that is not there.
 """
 
 from __future__ import annotations
@@ -83,3 +89,11 @@ def load(form: str) -> types.ModuleType | None:
         raise ValueError(form)
     _cache[form] = module
     return module
+
+
+def available(forms: tuple[str, ...] = FORMS) -> list[str]:
+    """The forms of ``forms`` that exist here and differ from each other (module docstring), in
+    the order of ``forms``; decided when the tests are collected."""
+    built = compiled_extension_path() is not None
+    return [form for form in forms if not (form == "compiled" and not built)
+            and not (form == "imported" and built)]

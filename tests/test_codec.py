@@ -1,8 +1,10 @@
 """Tests of the packet codec ``helpers/codec.py`` (compiled and interpreted forms).
 
-Every test runs against each form in ``tests/codec_forms.py``: the compiled Cython
-extension (skipped with a reason if ``python3 setup.py build_ext --inplace`` has not been
-run), the interpreted ``.py`` and the ``.py`` without Cython installed (built-in shim).
+Every test runs against each form in ``tests/codec_forms.py`` that this checkout has
+(``codec_forms.available``): the compiled Cython extension (built by ``scripts/setup.sh`` or
+``python3 setup.py build_ext --inplace``), the interpreted ``.py`` loaded under another module
+name, and the ``.py`` without Cython installed (built-in shim); without a build, the ``.py``
+imported as ``helpers.codec`` takes the compiled form's place.
 
 Reference: chio 1.1.21, ``chio.select_client(20250306)``.  Server packets must be
 byte-identical to ``io.write_packet_to_bytes``; client payloads built with chio's
@@ -80,13 +82,13 @@ def _form(name):
     return module
 
 
-@pytest.fixture(scope="session", params=["compiled", "interpreted", "imported"])
+@pytest.fixture(scope="session", params=codec_forms.available(("compiled", "interpreted", "imported")))
 def codec(request):
     """The compiled extension and the interpreted .py (used by the property tests)."""
     return _form(request.param)
 
 
-@pytest.fixture(scope="session", params=codec_forms.FORMS)
+@pytest.fixture(scope="session", params=codec_forms.available())
 def codec_all(request):
     """Both forms plus the .py with Cython absent (used by the example-based tests)."""
     return _form(request.param)

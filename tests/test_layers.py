@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -86,3 +87,110 @@ def test_no_function_level_imports_of_our_packages():
         for path in sorted((REPO / package).rglob("*.py")):
             found += _function_level_imports(path)
     assert found == [], "imports inside functions (move them to the top of the module): " + ", ".join(found)
+
+
+# ---------------------------------------------------------------------------------------------
+# docs/architecture.md against .importlinter and the import graph
+# ---------------------------------------------------------------------------------------------
+ARCHITECTURE = REPO / "docs" / "architecture.md"
+
+
+def _contract_layers(name: str) -> list[str]:
+    """The ``layers`` of contract ``name`` in .importlinter, one string per layer with its
+    siblings joined by `` | `` in the file's order."""
+    import configparser
+
+    parser = configparser.ConfigParser()
+    parser.read(REPO / ".importlinter", encoding="utf-8")
+    raw = parser[f"importlinter:contract:{name}"]["layers"]
+    return [" | ".join(part.strip() for part in line.split("|")) for line in raw.splitlines() if line.strip()]
+
+
+def _layers_block() -> list[str]:
+    """The lines of the code block of the "Layers" section of docs/architecture.md."""
+    text = ARCHITECTURE.read_text("utf-8")
+    section = text.split("## Layers", 1)[1].split("\n## ", 1)[0]
+    return section.split("```", 2)[1].splitlines()[1:]
+
+
+def test_the_layers_block_of_the_architecture_doc_is_the_contracts():
+    lines = [line for line in _layers_block() if line.strip()]
+    packages = [line.split()[0] for line in lines if not line.startswith(" ")]
+    assert packages == _contract_layers("packages")
+    # the services order: the indented lines under ``services``, first column
+    services = [" | ".join(p.strip() for p in line.strip().split("  ")[0].split("|"))
+                for line in lines if line.startswith("                ")]
+    assert services == _contract_layers("services")
+    handlers = next(line for line in lines if line.startswith("handlers "))
+    inner = handlers[handlers.index("(") + 1:handlers.index(")")]
+    assert [" | ".join(p.strip() for p in layer.split("|")) for layer in inner.split(">")] == _contract_layers("handlers")
+
+
+def _graph():
+    import grimp
+
+    return grimp.build_graph(*PACKAGES, include_external_packages=False, exclude_type_checking_imports=True,
+                             cache_dir=None)
+
+
+def _row_modules(cell: str, modules: set[str]) -> set[str]:
+    """The modules of ours a first cell names: `pkg/mod.py`, `pkg/` or `pkg/sub/` (with every
+    module under it), `events/<packet>.py` (every packet module)."""
+    found: set[str] = set()
+    for path in cell.split("`")[1::2]:
+        if path == "events/<packet>.py":
+            found |= {m for m in modules if m.startswith("events.")}
+        elif path.endswith("/"):
+            dotted = path.rstrip("/").replace("/", ".")
+            found |= {m for m in modules if m == dotted or m.startswith(dotted + ".")}
+        elif path.endswith(".py"):
+            dotted = path[:-3].replace("/", ".").removesuffix(".__init__")
+            found |= {dotted} & modules
+    return found
+
+
+def _unit(imported: str, row_package: str) -> str:
+    """How the doc names an imported module: its package, or, inside the row's own package, the
+    module (or subpackage) right below the package."""
+    parts = imported.split(".")
+    return parts[1] if parts[0] == row_package and len(parts) > 1 else parts[0]
+
+
+def test_the_ownership_table_of_the_architecture_doc_is_the_import_graph():
+    """Each row of "Who owns what" names, in its last column, exactly what its modules import
+    of ours: other packages by name, modules of the same package by their name (a package's
+    own ``__init__`` as the package name; "every packet module" for the packet table). Every
+    module of ours is in some row."""
+    graph = _graph()
+    modules = set(graph.modules)
+    text = ARCHITECTURE.read_text("utf-8")
+    table = text.split("## Who owns what", 1)[1].split("\n## ", 1)[0]
+    covered: set[str] = set()
+    problems = []
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")] if line.startswith("| `") else []
+        if len(cells) < 3:
+            continue
+        first, last = cells[0], cells[-1]
+        rows = _row_modules(first, modules)
+        if not rows:
+            if "pep.py" not in first:
+                problems.append(f"{first}: names no module of ours")
+            continue
+        covered |= rows
+        package = next(iter(rows)).split(".")[0]
+        actual = {_unit(m, package) for row in rows for m in graph.find_modules_directly_imported_by(row)
+                  if m not in rows}
+        vocabulary = set(PACKAGES) | {_unit(m, package) for m in modules if m.startswith(package + ".")}
+        # ``pkg.mod`` names a module of the row's own package as ``mod``
+        words = {w.split(".")[1] if w.startswith(package + ".") else w.split(".")[0]
+                 for w in re.findall(r"[a-z_]+(?:\.[a-z_]+)?", last.replace("`", " "))}
+        documented = words & vocabulary
+        if "every packet module" in last:
+            documented |= {_unit(m, package) for m in modules if m.startswith("events.")}
+        if documented != actual:
+            problems.append(f"{first}: the doc says {sorted(documented)}, the code imports {sorted(actual)}")
+    missing = sorted(m for m in modules - covered
+                     if m not in PACKAGES or graph.find_modules_directly_imported_by(m))
+    assert not problems, "\n".join(problems)
+    assert not missing, f"modules in no row of docs/architecture.md: {missing}"

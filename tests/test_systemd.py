@@ -215,10 +215,30 @@ def test_metric_helpers_count():
     before = _value("pep_logins_total", {"outcome": "banned"})
     metrics.count_login(-3, "banned")
     assert _value("pep_logins_total", {"outcome": "banned"}) == before + 1
-    before = _value("pep_packets_total", {"packet": "unknown"})
-    metrics.count_packet(31337, known=False)
-    assert _value("pep_packets_total", {"packet": "unknown"}) == before + 1
-    assert _value("pep_packets_total", {"packet": "31337"}) == 0
+    counters = metrics.PollCounters()
+    counters.count_packet(31337, known=False)
+    counters.count_packet(4)
+    counters.count_packet(4)
+    counters.count_request("poll")
+    counters.observe_poll(0.0003)
+    counters.observe_poll(5.0)
+
+    def own(name: str, labels: dict | None = None) -> float | None:
+        return counters.registry.get_sample_value(name, labels or {})
+
+    assert own("pep_packets_total", {"packet": "unknown"}) == 1
+    assert own("pep_packets_total", {"packet": "31337"}) is None
+    assert own("pep_packets_total", {"packet": "4"}) == 2
+    assert own("pep_requests_total", {"kind": "poll"}) == 1
+    assert own("pep_poll_seconds_bucket", {"le": "0.0005"}) == 1  # 0.3 ms: in le=0.0005 and above
+    assert own("pep_poll_seconds_bucket", {"le": "0.00025"}) == 0
+    assert own("pep_poll_seconds_bucket", {"le": "+Inf"}) == 2 and own("pep_poll_seconds_count") == 2
+    assert own("pep_poll_seconds_sum") == pytest.approx(5.0003)
+    # a second server's counts are its own, and none reach the process-wide registry
+    assert metrics.PollCounters().registry.get_sample_value("pep_requests_total", {"kind": "poll"}) is None
+    assert _value("pep_packets_total", {"packet": "4"}) == 0
+    page = metrics.exposition(counters).decode()
+    assert 'pep_packets_total{packet="4"} 2.0' in page and "pep_logins_total" in page
     before = _value("pep_pubsub_messages_total", {"channel": "peppy:ban", "outcome": "ok"})
     metrics.count_pubsub("peppy:ban")
     assert _value("pep_pubsub_messages_total", {"channel": "peppy:ban", "outcome": "ok"}) == before + 1
@@ -268,7 +288,7 @@ def test_sentry_starts_only_with_a_valid_dsn():
 
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     code = ("import logging, sys; logging.basicConfig(level=logging.INFO);"
-            "from services.system import init_error_reporting as i;"
+            "from helpers.sentry import init_error_reporting as i;"
             "print(i(''), i('not a dsn'), i('https://public@o1.ingest.example.invalid/42'))")
     res = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr

@@ -9,8 +9,10 @@ tests wait for ``await state.drain_tasks()`` (objects/state.py) or :func:`until`
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import time
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Iterator
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.05,
@@ -56,3 +58,50 @@ async def until(predicate: Callable[[], Any | Awaitable[Any]], timeout: float = 
         if loop.time() >= deadline:
             raise AssertionError(f"{what or predicate} still false after {timeout} s (last value {value!r})")
         await asyncio.sleep(interval)
+
+
+class Subscription:
+    """A Redis pub/sub subscription of a test (redis-py, synchronous): :meth:`wait_json` waits
+    for the first message whose JSON body satisfies a predicate, :meth:`next_message` returns
+    the next message or None. Use :func:`subscribed`, which closes it."""
+
+    def __init__(self, pubsub: Any) -> None:
+        self.pubsub = pubsub
+
+    def next_message(self, timeout: float = 0.5) -> Any:
+        """The next published message (redis-py's dict, ``type`` ``message``) within ``timeout``
+        seconds, or None."""
+        deadline = time.monotonic() + timeout
+        while True:
+            message = self.pubsub.get_message(timeout=max(0.0, min(0.5, deadline - time.monotonic())))
+            if message is not None and message["type"] == "message":
+                return message
+            if time.monotonic() >= deadline:
+                return None
+
+    def wait_json(self, predicate: Callable[[Any], Any], timeout: float = 5.0) -> Any:
+        """The JSON body (decoded) of the first message with ``predicate(body)`` true within
+        ``timeout`` seconds, or None (other messages are skipped)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            message = self.next_message(timeout=max(0.0, deadline - time.monotonic()))
+            if message is None:
+                return None
+            data = json.loads(message["data"])
+            if predicate(data):
+                return data
+        return None
+
+
+@contextlib.contextmanager
+def subscribed(raw_redis: Any, channel: str, timeout: float = 5.0) -> Iterator[Subscription]:
+    """Subscribe the redis-py client ``raw_redis`` to ``channel`` (the full, prefixed name) and
+    wait for the confirmation, so nothing published afterwards is missed; closes on exit."""
+    pubsub = raw_redis.pubsub()
+    try:
+        pubsub.subscribe(channel)
+        confirmation = pubsub.get_message(timeout=timeout)
+        assert confirmation is not None and confirmation["type"] == "subscribe", confirmation
+        yield Subscription(pubsub)
+    finally:
+        pubsub.close()

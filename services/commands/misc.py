@@ -4,7 +4,7 @@
 
 Sources: docs/commands.md (the commands, their replies and the decisions taken);
 docs/rules.md §7.5 (restarts) for ``!ir``; docs/integration.md §2 (``ussr:refresh_bmap``) for
-``!update``. Server operations go through :mod:`services.system`, kicks through
+``!update``. Server operations go through :mod:`services.stop` and :mod:`services.reload`, kicks through
 :func:`services.session.kick`.
 """
 
@@ -18,7 +18,7 @@ from redis.exceptions import RedisError
 
 from common.ripple import safe_username
 from constants import privileges as privs
-from services import publish, session, system
+from services import publish, reload, session, stop
 from services.commands import (BANCHOPY, KAWATA, PRIVATE, REALISTIK, REGISTRY, RIPPLE, RIPPLE_LIKE,
                                UNKNOWN_COMMAND, Context, command)
 from services.commands.np import NEED_NP, last
@@ -117,14 +117,14 @@ def bot_reload(ctx: Context) -> str:
 @command("!ir", privileges=privs.ADMIN_MANAGE_SERVERS, stacks=RIPPLE_LIKE,
          description="Instant restart: everyone is told, clients reconnect now, the server restarts in 5 s. No reply.")
 def instant_restart(ctx: Context) -> None:
-    system.schedule_shutdown(ctx.state, True, message=IR_NOTICE, send_after=0, delay=5)
+    stop.schedule_shutdown(ctx.state, True, message=IR_NOTICE, send_after=0, delay=5)
 
 
 @command("!reloadconfig", privileges=privs.ADMIN_MANAGE_SERVERS, where=PRIVATE, stacks=(RIPPLE,),
          description="Reloads bancho_settings, the menu icon and new channels (as !system reload and SIGHUP); "
                      "config.ini itself is read at start-up.")
 async def reloadconfig(ctx: Context) -> str:
-    await system.reload_settings(ctx.state)
+    await reload.reload_settings(ctx.state)
     return "Configuration reloaded successfully (config.ini changes need a restart)."
 
 

@@ -8,7 +8,7 @@ whose only argument is the user, every remaining word is part of the name (K), s
 spaces work as typed. Bans and restrictions go through :mod:`services.moderation` (MySQL first,
 then ``peppy:ban``, whose loop-back handles the online user); silences through
 :func:`services.session.silence` (MySQL first, then the packets); server operations through
-:mod:`services.system`.
+:mod:`services.stop`, :mod:`services.maintenance` and :mod:`services.reload`.
 
 [FIX]es over Kawata: ``!kick`` and ``!silence`` work; ``!rtx`` to an offline user answers
 instead of raising; ``!switchserver`` switches the named user, not the sender.
@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from common.db import DatabaseError
 from common.ripple import safe_username
 from constants import privileges as privs
-from services import chat, moderation, session, system
+from services import chat, maintenance, moderation, reload, session, stop
 from services.commands import CHANNEL, Context, KAWATA, REALISTIK, RIPPLE, RIPPLE_LIKE, STACKS, WrongSyntax, command
 from helpers import codec
 
@@ -252,7 +252,7 @@ SYSTEM_SYNTAX = "Wrong syntax: !system <restart|shutdown|reload|maintenance [on|
 
 def _shutdown(ctx: Context, restart: bool) -> str:
     text = SHUTDOWN_NOTICE.format(what="restart" if restart else "shutdown", seconds=5)
-    system.schedule_shutdown(ctx.state, restart, message=text, send_after=5, delay=20)
+    stop.schedule_shutdown(ctx.state, restart, message=text, send_after=5, delay=20)
     return text
 
 
@@ -271,7 +271,7 @@ def system_shutdown(ctx: Context) -> str:
 @command("!system reload", privileges=privs.ADMIN_MANAGE_SERVERS | privs.ADMIN_MANAGE_SETTINGS,
          description="Reloads bancho_settings, the menu icon and new channels from MySQL (as peppy:reload_settings).", stacks=RIPPLE_LIKE)
 async def system_reload(ctx: Context) -> str:
-    await system.reload_settings(ctx.state)
+    await reload.reload_settings(ctx.state)
     return "Bancho settings reloaded!"
 
 
@@ -283,7 +283,7 @@ async def system_maintenance(ctx: Context) -> str:
     if arg not in ("on", "off"):
         raise WrongSyntax()
     on = arg == "on"
-    await system.set_maintenance(ctx.state, on)
+    await maintenance.set_maintenance(ctx.state, on)
     return "The server is now in maintenance mode!" if on else "The server is no longer in maintenance mode!"
 
 

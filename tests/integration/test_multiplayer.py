@@ -12,6 +12,7 @@ import time
 import pytest
 
 from tests import client as C
+from tests.waiting import subscribed
 from tests.integration.test_multiplayer_common import (
     LOCKED, NO_MAP, NOT_READY, OPEN, PLAYING, READY, SETUP_STATUSES, create, current, drain_all, has,
     last_update, nothing, poll_all, setup_match, update_packets, updates,
@@ -495,36 +496,21 @@ def test_s44_round_completes(server):
 
 def test_round_complete_published_on_redis(server):
     """docs/integration.md §2: the finished round goes out on api:mp_complete_match."""
-    import json
-
-    pubsub = server.redis.raw.pubsub()
-    pubsub.subscribe(server.redis.key("api:mp_complete_match"))
-    try:
-        assert pubsub.get_message(timeout=2)["type"] == "subscribe"
+    with subscribed(server.redis.raw, server.redis.key("api:mp_complete_match")) as sub:
         match_id, (a, b, c, lobby) = loaded_s40(server)
         a.send(C.match_score_update(C.score_frame(score=5000)))
         b.send(C.match_score_update(C.score_frame(score=7000, hp=254)))
         b.send(C.match_failed())
         a.send(C.match_complete())
         b.send(C.match_complete())
-        message = None
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            message = pubsub.get_message(timeout=0.5)
-            if message and message["type"] == "message":
-                data = json.loads(message["data"])
-                if data["id"] == match_id:
-                    break
-            message = None
-        assert message is not None, "no api:mp_complete_match message"
+        data = sub.wait_json(lambda d: d["id"] == match_id)
+        assert data is not None, "no api:mp_complete_match message"
         assert data["name"] == "m" and data["beatmap_id"] == 100 and data["game_mode"] == 0
         scores = data["scores"]
         assert set(scores) == {str(a.user_id), str(b.user_id)}
         assert scores[str(a.user_id)]["score"] == 5000 and scores[str(a.user_id)]["pass"] is True
         assert scores[str(b.user_id)]["score"] == 7000 and scores[str(b.user_id)]["failed"] is True
         assert scores[str(b.user_id)]["pass"] is False
-    finally:
-        pubsub.close()
 
 
 def _mp_command_available(server, member, others) -> bool:

@@ -13,18 +13,9 @@ import time
 import requests
 
 from tests import client as C
+from tests.waiting import holds_for, subscribed, wait_until
 
 STAMP = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d) UTC\] (.*)$", re.S)
-
-
-def wait_value(predicate, timeout: float = 15.0):
-    """Poll ``predicate`` until it returns something truthy (returned) or ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() >= deadline:
-            return value
-        time.sleep(0.05)
 
 
 def stored(server, recipient_id: int) -> int:
@@ -46,16 +37,19 @@ def test_message_to_offline_user_is_delivered_once_at_next_login(server):
     notice = C.wait_for(sender, lambda p: C.is_message(p) and p.value.sender == recipient.name
                         and "offline" in p.value.content, timeout=15)
     assert notice.value.sender_id == recipient.id
-    assert wait_value(lambda: stored(server, recipient.id) == 3), stored(server, recipient.id)
+    wait_until(lambda: stored(server, recipient.id) == 3, timeout=15, what="three stored messages")
 
     c = server.client()
     res = c.login(recipient.name, recipient.password)
     assert res.user_id == recipient.id
     packets = list(res.packets)
-    deadline = time.monotonic() + 15
-    while len(pm_lines(packets, sender.user.name)) < 3 and time.monotonic() < deadline:
-        packets += c.poll()
-        time.sleep(0.05)
+
+    def three_delivered() -> bool:
+        packets.extend(c.poll())
+        return len(pm_lines(packets, sender.user.name)) >= 3
+
+    if len(pm_lines(packets, sender.user.name)) < 3:
+        wait_until(three_delivered, timeout=15, what="the three kept messages")
     lines = pm_lines(packets, sender.user.name)
     assert len(lines) == 3, lines
     bodies = []
@@ -86,8 +80,10 @@ def test_offline_messages_are_bounded_per_recipient(start_server):
     full = C.wait_for(sender, lambda p: C.is_message(p) and p.value.sender == recipient.name
                       and "too many" in p.value.content, timeout=15)
     assert full.value.sender_id == recipient.id
-    assert wait_value(lambda: stored(srv, recipient.id) == 2)
-    time.sleep(0.3)
+    wait_until(lambda: stored(srv, recipient.id) == 2, timeout=15, what="two stored messages")
+    # every store has answered once the second refusal is in: nothing more is kept
+    C.wait_for(sender, lambda p: C.is_message(p) and p.value.sender == recipient.name
+               and "too many" in p.value.content, timeout=15)
     assert stored(srv, recipient.id) == 2
     # the four stores run concurrently on the MySQL pool: which two win the recipient's row lock
     # first is not fixed, but exactly two are kept
@@ -103,10 +99,12 @@ def test_no_message_kept_for_unknown_or_restricted_users(server):
     sender.send(C.private_message("no_such_user_" + secrets.token_hex(3), "lost"))
     marker = server.new_user(stem="mark")
     sender.send(C.private_message(marker.name, "marker"))
-    assert wait_value(lambda: stored(server, marker.id) == 1)  # the later message was stored
-    time.sleep(0.3)  # the two earlier stores ran on the same pool; give a slower one its time
-    assert stored(server, restricted.id) == 0
-    assert not server.db.scalar("SELECT COUNT(*) FROM offline_messages WHERE content='lost'")
+    wait_until(lambda: stored(server, marker.id) == 1, timeout=15)  # the later message was stored
+    # nothing must appear for the other two: the earlier stores ran on the same pool, so check
+    # for a while that none of them shows up
+    holds_for(lambda: stored(server, restricted.id) == 0
+              and not server.db.scalar("SELECT COUNT(*) FROM offline_messages WHERE content='lost'"),
+              duration=0.3, what="no message kept for a restricted or unknown user")
 
 
 def test_restricted_sender_cannot_leave_offline_messages(server):
@@ -116,7 +114,7 @@ def test_restricted_sender_cannot_leave_offline_messages(server):
     sender.drain(rounds=3)
     free = server.connect()
     free.send(C.private_message(recipient.name, "marker"))
-    assert wait_value(lambda: stored(server, recipient.id) >= 1)
+    wait_until(lambda: stored(server, recipient.id) >= 1, timeout=15)
     assert stored(server, recipient.id) == 1
 
 
@@ -128,53 +126,36 @@ def test_legacy_server_status_endpoint(server):
 
 def test_new_message_notify_published_only_when_enabled(start_server):
     on = start_server({"PEP_CHAT_PUBLISH_NEW_MESSAGE": "1"})
-    pubsub = on.redis.raw.pubsub()
-    pubsub.subscribe(on.redis.key("rosu:new_message_notify"))
-    try:
-        assert pubsub.get_message(timeout=2)["type"] == "subscribe"
+    with subscribed(on.redis.raw, on.redis.key("rosu:new_message_notify")) as sub:
         a = on.connect()
         text = "notify " + secrets.token_hex(3)
         a.send(C.public_message("#osu", text))
-        data = None
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            message = pubsub.get_message(timeout=0.5)
-            if message and message["type"] == "message":
-                data = json.loads(message["data"])
-                if data.get("content") == text:
-                    break
-                data = None
+        data = sub.wait_json(lambda d: d.get("content") == text)
         assert data == {"user_id": a.user_id, "target": "#osu", "content": text}
-    finally:
-        pubsub.close()
 
 
 def test_new_message_notify_off_by_default(server):
-    pubsub = server.redis.raw.pubsub()
-    pubsub.subscribe(server.redis.key("rosu:new_message_notify"))
-    try:
-        assert pubsub.get_message(timeout=2)["type"] == "subscribe"
+    with subscribed(server.redis.raw, server.redis.key("rosu:new_message_notify")) as sub:
         a = server.connect()
         b = server.connect()
         text = "quiet " + secrets.token_hex(3)
         a.send(C.public_message("#osu", text))
         C.wait_for(b, lambda p: C.is_message(p, content=text))  # delivered, so any publish happened
-        message = pubsub.get_message(timeout=0.5)
+        message = sub.next_message(timeout=0.5)
         assert message is None, message
-    finally:
-        pubsub.close()
 
 
 def test_first_login_of_pending_account_counts_hardware_once(server):
     user = server.new_user(privileges=1048576, stem="hw")  # pending verification
     res = server.client().login(user.name, user.password, hashes=C.default_hashes(user.name))
     assert res.user_id == user.id
-    row = wait_value(lambda: server.db.one("SELECT occurencies FROM hw_user WHERE userid=%s", (user.id,)))
-    assert row is not None
-    time.sleep(0.2)
-    assert server.db.scalar("SELECT occurencies FROM hw_user WHERE userid=%s", (user.id,)) == 1
+    wait_until(lambda: server.db.one("SELECT occurencies FROM hw_user WHERE userid=%s", (user.id,)), timeout=15)
+    # counted once, not twice: the count must stay 1 (no second write follows)
+    holds_for(lambda: server.db.scalar("SELECT occurencies FROM hw_user WHERE userid=%s", (user.id,)) == 1,
+              duration=0.3, what="one hardware count")
     server.client().login(user.name, user.password, hashes=C.default_hashes(user.name))
-    assert wait_value(lambda: server.db.scalar("SELECT occurencies FROM hw_user WHERE userid=%s", (user.id,)) == 2)
+    wait_until(lambda: server.db.scalar("SELECT occurencies FROM hw_user WHERE userid=%s", (user.id,)) == 2,
+               timeout=15)
 
 
 def test_round_nobody_completed_is_still_published(server):
@@ -182,23 +163,10 @@ def test_round_nobody_completed_is_still_published(server):
     ends because every player left before completing (the original publishes it too)."""
     from tests.integration.test_multiplayer import loaded_s40
 
-    pubsub = server.redis.raw.pubsub()
-    pubsub.subscribe(server.redis.key("api:mp_complete_match"))
-    try:
-        assert pubsub.get_message(timeout=2)["type"] == "subscribe"
+    with subscribed(server.redis.raw, server.redis.key("api:mp_complete_match")) as sub:
         match_id, (a, b, c, lobby) = loaded_s40(server)
         a.send(C.match_part())
         b.send(C.match_part())
-        data = None
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            message = pubsub.get_message(timeout=0.5)
-            if message and message["type"] == "message":
-                data = json.loads(message["data"])
-                if data["id"] == match_id:
-                    break
-                data = None
+        data = sub.wait_json(lambda d: d["id"] == match_id)
         assert data is not None, "no api:mp_complete_match message for a round nobody completed"
         assert data["scores"] == {}
-    finally:
-        pubsub.close()

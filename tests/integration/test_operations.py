@@ -5,7 +5,8 @@ Specs: docs/integration.md §1 (reload_settings); docs/rules.md §7.5 (restart/s
 (maintenance), §7.7 (start-up); docs/schema.md §3.4 (country, geolocation), §4. Decisions: docs/operations.md.
 
 Servers are real subprocesses (``start_server``); their signals are sent with ``os.kill``. The
-in-process tests at the end drive :mod:`services.system` on a real MySQL database.
+in-process tests at the end drive :mod:`services.maintenance`, :mod:`services.stop` and
+:mod:`services.reload` on a real MySQL database.
 """
 
 from __future__ import annotations
@@ -383,7 +384,7 @@ def test_geolocation_sets_country_and_position_and_saves_the_first_country(serve
 
 
 # ---------------------------------------------------------------------------------------------
-# in process: services.system on a real database
+# in process: maintenance, scheduled stop and reload on a real database
 # ---------------------------------------------------------------------------------------------
 @pytest.fixture
 def local_state(server):
@@ -410,11 +411,11 @@ def local_state(server):
 
 
 def test_set_maintenance_writes_refuses_and_notifies(server, local_state):
-    from services import system
+    from services import maintenance
 
     state, player, admin = local_state
     try:
-        asyncio.run(system.set_maintenance(state, True))
+        asyncio.run(maintenance.set_maintenance(state, True))
         assert server.db.scalar("SELECT value_int FROM bancho_settings WHERE name='bancho_maintenance'") == 1
         assert state.settings.maintenance is True
         got = C.decode_packets(player.drain())
@@ -428,7 +429,7 @@ def test_set_maintenance_writes_refuses_and_notifies(server, local_state):
         assert not C.of(got, C.LOGIN_REPLY)
         assert state.tokens.get(admin.token) is admin
 
-        asyncio.run(system.set_maintenance(state, False))
+        asyncio.run(maintenance.set_maintenance(state, False))
         assert server.db.scalar("SELECT value_int FROM bancho_settings WHERE name='bancho_maintenance'") == 0
         assert state.settings.maintenance is False
         assert C.ids(C.decode_packets(admin.drain())) == [C.NOTIFICATION]
@@ -437,21 +438,21 @@ def test_set_maintenance_writes_refuses_and_notifies(server, local_state):
 
 
 def test_schedule_shutdown_sequence(local_state):
-    from services import system
+    from services import stop
 
     state, player, admin = local_state
 
     async def scenario():
-        system.schedule_shutdown(state, restart=True, message="Going down", send_after=0.2, delay=0.3)
+        stop.schedule_shutdown(state, restart=True, message="Going down", send_after=0.2, delay=0.3)
         assert state.restarting
         first = C.decode_packets(player.drain())
         assert C.values(first, C.NOTIFICATION) == ["Going down"] and C.ids(first) == [C.NOTIFICATION]
-        system.schedule_shutdown(state, restart=False)  # ignored while one is pending
+        stop.schedule_shutdown(state, restart=False)  # ignored while one is pending
         await asyncio.sleep(0.3)
         second = C.decode_packets(player.drain())
         assert C.values(second, C.RESTART) == [600]  # delay * 2 * 1000 ms
         assert not state.lifecycle.stop_requested.is_set()
-        await asyncio.wait_for(system.wait_for_stop(state), 1)
+        await asyncio.wait_for(stop.wait_for_stop(state), 1)
         lc = state.lifecycle
         assert lc.restart and lc.restart_sent
         assert C.decode_packets(admin.drain())[-1].id == C.RESTART
@@ -460,7 +461,7 @@ def test_schedule_shutdown_sequence(local_state):
 
 
 def test_reload_settings_in_process_adds_channels_once(server, local_state):
-    from services import system
+    from services import reload
     from objects.channel import Channel
 
     state, player, _ = local_state
@@ -469,7 +470,7 @@ def test_reload_settings_in_process_adds_channels_once(server, local_state):
     server.db.execute("INSERT INTO bancho_channels (name, description, public_read, public_write, status) "
                       "VALUES (%s, 'in process', 1, 1, 1)", (name,))
     try:
-        asyncio.run(system.reload_settings(state))
+        asyncio.run(reload.reload_settings(state))
         assert state.channels.get(name) is not None
         assert state.channels.get("#osu").description == "kept as is"  # existing channels untouched
         got = C.decode_packets(player.drain())
@@ -477,7 +478,7 @@ def test_reload_settings_in_process_adds_channels_once(server, local_state):
         names = [v.name for v in C.values(got, C.CHANNEL_INFO)]
         assert name in names and "#osu" in names
         count = len(state.channels)
-        asyncio.run(system.reload_settings(state))
+        asyncio.run(reload.reload_settings(state))
         assert len(state.channels) == count
     finally:
         server.db.execute("DELETE FROM bancho_channels WHERE name=%s", (name,))
