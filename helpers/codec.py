@@ -28,6 +28,7 @@ Readers never trust the input: anything short or malformed raises
 """
 
 import operator
+import re
 import struct
 
 try:
@@ -71,7 +72,7 @@ __all__ = [
     "match_player_skipped", "user_presence", "restart", "match_invite", "channel_info_end",
     "match_change_password", "silence_end", "user_silenced", "user_presence_single",
     "presence_bundle", "dms_blocked", "user_quit_stats", "convert_score_frame",
-    "convert_frame_bundle", "target_silenced", "version_update_forced",
+    "convert_frame_bundle", "legacy_links", "target_silenced", "version_update_forced",
     "switch_server", "account_restricted", "rtx", "match_abort", "switch_tournament_server",
 ]
 
@@ -874,8 +875,20 @@ def message(sender, content, target, sender_id, layout=None) -> bytes:
     """Chat message (packet 7; section 4.4): ``str sender, str content, str target,
     i32 sender_id``.  ``target`` is the channel name as the client knows it or, for a
     private message, the recipient's username.  ``layout`` (None = modern): builds before
-    b20121225 get no ``sender_id``."""
+    b20121225 get no ``sender_id``; builds before b20121212 get chat links as
+    ``(text)[url]`` instead of ``[url text]`` (chio b282 / b20121212)."""
+    if layout is not None and layout.legacy_links and content:
+        content = legacy_links(content)
     return _message_packet(SEND_MESSAGE, sender, content, target, sender_id, layout)
+
+
+_LINK = re.compile(r"\[(https?://[^\s\]]+)\s+((?:\[[^\[\]]*\]|[^\[\]])*)\]")  # one level of [] in the text
+
+
+def legacy_links(text) -> str:
+    """``text`` with every chat link ``[https://url text]`` rewritten ``(text)[https://url]``,
+    the form of builds before b20121212."""
+    return _LINK.sub(r"(\2)[\1]", str(text))
 
 
 def ping() -> bytes:

@@ -77,13 +77,15 @@ class Layout:
     * ``quit_struct``: 12 is ``i32 id, u8 state`` (b20121224+); before it is a stats struct.
     * ``presence_bundle``: 95 / 96 / 97 / 98 exist (b20121224+).
     * ``title_pair``: 76 carries ``"image|url"`` (b20121221+); before only the image URL.
+    * ``legacy_links``: chat links are written ``(text)[url]`` (before b20121212), not
+      ``[url text]``.
     * ``v``: tuple of the variant of each packet kind (:data:`STATS` ...), 0 = modern form;
       ``modern``: every variant is 0 (the layout of b20250306 and newer).
     """
 
     __slots__ = ("build", "name", "index", "protocol", "slots", "match_freemod", "match_slot_mods",
                  "match_seed", "score_v2", "frames_extra", "frames_sequence", "pp_unsigned",
-                 "message_sender_id", "quit_struct", "presence_bundle", "title_pair", "v", "modern",
+                 "message_sender_id", "quit_struct", "presence_bundle", "title_pair", "legacy_links", "v", "modern",
                  "_server", "_client")
 
     def __init__(self, build: int, protocol: int, index: int = 0) -> None:
@@ -103,11 +105,13 @@ class Layout:
         self.quit_struct = build >= 20121224
         self.presence_bundle = build >= 20121224
         self.title_pair = build >= 20121221
+        self.legacy_links = build < 20121212
         match_v = (0 if self.slots == 16 else 1 + (not self.match_seed) + (not self.match_slot_mods)
                    + (not self.match_freemod))
         frames_v = (0 if self.frames_sequence else 1) + (0 if self.frames_extra else 1) + (
             0 if self.score_v2 else 2)
-        self.v = (0 if self.pp_unsigned else 1, 0 if self.message_sender_id else 1, match_v,
+        self.v = (0 if self.pp_unsigned else 1,
+                  0 if self.message_sender_id else (1 if not self.legacy_links else 2), match_v,
                   0 if self.score_v2 else 1, frames_v, 0 if self.title_pair else 1,
                   0 if self.quit_struct else 1)
         self.modern = not any(self.v)

@@ -142,7 +142,7 @@ def _send_private(state: State, sender: Token, target_name: str, text: str) -> R
         return Result.TARGET_SILENCED
     if target.away_message and not sender.is_bot and target.tell_away(sender.user_id):
         sender.enqueue(codec.message(target.username, f"\x01ACTION is away: {target.away_message}\x01",
-                                     sender.username, target.user_id))
+                                     sender.username, target.user_id, sender.layout))
     target.enqueue(codec.message(sender.username, text, target.username, sender.user_id, target.layout))
     for listener in state.chat_listeners:  # the IRC gateway (docs/irc.md)
         listener.private_message(sender, target, text)

@@ -88,6 +88,10 @@ def test_messages_read_by_the_build(build):
         assert s.available() == 0, f"{payload_len - s.available()} of {payload_len} bytes read"
     msg = decode_one(codec.message("alice", "hi there", "#osu", 42, layout), build).value
     assert (msg.sender, msg.content, msg.target) == ("alice", "hi there", "#osu")
+    linked = decode_one(codec.message("bot", "play [https://osu.ppy.sh/b/1 A - B [Hard]]!", "#osu", 1, layout),
+                        build).value
+    assert linked.content == ("play (A - B [Hard])[https://osu.ppy.sh/b/1]!" if build < 20121212
+                              else "play [https://osu.ppy.sh/b/1 A - B [Hard]]!")
     # what the build sends is read back by the server
     payload = C.message_payload("text", "#osu", io=io_of(build))
     assert codec.read_message(payload, layout)[1:3] == ("text", "#osu")
@@ -212,7 +216,7 @@ def test_fan_out_encodes_once_per_variant_present():
         return codec.message("a", "b", "#osu", 1, layout)
 
     fan_out_layouts(tokens, encode, MESSAGE)
-    assert sorted(calls) == [0, 1], "b20160404 shares the modern message; b20121203 has its own"
+    assert len(calls) == 2 and 0 in calls, "b20160404 shares the modern message; b20121203 has its own"
     assert tokens[0].queue[0] is tokens[1].queue[0] is tokens[2].queue[0]
     assert tokens[3].queue[0] is tokens[4].queue[0] and tokens[3].queue[0] != tokens[0].queue[0]
     calls.clear()
