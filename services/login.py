@@ -123,8 +123,8 @@ class LoginRequest:
 def parse(body: bytes, builds: tuple[int, int | None] = HTTP_BUILDS) -> LoginRequest:
     """Parse a login body strictly; raises :class:`LoginError` (-1 malformed, -2 a build outside
     ``builds``, the ``(oldest, newest)`` build dates of the transport: :data:`HTTP_BUILDS` or
-    :data:`TCP_BUILDS`; None = no upper bound). Lines end with ``\n``; a ``\r`` before it is
-    dropped (TCP-era clients end lines with ``\r\n``, docs/protocol.md §1.2)."""
+    :data:`TCP_BUILDS`; None = no upper bound). Lines end with ``\\n``; a ``\\r`` before it is
+    dropped (TCP-era clients end lines with ``\\r\\n``, docs/protocol.md §1.2)."""
     if len(body) > MAX_BODY:
         raise LoginError(game.LOGIN_FAILED, reason="login body too large")
     lines = body.decode("utf-8", "replace").split("\n")
