@@ -232,3 +232,27 @@ def test_too_many_connections(srv):
     finally:
         for c in held:
             c.close()
+
+
+def test_failed_logins_are_limited_per_address_as_over_http(srv):
+    """The login limits of [limits] (services/login.py) apply to TCP logins: past
+    login_failures_ip failures from one address even the right password is refused, while
+    other addresses log in."""
+    user = srv.new_user()
+    address = "127.0.0.50"
+    limit = 20  # [limits] login_failures_ip
+    for _ in range(limit):
+        c = connect(srv, source=address)
+        assert c.login(user.name, "wrong") == -1
+        c.close()
+    c = connect(srv, source=address)
+    try:
+        assert c.login(user.name, user.password) == -1
+        assert any(p.id == hc.NOTIFICATION and "failed login" in p.value for p in c.received), c.received
+    finally:
+        c.close()
+    other = logged_in(srv, source="127.0.0.51")
+    try:
+        assert answers(other) and server_up(srv)
+    finally:
+        other.close()
