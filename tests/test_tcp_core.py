@@ -101,6 +101,7 @@ def test_kick_delivers_the_final_packets_then_closes():
             assert "bye now" in notices and replies[-1] == -1
             await wait(lambda: token.token not in world.state.kicked)  # nobody will poll for them
             assert not listener.connections
+            c.close()
         finally:
             await listener.stop()
             await world.state.drain_tasks()
@@ -152,6 +153,7 @@ def test_stop_tells_sessions_to_reconnect_and_logs_them_out():
         assert [p.value for p in c.received if p.id == C.RESTART] == [7000]
         assert world.state.tokens.user(1000) is None and not listener.running
         assert listener not in world.state.chat_listeners and world.state.tcp is None
+        c.close()
         with pytest.raises(OSError):
             socket.create_connection(("127.0.0.1", listener.port), timeout=2).recv(1)
         await world.state.drain_tasks()
