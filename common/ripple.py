@@ -230,15 +230,17 @@ class Repository:
 
     async def login_records(self, user_id: int, user_row: dict[str, Any], ip: str,
                             hardware: tuple[str, str, str] | None, version: str
-                            ) -> tuple[Stats, str, list[int], list[int]]:
+                            ) -> tuple[Stats, str, list[int], list[int], bool]:
         """Everything a successful login does in MySQL, in ONE transaction and one trip to the
         pool (bench/README.md, login storm): the writes (docs/schema.md §2.6: the ``hw_user`` row when
         the client sent its hashes, ``ip_user``, ``users.osuver``), then what the session needs:
         (osu! standard vanilla stats, stored country, friend ids, ids the user blocked with
-        ``!block``; a database without the ``user_blocks`` table gives none)."""
+        ``!block``, whether ``offline_messages`` holds any for the user; a database without the
+        ``user_blocks`` or ``offline_messages`` table gives none). The last saves the login a
+        trip to the pool when nothing waits (``chat.deliver_offline_messages`` takes them)."""
         sql, args, board = self._stats_query(user_id, game.STD, False, False)
 
-        def work(cur: Any) -> tuple[dict | None, str, list[int], list[int]]:
+        def work(cur: Any) -> tuple[dict | None, str, list[int], list[int], bool]:
             if hardware is not None:
                 self._log_hardware(cur, user_id, *hardware, activated=False)
             if ip:
@@ -250,16 +252,30 @@ class Repository:
             country = self._country(cur, user_id, user_row)
             cur.execute("SELECT user2 FROM users_relationships WHERE user1 = %s", (user_id,))
             friends = [int(r["user2"]) for r in cur.fetchall()]
-            try:
-                cur.execute("SELECT blocked_id FROM user_blocks WHERE user_id = %s LIMIT %s", (user_id, MAX_BLOCKS))
-            except Exception as exc:  # a database init-db has not updated yet: nobody blocked
-                if not _no_such_table(exc):
-                    raise
-                return row, country, friends, []
-            return row, country, friends, [int(r["blocked_id"]) for r in cur.fetchall()]
+            return row, country, friends, self._blocked(cur, user_id), self._offline_waiting(cur, user_id)
 
-        row, country, friends, blocked = await self.db.transaction(work)
-        return await self._stats_from_row(row, board, user_id), country, friends, blocked
+        row, country, friends, blocked, offline = await self.db.transaction(work)
+        return await self._stats_from_row(row, board, user_id), country, friends, blocked, offline
+
+    @staticmethod
+    def _blocked(cur: Any, user_id: int) -> list[int]:
+        try:
+            cur.execute("SELECT blocked_id FROM user_blocks WHERE user_id = %s LIMIT %s", (user_id, MAX_BLOCKS))
+        except Exception as exc:  # a database init-db has not updated yet: nobody blocked
+            if not _no_such_table(exc):
+                raise
+            return []
+        return [int(r["blocked_id"]) for r in cur.fetchall()]
+
+    @staticmethod
+    def _offline_waiting(cur: Any, user_id: int) -> bool:
+        try:
+            cur.execute("SELECT 1 AS x FROM offline_messages WHERE recipient_id = %s LIMIT 1", (user_id,))
+        except Exception as exc:  # a database init-db has not updated yet: nothing kept
+            if not _no_such_table(exc):
+                raise
+            return False
+        return cur.fetchone() is not None
 
     async def country(self, user_id: int, user_row: dict[str, Any] | None = None) -> str:
         """The stored two-letter country, upper case ('XX' when unknown; docs/schema.md §3.4)."""

@@ -28,6 +28,7 @@ import tornado.web
 from constants import game
 from events import HANDLERS, RESTRICTED_ALLOWED
 from helpers import codec
+from helpers.gzparts import PartsGzip
 from objects.state import State
 from objects.token import Token
 from services import login as login_service, session
@@ -107,17 +108,18 @@ def poll(state: State, token_string: str, body: bytes) -> bytes:
     return data
 
 
-async def login(state: State, body: bytes, ip: str) -> tuple[str, bytes]:
+async def login(state: State, body: bytes, ip: str) -> tuple[str, list[bytes]]:
     """A login request (``POST /`` without ``osu-token``) from address ``ip``.
 
-    Returns ``(cho-token header value, reply body)``; the header is ``login-failed`` when the
-    login was refused (the reply then carries the negative code). Never raises
-    (``services.login.login``).
+    Returns ``(cho-token header value, reply body as its parts)``; the header is
+    ``login-failed`` when the login was refused (the reply then carries the negative code).
+    The parts are shared ``bytes`` (``b"".join`` them; a gzip reply compresses the large shared
+    ones once: helpers/gzparts.py). Never raises (``services.login.login_parts``).
     """
     state.poll_counters.count_request("login")
     state.logins_in_flight += 1  # a hand-over waits for these (services/handover.py)
     try:
-        token, reply = await login_service.login(state, body, ip)
+        token, reply = await login_service.login_parts(state, body, ip)
     finally:
         state.logins_in_flight -= 1
     return (token.token if token is not None else "login-failed"), reply
@@ -183,6 +185,7 @@ class BanchoServer(tornado.httputil.HTTPServerConnectionDelegate):
         self.app = app
         server = state.cfg.server
         self.gzip_level = server.gzip_level if server.gzip else 0
+        self.gzip_parts = PartsGzip(self.gzip_level or 1)  # login replies (respond_parts)
         fixed = (
             "HTTP/1.1 200 OK\r\n"
             f"Server: TornadoServer/{tornado.version}\r\n"
@@ -289,7 +292,7 @@ class BanchoRequest(tornado.httputil.HTTPMessageDelegate):
             log.exception("login failed")
             self._fail()
             return
-        self.respond(reply, b"cho-token: " + cho_token.encode("latin-1") + b"\r\n" + self.extra)
+        self.respond_parts(reply, b"cho-token: " + cho_token.encode("latin-1") + b"\r\n" + self.extra)
 
     def remote_ip(self) -> str:
         """The client's address (:func:`client_ip` of this request)."""
@@ -308,6 +311,25 @@ class BanchoRequest(tornado.httputil.HTTPMessageDelegate):
             reply = zlib.compress(reply, server.gzip_level, 31)  # wbits 31: a gzip member
             extra += b"Content-Encoding: gzip\r\n"
         conn.write(b"%s%sContent-Length: %d\r\n\r\n%s" % (head, extra, len(reply), reply))
+        conn.finish()
+        if self.started:
+            self._log(200)
+
+    def respond_parts(self, parts: list[bytes], extra: bytes) -> None:
+        """:meth:`respond` for a reply given as its parts (a login): gzipped by the server's
+        :class:`helpers.gzparts.PartsGzip`, which compresses the shared presence chunks once."""
+        conn = self.conn
+        if conn.stream is None or conn.stream.closed():  # the client left during a login
+            return
+        server = self.server
+        size = sum(map(len, parts))
+        if (size >= GZIP_MIN_LENGTH and server.gzip_level
+                and "gzip" in self.headers.get("Accept-Encoding", "")):
+            reply = server.gzip_parts.compress(parts)
+            extra += b"Content-Encoding: gzip\r\n"
+        else:
+            reply = b"".join(parts)
+        conn.write(b"%s%sContent-Length: %d\r\n\r\n%s" % (server.head_now(), extra, len(reply), reply))
         conn.finish()
         if self.started:
             self._log(200)

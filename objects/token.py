@@ -83,6 +83,8 @@ class Token:
         "now_playing", "_presence", "_stats", "irc",
         # issue 15: the protocol layout of the client build, and its caches
         "layout", "_stats_i16", "frames_sequence",
+        # the token list this session is in, told of every presence change (TokenList.presence_block)
+        "presence_watch",
     )
 
     def __init__(self, user_id: int, username: str, safe_name: str, privileges: int, *,
@@ -183,6 +185,7 @@ class Token:
         self.error_report_limit = Window()
         # the IRC connection of an IRC session (handlers/irc, docs/irc.md); None for game clients
         self.irc = None
+        self.presence_watch: Any = None  # set by TokenList.add, cleared by TokenList.remove
 
     def __repr__(self) -> str:
         return f"<Token {self.user_id} {self.username!r}{' tourney' if self.tournament else ''}>"
@@ -211,6 +214,13 @@ class Token:
         self.queue = []
         self.queued = 0
         return queue[0] if len(queue) == 1 else b"".join(queue)
+
+    def drain_parts(self) -> list[bytes]:
+        """:meth:`drain` without the join: the queued parts (shared ``bytes``), in order."""
+        queue = self.queue
+        self.queue = []
+        self.queued = 0
+        return queue
 
     # ---------------------------------------------------------------- lazily made containers
     def set_friend_pending(self, user_id: int, pending: bool) -> None:
@@ -259,12 +269,17 @@ class Token:
         self._stats = None
         self._stats_i16 = None
         self._presence = None  # the presence carries the rank too
+        if self.presence_watch is not None:
+            self.presence_watch.presence_changed(self)
 
     def invalidate(self) -> None:
-        """Drop the cached presence and stats packets after a change of status or identity."""
+        """Drop the cached presence and stats packets after a change of status or identity
+        (also of ``restricted``: the token list's block of visible presences is told)."""
         self._presence = None
         self._stats = None
         self._stats_i16 = None
+        if self.presence_watch is not None:
+            self.presence_watch.presence_changed(self)
 
     # ---------------------------------------------------------------- packets
     def presence_packet(self) -> bytes:

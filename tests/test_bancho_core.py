@@ -317,3 +317,448 @@ def test_client_ip_from_the_proxy_header():
     finally:
         logger.removeHandler(handler)
         logger.setLevel(old_level)
+
+
+# ------------------------------------------------------------------------------ raw HTTP
+# Tornado's HTTP client always sends "Connection: close" and hides the header block; these
+# tests speak HTTP over a plain socket to see the exact reply.
+import email.utils  # noqa: E402
+import gzip  # noqa: E402
+import re  # noqa: E402
+import time  # noqa: E402
+import zlib  # noqa: E402
+
+from handlers.bancho import GZIP_MIN_LENGTH, OTHER_BODY, UNKNOWN_TOKEN_BODY, body_limit, login  # noqa: E402
+from objects.token import Token  # noqa: E402
+from services import login as login_service  # noqa: E402
+
+
+class Raw:
+    """One client connection to :class:`Server` (``await Raw.open(server)``)."""
+
+    def __init__(self, reader, writer):
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def open(cls, server):
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        return cls(reader, writer)
+
+    async def request(self, body=b"", token=None, version="HTTP/1.1", headers=(), path="/", method="POST"):
+        """Send ``POST /`` (or ``method path``) and return (status line, [header lines], body)."""
+        lines = [f"{method} {path} {version}", "Host: localhost", f"Content-Length: {len(body)}"]
+        if token is not None:
+            lines.append(f"osu-token: {token}")
+        lines += [f"{k}: {v}" for k, v in headers]
+        self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+        await self.writer.drain()
+        head = (await self.reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")[:-2]
+        length = int(next(line.split(": ", 1)[1] for line in head if line.lower().startswith("content-length:")))
+        return head[0], head[1:], await self.reader.readexactly(length)
+
+    def close(self):
+        self.writer.close()
+
+
+def expected_head(world, date_line, extra=()):
+    """The fixed header lines of a ``POST /`` reply (what tornado.web sent before)."""
+    lines = [f"Server: TornadoServer/{tornado.version}", "Content-Type: text/html; charset=UTF-8", "cho-protocol: 19"]
+    if world.state.cfg.server.gzip:
+        lines.append("Vary: Accept-Encoding")
+    return lines + [date_line, *extra]
+
+
+def check_date(line, before, after):
+    """``Date: <RFC 1123 date in GMT>`` of a second between ``before`` and ``after``."""
+    assert line.startswith("Date: ") and line.endswith(" GMT"), line
+    when = email.utils.parsedate_to_datetime(line[len("Date: "):]).timestamp()
+    assert int(before) <= when <= after, (line, before, after)
+
+
+def test_reply_head_and_keep_alive():
+    world = World()
+    a = world.user("Alice")
+
+    async def scenario(server):
+        conn = await Raw.open(server)
+        try:
+            a.enqueue(b"\x01\x02\x03")
+            before = time.time()
+            status, head, body = await conn.request(b"", a.token)
+            after = time.time()
+            assert status == "HTTP/1.1 200 OK" and body == b"\x01\x02\x03"
+            check_date(head[-2], before, after)
+            assert head == expected_head(world, head[-2], ["Content-Length: 3"])
+            # HTTP/1.1 without "Connection: close": the connection stays open for the next poll
+            status, head, body = await conn.request(b"", a.token)
+            assert status == "HTTP/1.1 200 OK" and body == b"" and head[-1] == "Content-Length: 0"
+            assert not any(line.lower().startswith("connection:") for line in head)
+            status, head, _ = await conn.request(b"", a.token, headers=[("Connection", "Close")])
+            assert head[-2:] == ["Connection: close", "Content-Length: 0"]
+        finally:
+            conn.close()
+        conn = await Raw.open(server)
+        try:  # HTTP/1.0 keeps the connection only when asked, and is told so
+            status, head, _ = await conn.request(b"", a.token, "HTTP/1.0", [("Connection", "keep-Alive")])
+            assert head[-2:] == ["Connection: Keep-Alive", "Content-Length: 0"]
+            status, head, _ = await conn.request(b"", a.token, "HTTP/1.0", [("Connection", "keep-alive")])
+            assert head[-2:] == ["Connection: Keep-Alive", "Content-Length: 0"]
+        finally:
+            conn.close()
+        conn = await Raw.open(server)
+        try:
+            status, head, _ = await conn.request(b"", a.token, "HTTP/1.0")
+            assert not any(line.lower().startswith("connection:") for line in head)
+        finally:
+            conn.close()
+
+    serve(world, scenario)
+
+
+def test_gzip_from_the_minimum_length_when_accepted():
+    world = World({"PEP_SERVER_GZIP_LEVEL": "9"})
+    a = world.user("Alice")
+    big = bytes(range(256)) * 2  # GZIP_MIN_LENGTH bytes
+    assert len(big) == GZIP_MIN_LENGTH
+
+    async def scenario(server):
+        conn = await Raw.open(server)
+        try:
+            a.enqueue(big[:-1])
+            _, head, body = await conn.request(b"", a.token, headers=[("Accept-Encoding", "gzip, deflate")])
+            assert body == big[:-1] and "Content-Encoding: gzip" not in head  # one byte short
+            a.enqueue(big)
+            _, head, body = await conn.request(b"", a.token, headers=[("Accept-Encoding", "gzip, deflate")])
+            assert body == zlib.compress(big, 9, 31) and gzip.decompress(body) == big
+            assert head[-2:] == ["Content-Encoding: gzip", f"Content-Length: {len(body)}"]
+            a.enqueue(big)
+            _, head, body = await conn.request(b"", a.token)  # not accepted
+            assert body == big and "Content-Encoding: gzip" not in head
+            a.enqueue(big)
+            _, head, body = await conn.request(b"", a.token, headers=[("Accept-Encoding", "identity")])
+            assert body == big
+            a.enqueue(big)
+            _, head, body = await conn.request(b"", a.token, headers=[("Accept-Encoding", "gzip"), ("Connection", "close")])
+            assert gzip.decompress(body) == big
+            assert head[-3:] == ["Connection: close", "Content-Encoding: gzip", f"Content-Length: {len(body)}"]
+        finally:
+            conn.close()
+
+    serve(world, scenario)
+
+
+def test_no_gzip_when_turned_off():
+    world = World({"PEP_SERVER_GZIP": "0"})
+    a = world.user("Alice")
+
+    async def scenario(server):
+        conn = await Raw.open(server)
+        try:
+            a.enqueue(b"z" * 4000)
+            before = time.time()
+            _, head, body = await conn.request(b"", a.token, headers=[("Accept-Encoding", "gzip")])
+            assert body == b"z" * 4000
+            check_date(head[-2], before, time.time())
+            assert head == expected_head(world, head[-2], ["Content-Length: 4000"])  # no Vary either
+        finally:
+            conn.close()
+
+    serve(world, scenario)
+
+
+class SlowDrain(Token):
+    """A session whose queue takes 50 ms to read (the request then lasts at least that long)."""
+
+    def drain(self):
+        time.sleep(0.05)
+        return super().drain()
+
+
+class BrokenDrain(Token):
+    """A session whose queue cannot be read: the poll fails with a bug, not a client error."""
+
+    def drain(self):
+        raise RuntimeError("queue broken")
+
+
+def test_access_log_of_polls(caplog):
+    world = World()
+    slow = SlowDrain(4001, "Slow", "slow", 3)
+    world.state.tokens.add(slow)
+
+    async def scenario(server):
+        conn = await Raw.open(server)
+        try:
+            with caplog.at_level(logging.INFO, logger="tornado.access"):
+                await conn.request(b"", slow.token)  # not logged below DEBUG
+            assert [r for r in caplog.records if r.name == "tornado.access"] == []
+            with caplog.at_level(logging.DEBUG, logger="tornado.access"):
+                started = time.perf_counter()
+                await conn.request(b"", slow.token)
+                took = 1000.0 * (time.perf_counter() - started)
+        finally:
+            conn.close()
+        records = [r for r in caplog.records if r.name == "tornado.access"]
+        assert len(records) == 1 and records[0].levelno == logging.DEBUG
+        ms = float(re.fullmatch(r"200 POST / \(127\.0\.0\.1\) (\d+\.\d\d)ms", records[0].getMessage()).group(1))
+        assert 50.0 <= ms <= took + 0.01
+
+    serve(world, scenario)
+
+
+def test_a_failing_poll_gets_500(caplog, no_errors):
+    world = World()
+    broken = BrokenDrain(4002, "Broken", "broken", 3)
+    world.state.tokens.add(broken)
+
+    async def scenario(server):
+        conn = await Raw.open(server)
+        try:
+            with caplog.at_level(logging.ERROR, logger="tornado.access"):
+                status, head, body = await conn.request(b"", broken.token)
+            assert status == "HTTP/1.1 500 Internal Server Error" and head == ["Content-Length: 0"] and body == b""
+            conn2 = await Raw.open(server)
+            try:
+                status, head, _ = await conn2.request(b"", broken.token, headers=[("Connection", "close")])
+                assert status == "HTTP/1.1 500 Internal Server Error"
+                assert head == ["Content-Length: 0", "Connection: close"]
+            finally:
+                conn2.close()
+        finally:
+            conn.close()
+
+    serve(world, scenario)
+    access = [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "tornado.access"]
+    assert access[0] == (logging.ERROR, "500 POST / (127.0.0.1) 0.00ms")  # not timed below DEBUG
+    assert [r.getMessage() for r in no_errors if r.name == "pep.bancho"] == ["poll failed", "poll failed"]
+    assert all(r.exc_info[1].args == ("queue broken",) for r in no_errors if r.name == "pep.bancho")
+    no_errors.clear()
+
+
+def test_a_failing_poll_is_timed_at_debug(caplog, no_errors):
+    world = World()
+    broken = BrokenDrain(4003, "Broken", "broken", 3)
+    world.state.tokens.add(broken)
+
+    async def scenario(server):
+        conn = await Raw.open(server)
+        try:
+            with caplog.at_level(logging.DEBUG, logger="tornado.access"):
+                started = time.perf_counter()
+                await conn.request(b"", broken.token)
+                took = 1000.0 * (time.perf_counter() - started)
+        finally:
+            conn.close()
+        records = [r for r in caplog.records if r.name == "tornado.access"]
+        assert len(records) == 1 and records[0].levelno == logging.ERROR
+        ms = float(re.fullmatch(r"500 POST / \(127\.0\.0\.1\) (\d+\.\d\d)ms", records[0].getMessage()).group(1))
+        assert 0.0 < ms <= took + 0.01
+
+    serve(world, scenario)
+    no_errors.clear()
+
+
+def test_body_limits_per_request_kind():
+    from tornado.httputil import HTTPHeaders, RequestStartLine
+
+    world = World({"PEP_SERVER_MAX_BODY": "12345"})
+    a = world.user("Alice")
+    limit = body_limit(world.state)
+
+    def of(method, path, headers=None):
+        return limit(RequestStartLine(method, path, "HTTP/1.1"), HTTPHeaders(headers or {}))
+
+    assert of("POST", "/", {"osu-token": a.token}) == 12345
+    assert of("POST", "/?x=1", {"osu-token": a.token}) == 12345
+    assert of("POST", "/", {"osu-token": "gone"}) == UNKNOWN_TOKEN_BODY
+    assert of("POST", "/") == login_service.MAX_BODY
+    assert of("POST", "/?a?b") == login_service.MAX_BODY
+    assert of("GET", "/", {"osu-token": a.token}) == OTHER_BODY
+    assert of("POST", "/api/v1/ciTrigger") == OTHER_BODY
+    assert of("POST", "/x?/") == OTHER_BODY
+    assert of("post", "/") == OTHER_BODY
+
+
+def test_presence_request_all_is_answered_once_per_poll():
+    world = World()
+    a, b = world.user("Alice"), world.user("Bob")
+    for _ in range(2):  # each poll answers once, however many frames ask
+        assert process_frames(world.state, a, C.presence_request_all() + C.presence_request_all()) == 2
+        ids = [p.user_id for p in C.values(received(a), C.USER_PRESENCE)]
+        assert sorted(ids) == sorted([world.bot.user_id, a.user_id, b.user_id])
+
+
+def test_failing_handler_is_logged_and_the_next_frame_runs(no_errors):
+    world = World()
+
+    class Unreachable(Token):
+        def enqueue(self, data):
+            raise RuntimeError("queue gone")
+
+    u = Unreachable(4004, "Gone", "gone", 3)
+    world.state.tokens.add(u)
+    b = world.user("Bob")
+    world.state.channels.get("#osu").members.add(u)
+    u.channels.add("#osu")
+    body = C.presence_request_all() + C.public_message("#osu", "still here")
+    assert process_frames(world.state, u, body) == 2
+    assert [m.content for m in messages(b)] == ["still here"]
+    assert [r.getMessage() for r in no_errors] == ["poll user=4004: packet 98 handler failed"]
+    assert no_errors[0].exc_info[1].args == ("queue gone",)
+    no_errors.clear()
+
+
+def test_logins_in_flight_are_counted():
+    world = World()
+    repo = GatedLoginRepo()
+    world.state.repo = repo
+    repo.add(1000, "Alice")
+    repo.add(1001, "Bob")
+
+    async def scenario():
+        task = asyncio.ensure_future(login(world.state, C.login_body("Alice", PASSWORD), "10.0.0.9"))
+        await repo.reached.wait()
+        assert world.state.logins_in_flight == 1
+        other = asyncio.ensure_future(login(world.state, C.login_body("Bob", PASSWORD), "10.0.0.8"))
+        await asyncio.sleep(0)
+        assert world.state.logins_in_flight == 2
+        repo.go.set()
+        token_string, reply = await task
+        await other
+        assert world.state.logins_in_flight == 0
+        assert token_string == world.state.tokens.user(1000).token
+        failed, _ = await login(world.state, b"garbage", "10.0.0.9")
+        assert failed == "login-failed" and world.state.logins_in_flight == 0
+        await world.state.drain_tasks()
+
+    asyncio.run(scenario())
+
+
+class GatedLoginRepo(LoginRepo):
+    """A login repository whose user lookup waits until ``go`` is set (``reached`` is set when a
+    login gets there)."""
+
+    def __init__(self):
+        super().__init__()
+        self.reached = asyncio.Event()
+        self.go = asyncio.Event()
+
+    async def user_by_safe_name(self, safe_name):
+        self.reached.set()
+        await self.go.wait()
+        return await super().user_by_safe_name(safe_name)
+
+
+def test_login_over_http_from_the_peer_address_and_a_client_that_left(caplog, no_errors):
+    world = World()
+    repo = GatedLoginRepo()
+    world.state.repo = repo
+    repo.add(1000, "Alice")
+    repo.add(1001, "Bob")
+
+    async def scenario(server):
+        repo.go.set()
+        conn = await Raw.open(server)
+        try:
+            status, head, body = await conn.request(C.login_body("Alice", PASSWORD))
+        finally:
+            conn.close()
+        token = world.state.tokens.user(1000)
+        assert token.ip == "127.0.0.1" and f"cho-token: {token.token}" in head
+        # a client that leaves while its login runs: the login completes, nothing is written
+        repo.go.clear()
+        repo.reached.clear()
+        conn = await Raw.open(server)
+        body = C.login_body("Bob", PASSWORD)
+        conn.writer.write(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+        await conn.writer.drain()
+        await repo.reached.wait()
+        conn.close()
+        for _ in range(500):  # until the server has seen the connection close
+            if not server.http._connections:
+                break
+            await asyncio.sleep(0.01)
+        repo.go.set()
+        await world.state.drain_tasks()
+        assert world.state.tokens.user(1001) is not None
+
+    with caplog.at_level(logging.DEBUG, logger="tornado.access"):
+        serve(world, scenario)
+    lines = [r.getMessage() for r in caplog.records if r.name == "tornado.access"]
+    assert len(lines) == 1 and lines[0].startswith("200 POST / ")  # Alice's login only
+
+
+def test_bodies_in_several_chunks_and_query_strings():
+    world = World()
+    a, b = world.user("Alice"), world.user("Bob")
+
+    async def scenario(server):
+        conn = await Raw.open(server)
+        try:
+            first, second = C.public_message("#osu", "one"), C.public_message("#osu", "two")
+            # a body that arrives in two pieces: Tornado hands each piece it reads to
+            # data_received (chunks of a chunked body, coalesced while more data is waiting)
+            conn.writer.write(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nosu-token: %s\r\n\r\n"
+                              % a.token.encode())
+            for part in (first, second):
+                conn.writer.write(b"%x\r\n%s\r\n" % (len(part), part))
+                await conn.writer.drain()
+                await asyncio.sleep(0.05)  # let the server read this piece on its own
+            conn.writer.write(b"0\r\n\r\n")
+            await conn.writer.drain()
+            head = await conn.reader.readuntil(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+            assert [m.content for m in messages(b)] == ["one", "two"]
+            # a query string is still the Bancho endpoint, with its own reply head
+            a.enqueue(b"\x07")
+            before = time.time()
+            status, head, body = await conn.request(b"", a.token, path="/?osu=1")
+            check_date(head[-2], before, time.time())
+            assert status == "HTTP/1.1 200 OK" and body == b"\x07"
+            assert head == expected_head(world, head[-2], ["Content-Length: 1"])
+        finally:
+            conn.close()
+
+    serve(world, scenario)
+
+
+def test_other_requests_go_to_the_application_with_their_body(caplog):
+    world = World()
+
+    async def scenario(server):
+        conn = await Raw.open(server)
+        try:
+            with caplog.at_level(logging.ERROR):
+                status, head, body = await conn.request(b"some body", path="/no/such/page")
+            assert status == "HTTP/1.1 404 Not Found"
+            status, _, body = await conn.request(b"", method="GET", path="/")
+            assert status == "HTTP/1.1 200 OK" and body.startswith(b"<!doctype html>")
+        finally:
+            conn.close()
+
+    serve(world, scenario)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+def test_a_client_leaving_in_the_middle_of_its_body(caplog):
+    world = World()
+    a, b = world.user("Alice"), world.user("Bob")
+
+    async def scenario(server):
+        for path in ("/", "/no/such/page"):
+            conn = await Raw.open(server)
+            frame = C.public_message("#osu", "half")
+            conn.writer.write(b"POST %s HTTP/1.1\r\nHost: x\r\nosu-token: %s\r\nContent-Length: %d\r\n\r\n%s"
+                              % (path.encode(), a.token.encode(), len(frame) + 10, frame))
+            await conn.writer.drain()
+            await asyncio.sleep(0.05)
+            conn.close()
+            for _ in range(500):  # until the server has seen the connection close
+                if not server.http._connections:
+                    break
+                await asyncio.sleep(0.01)
+
+    with caplog.at_level(logging.ERROR):
+        serve(world, scenario)
+    assert messages(b) == []  # an incomplete body is never processed
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []

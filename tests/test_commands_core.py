@@ -247,32 +247,63 @@ def test_gate_failure_is_logged_and_refuses(caplog, no_errors):
     assert cmds.privilege_names(0) == "—" and "ADMIN_SEND_ALERTS (131072)" in cmds.privilege_names(STAFF)
 
 
-def test_load_configured_modules(tmp_path, caplog, no_errors):
+def test_load_configured_modules(tmp_path, caplog, no_errors, monkeypatch):
     """``[bot] command_modules``: files and module names, each loaded once; failures are logged
     and skipped."""
+    import sys
     import types
+    import uuid
 
-    good = tmp_path / "my-cmds.py"
+    # names this process has not loaded yet (the loader remembers every name it loaded, and
+    # mutmut runs the tests more than once in one process)
+    tag = uuid.uuid4().hex
+    good = tmp_path / f"my-cmds.{tag}.py"
     good.write_text("LOADED = True\n")
     broken = tmp_path / "broken.py"
     broken.write_text("def (:\n")
+    name = f"pep_test_cmds_{tag}"
+    (tmp_path / f"{name}.py").write_text("LOADED = True\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    missing = f"no_such_module_{tag}"
+    not_python = tmp_path / "cmds.txt"  # a path, but no Python file: no loader for it
+    not_python.write_text("LOADED = True\n")
 
     def cfg(value):
         return types.SimpleNamespace(bot=types.SimpleNamespace(command_modules=value))
 
     assert cmds.load_configured(cfg("")) == [] and cmds.load_configured(types.SimpleNamespace()) == []
     with caplog.at_level(logging.INFO, logger="pep.commands"):
-        loaded = cmds.load_configured(cfg(f" {good} , {broken},json, no_such_module_xyz ,"))
-    assert loaded == [str(good), "json"]
-    import sys
-    assert sys.modules["services.commands.ext_my_cmds"].LOADED is True
+        loaded = cmds.load_configured(cfg(f" ,, {good} , {broken},{name}, {missing} ,{not_python},"))
+    assert loaded == [str(good), name]
+    assert sys.modules[f"services.commands.ext_my_cmds_{tag}"].LOADED is True
     messages_ = [r.getMessage() for r in caplog.records]
-    assert f"loaded the command module {good}" in messages_ and "loaded the command module json" in messages_
+    assert f"loaded the command module {good}" in messages_ and f"loaded the command module {name}" in messages_
     failed = [r.getMessage() for r in no_errors]
     assert failed == [f"could not load the command module {broken} ([bot] command_modules)",
-                      "could not load the command module no_such_module_xyz ([bot] command_modules)"]
+                      f"could not load the command module {missing} ([bot] command_modules)",
+                      f"could not load the command module {not_python} ([bot] command_modules)"]
+    assert [type(r.exc_info[1]) for r in no_errors] == [SyntaxError, ModuleNotFoundError, ImportError]
+    assert str(no_errors[2].exc_info[1]) == f"cannot load {not_python}"
     no_errors.clear()
-    assert cmds.load_configured(cfg(f"{good},json")) == []  # each is loaded once
+    assert cmds.load_configured(cfg(f"{good},{name}")) == []  # each is loaded once
+
+
+def test_load_a_file_relative_to_the_working_directory(tmp_path, monkeypatch):
+    """A ``.py`` name without a directory is a file in the working directory, not a module name."""
+    import sys
+    import uuid
+
+    tag = uuid.uuid4().hex
+    (tmp_path / f"local{tag}.py").write_text("WHERE = 'cwd'\n")
+    monkeypatch.chdir(tmp_path)
+    assert cmds.load_configured(_cfg(f"local{tag}.py")) == [f"local{tag}.py"]
+    assert sys.modules[f"services.commands.ext_local{tag}"].WHERE == "cwd"
+
+
+def _cfg(value):
+    import types
+
+    return types.SimpleNamespace(bot=types.SimpleNamespace(command_modules=value))
 
 
 def test_declaration_defaults_and_their_docs_row():
@@ -297,3 +328,286 @@ def test_declaration_defaults_and_their_docs_row():
     finally:
         cmds.REGISTRY[:] = [c for c in cmds.REGISTRY if not c.trigger.startswith("!zz_")]
     assert cmds.find("!zz_defaults") is None
+
+
+# ------------------------------------------------------------------ dispatch rules in detail
+import contextlib  # noqa: E402
+import gc  # noqa: E402
+import re  # noqa: E402
+import uuid  # noqa: E402
+import warnings  # noqa: E402
+
+
+@contextlib.contextmanager
+def declared(*specs):
+    """Declare test commands (``(trigger, handler, kwargs)``) through the public decorator and
+    take them out of the registry afterwards."""
+    triggers = [trigger for trigger, _, _ in specs]
+    try:
+        for trigger, handler, kwargs in specs:
+            cmds.command(trigger, **kwargs)(handler)
+        yield
+    finally:
+        cmds.REGISTRY[:] = [c for c in cmds.REGISTRY if c.trigger not in triggers]
+
+
+class Listener:
+    """A chat listener (the IRC gateway's interface) that records what the pipeline hands it."""
+
+    def __init__(self):
+        self.private = []
+        self.public = []
+
+    def private_message(self, sender, target, text):
+        self.private.append((sender.username, target.username, text))
+
+    def channel_message(self, channel, sender, text):
+        self.public.append((channel.name, sender.username, text))
+
+
+def test_handler_errors_are_logged_with_the_message_and_traceback(caplog, no_errors):
+    world = commanded()
+    a, admin = world.user("Alice"), world.user("Admin", admin=True)
+    boom = RuntimeError("boom")
+
+    def fail(ctx):
+        raise boom
+
+    with declared(("!zz_fail", fail, {})), caplog.at_level(logging.ERROR, logger="pep.commands"):
+        assert cmds.dispatch(world.state, a, None, "!zz_fail now").trigger == "!zz_fail"
+        chat.send_message(world.state, admin, BOT_NAME, "!zz_fail")
+    plain = cmds.GENERIC_ERROR.format(trigger="!zz_fail")
+    assert bot_lines(a) == [plain]
+    assert bot_lines(admin) == [plain + " (RuntimeError: boom)"]
+    records = [r for r in no_errors if r.name == "pep.commands"]
+    assert [r.getMessage() for r in records] == [
+        f"command '!zz_fail' by user={a.user_id} failed: '!zz_fail now'",
+        f"command '!zz_fail' by user={admin.user_id} failed: '!zz_fail'"]
+    assert all(r.exc_info is not None and r.exc_info[1] is boom for r in records)
+    no_errors.clear()
+
+
+def test_error_reply_that_cannot_be_sent_is_logged(no_errors):
+    from objects.token import Token
+
+    class Unreachable(Token):
+        """A session whose queue refuses every packet."""
+
+        def enqueue(self, data):
+            raise RuntimeError("queue gone")
+
+    world = commanded()
+    u = Unreachable(4242, "Gone", "gone", 3)
+    world.state.tokens.add(u)
+
+    def fail(ctx):
+        raise ValueError("first failure")
+
+    with declared(("!zz_fail2", fail, {})):
+        cmds.dispatch(world.state, u, None, "!zz_fail2")
+    got = [r.getMessage() for r in no_errors]
+    assert got == ["command '!zz_fail2' by user=4242 failed: '!zz_fail2'", "could not send the error reply"]
+    no_errors.clear()
+
+
+def test_wrong_syntax_raised_by_handlers():
+    world = commanded()
+    a = world.user("Alice")
+
+    def plain(ctx):
+        raise cmds.WrongSyntax()
+
+    def told(ctx):
+        raise cmds.WrongSyntax("Give me a number.")
+
+    async def plain_async(ctx):
+        await asyncio.sleep(0)
+        raise cmds.WrongSyntax()
+
+    async def told_async(ctx):
+        await asyncio.sleep(0)
+        raise cmds.WrongSyntax("Give me a word.")
+
+    async def run():
+        for text in ("!zz_ws1 x", "!zz_ws2", "!zz_ws3", "!zz_ws4"):
+            chat.send_message(world.state, a, BOT_NAME, text)
+        await world.state.drain_tasks()
+
+    with declared(("!zz_ws1", plain, {"syntax": "<n> [m]"}), ("!zz_ws2", told, {}),
+                  ("!zz_ws3", plain_async, {"syntax": "[x]"}), ("!zz_ws4", told_async, {})):
+        asyncio.run(run())
+    assert bot_lines(a) == ["Wrong syntax: !zz_ws1 <n> [m]", "Give me a number.",
+                            "Wrong syntax: !zz_ws3 [x]", "Give me a word."]
+
+
+def test_async_handlers_reply_fail_and_log_their_duration(caplog, no_errors):
+    world = commanded()
+    a = world.user("Alice")
+    boom = KeyError("gone")
+
+    async def slow(ctx):
+        await asyncio.sleep(0.05)
+        return f"done {ctx.args}"
+
+    async def broken(ctx):
+        await asyncio.sleep(0)
+        raise boom
+
+    async def run():
+        chat.send_message(world.state, a, BOT_NAME, "!zz_slow 1 2")
+        chat.send_message(world.state, a, BOT_NAME, "!zz_broken")
+        await world.state.drain_tasks()
+
+    with declared(("!zz_slow", slow, {}), ("!zz_broken", broken, {})), \
+            caplog.at_level(logging.DEBUG, logger="pep.commands"):
+        asyncio.run(run())
+    assert sorted(bot_lines(a)) == sorted(["done ['1', '2']", cmds.GENERIC_ERROR.format(trigger="!zz_broken")])
+    done = [r.getMessage() for r in caplog.records if r.getMessage().startswith("command '!zz_slow' done in ")]
+    assert len(done) == 1
+    ms = float(re.fullmatch(r"command '!zz_slow' done in (\d+\.\d) ms", done[0]).group(1))
+    assert 50.0 <= ms < 60000.0  # it slept 50 ms; far less than a minute
+    assert [r.exc_info[1] for r in no_errors] == [boom]
+    no_errors.clear()
+
+
+def test_async_command_without_an_event_loop_leaves_no_coroutine_behind(world, caplog):
+    a = world.user("Alice")
+
+    async def never(ctx):
+        return "never"
+
+    with declared(("!zz_never", never, {})), warnings.catch_warnings(record=True) as caught, \
+            caplog.at_level(logging.WARNING, logger="pep"):
+        warnings.simplefilter("always")
+        assert cmds.dispatch(world.state, a, None, "!zz_never").trigger == "!zz_never"
+        gc.collect()
+    assert [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)] == []
+    assert f"no event loop for bot command '!zz_never' of user {a.user_id}" in [r.getMessage() for r in caplog.records]
+    assert bot_lines(a) == []
+
+
+def test_dispatch_logs_who_used_what_where(caplog):
+    world = commanded()
+    a = world.user("Alice")
+    with caplog.at_level(logging.INFO, logger="pep.commands"):
+        chat.send_message(world.state, a, "#osu", "!faq spam")
+        chat.send_message(world.state, a, BOT_NAME, "!faq spam")
+    lines = [r.getMessage() for r in caplog.records if r.name == "pep.commands"]
+    assert lines == [f"command '!faq' by user={a.user_id} in #osu", f"command '!faq' by user={a.user_id} in PM"]
+
+
+def test_false_and_empty_replies_send_nothing(world):
+    a = world.user("Alice")
+    with declared(("!zz_false", lambda ctx: False, {}), ("!zz_none", lambda ctx: None, {}),
+                  ("!zz_blank", lambda ctx: ["", "  ", "\n"], {})):
+        for text in ("!zz_false", "!zz_none", "!zz_blank"):
+            assert cmds.dispatch(world.state, a, None, text) is not None
+            assert cmds.dispatch(world.state, a, "#osu", text) is not None
+    assert messages(a) == []
+
+
+def test_gate_sees_the_state_and_the_channel():
+    world = commanded()
+    a, b = world.user("Alice"), world.user("Bob")
+    seen = []
+
+    def gate(state, sender, channel):
+        seen.append((state is world.state, sender is a, channel))
+        return state is world.state and channel == "#osu"
+
+    with declared(("!zz_gated", lambda ctx: "let in", {"privileges": STAFF, "allow": gate})):
+        chat.send_message(world.state, a, "#osu", "!zz_gated")
+        assert bot_lines(b) == ["let in"]
+        chat.send_message(world.state, a, BOT_NAME, "!zz_gated")
+        assert bot_lines(a) == ["let in"]  # the channel line, and nothing for the PM
+        names = [c.trigger for c in cmds.usable_commands(world.state, a, "#osu")]
+        assert "!zz_gated" in names and "!zz_gated" not in [
+            c.trigger for c in cmds.usable_commands(world.state, a, None)]
+    assert seen[:2] == [(True, True, "#osu"), (True, True, None)]
+
+
+def test_generic_wrong_place_texts_through_dispatch(world):
+    a, b = world.user("Alice"), world.user("Bob")
+    with declared(("!zz_chan", lambda ctx: "ok", {"where": cmds.CHANNEL}),
+                  ("!zz_pm", lambda ctx: "ok", {"where": cmds.PRIVATE, "display": "!zz_pm (shown)"})):
+        assert cmds.dispatch(world.state, a, None, "!zz_chan") is None
+        assert cmds.dispatch(world.state, a, "#osu", "!zz_pm") is None
+    assert bot_lines(a) == ["!zz_chan only works in a chat channel.",
+                            f"!zz_pm (shown) only works in a private message to {BOT_NAME}."]
+    assert bot_lines(b) == []
+
+
+def test_declared_options_are_kept():
+    def handler(ctx):
+        return "ok"
+
+    gate = lambda s, t, c: False  # noqa: E731
+    subs = [cmds.Subcommand("one", "<x>", "first")]
+    with declared(("!zz_full", handler, dict(syntax="<a>", privileges=STAFF, where=cmds.PRIVATE,
+                                            description="d", effect="e", allow=gate, allow_doc="who",
+                                            wrong_place="not here", private_reply=True, hidden=True,
+                                            display="!zz full", subcommands=subs, stacks=[cmds.KAWATA]))):
+        cmd = cmds.find("!zz_full 1")
+        assert (cmd.trigger, cmd.handler, cmd.syntax, cmd.privileges, cmd.where) == (
+            "!zz_full", handler, "<a>", STAFF, cmds.PRIVATE)
+        assert (cmd.description, cmd.effect, cmd.allow, cmd.allow_doc, cmd.wrong_place) == ("d", "e", gate, "who", "not here")
+        assert (cmd.private_reply, cmd.hidden, cmd.display, cmd.subcommands, cmd.stacks) == (
+            True, True, "!zz full", (subs[0],), (cmds.KAWATA,))
+        assert cmd.module == __name__
+
+
+def test_a_handler_without_a_module_name():
+    class Anonymous:
+        """A callable whose ``__module__`` cannot be read."""
+
+        def __getattribute__(self, name):
+            if name == "__module__":
+                raise AttributeError(name)
+            return object.__getattribute__(self, name)
+
+        def __call__(self, ctx):
+            return "anon"
+
+    handler = Anonymous()
+    with declared(("!zz_anon", handler, {})):
+        assert cmds.find("!zz_anon").module == ""
+
+
+def test_declaration_errors_say_what_is_wrong():
+    with pytest.raises(ValueError, match=r"^bad trigger ' !x'$"):
+        cmds.command(" !x")
+    with pytest.raises(ValueError, match=r"^!x: where must be one of \('anywhere', 'channel', 'private'\)$"):
+        cmds.command("!x", where="somewhere")
+    with pytest.raises(ValueError, match=r"^!x: stacks must be among \('Ripple', 'Kawata', 'RealistikOsu', 'bancho.py'\)$"):
+        cmds.command("!x", stacks=["Akatsuki"])
+    with pytest.raises(ValueError, match=r"^command '!faq' declared twice$"):
+        cmds.command("!faq")(lambda ctx: None)
+
+
+def test_a_new_first_character_is_found():
+    trigger = "\u00a7zz_new"  # no built-in trigger starts with this character
+    assert cmds.find(trigger) is None
+    with declared((trigger, lambda ctx: "ok", {})):
+        assert cmds.find(trigger).trigger == trigger
+    assert cmds.find(trigger) is None and cmds.find("!faq spam").trigger == "!faq"
+
+
+def test_loading_the_builtin_modules_again_changes_nothing():
+    before = list(cmds.REGISTRY)
+    cmds._load_modules()
+    assert cmds.REGISTRY == before and len(before) > 20
+
+
+def test_reply_by_pm_goes_through_the_chat_pipeline(world):
+    a = world.user("Alice")
+    listener = Listener()
+    world.state.chat_listeners.append(listener)
+    chat.send_message(world.state, a, BOT_NAME, "!faq spam")
+    assert bot_lines(a) == ["Please don't spam."]
+    assert listener.private == [(BOT_NAME, "Alice", "Please don't spam.")]  # PMs to the bot are not relayed
+
+
+def test_privilege_names_of_single_bits_and_unnamed_masks():
+    assert cmds.privilege_names(1) == "USER_PUBLIC (1)"
+    assert cmds.privilege_names(1 | 131072) == "USER_PUBLIC (1) or ADMIN_SEND_ALERTS (131072)"
+    assert cmds.privilege_names(1 << 40) == str(1 << 40)  # no named bit

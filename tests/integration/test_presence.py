@@ -348,3 +348,52 @@ def test_restricted_user_s74(server):
     s.send(C.logout())
     C.wait_for(a, lambda p: p.id == C.USER_LOGOUT and p.value.user_id == s.user_id)
     assert not quits_of(a.received, ruser.id), "no USER_LOGOUT for restricted users (FIX)"
+
+
+# --------------------------------------------------------------------------------------------
+# the login reply's presences (the token list's cached block, objects/tokenlist.py)
+# --------------------------------------------------------------------------------------------
+def login_presences(server):
+    """Log a new user in; returns (client, {user id: [its 83 in the login reply]})."""
+    c = server.client()
+    user = server.new_user()
+    res = c.login(user.name, user.password)
+    assert res.user_id == user.id, res.packets
+    shown: dict[int, list] = {}
+    for p in C.values(res.packets, C.USER_PRESENCE):
+        shown.setdefault(p.user_id, []).append(p)
+    return c, shown
+
+
+def test_login_reply_follows_logins_logouts_status_and_restriction(server):
+    """Every login reply shows who is online now: each later login sees a user who logged in,
+    a mode change, a logout, a restriction and a lift, and lists every user once."""
+    a = server.connect()
+    _, shown = login_presences(server)  # builds the cached block
+    assert [p.mode for p in shown[a.user_id]] == [0]
+    assert all(len(v) == 1 for v in shown.values()), "one 83 per user"
+    b = server.connect()  # logged in after the block was built
+    _, shown = login_presences(server)
+    assert b.user_id in shown and a.user_id in shown
+    a.send(C.change_action(0, "", "", 0, 2, 0))  # catch the beat: the presence carries the mode
+    wait_own_stats(a, lambda s: s.mode == 2)
+    _, shown = login_presences(server)
+    assert [p.mode for p in shown[a.user_id]] == [2]
+    # B logs out (past the grace period), then is restricted and unrestricted while online again
+    wait_past_grace(b)
+    b.send(C.logout())  # answered after the session is gone
+    assert b.user_id not in login_presences(server)[1]
+    b2 = server.client()
+    assert b2.login(b.user.name, b.user.password).user_id == b.user_id
+    _, shown = login_presences(server)
+    assert b.user_id in shown
+    server.db.execute("UPDATE users SET privileges=2 WHERE id=%s", (b.user_id,))
+    server.redis.publish("peppy:ban", str(b.user_id))
+    C.wait_for(b2, lambda p: p.id == C.ACCOUNT_RESTRICTED, description="104")
+    _, shown = login_presences(server)
+    assert b.user_id not in shown and a.user_id in shown
+    server.db.execute("UPDATE users SET privileges=3 WHERE id=%s", (b.user_id,))
+    server.redis.publish("peppy:ban", str(b.user_id))
+    C.wait_for(a, lambda p: p.id == C.USER_PRESENCE and p.value.user_id == b.user_id, description="83 of B")
+    _, shown = login_presences(server)
+    assert len(shown[b.user_id]) == 1 and len(shown[a.user_id]) == 1
