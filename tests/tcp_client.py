@@ -18,10 +18,10 @@ from typing import Any, Callable, Iterable
 
 import pytest
 from chio import io as cio
-from chio.types import Message, ReplayFrameBundle, UserStatus
+from chio.types import Message, UserStatus
 
 from tests import client as http_client
-from tests.client import Packet, PacketDecodeError, default_hashes, frame, md5hex, packet_name
+from tests.client import Packet, default_hashes, frame, md5hex, packet_name
 
 #: the oldest and the newest TCP build chio knows (its classes b20121203 and b20130801)
 OLDEST = 20121203
@@ -201,7 +201,7 @@ def tcp_server_factory(_test_world):
         w["servers"].append(proc)
         proc.start()
         srv = TestServer(proc, w["db"], redis, w["db_name"], w["names"])
-        srv.tcp_port = int(env["PEP_SERVER_TCP_PORT"])
+        srv.tcp_port = int(proc.env["PEP_SERVER_TCP_PORT"])  # a retried start may have moved it
         return srv
 
     yield factory
@@ -217,4 +217,4 @@ def of(packets: Iterable[Packet], packet_id: int) -> list[Packet]:
     return [p for p in packets if p.id == packet_id]
 
 
-__all__ = ["TcpClient", "OLDEST", "NEWEST", "ReplayFrameBundle", "UserStatus", "of", "tcp_server_factory"]
+__all__ = ["TcpClient", "OLDEST", "NEWEST", "UserStatus", "of", "tcp_server_factory"]

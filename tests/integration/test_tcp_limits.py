@@ -12,7 +12,9 @@ import pytest
 import requests
 
 from tests import client as hc
-from tests.client import frame, wait_for
+from tests.client import frame
+from tests.conftest import ServerProcess, _server_env
+from tests.services import free_port
 from tests.tcp_client import NEWEST, OLDEST, TcpClient, tcp_server_factory  # noqa: F401 (fixture)
 from tests.waiting import wait_until
 
@@ -256,3 +258,32 @@ def test_failed_logins_are_limited_per_address_as_over_http(srv):
         assert answers(other) and server_up(srv)
     finally:
         other.close()
+
+
+def test_a_busy_tcp_port_leaves_the_server_running_without_it(_test_world, tmp_path):
+    """A TCP port that cannot be bound is an ERROR in the log, not a failed start (like the IRC
+    gateway); the test harness then retries on another port (tests/conftest.py)."""
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", free_port()))
+    busy.listen()
+    taken = busy.getsockname()[1]
+    w = _test_world
+    env = _server_env(w["db_name"], f"{w['prefix']}busy{taken}:", free_port(), {"PEP_SERVER_TCP_PORT": str(taken)})
+    proc = ServerProcess(env, tmp_path / "server.log")
+    proc.PORT_RETRIES = 0
+    try:
+        proc.start()
+        assert "TCP listener: cannot listen on" in proc.log_text()
+        assert requests.get(proc.url, timeout=5).status_code == 200
+    finally:
+        proc.stop()
+    retried = ServerProcess(dict(env, PEP_SERVER_PORT=str(free_port())), tmp_path / "server2.log")
+    try:
+        retried.start()
+        port = int(retried.env["PEP_SERVER_TCP_PORT"])
+        assert port != taken
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            pass
+    finally:
+        retried.stop()
+        busy.close()
