@@ -10,9 +10,8 @@ import math
 import time
 
 from tests import client as C
-from tests.waiting import holds_for, wait_until
+from tests.waiting import holds_for, past_logout_grace, wait_until
 
-LOGOUT_GRACE = 1.0  # PEP_SESSIONS_LOGOUT_GRACE of the test servers
 
 
 def presence_of(packets, user_id):
@@ -38,8 +37,8 @@ def wait_own_stats(client, predicate=lambda s: True, timeout=5.0):
 
 
 def wait_past_grace(client):
-    """Sleep until ``client``'s session is older than the logout grace period."""
-    time.sleep(LOGOUT_GRACE + 0.3)
+    """Return once ``client``'s session is older than the logout grace period."""
+    past_logout_grace(client)
 
 
 # --------------------------------------------------------------------------------------------
@@ -196,7 +195,7 @@ def test_logout_within_grace_is_ignored(server):
     assert not quits_of(b_packets, a.user_id)
     # A is still online and visible
     assert presence_of(b.send(C.presence_request([a.user_id])), a.user_id)
-    time.sleep(LOGOUT_GRACE)
+    past_logout_grace(a)  # the ignored logout stays ignored once the grace is over
     assert not C.of(a.poll(), C.RESTART)
 
 
@@ -342,7 +341,7 @@ def test_restricted_user_s74(server):
     assert extra in C.values(packets, C.CHANNEL_JOIN_SUCCESS)
 
     # R logs out: A gets no 12 for R (sentinel: S logs out afterwards)
-    time.sleep(LOGOUT_GRACE + 0.3)
+    past_logout_grace(rc, s)
     rc.send(C.logout())
     assert C.of(rc.poll(), C.RESTART)
     s.send(C.logout())
