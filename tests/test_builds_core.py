@@ -9,6 +9,10 @@ import pytest
 
 from helpers.layout import layout_for_build
 from objects import match as m
+from objects.remote import new_remote, record
+from objects.snapshot import Record
+from objects.token import Token
+from services.cluster import _match_view
 from services import multiplayer as mp
 from tests import client as C
 from tests.fakes import World, no_errors  # noqa: F401 (fixture)
@@ -108,3 +112,17 @@ def test_lobby_views_are_encoded_once_per_variant():
     views = [C.values(got(w), C.MATCH_UPDATE)[-1] for w in watchers]
     assert [len(v.slots) for v in views] == [16, 16, 8, 8]
     assert all(C.slot_of(v, host.user_id) == 3 for v in views)
+
+
+def test_remote_presences_and_other_nodes_matches_in_the_builds_layout():
+    local = Token(5, "Old", "old", 3, version=OLD)
+    remote = new_remote(Record(record(local), "up"), "node2")
+    assert remote.layout is local.layout and remote.layout.slots == 8
+    world = World()
+    host, match = room(world)
+    modern = match.lobby_update()  # what another node publishes
+    old_view = _match_view(modern, remote.layout)
+    assert _match_view(modern, host.layout) is modern
+    struct = C.decode_packets(old_view, C.client_io(OLD, layout_for_build(OLD).protocol))[0].value
+    assert len(struct.slots) == 8 and C.slot_of(struct, host.user_id) == 0 and struct.id == match.id
+    assert _match_view(b"\x1a\x00\x00\x03\x00\x00\x00abc", remote.layout) == b"", "unreadable: nothing sent"
