@@ -22,6 +22,7 @@ import zlib
 from typing import Any, Awaitable
 
 import tornado
+import tornado.httpclient
 import tornado.httputil
 import tornado.web
 
@@ -41,6 +42,11 @@ UNKNOWN_TOKEN_NOTICE = "You don't seem to be logged in anymore. This is common a
 # polls with a token this process does not know
 RECONNECT_REPLY = codec.notification(UNKNOWN_TOKEN_NOTICE) + codec.restart(0)
 
+#: the header of a poll forwarded by another node of a cluster (never forwarded again)
+FORWARDED = "pep-forwarded"
+#: seconds a forwarded poll may take
+FORWARD_TIMEOUT = 10.0
+
 #: replies shorter than this are sent uncompressed (the same rule as before: Tornado's transform)
 GZIP_MIN_LENGTH = 512
 
@@ -58,6 +64,7 @@ def process_frames(state: State, token: Token, body: bytes) -> int:
     handled = 0
     counters = state.poll_counters
     token.poll_flags = 0  # what a poll answers at most once (docs/security.md)
+    cluster = state.cluster
     for packet_id, payload in frames:
         if token.logged_out:
             break
@@ -68,6 +75,10 @@ def process_frames(state: State, token: Token, body: bytes) -> int:
             continue
         if token.restricted and packet_id not in RESTRICTED_ALLOWED:
             log.debug("poll user=%d: packet %d refused (restricted)", token.user_id, packet_id)
+            continue
+        # a cluster: a packet about a match of another node goes to that node (docs/cluster.md)
+        if cluster is not None and packet_id in cluster.routed and cluster.route(token, packet_id, payload):
+            handled += 1
             continue
         try:
             handler(state, token, payload)
@@ -282,6 +293,29 @@ class BanchoRequest(tornado.httputil.HTTPMessageDelegate):
             log.exception("poll failed")
             self._fail()
             return
+        if reply is RECONNECT_REPLY and state.cluster is not None and FORWARDED not in headers:
+            # a cluster: the token may be another live node's (docs/cluster.md, "Routing")
+            address = state.cluster.owner_address(token_string)
+            if address is not None:
+                log.debug("poll forwarded to %s", address)
+                state.spawn(self._forward(address, token_string, body), "forwarded poll")
+                return
+        self.respond(reply, self.extra)
+
+    async def _forward(self, address: str, token_string: str, body: bytes) -> None:
+        """Answer a poll whose session lives on the node at ``address`` (``host:port``) with
+        that node's answer (the same body, the ``osu-token`` and :data:`FORWARDED` headers);
+        the reconnect reply when that node does not answer 200 within
+        :data:`FORWARD_TIMEOUT` seconds."""
+        try:
+            response = await tornado.httpclient.AsyncHTTPClient().fetch(
+                f"http://{address}/", method="POST", body=body, raise_error=False,
+                headers={"osu-token": token_string, FORWARDED: "1"},
+                connect_timeout=FORWARD_TIMEOUT, request_timeout=FORWARD_TIMEOUT)
+            reply = response.body if response.code == 200 else RECONNECT_REPLY
+        except Exception as exc:  # the node is gone: the client logs in again
+            log.info("forwarded poll to %s failed: %s", address, exc)
+            reply = RECONNECT_REPLY
         self.respond(reply, self.extra)
 
     async def _login(self, body: bytes) -> None:

@@ -98,6 +98,9 @@ class TokenList:
         self.by_safe: dict[str, int] = {}  # safe username -> user id
         self.on_change = on_change
         self._presences: dict[Hashable, _PresenceCache] = {}
+        # the cluster link (services/cluster.py) while [cluster] node_id is set: told of every
+        # local session that comes and goes (``added(token)`` / ``removed(token)``), else None
+        self.observer = None
 
     def __len__(self) -> int:
         return len(self.by_token)
@@ -114,6 +117,8 @@ class TokenList:
         self.presence_changed(token)
         if self.on_change is not None:
             self.on_change()
+        if self.observer is not None and token.node is None and not token.is_bot:
+            self.observer.added(token)
 
     def remove(self, token: Token) -> bool:
         """Forget ``token``; returns False if it was not in the list."""
@@ -134,6 +139,8 @@ class TokenList:
         self.presence_changed(token)
         if self.on_change is not None:
             self.on_change()
+        if self.observer is not None and token.node is None and not token.is_bot:
+            self.observer.removed(token)
         return True
 
     def get(self, token_string: str) -> Token | None:

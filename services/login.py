@@ -359,6 +359,8 @@ async def _login(state: State, body: bytes, ip: str, builds: tuple[int, int | No
     if pending:
         hardware = None  # _verify_hardware wrote this login's hw_user row (occurencies 1 at first)
     stats, country, friends, blocked, offline = await repo.login_records(user_id, user, ip, hardware, req.version)
+    # RealistikOsu's !status text, shown in the idle/AFK status (docs/commands.md)
+    status_text = await repo.enabled_status_text(user_id) if repo.flavour.name == "realistikosu" else ""
     # geolocation (docs/integration.md §5): the located country is shown; the first one is saved
     # where the stored value is 'XX' (docs/schema.md §3.4); else the stored country and (0, 0)
     location = geo.locate(getattr(state, "geo", None), ip)
@@ -373,6 +375,8 @@ async def _login(state: State, body: bytes, ip: str, builds: tuple[int, int | No
     token = Token(user_id, str(user["username"]), str(user["username_safe"]), privileges,
                   restricted=restricted, admin=admin, tournament=req.tournament, ip=ip,
                   version=req.build, utc_offset=req.utc_offset, max_queue=cfg.limits.max_queue)
+    if state.cluster is not None:  # the token shows its node (docs/cluster.md, routing)
+        token.token = state.cluster.token_prefix + token.token
     token.country = country
     token.country_index = country_index(country)
     if location is not None:
@@ -384,6 +388,7 @@ async def _login(state: State, body: bytes, ip: str, builds: tuple[int, int | No
     token.block_nonfriend_dms = req.block_nonfriend_pm
     token.presence_rank = repo.presence_rank(privileges, admin, False)
     token.client_privileges = client_privileges(privileges, admin, restricted)
+    token.status_text = status_text
     if repo.flavour.relax_prefix:
         token.action_text = "[VN]"
     token.set_stats(stats.ranked_score, stats.accuracy, stats.playcount, stats.total_score, stats.rank, stats.pp)
