@@ -29,7 +29,7 @@ def handle(state, token, payload: bytes) -> None:
 async def _add(state, token, friend_id: int) -> None:
     try:
         if await state.repo.add_friend(token.user_id, friend_id):
-            token.friends.add(friend_id)
+            token.add_friend(friend_id)
     except DatabaseError:
         session.save_failed(token, "friend added")
         raise

@@ -26,7 +26,7 @@ def handle(state, token, payload: bytes) -> None:
 async def _remove(state, token, friend_id: int) -> None:
     try:
         await state.repo.remove_friend(token.user_id, friend_id)
-        token.friends.discard(friend_id)
+        token.remove_friend(friend_id)
     except DatabaseError:
         session.save_failed(token, "friend removed")
         raise

@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections
 import secrets
 import time
+import types
 import uuid
 from typing import Any
 
@@ -30,6 +31,8 @@ REPLY_STATUS = 2  # own 83 + 11, to the user and its spectators
 
 #: the shared empty set of ids a session holds until it needs one of its own
 NO_IDS: frozenset[int] = frozenset()
+#: the shared empty, read-only spectator map of a session nobody watches
+NO_SPECTATORS: types.MappingProxyType = types.MappingProxyType({})
 #: chat lines kept per session for reports (``Token.recent_messages``)
 RECENT_MESSAGES = 10
 
@@ -79,8 +82,8 @@ class Token:
         "now_playing", "_presence", "_stats", "offline_store",
         # Hardening II (docs/security.md): per-session bounds on work a client can trigger
         "stats_reloading", "stats_reload_again", "stats_reply", "poll_flags",
-        "friend_limit", "match_create_limit", "round_start_limit", "error_report_limit",
-        "now_playing", "_presence", "_stats", "irc",
+        "_friend_limit", "_match_create_limit", "_round_start_limit", "_error_report_limit",
+        "irc",
         # issue 15: the protocol layout of the client build, and its caches
         "layout", "_stats_i16", "frames_sequence",
         # the cluster node holding a remote presence (objects/remote.py); None for local sessions
@@ -138,7 +141,8 @@ class Token:
         self.spam_count = 0
         self.spam_window_start = 0.0
         self.silencing = False  # an automatic silence is being written to MySQL
-        self.friends: set[int] = set()
+        #: friend ids; the shared empty :data:`NO_IDS` until the user has one (login, add_friend)
+        self.friends: set[int] | frozenset[int] = NO_IDS
         #: the last offline-message store of this sender still running (an asyncio future), so
         #: that the next one waits for it and the messages are stored in the order they were sent
         self.offline_store: Any = None
@@ -157,7 +161,9 @@ class Token:
         self.recent_messages: collections.deque[str] | tuple[()] = ()  # the last RECENT_MESSAGES lines
         # spectating and multiplayer (issue: multiplayer and spectating)
         self.spectating: Token | None = None
-        self.spectators: dict[str, Token] = {}
+        #: token string -> spectator token, in join order; the shared empty
+        #: :data:`NO_SPECTATORS` while nobody watches (add_spectator / remove_spectator)
+        self.spectators: dict[str, Token] | types.MappingProxyType[str, Token] = NO_SPECTATORS
         self.match_id: int | None = None
         self.in_lobby = False
         # tournament clients: the match whose channel was joined last with packet 108 (never seated)
@@ -186,10 +192,12 @@ class Token:
         self.stats_reload_again = False
         self.stats_reply = 0
         self.poll_flags = 0
-        self.friend_limit = Window()
-        self.match_create_limit = Window()
-        self.round_start_limit = Window()
-        self.error_report_limit = Window()
+        # made on first use (most sessions never add a friend, create a match or report an
+        # error): four Windows per session would be 224 bytes each (bench/README.md: memory)
+        self._friend_limit: Window | None = None
+        self._match_create_limit: Window | None = None
+        self._round_start_limit: Window | None = None
+        self._error_report_limit: Window | None = None
         # the IRC connection of an IRC session (handlers/irc, docs/irc.md); None for game clients
         self.irc = None
         self.node: str | None = None
@@ -231,6 +239,71 @@ class Token:
         return queue
 
     # ---------------------------------------------------------------- lazily made containers
+    @property
+    def friend_limit(self) -> Window:
+        """The friend add/remove :class:`Window` of this session (made on first use)."""
+        window = self._friend_limit
+        if window is None:
+            window = self._friend_limit = Window()
+        return window
+
+    @property
+    def match_create_limit(self) -> Window:
+        """The match creation :class:`Window` of this session (made on first use)."""
+        window = self._match_create_limit
+        if window is None:
+            window = self._match_create_limit = Window()
+        return window
+
+    @property
+    def round_start_limit(self) -> Window:
+        """The round start :class:`Window` of this session (made on first use)."""
+        window = self._round_start_limit
+        if window is None:
+            window = self._round_start_limit = Window()
+        return window
+
+    @property
+    def error_report_limit(self) -> Window:
+        """The error report :class:`Window` of this session (made on first use)."""
+        window = self._error_report_limit
+        if window is None:
+            window = self._error_report_limit = Window()
+        return window
+
+    def add_friend(self, user_id: int) -> None:
+        """Add ``user_id`` to :attr:`friends` (its own set is made on the first friend)."""
+        if not self.friends:
+            self.friends = set()
+        self.friends.add(user_id)  # type: ignore[union-attr]
+
+    def remove_friend(self, user_id: int) -> None:
+        """Remove ``user_id`` from :attr:`friends` if present."""
+        if user_id in self.friends:
+            self.friends.discard(user_id)  # type: ignore[union-attr]
+
+    def add_spectator(self, spectator: "Token") -> None:
+        """Add ``spectator`` to :attr:`spectators` (last in join order; its own dict is made
+        on the first spectator)."""
+        if not self.spectators:
+            self.spectators = {}
+        self.spectators[spectator.token] = spectator  # type: ignore[index]
+
+    def remove_spectator(self, token_string: str) -> "Token | None":
+        """Remove the spectator whose token string is ``token_string``; returns it, or None
+        when it was not watching. The shared empty map is restored when the last one leaves."""
+        spectators = self.spectators
+        if token_string not in spectators:
+            return None
+        spectator = spectators.pop(token_string)  # type: ignore[union-attr]
+        if not spectators:
+            self.spectators = NO_SPECTATORS
+        return spectator
+
+    def clear_spectators(self) -> None:
+        """Forget every spectator (the shared empty map again)."""
+        self.spectators = NO_SPECTATORS
+
     def set_friend_pending(self, user_id: int, pending: bool) -> None:
         """Mark (or unmark) the friend row of ``user_id`` as being written or deleted."""
         if pending:
@@ -410,7 +483,9 @@ class Token:
         token.spam_count = rec.int("spam_count", 0, 1 << 30)
         window = rec.opt_age("spam_window_age")
         token.spam_window_start = 0.0 if window is None else now - window
-        token.friends = set(rec.ints("friends", 100_000, 0, u32))
+        friends = rec.ints("friends", 100_000, 0, u32)
+        if friends:
+            token.friends = set(friends)
         if "blocked" in rec.data:  # snapshots written before !block have none
             blocked = rec.ints("blocked", 100_000, 0, u32)
             if blocked:

@@ -385,7 +385,7 @@ class Cluster:
             spectate.start_spectating(self.state, token, target_id)
             return
         token.spectating = host  # what this node knows; the rules run on the host's node
-        host.spectators[token.token] = token
+        host.add_spectator(token)
         self.call(host.node, token, "spec_start", target_id)
 
     def unspectate(self, token: Token) -> None:
@@ -393,7 +393,7 @@ class Cluster:
         host = token.spectating
         token.spectating = None
         if host is not None:
-            host.spectators.pop(token.token, None)
+            host.remove_spectator(token.token)
             if host.node is not None:
                 self.call(host.node, token, "spec_stop")
 
@@ -712,7 +712,7 @@ class Cluster:
         for watcher in tuple(token.spectators.values()):
             if watcher.spectating is token:
                 watcher.spectating = None
-        token.spectators.clear()
+        token.clear_spectators()
         for listener in state.chat_listeners:
             listener.logged_out(token)
         token.logged_out = True

@@ -286,7 +286,7 @@ def build(snap: dict, cfg: Any, now: float | None = None) -> Plan:
         for other in spectators:
             if other not in live or links[other][0] != ref:
                 raise SnapshotError(f"snapshot: spectator {other} of {ref} does not spectate it")
-            token.spectators[other] = live[other]
+            token.add_spectator(live[other])
     names: set[str] = set()
     for rec in records(root.list("channels", MAX_CHANNELS), "snapshot.channels"):
         channel, member_refs = Channel.from_snapshot(rec)

@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import logging
 import re
+import sys
 import time
 
 import bcrypt
@@ -377,12 +378,13 @@ async def _login(state: State, body: bytes, ip: str, builds: tuple[int, int | No
                   version=req.build, utc_offset=req.utc_offset, max_queue=cfg.limits.max_queue)
     if state.cluster is not None:  # the token shows its node (docs/cluster.md, routing)
         token.token = state.cluster.token_prefix + token.token
-    token.country = country
+    token.country = sys.intern(country)  # one shared str per country, not one per session
     token.country_index = country_index(country)
     if location is not None:
         token.latitude, token.longitude = location.latitude, location.longitude
     token.silence_end = int(user.get("silence_end") or 0)
-    token.friends = set(friends)
+    if friends:
+        token.friends = set(friends)
     if blocked:
         token.blocked = set(blocked)
     token.block_nonfriend_dms = req.block_nonfriend_pm

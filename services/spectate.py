@@ -90,7 +90,7 @@ def start_spectating(state: State, token: Token, target_id: int) -> None:
     if token.spectating is not None:
         stop_spectating(state, token)
     others = tuple(host.spectators.values())
-    host.spectators[token.token] = token
+    host.add_spectator(token)
     token.spectating = host
     host.enqueue(codec.spectator_joined(token.user_id))
     channel = _channel(state, host, create=True)
@@ -119,7 +119,7 @@ def stop_spectating(state: State, token: Token) -> None:
         state.cluster.unspectate(token)  # the host's node runs the rules (docs/cluster.md)
         return
     token.spectating = None
-    removed = host.spectators.pop(token.token, None) is not None
+    removed = host.remove_spectator(token.token) is not None
     if removed and not host.logged_out:
         host.enqueue(codec.spectator_left(token.user_id))
         if host.spectators:
@@ -141,7 +141,7 @@ def detach_spectators(state: State, token: Token) -> None:
     its last human. No SPECTATOR_LEFT goes to the departing host.
     """
     spectators = tuple(token.spectators.values())
-    token.spectators.clear()
+    token.clear_spectators()
     for spectator in spectators:
         if spectator.spectating is token:
             spectator.spectating = None

@@ -211,10 +211,10 @@ def test_blocked_dms(world):
     assert chat.send_message(world.state, a, "Bob", "hi") is Result.BLOCKED
     assert C.values(received(a), C.USER_DM_BLOCKED)[0].target == "Bob"
     assert messages(b) == []
-    b.friends.add(a.user_id)
+    b.add_friend(a.user_id)
     assert chat.send_message(world.state, a, "Bob", "friend now") is Result.SENT
     assert [m.content for m in messages(b)] == ["friend now"]
-    b.friends.clear()
+    b.remove_friend(a.user_id)
     assert chat.bot_message(world.state, "Bob", "bot bypasses") is Result.SENT
     assert [m.content for m in messages(b)] == ["bot bypasses"]
 

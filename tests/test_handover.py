@@ -44,7 +44,8 @@ def world():
     e.in_lobby = True
     b.away_message = "brb"
     b.tell_away(a.user_id)
-    a.friends.update({101, 102})
+    a.add_friend(101)
+    a.add_friend(102)
     a.blocked = {104}
     a.spam_count = 3
     a.spam_window_start = NOW - 2

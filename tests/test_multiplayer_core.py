@@ -763,7 +763,7 @@ def test_invites():
     room.send(a, C.match_invite(target.user_id))
     assert C.values(received(a), C.USER_DM_BLOCKED)[0].target == "T"
     assert received(target) == []
-    target.friends.add(a.user_id)
+    target.add_friend(a.user_id)
     room.send(a, C.match_invite(target.user_id))
     assert len(C.values(received(target), C.MATCH_INVITE)) == 1
     r = room.world.user("R", channels=(), restricted=True)

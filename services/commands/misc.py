@@ -247,7 +247,7 @@ async def block(ctx: Context) -> str:
         return "You have blocked too many users. Unblock someone first."
     for token in ctx.state.tokens.user_tokens(ctx.sender.user_id):
         token.blocked = set(token.blocked) | {target_id}
-        token.friends.discard(target_id)
+        token.remove_friend(target_id)
     return f"Added {name} to blocked users."
 
 
