@@ -94,7 +94,9 @@ class TokenList:
 
     def __init__(self, on_change: Callable[[], None] | None = None) -> None:
         self.by_token: dict[str, Token] = {}
-        self.by_user: dict[int, list[Token]] = {}
+        #: user id -> that user's tokens in join order; a tuple (one allocation, 48 bytes for
+        #: the usual single session, against 56 + 8 for a list: bench/README.md, memory)
+        self.by_user: dict[int, tuple[Token, ...]] = {}
         self.by_safe: dict[str, int] = {}  # safe username -> user id
         self.on_change = on_change
         self._presences: dict[Hashable, _PresenceCache] = {}
@@ -111,7 +113,7 @@ class TokenList:
     def add(self, token: Token) -> None:
         """Register ``token`` in every index and report the change."""
         self.by_token[token.token] = token
-        self.by_user.setdefault(token.user_id, []).append(token)
+        self.by_user[token.user_id] = self.by_user.get(token.user_id, ()) + (token,)
         self.by_safe[token.safe_name] = token.user_id
         token.presence_watch = self
         self.presence_changed(token)
@@ -126,11 +128,10 @@ class TokenList:
             return False
         tokens = self.by_user.get(token.user_id)
         if tokens is not None:
-            try:
-                tokens.remove(token)
-            except ValueError:
-                pass
-            if not tokens:
+            tokens = tuple(t for t in tokens if t is not token)
+            if tokens:
+                self.by_user[token.user_id] = tokens
+            else:
                 del self.by_user[token.user_id]
                 if self.by_safe.get(token.safe_name) == token.user_id:
                     del self.by_safe[token.safe_name]
