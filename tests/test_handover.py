@@ -247,6 +247,7 @@ def test_capture_is_json_only():
 # through the migrations
 # ---------------------------------------------------------------------------------------------
 FIXTURE_V1 = __import__("pathlib").Path(__file__).parent / "fixtures" / "snapshot_v1.bin"
+FIXTURE_V2 = __import__("pathlib").Path(__file__).parent / "fixtures" / "snapshot_v2.bin"
 
 
 def test_version_1_snapshot_is_migrated_and_applied():
@@ -267,6 +268,21 @@ def test_version_1_snapshot_is_migrated_and_applied():
     again = handover.capture(fresh, NOW)
     assert again["countdowns"] == []
     assert len(again["tokens"]) == len(raw["tokens"])
+
+
+def test_version_2_fixture_is_migrated_and_applied():
+    """tests/fixtures/snapshot_v2.bin was written by the version-2 code (tests/snapshot_fixture.py):
+    its match comes back in progress with its referee and without scrim, pool or bans."""
+    data = FIXTURE_V2.read_bytes()
+    raw = json.loads(zlib.decompress(data[len(handover.MAGIC):]))
+    assert raw["version"] == 2 and "scrim" not in raw["matches"][0]
+    fresh = make_state()
+    assert handover.restore(fresh, data, "fixture") == 5
+    match = next(iter(fresh.matches))
+    assert match.in_progress and mp_commands.referees(fresh, match) == {102}
+    assert match.scrim is None and match.pool is None and match.bans == set()
+    again = handover.capture(fresh, NOW)
+    assert again["matches"][0]["scrim"] is None and again["matches"][0]["bans"] == []
 
 
 def test_version_2_snapshot_gets_no_scrims_pools_or_bans():

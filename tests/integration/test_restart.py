@@ -462,9 +462,10 @@ def test_scrim_pool_and_bans_survive_a_restart(server, activated, bot):
 # ---------------------------------------------------------------------------------------------
 # a snapshot written by the previous version's code, loaded by a real server
 # ---------------------------------------------------------------------------------------------
-def test_real_server_loads_a_version_1_snapshot(server, start_server, tmp_path):
-    """tests/fixtures/snapshot_v1.bin was written by the version-1 code (tests/snapshot_fixture.py);
-    a server of this version reads it from ``[sessions] handover_file`` through the migration
+@pytest.mark.parametrize("version", [1, 2])
+def test_real_server_loads_an_older_snapshot(server, start_server, tmp_path, version):
+    """tests/fixtures/snapshot_v<N>.bin was written by the version-N code (tests/snapshot_fixture.py);
+    a server of this version reads it from ``[sessions] handover_file`` through the migrations
     and serves its sessions: their tokens are valid and their queued packets are delivered."""
     import json
     import shutil
@@ -472,15 +473,15 @@ def test_real_server_loads_a_version_1_snapshot(server, start_server, tmp_path):
 
     from services import handover
 
-    fixture = REPO / "tests" / "fixtures" / "snapshot_v1.bin"
+    fixture = REPO / "tests" / "fixtures" / f"snapshot_v{version}.bin"
     raw = json.loads(zlib.decompress(fixture.read_bytes()[len(handover.MAGIC):]))
-    assert raw["version"] == 1
+    assert raw["version"] == version
     host = next(t for t in raw["tokens"] if t["user_id"] == 100)
     path = tmp_path / "handover.snapshot"
     shutil.copy(fixture, path)
     srv = start_server(dict(ENV, PEP_SESSIONS_HANDOVER_FILE=str(path)))
     log = srv.log_text()
-    assert re.search(r"snapshot \(version 1, .*from file .*: 5 sessions, 1 matches restored", log), log[-2000:]
+    assert re.search(rf"snapshot \(version {version}, .*from file .*: 5 sessions, 1 matches restored", log), log[-2000:]
     assert not path.exists(), "a snapshot file is used once"
     c = srv.client()
     packets = c.send_raw(C.ping(), token=host["token"])
