@@ -12,8 +12,9 @@ tables, created by ``init-db``. Match changes go through :mod:`services.multipla
 
 Scrims: ``!mp scrim bo<N>`` makes the bot keep points. At the end of every round
 (:class:`ScrimReferee`, a :class:`objects.state.MatchListener` added to the state on the first
-scrim) the round's winner, by the match's win condition (score, accuracy or max combo of each
-player's last score frame; team sums in team modes), gets a point; the first to
+scrim or by a restart that restored a running one) the round's winner, by the match's win
+condition (score, accuracy or max combo of each player's last score frame; team sums in team
+modes), gets a point; the first to
 ``N // 2 + 1`` wins the match. The scrim (``objects.match.Scrim``), the loaded pool and its
 banned picks (``Match.pool``, ``Match.bans``; one set per match, as bancho.py's
 ``Match.bans``) are match state, kept by the restart snapshot (``objects.match.match_to_snapshot``).
