@@ -281,7 +281,8 @@ class ServerProcess:
     def start(self, timeout: float = START_TIMEOUT) -> "ServerProcess":
         """Start ``pep.py`` and wait until it answers ``GET /``. A port chosen by
         :func:`tests.services.free_port` can be taken by another process before the server
-        binds it: when the server reports a busy port (its own, or the IRC gateway's), new
+        binds it: when the server reports a busy port (its own, the IRC gateway's or the TCP
+        listener's), new
         ports are chosen and the start is retried (``PORT_RETRIES``), so a test never fails for
         it. Raises RuntimeError (with the log's tail) for any other failure."""
         for attempt in range(self.PORT_RETRIES + 1):
@@ -297,6 +298,11 @@ class ServerProcess:
                     and "IRC gateway: cannot listen on" in self._log_since(offset)):
                 self.stop()
                 self._new_port("PEP_IRC_PORT")
+                continue
+            if (attempt < self.PORT_RETRIES and self.env.get("PEP_SERVER_TCP_PORT", "0") != "0"
+                    and "TCP listener: cannot listen on" in self._log_since(offset)):
+                self.stop()
+                self._new_port("PEP_SERVER_TCP_PORT")  # the TCP listener (handlers/tcp.py)
                 continue
             return self
         return self
