@@ -60,6 +60,31 @@ def fan_out_layouts(tokens: Iterable[Token], encode: Callable[[Layout], bytes], 
             token.overflow()
 
 
+def enqueue_layouts(tokens: Iterable[Token], encode: Callable[[Layout], bytes], kind: int,
+                    but: Token | None = None) -> None:
+    """:func:`fan_out_layouts` for the audiences that are sent to one by one (match members,
+    spectators, ...): each receiver gets the bytes through :meth:`Token.enqueue`, so a cluster's
+    remote presence relays them to its node (a stream broadcast never does: other nodes get the
+    event itself, docs/cluster.md). ``encode(layout)`` once per layout variant present."""
+    modern: bytes | None = None
+    cache: dict[int, bytes] = {}
+    for token in tokens:
+        if token is but or token.is_bot:
+            continue
+        layout = token.layout
+        variant = layout.v[kind]
+        if variant:
+            data = cache.get(variant)
+            if data is None:
+                data = cache[variant] = encode(layout)
+        else:
+            if modern is None:
+                modern = encode(layout)
+            data = modern
+        if data:
+            token.enqueue(data)
+
+
 class Stream:
     """An audience of tokens, e.g. a channel's members, the lobby or a host's spectators."""
 
