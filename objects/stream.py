@@ -31,12 +31,17 @@ def fan_out(tokens: Iterable[Token], data: bytes, but: Token | None = None) -> N
 
 
 def fan_out_layouts(tokens: Iterable[Token], encode: Callable[[Layout], bytes], kind: int,
-                    but: Token | None = None) -> None:
+                    but: Token | None = None, direct: bool = False) -> None:
     """Like :func:`fan_out` for a packet whose bytes depend on the receiver's client build
     (helpers/layout.py): ``encode(layout)`` is called lazily, at most once per distinct variant
     ``layout.v[kind]`` among the receivers (``kind`` is e.g. ``helpers.layout.MESSAGE``), and
     every receiver of that variant gets the same bytes object. Receivers that all speak the
-    modern layout cost one encoding, as with :func:`fan_out`."""
+    modern layout cost one encoding, as with :func:`fan_out`.
+
+    ``direct``: the receivers are addressed one by one (match members, spectators), not an
+    audience the cluster replicates by itself (a channel, everyone): a session of another
+    cluster node (``token.node``) then gets the bytes through its ``enqueue``, which relays them
+    to its node (objects/remote.py, docs/cluster.md)."""
     modern: bytes | None = None  # variant 0, the common case, without a dict lookup
     cache: dict[int, bytes] = {}
     for token in tokens:
@@ -54,6 +59,9 @@ def fan_out_layouts(tokens: Iterable[Token], encode: Callable[[Layout], bytes], 
             data = modern
         if not data:
             continue  # the build has no such packet
+        if direct and token.node is not None:
+            token.enqueue(data)
+            continue
         token.queue.append(data)
         token.queued += len(data)
         if token.queued > token.max_queue:

@@ -172,11 +172,13 @@ def send_updates(state: State, match: Match, extra: Iterable[Token] = ()) -> Non
     members = match.members()
     receivers = members + [t for t in extra if t not in members]
     if receivers:
-        fan_out_layouts(receivers, lambda lay: match.view(codec.MATCH_UPDATE, False, lay), MATCH_KIND)
+        fan_out_layouts(receivers, lambda lay: match.view(codec.MATCH_UPDATE, False, lay), MATCH_KIND,
+                        direct=True)
         got.update(token.token for token in receivers)
     if match.observers:
         observers = [token for key, token in match.observers.items() if key not in got]
-        fan_out_layouts(observers, lambda lay: match.view(codec.MATCH_UPDATE, True, lay), MATCH_KIND)
+        fan_out_layouts(observers, lambda lay: match.view(codec.MATCH_UPDATE, True, lay), MATCH_KIND,
+                        direct=True)
         got.update(token.token for token in observers)
     _lobby_changed(state, match)
 
@@ -883,7 +885,7 @@ def start(state: State, match: Match) -> bool:
     match.first_complete = None
     match.round_started = time.monotonic()
     fan_out_layouts([slot.token for slot in eligible], lambda lay: match.view(codec.MATCH_START, False, lay),
-                    MATCH_KIND)
+                    MATCH_KIND, direct=True)
     send_updates(state, match)
     log.info("match %d: round started with %d player(s)", match.id, len(eligible))
     return True
@@ -1031,7 +1033,7 @@ def score_update(state: State, token: Token, payload: bytes) -> None:
     match, index = seat
     source = token.layout
     fan_out_layouts(match.playing_tokens(),
-                    lambda lay: codec.match_score_update(payload, index, lay, source), SCORE_KIND)
+                    lambda lay: codec.match_score_update(payload, index, lay, source), SCORE_KIND, direct=True)
     slot = match.slots[index]
     slot.score = _SCORE.unpack_from(payload, 17)[0]
     slot.hits = _HITS.unpack_from(payload, 5)

@@ -171,7 +171,7 @@ def relay_frames(state: State, token: Token, payload: bytes) -> None:
             log.debug("frame bundle of %s not relayed to %s builds: %s", token.username, layout.name, exc)
             return b""
 
-    fan_out_layouts(tuple(token.spectators.values()), encode, FRAMES)
+    fan_out_layouts(tuple(token.spectators.values()), encode, FRAMES, direct=True)
 
 
 def cant_spectate(state: State, token: Token) -> None:
