@@ -36,7 +36,8 @@ def fan_out_layouts(tokens: Iterable[Token], encode: Callable[[Layout], bytes], 
     (helpers/layout.py): ``encode(layout)`` is called lazily, at most once per distinct variant
     ``layout.v[kind]`` among the receivers (``kind`` is e.g. ``helpers.layout.MESSAGE``), and
     every receiver of that variant gets the same bytes object. Receivers that all speak the
-    modern layout cost one encoding, as with :func:`fan_out`."""
+    modern layout cost one encoding, as with :func:`fan_out`. For receivers addressed one by
+    one (match members, spectators) use :func:`enqueue_layouts`."""
     modern: bytes | None = None  # variant 0, the common case, without a dict lookup
     cache: dict[int, bytes] = {}
     for token in tokens:
