@@ -1293,3 +1293,105 @@ def test_observer_results_and_stale_channels():
     assert room.match.in_progress is False
     mp.leave_match(room.state, staff)
     assert staff.in_lobby is False and staff.tourney_match_id is None
+
+
+# ================================================================================ logs, defaults, limits
+def mp_lines(caplog):
+    return [r.getMessage() for r in caplog.records if r.name == "pep.multiplayer"]
+
+
+def test_life_cycle_is_logged(caplog):
+    with caplog.at_level(logging.DEBUG, logger="pep.multiplayer"):
+        room = Room(password="pw")
+        a = room.player("A", password="pw")
+        room.player("B", password="nope")
+        room.send(a, C.match_part())
+        room.send(room.host, C.match_create(C.make_match(name="  ", host_id=room.host.user_id)))
+        ref = mp.create_match(room.state, None, "refereed")
+    mid = room.match.id
+    assert mp_lines(caplog) == [
+        f"match {mid} 'room' created by Host",
+        f"match {mid}: A joined slot 1",
+        f"join of match {mid} refused for B: Wrong password.",
+        f"match {mid}: A left slot 1",
+        "create refused for Host: Match name must not be empty!",
+        f"match {ref.id} 'refereed' created by a referee (tourney)",
+    ]
+
+
+def test_a_referees_match_and_its_defaults():
+    world = World()
+    match = mp.create_match(world.state, None, "refereed")
+    assert (match.password, match.beatmap_name, match.beatmap_id, match.beatmap_md5, match.mode, match.seed) == (
+        "", "", 0, "", 0, 0)
+    assert match.tourney and match.host is None and match.creator_id is None
+    channel = world.state.channels.get(match.channel_name)
+    assert channel.description == f"Multiplayer match #{match.id}" and channel.hidden is True
+    assert world.bot in channel.members and match.channel_name in world.bot.channels
+    assert match.channel_name not in [c.name for c in world.state.channels.listed()]
+    player = mp.create_match(world.state, world.user("P", channels=()), "played", tourney=False)
+    assert not player.tourney and player.empty_since is None
+
+
+def test_create_packet_fields_are_taken():
+    room = Room(beatmap_name="Some - Song [Hard]", seed=1234, team_type=2)
+    struct = last_struct(room.created, C.MATCH_JOIN_SUCCESS)
+    assert room.match.beatmap_name == "Some - Song [Hard]" and struct.beatmap_text == "Some - Song [Hard]"
+    assert room.match.seed == 1234
+    # the packet's team type is not taken: a new match is head-to-head, the host in no team
+    assert room.match.team_type == m.HEAD_TO_HEAD and teams(struct) == [m.NO_TEAM] * 16
+
+
+def test_creating_a_match_stops_spectating():
+    world = World()
+    star, fan = world.user("Star", channels=()), world.user("Fan", channels=())
+    from services import spectate
+    spectate.start_spectating(world.state, fan, star.user_id)
+    received(star)
+    world.send(fan, C.match_create(C.make_match(name="room", host_id=fan.user_id)))
+    assert fan.spectating is None and fan.match_id is not None
+    assert C.values(received(star), C.SPECTATOR_LEFT) == [fan.user_id]
+
+
+def test_rate_limits_of_creates_and_starts_notify_once(caplog):
+    room = Room({"PEP_LIMITS_MATCH_CREATES": "1", "PEP_LIMITS_ROUND_STARTS": "1"})
+    host = room.host
+    with caplog.at_level(logging.INFO):
+        for _ in range(3):
+            room.send(host, C.match_create(C.make_match(name="again", host_id=host.user_id)))
+        got = received(host)
+        assert len(C.of(got, C.MATCH_JOIN_FAIL)) == 3
+        assert C.values(got, C.NOTIFICATION) == [mp.NOTICE_CREATE_RATE]
+        a = room.player("A")
+        for _ in range(3):
+            room.send(host, C.match_start())
+            mp.abort(room.state, room.match)
+        assert C.values(received(host), C.NOTIFICATION) == [mp.NOTICE_START_RATE]
+    lines = [r.getMessage() for r in caplog.records if r.name == "pep.ratelimit" or "refused, more than" in r.getMessage()]
+    assert lines == [f"user={host.user_id} name=Host: match creation refused, more than 1 in 60 s (dropping until the window ends)",
+                     f"user={host.user_id} name=Host: round start refused, more than 1 in 60 s (dropping until the window ends)"]
+    assert a.match_id == room.match.id
+
+
+def test_join_from_packet_results():
+    room = Room(password="pw")
+    r = room.world.user("Rex", channels=(), restricted=True)
+    b = room.world.user("Bob", channels=())
+    assert mp.join_from_packet(room.state, r, room.match.id, "pw") is False
+    assert mp.join_from_packet(room.state, b, 65000, "pw") is False
+    assert mp.join_from_packet(room.state, b, room.match.id, "bad") is False
+    assert mp.join_from_packet(room.state, b, room.match.id, "pw") is True
+
+
+def test_a_round_running_too_long_is_aborted(caplog):
+    room = Room()
+    a = room.player("A")
+    start_round(room, a)
+    started = room.match.round_started
+    limit = room.state.cfg.multiplayer.round_timeout
+    with caplog.at_level(logging.INFO, logger="pep.multiplayer"):
+        mp.check_timeouts(room.state, room.match, started + limit - 0.5)
+        assert room.match.in_progress
+        mp.check_timeouts(room.state, room.match, started + limit)
+    assert not room.match.in_progress and len(C.of(received(a), C.MATCH_ABORT)) == 1
+    assert f"match {room.match.id}: round running for {limit:.0f} s, aborting it" in mp_lines(caplog)
