@@ -127,8 +127,17 @@ def build_services(state) -> None:
     from services import loops, match_cleanup, match_events, pubsub, pubsub_handlers
 
     bot_commands.install(state)
+    services = []
+    if state.cfg.cluster.node_id:  # several nodes, one world (docs/cluster.md): first in, last out
+        from services import cluster
+
+        from events import HANDLERS
+
+        state.cluster = cluster.Cluster(state)
+        state.cluster.handlers = HANDLERS
+        services.append(state.cluster)
     state.listener = pubsub.Listener(state, pubsub_handlers.SUBSCRIPTIONS, on_reconnect=pubsub_handlers.catch_up)
-    state.services = [loops.Loops(state), match_cleanup.MatchJanitor(state), state.listener,
+    state.services = services + [loops.Loops(state), match_cleanup.MatchJanitor(state), state.listener,
                       match_events.MatchEvents(state), irc.Gateway(state)]
 
 
@@ -177,9 +186,14 @@ async def serve(cfg: config_module.Config):
     state.geo = geo.open_locator(cfg.geo.database)
     try:
         await redis.client.ping()
-        bot_commands.load_configured(cfg)
+        bot_commands.load_configured(state)
         loaded = await world.read_world(state.repo, cfg)
-        await redis.startup()
+        others = []
+        if cfg.cluster.node_id:  # a node joining live nodes keeps their Redis keys (docs/cluster.md)
+            from services import cluster
+
+            others = await cluster.live_nodes(redis, cfg.cluster.node_timeout, but=cfg.cluster.node_id)
+        await redis.startup(wipe=not others)
     except Exception as exc:  # MySQL, Redis, a missing bot user
         log.error("start-up failed: %s: %s", type(exc).__name__, exc)
         for sock in sockets:
@@ -190,6 +204,8 @@ async def serve(cfg: config_module.Config):
     world.apply_world(state, loaded)
     if channel is not None:
         data, source = await handover.receive(channel), "the old process"
+    elif cfg.cluster.node_id:
+        data, source = None, "none (cluster node)"
     else:
         data, source = await handover.take_stored(state)
     restored = handover.restore(state, data, source)

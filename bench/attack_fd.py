@@ -29,40 +29,14 @@ import time
 
 import benchlib as B
 
+from tests.integration import netattack as N  # benchlib puts the repository on sys.path
+
 
 def open_hostile(port: int, count: int, sources: list[str], deadline: float) -> list[socket.socket]:
-    """``count`` connections round-robin over ``sources``; every second one sends half a header."""
-    socks = []
-    stop_at = time.monotonic() + deadline
-    for i in range(count):
-        if time.monotonic() > stop_at:
-            break
-        s = socket.socket()
-        s.settimeout(0.3)
-        try:
-            s.bind((sources[i % len(sources)], 0))
-            s.connect(("127.0.0.1", port))
-            if i % 2:
-                s.sendall(b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: osu!\r\n")
-        except OSError:
-            s.close()
-            continue
-        s.setblocking(False)
-        socks.append(s)
-    return socks
-
-
-def held(socks: list[socket.socket]) -> int:
-    alive = 0
-    for s in socks:
-        try:
-            if s.recv(1, socket.MSG_PEEK):
-                alive += 1
-        except BlockingIOError:
-            alive += 1
-        except OSError:
-            pass
-    return alive
+    """``count`` connections round-robin over ``sources``; every second one sends half a header
+    (tests/integration/netattack.py, shared with the Hardening II tests)."""
+    return N.open_idle(port, count, sources, partial=b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: osu!\r\n",
+                       deadline=deadline, partial_every=2)
 
 
 async def legit(port: int, name: str) -> tuple[float, float]:
@@ -96,7 +70,7 @@ def run_layout(world: B.BenchWorld, report: B.Report, layout: str, names: list[s
         login, poll = B.run(legit(port, names.pop()))
         grown = server.log_path.stat().st_size - log_before
         report.figure(f"{layout}.hostile_opened", len(socks), "connections")
-        report.figure(f"{layout}.hostile_held", held(socks), "connections")
+        report.figure(f"{layout}.hostile_held", N.still_open(socks), "connections")
         report.figure(f"{layout}.server_cpu_10s", cpu, "s")
         report.figure(f"{layout}.legit_login", login, "s")
         report.figure(f"{layout}.legit_poll", poll, "s")

@@ -305,11 +305,13 @@ class BenchWorld:
 
     def start_server(self, extra_env: dict[str, str] | None = None, uvloop: bool = False,
                      core: int = SERVER_CORE, name: str = "pep", gc_stats: Path | None = None,
-                     gc_threshold: str | None = None) -> "ServerProcess":
+                     gc_threshold: str | None = None, cprofile: Path | None = None) -> "ServerProcess":
         """Start ``python pep.py`` pinned to ``core``; waits for GET / 200.
 
         ``uvloop``: through ``bench/uvloop_pep.py``; ``gc_stats`` (a JSON path) or
-        ``gc_threshold`` ("a,b,c"): through ``bench/gc_pep.py``. pep.py itself is unchanged.
+        ``gc_threshold`` ("a,b,c"): through ``bench/gc_pep.py``; ``cprofile`` (a pstats path):
+        through ``bench/cprofile_pep.py`` (:meth:`ServerProcess.toggle_cprofile`). pep.py itself
+        is unchanged.
         Each server after the first gets its own Redis prefix below the world's prefix, so that
         start-up wipes and session keys never collide.
         """
@@ -323,6 +325,9 @@ class BenchWorld:
         if uvloop:
             script = [str(BENCH / "uvloop_pep.py")]
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(DEPS), env.get("PYTHONPATH", "")]))
+        elif cprofile is not None:
+            script = [str(BENCH / "cprofile_pep.py")]
+            env["PEP_BENCH_CPROFILE"] = str(cprofile)
         elif gc_stats is not None or gc_threshold:
             script = [str(BENCH / "gc_pep.py")]
             env["PEP_BENCH_GC_STATS"] = str(gc_stats or "")
@@ -458,6 +463,10 @@ class ServerProcess:
         """User + system CPU time of the process (all threads), seconds."""
         fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def toggle_cprofile(self) -> None:
+        """Start or stop (and write) the cProfile of a server started with ``cprofile=``."""
+        os.kill(self.pid, signal.SIGRTMIN + 2)  # bench/cprofile_pep.py SIGNAL
 
     def log_tail(self, limit: int = 4000) -> str:
         try:

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
-ORDER = ("codec", "poll", "login", "memory", "handover")
+ORDER = ("codec", "poll", "login", "memory", "handover", "cluster")
 
 # figures shown in the README table: (bench, regex on the figure name)
 KEY_FIGURES = [
@@ -31,6 +31,7 @@ KEY_FIGURES = [
               r"^cold\.vs_raw_bcrypt_cpu_normalised$|^polls_during_(quiet|cold|warm)\.(p99_ms|max_ms)$"),
     ("memory", r".*"),
     ("handover", r".*"),
+    ("cluster", r".*"),
 ]
 
 

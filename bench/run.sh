@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Run the whole benchmark suite, in order: codec, poll (idle / status / chat / scale curve /
-# uvloop), login storm, memory, restart with 1,000 users (hand-over against reconnect). One
+# uvloop), login storm, memory, restart with 1,000 users (hand-over against reconnect), cluster
+# (cross-node latency, CPU per poll of a cluster node, two nodes' throughput). One
 # figure or ratio per line; a summary at the end.
 #
 #   bash bench/run.sh            # everything (about 12 minutes on 2 cores)
 #   bash bench/run.sh --quick    # smaller and shorter: a smoke test of the suite, not figures
-#   bash bench/run.sh codec poll # only these benchmarks (codec, poll, login, memory, handover)
+#   bash bench/run.sh codec poll # only these benchmarks (codec, poll, login, memory, handover, cluster)
 #
 # Exit code: 0 when every target ratio was met, 1 when one was missed, 2 on a setup error.
 # It prepares what it needs first: scripts/setup.sh --test (venv, codec, chio, MySQL, Redis),
@@ -27,12 +28,12 @@ WHICH=()
 for arg in "$@"; do
     case "$arg" in
         --quick) QUICK=1 ;;
-        codec|poll|login|memory|handover) WHICH+=("$arg") ;;
+        codec|poll|login|memory|handover|cluster) WHICH+=("$arg") ;;
         -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
-        *) die "unknown argument $arg (expected --quick, codec, poll, login, memory, handover)" ;;
+        *) die "unknown argument $arg (expected --quick, codec, poll, login, memory, handover, cluster)" ;;
     esac
 done
-[ ${#WHICH[@]} -gt 0 ] || WHICH=(codec poll login memory handover)
+[ ${#WHICH[@]} -gt 0 ] || WHICH=(codec poll login memory handover cluster)
 
 # ---------------------------------------------------------------- prerequisites
 if [ -z "${PEP_BENCH_SKIP_SETUP:-}" ]; then
@@ -68,8 +69,9 @@ if [ "$QUICK" = 1 ]; then
     ARGS[login]="--accounts 100 --cost 6 --cold-polled 20"
     ARGS[memory]="--users 500,1000"
     ARGS[handover]="--users 100"
+    ARGS[cluster]="--users 40 --samples 30 --seconds 2"
 else
-    ARGS[codec]=""; ARGS[poll]=""; ARGS[login]=""; ARGS[memory]=""; ARGS[handover]=""
+    ARGS[codec]=""; ARGS[poll]=""; ARGS[login]=""; ARGS[memory]=""; ARGS[handover]=""; ARGS[cluster]=""
 fi
 
 status=0

@@ -53,8 +53,12 @@ class Redis:
         """Close the connection pool."""
         await self.client.aclose()
 
-    async def startup(self) -> None:
-        """Boot clean-up (docs/rules.md §7.7): online count 0, wipe ``peppy:*``, set the version."""
+    async def startup(self, wipe: bool = True) -> None:
+        """Boot clean-up (docs/rules.md §7.7): online count 0, wipe ``peppy:*``, set the version.
+        ``wipe=False`` (a cluster node joining live nodes, docs/cluster.md): only the version."""
+        if not wipe:
+            await self.client.set(self.key("peppy:version"), VERSION)
+            return
         await self.client.set(self.key("ripple:online_users"), 0)
         pattern = self.key("peppy:*")
         batch: list[str] = []

@@ -49,6 +49,10 @@ class Settings:
 MAX_BLOCKS = 100
 #: MySQL's "no such table" error number
 NO_SUCH_TABLE = 1146
+DUPLICATE_KEY = 1062
+#: ``user_clans.perms`` as the Ripple-family websites (hanayo) write it
+CLAN_MEMBER = 1
+CLAN_OWNER = 8
 
 
 def _no_such_table(exc: BaseException) -> bool:
@@ -230,15 +234,17 @@ class Repository:
 
     async def login_records(self, user_id: int, user_row: dict[str, Any], ip: str,
                             hardware: tuple[str, str, str] | None, version: str
-                            ) -> tuple[Stats, str, list[int], list[int]]:
+                            ) -> tuple[Stats, str, list[int], list[int], bool]:
         """Everything a successful login does in MySQL, in ONE transaction and one trip to the
         pool (bench/README.md, login storm): the writes (docs/schema.md §2.6: the ``hw_user`` row when
         the client sent its hashes, ``ip_user``, ``users.osuver``), then what the session needs:
         (osu! standard vanilla stats, stored country, friend ids, ids the user blocked with
-        ``!block``; a database without the ``user_blocks`` table gives none)."""
+        ``!block``, whether ``offline_messages`` holds any for the user; a database without the
+        ``user_blocks`` or ``offline_messages`` table gives none). The last saves the login a
+        trip to the pool when nothing waits (``chat.deliver_offline_messages`` takes them)."""
         sql, args, board = self._stats_query(user_id, game.STD, False, False)
 
-        def work(cur: Any) -> tuple[dict | None, str, list[int], list[int]]:
+        def work(cur: Any) -> tuple[dict | None, str, list[int], list[int], bool]:
             if hardware is not None:
                 self._log_hardware(cur, user_id, *hardware, activated=False)
             if ip:
@@ -250,16 +256,30 @@ class Repository:
             country = self._country(cur, user_id, user_row)
             cur.execute("SELECT user2 FROM users_relationships WHERE user1 = %s", (user_id,))
             friends = [int(r["user2"]) for r in cur.fetchall()]
-            try:
-                cur.execute("SELECT blocked_id FROM user_blocks WHERE user_id = %s LIMIT %s", (user_id, MAX_BLOCKS))
-            except Exception as exc:  # a database init-db has not updated yet: nobody blocked
-                if not _no_such_table(exc):
-                    raise
-                return row, country, friends, []
-            return row, country, friends, [int(r["blocked_id"]) for r in cur.fetchall()]
+            return row, country, friends, self._blocked(cur, user_id), self._offline_waiting(cur, user_id)
 
-        row, country, friends, blocked = await self.db.transaction(work)
-        return await self._stats_from_row(row, board, user_id), country, friends, blocked
+        row, country, friends, blocked, offline = await self.db.transaction(work)
+        return await self._stats_from_row(row, board, user_id), country, friends, blocked, offline
+
+    @staticmethod
+    def _blocked(cur: Any, user_id: int) -> list[int]:
+        try:
+            cur.execute("SELECT blocked_id FROM user_blocks WHERE user_id = %s LIMIT %s", (user_id, MAX_BLOCKS))
+        except Exception as exc:  # a database init-db has not updated yet: nobody blocked
+            if not _no_such_table(exc):
+                raise
+            return []
+        return [int(r["blocked_id"]) for r in cur.fetchall()]
+
+    @staticmethod
+    def _offline_waiting(cur: Any, user_id: int) -> bool:
+        try:
+            cur.execute("SELECT 1 AS x FROM offline_messages WHERE recipient_id = %s LIMIT 1", (user_id,))
+        except Exception as exc:  # a database init-db has not updated yet: nothing kept
+            if not _no_such_table(exc):
+                raise
+            return False
+        return cur.fetchone() is not None
 
     async def country(self, user_id: int, user_row: dict[str, Any] | None = None) -> str:
         """The stored two-letter country, upper case ('XX' when unknown; docs/schema.md §3.4)."""
@@ -640,6 +660,19 @@ class Repository:
         return await self.db.fetch_one("SELECT status, enabled FROM user_statuses WHERE user_id = %s LIMIT 1",
                                        (user_id,))
 
+    async def enabled_status_text(self, user_id: int) -> str:
+        """The user's RealistikOsu ``!status`` text when enabled, else "" (also when the
+        ``user_statuses`` table does not exist)."""
+        try:
+            row = await self.user_status(user_id)
+        except DatabaseError as exc:
+            if exc.code != NO_SUCH_TABLE:
+                raise
+            return ""
+        if row is None or not int(row.get("enabled") or 0):
+            return ""
+        return str(row.get("status") or "")
+
     async def set_user_status(self, user_id: int, status: str | None, enabled: bool) -> None:
         """Insert or update the user's ``user_statuses`` row (``status`` None keeps the text)."""
         if status is None:
@@ -671,6 +704,148 @@ class Repository:
         """Delete the ``user_blocks`` row; whether there was one."""
         result = await self.db.execute("DELETE FROM user_blocks WHERE user_id = %s AND blocked_id = %s",
                                        (user_id, blocked_id))
+        return result.rowcount > 0
+
+    # ------------------------------------------------------------------ clans (!clan)
+    async def user_clan(self, user_id: int) -> dict[str, Any] | None:
+        """The clan of ``user_id`` (``clans`` row plus ``perms``: 1 member, 8 owner, as hanayo
+        writes ``user_clans``), or None."""
+        return await self.db.fetch_one(
+            "SELECT c.id, c.name, c.tag, uc.perms FROM user_clans uc JOIN clans c ON c.id = uc.clan "
+            "WHERE uc.user = %s ORDER BY uc.perms DESC LIMIT 1", (user_id,))
+
+    async def clan_by_tag(self, tag: str) -> dict[str, Any] | None:
+        """The ``clans`` row (id, name, tag) with this tag (case-insensitive), or None."""
+        return await self.db.fetch_one("SELECT id, name, tag FROM clans WHERE tag = %s LIMIT 1", (tag,))
+
+    async def create_clan(self, owner_id: int, name: str, tag: str) -> tuple[str, int]:
+        """bancho.py's ``!clan create`` in one transaction: refuse when the owner is in a clan
+        (``"member"``) or the name (``"name"``) or tag (``"tag"``) is taken; else insert the
+        ``clans`` row and the owner's ``user_clans`` row (perms 8). Returns (result, clan id)."""
+
+        def work(cur: Any) -> tuple[str, int]:
+            cur.execute("SELECT id FROM users WHERE id = %s FOR UPDATE", (owner_id,))
+            cur.execute("SELECT 1 FROM user_clans WHERE user = %s LIMIT 1", (owner_id,))
+            if cur.fetchone() is not None:
+                return "member", 0
+            cur.execute("SELECT 1 FROM clans WHERE name = %s LIMIT 1", (name,))
+            if cur.fetchone() is not None:
+                return "name", 0
+            cur.execute("SELECT 1 FROM clans WHERE tag = %s LIMIT 1", (tag,))
+            if cur.fetchone() is not None:
+                return "tag", 0
+            cur.execute("INSERT INTO clans (name, description, icon, tag) VALUES (%s, '', '', %s)", (name, tag))
+            clan_id = int(cur.lastrowid)
+            cur.execute("INSERT INTO user_clans (user, clan, perms) VALUES (%s, %s, %s)",
+                        (owner_id, clan_id, CLAN_OWNER))
+            return "created", clan_id
+
+        return await self.db.transaction(work)
+
+    async def clan_members(self, clan_id: int) -> list[dict[str, Any]]:
+        """(``id``, ``username``, ``perms``) of every member, owners first, at most 256."""
+        return await self.db.fetch_all(
+            "SELECT u.id, u.username, uc.perms FROM user_clans uc JOIN users u ON u.id = uc.user "
+            "WHERE uc.clan = %s ORDER BY uc.perms DESC, u.id LIMIT 256", (clan_id,))
+
+    async def disband_clan(self, clan_id: int) -> None:
+        """Delete the clan and every membership, in one transaction."""
+
+        def work(cur: Any) -> None:
+            cur.execute("DELETE FROM user_clans WHERE clan = %s", (clan_id,))
+            cur.execute("DELETE FROM clans WHERE id = %s", (clan_id,))
+
+        await self.db.transaction(work)
+
+    async def leave_clan(self, user_id: int, clan_id: int) -> int:
+        """Remove the user's membership; returns how many members are left."""
+
+        def work(cur: Any) -> int:
+            cur.execute("DELETE FROM user_clans WHERE user = %s AND clan = %s", (user_id, clan_id))
+            cur.execute("SELECT COUNT(*) AS n FROM user_clans WHERE clan = %s", (clan_id,))
+            return int(cur.fetchone()["n"])
+
+        return await self.db.transaction(work)
+
+    async def clans_page(self, offset: int, limit: int) -> tuple[int, list[dict[str, Any]]]:
+        """(number of clans, ``limit`` clans from ``offset`` by id)."""
+        total = int(await self.db.fetch_value("SELECT COUNT(*) FROM clans", default=0) or 0)
+        rows = await self.db.fetch_all("SELECT id, name, tag FROM clans ORDER BY id LIMIT %s OFFSET %s",
+                                       (limit, offset))
+        return total, rows
+
+    # ------------------------------------------------------------------ mappools (!pool, !mp pick)
+    async def pool_by_name(self, name: str) -> dict[str, Any] | None:
+        """The ``tourney_pools`` row (id, name, created_at, created_by) named ``name``, or None."""
+        return await self.db.fetch_one(
+            "SELECT id, name, created_at, created_by FROM tourney_pools WHERE name = %s LIMIT 1", (name,))
+
+    async def create_pool(self, name: str, created_by: int) -> bool:
+        """Insert a pool; False when the name is taken (the unique key)."""
+        try:
+            await self.db.execute("INSERT INTO tourney_pools (name, created_by) VALUES (%s, %s)", (name, created_by))
+        except DatabaseError as exc:
+            if exc.code == DUPLICATE_KEY:
+                return False
+            raise
+        return True
+
+    async def delete_pool(self, pool_id: int) -> None:
+        """Delete the pool and its maps, in one transaction."""
+
+        def work(cur: Any) -> None:
+            cur.execute("DELETE FROM tourney_pool_maps WHERE pool_id = %s", (pool_id,))
+            cur.execute("DELETE FROM tourney_pools WHERE id = %s", (pool_id,))
+
+        await self.db.transaction(work)
+
+    async def pools(self, limit: int = 50) -> list[dict[str, Any]]:
+        """Every pool (oldest first, at most ``limit``) with its creator's name (``creator``)."""
+        return await self.db.fetch_all(
+            "SELECT p.id, p.name, p.created_at, COALESCE(u.username, '?') AS creator FROM tourney_pools p "
+            "LEFT JOIN users u ON u.id = p.created_by ORDER BY p.id LIMIT %s", (limit,))
+
+    async def pool_maps(self, pool_id: int) -> list[dict[str, Any]]:
+        """The picks of a pool: ``map_id``, ``mods``, ``slot`` and ``song_name`` (from
+        ``beatmaps``; "" when the map is not there), at most 128."""
+        return await self.db.fetch_all(
+            "SELECT m.map_id, m.mods, m.slot, COALESCE(b.song_name, '') AS song_name FROM tourney_pool_maps m "
+            "LEFT JOIN beatmaps b ON b.beatmap_id = m.map_id WHERE m.pool_id = %s ORDER BY m.mods, m.slot LIMIT 128",
+            (pool_id,))
+
+    async def pool_pick(self, pool_id: int, mods: int, slot: int) -> int | None:
+        """The beatmap id of pick ``mods``/``slot`` in the pool, or None."""
+        value = await self.db.fetch_value(
+            "SELECT map_id FROM tourney_pool_maps WHERE pool_id = %s AND mods = %s AND slot = %s LIMIT 1",
+            (pool_id, mods, slot))
+        return int(value) if value is not None else None
+
+    async def add_pool_map(self, pool_id: int, map_id: int, mods: int, slot: int) -> str:
+        """Add a pick in one transaction: ``"pick"`` when the pick is taken, ``"map"`` when the
+        map is already in the pool, ``"full"`` at 128 maps, else ``"added"``."""
+
+        def work(cur: Any) -> str:
+            cur.execute("SELECT id FROM tourney_pools WHERE id = %s FOR UPDATE", (pool_id,))
+            cur.execute("SELECT 1 FROM tourney_pool_maps WHERE pool_id = %s AND mods = %s AND slot = %s",
+                        (pool_id, mods, slot))
+            if cur.fetchone() is not None:
+                return "pick"
+            cur.execute("SELECT 1 FROM tourney_pool_maps WHERE pool_id = %s AND map_id = %s", (pool_id, map_id))
+            if cur.fetchone() is not None:
+                return "map"
+            cur.execute("SELECT COUNT(*) AS n FROM tourney_pool_maps WHERE pool_id = %s", (pool_id,))
+            if int(cur.fetchone()["n"]) >= 128:
+                return "full"
+            cur.execute("INSERT INTO tourney_pool_maps (map_id, pool_id, mods, slot) VALUES (%s, %s, %s, %s)",
+                        (map_id, pool_id, mods, slot))
+            return "added"
+
+        return await self.db.transaction(work)
+
+    async def remove_pool_map(self, pool_id: int, mods: int, slot: int) -> bool:
+        """Delete pick ``mods``/``slot``; whether there was one."""
+        result = await self.db.execute("DELETE FROM tourney_pool_maps WHERE pool_id = %s AND mods = %s AND slot = %s",
+                                       (pool_id, mods, slot))
         return result.rowcount > 0
 
     # ------------------------------------------------------------------ offline messages

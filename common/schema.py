@@ -290,6 +290,42 @@ _DDL: dict[str, str] = {
   `blocked_id` INT NOT NULL,
   PRIMARY KEY (`user_id`, `blocked_id`)
 ) {_TABLE_OPTIONS}""",
+    # the clans of the Ripple-family websites (hanayo): user_clans.perms 1 member, 8 owner
+    "clans": f"""CREATE TABLE IF NOT EXISTS `clans` (
+  `id` INT NOT NULL AUTO_INCREMENT,
+  `name` VARCHAR(64) NOT NULL DEFAULT '',
+  `description` VARCHAR(512) NOT NULL DEFAULT '',
+  `icon` VARCHAR(512) NOT NULL DEFAULT '',
+  `tag` VARCHAR(8) NOT NULL DEFAULT '',
+  `mlimit` INT NOT NULL DEFAULT 16,
+  PRIMARY KEY (`id`)
+) {_TABLE_OPTIONS}""",
+    "user_clans": f"""CREATE TABLE IF NOT EXISTS `user_clans` (
+  `id` INT NOT NULL AUTO_INCREMENT,
+  `user` INT NOT NULL,
+  `clan` INT NOT NULL,
+  `perms` INT NOT NULL DEFAULT 1,
+  PRIMARY KEY (`id`),
+  KEY `user` (`user`),
+  KEY `clan` (`clan`)
+) {_TABLE_OPTIONS}""",
+    # bancho.py's mappools (!pool, !mp loadpool, !mp pick), in its shape
+    "tourney_pools": f"""CREATE TABLE IF NOT EXISTS `tourney_pools` (
+  `id` INT NOT NULL AUTO_INCREMENT,
+  `name` VARCHAR(16) NOT NULL,
+  `created_at` DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
+  `created_by` INT NOT NULL,
+  PRIMARY KEY (`id`),
+  UNIQUE KEY `name` (`name`)
+) {_TABLE_OPTIONS}""",
+    "tourney_pool_maps": f"""CREATE TABLE IF NOT EXISTS `tourney_pool_maps` (
+  `map_id` INT NOT NULL,
+  `pool_id` INT NOT NULL,
+  `mods` INT NOT NULL,
+  `slot` TINYINT NOT NULL,
+  PRIMARY KEY (`map_id`, `pool_id`),
+  KEY `pool_id` (`pool_id`)
+) {_TABLE_OPTIONS}""",
     "user_statuses": f"""CREATE TABLE IF NOT EXISTS `user_statuses` (
   `id` INT NOT NULL AUTO_INCREMENT,
   `user_id` INT NOT NULL,
@@ -319,6 +355,10 @@ _COMMON_TABLES = (
     "offline_messages",
     "map_requests",
     "user_blocks",
+    "clans",
+    "user_clans",
+    "tourney_pools",
+    "tourney_pool_maps",
 )
 _FLAVOUR_TABLES = {
     # Kawata reads users_stats_relax for relax; its (unreachable) autopilot path reads ap_stats.

@@ -3,7 +3,8 @@
 Rules (docs/rules.md §3.1, §3.3): the mode selects the cached stats; on Kawata and
 RealistikOsu a non-AFK status with Relax (and on RealistikOsu Autopilot) switches the stats to
 the relax/autopilot tables and the text gets a ``[RX]``/``[AP]``/``[VN]`` prefix (idle and AFK
-show the prefix alone). The user and its spectators then get the new presence and stats.
+show the prefix alone, after RealistikOsu's ``!status`` text when one is enabled: ``(text) [VN]``).
+The user and its spectators then get the new presence and stats.
 Stats are re-read from MySQL (in the background) only when the mode or relax state changed;
 otherwise the cache answers at once. Reloads are coalesced per session (at most one in flight
 and one after it: docs/security.md, "Hardening II: in game").
@@ -42,10 +43,11 @@ def handle(state, token, payload: bytes) -> None:
             if (relax, autopilot) != (token.relax, token.autopilot):
                 token.relax, token.autopilot = relax, autopilot
                 reload = True
-        prefix = "[RX]" if token.relax else "[AP]" if token.autopilot else "[VN]"
-        text = prefix if action in (game.IDLE, game.AFK) else f"{prefix} {text}"
+        text = session.prefixed_action_text(token, action, text)
     token.action_text = text
     token.invalidate()
+    if state.cluster is not None:  # the other nodes' replica (docs/cluster.md)
+        state.cluster.changed(token)
     if reload or token.stats_reloading:
         # coalesced per session (docs/security.md): a reload in flight sends the status when done
         session.request_stats_reload(state, token, REPLY_STATUS)

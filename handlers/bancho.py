@@ -22,12 +22,14 @@ import zlib
 from typing import Any, Awaitable
 
 import tornado
+import tornado.httpclient
 import tornado.httputil
 import tornado.web
 
 from constants import game
 from events import HANDLERS, RESTRICTED_ALLOWED
 from helpers import codec
+from helpers.gzparts import PartsGzip
 from objects.state import State
 from objects.token import Token
 from services import login as login_service, session
@@ -39,6 +41,11 @@ UNKNOWN_TOKEN_NOTICE = "You don't seem to be logged in anymore. This is common a
 # the answer to an unknown token (docs/protocol.md §1.5), encoded once: after a restart every client
 # polls with a token this process does not know
 RECONNECT_REPLY = codec.notification(UNKNOWN_TOKEN_NOTICE) + codec.restart(0)
+
+#: the header of a poll forwarded by another node of a cluster (never forwarded again)
+FORWARDED = "pep-forwarded"
+#: seconds a forwarded poll may take
+FORWARD_TIMEOUT = 10.0
 
 #: replies shorter than this are sent uncompressed (the same rule as before: Tornado's transform)
 GZIP_MIN_LENGTH = 512
@@ -57,6 +64,7 @@ def process_frames(state: State, token: Token, body: bytes) -> int:
     handled = 0
     counters = state.poll_counters
     token.poll_flags = 0  # what a poll answers at most once (docs/security.md)
+    cluster = state.cluster
     for packet_id, payload in frames:
         if token.logged_out:
             break
@@ -67,6 +75,10 @@ def process_frames(state: State, token: Token, body: bytes) -> int:
             continue
         if token.restricted and packet_id not in RESTRICTED_ALLOWED:
             log.debug("poll user=%d: packet %d refused (restricted)", token.user_id, packet_id)
+            continue
+        # a cluster: a packet about a match of another node goes to that node (docs/cluster.md)
+        if cluster is not None and packet_id in cluster.routed and cluster.route(token, packet_id, payload):
+            handled += 1
             continue
         try:
             handler(state, token, payload)
@@ -107,17 +119,18 @@ def poll(state: State, token_string: str, body: bytes) -> bytes:
     return data
 
 
-async def login(state: State, body: bytes, ip: str) -> tuple[str, bytes]:
+async def login(state: State, body: bytes, ip: str) -> tuple[str, list[bytes]]:
     """A login request (``POST /`` without ``osu-token``) from address ``ip``.
 
-    Returns ``(cho-token header value, reply body)``; the header is ``login-failed`` when the
-    login was refused (the reply then carries the negative code). Never raises
-    (``services.login.login``).
+    Returns ``(cho-token header value, reply body as its parts)``; the header is
+    ``login-failed`` when the login was refused (the reply then carries the negative code).
+    The parts are shared ``bytes`` (``b"".join`` them; a gzip reply compresses the large shared
+    ones once: helpers/gzparts.py). Never raises (``services.login.login_parts``).
     """
     state.poll_counters.count_request("login")
     state.logins_in_flight += 1  # a hand-over waits for these (services/handover.py)
     try:
-        token, reply = await login_service.login(state, body, ip)
+        token, reply = await login_service.login_parts(state, body, ip)
     finally:
         state.logins_in_flight -= 1
     return (token.token if token is not None else "login-failed"), reply
@@ -183,6 +196,7 @@ class BanchoServer(tornado.httputil.HTTPServerConnectionDelegate):
         self.app = app
         server = state.cfg.server
         self.gzip_level = server.gzip_level if server.gzip else 0
+        self.gzip_parts = PartsGzip(self.gzip_level or 1)  # login replies (respond_parts)
         fixed = (
             "HTTP/1.1 200 OK\r\n"
             f"Server: TornadoServer/{tornado.version}\r\n"
@@ -279,6 +293,29 @@ class BanchoRequest(tornado.httputil.HTTPMessageDelegate):
             log.exception("poll failed")
             self._fail()
             return
+        if reply is RECONNECT_REPLY and state.cluster is not None and FORWARDED not in headers:
+            # a cluster: the token may be another live node's (docs/cluster.md, "Routing")
+            address = state.cluster.owner_address(token_string)
+            if address is not None:
+                log.debug("poll forwarded to %s", address)
+                state.spawn(self._forward(address, token_string, body), "forwarded poll")
+                return
+        self.respond(reply, self.extra)
+
+    async def _forward(self, address: str, token_string: str, body: bytes) -> None:
+        """Answer a poll whose session lives on the node at ``address`` (``host:port``) with
+        that node's answer (the same body, the ``osu-token`` and :data:`FORWARDED` headers);
+        the reconnect reply when that node does not answer 200 within
+        :data:`FORWARD_TIMEOUT` seconds."""
+        try:
+            response = await tornado.httpclient.AsyncHTTPClient().fetch(
+                f"http://{address}/", method="POST", body=body, raise_error=False,
+                headers={"osu-token": token_string, FORWARDED: "1"},
+                connect_timeout=FORWARD_TIMEOUT, request_timeout=FORWARD_TIMEOUT)
+            reply = response.body if response.code == 200 else RECONNECT_REPLY
+        except Exception as exc:  # the node is gone: the client logs in again
+            log.info("forwarded poll to %s failed: %s", address, exc)
+            reply = RECONNECT_REPLY
         self.respond(reply, self.extra)
 
     async def _login(self, body: bytes) -> None:
@@ -289,7 +326,7 @@ class BanchoRequest(tornado.httputil.HTTPMessageDelegate):
             log.exception("login failed")
             self._fail()
             return
-        self.respond(reply, b"cho-token: " + cho_token.encode("latin-1") + b"\r\n" + self.extra)
+        self.respond_parts(reply, b"cho-token: " + cho_token.encode("latin-1") + b"\r\n" + self.extra)
 
     def remote_ip(self) -> str:
         """The client's address (:func:`client_ip` of this request)."""
@@ -308,6 +345,25 @@ class BanchoRequest(tornado.httputil.HTTPMessageDelegate):
             reply = zlib.compress(reply, server.gzip_level, 31)  # wbits 31: a gzip member
             extra += b"Content-Encoding: gzip\r\n"
         conn.write(b"%s%sContent-Length: %d\r\n\r\n%s" % (head, extra, len(reply), reply))
+        conn.finish()
+        if self.started:
+            self._log(200)
+
+    def respond_parts(self, parts: list[bytes], extra: bytes) -> None:
+        """:meth:`respond` for a reply given as its parts (a login): gzipped by the server's
+        :class:`helpers.gzparts.PartsGzip`, which compresses the shared presence chunks once."""
+        conn = self.conn
+        if conn.stream is None or conn.stream.closed():  # the client left during a login
+            return
+        server = self.server
+        size = sum(map(len, parts))
+        if (size >= GZIP_MIN_LENGTH and server.gzip_level
+                and "gzip" in self.headers.get("Accept-Encoding", "")):
+            reply = server.gzip_parts.compress(parts)
+            extra += b"Content-Encoding: gzip\r\n"
+        else:
+            reply = b"".join(parts)
+        conn.write(b"%s%sContent-Length: %d\r\n\r\n%s" % (server.head_now(), extra, len(reply), reply))
         conn.finish()
         if self.started:
             self._log(200)

@@ -48,9 +48,9 @@ class MainHandler(tornado.web.RequestHandler):
         token_string = self.request.headers.get("osu-token")
         if token_string is None:
             ip = bancho.client_ip(state, self.request.headers, self.request.remote_ip)
-            cho_token, body = await bancho.login(state, self.request.body, ip)
+            cho_token, parts = await bancho.login(state, self.request.body, ip)
             self.set_header("cho-token", cho_token)
-            self.write(body)
+            self.write(b"".join(parts))
             return
         data = bancho.poll(state, token_string, self.request.body)
         if data:

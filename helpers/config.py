@@ -13,9 +13,12 @@ import configparser
 import dataclasses
 import ipaddress
 import os
+import re
 from typing import Any, Mapping
 
 FLAVOURS = ("kawata", "ripple", "realistikosu")
+#: a cluster node id (``[cluster] node_id``): it starts every token string of the node
+NODE_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
 
 class ConfigError(ValueError):
@@ -186,6 +189,10 @@ class BotConfig:
     # beatmap mirror download URLs for !chimu, !beatconnect and !mirror ({set} = beatmapset id)
     mirror_chimu: str = "https://chimu.moe/en/d/{set}"
     mirror_beatconnect: str = "https://beatconnect.io/b/{set}"
+    # Kawata's joke commands !bless, !troll and !msg (off by default; docs/commands.md)
+    joke_commands: bool = False
+    # the page Ripple's static !help points to ("" = the website's documentation page)
+    help_url: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -209,6 +216,20 @@ class SentryConfig:
     dsn: str = ""
 
 
+@dataclasses.dataclass(frozen=True)
+class ClusterConfig:
+    """Several nodes sharing one world through Redis (docs/cluster.md). ``node_id`` empty = the
+    single-process server; else 1-32 characters of ``[A-Za-z0-9_-]``, unique per node.
+    ``address`` is the ``host:port`` other nodes use to forward a poll that reached them (empty
+    = ``127.0.0.1:<[server] port>``). ``heartbeat`` and ``node_timeout`` are seconds: a node
+    silent for ``node_timeout`` is dead and its users leave the world."""
+
+    node_id: str = ""
+    address: str = ""
+    heartbeat: float = 2.0
+    node_timeout: float = 30.0
+
+
 _SECTIONS: dict[str, type] = {
     "server": ServerConfig,
     "db": DbConfig,
@@ -225,6 +246,7 @@ _SECTIONS: dict[str, type] = {
     "geo": GeoConfig,
     "metrics": MetricsConfig,
     "sentry": SentryConfig,
+    "cluster": ClusterConfig,
 }
 
 # (section, key) -> (minimum, maximum) for numeric values
@@ -296,6 +318,8 @@ _RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("irc", "ping_timeout"): (1, 86400),
     ("irc", "register_timeout"): (1, 3600),
     ("irc", "flush_interval"): (0.001, 1),
+    ("cluster", "heartbeat"): (0.05, 60),
+    ("cluster", "node_timeout"): (0.2, 3600),
 }
 
 
@@ -318,6 +342,7 @@ class Config:
     geo: GeoConfig = GeoConfig()
     metrics: MetricsConfig = MetricsConfig()
     sentry: SentryConfig = SentryConfig()
+    cluster: ClusterConfig = ClusterConfig()
 
 
 def _convert(section: str, key: str, raw: str, default: Any) -> Any:
@@ -388,6 +413,10 @@ def load(path: str | None = "config.ini", environ: Mapping[str, str] | None = No
         raise ConfigError(f"[bot] mp_style = {config.bot.mp_style!r}: expected kawata or official")
     if config.log.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
         raise ConfigError(f"[log] level = {config.log.level!r}: expected DEBUG, INFO, WARNING or ERROR")
+    if config.cluster.node_id and not NODE_ID_RE.fullmatch(config.cluster.node_id):
+        raise ConfigError(f"[cluster] node_id = {config.cluster.node_id!r}: expected 1-32 of A-Z a-z 0-9 _ -")
+    if config.cluster.node_id and config.cluster.heartbeat * 2 > config.cluster.node_timeout:
+        raise ConfigError("[cluster] node_timeout must be at least twice [cluster] heartbeat")
     for where, text in (("[server] connection_limit_exempt", config.server.connection_limit_exempt),
                         ("[metrics] allow", config.metrics.allow)):
         for part in text.split(","):

@@ -70,6 +70,10 @@ def parity_team(index: int) -> int:
     return RED if index % 2 == 0 else BLUE
 
 
+#: the hit counts of a slot before its first score frame
+NO_HITS = (0, 0, 0, 0, 0, 0)
+
+
 class Slot:
     """One of the 16 seats: status, team, mods, the seated token, and the per-round flags.
 
@@ -79,7 +83,7 @@ class Slot:
     """
 
     __slots__ = ("status", "team", "mods", "token", "playing", "loaded", "skipped", "completed",
-                 "failed", "passed", "score")
+                 "failed", "passed", "score", "max_combo", "hits")
 
     def __init__(self) -> None:
         self.status = OPEN
@@ -106,6 +110,23 @@ class Slot:
         self.failed = False  # current HP 254 seen in a score frame
         self.passed = True  # False after MATCH_FAILED
         self.score = 0
+        self.max_combo = 0  # of the last score frame
+        self.hits = NO_HITS  # (300, 100, 50, geki, katu, miss) of the last score frame
+
+    def accuracy(self, mode: int) -> float:
+        """Accuracy in percent (0-100) of the last score frame in ``mode`` (0 std, 1 taiko,
+        2 catch, 3 mania), by the client's formulas; 0.0 before any frame."""
+        n300, n100, n50, geki, katu, miss = self.hits
+        if mode == 1:
+            total, hit = n300 + n100 + miss, n300 + n100 * 0.5
+        elif mode == 2:
+            total, hit = n300 + n100 + n50 + katu + miss, n300 + n100 + n50
+        elif mode == 3:
+            total = n300 + n100 + n50 + geki + katu + miss
+            hit = (300 * (n300 + geki) + 200 * katu + 100 * n100 + 50 * n50) / 300
+        else:
+            total, hit = n300 + n100 + n50 + miss, (300 * n300 + 100 * n100 + 50 * n50) / 300
+        return 100.0 * hit / total if total else 0.0
 
     def clear(self, status: int = OPEN) -> None:
         """Empty the slot: ``status`` (OPEN or LOCKED), no team, no mods, no token, no round flags."""
@@ -137,6 +158,7 @@ class Match:
         "scoring_type", "team_type", "freemod", "seed", "host", "in_progress", "tourney", "creator_id",
         "referee_locked", "starting", "referees", "countdown", "countdown_meta", "created", "empty_since", "slots", "observers",
         "loaded_sent", "skip_sent", "round_started", "first_complete", "disposed", "announced",
+        "scrim", "pool",
         "_lobby_update", "_lobby_new",
     )
 
@@ -165,6 +187,10 @@ class Match:
         self.countdown: Any = None  # the asyncio.Task of a running !mp start countdown, or None
         # (monotonic end, force, referee token) of that countdown (kept by the restart snapshot)
         self.countdown_meta: Any = None
+        # bancho.py's !mp scrim (an object of services.commands.mp_banchopy, None when off) and
+        # the mappool loaded with !mp loadpool ((pool id, name), None when none)
+        self.scrim: Any = None
+        self.pool: tuple[int, str] | None = None
         now = time.monotonic()
         self.created = now
         self.empty_since: float | None = now  # since when nobody is seated (None: someone is)
@@ -278,6 +304,10 @@ class MatchList:
     def __init__(self) -> None:
         self._matches: dict[int, Match] = {}
         self._next = 1
+        # a cluster node allocates only ids with id % stride == offset, so that the nodes never
+        # pick the same id (services/cluster.py sets them; 1 and 0 on one node)
+        self.stride = 1
+        self.offset = 0
 
     def __len__(self) -> int:
         return len(self._matches)
@@ -297,10 +327,11 @@ class MatchList:
         if len(self._matches) >= MAX_ID:
             return None
         candidate = self._next
+        stride, offset = self.stride, self.offset
         for _ in range(MAX_ID):
             if candidate > MAX_ID:
                 candidate = 1
-            if candidate not in self._matches:
+            if candidate not in self._matches and (stride == 1 or candidate % stride == offset):
                 self._next = candidate + 1
                 return candidate
             candidate += 1

@@ -112,6 +112,8 @@ class State:
         self.services: list[Service] = []
         self.listener: Listening | None = None
         self.bot_hooks: list[BotHook] = []
+        #: the bot's command table (a services.commands.Registry, set by services.commands.install)
+        self.commands: Any = None
         # user ids with a pp request of /np in flight (services.commands.np)
         self.pp_pending: set[int] = set()
         self.tokens = TokenList(on_change=self._online_changed)
@@ -126,6 +128,9 @@ class State:
         # chat front ends besides the game client (the IRC gateway); see ChatListener
         self.chat_listeners: list[ChatListener] = []
         self.match_listeners: list[MatchListener] = []  # services.match_events
+        # the link to the other nodes (services/cluster.py) when [cluster] node_id is set, else
+        # None: the single-process server (docs/cluster.md)
+        self.cluster: Any = None
         self.irc: Any = None  # the IRC gateway (handlers/irc) while it runs, else None
         # tokens removed by a kick whose final packets are delivered on their next poll:
         # token string -> (token, monotonic time of the kick)

@@ -69,17 +69,21 @@ class Token:
         "token", "user_id", "username", "safe_name", "privileges", "restricted", "admin",
         "tournament", "is_bot", "client_privileges", "presence_rank", "ip", "version",
         "utc_offset", "country", "country_index", "longitude", "latitude",
-        "action", "action_text", "beatmap_md5", "mods", "mode", "beatmap_id", "relax", "autopilot",
+        "action", "action_text", "status_text", "beatmap_md5", "mods", "mode", "beatmap_id", "relax", "autopilot",
         "ranked_score", "accuracy", "playcount", "total_score", "rank", "pp",
         "silence_end", "spam_count", "spam_window_start", "silencing",
         "friends", "friends_pending", "blocked", "block_nonfriend_dms", "away_message", "away_told", "presence_filter",
         "channels", "spectating", "spectators", "match_id", "in_lobby", "tourney_match_id",
         "login_time", "last_seen", "kicked", "logged_out", "overflowed", "queue", "queued", "recent_messages",
-        "now_playing", "_presence", "_stats",
+        "now_playing", "_presence", "_stats", "offline_store",
         # Hardening II (docs/security.md): per-session bounds on work a client can trigger
         "stats_reloading", "stats_reload_again", "stats_reply", "poll_flags",
         "friend_limit", "match_create_limit", "round_start_limit", "error_report_limit",
         "now_playing", "_presence", "_stats", "irc",
+        # the cluster node holding a remote presence (objects/remote.py); None for local sessions
+        "node",
+        # the token list this session is in, told of every presence change (TokenList.presence_block)
+        "presence_watch",
     )
 
     def __init__(self, user_id: int, username: str, safe_name: str, privileges: int, *,
@@ -127,6 +131,11 @@ class Token:
         self.spam_window_start = 0.0
         self.silencing = False  # an automatic silence is being written to MySQL
         self.friends: set[int] = set()
+        #: the last offline-message store of this sender still running (an asyncio future), so
+        #: that the next one waits for it and the messages are stored in the order they were sent
+        self.offline_store: Any = None
+        #: RealistikOsu's ``!status`` text while enabled ("" = none), shown in the idle/AFK status
+        self.status_text = ""
         # friend rows being written or deleted; the containers used by few sessions start as
         # shared empty immutables and get their own on first use (bench/README.md: memory)
         self.friends_pending: set[int] | frozenset[int] = NO_IDS
@@ -175,6 +184,8 @@ class Token:
         self.error_report_limit = Window()
         # the IRC connection of an IRC session (handlers/irc, docs/irc.md); None for game clients
         self.irc = None
+        self.node: str | None = None
+        self.presence_watch: Any = None  # set by TokenList.add, cleared by TokenList.remove
 
     def __repr__(self) -> str:
         return f"<Token {self.user_id} {self.username!r}{' tourney' if self.tournament else ''}>"
@@ -203,6 +214,13 @@ class Token:
         self.queue = []
         self.queued = 0
         return queue[0] if len(queue) == 1 else b"".join(queue)
+
+    def drain_parts(self) -> list[bytes]:
+        """:meth:`drain` without the join: the queued parts (shared ``bytes``), in order."""
+        queue = self.queue
+        self.queue = []
+        self.queued = 0
+        return queue
 
     # ---------------------------------------------------------------- lazily made containers
     def set_friend_pending(self, user_id: int, pending: bool) -> None:
@@ -250,11 +268,16 @@ class Token:
         self.pp = pp
         self._stats = None
         self._presence = None  # the presence carries the rank too
+        if self.presence_watch is not None:
+            self.presence_watch.presence_changed(self)
 
     def invalidate(self) -> None:
-        """Drop the cached presence and stats packets after a change of status or identity."""
+        """Drop the cached presence and stats packets after a change of status or identity
+        (also of ``restricted``: the token list's block of visible presences is told)."""
         self._presence = None
         self._stats = None
+        if self.presence_watch is not None:
+            self.presence_watch.presence_changed(self)
 
     # ---------------------------------------------------------------- packets
     def presence_packet(self) -> bytes:
@@ -298,7 +321,7 @@ class Token:
             "total_score": self.total_score, "rank": self.rank, "pp": self.pp,
             "silence_end": self.silence_end, "spam_count": self.spam_count,
             "spam_window_age": max(0.0, now - self.spam_window_start) if self.spam_window_start else None,
-            "friends": sorted(self.friends), "blocked": sorted(self.blocked),
+            "friends": sorted(self.friends), "blocked": sorted(self.blocked), "status_text": self.status_text,
             "block_nonfriend_dms": self.block_nonfriend_dms,
             "away_message": self.away_message, "away_told": sorted(self.away_told),
             "presence_filter": self.presence_filter, "channels": sorted(self.channels),
@@ -359,6 +382,8 @@ class Token:
             blocked = rec.ints("blocked", 100_000, 0, u32)
             if blocked:
                 token.blocked = set(blocked)
+        if "status_text" in rec.data:  # snapshots written before !status was shown have none
+            token.status_text = rec.str("status_text", 1024)
         token.block_nonfriend_dms = rec.bool("block_nonfriend_dms")
         token.away_message = rec.opt_str("away_message", 65536)
         for user_id in rec.ints("away_told", 100_000, 0, u32):

@@ -1,11 +1,80 @@
-"""The global token list: every online session, indexed by token string, user id and safe name."""
+"""The global token list: every online session, indexed by token string, user id and safe name,
+and the cached block of every visible presence that each login reply carries."""
 
 from __future__ import annotations
 
-from typing import Callable, Iterator
+from typing import Callable, Hashable, Iterator
 
 from objects.stream import fan_out
 from objects.token import Token
+
+#: the key of :meth:`TokenList.presence_block` for the presence (83) layout of
+#: :meth:`Token.presence_packet`; per-build layouts get keys of their own (their own
+#: ``encode``), each with its own cache
+DEFAULT_LAYOUT: Hashable = None
+
+
+#: users per chunk of the presence cache: a change re-joins (and a gzip reply recompresses) one
+#: chunk of about 10 KB, not the whole block
+PRESENCE_CHUNK = 256
+
+
+class _PresenceCache:
+    """The visible presences of one layout, in chunks of at most :data:`PRESENCE_CHUNK` users:
+    ``chunks[i]`` maps user id -> encoded 83, ``blocks[i]`` is its join (None when stale),
+    ``chunk_of`` says where a user is, ``room`` lists chunks that lost users (reused before a new
+    chunk is made, so the count stays near online / PRESENCE_CHUNK), ``stale`` the users to
+    read again, ``parts`` the non-empty blocks in chunk order (None when stale)."""
+
+    __slots__ = ("encode", "chunks", "blocks", "chunk_of", "room", "stale", "parts")
+
+    def __init__(self, encode: Callable[[Token], bytes], stale: set[int]) -> None:
+        self.encode = encode
+        self.chunks: list[dict[int, bytes]] = []
+        self.blocks: list[bytes | None] = []
+        self.chunk_of: dict[int, int] = {}
+        self.room: list[int] = []
+        self.stale = stale
+        self.parts: list[bytes] | None = None
+
+    def refresh(self, tokens: "TokenList") -> None:
+        """Re-read the stale users (O(stale)) and re-join the chunks they touched."""
+        chunks, blocks, chunk_of, encode = self.chunks, self.blocks, self.chunk_of, self.encode
+        for user_id in self.stale:
+            token = tokens.shown_token(user_id)
+            where = chunk_of.get(user_id)
+            if token is None:
+                if where is not None:
+                    del chunks[where][user_id]
+                    del chunk_of[user_id]
+                    blocks[where] = None
+                    self.room.append(where)
+                continue
+            if where is None:
+                where = self._place()
+                chunk_of[user_id] = where
+            chunks[where][user_id] = encode(token)
+            blocks[where] = None
+        self.stale.clear()
+        for i, block in enumerate(blocks):
+            if block is None:
+                blocks[i] = b"".join(chunks[i].values())
+        self.parts = [block for block in blocks if block]  # type: ignore[misc]
+
+    def _place(self) -> int:
+        """A chunk with room for one more user (a reused one first, else a new one)."""
+        room = self.room
+        while room:
+            where = room.pop()
+            if len(self.chunks[where]) < PRESENCE_CHUNK:
+                if len(self.chunks[where]) < PRESENCE_CHUNK - 1:
+                    room.append(where)
+                return where
+        if self.chunks and len(self.chunks[-1]) < PRESENCE_CHUNK:
+            return len(self.chunks) - 1
+        self.chunks.append({})
+        self.blocks.append(None)
+        return len(self.chunks) - 1
 
 
 class TokenList:
@@ -13,6 +82,14 @@ class TokenList:
 
     ``on_change`` is called after every add or remove (used to keep ``ripple:online_users``
     exact without touching Redis on the poll path).
+
+    The visible presences (one 83 per online user that is not restricted, taken from the user's
+    first live token) are kept joined per layout for the login reply (:meth:`presence_parts`),
+    so a login at thousands online appends a few joined chunks instead of reading every session. Every
+    add and remove, and every change of a member's presence (:meth:`Token.invalidate`,
+    :meth:`Token.set_stats`, which call :meth:`presence_changed` through
+    ``Token.presence_watch``) marks that user stale; the next block re-reads only the stale
+    users and re-joins the chunks they are in (bench/README.md, issue #17).
     """
 
     def __init__(self, on_change: Callable[[], None] | None = None) -> None:
@@ -20,6 +97,10 @@ class TokenList:
         self.by_user: dict[int, list[Token]] = {}
         self.by_safe: dict[str, int] = {}  # safe username -> user id
         self.on_change = on_change
+        self._presences: dict[Hashable, _PresenceCache] = {}
+        # the cluster link (services/cluster.py) while [cluster] node_id is set: told of every
+        # local session that comes and goes (``added(token)`` / ``removed(token)``), else None
+        self.observer = None
 
     def __len__(self) -> int:
         return len(self.by_token)
@@ -32,8 +113,12 @@ class TokenList:
         self.by_token[token.token] = token
         self.by_user.setdefault(token.user_id, []).append(token)
         self.by_safe[token.safe_name] = token.user_id
+        token.presence_watch = self
+        self.presence_changed(token)
         if self.on_change is not None:
             self.on_change()
+        if self.observer is not None and token.node is None and not token.is_bot:
+            self.observer.added(token)
 
     def remove(self, token: Token) -> bool:
         """Forget ``token``; returns False if it was not in the list."""
@@ -49,8 +134,13 @@ class TokenList:
                 del self.by_user[token.user_id]
                 if self.by_safe.get(token.safe_name) == token.user_id:
                     del self.by_safe[token.safe_name]
+        if token.presence_watch is self:
+            token.presence_watch = None
+        self.presence_changed(token)
         if self.on_change is not None:
             self.on_change()
+        if self.observer is not None and token.node is None and not token.is_bot:
+            self.observer.removed(token)
         return True
 
     def get(self, token_string: str) -> Token | None:
@@ -88,3 +178,52 @@ class TokenList:
         """Append ``data`` to every token's queue except ``but`` (the "main" stream; see
         :func:`objects.stream.fan_out`)."""
         fan_out(self.by_token.values(), data, but)
+
+    # ------------------------------------------------------------------ visible presences
+    def presence_changed(self, token: Token) -> None:
+        """Mark the presence of ``token``'s user stale in every cached layout (called by the
+        token on any change of its presence or visibility, and by :meth:`add` / :meth:`remove`)."""
+        user_id = token.user_id
+        for cache in self._presences.values():
+            cache.stale.add(user_id)
+
+    def shown_token(self, user_id: int) -> Token | None:
+        """The session whose presence others see for ``user_id``: its first token (join order)
+        that is neither restricted nor kicked; None when the user is not visible."""
+        for token in self.by_user.get(user_id, ()):
+            if not token.restricted and not token.kicked:
+                return token
+        return None
+
+    def presence_parts(self, except_user: int = 0, layout: Hashable = DEFAULT_LAYOUT,
+                       encode: Callable[[Token], bytes] = Token.presence_packet) -> list[bytes]:
+        """Every visible presence (83), once per online user (the bot included), except the user
+        ``except_user`` (the one logging in): what a login reply carries (docs/protocol.md
+        §5.1), as joined chunks of up to :data:`PRESENCE_CHUNK` users. The chunks are the same
+        ``bytes`` objects from one call to the next until one of their users changes (a gzip
+        reply compresses each once: helpers/gzparts.py). ``layout`` keys the cache of the
+        encoding ``encode(token)`` (one per client layout: give the same ``encode`` for a key
+        every time). Do not modify the returned list.
+
+        Cost: O(users changed since the last call) to re-read, and a C-level join of the chunks
+        they are in; O(online) only the first time a layout is asked for."""
+        cache = self._presences.get(layout)
+        if cache is None:
+            cache = self._presences[layout] = _PresenceCache(encode, set(self.by_user))
+        if cache.stale or cache.parts is None:
+            cache.refresh(self)
+        parts = cache.parts
+        assert parts is not None
+        where = cache.chunk_of.get(except_user)
+        if where is None:
+            return parts
+        # the user logging in has another visible session (tournament or IRC): its chunk without it
+        own = cache.blocks[where]
+        chunk = cache.chunks[where]
+        rest = b"".join([data for user_id, data in chunk.items() if user_id != except_user])
+        return [rest if part is own else part for part in parts if part is not own or rest]
+
+    def presence_block(self, except_user: int = 0, layout: Hashable = DEFAULT_LAYOUT,
+                       encode: Callable[[Token], bytes] = Token.presence_packet) -> bytes:
+        """:meth:`presence_parts` joined into one ``bytes``."""
+        return b"".join(self.presence_parts(except_user, layout, encode))

@@ -21,6 +21,8 @@ def part_channel(state: State, token: Token, channel: Channel, kick: bool = Fals
     """
     channel.members.remove(token)
     token.channels.discard(channel.name)
+    if state.cluster is not None and not token.logged_out:
+        state.cluster.changed(token)
     if kick:
         token.enqueue(codec.channel_kicked(channel.client_name))
     for listener in state.chat_listeners:  # the IRC gateway (docs/irc.md)
@@ -35,6 +37,8 @@ def join_channel(state: State, token: Token, channel: Channel) -> None:
     """Add ``token`` to ``channel`` and tell the client (64 with the client-side name)."""
     channel.members.add(token)
     token.channels.add(channel.name)
+    if state.cluster is not None:
+        state.cluster.changed(token)
     token.enqueue(codec.channel_join_success(channel.client_name))
     for listener in state.chat_listeners:  # the IRC gateway (docs/irc.md)
         listener.joined(channel, token)

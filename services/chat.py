@@ -10,12 +10,14 @@ messages within ``spam_window`` seconds).
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
 import time
 from typing import TYPE_CHECKING
 
-from common.ripple import StoreResult, safe_username
+from common.db import DatabaseError
+from common.ripple import NO_SUCH_TABLE, StoreResult, safe_username
 from services import publish, session
 from helpers import codec
 from objects import bot as bot_module
@@ -30,6 +32,8 @@ log = logging.getLogger("pep.chat")
 NEW_MESSAGE_CHANNEL = "rosu:new_message_notify"  # docs/integration.md, off by default
 #: the line the sender sees in the recipient's tab when a message was kept for later
 OFFLINE_NOTICE = "\x01ACTION is offline: your message will be delivered when they next log in.\x01"
+OFFLINE_UNAVAILABLE = ("\x01ACTION is offline, and messages to offline users cannot be kept right now: yours "
+                       "was not delivered.\x01")
 OFFLINE_FULL = "\x01ACTION is offline and has too many messages waiting: yours was not kept.\x01"
 
 SPAM_REASON = "Spamming (auto spam protection)"
@@ -93,7 +97,11 @@ def send_message(state: State, sender: Token, target: str, text: str) -> Result:
     else:
         result = _send_private(state, sender, target, text)
         if result is Result.OFFLINE and state.cfg.chat.offline_messages > 0:
-            state.spawn(_keep_for_later(state, sender, target, text), f"offline message from {sender.user_id}")
+            # chained per sender: each store waits for the previous one, so messages sent within
+            # milliseconds (one poll) keep their order instead of racing on the MySQL pool
+            task = state.spawn(_keep_for_later(state, sender, target, text, sender.offline_store),
+                               f"offline message from {sender.user_id}")
+            sender.offline_store = task
             result = Result.STORED
     if result is Result.SENT or result is Result.STORED:
         if not sender.is_bot:
@@ -107,12 +115,17 @@ def send_message(state: State, sender: Token, target: str, text: str) -> Result:
 def _send_public(state: State, sender: Token, name: str, text: str) -> Result:
     channel = state.channels.get(name)
     if channel is None:
+        if state.cluster is not None and state.cluster.remote_channel(sender, name, text):
+            return Result.SENT  # #spectator of a host on another node: said there (docs/cluster.md)
         return Result.NO_CHANNEL
     if channel.name not in sender.channels and not sender.is_bot:
         return Result.NOT_ALLOWED
     if not channel.can_write(sender):
         return Result.NOT_ALLOWED
-    channel.members.broadcast(codec.message(sender.username, text, channel.client_name, sender.user_id), but=sender)
+    packet = codec.message(sender.username, text, channel.client_name, sender.user_id)
+    channel.members.broadcast(packet, but=sender)
+    if state.cluster is not None:  # the members on the other nodes (docs/cluster.md)
+        state.cluster.channel_message(sender, channel, text, packet)
     for listener in state.chat_listeners:  # the IRC gateway (docs/irc.md)
         listener.channel_message(channel, sender, text)
     sender.remember_message(f"{time.strftime('%H:%M')} - {sender.username}@{channel.name}: {text[:50]}")
@@ -131,8 +144,9 @@ def _send_private(state: State, sender: Token, target_name: str, text: str) -> R
         return Result.SENT
     if target.restricted and not sender.is_bot:
         return Result.TARGET_RESTRICTED
-    if not sender.is_bot and ((target.block_nonfriend_dms and sender.user_id not in target.friends)
-                              or sender.user_id in target.blocked):
+    # a remote target's friends and blocks are checked on its node (services/cluster.py)
+    if not sender.is_bot and target.node is None and (
+            (target.block_nonfriend_dms and sender.user_id not in target.friends) or sender.user_id in target.blocked):
         sender.enqueue(codec.dms_blocked(target.username))
         return Result.BLOCKED
     if target.is_silenced() and not sender.is_bot:
@@ -141,7 +155,10 @@ def _send_private(state: State, sender: Token, target_name: str, text: str) -> R
     if target.away_message and not sender.is_bot and target.tell_away(sender.user_id):
         sender.enqueue(codec.message(target.username, f"\x01ACTION is away: {target.away_message}\x01",
                                      sender.username, target.user_id))
-    target.enqueue(codec.message(sender.username, text, target.username, sender.user_id))
+    if target.node is not None and state.cluster is not None:
+        state.cluster.private_message(sender, target, text)
+    else:
+        target.enqueue(codec.message(sender.username, text, target.username, sender.user_id))
     for listener in state.chat_listeners:  # the IRC gateway (docs/irc.md)
         listener.private_message(sender, target, text)
     return Result.SENT
@@ -169,12 +186,34 @@ def count_message_like(state: State, sender: Token) -> None:
         _count_spam(state, sender)
 
 
-async def _keep_for_later(state: State, sender: Token, target_name: str, text: str) -> None:
+async def _keep_for_later(state: State, sender: Token, target_name: str, text: str,
+                          previous: asyncio.Future | None = None) -> None:
     """Store a private message to an offline user (docs/integration.md "Offline messages"), then
     tell the sender in the recipient's tab. Unknown users are dropped silently, as online-only
-    messages to them always were; banned or restricted recipients only get the bot's messages."""
-    result, user_id, name = await state.repo.store_offline_message(
-        sender.user_id, safe_username(target_name), text, state.cfg.chat.offline_messages, bypass=sender.is_bot)
+    messages to them always were; banned or restricted recipients only get the bot's messages.
+
+    ``previous`` is the sender's store still running when this message was sent: it is awaited
+    first (its outcome does not matter), so one sender's messages are stored, hence delivered,
+    in the order they were sent. Without the table (a database ``init-db`` has not updated) or
+    without MySQL, the sender is told that the message was not kept and the log says why."""
+    if previous is not None and not previous.done():
+        await asyncio.wait([previous])
+    try:
+        result, user_id, name = await state.repo.store_offline_message(
+            sender.user_id, safe_username(target_name), text, state.cfg.chat.offline_messages,
+            bypass=sender.is_bot)
+    except DatabaseError as exc:
+        if exc.code == NO_SUCH_TABLE:
+            log.error("offline message from user=%d not kept: the offline_messages table is missing; "
+                      "run `python pep.py init-db` to create it", sender.user_id)
+        else:
+            log.warning("offline message from user=%d not kept: %s", sender.user_id, exc)
+        if not sender.is_bot:
+            sender.enqueue(codec.message(target_name, OFFLINE_UNAVAILABLE, sender.username, 0))
+        return
+    finally:
+        if sender.offline_store is asyncio.current_task():
+            sender.offline_store = None
     if sender.is_bot or result is StoreResult.UNKNOWN or result is StoreResult.UNREACHABLE:
         return
     notice = OFFLINE_NOTICE if result is StoreResult.STORED else OFFLINE_FULL
@@ -189,7 +228,14 @@ async def deliver_offline_messages(state: State, token: Token) -> int:
     limit = state.cfg.chat.offline_messages
     if limit <= 0 or token.restricted:
         return 0
-    messages = await state.repo.take_offline_messages(token.user_id, limit)
+    try:
+        messages = await state.repo.take_offline_messages(token.user_id, limit)
+    except DatabaseError as exc:
+        if exc.code != NO_SUCH_TABLE:
+            raise
+        log.error("offline messages of user=%d not read: the offline_messages table is missing; "
+                  "run `python pep.py init-db` to create it", token.user_id)
+        return 0
     if not messages:
         return 0
     if state.tokens.by_token.get(token.token) is not token:

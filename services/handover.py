@@ -103,7 +103,7 @@ def capture(state: State, now: float | None = None) -> dict:
     changes the state meanwhile (it runs without an ``await``).
     """
     now = time.monotonic() if now is None else now
-    tokens = [t for t in state.tokens if not t.is_bot]
+    tokens = [t for t in state.tokens if not t.is_bot and t.node is None]  # not a cluster's remote presences
     kicked = [(t, at) for t, at in state.kicked.values() if not t.is_bot and t.token not in state.tokens.by_token]
     snap: dict[str, Any] = {
         "format": FORMAT,

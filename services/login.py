@@ -231,6 +231,14 @@ async def _verify_hardware(state: State, req: LoginRequest, user_id: int, privil
 
 async def login(state: State, body: bytes, ip: str) -> tuple[Token | None, bytes]:
     """Handle one login POST. Returns (token or None, response body). Never raises."""
+    token, parts = await login_parts(state, body, ip)
+    return token, b"".join(parts)
+
+
+async def login_parts(state: State, body: bytes, ip: str) -> tuple[Token | None, list[bytes]]:
+    """:func:`login` with the response body as the list of its parts (shared ``bytes`` objects,
+    e.g. the token list's presence chunks, which a gzip reply compresses once:
+    helpers/gzparts.py). Never raises."""
     started = time.monotonic()
     try:
         # bounded (docs/security.md, Hardening II): a hung MySQL or a long queue must not hold
@@ -241,7 +249,7 @@ async def login(state: State, body: bytes, ip: str) -> tuple[Token | None, bytes
         log.warning("login failed: no answer within %.1f s (MySQL or Redis hung?) ip=%s",
                     state.cfg.server.login_timeout, ip)
         metrics.count_login(game.LOGIN_ERROR)
-        return None, LoginError(game.LOGIN_ERROR, NOTICE_ERROR).response()
+        return None, [LoginError(game.LOGIN_ERROR, NOTICE_ERROR).response()]
     except LoginError as exc:
         flood = state.login_refusal_logs.get(exc.flood_key or exc.reason)
         if flood is not None:  # refused before any check: one line per interval, not per request
@@ -249,20 +257,20 @@ async def login(state: State, body: bytes, ip: str) -> tuple[Token | None, bytes
         else:
             log.info("login refused ip=%s code=%d reason=%s", ip, exc.code, exc.reason)
         metrics.count_login(exc.code, exc.reason)
-        return None, exc.response()
+        return None, [exc.response()]
     except DatabaseError as exc:
         log.error("login failed: database error: %s", exc)
         metrics.count_login(game.LOGIN_ERROR)
         metrics.mysql_error()
-        return None, LoginError(game.LOGIN_ERROR, NOTICE_ERROR).response()
+        return None, [LoginError(game.LOGIN_ERROR, NOTICE_ERROR).response()]
     except Exception:
         log.exception("login failed: unexpected error")
         metrics.count_login(game.LOGIN_ERROR)
-        return None, LoginError(game.LOGIN_ERROR, NOTICE_ERROR).response()
+        return None, [LoginError(game.LOGIN_ERROR, NOTICE_ERROR).response()]
     metrics.count_login(token.user_id)
     log.info("login user=%d name=%s ip=%s version=%s%s in %.1f ms", token.user_id, token.username, ip,
              token.version, " tourney" if token.tournament else "", (time.monotonic() - started) * 1000)
-    return token, token.drain()
+    return token, token.drain_parts()
 
 
 async def _authenticate(state: State, req: LoginRequest, safe_name: str, ip: str) -> dict:
@@ -334,7 +342,9 @@ async def _login(state: State, body: bytes, ip: str) -> Token:
     hardware = (req.adapters_md5, req.uninstall_md5, req.disk_md5) if req.adapters_md5 and req.uninstall_md5 else None
     if pending:
         hardware = None  # _verify_hardware wrote this login's hw_user row (occurencies 1 at first)
-    stats, country, friends, blocked = await repo.login_records(user_id, user, ip, hardware, req.version)
+    stats, country, friends, blocked, offline = await repo.login_records(user_id, user, ip, hardware, req.version)
+    # RealistikOsu's !status text, shown in the idle/AFK status (docs/commands.md)
+    status_text = await repo.enabled_status_text(user_id) if repo.flavour.name == "realistikosu" else ""
     # geolocation (docs/integration.md §5): the located country is shown; the first one is saved
     # where the stored value is 'XX' (docs/schema.md §3.4); else the stored country and (0, 0)
     location = geo.locate(getattr(state, "geo", None), ip)
@@ -349,6 +359,8 @@ async def _login(state: State, body: bytes, ip: str) -> Token:
     token = Token(user_id, str(user["username"]), str(user["username_safe"]), privileges,
                   restricted=restricted, admin=admin, tournament=req.tournament, ip=ip,
                   version=req.build, utc_offset=req.utc_offset, max_queue=cfg.limits.max_queue)
+    if state.cluster is not None:  # the token shows its node (docs/cluster.md, routing)
+        token.token = state.cluster.token_prefix + token.token
     token.country = country
     token.country_index = country_index(country)
     if location is not None:
@@ -360,6 +372,7 @@ async def _login(state: State, body: bytes, ip: str) -> Token:
     token.block_nonfriend_dms = req.block_nonfriend_pm
     token.presence_rank = repo.presence_rank(privileges, admin, False)
     token.client_privileges = client_privileges(privileges, admin, restricted)
+    token.status_text = status_text
     if repo.flavour.relax_prefix:
         token.action_text = "[VN]"
     token.set_stats(stats.ranked_score, stats.accuracy, stats.playcount, stats.total_score, stats.rank, stats.pp)
@@ -374,7 +387,7 @@ async def _login(state: State, body: bytes, ip: str) -> Token:
         state.tokens.broadcast(token.presence_packet(), but=token)
     if ip:
         state.spawn(state.redis.add_session_ip(user_id, ip), "session ip")
-    if not restricted:
+    if offline and not restricted:  # kept while the user was offline (read by login_records)
         state.spawn(chat.deliver_offline_messages(state, token), f"offline messages of {user_id}")
     return token
 
@@ -422,19 +435,10 @@ def _login_sequence(state: State, token: Token, user: dict) -> None:
     if state.settings.menu_icon:
         enqueue(codec.main_menu_icon(state.settings.menu_icon))
     enqueue(codec.silence_end(token.silence_left()))
-    # everyone visible who is online (the bot included), once per user, as one joined part
-    # (O(online) per login: the cached packet is read directly, the method only when it is stale)
-    seen = {token.user_id}
-    presences = []
-    add_seen = seen.add
-    append = presences.append
-    for other in state.tokens.by_token.values():
-        user_id = other.user_id
-        if user_id in seen or other.restricted or other.kicked:
-            continue
-        add_seen(user_id)
-        append(other._presence or other.presence_packet())
-    enqueue(b"".join(presences))
+    # everyone visible who is online (the bot included), once per user: the token list's cached
+    # chunks, re-read only for the users whose presence changed since the last login
+    for part in state.tokens.presence_parts(token.user_id):
+        enqueue(part)
     if token.restricted:
         enqueue(codec.account_restricted())
         chat.bot_private(state, token, NOTICE_RESTRICTED.format(server=server))

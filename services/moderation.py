@@ -57,8 +57,10 @@ class RenameError(ValueError):
 
 
 def online_tokens(state: State, user_id: int) -> list[Token]:
-    """The user's live sessions (kicked ones and the bot left out)."""
-    return [t for t in state.tokens.user_tokens(user_id) if not t.kicked and not t.is_bot]
+    """The user's live sessions on this node (kicked ones, the bot and the remote presences of a
+    cluster left out: a ``peppy:*`` message is handled by the node holding the session,
+    docs/cluster.md)."""
+    return [t for t in state.tokens.user_tokens(user_id) if not t.kicked and not t.is_bot and t.node is None]
 
 
 def is_restricted(privileges: int) -> bool:
@@ -78,8 +80,10 @@ async def _user(state: State, user_id: int) -> dict:
     return row
 
 
-async def _audit(state: State, user_id: int, by: int | None, action: str, name: str, reason: str) -> None:
-    """The flavour's audit rows; a failure is logged, never raised (the change itself is done)."""
+async def _audit(state: State, user_id: int, by: int | None, action: str, name: str, reason: str,
+                 summary: str = "") -> None:
+    """The flavour's audit rows (``summary`` defaults to the action, e.g. ``Restrict``); a failure
+    is logged, never raised (the change itself is done)."""
     author = by if by is not None else state.cfg.stack.bot_id
     log.info("%s user=%d name=%s by=%s reason=%r", action, user_id, name, by, reason)
     texts = {"ban": f"has banned {name}", "unban": f"has unbanned {name}",
@@ -88,7 +92,7 @@ async def _audit(state: State, user_id: int, by: int | None, action: str, name: 
     try:
         through = (state.bot.username if state.bot is not None else "FokaBot") if by is not None else "Bancho"
         await state.repo.admin_log(author, texts[action], through)
-        await state.repo.ban_log(author, user_id, action.capitalize(), reason)
+        await state.repo.ban_log(author, user_id, summary or action.capitalize(), reason)
     except DatabaseError as exc:
         log.warning("audit log of %s of %d not written: %s", action, user_id, exc)
 
@@ -123,19 +127,23 @@ async def unban(state: State, user_id: int, by: int | None = None) -> None:
     await _lift(state, user_id, by, "unban")
 
 
-async def restrict(state: State, user_id: int, by: int | None = None, reason: str = "") -> None:
+async def restrict(state: State, user_id: int, by: int | None = None, reason: str = "",
+                   summary: str = "") -> bool:
     """Restrict (docs/schema.md §2.3) unless already restricted: ``privileges &= ~1``,
-    ``ban_datetime = now``, audit log, leaderboard removal, publish ``peppy:ban`` (online
-    sessions get 104 and the restricted private message, and disappear for everyone else).
+    ``ban_datetime = now``, audit log (RealistikOsu ``ban_logs``: ``summary``, default
+    ``Restrict``, and ``reason`` as the detail), leaderboard removal, publish ``peppy:ban``
+    (online sessions get 104 and the restricted private message, and disappear for everyone
+    else). Returns False when the user was already restricted (nothing written).
     Raises :class:`UserNotFound` and :class:`common.db.DatabaseError`."""
     row = await _user(state, user_id)
     if is_restricted(int(row["privileges"] or 0)):
         log.info("restrict user=%d: already restricted", user_id)
-        return
+        return False
     await state.repo.restrict_user(user_id)
-    await _audit(state, user_id, by, "restrict", str(row["username"]), reason)
+    await _audit(state, user_id, by, "restrict", str(row["username"]), reason, summary)
     await _leaderboards(state, user_id, row)
     await publish_ban(state, user_id)
+    return True
 
 
 async def unrestrict(state: State, user_id: int, by: int | None = None) -> None:
@@ -159,6 +167,8 @@ def _apply(state: State, token: Token, privileges: int, admin: bool) -> None:
     token.presence_rank = state.repo.presence_rank(privileges, admin, False)
     token.client_privileges = client_privileges(privileges, admin, token.restricted)
     token.invalidate()
+    if state.cluster is not None:
+        state.cluster.changed(token)
 
 
 def _to_others(state: State, user_id: int, data: bytes) -> None:

@@ -206,7 +206,10 @@ def flush_lobby(state: State) -> None:
         return
     state.lobby_pending = {}
     lobby = state.lobby.members
+    cluster = state.cluster
     for match in pending.values():
+        if cluster is not None and not match.disposed:
+            cluster.lobby_changed(match)  # the lobbies of the other nodes (docs/cluster.md)
         if match.disposed or not lobby:
             continue
         skip = {t.token for t in match.members()}
@@ -449,6 +452,8 @@ def dispose(state: State, match: Match) -> None:
             channel.members.remove(member)
     if state.lobby_pending.get(match.id) is match:
         del state.lobby_pending[match.id]
+    if state.cluster is not None:
+        state.cluster.lobby_gone(match.id)
     if match.announced:  # a match the lobby never heard of needs no dispose (docs/security.md)
         for key, token in state.lobby.members.items():
             if key not in told:
@@ -993,6 +998,8 @@ def player_skipped(state: State, token: Token) -> None:
 
 
 _SCORE = struct.Struct("<i")
+_HITS = struct.Struct("<6H")  # count300, 100, 50, geki, katu, miss at offset 5 (docs/protocol.md §4.7)
+_COMBO = struct.Struct("<H")  # max combo at offset 21
 SCORE_FRAME_MIN = 28  # up to tag_byte: the shortest frame of a supported build (docs/protocol.md §4.7)
 SCORE_FRAME_V2 = 45  # with using_scorev2 = 1 and the two f64 portions
 
@@ -1013,6 +1020,8 @@ def score_update(state: State, token: Token, payload: bytes) -> None:
     data = codec.match_score_update(payload, index)
     slot = match.slots[index]
     slot.score = _SCORE.unpack_from(payload, 17)[0]
+    slot.hits = _HITS.unpack_from(payload, 5)
+    slot.max_combo = _COMBO.unpack_from(payload, 21)[0]
     slot.failed = payload[26] == 254
     _to_players(match, data)
 
@@ -1083,6 +1092,8 @@ def join_lobby(state: State, token: Token) -> None:
     for match in state.matches:
         token.enqueue(match.lobby_new())
         match.announced = True
+    if state.cluster is not None:  # the matches of the other nodes (docs/cluster.md)
+        state.cluster.lobby_list(token)
 
 
 def part_lobby(state: State, token: Token) -> None:

@@ -24,9 +24,17 @@ if TYPE_CHECKING:
 log = logging.getLogger("pep.pubsub")
 
 
+def _mine(state: State, user_id: int) -> bool:
+    """Whether this node handles a message about ``user_id``: always on one node; in a cluster,
+    the node holding the user's session, or the leader for an offline user (docs/cluster.md)."""
+    return state.cluster is None or state.cluster.owns_user(user_id)
+
+
 async def disconnect(state: State, data: dict[str, Any]) -> None:
     """``peppy:disconnect`` ``{"userID", "reason"}``: kick every session; the reason is the
     notification (none when empty), then login reply -1 and the logout (docs/rules.md §7.3)."""
+    if not _mine(state, data["userID"]):
+        return
     for token in moderation.online_tokens(state, data["userID"]):
         session.kick(state, token, data["reason"])
 
@@ -41,6 +49,8 @@ async def change_username(state: State, data: dict[str, Any]) -> None:
     (and written to Ripple's admin log) and the online user is kicked with the "critical error"
     notice. Raises :class:`common.db.DatabaseError` (nothing renamed then).
     """
+    if not _mine(state, data["userID"]):
+        return
     user_id, new_name = data["userID"], data["newUsername"]
     try:
         await moderation.change_username(state, user_id, new_name)
@@ -70,6 +80,8 @@ async def update_cached_stats(state: State, user_id: int) -> None:
     """``peppy:update_cached_stats`` (int): re-read the stats (current mode, relax/autopilot
     table, leaderboard rank) of every session, then push the new 11 to the user and its
     spectators at once (docs/integration.md §1)."""
+    if not _mine(state, user_id):
+        return
     for token in moderation.online_tokens(state, user_id):
         await session.reload_stats(state, token)
         session.send_own_status(token, presence=False)
@@ -79,6 +91,8 @@ async def silence(state: State, user_id: int) -> None:
     """``peppy:silence`` (int): the website already wrote ``users.silence_end`` (and
     ``silence_reason``). Every session gets 92 with the seconds left (and the reason as a
     notification while silenced), everyone gets 94 (also when the silence was lifted)."""
+    if not _mine(state, user_id):
+        return
     if not moderation.online_tokens(state, user_id):
         return
     row = await state.repo.user_by_id(user_id)
@@ -121,11 +135,15 @@ async def ban(state: State, user_id: int) -> None:
     """``peppy:ban`` (int): :func:`services.moderation.refresh_privileges`, which also applies
     a changed ``users.silence_end`` (the Ripple API and RealistikAPI silence a user by writing
     it and publishing ``peppy:ban``; docs/security.md, "Hardening II: in game")."""
+    if not _mine(state, user_id):
+        return
     await moderation.refresh_privileges(state, user_id)
 
 
 async def notification(state: State, data: dict[str, Any]) -> None:
     """``peppy:notification`` ``{"userID", "message"}``: a notification (24) to every session."""
+    if not _mine(state, data["userID"]):
+        return
     if not data["message"]:
         return
     packet = codec.notification(data["message"])
@@ -137,6 +155,8 @@ async def set_main_menu_icon(state: State, data: dict[str, Any]) -> None:
     """``peppy:set_main_menu_icon`` ``{"userID", "mainMenuIconID"}`` (Ripple's admin panel
     preview): 76 with ``{base}/{file_id}.png|{url}`` of that ``main_menu_icons`` row to every
     session of the user; an unknown icon id is logged."""
+    if not _mine(state, data["userID"]):
+        return
     user_id = data["userID"]
     if not moderation.online_tokens(state, user_id):
         return
@@ -152,6 +172,8 @@ async def set_main_menu_icon(state: State, data: dict[str, Any]) -> None:
 async def refresh_privs(state: State, data: dict[str, Any]) -> None:
     """``peppy:refresh_privs`` ``{"user_id"}``: re-read the privileges into the sessions;
     nothing is sent (RealistikOsu's panel follows it with ``peppy:disconnect``)."""
+    if not _mine(state, data["user_id"]):
+        return
     await moderation.reload_privileges(state, data["user_id"])
 
 
@@ -166,6 +188,8 @@ async def bot_msg(state: State, data: dict[str, Any]) -> None:
     """``peppy:bot_msg`` ``{"to", "message"}`` (USSR #1 announcements): a message from the bot to
     a channel (``#name``) or a user, through the chat pipeline. Plain UTF-8 JSON is taken as it
     is (Kawata's latin-1 round trip is not copied)."""
+    if state.cluster is not None and not state.cluster.is_leader():
+        return  # the leader sends it through the chat pipeline, which reaches every node
     result = chat.bot_message(state, data["to"], data["message"])
     if result is not chat.Result.SENT:
         log.info("bot_msg to %r not delivered: %s", data["to"], result.value)

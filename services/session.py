@@ -11,6 +11,7 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
+from constants import game
 from helpers import codec
 from objects.token import REPLY_STATS, REPLY_STATUS
 from services import channels, multiplayer, spectate
@@ -65,7 +66,11 @@ def logout(state: State, token: Token, broadcast: bool = True) -> None:
 def kick(state: State, token: Token, reason: str = KICK_NOTICE, reply: int = -1) -> None:
     """Kick a session: queue the reason (a notification, none when empty) and login reply
     ``reply`` (-1; maintenance uses -5), log it out, and keep its final packets until its next
-    poll (or the next timeout sweep). The one kick of the server (docs/rules.md §7.3)."""
+    poll (or the next timeout sweep). The one kick of the server (docs/rules.md §7.3).
+    A session of another cluster node is kicked by that node (docs/cluster.md)."""
+    if token.node is not None and state.cluster is not None:
+        state.cluster.control(token, "kick", {"reason": reason, "reply": reply})
+        return
     if reason:
         token.enqueue(codec.notification(reason))
     token.enqueue(codec.login_reply(reply))
@@ -129,8 +134,15 @@ def apply_silence(state: State, user_id: int, end: int, reason: str = "", always
         packet += codec.notification(SILENCE_NOTICE.format(reason=reason[:127]))
     for token in tokens:
         token.silence_end = end
-        token.enqueue(packet)
-    state.tokens.broadcast(codec.user_silenced(user_id))
+        token.enqueue(packet)  # a session of another cluster node: relayed there
+        if token.node is not None and state.cluster is not None:
+            state.cluster.control(token, "silence", {"end": end})
+    silenced = codec.user_silenced(user_id)
+    state.tokens.broadcast(silenced)
+    if state.cluster is not None:  # docs/cluster.md: everyone on the other nodes too
+        state.cluster.broadcast(silenced)
+        for token in tokens:
+            state.cluster.changed(token)
     if reason:
         log.info("silence user=%d applied: %d s left reason=%r", user_id, left, reason)
     return left
@@ -140,6 +152,8 @@ async def reload_stats(state: State, token: Token) -> None:
     """Re-read the token's stats for its current mode and relax/autopilot state (docs/schema.md §2.5)."""
     stats = await state.repo.stats(token.user_id, token.mode, token.relax, token.autopilot)
     token.set_stats(stats.ranked_score, stats.accuracy, stats.playcount, stats.total_score, stats.rank, stats.pp)
+    if state.cluster is not None:
+        state.cluster.changed(token)
 
 
 def request_stats_reload(state: State, token: Token, reply: int = REPLY_STATS) -> None:
@@ -178,6 +192,17 @@ def _send_stats_reply(token: Token) -> None:
         send_own_status(token)
     elif reply & REPLY_STATS:
         token.enqueue(token.stats_packet())
+
+
+def prefixed_action_text(token: Token, action: int, text: str) -> str:
+    """The status text shown on Kawata and RealistikOsu (docs/rules.md §3.3): ``[RX]``, ``[AP]``
+    or ``[VN]`` (the token's relax/autopilot state), then the client's text; idle and AFK show
+    the prefix alone, after the user's ``!status`` text when one is enabled (RealistikOsu:
+    ``({status}) [VN]``)."""
+    prefix = "[RX]" if token.relax else "[AP]" if token.autopilot else "[VN]"
+    if action in (game.IDLE, game.AFK):
+        return f"({token.status_text}) {prefix}" if token.status_text else prefix
+    return f"{prefix} {text}"
 
 
 def send_own_status(token: Token, presence: bool = True) -> None:

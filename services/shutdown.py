@@ -107,19 +107,25 @@ async def _cleanup(state: State, server: Any) -> None:
         except Exception:
             log.exception("stopping %s failed", type(service).__name__)
     # twice: a login that was past its checks when the stop began may add a session meanwhile
+    in_cluster = state.cluster is not None and bool(state.cluster.nodes)
     for _ in range(2):
         for token in state.tokens:
-            if not token.is_bot:
+            # the sessions of the other nodes of a cluster stay theirs (docs/cluster.md): only
+            # this node's are logged out (their peppy:sessions addresses are theirs too)
+            if not token.is_bot and token.node is None:
                 session.logout(state, token, broadcast=False)
-        if state.bot is not None:
+        if state.bot is not None and not in_cluster:  # the others count their bot as this one did
             state.tokens.remove(state.bot)
         state.kicked.clear()
         await asyncio.sleep(0)  # lets the coalesced online-count update start
         await state.drain_tasks()
-    try:
-        await state.redis.set_online_users(0)
-    except Exception as exc:
-        log.warning("could not reset the online count: %s", exc)
+    # a node leaving a cluster with live nodes leaves the world's count to them (its own
+    # logouts above already wrote the world without this node's users)
+    if not in_cluster:
+        try:
+            await state.redis.set_online_users(0)
+        except Exception as exc:
+            log.warning("could not reset the online count: %s", exc)
     await close_pools(state)
 
 

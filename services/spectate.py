@@ -65,6 +65,11 @@ def start_spectating(state: State, token: Token, target_id: int) -> None:
         stop_spectating(state, token)
         return
     host = state.tokens.user(target_id)
+    cluster = state.cluster
+    if cluster is not None and ((host is not None and host.node is not None)
+                                or (token.spectating is not None and token.spectating.node is not None)):
+        cluster.spectate(token, host, target_id)  # a host on another node (docs/cluster.md)
+        return
     if (host is None or host.restricted or host.is_bot or host.logged_out or host.kicked
             or host.user_id == token.user_id):
         stop_spectating(state, token)
@@ -107,6 +112,9 @@ def stop_spectating(state: State, token: Token) -> None:
     """
     host = token.spectating
     if host is None:
+        return
+    if host.node is not None and state.cluster is not None:
+        state.cluster.unspectate(token)  # the host's node runs the rules (docs/cluster.md)
         return
     token.spectating = None
     removed = host.spectators.pop(token.token, None) is not None
@@ -156,6 +164,9 @@ def cant_spectate(state: State, token: Token) -> None:
     get SPECTATOR_CANT_SPECTATE(me) (§2.5 [FIX]); spectating nobody, nothing happens."""
     host = token.spectating
     if host is None:
+        return
+    if host.node is not None and state.cluster is not None:
+        state.cluster.call(host.node, token, "spec_cant")
         return
     if host.logged_out or token.token not in host.spectators:
         stop_spectating(state, token)

@@ -47,7 +47,9 @@ def request_stop(state: State, restart: bool = False, reason: str = "", notify: 
         return
     lc.restart = restart
     lc.reason = reason
-    lc.notify = (not state.cfg.sessions.handover) if notify is None else notify
+    # a cluster node does not keep sessions over a restart (docs/cluster.md, "Failure")
+    keep = state.cfg.sessions.handover and not state.cfg.cluster.node_id
+    lc.notify = (not keep) if notify is None else notify
     log.info("%s: %s requested", reason or "stop request", "restart" if restart else "shutdown")
     lc.stop_requested.set()
 

@@ -45,6 +45,9 @@ from typing import Any, Iterator
 
 import pytest
 
+from tests.services import free_port
+from tests.waiting import LOGOUT_GRACE
+
 REPO = Path(__file__).resolve().parent.parent
 _VENV_PY = REPO / ".venv" / "bin" / "python"
 PYTHON = str(_VENV_PY) if _VENV_PY.exists() else sys.executable
@@ -83,7 +86,7 @@ BASE_SERVER_ENV = {
     "PEP_REDIS_HOST": REDIS_HOST,
     "PEP_REDIS_PORT": str(REDIS_PORT),
     "PEP_REDIS_DB": str(REDIS_DB),
-    "PEP_SESSIONS_LOGOUT_GRACE": "1",
+    "PEP_SESSIONS_LOGOUT_GRACE": str(LOGOUT_GRACE),
     # the session server lives for the whole run (longer than 10 minutes): never let idle test
     # clients time out midway
     "PEP_SESSIONS_TIMEOUT": "3600",
@@ -243,12 +246,6 @@ class PrefixedRedis:
 # ---------------------------------------------------------------------------------------------
 # Server processes
 # ---------------------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _tail(path: Path, limit: int = 12000) -> str:
     try:
         data = path.read_bytes()
@@ -278,7 +275,49 @@ class ServerProcess:
 
             resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))
 
+    #: a start that failed because a port was taken meanwhile is retried this many times
+    PORT_RETRIES = 3
+
     def start(self, timeout: float = START_TIMEOUT) -> "ServerProcess":
+        """Start ``pep.py`` and wait until it answers ``GET /``. A port chosen by
+        :func:`tests.services.free_port` can be taken by another process before the server
+        binds it: when the server reports a busy port (its own, or the IRC gateway's), new
+        ports are chosen and the start is retried (``PORT_RETRIES``), so a test never fails for
+        it. Raises RuntimeError (with the log's tail) for any other failure."""
+        for attempt in range(self.PORT_RETRIES + 1):
+            offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+            try:
+                self._start_once(timeout)
+            except RuntimeError:
+                if attempt < self.PORT_RETRIES and "start-up failed: cannot listen on" in self._log_since(offset):
+                    self._new_port("PEP_SERVER_PORT")
+                    continue
+                raise
+            if (attempt < self.PORT_RETRIES and self.irc_port
+                    and "IRC gateway: cannot listen on" in self._log_since(offset)):
+                self.stop()
+                self._new_port("PEP_IRC_PORT")
+                continue
+            return self
+        return self
+
+    def _log_since(self, offset: int) -> str:
+        try:
+            with open(self.log_path, "rb") as fh:
+                fh.seek(offset)
+                return fh.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def _new_port(self, key: str) -> None:
+        port = free_port()
+        print(f"port {self.env[key]} ({key}) was taken meanwhile; retrying on {port}", file=sys.stderr)
+        self.env = dict(self.env, **{key: str(port)})
+        self.port = int(self.env["PEP_SERVER_PORT"])
+        self.irc_port = int(self.env.get("PEP_IRC_PORT", "0"))
+        self.url = f"http://127.0.0.1:{self.port}/"
+
+    def _start_once(self, timeout: float) -> None:
         import requests
 
         self._log_file = open(self.log_path, "ab")
@@ -299,7 +338,7 @@ class ServerProcess:
             try:
                 r = requests.get(self.url, timeout=1)
                 if r.status_code == 200:
-                    return self
+                    return
                 last_error = f"HTTP {r.status_code}"
             except requests.RequestException as exc:
                 last_error = exc

@@ -270,7 +270,7 @@ class LoginRepo(FakeRepo):
             raise DatabaseError("2003: cannot connect (fake)")
         self.logins.append((user_id, ip, hardware, version))
         return (Stats(ranked_score=5, accuracy=0.9, playcount=3, total_score=8, rank=2, pp=300), "CH", [7, 3],
-                list(getattr(self, "blocks", [])))
+                list(getattr(self, "blocks", [])), bool(getattr(self, "offline_waiting", True)))
 
     async def take_offline_messages(self, *args):
         return []

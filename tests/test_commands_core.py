@@ -11,6 +11,7 @@ These are the tests ``scripts/mutation.sh`` runs against the mutants of the disp
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 
 import pytest
@@ -60,18 +61,18 @@ def test_private_reply_command_answers_by_pm_from_a_channel(world):
     assert bot_lines(b) == []
     lines = [(m.content, m.target) for m in messages(a)]
     assert lines and all(target == "Alice" for _, target in lines)
-    assert any(text.startswith("!roll") for text, _ in lines)
-    assert not any(text.startswith("!alert ") for text, _ in lines)  # not usable by Alice
+    assert any(text.startswith("1. - !roll") for text, _ in lines)
+    assert not any(" - !alert " in text for text, _ in lines)  # not usable by Alice
 
 
 def test_help_lists_staff_commands_for_staff(world):
     s = world.user("Staff", privileges=3 | STAFF)
-    lines = []
-    for page in range(1, 6):  # the staff commands come after the players' ones
-        chat.send_message(world.state, s, BOT_NAME, f"!help {page}")
-        lines += bot_lines(s)
-    assert any(text.startswith("!alert") for text in lines)
     usable = [c.trigger for c in cmds.usable_commands(world.state, s, None)]
+    page = usable.index("!alert") // 5 + 1  # the staff commands come after the players' ones
+    chat.send_message(world.state, s, BOT_NAME, f"!help {page}")
+    lines = bot_lines(s)
+    assert lines[0].startswith(f"--- {page} of ")
+    assert any(" - !alert <message...> - " in text for text in lines)
     assert "!alert" in usable and "!ban" not in usable
     assert all(not c.hidden for c in cmds.usable_commands(world.state, s, None))
 
@@ -222,8 +223,8 @@ def test_command_declaration_rules():
         cmds.command(" !x")
     with pytest.raises(ValueError):
         cmds.command("!x", where="somewhere")
-    with pytest.raises(ValueError):
-        cmds.command("!faq")(lambda ctx: None)
+    with pytest.raises(ValueError):  # a trigger declared twice: refused when the table is built
+        cmds.Registry.build([*cmds.REGISTRY, cmds.Command(trigger="!faq", handler=lambda ctx: None)])
     cmd = cmds.Command(trigger="!t", handler=lambda ctx: None, syntax="<a> [b] <c...>")
     assert cmd.required_args == 2 and cmd.usage == "!t <a> [b] <c...>" and cmd.name == "!t"
     assert cmds.Command(trigger="!t", handler=lambda ctx: None).usage == "!t"
@@ -248,8 +249,9 @@ def test_gate_failure_is_logged_and_refuses(caplog, no_errors):
 
 
 def test_load_configured_modules(tmp_path, caplog, no_errors, monkeypatch):
-    """``[bot] command_modules``: files and module names, each loaded once; failures are logged
-    and skipped."""
+    """``[bot] command_modules``: files and module names, each loaded once into the state's own
+    table (the built-in one is never changed); failures are logged and skipped; a trigger that
+    exists already is refused."""
     import sys
     import types
     import uuid
@@ -258,7 +260,9 @@ def test_load_configured_modules(tmp_path, caplog, no_errors, monkeypatch):
     # mutmut runs the tests more than once in one process)
     tag = uuid.uuid4().hex
     good = tmp_path / f"my-cmds.{tag}.py"
-    good.write_text("LOADED = True\n")
+    good.write_text("from services.commands import command\nLOADED = True\n\n"
+                    "@command('!zz_mine', description='mine')\ndef mine(ctx):\n    return 'mine!'\n\n"
+                    "@command('!roll')\ndef roll_again(ctx):\n    return 'no'\n")
     broken = tmp_path / "broken.py"
     broken.write_text("def (:\n")
     name = f"pep_test_cmds_{tag}"
@@ -271,21 +275,34 @@ def test_load_configured_modules(tmp_path, caplog, no_errors, monkeypatch):
     def cfg(value):
         return types.SimpleNamespace(bot=types.SimpleNamespace(command_modules=value))
 
-    assert cmds.load_configured(cfg("")) == [] and cmds.load_configured(types.SimpleNamespace()) == []
+    world = commanded()
+    assert cmds.load_configured(world.state, cfg("")) == []
+    assert cmds.load_configured(world.state, types.SimpleNamespace()) == []
     with caplog.at_level(logging.INFO, logger="pep.commands"):
-        loaded = cmds.load_configured(cfg(f" ,, {good} , {broken},{name}, {missing} ,{not_python},"))
+        loaded = cmds.load_configured(world.state, cfg(f" ,, {good} , {broken},{name}, {missing} ,{not_python},"))
     assert loaded == [str(good), name]
     assert sys.modules[f"services.commands.ext_my_cmds_{tag}"].LOADED is True
     messages_ = [r.getMessage() for r in caplog.records]
     assert f"loaded the command module {good}" in messages_ and f"loaded the command module {name}" in messages_
     failed = [r.getMessage() for r in no_errors]
-    assert failed == [f"could not load the command module {broken} ([bot] command_modules)",
+    assert failed == [f"command '!roll' of {good} refused: a command with this trigger exists",
+                      f"could not load the command module {broken} ([bot] command_modules)",
                       f"could not load the command module {missing} ([bot] command_modules)",
                       f"could not load the command module {not_python} ([bot] command_modules)"]
-    assert [type(r.exc_info[1]) for r in no_errors] == [SyntaxError, ModuleNotFoundError, ImportError]
-    assert str(no_errors[2].exc_info[1]) == f"cannot load {not_python}"
+    assert [type(r.exc_info[1]) if r.exc_info else None for r in no_errors] == \
+        [None, SyntaxError, ModuleNotFoundError, ImportError]
+    assert str(no_errors[3].exc_info[1]) == f"cannot load {not_python}"
     no_errors.clear()
-    assert cmds.load_configured(cfg(f"{good},{name}")) == []  # each is loaded once
+    assert cmds.load_configured(world.state, cfg(f"{good},{name}")) == []  # each is loaded once
+    # the operator's command answers, after the built-in ones; the built-in table is unchanged
+    table = world.state.commands
+    assert table.find("!zz_mine").handler.__name__ == "mine" and table.find("!roll").module == "services.commands.user"
+    assert [c.trigger for c in table][-1] == "!zz_mine" and cmds.find("!zz_mine") is None
+    a = world.user("Alice")
+    chat.send_message(world.state, a, BOT_NAME, "!zz_mine")
+    assert bot_lines(a) == ["mine!"]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        table.commands = ()  # type: ignore[misc]
 
 
 def test_load_a_file_relative_to_the_working_directory(tmp_path, monkeypatch):
@@ -296,7 +313,7 @@ def test_load_a_file_relative_to_the_working_directory(tmp_path, monkeypatch):
     tag = uuid.uuid4().hex
     (tmp_path / f"local{tag}.py").write_text("WHERE = 'cwd'\n")
     monkeypatch.chdir(tmp_path)
-    assert cmds.load_configured(_cfg(f"local{tag}.py")) == [f"local{tag}.py"]
+    assert cmds.load_configured(commanded().state, _cfg(f"local{tag}.py")) == [f"local{tag}.py"]
     assert sys.modules[f"services.commands.ext_local{tag}"].WHERE == "cwd"
 
 
@@ -313,21 +330,23 @@ def test_declaration_defaults_and_their_docs_row():
     cmds.command("!zz_defaults")(handler)
     cmds.command("!zz_gated", description="a|b\nc", allow=lambda s, t, c: True, allow_doc="referees",
                  stacks=(cmds.BANCHOPY, cmds.RIPPLE))(handler)
-    try:
-        plain = cmds.find("!zz_defaults")
-        assert (plain.syntax, plain.privileges, plain.where, plain.description, plain.effect) == ("", 0, cmds.ANYWHERE, "", "")
-        assert plain.allow is None and plain.allow_doc == "" and plain.wrong_place is None
-        assert not plain.private_reply and not plain.hidden and plain.display == "" and plain.subcommands == ()
-        assert plain.module == __name__ and plain.handler is handler and plain.stacks == ()
-        with pytest.raises(ValueError):
-            cmds.command("!zz_unknown_stack", stacks=("Akatsuki",))(handler)
-        rows = cmds.render_markdown().splitlines()
-        assert "| `!zz_defaults` | — | — | anywhere | — | — |" in rows
-        # stacks in the order of cmds.STACKS, whatever the declaration's order
-        assert "| `!zz_gated` | — | referees | anywhere | Ripple, bancho.py | a\\|b c |" in rows
-    finally:
-        cmds.REGISTRY[:] = [c for c in cmds.REGISTRY if not c.trigger.startswith("!zz_")]
-    assert cmds.find("!zz_defaults") is None
+    table = cmds.Registry.build(handler.commands)
+    plain = table.find("!zz_defaults")
+    assert (plain.syntax, plain.privileges, plain.where, plain.description, plain.effect) == ("", 0, cmds.ANYWHERE, "", "")
+    assert plain.allow is None and plain.allow_doc == "" and plain.wrong_place is None
+    assert not plain.private_reply and not plain.hidden and plain.display == "" and plain.subcommands == ()
+    assert plain.module == __name__ and plain.handler is handler and plain.stacks == ()
+    with pytest.raises(ValueError):
+        cmds.command("!zz_unknown_stack", stacks=("Akatsuki",))(handler)
+    with pytest.raises(ValueError):
+        cmds.Registry.build([plain, plain])  # a trigger twice
+    rows = cmds.render_markdown(table).splitlines()
+    assert "| `!zz_defaults` | — | — | anywhere | — | — |" in rows
+    # stacks in the order of cmds.STACKS, whatever the declaration's order
+    assert "| `!zz_gated` | — | referees | anywhere | Ripple, bancho.py | a\\|b c |" in rows
+    # declaring registers nothing: the built-in table does not know them
+    assert cmds.find("!zz_defaults") is None and "!zz_defaults" not in cmds.render_markdown()
+    assert isinstance(cmds.REGISTRY, tuple)
 
 
 # ------------------------------------------------------------------ dispatch rules in detail
@@ -341,14 +360,18 @@ import warnings  # noqa: E402
 @contextlib.contextmanager
 def declared(*specs):
     """Declare test commands (``(trigger, handler, kwargs)``) through the public decorator and
-    take them out of the registry afterwards."""
-    triggers = [trigger for trigger, _, _ in specs]
+    answer with a table that has them after the built-in ones (``cmds.BUILTIN`` is swapped for
+    the duration: states without a table of their own answer with it)."""
+    before = cmds.BUILTIN
+    extra = []
+    for trigger, handler, kwargs in specs:
+        cmds.command(trigger, **kwargs)(handler)
+        extra.append(handler.commands[-1])
+    cmds.BUILTIN = cmds.Registry.build((*before.commands, *extra))
     try:
-        for trigger, handler, kwargs in specs:
-            cmds.command(trigger, **kwargs)(handler)
         yield
     finally:
-        cmds.REGISTRY[:] = [c for c in cmds.REGISTRY if c.trigger not in triggers]
+        cmds.BUILTIN = before
 
 
 class Listener:
@@ -580,8 +603,8 @@ def test_declaration_errors_say_what_is_wrong():
         cmds.command("!x", where="somewhere")
     with pytest.raises(ValueError, match=r"^!x: stacks must be among \('Ripple', 'Kawata', 'RealistikOsu', 'bancho.py'\)$"):
         cmds.command("!x", stacks=["Akatsuki"])
-    with pytest.raises(ValueError, match=r"^command '!faq' declared twice$"):
-        cmds.command("!faq")(lambda ctx: None)
+    with pytest.raises(ValueError, match=r"^commands declared twice: \['!faq'\]$"):
+        cmds.Registry.build([*cmds.REGISTRY, cmds.Command(trigger="!faq", handler=lambda ctx: None)])
 
 
 def test_a_new_first_character_is_found():
@@ -593,9 +616,9 @@ def test_a_new_first_character_is_found():
 
 
 def test_loading_the_builtin_modules_again_changes_nothing():
-    before = list(cmds.REGISTRY)
-    cmds._load_modules()
-    assert cmds.REGISTRY == before and len(before) > 20
+    again = cmds._builtin()
+    assert again.commands == cmds.REGISTRY == cmds.BUILTIN.commands and len(again) > 20
+    assert again is not cmds.BUILTIN
 
 
 def test_reply_by_pm_goes_through_the_chat_pipeline(world):

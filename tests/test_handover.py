@@ -265,7 +265,7 @@ def test_countdown_is_kept_and_runs_on():
         left, force, by = mp_commands.countdown_of(match)
         assert 29 <= left <= 30 and not force and by is referee
         snap = handover.capture(state)
-        mp_commands._cancel_countdown(match)
+        mp_commands.cancel_countdown(match)
         assert snap["countdowns"] == [{"match": match.id, "left": pytest.approx(left, abs=0.5), "force": False,
                                        "by": referee.token}]
         # the snapshot belongs to a new state (a new process); the registry is module-wide
@@ -276,7 +276,7 @@ def test_countdown_is_kept_and_runs_on():
         assert restored.starting
         left2, _, by2 = mp_commands.countdown_of(restored)
         assert 29 <= left2 <= 30 and by2 is fresh.tokens.get(referee.token)
-        mp_commands._cancel_countdown(restored)
+        mp_commands.cancel_countdown(restored)
         await asyncio.sleep(0)
 
     asyncio.run(scenario())

@@ -15,6 +15,22 @@ import time
 from typing import Any, Awaitable, Callable, Iterator
 
 
+#: ``[sessions] logout_grace`` of the test servers (tests/conftest.py BASE_SERVER_ENV), seconds
+LOGOUT_GRACE = 1.0
+
+
+def past_logout_grace(*clients: Any, grace: float = LOGOUT_GRACE, margin: float = 0.15) -> None:
+    """Return once every client's session is older than the logout grace (a logout within
+    ``grace`` seconds of the login is ignored: docs/rules.md §7.2). The grace period passing
+    *is* the behaviour, so this sleeps, but only what is left of it since each client's login
+    (``client.logged_in_at``, set by tests/client.py), plus ``margin`` for the clock of the
+    server (its login time is before our answer arrived, so the margin is generous)."""
+    latest = max((getattr(c, "logged_in_at", 0.0) for c in clients), default=0.0)
+    left = latest + grace + margin - time.monotonic()
+    if left > 0:
+        time.sleep(left)
+
+
 def wait_until(predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.05,
                what: str = "") -> Any:
     """Call ``predicate`` every ``interval`` seconds until it returns a true value, and return
@@ -79,6 +95,21 @@ class Subscription:
             if time.monotonic() >= deadline:
                 return None
 
+    def messages(self, wait: float = 1.0) -> list[str]:
+        """Every message body (text) published within the next ``wait`` seconds, in order; the
+        window is the behaviour (what arrives in it, and that nothing else does)."""
+        out = []
+        deadline = time.monotonic() + wait
+        while True:
+            message = self.next_message(timeout=max(0.0, deadline - time.monotonic()))
+            if message is None:
+                return out
+            data = message["data"]
+            out.append(data.decode() if isinstance(data, bytes) else data)
+
+    def close(self) -> None:
+        self.pubsub.close()
+
     def wait_json(self, predicate: Callable[[Any], Any], timeout: float = 5.0) -> Any:
         """The JSON body (decoded) of the first message with ``predicate(body)`` true within
         ``timeout`` seconds, or None (other messages are skipped)."""
@@ -93,15 +124,26 @@ class Subscription:
         return None
 
 
-@contextlib.contextmanager
-def subscribed(raw_redis: Any, channel: str, timeout: float = 5.0) -> Iterator[Subscription]:
+def subscribe(raw_redis: Any, channel: str, timeout: float = 5.0) -> Subscription:
     """Subscribe the redis-py client ``raw_redis`` to ``channel`` (the full, prefixed name) and
-    wait for the confirmation, so nothing published afterwards is missed; closes on exit."""
+    wait for Redis to confirm it (instead of sleeping), so nothing published afterwards is
+    missed. The caller closes it (or uses :func:`subscribed`)."""
     pubsub = raw_redis.pubsub()
     try:
         pubsub.subscribe(channel)
         confirmation = pubsub.get_message(timeout=timeout)
         assert confirmation is not None and confirmation["type"] == "subscribe", confirmation
-        yield Subscription(pubsub)
-    finally:
+    except BaseException:
         pubsub.close()
+        raise
+    return Subscription(pubsub)
+
+
+@contextlib.contextmanager
+def subscribed(raw_redis: Any, channel: str, timeout: float = 5.0) -> Iterator[Subscription]:
+    """:func:`subscribe` as a context manager that closes the subscription on exit."""
+    subscription = subscribe(raw_redis, channel, timeout)
+    try:
+        yield subscription
+    finally:
+        subscription.close()

@@ -255,10 +255,19 @@ class Gateway(ChatListener):
         nick = p.nick_of(token.username)
         return f"{nick}!{nick}@{self.host}"
 
-    @staticmethod
-    def irc_members(channel: Channel, but: Token | None = None) -> list[Connection]:
-        """The live IRC connections among the members of ``channel`` (except ``but``)."""
-        return [t.irc for t in channel.members.members.values()
+    def irc_members(self, channel: Channel, but: Token | None = None) -> list[Connection]:
+        """The live IRC connections among the members of ``channel`` (except ``but``).
+
+        Walks whichever is smaller, the IRC connections or the channel's members: every game
+        login joins and every logout parts crowded channels (#osu, #announce), and walking
+        thousands of game members there to find the few IRC ones made a login at 5,000 online
+        cost O(online) several times over (bench/README.md, issue #17)."""
+        members = channel.members.members
+        if len(self.connections) < len(members):
+            return [conn for conn in self.connections
+                    if (token := conn.token) is not None and token.irc is conn and not conn.closed
+                    and token is not but and members.get(token.token) is token]
+        return [t.irc for t in members.values()
                 if t.irc is not None and t is not but and not t.irc.closed]
 
     @staticmethod

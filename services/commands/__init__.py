@@ -42,6 +42,7 @@ import os
 import re
 import sys
 import time
+import types
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, Union
 
 from services import chat
@@ -69,7 +70,7 @@ STACKS = (RIPPLE, KAWATA, REALISTIK, BANCHOPY)
 RIPPLE_LIKE = (RIPPLE, KAWATA, REALISTIK)
 
 #: modules of this package loaded first, in this order (declaration order = matching order)
-BUILTIN_MODULES = ("user", "np", "beatmaps", "staff", "misc", "mp")
+BUILTIN_MODULES = ("user", "np", "beatmaps", "staff", "misc", "jokes", "banchopy", "mp")
 
 GENERIC_ERROR = "Sorry, something went wrong while running {trigger}. The server staff can find the details in the log."
 UNKNOWN_COMMAND = "Unknown command. Type !help to see the commands you can use."
@@ -117,6 +118,9 @@ class Command:
     * ``subcommands``: documented subcommands (shown in the docs).
     * ``stacks``: which of :data:`STACKS` have the command (empty: this server only, e.g. an
       operator's own command); shown in the docs.
+    * ``enabled``: ``enabled(state) -> bool``, for commands a setting turns on (e.g. ``[bot]
+      joke_commands``); while it says False the command does not exist (unknown, left out of
+      ``!help``); ``enabled_doc`` names the setting in the docs.
     * ``handler(ctx)``: sync or async; returns the reply (see the module docstring).
     """
 
@@ -136,6 +140,8 @@ class Command:
     subcommands: tuple[Subcommand, ...] = ()
     stacks: tuple[str, ...] = ()
     module: str = ""
+    enabled: Callable[["State"], bool] | None = None
+    enabled_doc: str = ""
 
     @property
     def name(self) -> str:
@@ -156,6 +162,16 @@ class Command:
         """Whether ``text`` invokes this command: the trigger, then the end or a space."""
         return text == self.trigger or text.startswith(self.trigger + " ")
 
+    def active(self, state: State) -> bool:
+        """Whether the command exists on this server (its ``enabled`` setting, if any)."""
+        if self.enabled is None:
+            return True
+        try:
+            return bool(self.enabled(state))
+        except Exception:
+            log.exception("enabled check of %s failed", self.trigger)
+            return False
+
     def permitted(self, state: State, sender: Token, channel: str | None) -> bool:
         """Whether ``sender`` may use the command (privilege mask or the extra gate)."""
         if not self.privileges or sender.privileges & self.privileges:
@@ -168,19 +184,19 @@ class Command:
         return False
 
 
-#: every command in declaration (= matching) order
-REGISTRY: list[Command] = []
-
-
 def command(trigger: str, syntax: str = "", *, privileges: int = 0, where: str = ANYWHERE,
             description: str = "", effect: str = "", allow: Gate | None = None, allow_doc: str = "",
             wrong_place: str | None = None, private_reply: bool = False, hidden: bool = False,
             display: str = "", subcommands: Iterable[Subcommand] = (),
-            stacks: Iterable[str] = ()) -> Callable[[Handler], Handler]:
+            stacks: Iterable[str] = (), enabled: Callable[["State"], bool] | None = None,
+            enabled_doc: str = "") -> Callable[[Handler], Handler]:
     """Decorator declaring ``handler`` as the command ``trigger`` (see :class:`Command`).
 
-    Raises ValueError for an empty trigger, a trigger declared twice, an unknown ``where`` or
-    a stack not in :data:`STACKS`.
+    Nothing is registered anywhere: the :class:`Command` is attached to the handler (its
+    ``commands`` attribute, several for aliases declared on the same function), and
+    :meth:`Registry.build` collects the handlers of the command modules into the one immutable
+    table. Raises ValueError for an empty trigger, an unknown ``where`` or a stack not in
+    :data:`STACKS`.
     """
     if not trigger or trigger != trigger.strip():
         raise ValueError(f"bad trigger {trigger!r}")
@@ -190,37 +206,94 @@ def command(trigger: str, syntax: str = "", *, privileges: int = 0, where: str =
     if any(stack not in STACKS for stack in stacks):
         raise ValueError(f"{trigger}: stacks must be among {STACKS}")
 
-    def register(handler: Handler) -> Handler:
-        if any(c.trigger == trigger for c in REGISTRY):
-            raise ValueError(f"command {trigger!r} declared twice")
-        REGISTRY.append(Command(
+    def declare(handler: Handler) -> Handler:
+        spec = Command(
             trigger=trigger, handler=handler, syntax=syntax, privileges=privileges, where=where,
             description=description, effect=effect, allow=allow, allow_doc=allow_doc,
             wrong_place=wrong_place, private_reply=private_reply, hidden=hidden, display=display,
             subcommands=tuple(subcommands), stacks=stacks, module=getattr(handler, "__module__", ""),
-        ))
+            enabled=enabled, enabled_doc=enabled_doc,
+        )
+        handler.commands = (*getattr(handler, "commands", ()), spec)  # type: ignore[attr-defined]
         return handler
 
-    return register
+    return declare
 
 
-_first_chars: tuple[int, frozenset[str]] = (0, frozenset())
+def declared_in(module: types.ModuleType) -> list[Command]:
+    """The commands declared in ``module``: its own functions (not imported ones) that carry
+    :func:`command` declarations, in definition order, each function's aliases in declaration
+    order."""
+    found: list[Command] = []
+    for value in vars(module).values():
+        if callable(value) and getattr(value, "__module__", None) == module.__name__:
+            found.extend(spec for spec in getattr(value, "commands", ()) if isinstance(spec, Command))
+    return found
 
 
-def find(text: str) -> Command | None:
-    """The first command (declaration order) that ``text`` invokes, or None.
+@dataclasses.dataclass(frozen=True)
+class Registry:
+    """The bot's command table: every command in matching order, built once and never changed
+    (a new table is built when the operator's modules are added: :func:`load_configured`).
 
-    Most chat lines start with a character no trigger starts with and cost one set lookup.
-    """
-    global _first_chars
-    if _first_chars[0] != len(REGISTRY):
-        _first_chars = (len(REGISTRY), frozenset(c.trigger[0] for c in REGISTRY))
-    if not text or text[0] not in _first_chars[1]:
+    ``modules`` names the operator's modules it holds (each is loaded once)."""
+
+    commands: tuple[Command, ...] = ()
+    modules: tuple[str, ...] = ()
+    first_chars: frozenset[str] = frozenset()
+
+    @classmethod
+    def build(cls, commands: Iterable[Command], modules: tuple[str, ...] = ()) -> "Registry":
+        """A table of ``commands`` in this order. Raises ValueError for a trigger declared twice."""
+        table = tuple(commands)
+        triggers = [c.trigger for c in table]
+        twice = sorted({t for t in triggers if triggers.count(t) > 1})
+        if twice:
+            raise ValueError(f"commands declared twice: {twice}")
+        return cls(table, modules, frozenset(c.trigger[0] for c in table))
+
+    def extended(self, commands: Iterable[Command], module: str) -> tuple["Registry", list[str]]:
+        """This table with ``commands`` (of the operator's ``module``) after its own; a trigger
+        that exists already is left out. Returns (the new table, the triggers left out)."""
+        taken = {c.trigger for c in self.commands}
+        kept: list[Command] = []
+        refused: list[str] = []
+        for cmd in commands:
+            if cmd.trigger in taken:
+                refused.append(cmd.trigger)
+                continue
+            taken.add(cmd.trigger)
+            kept.append(cmd)
+        return Registry.build((*self.commands, *kept), (*self.modules, module)), refused
+
+    def find(self, text: str) -> Command | None:
+        """The first command (declaration order) that ``text`` invokes, or None. Most chat lines
+        start with a character no trigger starts with and cost one set lookup."""
+        if not text or text[0] not in self.first_chars:
+            return None
+        for cmd in self.commands:
+            if cmd.matches(text):
+                return cmd
         return None
-    for cmd in REGISTRY:
-        if cmd.matches(text):
-            return cmd
-    return None
+
+    def __iter__(self):
+        return iter(self.commands)
+
+    def __len__(self) -> int:
+        return len(self.commands)
+
+
+def registry(state: State | None) -> Registry:
+    """The table ``state`` answers with (:func:`install`, :func:`load_configured`), else the
+    built-in one."""
+    table = getattr(state, "commands", None) if state is not None else None
+    return table if isinstance(table, Registry) else BUILTIN
+
+
+def find(text: str, state: State | None = None) -> Command | None:
+    """The first command of ``state``'s table (the built-in one without a state) that ``text``
+    invokes, or None."""
+    return registry(state).find(text)
 
 
 # ------------------------------------------------------------------------------------ context
@@ -300,7 +373,9 @@ def dispatch(state: State, sender: Token, channel: str | None, text: str) -> Com
     """
     if sender.is_bot or state.bot is None:
         return None
-    cmd = find(text)
+    cmd = registry(state).find(text)
+    if cmd is not None and not cmd.active(state):
+        cmd = None
     if cmd is None:
         if channel is None:
             _not_a_command(state, sender, text)
@@ -374,7 +449,7 @@ def _not_a_command(state: State, sender: Token, text: str) -> None:
 
 def usable_commands(state: State, sender: Token, channel: str | None) -> list[Command]:
     """The documented commands ``sender`` may use (for ``!help``), in declaration order."""
-    return [c for c in REGISTRY if not c.hidden and c.permitted(state, sender, channel)]
+    return [c for c in registry(state) if not c.hidden and c.active(state) and c.permitted(state, sender, channel)]
 
 
 # ------------------------------------------------------------------------------------ docs
@@ -390,16 +465,18 @@ def privilege_names(mask: int) -> str:
     return " or ".join(names) or str(mask)
 
 
-def render_markdown() -> str:
+def render_markdown(table: Registry | None = None) -> str:
     """The generated part of ``docs/commands.md``: one table row per documented command, and a
-    table per command with subcommands. ``scripts/gen_commands_doc.py`` writes it; a test
-    compares it with the file, so the docs cannot drift from the registry."""
+    table per command with subcommands (of ``table``, the built-in commands by default).
+    ``scripts/gen_commands_doc.py`` writes it; a test compares it with the file, so the docs
+    cannot drift from the registry."""
+    commands = (table or BUILTIN).commands
 
     def cell(text: str) -> str:
         return text.replace("|", "\\|").replace("\n", " ") or "—"
 
     out = ["| command | syntax | privileges | where | stacks | what it does |", "|---|---|---|---|---|---|"]
-    for cmd in REGISTRY:
+    for cmd in commands:
         if cmd.hidden:
             continue
         who = privilege_names(cmd.privileges)
@@ -408,9 +485,11 @@ def render_markdown() -> str:
         what = cmd.description
         if cmd.effect:
             what = f"{what} {cmd.effect}".strip()
+        if cmd.enabled_doc:
+            what = f"{what} Only when {cmd.enabled_doc}.".strip()
         out.append(f"| `{cell(cmd.name)}` | {cell(f'`{cmd.syntax}`' if cmd.syntax else '')} | {cell(who)} "
                    f"| {cmd.where} | {cell(', '.join(s for s in STACKS if s in cmd.stacks))} | {cell(what)} |")
-    for cmd in REGISTRY:
+    for cmd in commands:
         if cmd.hidden or not cmd.subcommands:
             continue
         out += ["", f"### `{cmd.name}` subcommands", "", "| subcommand | what it does |", "|---|---|"]
@@ -421,26 +500,28 @@ def render_markdown() -> str:
 
 
 # ------------------------------------------------------------------------------------ loading
-def _load_modules() -> None:
+def _builtin() -> Registry:
+    """Import the modules of :data:`BUILTIN_MODULES` and build their table, once at import."""
+    commands: list[Command] = []
     for name in BUILTIN_MODULES:
-        importlib.import_module(f"{__name__}.{name}")
+        commands += declared_in(importlib.import_module(f"{__name__}.{name}"))
+    return Registry.build(commands)
 
 
-_loaded_extra: set[str] = set()
-
-
-def load_configured(cfg: Any) -> list[str]:
+def load_configured(state: State, cfg: Any = None) -> list[str]:
     """Load the operator's command modules listed in ``[bot] command_modules`` (comma-separated
-    ``.py`` paths, relative to the working directory, or importable module names), after the
-    built-in ones, so their commands match after ours. Each is loaded once; a module that fails
-    to load is logged (with its traceback) and skipped, the server still starts. Returns the
-    names loaded by this call."""
+    ``.py`` paths, relative to the working directory, or importable module names) into
+    ``state``'s table, after the built-in commands, so theirs match after ours. Each is loaded
+    once per state; a module that fails to load is logged (with its traceback) and skipped, a
+    trigger that exists already is refused and logged; the server still starts. Returns the
+    names loaded by this call. ``cfg`` defaults to ``state.cfg``."""
+    cfg = cfg if cfg is not None else state.cfg
     raw = getattr(getattr(cfg, "bot", None), "command_modules", "") or ""
+    table = registry(state)
     loaded = []
     for item in (part.strip() for part in raw.split(",")):
-        if not item or item in _loaded_extra:
+        if not item or item in table.modules:
             continue
-        _loaded_extra.add(item)
         try:
             if item.endswith(".py") or os.sep in item:
                 path = os.path.abspath(item)
@@ -452,20 +533,30 @@ def load_configured(cfg: Any) -> list[str]:
                 sys.modules[spec.name] = module
                 spec.loader.exec_module(module)
             else:
-                importlib.import_module(item)
+                module = importlib.import_module(item)
         except Exception:
             log.exception("could not load the command module %s ([bot] command_modules)", item)
+            table = dataclasses.replace(table, modules=(*table.modules, item))  # tried once
             continue
+        table, refused = table.extended(declared_in(module), item)
+        for trigger in refused:
+            log.error("command %r of %s refused: a command with this trigger exists", trigger, item)
         loaded.append(item)
         log.info("loaded the command module %s", item)
+    state.commands = table
     return loaded
 
 
 def install(state: State) -> None:
     """Make the bot answer commands on ``state``: :func:`dispatch` joins ``state.bot_hooks``
-    (once; calling again does nothing)."""
+    (once; calling again does nothing). The state answers with the built-in table until
+    :func:`load_configured` gives it one with the operator's commands (``state.commands``)."""
     if dispatch not in state.bot_hooks:
         state.bot_hooks.append(dispatch)
 
 
-_load_modules()
+#: the built-in commands in declaration (= matching) order, built once: the modules of
+#: BUILTIN_MODULES are imported here
+BUILTIN: Registry = _builtin()
+#: the built-in commands as a tuple (docs, tests)
+REGISTRY: tuple[Command, ...] = BUILTIN.commands

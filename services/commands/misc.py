@@ -17,10 +17,11 @@ import time
 from redis.exceptions import RedisError
 
 from common.ripple import safe_username
+from constants import game
 from constants import privileges as privs
 from services import publish, reload, session, stop
-from services.commands import (BANCHOPY, KAWATA, PRIVATE, REALISTIK, REGISTRY, RIPPLE, RIPPLE_LIKE,
-                               UNKNOWN_COMMAND, Context, command)
+from services.commands import (BANCHOPY, KAWATA, PRIVATE, REALISTIK, RIPPLE, RIPPLE_LIKE,
+                               UNKNOWN_COMMAND, Context, command, registry)
 from services.commands.np import NEED_NP, last
 from helpers import codec
 
@@ -33,7 +34,10 @@ MAX_STATUS = 256
 UPDATE_QUEUED = ("An update request for that beatmap has been queued. Check back in a few minutes and the "
                  "beatmap should be updated!")
 
-command("!recent", stacks=(BANCHOPY,), description="Same as !last (bancho.py's name).")(last)
+@command("!recent", stacks=(BANCHOPY,), description="Same as !last (bancho.py's name).")
+def recent(ctx: Context):
+    """bancho.py's name of ``!last``."""
+    return last(ctx)
 
 
 @command("!syntax", "<command...>", stacks=(KAWATA, REALISTIK),
@@ -43,8 +47,9 @@ def syntax(ctx: Context) -> str:
     command the sender may use (the ``!`` may be left out); the unknown-command reply
     otherwise (also for commands the sender may not use, which must stay invisible)."""
     wanted = ctx.rest if ctx.rest.startswith(("!", "/")) else "!" + ctx.rest
-    for cmd in REGISTRY:
-        if not cmd.hidden and wanted in (cmd.trigger, cmd.name) and cmd.permitted(ctx.state, ctx.sender, ctx.channel):
+    for cmd in registry(ctx.state):
+        if not cmd.hidden and wanted in (cmd.trigger, cmd.name) and cmd.active(ctx.state) \
+                and cmd.permitted(ctx.state, ctx.sender, ctx.channel):
             return f"Syntax: {cmd.name} {cmd.syntax or '<No syntax>'}"
     return UNKNOWN_COMMAND
 
@@ -169,13 +174,28 @@ async def unfreeze(ctx: Context) -> str:
     return await _freeze(ctx, False)
 
 
+def _show_status(ctx: Context, text: str) -> None:
+    """Put the (enabled) ``!status`` text on every session of the sender; an idle or AFK
+    session shows it at once (``({text}) [VN]``, as RealistikOsu shows it), others at their
+    next idle status."""
+    for token in ctx.state.tokens.user_tokens(ctx.sender.user_id):
+        if token.kicked or token.is_bot:
+            continue
+        token.status_text = text
+        if token.action in (game.IDLE, game.AFK) and ctx.state.repo.flavour.relax_prefix:
+            token.action_text = session.prefixed_action_text(token, token.action, token.action_text)
+            token.invalidate()
+            session.send_own_status(token)
+
+
 @command("!status", "[status...]", stacks=(REALISTIK,),
-         description="Sets your status text (up to 256 characters); without a text, turns it on or off "
-                     "(RealistikOsu flavour).",
+         description="Sets your status text (up to 256 characters), shown in your idle/AFK status as "
+                     "(text) [VN]; without a text, turns it on or off (RealistikOsu flavour).",
          effect="Writes user_statuses.")
 async def status(ctx: Context) -> str:
     """RealistikOsu's ``!status``: one ``user_statuses`` row per user (the table exists on the
-    realistikosu flavour only; other flavours get a reply saying so)."""
+    realistikosu flavour only; other flavours get a reply saying so). MySQL first, then the
+    sender's sessions show it (:func:`_show_status`)."""
     state = ctx.state
     if state.repo.flavour.name != "realistikosu":
         return "Statuses are not kept on this server."
@@ -186,12 +206,14 @@ async def status(ctx: Context) -> str:
                     "command !status <your status>")
         enabled = not int(current.get("enabled") or 0)
         await state.repo.set_user_status(ctx.sender.user_id, None, enabled)
+        _show_status(ctx, str(current.get("status") or "") if enabled else "")
         return f"Your status has been toggled {'on' if enabled else 'off'}!"
     if len(ctx.rest) > MAX_STATUS:
         return f"This status is too long! (Max is {MAX_STATUS}, yours was {len(ctx.rest)})"
     if not ctx.rest.isprintable():
         return "Your status may not contain control characters."
     await state.repo.set_user_status(ctx.sender.user_id, ctx.rest, True)
+    _show_status(ctx, ctx.rest)
     return f"Your status has been set to: {ctx.rest}"
 
 

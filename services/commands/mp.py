@@ -23,14 +23,17 @@ import logging
 import math
 import secrets
 import time
-from typing import TYPE_CHECKING
+import dataclasses
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Mapping
 
 from common.ripple import safe_username
 from constants import privileges as privs
 from constants.mods import names as mod_names
 from services import multiplayer as mp
 from services.commands import STACKS, Context, Subcommand, command, find
-from services.commands import mp_official
+from services.commands import banchopy, mp_official
+from services.commands.mp_official import cancel_countdown
 from helpers import codec
 from objects import match as m
 
@@ -109,15 +112,6 @@ def _seated(state: State, match: Match, name: str) -> Token | None:
     return None
 
 
-def _cancel_countdown(match: Match) -> bool:
-    task, match.countdown = match.countdown, None
-    if task is None:
-        return False
-    task.cancel()
-    match.starting = False
-    return True
-
-
 # ------------------------------------------------------------------------------------ subcommands
 SUBCOMMANDS: tuple[Subcommand, ...] = (
     Subcommand("make", "<name...>", "Creates a tournament match (no host, random password, survives being empty "
@@ -149,6 +143,7 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
     Subcommand("addref", "<user>", "Makes a user a referee of this match (they may use !mp in its channel)."),
     Subcommand("rmref", "<user>", "Removes a referee of this match."),
     Subcommand("listref", "", "Lists the referees of this match."),
+    *banchopy.MP_SUBCOMMANDS,
     Subcommand("help", "", "Lists the subcommands. Anywhere."),
 )
 _SYNTAX = {s.name: f"!mp {s.name} {s.syntax}".rstrip() for s in SUBCOMMANDS}
@@ -178,13 +173,11 @@ def mp_command(ctx: Context):
         return _make(ctx, " ".join(args))
     if sub == "join":
         return _join(ctx, args)
-    if official:
-        if sub not in mp_official.HANDLERS:
-            return INVALID
-    else:
-        handler = _IN_MATCH.get(sub)
-        if handler is None:
-            return INVALID
+    extra = banchopy.MP_HANDLERS.get(sub)  # bancho.py's subcommands, in both styles
+    shared = SHARED.get(sub)
+    own = mp_official.HANDLERS.get(sub) if official else _IN_MATCH.get(sub)
+    if shared is None and own is None and extra is None:
+        return INVALID
     match = channel_match(state, ctx.channel)
     if match is None:
         if ctx.channel is not None and ctx.channel.startswith(m.CHANNEL_PREFIX):
@@ -192,10 +185,12 @@ def mp_command(ctx: Context):
         return NOT_IN_CHANNEL
     if not is_referee(state, sender, match):
         return None
-    if official:
-        return mp_official.dispatch(ctx, sub, args, match)
     try:
-        return handler(ctx, match, args)
+        if shared is not None:
+            return shared(ctx, match, args, OFFICIAL if official else KAWATA)
+        if own is not None:
+            return own(ctx, match, args)
+        return extra(ctx, match, args)
     except mp.MatchError as exc:  # a refused match operation: its text is the reply
         return str(exc)
 
@@ -220,6 +215,9 @@ def _join(ctx: Context, args: list[str]) -> str | None:
         return _wrong("join")
     match_id = int(args[0].lstrip("#"))
     match = ctx.state.matches.get(match_id)
+    cluster = ctx.state.cluster
+    if match is None and cluster is not None and cluster.forward_command(ctx.sender, match_id, ctx.text):
+        return None  # a match of another node: the command runs there (docs/cluster.md)
     if not is_referee(ctx.state, ctx.sender, match):
         return None
     if match is None:
@@ -235,54 +233,218 @@ def _join(ctx: Context, args: list[str]) -> str | None:
     return f"Attempting to join match #{match.id}!"
 
 
-def _close(ctx: Context, match: Match, args: list[str]) -> None:
-    _cancel_countdown(match)
-    ctx.reply(f"Multiplayer match #{match.id} disposed successfully")
+# ------------------------------------------------------------------------------------ shared subcommands
+@dataclasses.dataclass(frozen=True)
+class Style:
+    """What differs between the ``[bot] mp_style`` s for the subcommands they share (one
+    implementation below): the texts (:data:`KAWATA_TEXTS`, ``mp_official.TEXTS``), how slots
+    are numbered for people (0-15 or 1-16), the smallest ``!mp size`` accepted (Kawata 2; the
+    official 1, which means 2), whether ``!mp invite`` adds a notification, whether ``!mp team``
+    is refused while the match is locked or counting down."""
+
+    name: str
+    texts: Mapping[str, str]
+    slot_base: int = 0
+    min_size: int = 2
+    invite_notice: bool = True
+    team_lock_check: bool = True
+
+    def text(self, key: str, **fields: object) -> str:
+        """The style's text ``key`` filled with ``fields``."""
+        return self.texts[key].format(**fields)
+
+
+#: the Kawata style's texts of the shared subcommands (``Style.texts``)
+KAWATA_TEXTS: Mapping[str, str] = MappingProxyType({
+    "closed": "Multiplayer match #{id} disposed successfully",
+    "locked": "This match has been locked",
+    "unlocked": "This match has been unlocked",
+    "size_syntax": "Wrong syntax: !mp size <slots(2-16)>",
+    "size_done": "Match size changed to {size}",
+    "move_syntax": "Wrong syntax: !mp move <user> <slot 0-15>",
+    "no_such_user": "No such user",
+    "not_seated": "The specified user is not in this match",
+    "slot_taken": "You can't use that slot: it's either already occupied by someone else or locked",
+    "moved": "Player {name} moved to slot {slot}",
+    "host_syntax": "Wrong syntax: !mp host <user>",
+    "host_failed": "Couldn't give host to {arg}",
+    "host_done": "{name} is now the host",
+    "host_cleared": "Host has been removed from this match",
+    "countdown_aborted": "Countdown aborted",
+    "not_in_progress": "The match is not in progress.",
+    "aborted": "Match aborted!",
+    "invite_syntax": "Wrong syntax: !mp invite <user>",
+    "invite_offline": "That user is not connected to bancho right now.",
+    "invited": "An invite to this match has been sent to {name}",
+    "invite_notice": "Please accept the invite you've just received from {bot} to enter your tourney match.",
+    "map_syntax": "Wrong syntax: !mp map <beatmap id> [mode 0-3]",
+    "map_bad_mode": "Gamemode must be 0, 1, 2 or 3",
+    "map_bad_id": "Wrong syntax: !mp map <beatmap id> [mode 0-3]",
+    "map_unknown": ("The beatmap you've selected couldn't be found in the database. If the beatmap id is valid, "
+                    "please load the scoreboard first in order to cache it, then try again."),
+    "map_done": "Match map has been updated",
+    "kick_syntax": "Wrong syntax: !mp kick <user>",
+    "kick_missing": "The specified user is not in this match",
+    "kicked": "{name} has been kicked from the match.",
+    "password_set": "Match password has been changed!",
+    "password_removed": "Match password has been changed!",
+    "password_random": "Match password has been changed to a random one",
+    "scorev_syntax": "Wrong syntax: !mp scorev <1|2>",
+    "scorev_done": "Match scoring type set to scorev{version}",
+    "team_syntax": "Wrong syntax: !mp team <user> <red|blue>",
+    "team_colour": "Team colour must be red or blue",
+    "team_locked": "Teams can't be changed while the match is locked or counting down.",
+    "team_refused": "Teams can only be changed in team modes and not during a round.",
+    "team_done": "{name} is now in {colour} team",
+})
+KAWATA = Style("kawata", KAWATA_TEXTS)
+OFFICIAL = Style("official", mp_official.TEXTS, slot_base=1, min_size=1, invite_notice=False, team_lock_check=False)
+
+
+def _close(ctx: Context, match: Match, args: list[str], style: Style) -> None:
+    cancel_countdown(match)
+    ctx.reply(style.text("closed", id=match.id))
     mp.dispose(ctx.state, match)
     return None
 
 
-def _lock(ctx: Context, match: Match, args: list[str]) -> str:
+def _lock(ctx: Context, match: Match, args: list[str], style: Style) -> str:
     mp.set_referee_lock(match, True)
-    return "This match has been locked"
+    return style.text("locked")
 
 
-def _unlock(ctx: Context, match: Match, args: list[str]) -> str:
+def _unlock(ctx: Context, match: Match, args: list[str], style: Style) -> str:
     mp.set_referee_lock(match, False)
-    return "This match has been unlocked"
+    return style.text("unlocked")
 
 
-def _size(ctx: Context, match: Match, args: list[str]) -> str:
-    if len(args) != 1 or not args[0].isdigit() or not 2 <= int(args[0]) <= m.SLOTS:
-        return "Wrong syntax: !mp size <slots(2-16)>"
-    mp.set_size(ctx.state, match, int(args[0]))
-    return f"Match size changed to {int(args[0])}"
+def _size(ctx: Context, match: Match, args: list[str], style: Style) -> str:
+    if len(args) != 1 or not args[0].isdigit() or not style.min_size <= int(args[0]) <= m.SLOTS:
+        return style.text("size_syntax")
+    mp.set_size(ctx.state, match, max(2, int(args[0])))
+    return style.text("size_done", size=int(args[0]))
 
 
-def _move(ctx: Context, match: Match, args: list[str]) -> str:
-    if len(args) != 2 or not args[1].isdigit() or not 0 <= int(args[1]) < m.SLOTS:
-        return _wrong("move")
+def _move(ctx: Context, match: Match, args: list[str], style: Style) -> str:
+    base = style.slot_base
+    if len(args) != 2 or not args[1].isdigit() or not base <= int(args[1]) < m.SLOTS + base:
+        return style.text("move_syntax")
+    index = int(args[1]) - base
     token = _seated(ctx.state, match, args[0])
     if token is None:
-        return "No such user" if ctx.state.tokens.by_name(safe_username(args[0])) is None \
-            else "The specified user is not in this match"
-    if not mp.move(ctx.state, match, token, int(args[1]), referee=True):
-        return "You can't use that slot: it's either already occupied by someone else or locked"
-    return f"Player {token.username} moved to slot {int(args[1])}"
+        return style.text("no_such_user") if ctx.state.tokens.by_name(safe_username(args[0])) is None \
+            else style.text("not_seated")
+    if not mp.move(ctx.state, match, token, index, referee=True):
+        return style.text("slot_taken", slot=index + base)
+    return style.text("moved", name=token.username, slot=index + base)
 
 
-def _host(ctx: Context, match: Match, args: list[str]) -> str:
+def _host(ctx: Context, match: Match, args: list[str], style: Style) -> str:
     if len(args) != 1:
-        return _wrong("host")
+        return style.text("host_syntax")
     token = _seated(ctx.state, match, args[0])
     if token is None or not mp.set_host(ctx.state, match, token):
-        return f"Couldn't give host to {args[0]}"
-    return f"{token.username} is now the host"
+        return style.text("host_failed", arg=args[0])
+    return style.text("host_done", name=token.username)
 
 
-def _clearhost(ctx: Context, match: Match, args: list[str]) -> str:
+def _clearhost(ctx: Context, match: Match, args: list[str], style: Style) -> str:
     mp.set_host(ctx.state, match, None)
-    return "Host has been removed from this match"
+    return style.text("host_cleared")
+
+
+def _abort(ctx: Context, match: Match, args: list[str], style: Style) -> str:
+    if cancel_countdown(match):
+        return style.text("countdown_aborted")
+    if not mp.abort(ctx.state, match):
+        return style.text("not_in_progress")
+    return style.text("aborted")
+
+
+def _invite(ctx: Context, match: Match, args: list[str], style: Style) -> str:
+    if len(args) != 1:
+        return style.text("invite_syntax")
+    token = _online_game_client(ctx.state, args[0])
+    if token is None or ctx.state.bot is None:
+        return style.text("invite_offline")
+    mp.invite(ctx.state, match, ctx.state.bot, token)
+    if style.invite_notice:
+        token.enqueue(codec.notification(style.text("invite_notice", bot=ctx.bot_name)))
+    return style.text("invited", name=token.username)
+
+
+async def _map(ctx: Context, match: Match, args: list[str], style: Style) -> str:
+    if not 1 <= len(args) <= 2 or not args[0].isdigit() or (len(args) == 2 and not args[1].lstrip("-").isdigit()):
+        return style.text("map_syntax")
+    beatmap_id = int(args[0])
+    mode = int(args[1]) if len(args) == 2 else None
+    if mode is not None and not 0 <= mode <= 3:
+        return style.text("map_bad_mode")
+    if not 0 < beatmap_id < 2**31:
+        return style.text("map_bad_id")
+    row = await ctx.state.repo.beatmap_by_id(beatmap_id)
+    if row is None:
+        return style.text("map_unknown")
+    if match.disposed:
+        return MATCH_NOT_FOUND
+    try:
+        mp.set_map(ctx.state, match, beatmap_id, str(row.get("beatmap_md5") or ""), str(row.get("song_name") or ""),
+                   mode)
+    except mp.MatchError as exc:
+        return str(exc)
+    return style.text("map_done", id=beatmap_id, name=match.beatmap_name)
+
+
+def _kick(ctx: Context, match: Match, args: list[str], style: Style) -> str:
+    if len(args) != 1:
+        return style.text("kick_syntax")
+    token = _seated(ctx.state, match, args[0])
+    if token is None or not mp.kick(ctx.state, match, token):
+        return style.text("kick_missing")
+    return style.text("kicked", name=token.username)
+
+
+def _password(ctx: Context, match: Match, args: list[str], style: Style) -> str:
+    password = " ".join(args)
+    mp.set_password(ctx.state, match, password)
+    return style.text("password_set" if password else "password_removed")
+
+
+def _randompassword(ctx: Context, match: Match, args: list[str], style: Style) -> str:
+    mp.set_password(ctx.state, match, hashlib.md5(secrets.token_bytes(16)).hexdigest())
+    return style.text("password_random")
+
+
+def _scorev(ctx: Context, match: Match, args: list[str], style: Style) -> str:
+    if len(args) != 1 or args[0] not in ("1", "2"):
+        return style.text("scorev_syntax")
+    mp.set_teams(ctx.state, match, scoring_type=m.SCORE_V2 if args[0] == "2" else m.SCORE)
+    return style.text("scorev_done", version=args[0],
+                      condition=mp_official.WIN_CONDITIONS.get(match.scoring_type, "?"))
+
+
+def _team(ctx: Context, match: Match, args: list[str], style: Style) -> str:
+    if len(args) != 2:
+        return style.text("team_syntax")
+    colour = args[1].lower()
+    if colour not in ("red", "blue"):
+        return style.text("team_colour")
+    token = _seated(ctx.state, match, args[0])
+    if token is None:
+        return style.text("not_seated")
+    if style.team_lock_check and (match.referee_locked or match.starting):
+        return style.text("team_locked")
+    if not mp.set_team(ctx.state, match, token, m.RED if colour == "red" else m.BLUE):
+        return style.text("team_refused")
+    return style.text("team_done", name=token.username, colour=colour, Colour=colour.capitalize())
+
+
+#: the subcommands both styles share: one implementation, the style's texts
+SHARED = {
+    "close": _close, "lock": _lock, "unlock": _unlock, "size": _size, "move": _move, "host": _host,
+    "clearhost": _clearhost, "abort": _abort, "invite": _invite, "map": _map, "kick": _kick,
+    "password": _password, "randompassword": _randompassword, "scorev": _scorev, "team": _team,
+}
 
 
 def _start(ctx: Context, match: Match, args: list[str]) -> str | list[str]:
@@ -353,7 +515,7 @@ def resume_countdown(state: State, match: Match, seconds: float, force: bool, se
     """Run a countdown kept across a restart (services/handover.py): ``seconds`` left (rounded
     up, at least 1), announced in the match channel as if ``sender`` had typed ``!mp start``.
     Returns False when it cannot run (no event loop, or one runs already)."""
-    cmd = find("!mp start")
+    cmd = find("!mp start", state)
     if cmd is None or match.countdown is not None:
         return False
     left = max(1, math.ceil(seconds))
@@ -365,49 +527,6 @@ def resume_countdown(state: State, match: Match, seconds: float, force: bool, se
     match.countdown = task
     match.countdown_meta = (time.monotonic() + left, force, sender)
     return True
-
-
-def _abort(ctx: Context, match: Match, args: list[str]) -> str:
-    if _cancel_countdown(match):
-        return "Countdown aborted"
-    if not mp.abort(ctx.state, match):
-        return "The match is not in progress."
-    return "Match aborted!"
-
-
-def _invite(ctx: Context, match: Match, args: list[str]) -> str:
-    if len(args) != 1:
-        return _wrong("invite")
-    token = _online_game_client(ctx.state, args[0])
-    if token is None or ctx.state.bot is None:
-        return "That user is not connected to bancho right now."
-    mp.invite(ctx.state, match, ctx.state.bot, token)
-    token.enqueue(codec.notification(f"Please accept the invite you've just received from {ctx.bot_name} "
-                                f"to enter your tourney match."))
-    return f"An invite to this match has been sent to {token.username}"
-
-
-async def _map(ctx: Context, match: Match, args: list[str]) -> str:
-    if not 1 <= len(args) <= 2 or not args[0].isdigit() or (len(args) == 2 and not args[1].lstrip("-").isdigit()):
-        return _wrong("map")
-    beatmap_id = int(args[0])
-    mode = int(args[1]) if len(args) == 2 else None
-    if mode is not None and not 0 <= mode <= 3:
-        return "Gamemode must be 0, 1, 2 or 3"
-    if not 0 < beatmap_id < 2**31:
-        return _wrong("map")
-    row = await ctx.state.repo.beatmap_by_id(beatmap_id)
-    if row is None:
-        return ("The beatmap you've selected couldn't be found in the database. If the beatmap id is valid, "
-                "please load the scoreboard first in order to cache it, then try again.")
-    if match.disposed:
-        return MATCH_NOT_FOUND
-    try:
-        mp.set_map(ctx.state, match, beatmap_id, str(row.get("beatmap_md5") or ""), str(row.get("song_name") or ""),
-                   mode)
-    except mp.MatchError as exc:
-        return str(exc)
-    return "Match map has been updated"
 
 
 def _set(ctx: Context, match: Match, args: list[str]) -> str:
@@ -425,25 +544,6 @@ def _set(ctx: Context, match: Match, args: list[str]) -> str:
     if size is not None and not match.disposed:
         mp.set_size(ctx.state, match, size)
     return "Match settings have been updated!"
-
-
-def _kick(ctx: Context, match: Match, args: list[str]) -> str:
-    if len(args) != 1:
-        return _wrong("kick")
-    token = _seated(ctx.state, match, args[0])
-    if token is None or not mp.kick(ctx.state, match, token):
-        return "The specified user is not in this match"
-    return f"{token.username} has been kicked from the match."
-
-
-def _password(ctx: Context, match: Match, args: list[str]) -> str:
-    mp.set_password(ctx.state, match, " ".join(args))
-    return "Match password has been changed!"
-
-
-def _randompassword(ctx: Context, match: Match, args: list[str]) -> str:
-    mp.set_password(ctx.state, match, hashlib.md5(secrets.token_bytes(16)).hexdigest())
-    return "Match password has been changed to a random one"
 
 
 def _mods(ctx: Context, match: Match, args: list[str]) -> str:
@@ -464,22 +564,6 @@ def _mods(ctx: Context, match: Match, args: list[str]) -> str:
     return "Match mods have been updated!"
 
 
-def _team(ctx: Context, match: Match, args: list[str]) -> str:
-    if len(args) != 2:
-        return _wrong("team")
-    colour = args[1].lower()
-    if colour not in ("red", "blue"):
-        return "Team colour must be red or blue"
-    token = _seated(ctx.state, match, args[0])
-    if token is None:
-        return "The specified user is not in this match"
-    if match.referee_locked or match.starting:
-        return "Teams can't be changed while the match is locked or counting down."
-    if not mp.set_team(ctx.state, match, token, m.RED if colour == "red" else m.BLUE):
-        return "Teams can only be changed in team modes and not during a round."
-    return f"{token.username} is now in {colour} team"
-
-
 def _settings(ctx: Context, match: Match, args: list[str]) -> str | list[str]:
     single = bool(args) and args[0].lower() == "single"
     lines = []
@@ -495,16 +579,6 @@ def _settings(ctx: Context, match: Match, args: list[str]) -> str | list[str]:
     if single:
         return "PLAYERS IN THIS MATCH : " + " | ".join(lines)
     return ["PLAYERS IN THIS MATCH (use !mp settings single for a single-line version):"] + lines
-
-
-def _scorev(ctx: Context, match: Match, args: list[str]) -> str:
-    if len(args) != 1 or args[0] not in ("1", "2"):
-        return "Wrong syntax: !mp scorev <1|2>"
-    try:
-        mp.set_teams(ctx.state, match, scoring_type=m.SCORE_V2 if args[0] == "2" else m.SCORE)
-    except mp.MatchError as exc:
-        return str(exc)
-    return f"Match scoring type set to scorev{args[0]}"
 
 
 async def _addref(ctx: Context, match: Match, args: list[str]) -> str:
@@ -537,9 +611,8 @@ def _listref(ctx: Context, match: Match, args: list[str]) -> str:
     return "Referees: " + (", ".join(names) if names else "none (tournament staff only)")
 
 
+#: the Kawata style's own subcommands (besides :data:`SHARED`)
 _IN_MATCH = {
-    "close": _close, "lock": _lock, "unlock": _unlock, "size": _size, "move": _move, "host": _host,
-    "clearhost": _clearhost, "start": _start, "abort": _abort, "invite": _invite, "map": _map, "set": _set,
-    "kick": _kick, "password": _password, "randompassword": _randompassword, "mods": _mods, "team": _team,
-    "settings": _settings, "scorev": _scorev, "addref": _addref, "rmref": _rmref, "listref": _listref,
+    "start": _start, "set": _set, "mods": _mods, "settings": _settings, "addref": _addref, "rmref": _rmref,
+    "listref": _listref,
 }

@@ -1,9 +1,13 @@
 """``!mp`` with the official server's reply texts (``[bot] mp_style = official``; docs/irc.md).
 
-Referee tools written for the official server parse the bot's replies; this module answers
-with those texts and takes slots numbered 1–16. It parses and answers only: every match
-change goes through :mod:`services.multiplayer` (the one implementation of the match rules), and
-who may use ``!mp`` is decided by :mod:`services.commands.mp` exactly as in the Kawata style.
+Referee tools written for the official server parse the bot's replies; this style answers with
+those texts and takes slots numbered 1–16. The subcommands both styles share (close, lock,
+size, move, host, abort, invite, map, kick, password, scorev, team...) are implemented once in
+:mod:`services.commands.mp`, which reads their official texts from :data:`TEXTS`; this module
+keeps what only the official style has or does differently (its ``make``, ``set``,
+``settings``, ``start``/``timer`` countdowns, ``mods``, ``name``, several referees at once).
+Every match change goes through :mod:`services.multiplayer`, and who may use ``!mp`` is decided
+by :mod:`services.commands.mp` exactly as in the Kawata style.
 """
 
 from __future__ import annotations
@@ -12,7 +16,8 @@ import asyncio
 import hashlib
 import logging
 import secrets
-from typing import TYPE_CHECKING
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Mapping
 
 from common.ripple import safe_username
 from objects import match as m
@@ -22,13 +27,10 @@ from services.commands import Context
 
 if TYPE_CHECKING:
     from objects.match import Match
-    from objects.token import Token
 
 log = logging.getLogger("pep.commands.mp")
 
 USER_NOT_FOUND = "User not found"
-INVALID = "Invalid subcommand"
-MATCH_NOT_FOUND = "Match not found"
 CANT_START = "Couldn't start match. Make sure there is at least one player who has the beatmap."
 MAX_COUNTDOWN = 600  # seconds, as the Kawata style
 MOD_WORDS = {"nf": 1, "ez": 2, "hd": 8, "hr": 16, "sd": 32, "dt": 64, "ht": 256, "nc": 512 | 64, "fl": 1024,
@@ -62,15 +64,7 @@ def duration(seconds: int) -> str:
     return " and ".join(parts)
 
 
-def _seated(match: Match, name: str) -> Token | None:
-    safe = safe_username(name)
-    for slot in match.slots:
-        if slot.token is not None and slot.token.safe_name == safe:
-            return slot.token
-    return None
-
-
-def _cancel_countdown(match: Match) -> bool:
+def cancel_countdown(match: Match) -> bool:
     """Cancel the match's countdown (``match.countdown``); False when none runs."""
     task, match.countdown = match.countdown, None
     if task is None:
@@ -90,11 +84,6 @@ def join_referee_channel(ctx: Context, match: Match) -> None:
         channels.join_channel(ctx.state, ctx.sender, channel)
 
 
-def _slot_arg(text: str) -> int | None:
-    """A 1-16 slot argument as a 0-15 index, or None."""
-    return int(text) - 1 if text.isdigit() and 1 <= int(text) <= m.SLOTS else None
-
-
 def make(ctx: Context, name: str) -> str:
     """``!mp make <name>``: a tournament match with the sender as referee; an IRC referee joins
     its channel ``#mp_<id>`` at once."""
@@ -112,41 +101,6 @@ def make(ctx: Context, name: str) -> str:
     return f"Created the tournament match {MATCH_URL.format(id=match.id)} {match.name}"
 
 
-def dispatch(ctx: Context, sub: str, args: list[str], match: Match):
-    """Answer subcommand ``sub`` of a match command in ``match``'s channel (the sender is a referee)."""
-    handler = HANDLERS.get(sub)
-    if handler is None:
-        return INVALID
-    try:
-        return handler(ctx, match, args)
-    except mp.MatchError as exc:
-        return str(exc)
-
-
-def _close(ctx: Context, match: Match, args: list[str]) -> None:
-    _cancel_countdown(match)
-    ctx.reply("Closed the match")
-    mp.dispose(ctx.state, match)
-    return None
-
-
-def _lock(ctx: Context, match: Match, args: list[str]) -> str:
-    mp.set_referee_lock(match, True)
-    return "Locked the match"
-
-
-def _unlock(ctx: Context, match: Match, args: list[str]) -> str:
-    mp.set_referee_lock(match, False)
-    return "Unlocked the match"
-
-
-def _size(ctx: Context, match: Match, args: list[str]) -> str:
-    if len(args) != 1 or not args[0].isdigit() or not 1 <= int(args[0]) <= m.SLOTS:
-        return "Wrong syntax: !mp size <size>"
-    mp.set_size(ctx.state, match, max(2, int(args[0])))
-    return f"Changed match to size {int(args[0])}"
-
-
 def _set(ctx: Context, match: Match, args: list[str]) -> str:
     if not 1 <= len(args) <= 3 or not all(a.isdigit() for a in args):
         return "Wrong syntax: !mp set <teammode> [<scoremode>] [<size>]"
@@ -161,46 +115,6 @@ def _set(ctx: Context, match: Match, args: list[str]) -> str:
     slots = sum(1 for slot in match.slots if slot.status != m.LOCKED)
     return (f"Changed match settings to {slots} slots, {TEAM_MODES.get(match.team_type, '?')}, "
             f"{WIN_CONDITIONS.get(match.scoring_type, '?')}")
-
-
-def _move(ctx: Context, match: Match, args: list[str]) -> str:
-    if len(args) != 2:
-        return "Wrong syntax: !mp move <username> <slot>"
-    index = _slot_arg(args[1])
-    if index is None:
-        return "Wrong syntax: !mp move <username> <slot>"
-    token = _seated(match, args[0])
-    if token is None:
-        return USER_NOT_FOUND
-    if not mp.move(ctx.state, match, token, index, referee=True):
-        return f"Slot {index + 1} is not available"
-    return f"Moved {token.username} into slot {index + 1}"
-
-
-def _team(ctx: Context, match: Match, args: list[str]) -> str:
-    if len(args) != 2 or args[1].lower() not in ("red", "blue"):
-        return "Wrong syntax: !mp team <username> <colour>"
-    token = _seated(match, args[0])
-    if token is None:
-        return USER_NOT_FOUND
-    colour = args[1].lower()
-    if not mp.set_team(ctx.state, match, token, m.RED if colour == "red" else m.BLUE):
-        return "Teams can only be changed in team modes and not during a round"
-    return f"Moved {token.username} to team {colour.capitalize()}"
-
-
-def _host(ctx: Context, match: Match, args: list[str]) -> str:
-    if len(args) != 1:
-        return "Wrong syntax: !mp host <username>"
-    token = _seated(match, args[0])
-    if token is None or not mp.set_host(ctx.state, match, token):
-        return USER_NOT_FOUND
-    return f"Changed match host to {token.username}"
-
-
-def _clearhost(ctx: Context, match: Match, args: list[str]) -> str:
-    mp.set_host(ctx.state, match, None)
-    return "Cleared match host"
 
 
 def _settings(ctx: Context, match: Match, args: list[str]) -> list[str]:
@@ -247,7 +161,7 @@ def _start(ctx: Context, match: Match, args: list[str]) -> str | None:
 
 
 def _timer(ctx: Context, match: Match, seconds: int, start: bool) -> None:
-    _cancel_countdown(match)
+    cancel_countdown(match)
     task = ctx.state.spawn(_countdown(ctx, match, seconds, start), f"countdown of match {match.id}")
     if task is not None:
         if start:
@@ -293,47 +207,8 @@ def _timer_command(ctx: Context, match: Match, args: list[str]) -> str | None:
 
 
 def _aborttimer(ctx: Context, match: Match, args: list[str]) -> str:
-    _cancel_countdown(match)
+    cancel_countdown(match)
     return "Countdown aborted"
-
-
-def _abort(ctx: Context, match: Match, args: list[str]) -> str:
-    if _cancel_countdown(match):
-        return "Countdown aborted"
-    if not mp.abort(ctx.state, match):
-        return "The match is not in progress"
-    return "Aborted the match"
-
-
-def _invite(ctx: Context, match: Match, args: list[str]) -> str:
-    if len(args) != 1:
-        return "Wrong syntax: !mp invite <username>"
-    token = ctx.state.tokens.by_name(safe_username(args[0]))
-    if token is None or token.is_bot or token.tournament or token.kicked or ctx.state.bot is None:
-        return USER_NOT_FOUND
-    mp.invite(ctx.state, match, ctx.state.bot, token)
-    return f"Invited {token.username} to the room"
-
-
-async def _map(ctx: Context, match: Match, args: list[str]) -> str:
-    if not 1 <= len(args) <= 2 or not args[0].isdigit() or (len(args) == 2 and not args[1].isdigit()):
-        return "Wrong syntax: !mp map <mapid> [<playmode>]"
-    beatmap_id = int(args[0])
-    mode = int(args[1]) if len(args) == 2 else None
-    if (mode is not None and not 0 <= mode <= 3) or not 0 < beatmap_id < 2**31:
-        return "Invalid map ID provided"
-    assert ctx.state.repo is not None
-    row = await ctx.state.repo.beatmap_by_id(beatmap_id)
-    if row is None:
-        return "Invalid map ID provided"
-    if match.disposed:
-        return MATCH_NOT_FOUND
-    try:
-        mp.set_map(ctx.state, match, beatmap_id, str(row.get("beatmap_md5") or ""), str(row.get("song_name") or ""),
-                   mode)
-    except mp.MatchError as exc:
-        return str(exc)
-    return f"Changed beatmap to {BEATMAP_URL.format(id=beatmap_id)} {match.beatmap_name}"
 
 
 def _mods(ctx: Context, match: Match, args: list[str]) -> str:
@@ -353,26 +228,6 @@ def _mods(ctx: Context, match: Match, args: list[str]) -> str:
     names = mod_names(match.mods)
     head = "Enabled " + ", ".join(names) if names else "Disabled all mods"
     return f"{head}, {'enabled' if match.freemod else 'disabled'} FreeMod"
-
-
-def _kick(ctx: Context, match: Match, args: list[str]) -> str:
-    if len(args) != 1:
-        return "Wrong syntax: !mp kick <username>"
-    token = _seated(match, args[0])
-    if token is None or not mp.kick(ctx.state, match, token):
-        return USER_NOT_FOUND
-    return f"Kicked {token.username} from the match"
-
-
-def _password(ctx: Context, match: Match, args: list[str]) -> str:
-    password = " ".join(args)
-    mp.set_password(ctx.state, match, password)
-    return "Changed the match password" if password else "Removed the match password"
-
-
-def _randompassword(ctx: Context, match: Match, args: list[str]) -> str:
-    mp.set_password(ctx.state, match, hashlib.md5(secrets.token_bytes(16)).hexdigest())
-    return "Changed the match password"
 
 
 def _name(ctx: Context, match: Match, args: list[str]) -> str:
@@ -416,20 +271,55 @@ def _listrefs(ctx: Context, match: Match, args: list[str]) -> list[str]:
     return ["Match referees:"] + names
 
 
-def _scorev(ctx: Context, match: Match, args: list[str]) -> str:
-    if len(args) != 1 or args[0] not in ("1", "2"):
-        return "Wrong syntax: !mp scorev <1|2>"
-    mp.set_teams(ctx.state, match, scoring_type=m.SCORE_V2 if args[0] == "2" else m.SCORE)
-    return f"Changed match settings to {WIN_CONDITIONS.get(match.scoring_type, '?')}"
-
-
+#: the official style's own subcommands; the ones both styles share are implemented once in
+#: :mod:`services.commands.mp` with :data:`TEXTS`
 HANDLERS = {
-    "close": _close, "lock": _lock, "unlock": _unlock, "size": _size, "set": _set, "move": _move, "team": _team,
-    "host": _host, "clearhost": _clearhost, "settings": _settings, "start": _start, "timer": _timer_command,
-    "aborttimer": _aborttimer, "abort": _abort, "invite": _invite, "map": _map, "mods": _mods, "kick": _kick,
-    "password": _password, "name": _name, "addref": _addref, "removeref": _removeref, "rmref": _removeref,
-    "listrefs": _listrefs, "listref": _listrefs, "scorev": _scorev, "randompassword": _randompassword,
+    "set": _set, "settings": _settings, "start": _start, "timer": _timer_command, "aborttimer": _aborttimer,
+    "mods": _mods, "name": _name, "addref": _addref, "removeref": _removeref, "rmref": _removeref,
+    "listrefs": _listrefs, "listref": _listrefs,
 }
+#: the official server's texts of the subcommands both styles share (services.commands.mp.Style)
+TEXTS: Mapping[str, str] = MappingProxyType({
+    "closed": "Closed the match",
+    "locked": "Locked the match",
+    "unlocked": "Unlocked the match",
+    "size_syntax": "Wrong syntax: !mp size <size>",
+    "size_done": "Changed match to size {size}",
+    "move_syntax": "Wrong syntax: !mp move <username> <slot>",
+    "no_such_user": USER_NOT_FOUND,
+    "not_seated": USER_NOT_FOUND,
+    "slot_taken": "Slot {slot} is not available",
+    "moved": "Moved {name} into slot {slot}",
+    "host_syntax": "Wrong syntax: !mp host <username>",
+    "host_failed": USER_NOT_FOUND,
+    "host_done": "Changed match host to {name}",
+    "host_cleared": "Cleared match host",
+    "countdown_aborted": "Countdown aborted",
+    "not_in_progress": "The match is not in progress",
+    "aborted": "Aborted the match",
+    "invite_syntax": "Wrong syntax: !mp invite <username>",
+    "invite_offline": USER_NOT_FOUND,
+    "invited": "Invited {name} to the room",
+    "invite_notice": "",
+    "map_syntax": "Wrong syntax: !mp map <mapid> [<playmode>]",
+    "map_bad_mode": "Invalid map ID provided",
+    "map_bad_id": "Invalid map ID provided",
+    "map_unknown": "Invalid map ID provided",
+    "map_done": "Changed beatmap to " + BEATMAP_URL + " {name}",
+    "kick_syntax": "Wrong syntax: !mp kick <username>",
+    "kick_missing": USER_NOT_FOUND,
+    "kicked": "Kicked {name} from the match",
+    "password_set": "Changed the match password",
+    "password_removed": "Removed the match password",
+    "password_random": "Changed the match password",
+    "scorev_syntax": "Wrong syntax: !mp scorev <1|2>",
+    "scorev_done": "Changed match settings to {condition}",
+    "team_syntax": "Wrong syntax: !mp team <username> <colour>",
+    "team_colour": "Wrong syntax: !mp team <username> <colour>",
+    "team_locked": "",
+    "team_refused": "Teams can only be changed in team modes and not during a round",
+    "team_done": "Moved {name} to team {Colour}",
+})
 #: subcommands that the official server has beyond the Kawata ones (docs/irc.md)
 EXTRA = ("timer", "aborttimer", "name", "removeref", "listrefs", "makeprivate")
 

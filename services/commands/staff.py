@@ -26,7 +26,8 @@ from common.db import DatabaseError
 from common.ripple import safe_username
 from constants import privileges as privs
 from services import chat, maintenance, moderation, reload, session, stop
-from services.commands import CHANNEL, Context, KAWATA, REALISTIK, RIPPLE, RIPPLE_LIKE, STACKS, WrongSyntax, command
+from services.commands import (BANCHOPY, CHANNEL, Context, KAWATA, REALISTIK, RIPPLE, RIPPLE_LIKE, STACKS, WrongSyntax,
+                               command)
 from helpers import codec
 
 if TYPE_CHECKING:
@@ -37,6 +38,8 @@ log = logging.getLogger("pep.commands.staff")
 
 #: longest silence (K: one month; O had 7 days)
 MAX_SILENCE = 2_628_000
+#: longest silence on the ripple flavour (Ripple's bot: 7 days)
+MAX_SILENCE_RIPPLE = 7 * 86400
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _ADDRESS = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}"
                       r"[A-Za-z0-9])?(?::\d{1,5})?$")
@@ -75,7 +78,10 @@ async def admin_log(ctx: Context, target_id: int, text: str) -> None:
 @command("!alert", "<message...>", privileges=privs.ADMIN_SEND_ALERTS,
          description="Sends a notification to everyone online. No reply.", stacks=STACKS)
 def alert(ctx: Context) -> None:
-    ctx.state.tokens.broadcast(codec.notification(ctx.rest))
+    packet = codec.notification(ctx.rest)
+    ctx.state.tokens.broadcast(packet)
+    if ctx.state.cluster is not None:  # every node's users (docs/cluster.md)
+        ctx.state.cluster.broadcast(packet)
 
 
 @command("!alertuser", "<user> <message...>", privileges=privs.ADMIN_SEND_ALERTS,
@@ -142,12 +148,30 @@ def kickall(ctx: Context) -> str:
 
 
 # ------------------------------------------------------------------------------------ silences
-def parse_silence(args: list[str]) -> tuple[str, int, str]:
+#: the texts of ``!silence`` that differ between the stacks: Kawata/RealistikOsu (one month at
+#: most) and Ripple (7 days at most), as their bots answer them
+SILENCE_TEXTS = {
+    "kawata": {"max": MAX_SILENCE, "too_long": "Invalid silence time. Max silence time is 1 month.",
+               "unit": "Invalid time format (s/m/h/d).", "done": "{name} has been silenced for: {reason}"},
+    "ripple": {"max": MAX_SILENCE_RIPPLE, "too_long": "Invalid silence time. Max silence time is 7 days.",
+               "unit": "Invalid time unit (s/m/h/d).",
+               "done": "{name} has been silenced for the following reason: {reason}"},
+}
+
+
+def silence_texts(flavour: str) -> dict[str, Any]:
+    """The ``!silence`` limits and texts of ``flavour`` (RealistikOsu answers as Kawata)."""
+    return SILENCE_TEXTS["ripple" if flavour == "ripple" else "kawata"]
+
+
+def parse_silence(args: list[str], flavour: str = "kawata") -> tuple[str, int, str]:
     """(target name, seconds, reason) from ``<user...> <amount> <s|m|h|d> <reason...>``.
 
     The name is every word before the first number after it (K), so names with spaces work.
-    Raises :class:`WrongSyntax` (with the reply text) for a bad amount, unit, length or reason.
+    Raises :class:`WrongSyntax` (with the reply text of ``flavour``'s bot) for a bad amount,
+    unit, length (at most :data:`MAX_SILENCE`, 7 days on Ripple) or reason.
     """
+    texts = silence_texts(flavour)
     index = next((i for i in range(1, len(args)) if args[i].isdigit()), None)
     if index is None:
         if len(args) >= 2:
@@ -158,22 +182,27 @@ def parse_silence(args: list[str]) -> tuple[str, int, str]:
         raise WrongSyntax()
     unit = args[index + 1].lower()
     if unit not in _UNITS:
-        raise WrongSyntax("Invalid time format (s/m/h/d).")
+        raise WrongSyntax(texts["unit"])
     reason = " ".join(args[index + 2:]).strip()
     if not reason:
         raise WrongSyntax("Please provide a valid reason.")
+    if len(args[index]) > 12:
+        raise WrongSyntax(texts["too_long"])
     seconds = int(args[index]) * _UNITS[unit]
-    if not 0 < seconds <= MAX_SILENCE:
-        raise WrongSyntax("Invalid silence time. Max silence time is 1 month.")
+    if not 0 < seconds <= texts["max"]:
+        raise WrongSyntax(texts["too_long"])
     return name, seconds, reason
 
 
 @command("!silence", "<user> <amount> <s|m|h|d> <reason...>", privileges=privs.ADMIN_SILENCE_USERS,
-         description="Silences a user (online or not) for at most one month.",
+         description="Silences a user (online or not) for at most one month (7 days on Ripple).",
          effect="Writes users.silence_end/silence_reason and a rap_logs row; online sessions get the silence "
                 "packets.", stacks=STACKS)
 async def silence(ctx: Context) -> str:
-    name, seconds, reason = parse_silence(ctx.args)
+    """The stack's ``!silence`` (:data:`SILENCE_TEXTS` by ``[stack] flavour``): MySQL first
+    (:func:`services.session.silence`), then the packets, then the Ripple admin log."""
+    flavour = ctx.state.repo.flavour.name
+    name, seconds, reason = parse_silence(ctx.args, flavour)
     user = await _user(ctx, name)
     if user is None:
         return f"{name}: user not found"
@@ -182,7 +211,7 @@ async def silence(ctx: Context) -> str:
     await session.silence(ctx.state, int(user["id"]), seconds, reason)
     await admin_log(ctx, int(user["id"]),
                     f'has silenced {user["username"]} for {seconds} seconds for the following reason: "{reason}"')
-    return f"{user['username']} has been silenced for: {reason}"
+    return silence_texts(flavour)["done"].format(name=user["username"], reason=reason)
 
 
 @command("!removesilence", "<user...>", privileges=privs.ADMIN_SILENCE_USERS,
@@ -231,11 +260,51 @@ def unban(ctx: Context):
     return _moderate(ctx, "unban")
 
 
-@command("!restrict", "<user...>", privileges=privs.ADMIN_BAN_USERS,
-         description="Puts a user in restricted mode (not the bot, not yourself).",
-         effect="users.privileges &= ~1, ban_datetime, peppy:ban; an online user gets the restricted notice.", stacks=STACKS)
-def restrict(ctx: Context):
-    return _moderate(ctx, "restrict")
+#: RealistikOsu's ``!restrict <user> "summary" "detail"``: the two quoted parts at the end
+_RESTRICT_REASONS = re.compile(r'^(?P<user>[^"]+?)\s+"(?P<summary>[^"]+)"\s+"(?P<detail>[^"]+)"\s*$')
+RESTRICT_NEEDS_REASONS = "Please specify both a reason and a summary for the ban."
+MAX_BAN_SUMMARY = 256
+MAX_BAN_DETAIL = 2048
+
+
+def parse_restrict(rest: str) -> tuple[str, str, str] | None:
+    """(user, summary, detail) of ``<user...> "summary" "detail"`` (RealistikOsu's syntax), or
+    None when the two quoted parts are missing. The quotes are not part of the stored texts."""
+    match = _RESTRICT_REASONS.match(rest.strip())
+    if match is None:
+        return None
+    return match["user"].strip(), match["summary"].strip(), match["detail"].strip()
+
+
+@command("!restrict", '<user...> ["summary" "detail"]', privileges=privs.ADMIN_BAN_USERS,
+         description='Puts a user in restricted mode (not the bot, not yourself). On RealistikOsu the '
+                     'quoted summary and detail are required (its ban_logs row).',
+         effect="users.privileges &= ~1, ban_datetime, ban_logs (RealistikOsu), peppy:ban; an online user "
+                "gets the restricted notice.", stacks=STACKS)
+async def restrict(ctx: Context) -> str:
+    """Kawata/Ripple: ``!restrict <user...>``. RealistikOsu: ``!restrict <user> "summary"
+    "detail"`` (its texts; the ``ban_logs`` row gets the summary and the detail, from the
+    issuer). On other flavours quoted reasons are accepted and the detail goes to the log."""
+    realistik = ctx.state.repo.flavour.name == "realistikosu"
+    parsed = parse_restrict(ctx.rest)
+    if parsed is None:
+        if realistik:
+            return RESTRICT_NEEDS_REASONS
+        return await _moderate(ctx, "restrict")
+    name, summary, detail = parsed
+    if len(summary) > MAX_BAN_SUMMARY or len(detail) > MAX_BAN_DETAIL:
+        return f"The summary may have {MAX_BAN_SUMMARY} characters and the detail {MAX_BAN_DETAIL} at most."
+    user = await _user(ctx, name)
+    if user is None:
+        return f"Could not find the user '{name}' on the server." if realistik else f"{name}: user not found"
+    user_id = int(user["id"])
+    if _is_bot(ctx, user_id) or user_id == ctx.sender.user_id:
+        return "NO!"
+    if not await moderation.restrict(ctx.state, user_id, by=ctx.sender.user_id, reason=detail, summary=summary):
+        return f"{user['username']} is already restricted."
+    if realistik:
+        return f"{user['username']} has been successfully restricted for '{summary}'"
+    return f"Bye bye {user['username']}. See you later, maybe."
 
 
 @command("!unrestrict", "<user...>", privileges=privs.ADMIN_BAN_USERS, description="Lifts a restriction.",
@@ -361,3 +430,55 @@ def rtx(ctx: Context) -> str:
     for token in tokens:
         token.enqueue(packet)
     return ":ok_hand:"
+
+
+# ------------------------------------------------------------------------------------ bancho.py
+SWITCHSERV_SYNTAX = "Invalid syntax: !switch <endpoint>"
+_TIMESPAN = re.compile(r"^(\d{1,7})([smhd]?)$")
+MIN_SHUTDOWN_DELAY = 15
+#: restart packet this long before a delayed !shutdown stops the server (seconds)
+SHUTDOWN_WARNING = 5
+
+
+def parse_timespan(text: str) -> int | None:
+    """Seconds of a bancho.py timespan (``90``, ``30s``, ``5m``, ``2h``, ``1d``), or None."""
+    match = _TIMESPAN.match(text.strip().lower())
+    if match is None:
+        return None
+    return int(match[1]) * _UNITS[match[2] or "s"]
+
+
+@command("!switchserv", "[address]", privileges=privs.ADMIN_MANAGE_SERVERS, stacks=(BANCHOPY,),
+         description="Tells your own tournament client to switch to another server (packet 107).")
+def switchserv(ctx: Context) -> str:
+    """bancho.py's ``!switchserv``: 107 to the sender's session (``host[:port]`` checked)."""
+    if len(ctx.args) != 1 or not _ADDRESS.match(ctx.args[0]):
+        return SWITCHSERV_SYNTAX
+    ctx.sender.enqueue(codec.switch_tournament_server(ctx.args[0]))
+    return "Have a nice journey.."
+
+
+@command("!shutdown", "[delay] [reason...]", privileges=privs.ADMIN_MANAGE_SERVERS, stacks=(BANCHOPY,),
+         description="Stops the server gracefully: now (as SIGTERM), or after a delay (15 s to 1 h: 30s, 5m, 1h) "
+                     "with an optional reason notified to everyone.")
+def shutdown(ctx: Context) -> str:
+    """bancho.py's ``!shutdown`` through the server's own stops: without arguments
+    :func:`services.stop.request_stop` (what SIGTERM does: sessions are kept for the next
+    start when ``[sessions] handover`` is on); with a delay :func:`services.stop.schedule_shutdown`
+    (the restart packet 5 s before the stop; new logins are refused meanwhile, as for
+    ``!system shutdown``). A reason is notified to everyone at once."""
+    if not ctx.args:
+        stop.request_stop(ctx.state, False, reason=f"!shutdown by {ctx.sender.username}")
+        return "Process killed"
+    delay = parse_timespan(ctx.args[0])
+    if not delay:
+        return "Invalid timespan."
+    if delay < MIN_SHUTDOWN_DELAY:
+        return f"Minimum delay is {MIN_SHUTDOWN_DELAY} seconds."
+    if delay > stop.MAX_SCHEDULE:
+        return "Maximum delay is 1 hour."
+    reason = ctx.rest[len(ctx.args[0]):].strip()
+    alert = f"The server will shutdown in {ctx.args[0]}.\n\nReason: {reason}" if reason else None
+    stop.schedule_shutdown(ctx.state, False, message=alert, send_after=delay - SHUTDOWN_WARNING,
+                             delay=SHUTDOWN_WARNING)
+    return "Enqueued shutdown."

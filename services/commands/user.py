@@ -55,27 +55,53 @@ def faq(ctx: Context) -> str | None:
 
 
 # ------------------------------------------------------------------------------------ !help
-HELP_PAGE_SIZE = 10
+#: commands per page of Kawata's and RealistikOsu's paged list
+HELP_PAGE_SIZE = 5
+HELP_HEADER = "--- {page} of {pages} pages of commands currently available on {server}! ---"
+HELP_SYNTAX_HINT = "You can check syntax of individual command using !syntax <command eg. !help>"
+#: Ripple's static answer (its bot linked a documentation page of the website)
+HELP_RIPPLE = "Click (here)[{url}] for {bot}'s full command list"
+
+
+def help_url(state) -> str:
+    """The page Ripple's ``!help`` links to: ``[bot] help_url``, else ``{[bot] website}/doc/4``
+    (hanayo's documentation page of the commands), else "" (no page known)."""
+    url = (state.cfg.bot.help_url or "").strip()
+    if url:
+        return url
+    base = (state.cfg.bot.website or "").strip().rstrip("/")
+    return f"{base}/doc/4" if base else ""
 
 
 @command("!help", "[page]", private_reply=True,
-         description="Lists the commands you may use, by PM, 10 per page.", stacks=STACKS)
-def help_(ctx: Context) -> list[str]:
-    """Only the commands the sender may use (their privileges, and for ``!mp`` the match they
-    referee), answered by PM so that channels stay readable."""
-    usable = usable_commands(ctx.state, ctx.sender, ctx.channel)
+         description="Lists the commands you may use, by PM: 5 per page (Kawata, RealistikOsu), or a link "
+                     "to the website's command list (Ripple).", stacks=STACKS)
+def help_(ctx: Context) -> list[str] | str:
+    """Ripple flavour: Ripple's one-line link to the command list page (:func:`help_url`; without
+    a known page, the paged list). Otherwise Kawata's (and RealistikOsu's) paged list: only the
+    commands the sender may use, 5 per page, ``{n}. - {usage} - {description}`` under the header
+    ``--- {page} of {pages} pages of commands currently available on {server}! ---``, the
+    ``!syntax`` hint on page 1. A page that is not a number means page 1 (K); a number out of
+    range gets ``Invalid page number (1-{pages})``. Always by PM, so channels stay readable."""
+    state = ctx.state
+    if state.repo.flavour.name == "ripple":
+        url = help_url(state)
+        if url:
+            return HELP_RIPPLE.format(url=url, bot=ctx.bot_name)
+    usable = usable_commands(state, ctx.sender, ctx.channel)
     pages = max(1, math.ceil(len(usable) / HELP_PAGE_SIZE))
     page = 1
-    if ctx.args:
-        if not ctx.args[0].isdigit() or not 1 <= int(ctx.args[0]) <= pages:
-            return [f"Invalid page number (1-{pages})"]
+    if ctx.args and ctx.args[0].isdigit():
+        if len(ctx.args[0]) > 6 or not 1 <= int(ctx.args[0]) <= pages:
+            return f"Invalid page number (1-{pages})"
         page = int(ctx.args[0])
-    lines = [f"--- Commands you can use (page {page} of {pages}) ---"]
-    for cmd in usable[(page - 1) * HELP_PAGE_SIZE: page * HELP_PAGE_SIZE]:
+    lines = [HELP_HEADER.format(page=page, pages=pages, server=state.cfg.stack.server_name)]
+    first = (page - 1) * HELP_PAGE_SIZE
+    for number, cmd in enumerate(usable[first: first + HELP_PAGE_SIZE], first + 1):
         usage = f"{cmd.name} {cmd.syntax}".rstrip()
-        lines.append(f"{usage} - {cmd.description}" if cmd.description else usage)
-    if pages > 1 and page < pages:
-        lines.append(f"Type !help {page + 1} for the next page.")
+        lines.append(f"{number}. - {usage} - {cmd.description or 'No description available.'}")
+    if page == 1:
+        lines.append(HELP_SYNTAX_HINT)
     return lines
 
 

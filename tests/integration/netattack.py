@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+from typing import Sequence
 
 from tests import client as C
 
@@ -71,22 +72,24 @@ def login_timed(url: str, name: str, password: str = "password", headers: dict |
     return result.user_id, time.monotonic() - started
 
 
-def open_idle(port: int, count: int, source: str = "127.0.0.2", partial: bytes = b"", timeout: float = 0.3,
-              deadline: float = 10.0) -> list[socket.socket]:
-    """Open up to ``count`` connections from ``source`` (within ``deadline`` seconds) and leave
-    them idle (after sending ``partial``, e.g. half a header for a slowloris). Connections that
+def open_idle(port: int, count: int, source: str | Sequence[str] = "127.0.0.2", partial: bytes = b"",
+              timeout: float = 0.3, deadline: float = 10.0, partial_every: int = 1) -> list[socket.socket]:
+    """Open up to ``count`` connections from ``source`` (one address, or several used in turn)
+    within ``deadline`` seconds and leave them idle, after sending ``partial`` (e.g. half a
+    header for a slowloris) on every ``partial_every``-th one (1: all). Connections that
     cannot be opened are skipped; returns the open sockets (the caller closes them)."""
+    sources = [source] if isinstance(source, str) else list(source)
     socks = []
     stop_at = time.monotonic() + deadline
-    for _ in range(count):
+    for i in range(count):
         if time.monotonic() > stop_at:
             break
         s = socket.socket()
         s.settimeout(timeout)
         try:
-            s.bind((source, 0))
+            s.bind((sources[i % len(sources)], 0))
             s.connect(("127.0.0.1", port))
-            if partial:
+            if partial and i % partial_every == partial_every - 1:
                 s.sendall(partial)
         except OSError:
             s.close()

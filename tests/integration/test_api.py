@@ -16,6 +16,7 @@ import pytest
 import requests
 
 from tests import client as C
+from tests.waiting import past_logout_grace
 
 HTML = "text/html; charset=UTF-8"
 JSON = "application/json; charset=UTF-8"  # the endpoints with player text (docs/security.md)
@@ -75,7 +76,7 @@ def test_is_online(server):
 
 def test_is_online_turns_false_after_logout(server):
     c = server.connect()
-    time.sleep(1.2)
+    past_logout_grace(c)
     c.send(C.logout())
     assert_v1(get(server, "/api/v1/isOnline", {"id": c.user_id}), 200,
               {"message": "ok", "result": False, "status": 200})

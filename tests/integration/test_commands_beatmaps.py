@@ -17,6 +17,7 @@ import pytest
 
 from tests import client as C
 from tests.integration.test_commands import ask, connect, sentinel, wait_bot
+from tests.waiting import Subscription, subscribe
 
 MANAGE_BEATMAPS = 256
 
@@ -46,23 +47,9 @@ def np(client, bot: str, beatmap_id: int) -> None:
     ask(client, bot, f"\x01ACTION is playing [https://osu.ppy.sh/b/{beatmap_id} Some - Map [X]]\x01")
 
 
-class Subscriber:
-    def __init__(self, server, channel: str) -> None:
-        self.ps = server.redis.raw.pubsub(ignore_subscribe_messages=True)
-        self.ps.subscribe(server.redis.key(channel))
-        time.sleep(0.2)
-
-    def messages(self, wait: float = 1.5) -> list[str]:
-        out = []
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            m = self.ps.get_message(timeout=0.1)
-            if m and m["type"] == "message":
-                out.append(m["data"] if isinstance(m["data"], str) else m["data"].decode())
-        return out
-
-    def close(self) -> None:
-        self.ps.close()
+def Subscriber(server, channel: str) -> Subscription:  # noqa: N802 (used like the class it was)
+    """A subscription to the server's ``channel`` (unprefixed), confirmed before it returns."""
+    return subscribe(server.redis.raw, server.redis.key(channel))
 
 
 class Hook:
@@ -134,7 +121,7 @@ def test_map_set_writes_publishes_announces_and_calls_the_webhook(server, start_
         assert [(r["ranked"], r["ranked_status_freezed"], r["rankedby"]) for r in rows] == \
             [(5, 1, str(staff.user.id))] * 3
         assert server.db.scalar("SELECT ranked FROM beatmaps WHERE beatmapset_id=%s", (other_set,)) == 0
-        assert sorted(sub.messages()) == sorted(md5s)
+        assert sorted(sub.messages(1.5)) == sorted(md5s)
         text = wait_bot(watcher, bot, target="#announce")
         assert text == (f"[https://example.test/u/{staff.user.id} {staff.user.name}] has loved the beatmap set "
                         f"[https://example.test/b/{ids[1]} Artist - Song {set_id}]")

@@ -14,6 +14,7 @@ import time
 import pytest
 
 from tests import client as C
+from tests.waiting import holds_for, past_logout_grace
 from tests.integration import test_multiplayer_common as M
 from tests.integration.test_commands import (ask, assert_no_reply, connect, is_bot_message, more_bot_lines, say,
                                              wait_bot)
@@ -232,8 +233,7 @@ def test_start_force_countdown_abort(server, start_server, bot):
     C.wait_for(ref, lambda p: p.id == C.MATCH_UPDATE and p.value.id == match_id
                and int(p.value.slots[seat].status) == 8, description="ready after the abort")
     assert mp_ask(ref, bot, "!mp start 9999") == "The countdown can be at most 600 seconds."
-    time.sleep(1.2)
-    assert not latest(ref, match_id).in_progress
+    holds_for(lambda: not latest(ref, match_id).in_progress, duration=1.2, what="no start after a refused countdown")
 
 
 def test_who_may_referee(server, start_server, bot):
@@ -267,7 +267,7 @@ def test_who_may_referee(server, start_server, bot):
     res = tourney_client.login(tourney.user.name, "password", version="b20250306.2tourney")
     assert res.user_id == tourney.user_id
     tourney.send(C.logout())  # keep only the tournament client
-    time.sleep(1.1)
+    past_logout_grace(tourney)
     tourney.send(C.logout())
     tourney_client.drain(rounds=1)
     tourney_client.send(C.private_message(bot, f"!mp join {match_id}"))

@@ -198,7 +198,8 @@ def test_silence_admin_log_on_ripple(server, start_server, bot):
     srv = start_server({"PEP_STACK_FLAVOUR": "ripple"})
     staff = connect(server, 3 | SILENCE, on=srv)
     target = server.new_user()
-    assert ask(staff, bot, f"!silence {target.name} 30 s rude words") == f"{target.name} has been silenced for: rude words"
+    assert ask(staff, bot, f"!silence {target.name} 30 s rude words") == \
+        f"{target.name} has been silenced for the following reason: rude words"
     row = server.db.one("SELECT * FROM rap_logs WHERE userid=%s ORDER BY id DESC LIMIT 1", (staff.user_id,))
     assert row is not None
     assert row["text"] == f'has silenced {target.name} for 30 seconds for the following reason: "rude words"'

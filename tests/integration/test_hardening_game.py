@@ -16,6 +16,7 @@ import time
 import requests
 
 from tests import client as C
+from tests.waiting import holds_for, wait_until
 from tests.client import BanchoClient
 from tests.integration.test_multiplayer_common import create, join, updates
 
@@ -191,8 +192,7 @@ def test_a_silence_written_by_the_api_applies_on_peppy_ban(server):
     # an unrelated peppy:ban (privileges unchanged, same silence) announces nothing again
     b.drain(rounds=1)
     server.redis.publish("peppy:ban", str(a.user_id))
-    time.sleep(0.5)
-    assert not C.of(b.poll(), C.USER_SILENCED)
+    holds_for(lambda: not C.of(b.poll(), C.USER_SILENCED), duration=0.5, what="no second 94")
 
 
 # ------------------------------------------------------------------------------------ item 10
@@ -277,10 +277,15 @@ def test_error_reports_are_cut_cleaned_and_rate_limited(server):
     evil = "boom\r\x1b[2J\x1b]0;pwned\x07 forged line\n" + "x" * 2000
     for _ in range(3):
         c.send_raw(C.error_report(evil) * 100)
-    time.sleep(0.3)
-    with open(server.log_path, "rb") as f:
-        f.seek(start)
-        appended = f.read()
+
+    def appended_lines() -> bytes:
+        with open(server.log_path, "rb") as f:
+            f.seek(start)
+            return f.read()
+
+    # the reports are logged while the polls are handled; wait for the three lines to reach the file
+    wait_until(lambda: appended_lines().count(f"client error report user={c.user_id}:".encode()) >= 3, what="3 log lines")
+    appended = appended_lines()
     lines = [ln for ln in appended.split(b"\n") if f"client error report user={c.user_id}:".encode() in ln]
     size = sum(len(ln) for ln in lines)
     print(f"\n300 error reports of {len(evil)} characters: {len(lines)} log line(s), {size} bytes")

@@ -19,6 +19,7 @@ from tests.client import BanchoClient
 from tests.conftest import PYTHON, REPO, ServerProcess
 from tests.integration.test_outages import _clean_redis, _env, _login, local_database  # noqa: F401
 from tests.services import PrivateMariaDB, PrivateRedis
+from tests.waiting import wait_until
 
 
 def _cli(env: dict[str, str], *args: str) -> None:
@@ -103,7 +104,8 @@ def test_frozen_redis_does_not_hold_logins(tmp_path, local_database):  # noqa: F
         print(f"login with Redis frozen: reply {reply} after {seconds:.2f} s")
         assert reply is not None and reply > 0, packets
         assert seconds < 2.5
-        time.sleep(2.5)  # the health check has noticed by now: no wait at all
+        # once the health check has noticed (its warning is in the log), logins do not wait at all
+        wait_until(lambda: "Redis is unreachable" in server.log_text(), timeout=15, what="the health check noticing")
         reply, seconds, _ = _timed_login(server.url, "rhung_c")
         print(f"login with Redis frozen, noticed: reply {reply} after {seconds:.2f} s")
         assert reply is not None and reply > 0 and seconds < 1.0

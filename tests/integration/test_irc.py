@@ -10,6 +10,7 @@ import pytest
 import requests
 
 from tests import client as C
+from tests.waiting import past_logout_grace, wait_until
 from tests.irc_client import IrcUser, RawIrc
 
 
@@ -153,7 +154,7 @@ def test_channel_chat_both_ways_joins_parts_quits(server, irc_users):
     u.wait(lambda e: e.type == "part" and e.source == game.user.name)
     game.send(C.channel_join("#osu"))
     u.wait(lambda e: e.type == "join" and e.source == game.user.name)
-    time.sleep(1.1)  # past [sessions] logout_grace (1 s in tests): a logout right after login is ignored
+    past_logout_grace(game)  # a logout right after login is ignored
     game.send(C.logout())
     u.wait(lambda e: e.type == "quit" and e.source == game.user.name)
 
@@ -268,13 +269,8 @@ def test_bad_input(server):
         assert raw.closed()
     finally:
         raw.close()
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        r = requests.get(server.url + "api/v1/isOnline", params={"id": user.id}, timeout=5)
-        if r.json()["result"] is False:
-            break
-        time.sleep(0.05)
-    assert r.json()["result"] is False
+    wait_until(lambda: requests.get(server.url + "api/v1/isOnline", params={"id": user.id}, timeout=5).json()["result"]
+               is False, timeout=10, what="the flooder offline")
 
 
 def test_idle_ping_timeout_and_send_queue(start_server):

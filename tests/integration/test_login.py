@@ -11,6 +11,7 @@ import pytest
 import requests
 
 from tests import client as C
+from tests.waiting import past_logout_grace
 
 KAWATA_FULL_PERMS = 136104116219  # a Kawata admin preset (docs/schema.md §2.3)
 PENDING = 1048576
@@ -289,7 +290,7 @@ def test_online_users_counter(server):
     server.client().login(user.name, "wrong")
     assert server.settled_online_users() == before + 1
     # logout (after the grace period) counts down
-    time.sleep(1.1)
+    past_logout_grace(c2)
     c2.send(C.logout())
     assert server.wait_online_users(before) == before
 

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from tests import client as C
-from tests.waiting import subscribed
+from tests.waiting import past_logout_grace, subscribed
 from tests.integration.test_multiplayer_common import (
     LOCKED, NO_MAP, NOT_READY, OPEN, PLAYING, READY, SETUP_STATUSES, create, current, drain_all, has,
     last_update, nothing, poll_all, setup_match, update_packets, updates,
@@ -552,7 +552,7 @@ def test_s46_referee_abort(server):
 
 def test_s47_disconnect_mid_round(server):
     match_id, (a, b, c, lobby) = loaded_s40(server)
-    time.sleep(1.1)  # the logout grace of the test server is 1 s
+    past_logout_grace(b)
     b.send(C.logout())
     pa = a.poll()
     u = last_update(pa, match_id)

@@ -10,9 +10,8 @@ import math
 import time
 
 from tests import client as C
-from tests.waiting import holds_for, wait_until
+from tests.waiting import holds_for, past_logout_grace, wait_until
 
-LOGOUT_GRACE = 1.0  # PEP_SESSIONS_LOGOUT_GRACE of the test servers
 
 
 def presence_of(packets, user_id):
@@ -38,8 +37,8 @@ def wait_own_stats(client, predicate=lambda s: True, timeout=5.0):
 
 
 def wait_past_grace(client):
-    """Sleep until ``client``'s session is older than the logout grace period."""
-    time.sleep(LOGOUT_GRACE + 0.3)
+    """Return once ``client``'s session is older than the logout grace period."""
+    past_logout_grace(client)
 
 
 # --------------------------------------------------------------------------------------------
@@ -196,7 +195,7 @@ def test_logout_within_grace_is_ignored(server):
     assert not quits_of(b_packets, a.user_id)
     # A is still online and visible
     assert presence_of(b.send(C.presence_request([a.user_id])), a.user_id)
-    time.sleep(LOGOUT_GRACE)
+    past_logout_grace(a)  # the ignored logout stays ignored once the grace is over
     assert not C.of(a.poll(), C.RESTART)
 
 
@@ -342,9 +341,58 @@ def test_restricted_user_s74(server):
     assert extra in C.values(packets, C.CHANNEL_JOIN_SUCCESS)
 
     # R logs out: A gets no 12 for R (sentinel: S logs out afterwards)
-    time.sleep(LOGOUT_GRACE + 0.3)
+    past_logout_grace(rc, s)
     rc.send(C.logout())
     assert C.of(rc.poll(), C.RESTART)
     s.send(C.logout())
     C.wait_for(a, lambda p: p.id == C.USER_LOGOUT and p.value.user_id == s.user_id)
     assert not quits_of(a.received, ruser.id), "no USER_LOGOUT for restricted users (FIX)"
+
+
+# --------------------------------------------------------------------------------------------
+# the login reply's presences (the token list's cached block, objects/tokenlist.py)
+# --------------------------------------------------------------------------------------------
+def login_presences(server):
+    """Log a new user in; returns (client, {user id: [its 83 in the login reply]})."""
+    c = server.client()
+    user = server.new_user()
+    res = c.login(user.name, user.password)
+    assert res.user_id == user.id, res.packets
+    shown: dict[int, list] = {}
+    for p in C.values(res.packets, C.USER_PRESENCE):
+        shown.setdefault(p.user_id, []).append(p)
+    return c, shown
+
+
+def test_login_reply_follows_logins_logouts_status_and_restriction(server):
+    """Every login reply shows who is online now: each later login sees a user who logged in,
+    a mode change, a logout, a restriction and a lift, and lists every user once."""
+    a = server.connect()
+    _, shown = login_presences(server)  # builds the cached block
+    assert [p.mode for p in shown[a.user_id]] == [0]
+    assert all(len(v) == 1 for v in shown.values()), "one 83 per user"
+    b = server.connect()  # logged in after the block was built
+    _, shown = login_presences(server)
+    assert b.user_id in shown and a.user_id in shown
+    a.send(C.change_action(0, "", "", 0, 2, 0))  # catch the beat: the presence carries the mode
+    wait_own_stats(a, lambda s: s.mode == 2)
+    _, shown = login_presences(server)
+    assert [p.mode for p in shown[a.user_id]] == [2]
+    # B logs out (past the grace period), then is restricted and unrestricted while online again
+    wait_past_grace(b)
+    b.send(C.logout())  # answered after the session is gone
+    assert b.user_id not in login_presences(server)[1]
+    b2 = server.client()
+    assert b2.login(b.user.name, b.user.password).user_id == b.user_id
+    _, shown = login_presences(server)
+    assert b.user_id in shown
+    server.db.execute("UPDATE users SET privileges=2 WHERE id=%s", (b.user_id,))
+    server.redis.publish("peppy:ban", str(b.user_id))
+    C.wait_for(b2, lambda p: p.id == C.ACCOUNT_RESTRICTED, description="104")
+    _, shown = login_presences(server)
+    assert b.user_id not in shown and a.user_id in shown
+    server.db.execute("UPDATE users SET privileges=3 WHERE id=%s", (b.user_id,))
+    server.redis.publish("peppy:ban", str(b.user_id))
+    C.wait_for(a, lambda p: p.id == C.USER_PRESENCE and p.value.user_id == b.user_id, description="83 of B")
+    _, shown = login_presences(server)
+    assert len(shown[b.user_id]) == 1 and len(shown[a.user_id]) == 1

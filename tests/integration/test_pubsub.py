@@ -17,9 +17,8 @@ import time
 import pytest
 
 from tests import client as C
-from tests.waiting import holds_for, wait_until
+from tests.waiting import holds_for, past_logout_grace, wait_until
 
-LOGOUT_GRACE = 1.0  # PEP_SESSIONS_LOGOUT_GRACE of the test servers
 KAWATA_FULL_PERMS = 136104116219  # an admin preset of the kawata flavour (docs/schema.md §2.3)
 TOURNEY_VERSION = "b20250306.2tourney"
 TOURNAMENT_STAFF = 2097152
@@ -241,7 +240,7 @@ def test_change_username_while_playing_is_deferred_until_logout(server):
     assert not C.of(since(c, start), C.LOGIN_REPLY), "a playing user must not be kicked"
     assert user_row(server, c.user_id)["username"] == old
     # logout: the server republishes the pending rename to itself
-    time.sleep(LOGOUT_GRACE + 0.2)
+    past_logout_grace(c)
     c.send(C.logout())
     wait_until(lambda: user_row(server, c.user_id)["username"] == new, what="rename at logout")
     wait_until(lambda: not server.redis.exists(f"ripple:change_username_pending:{c.user_id}"),
@@ -518,7 +517,7 @@ def test_online_users_is_exact(start_server, server):
     assert srv.wait_online_users(3) == 3
     pub(srv, "peppy:disconnect", {"userID": a.user_id, "reason": ""})
     assert srv.wait_online_users(2) == 2, "a kicked session no longer counts"
-    time.sleep(LOGOUT_GRACE + 0.2)
+    past_logout_grace(b)
     b.send(C.logout())
     assert srv.wait_online_users(1) == 1
 
@@ -531,7 +530,7 @@ def test_session_ips_follow_the_sessions(server):
     t2 = server.login(user, version=TOURNEY_VERSION, headers={"X-Real-IP": "10.2.2.2"})
     assert wait_until(lambda: server.redis.smembers(key) == {"10.1.1.1", "10.2.2.2"}, what="both IPs")
     assert "None" not in server.redis.smembers(key)
-    time.sleep(LOGOUT_GRACE + 0.2)
+    past_logout_grace(game, t1, t2)
     game.send(C.logout())
     assert wait_until(lambda: server.redis.smembers(key) == {"10.2.2.2"}, what="game IP removed")
     t1.send(C.logout())  # another session still has this IP: it stays

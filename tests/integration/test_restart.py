@@ -199,7 +199,7 @@ def test_sigusr2_hands_every_session_to_the_new_process(server, start_server, bo
     new_pid = None
     try:
         with Poller(world) as poller:
-            time.sleep(0.3)
+            wait_until(lambda: poller.polls >= 3, what="polls before the signal")
             os.kill(old_pid, signal.SIGUSR2)
             wait_until(lambda: srv.proc.proc.poll() is not None, timeout=60, what="the old process to exit")
             assert srv.proc.proc.returncode == 0
@@ -337,7 +337,7 @@ def test_sigterm_and_start_within_the_window_keep_every_session(server, activate
     srv = activated()
     world = World(server, srv, bot)
     with Poller(world) as poller:
-        time.sleep(0.3)
+        wait_until(lambda: poller.polls >= 3, what="polls before the signal")
         os.kill(srv.proc.proc.pid, signal.SIGTERM)
         assert srv.proc.proc.wait(timeout=20) == 0
         log = srv.log_text()
