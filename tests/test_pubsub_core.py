@@ -229,3 +229,28 @@ def test_reload_settings_adds_channels_and_tells_everyone():
         packets = received(a)
         assert C.values(packets, C.MAIN_MENU_ICON) == ["img|url"] and C.of(packets, C.CHANNEL_INFO_END)
         assert "#new" in [i.name for i in C.values(packets, C.CHANNEL_INFO)]
+
+
+def test_catch_up_applies_what_changed_while_disconnected(caplog):
+    """After a reconnect of the listener: privileges and silences re-read for the online users
+    (not the bot), applied where they differ, counted and logged."""
+    world, (a, b, c) = world_with("Alice", "Bob", "Carol")
+    asked = []
+    soon = int(time.time()) + 300
+
+    async def privileges_and_silences(user_ids):
+        asked.append(list(user_ids))
+        return {a.user_id: (3, 0),  # unchanged
+                b.user_id: (3, soon),  # silenced meanwhile
+                c.user_id: (2, 0),  # restricted meanwhile
+                4242: (3, soon)}  # went offline since
+
+    world.repo.privileges_and_silences = privileges_and_silences
+    world.repo.users[c.user_id]["privileges"] = 2
+    with caplog.at_level(logging.INFO, logger="pep.pubsub"):
+        assert run_async(h.catch_up(world.state)) == 2
+    assert asked == [sorted([a.user_id, b.user_id, c.user_id])]
+    assert b.silence_end == soon and a.silence_end == 0 and c.restricted and not a.restricted
+    assert "pub/sub catch-up: 3 online user(s) checked, 2 change(s) applied" in [r.getMessage() for r in caplog.records]
+    only_bot = World(repo=True)
+    assert run_async(h.catch_up(only_bot.state)) == 0  # nobody online but the bot: no query
