@@ -121,9 +121,10 @@ def build_services(state) -> None:
     """Attach the runtime objects to ``state``: the bot's commands (``state.bot_hooks``), the
     pub/sub listener (``state.listener``) and the background services in start order
     (``state.services``: loops, match janitor, pub/sub listener, the match-event lines, the IRC
-    gateway (docs/irc.md); stopped in reverse)."""
+    gateway (docs/irc.md), the TCP listener of the 2012-2013 builds (docs/operations.md "The TCP
+    listener"); stopped in reverse)."""
     from services import commands as bot_commands
-    from handlers import irc
+    from handlers import irc, tcp
     from services import loops, match_cleanup, match_events, pubsub, pubsub_handlers
 
     bot_commands.install(state)
@@ -138,7 +139,7 @@ def build_services(state) -> None:
         services.append(state.cluster)
     state.listener = pubsub.Listener(state, pubsub_handlers.SUBSCRIPTIONS, on_reconnect=pubsub_handlers.catch_up)
     state.services = services + [loops.Loops(state), match_cleanup.MatchJanitor(state), state.listener,
-                      match_events.MatchEvents(state), irc.Gateway(state)]
+                      match_events.MatchEvents(state), irc.Gateway(state), tcp.TcpListener(state)]
 
 
 async def serve(cfg: config_module.Config):

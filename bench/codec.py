@@ -13,6 +13,12 @@ Same inputs, same process, one core (the load core; no server runs). Three workl
   notification, own 83 + 11, two 64, four 65, 89, 72 (20 friends), 76, 92 and the 83 of 128
   other online users, every packet encoded from scratch. chio gets prebuilt chio objects.
 * **encode_match**: one 16-slot match update (26): 10 players, freemod with per-slot mods.
+* **broadcast** (informational, issue 15): one chat line (7) to a channel of 1,000 sessions,
+  encoded and appended to every queue: ``modern`` = every session on the newest build with
+  ``fan_out`` (encode once); ``layouts_modern`` = the same audience through
+  ``Stream.broadcast_layouts`` (what a channel does now); ``layouts_mixed`` = 1,000 sessions spread over four
+  builds (b20250306, b20160404, b20130816, b20121203; two message variants, so two encodings).
+  Each figure includes emptying the 1,000 queues afterwards (the same cost in all three).
 
 Outputs are checked byte-for-byte against chio before timing. Each timing is the best of 7
 repeats (the minimum is the least disturbed by other processes). Targets: compiled >= 10x chio
@@ -185,6 +191,45 @@ def build_inputs():
                                  match_ours=match_ours, decode_chio=decode_chio)
 
 
+def broadcast_workloads() -> dict:
+    """The three broadcast figures (see the module docstring): name -> callable."""
+    from helpers import codec as c
+    from helpers.layout import MESSAGE
+    from objects.stream import Stream, fan_out
+    from objects.token import Token
+
+    def audience(builds: list[int]) -> Stream:
+        stream = Stream("#osu")
+        for i in range(1000):
+            stream.add(Token(10_000 + i, f"u{i}", f"u{i}", 3, version=builds[i % len(builds)], max_queue=1 << 40))
+        return stream
+
+    modern_stream = audience([20250306])
+    mixed_stream = audience([20250306, 20160404, 20130816, 20121203])
+    modern = list(modern_stream.members.values())
+    text = "anyone up for a multi? 5* farm maps, no hd"
+
+    def clear(tokens: list) -> None:
+        for t in tokens:
+            t.queue.clear()
+            t.queued = 0
+
+    def once() -> None:
+        fan_out(modern, c.message("sender", text, "#osu", 5))
+        clear(modern)
+
+    def per_layout(stream: Stream):
+        tokens = list(stream.members.values())
+
+        def run() -> None:
+            stream.broadcast_layouts(lambda lay: c.message("sender", text, "#osu", 5, lay), MESSAGE)
+            clear(tokens)
+        return run
+
+    return {"broadcast.modern": once, "broadcast.layouts_modern": per_layout(modern_stream),
+            "broadcast.layouts_mixed": per_layout(mixed_stream)}
+
+
 def decode_ours(c, body: bytes) -> list:
     """What handlers/main.py + the events do with a poll body, codec part only."""
     frames, problems = c.read_frames(body, 1024, 1 << 16)
@@ -272,6 +317,8 @@ def main() -> int:
             continue
         report.check(f"{name}.vs_chio", t_x / t_c, CHIO_TARGET)
         report.check(f"{name}.vs_interpreted", t_i / t_c, INTERPRETED_TARGET)
+    for name, fn in broadcast_workloads().items():
+        report.figure(f"{name}_us", best_time(fn, args.seconds, args.repeat) * 1e6, "us", "{:.1f}")
     return report.finish()
 
 

@@ -13,7 +13,7 @@ from helpers.codec import PacketError
 def handle(state, token, payload: bytes) -> None:
     """Create a match from the struct, or answer 37 (malformed struct, bad name, restricted, silenced)."""
     try:
-        data = codec.read_match(payload)
+        data = codec.read_match(payload, token.layout)
     except PacketError:
         token.enqueue(codec.match_join_fail())  # never leave the client waiting
         raise

@@ -11,4 +11,4 @@ from helpers import codec
 
 def handle(state, token, payload: bytes) -> None:
     """Host only: new password, 91 to the members, updates."""
-    multiplayer.change_password(state, token, codec.read_match(payload).password)
+    multiplayer.change_password(state, token, codec.read_match(payload, token.layout).password)

@@ -11,4 +11,4 @@ from helpers import codec
 
 def handle(state, token, payload: bytes) -> None:
     """Host only: apply the host-editable fields of the struct."""
-    multiplayer.change_settings(state, token, codec.read_match(payload))
+    multiplayer.change_settings(state, token, codec.read_match(payload, token.layout))

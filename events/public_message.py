@@ -9,6 +9,6 @@ from helpers import codec
 
 def handle(state, token, payload: bytes) -> None:
     """Send the message to the channel through the chat pipeline (docs/rules.md §6.2)."""
-    _, content, target, _ = codec.read_message(payload)
+    _, content, target, _ = codec.read_message(payload, token.layout)
     if target.startswith("#"):
         chat.send_message(state, token, target, content)

@@ -13,7 +13,7 @@ MAX_AWAY = 256
 
 def handle(state, token, payload: bytes) -> None:
     """Store or clear the away text (at most 256 characters) and confirm it."""
-    _, content, _, _ = codec.read_message(payload)
+    _, content, _, _ = codec.read_message(payload, token.layout)
     if not chat.message_like_allowed(state, token):
         return
     chat.count_message_like(state, token)  # shares the spam limit (docs/security.md)

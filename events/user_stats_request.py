@@ -15,4 +15,4 @@ def handle(state, token, payload: bytes) -> None:
             continue
         other = state.tokens.user(user_id)
         if other is not None and not other.restricted:
-            token.enqueue(other.stats_packet())
+            token.enqueue(other.stats_packet(token.layout))

@@ -28,6 +28,7 @@ Readers never trust the input: anything short or malformed raises
 """
 
 import operator
+import re
 import struct
 
 try:
@@ -70,7 +71,8 @@ __all__ = [
     "privileges", "friends_list", "protocol_version", "main_menu_icon",
     "match_player_skipped", "user_presence", "restart", "match_invite", "channel_info_end",
     "match_change_password", "silence_end", "user_silenced", "user_presence_single",
-    "presence_bundle", "dms_blocked", "target_silenced", "version_update_forced",
+    "presence_bundle", "dms_blocked", "user_quit_stats", "convert_score_frame",
+    "convert_frame_bundle", "legacy_links", "target_silenced", "version_update_forced",
     "switch_server", "account_restricted", "rtx", "match_abort", "switch_tournament_server",
 ]
 
@@ -387,12 +389,14 @@ def _str_packet(packet_id: cython.int, s) -> bytes:
 
 
 @cython.cfunc
-def _message_packet(packet_id: cython.int, sender, content, target, sender_id) -> bytes:
+def _message_packet(packet_id: cython.int, sender, content, target, sender_id,
+                    layout=None) -> bytes:
     w: _Writer = _writer(packet_id, 64)
     w.string(sender)
     w.string(content)
     w.string(target)
-    w.i32(sender_id)
+    if layout is None or layout.message_sender_id:
+        w.i32(sender_id)
     return w.finish()
 
 
@@ -647,17 +651,20 @@ def read_str(payload) -> str:
     return _reader(payload).string()
 
 
-def read_message(payload):
+def read_message(payload, layout=None):
     """Message (packets 1, 25, 82; section 4.4): ``str sender, str content, str target,
     i32 sender_id``.
 
     Returns ``(sender, content, target, sender_id)``; sender/sender_id are what the
-    client sent (unreliable).  Raises PacketError if short or malformed.
+    client sent (unreliable).  Raises PacketError if short or malformed.  ``layout``
+    (None = modern): builds before b20121225 send no ``sender_id`` (read as 0).
     """
     r: _Reader = _reader(payload)
     sender = r.string()
     content = r.string()
     target = r.string()
+    if layout is not None and not layout.message_sender_id:
+        return sender, content, target, 0
     return sender, content, target, r.i32()
 
 
@@ -796,7 +803,7 @@ class MatchData:
         return f"MatchData({fields})"
 
 
-def read_match(payload) -> MatchData:
+def read_match(payload, layout=None) -> MatchData:
     """Match struct (packets 31 create, 41 change settings, 90 change password; section 4.6).
 
     Streaming reader: ``u16 id, u8 in_progress, u8 type, u32 mods, str name,
@@ -805,7 +812,14 @@ def read_match(payload) -> MatchData:
     u8 scoring_type, u8 team_type, u8 freemod, [u32[16] slot mods if freemod],
     u32 seed``.  Returns a :class:`MatchData`.  Raises PacketError if short or
     malformed.
+
+    ``layout`` (None = modern): an older build's struct (8 slots before b20140528, no
+    freemod byte before b20130118, no slot mods before b20130303, no seed before
+    b20130418) is read and returned as 16 slots, the missing ones Locked (status 2,
+    team 0, no user, mods 0); missing fields read as 0 / False.
     """
+    if layout is not None and layout.v[2]:
+        return _read_match_old(payload, layout)
     r: _Reader = _reader(payload)
     i: cython.Py_ssize_t
     match_id = r.u16()
@@ -857,11 +871,24 @@ def login_reply(code) -> bytes:
     return _int_packet(LOGIN_REPLY, code, -0x80000000, 0x7FFFFFFF)
 
 
-def message(sender, content, target, sender_id) -> bytes:
+def message(sender, content, target, sender_id, layout=None) -> bytes:
     """Chat message (packet 7; section 4.4): ``str sender, str content, str target,
     i32 sender_id``.  ``target`` is the channel name as the client knows it or, for a
-    private message, the recipient's username."""
-    return _message_packet(SEND_MESSAGE, sender, content, target, sender_id)
+    private message, the recipient's username.  ``layout`` (None = modern): builds before
+    b20121225 get no ``sender_id``; builds before b20121212 get chat links as
+    ``(text)[url]`` instead of ``[url text]`` (chio b282 / b20121212)."""
+    if layout is not None and layout.legacy_links and content:
+        content = legacy_links(content)
+    return _message_packet(SEND_MESSAGE, sender, content, target, sender_id, layout)
+
+
+_LINK = re.compile(r"\[(https?://[^\s\]]+)\s+((?:\[[^\[\]]*\]|[^\[\]])*)\]")  # one level of [] in the text
+
+
+def legacy_links(text) -> str:
+    """``text`` with every chat link ``[https://url text]`` rewritten ``(text)[https://url]``,
+    the form of builds before b20121212."""
+    return _LINK.sub(r"(\2)[\1]", str(text))
 
 
 def ping() -> bytes:
@@ -870,7 +897,7 @@ def ping() -> bytes:
 
 
 def user_stats(user_id, action, info_text, beatmap_md5, mods, mode, beatmap_id,
-               ranked_score, accuracy, playcount, total_score, rank, pp) -> bytes:
+               ranked_score, accuracy, playcount, total_score, rank, pp, layout=None) -> bytes:
     """UserStats (packet 11; sections 4.1, 4.2).
 
     Layout (as chio writes it): ``i32 user_id, u8 action, str info_text,
@@ -879,8 +906,29 @@ def user_stats(user_id, action, info_text, beatmap_md5, mods, mode, beatmap_id,
     u16 pp``.  Every integer is clamped to its wire type, so ``pp`` > 65535 becomes
     65535 and a negative rank 0.  OverflowError only for a finite ``accuracy`` beyond
     the f32 range.
+
+    ``layout`` (a :class:`helpers.layout.Layout`, None = modern): builds before b20250306
+    read pp as ``i16``, so it is clamped to -32768..32767 there (chio's ``write_s16``):
+    pp above 32767 arrives as 32767, never negative.
     """
-    w: _Writer = _writer(USER_STATS, 48 + 40)
+    return _user_stats(USER_STATS, user_id, action, info_text, beatmap_md5, mods, mode,
+                       beatmap_id, ranked_score, accuracy, playcount, total_score, rank, pp,
+                       layout is None or layout.pp_unsigned)
+
+
+def user_quit_stats(user_id, action, info_text, beatmap_md5, mods, mode, beatmap_id,
+                    ranked_score, accuracy, playcount, total_score, rank, pp) -> bytes:
+    """UserQuit (packet 12) as builds before b20121224 read it: the quitting user's stats
+    struct (the layout of :func:`user_stats` with i16 pp) framed as 12 (chio b282)."""
+    return _user_stats(USER_LOGOUT, user_id, action, info_text, beatmap_md5, mods, mode,
+                       beatmap_id, ranked_score, accuracy, playcount, total_score, rank, pp, False)
+
+
+@cython.cfunc
+def _user_stats(packet_id: cython.int, user_id, action, info_text, beatmap_md5, mods, mode,
+                beatmap_id, ranked_score, accuracy, playcount, total_score, rank, pp,
+                pp_unsigned: cython.bint) -> bytes:
+    w: _Writer = _writer(packet_id, 48 + 40)
     w.i32(user_id)
     w.u8(action)
     w.string(info_text)
@@ -893,7 +941,10 @@ def user_stats(user_id, action, info_text, beatmap_md5, mods, mode, beatmap_id,
     w.u32(playcount)
     w.u64(total_score)
     w.u32(rank)
-    w.u16(pp)
+    if pp_unsigned:
+        w.u16(pp)
+    else:
+        w.i16(pp)
     return w.finish()
 
 
@@ -917,9 +968,14 @@ def spectator_left(user_id) -> bytes:
     return _int_packet(SPECTATOR_LEFT, user_id, 0, 0xFFFFFFFF)
 
 
-def spectate_frames(payload) -> bytes:
+def spectate_frames(payload, layout=None, source=None, sequence=0) -> bytes:
     """SpectateFrames (packet 15; section 4.8): the client's packet-18 payload,
-    re-framed unchanged (a ReplayFrameBundle; opaque to the server)."""
+    re-framed unchanged (a ReplayFrameBundle; opaque to the server) when the host's layout
+    ``source`` and the spectator's ``layout`` agree (None = modern), else re-laid out by
+    :func:`convert_frame_bundle` (``sequence`` for a receiver that expects one the host did
+    not send)."""
+    if layout is not source:
+        payload = convert_frame_bundle(payload, source, layout, sequence)
     return frame(SPECTATE_FRAMES, payload)
 
 
@@ -943,7 +999,7 @@ def notification(text) -> bytes:
     return _str_packet(NOTIFICATION, text)
 
 
-def write_match(packet_id, match: MatchData) -> bytes:
+def write_match(packet_id, match: MatchData, layout=None) -> bytes:
     """One framed match struct (packets 26, 27, 36, 46; section 4.6), from a
     :class:`MatchData` (the record :func:`read_match` returns).
 
@@ -960,7 +1016,14 @@ def write_match(packet_id, match: MatchData) -> bytes:
     User ids are written for exactly the slots whose (clamped) status has a 0x7C bit.
     Integers are clamped to their wire types.  Raises ValueError for a wrong list
     length or an occupied slot whose user id is None.
+
+    ``layout`` (a :class:`helpers.layout.Layout`, None = modern): only its first
+    ``layout.slots`` slots are written (8 before b20140528); the freemod byte only from
+    b20130118, the per-slot mods only from b20130303, the seed only from b20130418
+    (chio's classes of those builds).
     """
+    if layout is not None and layout.v[2]:
+        return _write_match_old(packet_id, match, layout)
     statuses: list = _sixteen(match.slot_status, "slot_status")
     teams: list = _sixteen(match.slot_team, "slot_team")
     user_ids: list = _sixteen(match.slot_user_ids, "slot_user_ids")
@@ -1012,25 +1075,75 @@ def write_match(packet_id, match: MatchData) -> bytes:
     return w.finish()
 
 
-def match_update(match: MatchData) -> bytes:
-    """MatchUpdate (packet 26): ``write_match(26, match)``."""
-    return write_match(MATCH_UPDATE, match)
+def _write_match_old(packet_id, match: MatchData, layout) -> bytes:
+    """:func:`write_match` for a layout older than b20140528 (8 slots) or b20130418 (no seed)."""
+    nslots = layout.slots
+    statuses: list = _sixteen(match.slot_status, "slot_status")[:nslots]
+    teams: list = _sixteen(match.slot_team, "slot_team")[:nslots]
+    user_ids: list = _sixteen(match.slot_user_ids, "slot_user_ids")[:nslots]
+    fm = bool(match.freemod) and layout.match_freemod
+    slot_mods = layout.match_slot_mods and fm
+    mods16: list = _sixteen(match.slot_mods, "slot_mods")[:nslots] if slot_mods else []
+    for i in range(nslots):
+        if _clamp(statuses[i], 0, 0xFF) & _HASP and user_ids[i] is None:
+            raise ValueError(f"slot {i} is occupied but its user id is None")
+    w: _Writer = _writer(packet_id, 160)
+    w.u16(match.match_id)
+    w.boolean(match.in_progress)
+    w.u8(match.match_type)
+    w.u32(match.mods)
+    w.string(match.name)
+    password = match.password
+    if password is None:
+        w.put8(0)
+    elif not password:
+        w.put8(0x0B)
+        w.put8(0)
+    else:
+        w.string(password)
+    w.string(match.beatmap_name)
+    w.i32(match.beatmap_id)
+    w.string(match.beatmap_md5)
+    for st in statuses:
+        w.u8(st)
+    for team in teams:
+        w.u8(team)
+    for i in range(nslots):
+        if _clamp(statuses[i], 0, 0xFF) & _HASP:
+            w.i32(user_ids[i])
+    w.i32(match.host_id)
+    w.u8(match.mode)
+    w.u8(match.scoring_type)
+    w.u8(match.team_type)
+    if layout.match_freemod:
+        w.put8(fm)
+    if slot_mods:
+        for mods in mods16:
+            w.u32(mods)
+    if layout.match_seed:
+        w.u32(match.seed)
+    return w.finish()
 
 
-def new_match(match: MatchData) -> bytes:
-    """NewMatch (packet 27, lobby): ``write_match(27, match)``; a ``match.password`` of ""
-    shows a padlock without disclosing it, None means no password."""
-    return write_match(NEW_MATCH, match)
+def match_update(match: MatchData, layout=None) -> bytes:
+    """MatchUpdate (packet 26): ``write_match(26, match, layout)``."""
+    return write_match(MATCH_UPDATE, match, layout)
 
 
-def match_join_success(match: MatchData) -> bytes:
-    """MatchJoinSuccess (packet 36): ``write_match(36, match)`` with the real password."""
-    return write_match(MATCH_JOIN_SUCCESS, match)
+def new_match(match: MatchData, layout=None) -> bytes:
+    """NewMatch (packet 27, lobby): ``write_match(27, match, layout)``; a ``match.password``
+    of "" shows a padlock without disclosing it, None means no password."""
+    return write_match(NEW_MATCH, match, layout)
 
 
-def match_start(match: MatchData) -> bytes:
-    """MatchStart (packet 46): ``write_match(46, match)``."""
-    return write_match(MATCH_START, match)
+def match_join_success(match: MatchData, layout=None) -> bytes:
+    """MatchJoinSuccess (packet 36): ``write_match(36, match, layout)`` with the real password."""
+    return write_match(MATCH_JOIN_SUCCESS, match, layout)
+
+
+def match_start(match: MatchData, layout=None) -> bytes:
+    """MatchStart (packet 46): ``write_match(46, match, layout)``."""
+    return write_match(MATCH_START, match, layout)
 
 
 def match_dispose(match_id) -> bytes:
@@ -1053,15 +1166,20 @@ def fellow_spectator_left(user_id) -> bytes:
     return _int_packet(FELLOW_SPECTATOR_LEFT, user_id, -0x80000000, 0x7FFFFFFF)
 
 
-def match_score_update(payload, slot_id) -> bytes:
+def match_score_update(payload, slot_id, layout=None, source=None) -> bytes:
     """MatchScoreUpdate (packet 48; section 4.7): relay of a client 47 ScoreFrame.
 
     The payload is copied with byte offset 4 (the frame's slot id) replaced by
     ``slot_id``.  Raises PacketError if the payload is shorter than 5 bytes and
     ValueError if ``slot_id`` is not 0..15 (chio writes nothing then).
+
+    ``source`` / ``layout``: the layouts of the sender and of the receiver (None = modern);
+    when they differ the frame is re-laid out first (:func:`convert_score_frame`).
     """
     slot: cython.int = _slot(slot_id)
     data: bytes = _as_bytes(payload)
+    if layout is not source:
+        data = convert_score_frame(data, source, layout)
     if len(data) < 5:
         raise PacketError(f"score frame too short: {len(data)} bytes")
     w: _Writer = _writer(MATCH_SCORE_UPDATE, len(data))
@@ -1145,8 +1263,14 @@ def protocol_version(v) -> bytes:
     return _int_packet(PROTOCOL_VERSION, v, -0x80000000, 0x7FFFFFFF)
 
 
-def main_menu_icon(text) -> bytes:
-    """TitleUpdate / main menu icon (packet 76): one ``str``, ``"image_url|click_url"``."""
+def main_menu_icon(text, layout=None) -> bytes:
+    """TitleUpdate / main menu icon (packet 76): one ``str``, ``"image_url|click_url"``.
+
+    ``layout`` (None = modern): builds before b20121221 take the image URL alone (the part
+    before ``|``); b"" (nothing to send) when it is empty (chio b1820)."""
+    if layout is not None and not layout.title_pair:
+        image = str(text or "").split("|", 1)[0]
+        return _str_packet(MAIN_MENU_ICON, image) if image else b""
     return _str_packet(MAIN_MENU_ICON, text)
 
 
@@ -1186,10 +1310,10 @@ def restart(ms) -> bytes:
     return _int_packet(RESTART, ms, 0, 0xFFFFFFFF)
 
 
-def match_invite(sender, content, target, sender_id) -> bytes:
+def match_invite(sender, content, target, sender_id, layout=None) -> bytes:
     """Invite (packet 88; sections 4.4, 6.3): Message layout, sender = inviter,
     target = invitee's username."""
-    return _message_packet(MATCH_INVITE, sender, content, target, sender_id)
+    return _message_packet(MATCH_INVITE, sender, content, target, sender_id, layout)
 
 
 def channel_info_end() -> bytes:
@@ -1223,16 +1347,16 @@ def presence_bundle(ids) -> bytes:
     return _id_list_packet(USER_PRESENCE_BUNDLE, ids)
 
 
-def dms_blocked(target) -> bytes:
+def dms_blocked(target, layout=None) -> bytes:
     """UserDmsBlocked (packet 100; section 6.3): Message with empty sender and
     content, ``target`` = the user whose DMs are blocked, sender_id -1 (chio)."""
-    return _message_packet(USER_DMS_BLOCKED, "", "", target, -1)
+    return _message_packet(USER_DMS_BLOCKED, "", "", target, -1, layout)
 
 
-def target_silenced(target) -> bytes:
+def target_silenced(target, layout=None) -> bytes:
     """TargetIsSilenced (packet 101; section 6.3): Message with empty sender and
     content, ``target`` = the silenced user, sender_id -1 (chio)."""
-    return _message_packet(TARGET_SILENCED, "", "", target, -1)
+    return _message_packet(TARGET_SILENCED, "", "", target, -1, layout)
 
 
 def version_update_forced() -> bytes:
@@ -1263,3 +1387,118 @@ def match_abort() -> bytes:
 def switch_tournament_server(address) -> bytes:
     """SwitchTournamentServer (packet 107): one ``str`` host/IP (tourney clients)."""
     return _str_packet(SWITCH_TOURNAMENT_SERVER, address)
+
+
+def _read_match_old(payload, layout) -> MatchData:
+    """:func:`read_match` for a layout older than b20140528 / b20130418."""
+    r: _Reader = _reader(payload)
+    nslots = layout.slots
+    match_id = r.u16()
+    in_progress = r.u8() != 0
+    match_type = r.u8()
+    mods = r.u32()
+    name = r.string()
+    password = r.str_or_none()
+    beatmap_name = r.string()
+    beatmap_id = r.i32()
+    beatmap_md5 = r.string()
+    status = [r.u8() for _ in range(nslots)]
+    team = [r.u8() for _ in range(nslots)]
+    user_ids = [r.i32() if st & _HASP else None for st in status]
+    host_id = r.i32()
+    mode = r.u8()
+    scoring_type = r.u8()
+    team_type = r.u8()
+    freemod = r.u8() != 0 if layout.match_freemod else False
+    slot_mods = [r.u32() for _ in range(nslots)] if freemod and layout.match_slot_mods else [0] * nslots
+    seed = r.u32() if layout.match_seed else 0
+    pad = _NSLOTS - nslots
+    return MatchData(match_id, in_progress, match_type, mods, name, password,
+                     beatmap_name, beatmap_id, beatmap_md5, status + [2] * pad, team + [0] * pad,
+                     user_ids + [None] * pad, host_id, mode, scoring_type, team_type, freemod,
+                     slot_mods + [0] * pad, seed)
+
+
+# --------------------------------------------------------------------------- relayed frames
+
+#: bytes of a score frame up to and including ``tag_byte`` (every layout; section 4.7)
+SCORE_FRAME_BASE = 28
+#: bytes of one replay frame inside a bundle (u8 buttons, u8 legacy, f32 x, f32 y, i32 time)
+REPLAY_FRAME_SIZE = 14
+
+
+def convert_score_frame(payload, source, target) -> bytes:
+    """A client score frame (packet 47 payload, or the tail of a bundle) re-laid out from
+    layout ``source`` to layout ``target`` (None = modern for either).
+
+    Builds before b20151106 have 28 bytes; newer ones add ``bool using_scorev2`` and, when it
+    is set, ``f64 combo_portion, f64 bonus_portion`` (chio b20151106).  Old -> new appends the
+    flag 0; new -> old drops the tail.  The bytes are returned unchanged when both layouts
+    agree.  A 28-byte frame from a score-v2 layout counts as flag 0 (what the server has always
+    relayed).  Raises PacketError if the payload is shorter than 28 bytes.
+    """
+    data: bytes = _as_bytes(payload)
+    src_v2 = source is None or source.score_v2
+    dst_v2 = target is None or target.score_v2
+    if len(data) < SCORE_FRAME_BASE:
+        raise PacketError(f"score frame too short: {len(data)} bytes")
+    if src_v2 == dst_v2:
+        return data
+    if dst_v2:
+        return data[:SCORE_FRAME_BASE] + b"\x00"
+    return data[:SCORE_FRAME_BASE]
+
+
+def _score_frame_length(data: bytes, pos, v2) -> int:
+    """Length of the score frame at ``pos`` of ``data`` in a layout with/without score v2."""
+    if not v2:
+        return SCORE_FRAME_BASE
+    if len(data) - pos < SCORE_FRAME_BASE + 1:
+        raise PacketError("score frame truncated")
+    return SCORE_FRAME_BASE + 1 + (16 if data[pos + SCORE_FRAME_BASE] else 0)
+
+
+def convert_frame_bundle(payload, source, target, sequence=0) -> bytes:
+    """A spectator frame bundle (packet 18 payload) re-laid out from layout ``source`` to
+    layout ``target`` (None = modern for either) for relaying as packet 15.
+
+    Layout (chio b20130418, b20160404): ``[i32 extra]`` (b20130418+), ``u16 count``,
+    ``count`` replay frames of 14 bytes, ``u8 action``, an optional score frame (see
+    :func:`convert_score_frame`), ``[u16 sequence]`` (b20160404+).  A missing ``extra`` is
+    written as 0 and a missing ``sequence`` as ``sequence`` (the relaying host's counter).
+    The bytes are returned unchanged when both layouts agree on all three fields.  Raises
+    PacketError if the payload is shorter than its layout requires.
+    """
+    data: bytes = _as_bytes(payload)
+    if source is target or (source is not None and target is not None and source.v[4] == target.v[4]):
+        return data
+    src_extra = source is None or source.frames_extra
+    src_seq = source is None or source.frames_sequence
+    src_v2 = source is None or source.score_v2
+    dst_extra = target is None or target.frames_extra
+    dst_seq = target is None or target.frames_sequence
+    if (src_extra, src_seq, src_v2) == (dst_extra, dst_seq, target is None or target.score_v2):
+        return data
+    pos = 4 if src_extra else 0
+    end = len(data) - (2 if src_seq else 0)
+    if end < pos + 3:
+        raise PacketError(f"frame bundle too short: {len(data)} bytes")
+    count = data[pos] | (data[pos + 1] << 8)
+    body_end = pos + 2 + count * REPLAY_FRAME_SIZE + 1  # frames and the action byte
+    if body_end > end:
+        raise PacketError(f"frame bundle announces {count} frames in {len(data)} bytes")
+    out = bytearray()
+    if dst_extra:
+        out += data[:4] if src_extra else b"\x00\x00\x00\x00"
+    out += data[pos:body_end]
+    if end > body_end:  # a score frame follows
+        length = _score_frame_length(data, body_end, src_v2)
+        if body_end + length > end:
+            raise PacketError("score frame in the bundle truncated")
+        out += convert_score_frame(data[body_end:body_end + length], source, target)
+    if dst_seq:
+        if src_seq:
+            out += data[len(data) - 2:]
+        else:
+            out += struct.pack("<H", sequence & 0xFFFF)
+    return bytes(out)

@@ -51,6 +51,10 @@ class ServerConfig:
     max_pending_body: int = 64 << 20
     # connections the kernel may hold waiting to be accepted (listen backlog)
     backlog: int = 1024
+    # the raw TCP listener of the b20121203-b20130815 clients (docs/operations.md, "The TCP
+    # listener"): its port on ``host`` (0 = off) and its open connections in all
+    tcp_port: int = 0
+    tcp_max_connections: int = 5000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -263,6 +267,8 @@ _RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("server", "max_connections_per_ip"): (0, 1_000_000),
     ("server", "max_pending_body"): (1 << 16, 1 << 40),
     ("server", "backlog"): (16, 65535),
+    ("server", "tcp_port"): (0, 65535),
+    ("server", "tcp_max_connections"): (1, 1_000_000),
     ("db", "port"): (1, 65535),
     ("db", "workers"): (1, 256),
     ("db", "connect_timeout"): (1, 600),

@@ -30,6 +30,8 @@ Metric names (all prefixed ``pep_``; docs/operations.md lists them with their me
 * gauges ``pep_http_connections``, ``pep_http_pending_body_bytes``, ``pep_http_refused_connections``,
   ``pep_http_shed_connections``, ``pep_http_descriptor_shortages`` (the connection limits of
   ``helpers/netlimits.py``; the last three count since start) and ``pep_bcrypt_queue``;
+* gauges ``pep_tcp_connections``, ``pep_tcp_sessions``, ``pep_tcp_pending_bytes``,
+  ``pep_tcp_refused_connections`` (the TCP listener of ``handlers/tcp.py`` while it runs);
 * gauges ``pep_online_users`` (distinct users, bot excluded), ``pep_tokens`` (sessions, bot
   included: the value of ``ripple:online_users``), ``pep_matches``, ``pep_channels``,
   ``pep_restarting``, ``pep_maintenance``, ``pep_uptime_seconds``;
@@ -74,6 +76,10 @@ HTTP_REFUSED = Gauge("pep_http_refused_connections", "Connections refused since 
 HTTP_SHED = Gauge("pep_http_shed_connections", "Idle connections closed since start to let newcomers in (descriptors ran out)")
 HTTP_PAUSES = Gauge("pep_http_descriptor_shortages", "Times since start the accept loop found no descriptor left")
 BCRYPT_QUEUE = Gauge("pep_bcrypt_queue", "bcrypt checks queued or running")
+TCP_CONNECTIONS = Gauge("pep_tcp_connections", "Open connections of the TCP listener (logged in or not)")
+TCP_SESSIONS = Gauge("pep_tcp_sessions", "Sessions of the TCP listener (2012-2013 clients)")
+TCP_PENDING = Gauge("pep_tcp_pending_bytes", "Bytes of incomplete packets held by the TCP listener")
+TCP_REFUSED = Gauge("pep_tcp_refused_connections", "TCP connections refused since start: over a connection cap")
 
 #: login reply code (docs/protocol.md §3.5) -> outcome label
 LOGIN_OUTCOMES = {
@@ -199,6 +205,12 @@ def update_state_gauges(state: State) -> None:
         HTTP_REFUSED.set(server.refused_connections.total)
         HTTP_SHED.set(server.shed_total)
         HTTP_PAUSES.set(server.accept_pauses.total)
+    tcp = getattr(state, "tcp", None)
+    if tcp is not None:
+        TCP_CONNECTIONS.set(len(tcp.connections))
+        TCP_SESSIONS.set(len(tcp.by_token))
+        TCP_PENDING.set(tcp.pending)
+        TCP_REFUSED.set(tcp.refused.total)
 
 
 class ErrorCounter(logging.Handler):

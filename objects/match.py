@@ -23,6 +23,7 @@ import time
 from typing import TYPE_CHECKING, Any, Iterator
 
 from helpers import codec
+from helpers.layout import MATCH as MATCH_KIND, Layout
 from objects.snapshot import SnapshotError, records
 
 if TYPE_CHECKING:
@@ -159,7 +160,7 @@ class Match:
         "referee_locked", "starting", "referees", "countdown", "countdown_meta", "created", "empty_since", "slots", "observers",
         "loaded_sent", "skip_sent", "round_started", "first_complete", "disposed", "announced",
         "scrim", "pool",
-        "_lobby_update", "_lobby_new",
+        "_lobby_update", "_lobby_new", "_old_views",
     )
 
     def __init__(self, match_id: int, name: str, password: str = "", *, beatmap_name: str = "",
@@ -206,6 +207,8 @@ class Match:
         self.announced = False
         self._lobby_update: bytes | None = None
         self._lobby_new: bytes | None = None
+        #: encodings for older client layouts (issue 15): (packet id, censored, variant) -> bytes
+        self._old_views: dict[tuple[int, bool, int], bytes] = {}
 
     def __repr__(self) -> str:
         return f"<Match {self.id} {self.name!r} host={self.host_id} {self.occupied_count()}/16>"
@@ -255,12 +258,15 @@ class Match:
         return iter(self.slots)
 
     # ---------------------------------------------------------------- encoding
-    def packet(self, packet_id: int, censored: bool) -> bytes:
+    def packet(self, packet_id: int, censored: bool, layout: Layout | None = None) -> bytes:
         """The match struct framed as ``packet_id`` (26, 27, 36 or 46; docs/protocol.md §4.6).
 
         ``censored`` (the lobby copy, tourney info): a password-protected match shows an
         empty-but-present password (``0b 00``, bancho.py's form), never the real one; a match
         without a password shows ``00``. Uncensored (members): the real password.
+
+        ``layout`` (None = modern): the receiver's build layout (8 slots before b20140528, fewer
+        fields before b20130418; helpers/layout.py).
         """
         if censored:
             password: str | None = "" if self.password else None
@@ -274,12 +280,39 @@ class Match:
             [s.token.user_id if s.token is not None else None for s in slots],
             self.host_id, self.mode, self.scoring_type, self.team_type, self.freemod,
             [s.mods for s in slots], self.seed,
-        ))
+        ), layout)
+
+    def view(self, packet_id: int, censored: bool, layout: Layout | None) -> bytes:
+        """:meth:`packet` for a receiver of ``layout``; the modern encoding (variant 0) is
+        encoded anew each call like :meth:`packet`, older variants are cached until the next
+        :meth:`invalidate` (a handful of variants at most)."""
+        if layout is None or not layout.v[MATCH_KIND]:
+            if censored and packet_id == codec.MATCH_UPDATE:
+                return self.lobby_update()
+            if censored and packet_id == codec.NEW_MATCH:
+                return self.lobby_new()
+            return self.packet(packet_id, censored)
+        key = (packet_id, censored, layout.v[MATCH_KIND])
+        data = self._old_views.get(key)
+        if data is None:
+            data = self._old_views[key] = self.packet(packet_id, censored, layout)
+        return data
 
     def invalidate(self) -> None:
         """Drop the cached lobby packets after a change."""
         self._lobby_update = None
         self._lobby_new = None
+        if self._old_views:
+            self._old_views = {}
+
+    def eight_slot_members(self) -> bool:
+        """Whether a seated player uses an 8-slot build (before b20140528; docs/multiplayer.md
+        "Old and new builds in one match"): slots 9-16 then stay locked."""
+        return any(slot.token is not None and slot.token.layout.slots < 16 for slot in self.slots)
+
+    def fits_eight(self) -> bool:
+        """Whether no player sits in slots 9-16 (an 8-slot build may join)."""
+        return all(slot.token is None for slot in self.slots[8:])
 
     def lobby_update(self) -> bytes:
         """Censored MATCH_UPDATE (26), cached until the next change (lobby, tourney info 93)."""

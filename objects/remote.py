@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from helpers.layout import MODERN, layout_for_build
 from objects.snapshot import Record
 from objects.token import Token
 
@@ -156,5 +157,6 @@ def apply_record(token: Token, rec: Record) -> set[str]:
      token.beatmap_md5, token.mods, token.mode, token.beatmap_id, token.relax, token.autopilot,
      token.ranked_score, token.accuracy, token.playcount, token.total_score, token.rank, token.pp,
      token.silence_end, token.block_nonfriend_dms, token.away_message) = values
+    token.layout = layout_for_build(token.version) or MODERN  # the build's layout (issue 15)
     token.invalidate()
     return channels

@@ -132,6 +132,7 @@ class State:
         # None: the single-process server (docs/cluster.md)
         self.cluster: Any = None
         self.irc: Any = None  # the IRC gateway (handlers/irc) while it runs, else None
+        self.tcp: Any = None  # the TCP listener of the 2012-2013 builds (handlers/tcp) while it runs
         # tokens removed by a kick whose final packets are delivered on their next poll:
         # token string -> (token, monotonic time of the kick)
         self.kicked: dict[str, tuple[Token, float]] = {}

@@ -7,9 +7,12 @@ by token string so that iteration order is join order and removal is O(1).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
+
+from helpers.layout import MODERN
 
 if TYPE_CHECKING:
+    from helpers.layout import Layout
     from objects.token import Token
 
 
@@ -27,14 +30,47 @@ def fan_out(tokens: Iterable[Token], data: bytes, but: Token | None = None) -> N
                 token.overflow()
 
 
+def fan_out_layouts(tokens: Iterable[Token], encode: Callable[[Layout], bytes], kind: int,
+                    but: Token | None = None) -> None:
+    """Like :func:`fan_out` for a packet whose bytes depend on the receiver's client build
+    (helpers/layout.py): ``encode(layout)`` is called lazily, at most once per distinct variant
+    ``layout.v[kind]`` among the receivers (``kind`` is e.g. ``helpers.layout.MESSAGE``), and
+    every receiver of that variant gets the same bytes object. Receivers that all speak the
+    modern layout cost one encoding, as with :func:`fan_out`."""
+    modern: bytes | None = None  # variant 0, the common case, without a dict lookup
+    cache: dict[int, bytes] = {}
+    for token in tokens:
+        if token is but or token.is_bot:
+            continue
+        layout = token.layout
+        variant = layout.v[kind]
+        if variant:
+            data = cache.get(variant)
+            if data is None:
+                data = cache[variant] = encode(layout)
+        else:
+            if modern is None:
+                modern = encode(layout)
+            data = modern
+        if not data:
+            continue  # the build has no such packet
+        token.queue.append(data)
+        token.queued += len(data)
+        if token.queued > token.max_queue:
+            token.overflow()
+
+
 class Stream:
     """An audience of tokens, e.g. a channel's members, the lobby or a host's spectators."""
 
-    __slots__ = ("name", "members")
+    __slots__ = ("name", "members", "old_layouts")
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.members: dict[str, Token] = {}
+        #: members whose build layout is not the modern one (issue 15): while 0, a
+        #: layout-dependent broadcast is one encoding and a plain :func:`fan_out`
+        self.old_layouts = 0
 
     def __len__(self) -> int:
         return len(self.members)
@@ -50,12 +86,30 @@ class Stream:
         if token.token in self.members:
             return False
         self.members[token.token] = token
+        if not token.layout.modern:
+            self.old_layouts += 1
         return True
 
     def remove(self, token: Token) -> bool:
         """Remove ``token``; returns False when it was not a member."""
-        return self.members.pop(token.token, None) is not None
+        gone = self.members.pop(token.token, None)
+        if gone is None:
+            return False
+        if not gone.layout.modern:
+            self.old_layouts -= 1
+        return True
 
     def broadcast(self, data: bytes, but: Token | None = None) -> None:
         """Append ``data`` to every member's queue except ``but`` (see :func:`fan_out`)."""
         fan_out(self.members.values(), data, but)
+
+    def broadcast_layouts(self, encode: Callable[[Layout], bytes], kind: int, but: Token | None = None) -> None:
+        """Send a layout-dependent packet to every member except ``but``: ``encode(layout)``
+        once per variant present (see :func:`fan_out_layouts`); a stream of modern members
+        only costs what :meth:`broadcast` costs."""
+        if not self.old_layouts:
+            data = encode(MODERN)
+            if data:
+                fan_out(self.members.values(), data, but)
+            return
+        fan_out_layouts(self.members.values(), encode, kind, but)

@@ -16,6 +16,7 @@ from typing import Any
 
 from constants import game, privileges as privs
 from helpers import codec
+from helpers.layout import MODERN, Layout, layout_for_build
 from objects.snapshot import b64
 from objects.ratelimit import Window
 
@@ -80,6 +81,8 @@ class Token:
         "stats_reloading", "stats_reload_again", "stats_reply", "poll_flags",
         "friend_limit", "match_create_limit", "round_start_limit", "error_report_limit",
         "now_playing", "_presence", "_stats", "irc",
+        # issue 15: the protocol layout of the client build, and its caches
+        "layout", "_stats_i16", "frames_sequence",
         # the cluster node holding a remote presence (objects/remote.py); None for local sessions
         "node",
         # the token list this session is in, told of every presence change (TokenList.presence_block)
@@ -104,6 +107,11 @@ class Token:
         self.presence_rank = privs.CLIENT_PLAYER  # low 5 bits of the presence byte
         self.ip = ip
         self.version = version  # client build date, e.g. 20250306
+        #: the wire layout of the client build (helpers/layout.py); modern for the bot, IRC
+        #: sessions and any build the table does not know (version 0 or newer than all)
+        self.layout: Layout = (layout_for_build(version) or MODERN) if version else MODERN
+        self._stats_i16: bytes | None = None  # stats for builds with i16 pp, when pp > 32767
+        self.frames_sequence = 0  # u16 counter for spectators whose bundles need a sequence
         self.utc_offset = utc_offset  # hours
         self.country = "XX"
         self.country_index = 0
@@ -267,6 +275,7 @@ class Token:
         self.rank = rank
         self.pp = pp
         self._stats = None
+        self._stats_i16 = None
         self._presence = None  # the presence carries the rank too
         if self.presence_watch is not None:
             self.presence_watch.presence_changed(self)
@@ -276,6 +285,7 @@ class Token:
         (also of ``restricted``: the token list's block of visible presences is told)."""
         self._presence = None
         self._stats = None
+        self._stats_i16 = None
         if self.presence_watch is not None:
             self.presence_watch.presence_changed(self)
 
@@ -289,8 +299,20 @@ class Token:
             )
         return self._presence
 
-    def stats_packet(self) -> bytes:
-        """This user's stats (11), encoded once per change."""
+    def stats_packet(self, layout: Layout | None = None) -> bytes:
+        """This user's stats (11) in ``layout`` (None = modern), encoded once per change.
+
+        Builds before b20250306 read pp as i16 (helpers/layout.py): while pp <= 32767 their
+        bytes are the modern ones (the same object is returned); above it they get their own
+        copy with pp clamped to 32767."""
+        if layout is not None and not layout.pp_unsigned and self.pp > 0x7FFF:
+            if self._stats_i16 is None:
+                self._stats_i16 = codec.user_stats(
+                    self.user_id, self.action, self.action_text, self.beatmap_md5, self.mods,
+                    self.mode, self.beatmap_id, self.ranked_score, self.accuracy, self.playcount,
+                    self.total_score, self.rank, self.pp, layout,
+                )
+            return self._stats_i16
         if self._stats is None:
             self._stats = codec.user_stats(
                 self.user_id, self.action, self.action_text, self.beatmap_md5, self.mods,
@@ -298,6 +320,17 @@ class Token:
                 self.total_score, self.rank, self.pp,
             )
         return self._stats
+
+    def quit_packet(self, layout: Layout | None = None) -> bytes:
+        """UserQuit (12) of this user for a receiver of ``layout`` (None = modern): ``i32 id,
+        u8 0``, or this user's stats struct framed as 12 for builds before b20121224 (chio)."""
+        if layout is None or layout.quit_struct:
+            return codec.user_logout(self.user_id)
+        return codec.user_quit_stats(
+            self.user_id, self.action, self.action_text, self.beatmap_md5, self.mods,
+            self.mode, self.beatmap_id, self.ranked_score, self.accuracy, self.playcount,
+            self.total_score, self.rank, self.pp,
+        )
 
     # ---------------------------------------------------------------- snapshot
     def to_snapshot(self, now: float) -> dict:

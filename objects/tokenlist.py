@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Callable, Hashable, Iterator
 
-from objects.stream import fan_out
+from objects.stream import fan_out, fan_out_layouts
 from objects.token import Token
 
 #: the key of :meth:`TokenList.presence_block` for the presence (83) layout of
@@ -178,6 +178,11 @@ class TokenList:
         """Append ``data`` to every token's queue except ``but`` (the "main" stream; see
         :func:`objects.stream.fan_out`)."""
         fan_out(self.by_token.values(), data, but)
+
+    def broadcast_layouts(self, encode, kind: int, but: Token | None = None) -> None:
+        """Send a packet whose bytes depend on the receiver's build to every token except
+        ``but``: ``encode(layout)`` once per variant present (:func:`objects.stream.fan_out_layouts`)."""
+        fan_out_layouts(self.by_token.values(), encode, kind, but)
 
     # ------------------------------------------------------------------ visible presences
     def presence_changed(self, token: Token) -> None:

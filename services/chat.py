@@ -20,6 +20,7 @@ from common.db import DatabaseError
 from common.ripple import NO_SUCH_TABLE, StoreResult, safe_username
 from services import publish, session
 from helpers import codec
+from helpers.layout import MESSAGE
 from objects import bot as bot_module
 from objects.channel import MULTIPLAYER_PREFIX, SPECTATOR_PREFIX
 
@@ -122,10 +123,11 @@ def _send_public(state: State, sender: Token, name: str, text: str) -> Result:
         return Result.NOT_ALLOWED
     if not channel.can_write(sender):
         return Result.NOT_ALLOWED
-    packet = codec.message(sender.username, text, channel.client_name, sender.user_id)
-    channel.members.broadcast(packet, but=sender)
+    channel.members.broadcast_layouts(
+        lambda lay: codec.message(sender.username, text, channel.client_name, sender.user_id, lay), MESSAGE, but=sender)
     if state.cluster is not None:  # the members on the other nodes (docs/cluster.md)
-        state.cluster.channel_message(sender, channel, text, packet)
+        state.cluster.channel_message(sender, channel, text,
+                                      codec.message(sender.username, text, channel.client_name, sender.user_id))
     for listener in state.chat_listeners:  # the IRC gateway (docs/irc.md)
         listener.channel_message(channel, sender, text)
     sender.remember_message(f"{time.strftime('%H:%M')} - {sender.username}@{channel.name}: {text[:50]}")
@@ -147,18 +149,18 @@ def _send_private(state: State, sender: Token, target_name: str, text: str) -> R
     # a remote target's friends and blocks are checked on its node (services/cluster.py)
     if not sender.is_bot and target.node is None and (
             (target.block_nonfriend_dms and sender.user_id not in target.friends) or sender.user_id in target.blocked):
-        sender.enqueue(codec.dms_blocked(target.username))
+        sender.enqueue(codec.dms_blocked(target.username, sender.layout))
         return Result.BLOCKED
     if target.is_silenced() and not sender.is_bot:
-        sender.enqueue(codec.target_silenced(target.username))
+        sender.enqueue(codec.target_silenced(target.username, sender.layout))
         return Result.TARGET_SILENCED
     if target.away_message and not sender.is_bot and target.tell_away(sender.user_id):
         sender.enqueue(codec.message(target.username, f"\x01ACTION is away: {target.away_message}\x01",
-                                     sender.username, target.user_id))
+                                     sender.username, target.user_id, sender.layout))
     if target.node is not None and state.cluster is not None:
         state.cluster.private_message(sender, target, text)
     else:
-        target.enqueue(codec.message(sender.username, text, target.username, sender.user_id))
+        target.enqueue(codec.message(sender.username, text, target.username, sender.user_id, target.layout))
     for listener in state.chat_listeners:  # the IRC gateway (docs/irc.md)
         listener.private_message(sender, target, text)
     return Result.SENT
@@ -209,7 +211,7 @@ async def _keep_for_later(state: State, sender: Token, target_name: str, text: s
         else:
             log.warning("offline message from user=%d not kept: %s", sender.user_id, exc)
         if not sender.is_bot:
-            sender.enqueue(codec.message(target_name, OFFLINE_UNAVAILABLE, sender.username, 0))
+            sender.enqueue(codec.message(target_name, OFFLINE_UNAVAILABLE, sender.username, 0, sender.layout))
         return
     finally:
         if sender.offline_store is asyncio.current_task():
@@ -217,7 +219,7 @@ async def _keep_for_later(state: State, sender: Token, target_name: str, text: s
     if sender.is_bot or result is StoreResult.UNKNOWN or result is StoreResult.UNREACHABLE:
         return
     notice = OFFLINE_NOTICE if result is StoreResult.STORED else OFFLINE_FULL
-    sender.enqueue(codec.message(name, notice, sender.username, user_id))
+    sender.enqueue(codec.message(name, notice, sender.username, user_id, sender.layout))
 
 
 async def deliver_offline_messages(state: State, token: Token) -> int:
@@ -244,7 +246,8 @@ async def deliver_offline_messages(state: State, token: Token) -> int:
         return 0
     for m in messages:
         stamp = time.strftime("%Y-%m-%d %H:%M", time.gmtime(m.sent_at))
-        token.enqueue(codec.message(m.sender_name, f"[{stamp} UTC] {m.content}", token.username, m.sender_id))
+        token.enqueue(codec.message(m.sender_name, f"[{stamp} UTC] {m.content}", token.username, m.sender_id,
+                                    token.layout))
     log.info("delivered %d offline message(s) to user=%d", len(messages), token.user_id)
     return len(messages)
 
@@ -279,4 +282,4 @@ def bot_message(state: State, target: str, text: str) -> Result:
 def bot_private(state: State, token: Token, text: str) -> None:
     """Queue a private message from the bot straight to ``token`` (even when restricted)."""
     if state.bot is not None:
-        token.enqueue(codec.message(state.bot.username, text, token.username, state.bot.user_id))
+        token.enqueue(codec.message(state.bot.username, text, token.username, state.bot.user_id, token.layout))

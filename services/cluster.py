@@ -46,6 +46,7 @@ from redis.exceptions import RedisError
 
 from helpers import codec
 from helpers.config import NODE_ID_RE
+from helpers.layout import MATCH, MESSAGE, QUIT
 from helpers.netlimits import Throttle
 from objects.remote import MAX_TOKEN, apply_record, local_key, new_remote, real_token, record
 from objects.snapshot import Record, SnapshotError
@@ -111,6 +112,20 @@ def _node_local(channel: Any) -> bool:
     (``#spect_<id>``, ``#multi_<id>``: the host's or the match's node)."""
     return channel.temp or channel.client_name != channel.name
 
+
+
+def _match_view(data: bytes, layout: Any) -> bytes:
+    """The framed match packet ``data`` (26 or 27, modern layout, as another node encoded it)
+    for a receiver of ``layout`` (docs/protocol.md §9.1): unchanged for the 16-slot layouts with
+    every field, else decoded and re-encoded in that layout; b"" when it cannot be read."""
+    if not layout.v[MATCH]:
+        return data
+    try:
+        packet_id = data[0] | (data[1] << 8)
+        return codec.write_match(packet_id, codec.read_match(data[7:]), layout)
+    except (codec.PacketError, ValueError, IndexError) as exc:
+        log.info("cluster: a match packet of %d bytes could not be re-laid out: %s", len(data), exc)
+        return b""
 
 class NodeInfo:
     """What this node knows of another node: its boot id, forwarding address, last event time
@@ -228,7 +243,8 @@ class Cluster:
         if _node_local(channel):
             for member in channel.members.members.values():
                 if member.node is not None and member is not sender:
-                    member.enqueue(packet)
+                    member.enqueue(packet if not member.layout.v[MESSAGE] else codec.message(
+                        sender.username, text, channel.client_name, sender.user_id, member.layout))
         elif sender.node is None:
             self._send("msg", {"t": sender.token, "u": sender.user_id, "nm": sender.username,
                                "c": channel.name, "x": text})
@@ -353,7 +369,7 @@ class Cluster:
     def lobby_list(self, token: Token) -> None:
         """NEW_MATCH of every match of the other nodes to the local ``token`` joining the lobby."""
         for _, data in self.remote_matches.values():
-            token.enqueue(data)
+            token.enqueue(_match_view(data, token.layout))
 
     def spectate(self, token: Token, host: Token | None, target_id: int) -> None:
         """START_SPECTATING of the local ``token`` when the host or the current host is on
@@ -711,7 +727,7 @@ class Cluster:
         if presences is not None:
             presences.pop(token.token, None)
         if not token.restricted and not state.tokens.user_tokens(token.user_id):
-            state.tokens.broadcast(codec.user_logout(token.user_id))
+            state.tokens.broadcast_layouts(token.quit_packet, QUIT)
 
     def _sender(self, event: dict) -> tuple[int, str, Token | None]:
         user_id = _int(event, "u", 1)
@@ -771,7 +787,8 @@ class Cluster:
         user_id, name, sender = self._sender(event)
         if channel is None:
             return
-        channel.members.broadcast(codec.message(name, text, channel.client_name, user_id), but=sender)
+        channel.members.broadcast_layouts(lambda lay: codec.message(name, text, channel.client_name, user_id, lay),
+                                          MESSAGE, but=sender)
         if sender is not None:
             for listener in state.chat_listeners:
                 listener.channel_message(channel, sender, text)
@@ -787,9 +804,9 @@ class Cluster:
         if (bot is None or user_id != bot.user_id) and (
                 (target.block_nonfriend_dms and user_id not in target.friends) or user_id in target.blocked):
             if sender is not None:
-                sender.enqueue(codec.dms_blocked(target.username))  # relayed to its node
+                sender.enqueue(codec.dms_blocked(target.username, sender.layout))  # relayed to its node
             return
-        target.enqueue(codec.message(name, text, target.username, user_id))
+        target.enqueue(codec.message(name, text, target.username, user_id, target.layout))
         if sender is not None:
             for listener in state.chat_listeners:
                 listener.private_message(sender, target, text)
@@ -867,9 +884,14 @@ class Cluster:
             return
         update, new = _bytes(event, "u"), _bytes(event, "nw")
         self.remote_matches[match_id] = (node, new)
+        views: dict[int, bytes] = {}  # one re-encoding per older match layout (issue 15)
         for token in state.lobby.members.values():
             if token.node is None and token.match_id != match_id:
-                token.enqueue(update)
+                variant = token.layout.v[MATCH]
+                if variant not in views:
+                    views[variant] = _match_view(update, token.layout)
+                if views[variant]:
+                    token.enqueue(views[variant])
 
     def on_call(self, node: str, event: dict) -> None:
         """``spec_start`` (x: the host's user id), ``spec_stop``, ``spec_cant``, ``chat`` (x:

@@ -25,14 +25,22 @@ from services import channels, chat, moderation, session
 from services.moderation import NOTICE_BANNED, NOTICE_RESTRICTED
 from helpers import codec
 from helpers import geo, metrics
+from helpers.layout import OLDEST_BUILD
 from objects.ratelimit import limit_key
 from objects.token import Token, client_privileges
 from objects.state import State
 
 log = logging.getLogger("pep.login")
 
-#: oldest supported build: the first that understands protocol 19 and 16-slot matches (docs/protocol.md §9)
-MIN_BUILD = 20140528
+#: oldest supported build: the oldest with a protocol layout (helpers/layout.py; docs/protocol.md
+#: §9.1); each build gets its own layout at login
+MIN_BUILD = OLDEST_BUILD
+#: builds accepted over HTTP: ``(oldest, newest)`` build dates, None = no upper bound (the
+#: TCP-era builds never poll, but tests and tools may speak their layouts over HTTP)
+HTTP_BUILDS: tuple[int, int | None] = (MIN_BUILD, None)
+#: builds that connect over raw TCP instead of HTTP (docs/protocol.md §1.9): from the oldest
+#: with a layout (b20121203) to b20130815, the last TCP build (b20130816 polls over HTTP)
+TCP_BUILDS: tuple[int, int | None] = (OLDEST_BUILD, 20130815)
 MAX_BODY = 4096
 _VERSION = re.compile(r"b(\d{8})(?:\.(\d+))?([A-Za-z]*)")
 _MD5 = re.compile(r"[0-9a-f]{32}")
@@ -112,8 +120,11 @@ class LoginRequest:
         return self.adapters == "runningunderwine" or self.adapters_md5 == WINE_MAC
 
 
-def parse(body: bytes) -> LoginRequest:
-    """Parse a login body strictly; raises :class:`LoginError` (-1 malformed, -2 old client)."""
+def parse(body: bytes, builds: tuple[int, int | None] = HTTP_BUILDS) -> LoginRequest:
+    """Parse a login body strictly; raises :class:`LoginError` (-1 malformed, -2 a build outside
+    ``builds``, the ``(oldest, newest)`` build dates of the transport: :data:`HTTP_BUILDS` or
+    :data:`TCP_BUILDS`; None = no upper bound). Lines end with ``\\n``; a ``\\r`` before it is
+    dropped (TCP-era clients end lines with ``\\r\\n``, docs/protocol.md §1.2)."""
     if len(body) > MAX_BODY:
         raise LoginError(game.LOGIN_FAILED, reason="login body too large")
     lines = body.decode("utf-8", "replace").split("\n")
@@ -130,7 +141,8 @@ def parse(body: bytes) -> LoginRequest:
         raise LoginError(game.LOGIN_OLD_CLIENT, NOTICE_OLD, reason="client info has fewer than four fields")
     version = fields[0].strip()
     match = _VERSION.fullmatch(version)
-    if match is None or int(match.group(1)) < MIN_BUILD:
+    oldest, newest = builds
+    if match is None or int(match.group(1)) < oldest or (newest is not None and int(match.group(1)) > newest):
         raise LoginError(game.LOGIN_OLD_CLIENT, NOTICE_OLD, reason=f"unsupported client version {version[:32]!r}")
     try:
         utc_offset = max(-24, min(24, int(fields[1].strip() or 0)))
@@ -229,13 +241,17 @@ async def _verify_hardware(state: State, req: LoginRequest, user_id: int, privil
     return new
 
 
-async def login(state: State, body: bytes, ip: str) -> tuple[Token | None, bytes]:
-    """Handle one login POST. Returns (token or None, response body). Never raises."""
-    token, parts = await login_parts(state, body, ip)
+async def login(state: State, body: bytes, ip: str,
+                builds: tuple[int, int | None] = HTTP_BUILDS) -> tuple[Token | None, bytes]:
+    """Handle one login (an HTTP login POST, or the login lines of a TCP connection) from address
+    ``ip``; ``builds`` is the transport's range of client builds (:func:`parse`). Returns (token
+    or None, response body). Never raises."""
+    token, parts = await login_parts(state, body, ip, builds)
     return token, b"".join(parts)
 
 
-async def login_parts(state: State, body: bytes, ip: str) -> tuple[Token | None, list[bytes]]:
+async def login_parts(state: State, body: bytes, ip: str,
+                      builds: tuple[int, int | None] = HTTP_BUILDS) -> tuple[Token | None, list[bytes]]:
     """:func:`login` with the response body as the list of its parts (shared ``bytes`` objects,
     e.g. the token list's presence chunks, which a gzip reply compresses once:
     helpers/gzparts.py). Never raises."""
@@ -244,7 +260,7 @@ async def login_parts(state: State, body: bytes, ip: str) -> tuple[Token | None,
         # bounded (docs/security.md, Hardening II): a hung MySQL or a long queue must not hold
         # the client; past the deadline it gets the "server error" reply. Only awaits are cut
         # short, and the session itself is built without any await, so nothing is half-created.
-        token = await asyncio.wait_for(_login(state, body, ip), state.cfg.server.login_timeout)
+        token = await asyncio.wait_for(_login(state, body, ip, builds), state.cfg.server.login_timeout)
     except asyncio.TimeoutError:
         log.warning("login failed: no answer within %.1f s (MySQL or Redis hung?) ip=%s",
                     state.cfg.server.login_timeout, ip)
@@ -300,11 +316,11 @@ async def _authenticate(state: State, req: LoginRequest, safe_name: str, ip: str
     return user
 
 
-async def _login(state: State, body: bytes, ip: str) -> Token:
+async def _login(state: State, body: bytes, ip: str, builds: tuple[int, int | None] = HTTP_BUILDS) -> Token:
     cfg = state.cfg
     server = cfg.stack.server_name
     try:
-        req = parse(body)
+        req = parse(body, builds)
     except LoginError as exc:
         exc.flood_key = REASON_MALFORMED
         raise
@@ -409,7 +425,8 @@ def _login_sequence(state: State, token: Token, user: dict) -> None:
     cfg = state.cfg
     server = cfg.stack.server_name
     enqueue = token.enqueue
-    enqueue(codec.protocol_version(game.PROTOCOL_VERSION))
+    layout = token.layout
+    enqueue(codec.protocol_version(layout.protocol))
     enqueue(codec.login_reply(token.user_id))
     enqueue(codec.privileges(token.client_privileges))
     if state.settings.login_notification:
@@ -422,7 +439,7 @@ def _login_sequence(state: State, token: Token, user: dict) -> None:
         when = f"{hours // 24} days" if hours >= 48 else "less than 48 hours"
         enqueue(codec.notification(f"Your supporter status expires in {when}! Thank you for supporting {server}."))
     enqueue(token.presence_packet())
-    enqueue(token.stats_packet())
+    enqueue(token.stats_packet(layout))
     # auto-join #osu, #announce, and #admin for admins (docs/rules.md §6.1)
     for name in ("#osu", "#announce") + (("#admin",) if token.admin else ()):
         channel = state.channels.get(name)
@@ -433,7 +450,7 @@ def _login_sequence(state: State, token: Token, user: dict) -> None:
     enqueue(codec.channel_info_end())
     enqueue(codec.friends_list(sorted(token.friends)))
     if state.settings.menu_icon:
-        enqueue(codec.main_menu_icon(state.settings.menu_icon))
+        enqueue(codec.main_menu_icon(state.settings.menu_icon, layout))
     enqueue(codec.silence_end(token.silence_left()))
     # everyone visible who is online (the bot included), once per user: the token list's cached
     # chunks, re-read only for the users whose presence changed since the last login

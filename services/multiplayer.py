@@ -52,10 +52,12 @@ from typing import TYPE_CHECKING, Iterable
 from constants import game, privileges as privs
 from helpers import codec
 from helpers.codec import MatchData
+from helpers.layout import MATCH as MATCH_KIND, SCORE as SCORE_KIND
 from objects import match as m
 from objects.channel import Channel
 from objects import ratelimit
 from objects.match import Match
+from objects.stream import fan_out_layouts
 from objects.token import POLL_LOBBY_LIST
 from services import channels, spectate
 
@@ -170,16 +172,12 @@ def send_updates(state: State, match: Match, extra: Iterable[Token] = ()) -> Non
     members = match.members()
     receivers = members + [t for t in extra if t not in members]
     if receivers:
-        data = match.packet(codec.MATCH_UPDATE, censored=False)
-        for token in receivers:
-            token.enqueue(data)
-            got.add(token.token)
+        fan_out_layouts(receivers, lambda lay: match.view(codec.MATCH_UPDATE, False, lay), MATCH_KIND)
+        got.update(token.token for token in receivers)
     if match.observers:
-        censored = match.lobby_update()
-        for key, token in match.observers.items():
-            if key not in got:
-                token.enqueue(censored)
-                got.add(key)
+        observers = [token for key, token in match.observers.items() if key not in got]
+        fan_out_layouts(observers, lambda lay: match.view(codec.MATCH_UPDATE, True, lay), MATCH_KIND)
+        got.update(token.token for token in observers)
     _lobby_changed(state, match)
 
 
@@ -214,10 +212,8 @@ def flush_lobby(state: State) -> None:
             continue
         skip = {t.token for t in match.members()}
         skip.update(match.observers)
-        censored = match.lobby_update()
-        for key, token in lobby.items():
-            if key not in skip:
-                token.enqueue(censored)
+        fan_out_layouts([token for key, token in lobby.items() if key not in skip],
+                        lambda lay: match.view(codec.MATCH_UPDATE, True, lay), MATCH_KIND)
         match.announced = True
 
 
@@ -308,7 +304,7 @@ def create_match(state: State, host: Token | None, name: str, password: str | No
         match.empty_since = None
         host.match_id = match.id
         _join_channel(state, host, match)
-        host.enqueue(match.packet(codec.MATCH_JOIN_SUCCESS, censored=False))
+        host.enqueue(match.packet(codec.MATCH_JOIN_SUCCESS, censored=False, layout=host.layout))
         host.enqueue(codec.match_transfer_host())
         host.enqueue(codec.match_change_password(match.password))
     send_updates(state, match)
@@ -334,8 +330,11 @@ def join(state: State, token: Token, match: Match, password: str | None = "") ->
         raise MatchError("You are already in this match.")
     if password is not None and match.password and password != match.password:
         raise MatchError("Wrong password.")
+    eight = token.layout.slots < 16
+    if eight and not match.fits_eight():
+        raise MatchError("Players sit in slots 9-16 of this match, which your osu! version cannot show.")
     index = match.lowest_open()
-    if index is None:
+    if index is None or (eight and index >= 8):
         raise MatchError("The match is full.")
     if token.spectating is not None:
         spectate.stop_spectating(state, token)
@@ -345,10 +344,12 @@ def join(state: State, token: Token, match: Match, password: str | None = "") ->
         raise MatchError("The match changed; try again.")
     team = m.parity_team(index) if match.team_type in m.TEAM_MODES else m.NO_TEAM
     match.slots[index].seat(token, team)
+    if eight:
+        _lock_upper_slots(match)
     match.empty_since = None
     token.match_id = match.id
     _join_channel(state, token, match)
-    token.enqueue(match.packet(codec.MATCH_JOIN_SUCCESS, censored=False))
+    token.enqueue(match.packet(codec.MATCH_JOIN_SUCCESS, censored=False, layout=token.layout))
     if match.tourney:
         token.enqueue(codec.notification(NOTICE_TOURNEY))
     send_updates(state, match)
@@ -505,9 +506,20 @@ def lock_slot(state: State, match: Match, index: int) -> bool:
     return True
 
 
+def _lock_upper_slots(match: Match) -> None:
+    """Lock the empty slots 9-16 (indices 8..15): an 8-slot build sits in the match
+    (docs/multiplayer.md "Old and new builds in one match"). No update is sent here."""
+    for slot in match.slots[8:]:
+        if slot.token is None and slot.status != m.LOCKED:
+            slot.clear(m.LOCKED)
+
+
 def unlock_slot(state: State, match: Match, index: int) -> bool:
-    """LOCKED → OPEN; False for an index outside 0..15 or a slot that is not LOCKED."""
+    """LOCKED → OPEN; False for an index outside 0..15 or a slot that is not LOCKED, and for
+    slots 9-16 while an 8-slot build sits in the match."""
     if not 0 <= index < m.SLOTS or match.slots[index].status != m.LOCKED:
+        return False
+    if index >= 8 and match.eight_slot_members():
         return False
     match.slots[index].clear(m.OPEN)
     send_updates(state, match)
@@ -540,7 +552,8 @@ def set_size(state: State, match: Match, size: int) -> None:
                 return
         elif slot.status != m.LOCKED:
             slot.clear(m.LOCKED)
-    for index in range(size):
+    upper = 8 if match.eight_slot_members() else size  # slots 9-16 stay locked for 8-slot builds
+    for index in range(min(size, upper)):
         if match.slots[index].status == m.LOCKED:
             match.slots[index].clear(m.OPEN)
     send_updates(state, match)
@@ -869,9 +882,8 @@ def start(state: State, match: Match) -> bool:
     match.skip_sent = False
     match.first_complete = None
     match.round_started = time.monotonic()
-    data = match.packet(codec.MATCH_START, censored=False)
-    for slot in eligible:
-        slot.token.enqueue(data)  # type: ignore[union-attr]
+    fan_out_layouts([slot.token for slot in eligible], lambda lay: match.view(codec.MATCH_START, False, lay),
+                    MATCH_KIND)
     send_updates(state, match)
     log.info("match %d: round started with %d player(s)", match.id, len(eligible))
     return True
@@ -1017,13 +1029,14 @@ def score_update(state: State, token: Token, payload: bytes) -> None:
                                           and len(payload) < SCORE_FRAME_V2):
         raise codec.PacketError(f"score frame of {len(payload)} bytes")
     match, index = seat
-    data = codec.match_score_update(payload, index)
+    source = token.layout
+    fan_out_layouts(match.playing_tokens(),
+                    lambda lay: codec.match_score_update(payload, index, lay, source), SCORE_KIND)
     slot = match.slots[index]
     slot.score = _SCORE.unpack_from(payload, 17)[0]
     slot.hits = _HITS.unpack_from(payload, 5)
     slot.max_combo = _COMBO.unpack_from(payload, 21)[0]
     slot.failed = payload[26] == 254
-    _to_players(match, data)
 
 
 def player_failed(state: State, token: Token) -> None:
@@ -1090,7 +1103,7 @@ def join_lobby(state: State, token: Token) -> None:
         return
     token.poll_flags |= POLL_LOBBY_LIST
     for match in state.matches:
-        token.enqueue(match.lobby_new())
+        token.enqueue(match.view(codec.NEW_MATCH, True, token.layout))
         match.announced = True
     if state.cluster is not None:  # the matches of the other nodes (docs/cluster.md)
         state.cluster.lobby_list(token)
@@ -1123,9 +1136,10 @@ def invite(state: State, match: Match, inviter: Token, target: Token) -> bool:
         if target.restricted:
             return False
         if target.block_nonfriend_dms and inviter.user_id not in target.friends:
-            inviter.enqueue(codec.dms_blocked(target.username))
+            inviter.enqueue(codec.dms_blocked(target.username, inviter.layout))
             return False
-    target.enqueue(codec.match_invite(inviter.username, invite_text(match), target.username, inviter.user_id))
+    target.enqueue(codec.match_invite(inviter.username, invite_text(match), target.username, inviter.user_id,
+                                      target.layout))
     return True
 
 
@@ -1140,7 +1154,7 @@ def invite_user(state: State, token: Token, user_id: int) -> bool:
     if target is None or target.kicked:
         return False
     if target.is_bot:
-        token.enqueue(codec.message(target.username, BOT_BUSY, token.username, target.user_id))
+        token.enqueue(codec.message(target.username, BOT_BUSY, token.username, target.user_id, token.layout))
         return False
     return invite(state, seat[0], token, target)
 
@@ -1152,7 +1166,7 @@ def tourney_match_info(state: State, token: Token, match_id: int) -> None:
         return
     match = state.matches.get(match_id)
     if match is not None:
-        token.enqueue(match.lobby_update())
+        token.enqueue(match.view(codec.MATCH_UPDATE, True, token.layout))
 
 
 def observe(state: State, token: Token, match_id: int) -> bool:

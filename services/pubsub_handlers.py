@@ -164,9 +164,10 @@ async def set_main_menu_icon(state: State, data: dict[str, Any]) -> None:
     if icon is None:
         log.warning("set_main_menu_icon: no main_menu_icons row %d", data["mainMenuIconID"])
         return
-    packet = codec.main_menu_icon(icon)
     for token in moderation.online_tokens(state, user_id):
-        token.enqueue(packet)
+        packet = codec.main_menu_icon(icon, token.layout)
+        if packet:
+            token.enqueue(packet)
 
 
 async def refresh_privs(state: State, data: dict[str, Any]) -> None:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from helpers import codec
 from helpers import geo
+from helpers.layout import TITLE
 from services import world
 
 if TYPE_CHECKING:
@@ -36,9 +37,8 @@ async def reload_settings(state: State) -> None:
         # ---- memory only from here
         state.settings = settings
         added = world.add_channels(state, rows)
-        data = (codec.main_menu_icon(settings.menu_icon) + codec.channel_info_end()
-                + b"".join(channel.info_packet() for channel in state.channels.listed()))
-        state.tokens.broadcast(data)
+        tail = codec.channel_info_end() + b"".join(channel.info_packet() for channel in state.channels.listed())
+        state.tokens.broadcast_layouts(lambda lay: codec.main_menu_icon(settings.menu_icon, lay) + tail, TITLE)
     _reload_geo(state)
     log.info("settings reloaded: maintenance %s, login notification %s, menu icon %s, new channels: %s",
              "on" if settings.maintenance else "off", "set" if settings.login_notification else "empty",

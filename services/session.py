@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from constants import game
 from helpers import codec
+from helpers.layout import QUIT
 from objects.token import REPLY_STATS, REPLY_STATUS
 from services import channels, multiplayer, spectate
 
@@ -55,7 +56,7 @@ def logout(state: State, token: Token, broadcast: bool = True) -> None:
     state.tokens.remove(token)
     others = state.tokens.user_tokens(token.user_id)
     if broadcast and not token.restricted and not others:
-        state.tokens.broadcast(codec.user_logout(token.user_id))
+        state.tokens.broadcast_layouts(token.quit_packet, QUIT)
     if token.ip and not any(t.ip == token.ip for t in others):
         state.spawn(state.redis.remove_session_ip(token.user_id, token.ip), "session ip removal")
     if not token.is_bot:  # a rename deferred while playing (docs/rules.md §7.2)
@@ -191,7 +192,7 @@ def _send_stats_reply(token: Token) -> None:
     if reply & REPLY_STATUS:
         send_own_status(token)
     elif reply & REPLY_STATS:
-        token.enqueue(token.stats_packet())
+        token.enqueue(token.stats_packet(token.layout))
 
 
 def prefixed_action_text(token: Token, action: int, text: str) -> str:
@@ -208,10 +209,14 @@ def prefixed_action_text(token: Token, action: int, text: str) -> str:
 def send_own_status(token: Token, presence: bool = True) -> None:
     """Presence (unless ``presence`` is False) and stats of ``token`` to itself and its
     spectators (docs/rules.md §3.1 [K]; after a stats reload, stats only)."""
-    data = token.presence_packet() + token.stats_packet() if presence else token.stats_packet()
-    token.enqueue(data)
-    for spectator in tuple(token.spectators.values()):
-        spectator.enqueue(data)
+    head = token.presence_packet() if presence else b""
+    joined: dict[int, bytes] = {}  # one joined part per distinct stats object (layouts, issue 15)
+    for receiver in (token, *token.spectators.values()):
+        stats = token.stats_packet(receiver.layout)
+        data = joined.get(id(stats))
+        if data is None:
+            data = joined[id(stats)] = head + stats if head else stats
+        receiver.enqueue(data)
 
 
 async def resync_redis(state: State) -> None:

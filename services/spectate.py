@@ -16,6 +16,8 @@ import logging
 from typing import TYPE_CHECKING
 
 from helpers import codec
+from helpers.layout import FRAMES, Layout
+from objects.stream import fan_out_layouts
 from objects.channel import SPECTATOR_PREFIX, Channel
 from services import channels
 
@@ -151,12 +153,25 @@ def detach_spectators(state: State, token: Token) -> None:
 
 def relay_frames(state: State, token: Token, payload: bytes) -> None:
     """SPECTATE_FRAMES (18) → 15 with the identical payload to every spectator, encoded once,
-    never back to the host; dropped silently without spectators (§2.4 [FIX])."""
+    never back to the host; dropped silently without spectators (§2.4 [FIX]).
+
+    Spectators on another build layout than the host get the bundle re-laid out
+    (:func:`helpers.codec.convert_frame_bundle`), encoded once per layout variant; a bundle
+    that cannot be re-laid out reaches only the spectators of the host's own layout variant."""
     if not token.spectators:
         return
-    data = codec.spectate_frames(payload)
-    for spectator in tuple(token.spectators.values()):
-        spectator.enqueue(data)
+    source = token.layout
+    token.frames_sequence = (token.frames_sequence + 1) & 0xFFFF
+    sequence = token.frames_sequence
+
+    def encode(layout: Layout) -> bytes:
+        try:
+            return codec.spectate_frames(payload, layout, source, sequence)
+        except codec.PacketError as exc:
+            log.debug("frame bundle of %s not relayed to %s builds: %s", token.username, layout.name, exc)
+            return b""
+
+    fan_out_layouts(tuple(token.spectators.values()), encode, FRAMES)
 
 
 def cant_spectate(state: State, token: Token) -> None:

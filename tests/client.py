@@ -30,6 +30,20 @@ from chio.types import Match, Message, ReplayFrameBundle, ScoreFrame, UserStatus
 
 # The client codec chio selects for the newest stable build (protocol 19, 16 slots).
 IO = chio.select_client(20250306)
+MODERN_BUILD = 20250306
+
+
+def client_io(build: int = MODERN_BUILD, protocol: int | None = None) -> Any:
+    """chio's codec class of client build ``build`` (``chio.select_client``), as a private
+    subclass whose ``protocol_version`` is ``protocol`` (the value the server sent in packet 75,
+    which is what a real client adopts; None keeps chio's default). A subclass, so that chio's
+    class attributes (b20140528 sets ``slot_size`` from the protocol) never leak between
+    clients of different builds."""
+    base = type(chio.select_client(build))
+    attrs: dict[str, Any] = {}
+    if protocol is not None:
+        attrs["protocol_version"] = protocol
+    return type(f"{base.__name__}_test", (base,), attrs)
 
 DEFAULT_VERSION = "b20250306.2"
 BOT_ID = 999
@@ -229,24 +243,27 @@ def packet_name(packet_id: int) -> str:
 # ---------------------------------------------------------------------------------------------
 # Payload decoders (server -> client), with chio primitives only
 # ---------------------------------------------------------------------------------------------
-def _empty(_s: cio.MemoryStream) -> None:
+def _empty(_s: cio.MemoryStream, io: Any = IO) -> None:
     return None
 
 
-def _i32(s: cio.MemoryStream) -> int:
+def _i32(s: cio.MemoryStream, io: Any = IO) -> int:
     return cio.read_s32(s)
 
 
-def _u32(s: cio.MemoryStream) -> int:
+def _u32(s: cio.MemoryStream, io: Any = IO) -> int:
     return cio.read_u32(s)
 
 
-def _string(s: cio.MemoryStream) -> str:
+def _string(s: cio.MemoryStream, io: Any = IO) -> str:
     return cio.read_string(s)
 
 
-def _message(s: cio.MemoryStream) -> Message:
-    return IO.read_message(s)
+def _message(s: cio.MemoryStream, io: Any = IO) -> Message:
+    message = io.read_message(s)
+    if io.version < 20121225:  # no sender id on the wire (chio b320); None, never a guess
+        message.sender_id = None
+    return message
 
 
 def _status_fields(s: cio.MemoryStream) -> dict:
@@ -263,7 +280,7 @@ def _status_fields(s: cio.MemoryStream) -> dict:
     )
 
 
-def _stats(s: cio.MemoryStream) -> Stats:
+def _stats(s: cio.MemoryStream, io: Any = IO) -> Stats:
     user_id = cio.read_s32(s)
     status = _status_fields(s)
     return Stats(
@@ -274,23 +291,26 @@ def _stats(s: cio.MemoryStream) -> Stats:
         playcount=cio.read_u32(s),
         total_score=cio.read_u64(s),
         rank=cio.read_u32(s),
-        pp=cio.read_u16(s),
+        # pp: u16 from b20250306, i16 before (chio b20120723 / b20250306)
+        pp=cio.read_u16(s) if io.version >= 20250306 else cio.read_s16(s),
     )
 
 
-def _quit(s: cio.MemoryStream) -> UserQuit:
+def _quit(s: cio.MemoryStream, io: Any = IO) -> UserQuit | Stats:
+    if io.version < 20121224:  # a stats struct before b20121224 (chio b282)
+        return _stats(s, io)
     return UserQuit(user_id=cio.read_s32(s), state=cio.read_u8(s))
 
 
-def _channel(s: cio.MemoryStream) -> ChannelInfo:
+def _channel(s: cio.MemoryStream, io: Any = IO) -> ChannelInfo:
     return ChannelInfo(name=cio.read_string(s), topic=cio.read_string(s), user_count=cio.read_s16(s))
 
 
-def _id_list(s: cio.MemoryStream) -> list[int]:
+def _id_list(s: cio.MemoryStream, io: Any = IO) -> list[int]:
     return cio.read_list_s16(s)  # u16 count + i32 elements
 
 
-def _presence(s: cio.MemoryStream) -> Presence:
+def _presence(s: cio.MemoryStream, io: Any = IO) -> Presence:
     user_id = cio.read_s32(s)
     username = cio.read_string(s)
     offset = cio.read_u8(s) - 24
@@ -302,19 +322,19 @@ def _presence(s: cio.MemoryStream) -> Presence:
     return Presence(user_id, username, offset, country, priv & 0x1F, priv >> 5, longitude, latitude, rank)
 
 
-def _match(s: cio.MemoryStream) -> Match:
-    return IO.read_match(s)
+def _match(s: cio.MemoryStream, io: Any = IO) -> Match:
+    return io.read_match(s)
 
 
-def _score_frame(s: cio.MemoryStream) -> ScoreFrame:
-    return IO.read_score_frame(s)
+def _score_frame(s: cio.MemoryStream, io: Any = IO) -> ScoreFrame:
+    return io.read_score_frame(s)
 
 
-def _spectate_frames(s: cio.MemoryStream) -> ReplayFrameBundle:
-    return IO.read_spectate_frames(s)
+def _spectate_frames(s: cio.MemoryStream, io: Any = IO) -> ReplayFrameBundle:
+    return io.read_spectate_frames(s)
 
 
-DECODERS: dict[int, Callable[[cio.MemoryStream], Any]] = {
+DECODERS: dict[int, Callable[..., Any]] = {
     LOGIN_REPLY: _i32,
     SEND_MESSAGE: _message,
     PING: _empty,
@@ -370,18 +390,19 @@ DECODERS: dict[int, Callable[[cio.MemoryStream], Any]] = {
 }
 
 
-def decode_payload(packet_id: int, payload: bytes) -> Any:
+def decode_payload(packet_id: int, payload: bytes, io: Any = IO) -> Any:
     """Decode one payload; unknown ids come back as the raw bytes.
 
     Trailing bytes inside a payload are tolerated (the real client ignores them, docs/protocol.md
     §2.1); a payload that is too short or malformed raises :class:`PacketDecodeError`.
+    ``io``: the chio codec class of the client's build (:func:`client_io`).
     """
     decoder = DECODERS.get(packet_id)
     if decoder is None:
         return payload
     stream = cio.MemoryStream(payload)
     try:
-        value = decoder(stream)
+        value = decoder(stream, io)
     except Exception as exc:  # struct.error, IndexError, UnicodeDecodeError, ValueError
         raise PacketDecodeError(
             f"cannot decode packet {packet_id} ({packet_name(packet_id)}) payload {payload.hex(' ')}: {exc!r}"
@@ -393,7 +414,7 @@ def decode_payload(packet_id: int, payload: bytes) -> Any:
     return value
 
 
-def decode_packets(body: bytes) -> list[Packet]:
+def decode_packets(body: bytes, io: Any = IO) -> list[Packet]:
     """Split a response body into frames (u16 id, u8 compression, u32 length) and decode them."""
     stream = cio.MemoryStream(body)
     packets: list[Packet] = []
@@ -410,7 +431,7 @@ def decode_packets(body: bytes) -> list[Packet]:
         payload = stream.read(length)
         if compressed:
             raise PacketDecodeError(f"frame {packet_id} has the per-packet compression flag set ({compressed})")
-        packets.append(Packet(packet_id, packet_name(packet_id), decode_payload(packet_id, payload), payload))
+        packets.append(Packet(packet_id, packet_name(packet_id), decode_payload(packet_id, payload, io), payload))
     return packets
 
 
@@ -442,12 +463,13 @@ def _str_frame(packet_id: int, value: str) -> bytes:
     return frame(packet_id, _payload(lambda s: cio.write_string(s, value)))
 
 
-def message_payload(content: str, target: str, sender: str = "", sender_id: int = 0) -> bytes:
+def message_payload(content: str, target: str, sender: str = "", sender_id: int = 0, io: Any = IO) -> bytes:
     s = cio.MemoryStream()
     cio.write_string(s, sender)
     cio.write_string(s, content)
     cio.write_string(s, target)
-    cio.write_s32(s, sender_id)
+    if io.version >= 20121225:  # chio b20121225: the sender id exists from this build on
+        cio.write_s32(s, sender_id)
     return s.data
 
 
@@ -462,19 +484,20 @@ def change_action(
     mods: int = 0,
     mode: int = 0,
     beatmap_id: int = 0,
+    io: Any = IO,
 ) -> bytes:
     status = UserStatus(
         action=Status(action), text=text, mods=Mods(mods), mode=Mode(mode), beatmap_checksum=md5, beatmap_id=beatmap_id
     )
-    return frame(C_CHANGE_ACTION, IO.write_status_update(status))
+    return frame(C_CHANGE_ACTION, io.write_status_update(status))
 
 
-def public_message(target: str, text: str) -> bytes:
-    return frame(C_PUBLIC_MESSAGE, message_payload(text, target))
+def public_message(target: str, text: str, io: Any = IO) -> bytes:
+    return frame(C_PUBLIC_MESSAGE, message_payload(text, target, io=io))
 
 
-def private_message(target: str, text: str) -> bytes:
-    return frame(C_PRIVATE_MESSAGE, message_payload(text, target))
+def private_message(target: str, text: str, io: Any = IO) -> bytes:
+    return frame(C_PRIVATE_MESSAGE, message_payload(text, target, io=io))
 
 
 def logout() -> bytes:
@@ -544,9 +567,9 @@ def cant_spectate() -> bytes:
     return frame(C_CANT_SPECTATE)
 
 
-def spectate_frames(bundle: ReplayFrameBundle) -> bytes:
+def spectate_frames(bundle: ReplayFrameBundle, io: Any = IO) -> bytes:
     # chio's frame-bundle writer is direction-free: the client sends the same payload (vector C17)
-    (_, payload), = list(IO.write_spectate_frames(bundle))
+    (_, payload), = list(io.write_spectate_frames(bundle))
     return frame(C_SPECTATE_FRAMES, payload)
 
 
@@ -559,12 +582,12 @@ def lobby_part() -> bytes:
     return frame(C_PART_LOBBY)
 
 
-def match_payload(match: Match) -> bytes:
-    return IO.write_match(match)
+def match_payload(match: Match, io: Any = IO) -> bytes:
+    return io.write_match(match)
 
 
-def match_create(match: Match) -> bytes:
-    return frame(C_CREATE_MATCH, match_payload(match))
+def match_create(match: Match, io: Any = IO) -> bytes:
+    return frame(C_CREATE_MATCH, match_payload(match, io))
 
 
 def match_join(match_id: int, password: str = "") -> bytes:
@@ -595,8 +618,8 @@ def match_lock(slot: int) -> bytes:
     return _i32_frame(C_MATCH_LOCK, slot)
 
 
-def match_change_settings(match: Match) -> bytes:
-    return frame(C_MATCH_CHANGE_SETTINGS, match_payload(match))
+def match_change_settings(match: Match, io: Any = IO) -> bytes:
+    return frame(C_MATCH_CHANGE_SETTINGS, match_payload(match, io))
 
 
 def match_change_password(match: Match) -> bytes:
@@ -607,9 +630,9 @@ def match_start() -> bytes:
     return frame(C_MATCH_START)
 
 
-def match_score_update(score: ScoreFrame) -> bytes:
+def match_score_update(score: ScoreFrame, io: Any = IO) -> bytes:
     s = cio.MemoryStream()
-    IO.write_score_frame(s, score)
+    io.write_score_frame(s, score)
     return frame(C_MATCH_SCORE_UPDATE, s.data)
 
 
@@ -730,7 +753,11 @@ class LoginResult:
 class BanchoClient:
     """One simulated osu! client (one ``requests.Session``, keep-alive)."""
 
-    def __init__(self, base_url: str, timeout: float = 10.0) -> None:
+    def __init__(self, base_url: str, timeout: float = 10.0, build: int = MODERN_BUILD) -> None:
+        #: the client build this client plays (a date, e.g. 20130816): its login version string
+        #: and the chio codec (``self.io``) it reads and writes packets with
+        self.build = build
+        self.io: Any = client_io(build)
         self.base_url = base_url.rstrip("/") + "/"
         self.http = requests.Session()
         self.http.headers.update({"User-Agent": "osu!", "Accept-Encoding": "gzip"})
@@ -762,7 +789,11 @@ class BanchoClient:
         """POST an arbitrary login body (no osu-token) and decode the answer."""
         resp = self.post(body, headers=headers)
         assert resp.status_code == 200, f"login answered HTTP {resp.status_code}: {resp.text[:200]!r}"
-        packets = decode_packets(resp.content)
+        body = resp.content
+        protocol = _protocol_in(body)
+        if protocol is not None:  # the client adopts the protocol number of packet 75
+            self.io = client_io(self.build, protocol)
+        packets = decode_packets(body, self.io)
         self._record(packets)
         replies = of(packets, LOGIN_REPLY)
         user_id = replies[0].value if replies else None
@@ -777,12 +808,14 @@ class BanchoClient:
         self,
         username: str,
         password: str = "password",
-        version: str = DEFAULT_VERSION,
+        version: str | None = None,
         utc_offset: int = 1,
         block_nonfriend_pm: bool = False,
         hashes: str | None = None,
         headers: dict | None = None,
     ) -> LoginResult:
+        if version is None:
+            version = DEFAULT_VERSION if self.build == MODERN_BUILD else f"b{self.build}"
         body = login_body(username, password, version, utc_offset, block_nonfriend_pm, hashes)
         result = self.login_raw(body, headers=headers)
         if result.user_id is not None and result.user_id > 0:
@@ -795,7 +828,7 @@ class BanchoClient:
         assert tok is not None, "not logged in (no token)"
         resp = self.post(body, token=tok)
         assert resp.status_code == 200, f"poll answered HTTP {resp.status_code}: {resp.text[:200]!r}"
-        packets = decode_packets(resp.content)
+        packets = decode_packets(resp.content, self.io)
         self._record(packets)
         return packets
 
@@ -833,6 +866,21 @@ class BanchoClient:
 
     def __repr__(self) -> str:
         return f"<BanchoClient {self.username!r} id={self.user_id}>"
+
+
+def _protocol_in(body: bytes) -> int | None:
+    """The i32 of the first packet 75 in a response body, or None (frames read with chio)."""
+    stream = cio.MemoryStream(body)
+    while stream.available() >= 7:
+        packet_id = cio.read_u16(stream)
+        cio.read_u8(stream)
+        length = cio.read_u32(stream)
+        if length > stream.available():
+            return None
+        payload = stream.read(length)
+        if packet_id == PROTOCOL_VERSION and length >= 4:
+            return cio.read_s32(cio.MemoryStream(payload))
+    return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1014,9 +1062,9 @@ def score_frame(score: int = 1000, hp: int = 200, time_ms: int = 1234, slot_id: 
     )
 
 
-def score_frame_payload(frame: ScoreFrame) -> bytes:
+def score_frame_payload(frame: ScoreFrame, io: Any = IO) -> bytes:
     s = cio.MemoryStream()
-    IO.write_score_frame(s, frame)
+    io.write_score_frame(s, frame)
     return s.data
 
 
@@ -1035,6 +1083,6 @@ def replay_bundle(seed: int = 1, frames: int = 3, with_score: bool = True) -> Re
                              extra=seed, sequence=seed)
 
 
-def spectate_frames_payload(bundle: ReplayFrameBundle) -> bytes:
-    (_, payload), = list(IO.write_spectate_frames(bundle))
+def spectate_frames_payload(bundle: ReplayFrameBundle, io: Any = IO) -> bytes:
+    (_, payload), = list(io.write_spectate_frames(bundle))
     return payload

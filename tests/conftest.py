@@ -281,7 +281,8 @@ class ServerProcess:
     def start(self, timeout: float = START_TIMEOUT) -> "ServerProcess":
         """Start ``pep.py`` and wait until it answers ``GET /``. A port chosen by
         :func:`tests.services.free_port` can be taken by another process before the server
-        binds it: when the server reports a busy port (its own, or the IRC gateway's), new
+        binds it: when the server reports a busy port (its own, the IRC gateway's or the TCP
+        listener's), new
         ports are chosen and the start is retried (``PORT_RETRIES``), so a test never fails for
         it. Raises RuntimeError (with the log's tail) for any other failure."""
         for attempt in range(self.PORT_RETRIES + 1):
@@ -297,6 +298,11 @@ class ServerProcess:
                     and "IRC gateway: cannot listen on" in self._log_since(offset)):
                 self.stop()
                 self._new_port("PEP_IRC_PORT")
+                continue
+            if (attempt < self.PORT_RETRIES and self.env.get("PEP_SERVER_TCP_PORT", "0") != "0"
+                    and "TCP listener: cannot listen on" in self._log_since(offset)):
+                self.stop()
+                self._new_port("PEP_SERVER_TCP_PORT")  # the TCP listener (handlers/tcp.py)
                 continue
             return self
         return self
@@ -510,14 +516,17 @@ class TestServer:
         self.db.execute("UPDATE users SET privileges=%s WHERE id=%s", (privileges, user_id))
 
     # --- clients ---
-    def client(self):
-        from tests.client import BanchoClient
+    def client(self, build: int | None = None):
+        """A new test client; ``build`` (a date like 20130816) plays that osu! build (its
+        version string and chio codec; tests/client.py), the newest build by default."""
+        from tests.client import MODERN_BUILD, BanchoClient
 
-        return BanchoClient(self.url)
+        return BanchoClient(self.url, build=build or MODERN_BUILD)
 
-    def login(self, user: TestUser, drain: bool = True, **login_kw):
-        """Log ``user`` in on a fresh client; asserts success. The login result is ``c.login_result``."""
-        c = self.client()
+    def login(self, user: TestUser, drain: bool = True, build: int | None = None, **login_kw):
+        """Log ``user`` in on a fresh client (of ``build``); asserts success. The login result
+        is ``c.login_result``."""
+        c = self.client(build)
         res = c.login(user.name, user.password, **login_kw)
         assert res.user_id == user.id, (
             f"login of {user.name!r} (id {user.id}) failed: reply {res.user_id}, packets {res.packets!r}"
@@ -529,9 +538,11 @@ class TestServer:
             c.drain(rounds=1)
         return c
 
-    def connect(self, privileges: int = 3, name: str | None = None, stem: str = "u", drain: bool = True, **login_kw):
-        """Create a user and log it in; returns the client (``.user``, ``.user_id``, ``.username``)."""
-        return self.login(self.new_user(privileges, name=name, stem=stem), drain=drain, **login_kw)
+    def connect(self, privileges: int = 3, name: str | None = None, stem: str = "u", drain: bool = True,
+                build: int | None = None, **login_kw):
+        """Create a user and log it in (on a client of ``build``); returns the client
+        (``.user``, ``.user_id``, ``.username``)."""
+        return self.login(self.new_user(privileges, name=name, stem=stem), drain=drain, build=build, **login_kw)
 
     def log_text(self) -> str:
         return self.proc.log_text()

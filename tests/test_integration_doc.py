@@ -3,7 +3,8 @@ components of the stacks that use it (its "Published by" / "Subscribed by" / "Us
 "Called by" column).
 
 The names are read from the source: every string literal that is a Redis name of the stacks
-(``peppy:``, ``ripple:``, ``api:``, ``ussr:``, ``rosu:``, ``lets:``) in the server's packages, and
+(``peppy:``, ``ripple:``, ``api:``, ``ussr:``, ``rosu:``, ``lets:``, and this server's own
+``pep:``) in the server's packages, and
 every route of ``handlers/api.py`` and ``handlers/metrics.py`` plus the Bancho endpoint ``/``. A
 new channel, key or endpoint without its row (or with an empty users cell) fails here.
 """
@@ -17,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs/integration.md"
 PACKAGES = ("services", "common", "handlers", "objects", "constants", "events", "helpers")
-REDIS_NAME = re.compile(r"^(?:peppy|ripple|api|ussr|rosu|lets):[A-Za-z_{}:*]+$")
+REDIS_NAME = re.compile(r"^(?:peppy|ripple|api|ussr|rosu|lets|pep):[A-Za-z_{}:*]+$")
 USERS_COLUMNS = ("Published by", "Subscribed by", "Used by", "Called by")
 
 

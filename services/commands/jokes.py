@@ -53,7 +53,7 @@ def _target(ctx: Context, name: str) -> Token | None:
 
 
 def _send(token: Token, sender: str, sender_id: int, lines: tuple[str, ...] | list[str]) -> None:
-    token.enqueue(b"".join(codec.message(sender, line, token.username, sender_id) for line in lines))
+    token.enqueue(b"".join(codec.message(sender, line, token.username, sender_id, token.layout) for line in lines))
 
 
 @command("!bless", "<user...>", privileges=privs.ADMIN_MANAGE_USERS, stacks=(KAWATA,),

@@ -171,7 +171,7 @@ def test_banned_donor_refused(server):
     assert_token_dead(server, res.token)
 
 
-@pytest.mark.parametrize("version", ["b20130101", "bxyz", "b1820"])
+@pytest.mark.parametrize("version", ["b20121202", "bxyz", "b1820"])
 def test_old_or_garbage_client_version(server, version):
     user = server.new_user()
     c = server.client()
