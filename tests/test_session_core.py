@@ -269,3 +269,73 @@ def test_reload_stats_passes_autopilot():
     a.relax, a.autopilot = False, True
     run_async(session.reload_stats(world.state, a))
     assert a.total_score == 1
+
+
+class RecordingCluster:
+    """The cluster hooks apply_silence uses, recorded."""
+
+    def __init__(self):
+        self.calls = []
+
+    def control(self, token, what, data):
+        self.calls.append(("control", token.user_id, what, data))
+
+    def broadcast(self, data):
+        self.calls.append(("broadcast", data))
+
+    def changed(self, token):
+        self.calls.append(("changed", token.user_id))
+
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return lambda *args, **kwargs: None
+
+
+def test_apply_silence_tells_the_sessions_everyone_and_the_log(caplog):
+    world = World()
+    a, b = world.user("Alice"), world.user("Bob")
+    gone = world.user("Alice", channels=())
+    world.state.tokens.remove(gone)
+    gone.user_id = a.user_id
+    world.state.tokens.add(gone)
+    gone.kicked = True
+    end = int(time.time()) + 300
+    reason = "r" * 200
+    with caplog.at_level(logging.INFO, logger="pep.session"):
+        left = session.apply_silence(world.state, a.user_id, end, reason)
+    assert 298 <= left <= 300
+    packets = received(a)
+    assert C.values(packets, C.SILENCE_END)[0] == left
+    assert C.values(packets, C.NOTIFICATION) == [session.SILENCE_NOTICE.format(reason="r" * 127)]
+    assert a.silence_end == end and gone.silence_end != end
+    assert C.values(received(gone), C.SILENCE_END) == []  # a kicked session is left alone
+    assert C.values(received(b), C.USER_SILENCED) == [a.user_id]
+    assert f"silence user={a.user_id} applied: {left} s left reason={reason!r}" in [r.getMessage() for r in caplog.records]
+    # unchanged and not forced: nothing sent; a lifted silence: no notice, no log line
+    assert session.apply_silence(world.state, a.user_id, end, reason, always=False) == left
+    assert received(a) == [] and received(b) == []
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="pep.session"):
+        assert session.apply_silence(world.state, a.user_id, 0, "") == 0
+    packets = received(a)
+    assert C.values(packets, C.SILENCE_END) == [0] and C.values(packets, C.NOTIFICATION) == []
+    assert [r for r in caplog.records if r.name == "pep.session"] == []
+    assert session.apply_silence(world.state, a.user_id, end, "", always=False) == left  # changed: sent
+    assert C.values(received(a), C.NOTIFICATION) == [] and C.values(received(a), C.SILENCE_END) == []
+
+
+def test_apply_silence_in_a_cluster():
+    world = World()
+    a, r = world.user("Alice"), world.user("Remote")
+    r.node = "node-2"
+    world.state.cluster = cluster = RecordingCluster()
+    end = int(time.time()) + 60
+    session.apply_silence(world.state, r.user_id, end)
+    silenced = [c for c in cluster.calls if c[0] == "broadcast"]
+    assert cluster.calls[0] == ("control", r.user_id, "silence", {"end": end})
+    assert len(silenced) == 1 and C.values(C.decode_packets(silenced[0][1]), C.USER_SILENCED) == [r.user_id]
+    assert ("changed", r.user_id) in cluster.calls
+    cluster.calls.clear()
+    session.apply_silence(world.state, a.user_id, end)  # a session of this node: no control message
+    assert [c[0] for c in cluster.calls] == ["broadcast", "changed"]
