@@ -339,3 +339,87 @@ def test_apply_silence_in_a_cluster():
     cluster.calls.clear()
     session.apply_silence(world.state, a.user_id, end)  # a session of this node: no control message
     assert [c[0] for c in cluster.calls] == ["broadcast", "changed"]
+
+
+def test_kick_of_another_nodes_session_goes_to_that_node():
+    world = World()
+    r = world.user("Remote")
+    r.node = "node-2"
+    world.state.cluster = cluster = RecordingCluster()
+    session.kick(world.state, r, "bye", reply=-5)
+    assert cluster.calls == [("control", r.user_id, "kick", {"reason": "bye", "reply": -5})]
+    assert not r.kicked and world.state.tokens.get(r.token) is r and received(r) == []
+
+
+def test_prefixed_action_text():
+    from constants import game
+
+    world = World()
+    t = world.user("Alice")
+    assert session.prefixed_action_text(t, game.PLAYING, "Song") == "[VN] Song"
+    assert session.prefixed_action_text(t, game.IDLE, "ignored") == "[VN]"
+    t.status_text = "busy"
+    assert session.prefixed_action_text(t, game.AFK, "ignored") == "(busy) [VN]"
+    assert session.prefixed_action_text(t, game.PLAYING, "Song") == "[VN] Song"
+    t.autopilot = True
+    assert session.prefixed_action_text(t, game.PLAYING, "Song") == "[AP] Song"
+    t.relax = True
+    assert session.prefixed_action_text(t, game.IDLE, "") == "(busy) [RX]"
+
+
+class CountingRepo:
+    """The stats query of the repository, counted; ``fail`` makes it raise like MySQL down."""
+
+    def __init__(self):
+        self.reads = 0
+        self.fail = False
+
+    async def stats(self, user_id, mode, relax=False, autopilot=False):
+        import asyncio
+        from common.ripple import Stats
+
+        self.reads += 1
+        await asyncio.sleep(0)
+        if self.fail:
+            raise DatabaseError("2003: cannot connect (fake)")
+        return Stats(ranked_score=100 * self.reads, accuracy=0.5, playcount=1, total_score=1, rank=1, pp=self.reads)
+
+
+def test_stats_reloads_are_coalesced(no_errors):
+    import asyncio
+    from objects.token import REPLY_STATS, REPLY_STATUS
+
+    world = World()
+    repo = CountingRepo()
+    world.state.repo = repo
+    a = world.user("Alice")
+
+    async def burst(replies):
+        for reply in replies:
+            session.request_stats_reload(world.state, a, reply)
+        await world.state.drain_tasks()
+
+    asyncio.run(burst([REPLY_STATS]))
+    assert repo.reads == 1 and not a.stats_reloading and a.stats_reply == 0
+    assert [s.ranked_score for s in C.values(received(a), C.USER_STATS)] == [100]
+    asyncio.run(burst([REPLY_STATS] * 50))  # requested before the read starts: one read
+    assert repo.reads == 2 and [s.ranked_score for s in C.values(received(a), C.USER_STATS)] == [200]
+
+    async def during():
+        session.request_stats_reload(world.state, a, REPLY_STATS)
+        await asyncio.sleep(0)  # the read is under way
+        for _ in range(20):
+            session.request_stats_reload(world.state, a, REPLY_STATUS)
+        await world.state.drain_tasks()
+
+    asyncio.run(during())  # one more read after the one under way, whatever the count
+    assert repo.reads == 4 and not a.stats_reloading and not a.stats_reload_again
+    packets = received(a)
+    assert [s.ranked_score for s in C.values(packets, C.USER_STATS)] == [400]  # the last read, once
+    assert [p.user_id for p in C.values(packets, C.USER_PRESENCE)] == [a.user_id]  # REPLY_STATUS: 83 too
+    repo.fail = True
+    asyncio.run(burst([REPLY_STATS]))  # a failed read: the cached stats answer
+    assert [s.ranked_score for s in C.values(received(a), C.USER_STATS)] == [400]
+    assert not a.stats_reloading
+    assert [r.getMessage() for r in no_errors] == [f"stats reload of {a.user_id} failed: 2003: cannot connect (fake)"]
+    no_errors.clear()
