@@ -1395,3 +1395,17 @@ def test_a_round_running_too_long_is_aborted(caplog):
         mp.check_timeouts(room.state, room.match, started + limit)
     assert not room.match.in_progress and len(C.of(received(a), C.MATCH_ABORT)) == 1
     assert f"match {room.match.id}: round running for {limit:.0f} s, aborting it" in mp_lines(caplog)
+
+
+def test_slot_accuracy_per_mode():
+    """The client's accuracy formulas of the last score frame (``!mp`` scrims rank by it)."""
+    slot = m.Match(1, "acc").slots[0]
+    assert [slot.accuracy(mode) for mode in range(4)] == [0.0] * 4  # no frame yet
+    slot.hits = (90, 5, 3, 10, 4, 2)  # 300, 100, 50, geki, katu, miss
+    assert slot.accuracy(0) == pytest.approx(100 * (27000 + 500 + 150) / 300 / 100)
+    assert slot.accuracy(1) == pytest.approx(100 * 92.5 / 97)
+    assert slot.accuracy(2) == pytest.approx(100 * 98 / 104)
+    assert slot.accuracy(3) == pytest.approx(100 * (30000 + 800 + 500 + 150) / 300 / 114)
+    assert slot.accuracy(7) == slot.accuracy(0)  # anything else: standard
+    slot.hits = (0, 0, 0, 5, 0, 0)  # only gekis: mania counts them, the others have nothing
+    assert (slot.accuracy(0), slot.accuracy(3)) == (0.0, 100.0)
