@@ -1409,3 +1409,80 @@ def test_slot_accuracy_per_mode():
     assert slot.accuracy(7) == slot.accuracy(0)  # anything else: standard
     slot.hits = (0, 0, 0, 5, 0, 0)  # only gekis: mania counts them, the others have nothing
     assert (slot.accuracy(0), slot.accuracy(3)) == (0.0, 100.0)
+
+
+# ================================================================================ snapshot records
+def _restore(data, now=1000.0, tokens=None):
+    from objects.snapshot import Record
+
+    return m.match_from_snapshot(Record(data, "matches[0]"), now, tokens or {})
+
+
+def test_snapshot_round_trip_keeps_every_setting():
+    match = m.Match(7, "name", "pw", beatmap_name="Song", beatmap_id=-5, beatmap_md5="abc", mode=2, seed=-9,
+                    tourney=True)
+    match.mods, match.scoring_type, match.team_type, match.freemod, match.creator_id = 64, 3, 2, True, 77
+    match.created, match.empty_since, match.round_started, match.first_complete = 900.0, 950.0, 0.0, None
+    match.slots[3].status = m.LOCKED
+    match.slots[5].team, match.slots[5].mods, match.slots[5].score = 2, 8, -(2**63)
+    data = m.match_to_snapshot(match, 1000.0)
+    back = _restore(data)
+    assert (back.id, back.name, back.password, back.beatmap_name, back.beatmap_id, back.beatmap_md5, back.mode,
+            back.seed, back.tourney) == (7, "name", "pw", "Song", -5, "abc", 2, -9, True)
+    assert (back.mods, back.scoring_type, back.team_type, back.freemod, back.creator_id) == (64, 3, 2, True, 77)
+    assert (back.created, back.empty_since, back.round_started, back.first_complete) == (900.0, 950.0, 0.0, None)
+    assert back.announced is True
+    assert back.slots[3].status == m.LOCKED and (back.slots[5].team, back.slots[5].mods, back.slots[5].score) == (
+        2, 8, -(2**63))
+    data["round_age"], data["first_complete_age"] = 30.0, 5.0
+    back = _restore(data)
+    assert (back.round_started, back.first_complete) == (970.0, 995.0)
+
+
+@pytest.mark.parametrize("key, good, bad", [
+    ("id", 65535, 65536), ("mode", 3, 4), ("scoring_type", 3, 4), ("team_type", 3, 4),
+    ("beatmap_id", 2**31 - 1, 2**31), ("beatmap_id", -(2**31 - 1), -(2**31)), ("seed", -(2**31), -(2**31) - 1),
+    ("seed", 2**31 - 1, 2**31), ("mods", 2**31 - 1, 2**31), ("creator_id", 0, -1), ("creator_id", 2**31 - 1, 2**31),
+    ("name", "n" * 256, "n" * 257), ("password", "p" * 256, "p" * 257), ("beatmap_name", "b" * 1024, "b" * 1025),
+    ("beatmap_md5", "m" * 64, "m" * 65),
+])
+def test_snapshot_fields_are_bounded(key, good, bad):
+    from objects.snapshot import SnapshotError
+
+    data = m.match_to_snapshot(m.Match(1, "x"), 1000.0)
+    data[key] = good
+    assert getattr(_restore(dict(data)), key) == good
+    data[key] = bad
+    with pytest.raises(SnapshotError, match=rf"^matches\[0\]\.{key}: "):
+        _restore(data)
+
+
+@pytest.mark.parametrize("key, good, bad", [
+    ("status", m.QUIT, 255), ("team", 2, 3), ("mods", 2**31 - 1, 2**31), ("score", 2**63 - 1, 2**63),
+    ("score", -(2**63), -(2**63) - 1),
+])
+def test_snapshot_slot_fields_are_bounded(key, good, bad):
+    from objects.snapshot import SnapshotError
+
+    data = m.match_to_snapshot(m.Match(1, "x"), 1000.0)
+    data["slots"][2][key] = good
+    assert getattr(_restore(data).slots[2], key) == good
+    data["slots"][2][key] = bad
+    with pytest.raises(SnapshotError, match=rf"^matches\[0\]\.slots\[2\]\.{key}: "):
+        _restore(data)
+
+
+def test_snapshot_slot_errors_say_where():
+    from objects.snapshot import SnapshotError
+
+    data = m.match_to_snapshot(m.Match(1, "x"), 1000.0)
+    data["slots"] = data["slots"][:15]
+    with pytest.raises(SnapshotError, match=r"^matches\[0\]\.slots: expected 16 slots$"):
+        _restore(data)
+    data = m.match_to_snapshot(m.Match(1, "x"), 1000.0)
+    data["slots"][4]["status"] = m.NOT_READY  # occupied, but no token
+    with pytest.raises(SnapshotError, match=r"^matches\[0\]\.slots\[4\]\.token: an occupied slot needs a token$"):
+        _restore(data)
+    data["slots"][4]["status"] = 3  # not a status
+    with pytest.raises(SnapshotError, match=r"^matches\[0\]\.slots\[4\]\.status: not a slot status$"):
+        _restore(data)
