@@ -144,6 +144,95 @@ class Slot:
         self.team = team
 
 
+
+#: bounds of a scrim (bancho.py's ``!mp scrim bo<1-15>``) and of what a snapshot may hold
+MAX_WINNING_POINTS = 8
+MAX_SCRIM_WINNERS = 64  # rounds remembered for !mp rematch (the oldest are forgotten)
+MAX_SCRIM_ENTRIES = 256  # players or teams that ever took a point in one scrim
+MAX_BANS = 128  # a mappool has at most 128 picks (docs/decisions.md)
+MAX_POOL_NAME = 16
+
+
+def scrim_key_team(team: int) -> str:
+    """The :class:`Scrim` key of a team (``BLUE`` or ``RED``): ``team:1`` / ``team:2``."""
+    return f"team:{team}"
+
+
+def scrim_key_user(user_id: int) -> str:
+    """The :class:`Scrim` key of a player: ``user:<id>``."""
+    return f"user:{user_id}"
+
+
+def _scrim_key_ok(key: Any) -> bool:
+    if type(key) is not str:
+        return False
+    kind, _, rest = key.partition(":")
+    if kind == "team":
+        return rest in ("1", "2")
+    return kind == "user" and rest.isdigit() and len(rest) <= 10 and rest[0] != "0"
+
+
+class Scrim:
+    """bancho.py's scrim of one match (``Match.scrim``): the bot gives a point to the winner of
+    each round, the first to ``winning_points`` wins (services/commands/banchopy.py).
+
+    ``active`` is bancho.py's ``is_scrimming``: False after the match was won or ``!mp
+    endscrim`` (``winning_points`` is kept for ``!mp rematch``). ``points`` and ``names`` are
+    keyed by :func:`scrim_key_user` / :func:`scrim_key_team`; ``winners`` lists the key of each
+    round's winner, None for a tie, oldest first (at most :data:`MAX_SCRIM_WINNERS`).
+    """
+
+    __slots__ = ("winning_points", "active", "points", "names", "winners")
+
+    def __init__(self, winning_points: int) -> None:
+        self.winning_points = winning_points
+        self.active = True
+        self.points: dict[str, int] = {}
+        self.names: dict[str, str] = {}
+        self.winners: list[str | None] = []
+
+    def reset(self) -> None:
+        """bancho.py's ``reset_scrim``: no points, no winners (the match's bans are the
+        caller's)."""
+        self.points.clear()
+        self.names.clear()
+        self.winners.clear()
+
+    def record(self, winner: str | None) -> None:
+        """Remember a round's winner (None: a tie), forgetting the oldest beyond the bound."""
+        self.winners.append(winner)
+        del self.winners[:-MAX_SCRIM_WINNERS]
+
+    def to_snapshot(self) -> dict:
+        """JSON-ready: ``winning_points``, ``active``, ``points`` as ``[key, points, name]``
+        triples, ``winners``."""
+        return {"winning_points": self.winning_points, "active": self.active,
+                "points": [[key, value, self.names.get(key, "")] for key, value in self.points.items()],
+                "winners": list(self.winners)}
+
+    @classmethod
+    def from_snapshot(cls, rec: Any) -> "Scrim":
+        """Read a :meth:`to_snapshot` record (:class:`objects.snapshot.Record`); raises
+        :class:`objects.snapshot.SnapshotError` on a bad field: points 0-15 per key, keys of
+        the two forms, each winner a key with points (or null), at most
+        :data:`MAX_SCRIM_ENTRIES` keys."""
+        scrim = cls(rec.int("winning_points", 1, MAX_WINNING_POINTS))
+        scrim.active = rec.bool("active")
+        for index, item in enumerate(rec.list("points", MAX_SCRIM_ENTRIES)):
+            if (type(item) is not list or len(item) != 3 or not _scrim_key_ok(item[0]) or type(item[1]) is not int
+                    or not 0 <= item[1] <= 15 or type(item[2]) is not str or len(item[2]) > 64
+                    or item[0] in scrim.points):
+                raise rec.fail(f"points[{index}]", "expected [key, points 0-15, name], each key once")
+            scrim.points[item[0]] = item[1]
+            if item[2]:
+                scrim.names[item[0]] = item[2]
+        for item in rec.list("winners", MAX_SCRIM_WINNERS):
+            if item is not None and (type(item) is not str or item not in scrim.points):
+                raise rec.fail("winners", "a winner without points")
+            scrim.winners.append(item)
+        return scrim
+
+
 class Match:
     """One multiplayer match (docs/rules.md §1.1).
 
@@ -159,7 +248,7 @@ class Match:
         "scoring_type", "team_type", "freemod", "seed", "host", "in_progress", "tourney", "creator_id",
         "referee_locked", "starting", "referees", "countdown", "countdown_meta", "created", "empty_since", "slots", "observers",
         "loaded_sent", "skip_sent", "round_started", "first_complete", "disposed", "announced",
-        "scrim", "pool",
+        "scrim", "pool", "bans",
         "_lobby_update", "_lobby_new", "_old_views",
     )
 
@@ -188,10 +277,12 @@ class Match:
         self.countdown: Any = None  # the asyncio.Task of a running !mp start countdown, or None
         # (monotonic end, force, referee token) of that countdown (kept by the restart snapshot)
         self.countdown_meta: Any = None
-        # bancho.py's !mp scrim (an object of services.commands.mp_banchopy, None when off) and
-        # the mappool loaded with !mp loadpool ((pool id, name), None when none)
-        self.scrim: Any = None
+        # bancho.py's !mp scrim (a Scrim; None when none was started or after !mp scrim bo0),
+        # the mappool loaded with !mp loadpool ((pool id, name), None when none) and the picks
+        # banned with !mp ban ((mods, slot) pairs of that pool); all kept by the restart snapshot
+        self.scrim: Scrim | None = None
         self.pool: tuple[int, str] | None = None
+        self.bans: set[tuple[int, int]] = set()
         now = time.monotonic()
         self.created = now
         self.empty_since: float | None = now  # since when nobody is seated (None: someone is)
@@ -397,7 +488,8 @@ _SLOT_FLAGS = ("playing", "loaded", "skipped", "completed", "failed", "passed")
 def match_to_snapshot(match: Match, now: float) -> dict:
     """``match`` as a JSON-ready dict for the restart snapshot (docs/operations.md): settings,
     host and seated tokens by token string, the 16 slots with their round flags, monotonic
-    times as ages (seconds before ``now``)."""
+    times as ages (seconds before ``now``), bancho.py's scrim (:meth:`Scrim.to_snapshot`), the
+    loaded mappool (``{"id", "name"}``) and its banned picks (``[mods, slot]`` pairs)."""
     return {
         "id": match.id, "name": match.name, "password": match.password, "beatmap_name": match.beatmap_name,
         "beatmap_id": match.beatmap_id, "beatmap_md5": match.beatmap_md5, "mode": match.mode,
@@ -411,6 +503,9 @@ def match_to_snapshot(match: Match, now: float) -> dict:
         "round_age": max(0.0, now - match.round_started) if match.round_started else None,
         "first_complete_age": None if match.first_complete is None else max(0.0, now - match.first_complete),
         "observers": list(match.observers),
+        "scrim": None if match.scrim is None else match.scrim.to_snapshot(),
+        "pool": None if match.pool is None else {"id": match.pool[0], "name": match.pool[1]},
+        "bans": sorted([mods, slot] for mods, slot in match.bans),
         "slots": [{"status": s.status, "team": s.team, "mods": s.mods,
                    "token": s.token.token if s.token is not None else None, "score": s.score,
                    **{flag: getattr(s, flag) for flag in _SLOT_FLAGS}} for s in match.slots],
@@ -480,4 +575,19 @@ def match_from_snapshot(rec, now: float, tokens: dict) -> Match:
         if token is None:
             raise rec.fail("observers", "unknown session")
         match.observers[ref] = token
+    if rec.data.get("scrim") is not None:
+        match.scrim = Scrim.from_snapshot(rec.record("scrim"))
+    if rec.data.get("pool") is not None:
+        pool = rec.record("pool")
+        name = pool.str("name", MAX_POOL_NAME)
+        if not name:
+            raise pool.fail("name", "empty")
+        match.pool = (pool.int("id", 1, 2**31 - 1), name)
+    for index, item in enumerate(rec.list("bans", MAX_BANS)):
+        if (type(item) is not list or len(item) != 2 or type(item[0]) is not int or not 0 <= item[0] <= u32
+                or type(item[1]) is not int or not 0 <= item[1] <= 99 or (item[0], item[1]) in match.bans):
+            raise rec.fail(f"bans[{index}]", "expected [mods, slot 0-99], each pick once")
+        match.bans.add((item[0], item[1]))
+    if match.bans and match.pool is None:
+        raise rec.fail("bans", "banned picks without a loaded mappool")
     return match

@@ -172,10 +172,12 @@ class State:
     def spawn(self, coro: Coroutine[Any, Any, Any], what: str) -> asyncio.Future[Any] | None:
         """Run ``coro`` in the background; its exception is logged (with ``what``), never raised.
 
-        Returns the task, or None (and closes ``coro``) when no event loop is running.
+        Returns the task, or None (and closes ``coro``) when no event loop is running in this
+        thread (a loop that is only set, not running, counts as none).
         """
         try:
-            task = asyncio.ensure_future(coro)
+            # the running loop only: a loop that is set but not running would never run it
+            task = asyncio.get_running_loop().create_task(coro)
         except RuntimeError:
             coro.close()
             log.warning("no event loop for %s", what)

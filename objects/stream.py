@@ -36,7 +36,8 @@ def fan_out_layouts(tokens: Iterable[Token], encode: Callable[[Layout], bytes], 
     (helpers/layout.py): ``encode(layout)`` is called lazily, at most once per distinct variant
     ``layout.v[kind]`` among the receivers (``kind`` is e.g. ``helpers.layout.MESSAGE``), and
     every receiver of that variant gets the same bytes object. Receivers that all speak the
-    modern layout cost one encoding, as with :func:`fan_out`."""
+    modern layout cost one encoding, as with :func:`fan_out`. For receivers addressed one by
+    one (match members, spectators) use :func:`enqueue_layouts`."""
     modern: bytes | None = None  # variant 0, the common case, without a dict lookup
     cache: dict[int, bytes] = {}
     for token in tokens:
@@ -58,6 +59,31 @@ def fan_out_layouts(tokens: Iterable[Token], encode: Callable[[Layout], bytes], 
         token.queued += len(data)
         if token.queued > token.max_queue:
             token.overflow()
+
+
+def enqueue_layouts(tokens: Iterable[Token], encode: Callable[[Layout], bytes], kind: int,
+                    but: Token | None = None) -> None:
+    """:func:`fan_out_layouts` for the audiences that are sent to one by one (match members,
+    spectators, ...): each receiver gets the bytes through :meth:`Token.enqueue`, so a cluster's
+    remote presence relays them to its node (a stream broadcast never does: other nodes get the
+    event itself, docs/cluster.md). ``encode(layout)`` once per layout variant present."""
+    modern: bytes | None = None
+    cache: dict[int, bytes] = {}
+    for token in tokens:
+        if token is but or token.is_bot:
+            continue
+        layout = token.layout
+        variant = layout.v[kind]
+        if variant:
+            data = cache.get(variant)
+            if data is None:
+                data = cache[variant] = encode(layout)
+        else:
+            if modern is None:
+                modern = encode(layout)
+            data = modern
+        if data:
+            token.enqueue(data)
 
 
 class Stream:

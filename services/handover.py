@@ -45,6 +45,7 @@ from objects.match import Match, match_from_snapshot, match_to_snapshot
 from objects.snapshot import Record, SnapshotError, records
 from objects.token import Token
 from services import moderation, pubsub_handlers, session, shutdown
+from services.commands import banchopy
 from services.commands import mp as mp_commands
 from services.commands import np as np_commands
 
@@ -56,8 +57,9 @@ log = logging.getLogger("pep.handover")
 MAGIC = b"pep.py snapshot\n"
 FORMAT = "pep.py-snapshot"
 #: the version this code writes; older versions are read through MIGRATIONS.
-#: 1: first version; 2: running ``!mp start`` countdowns are kept (``countdowns``)
-VERSION = 2
+#: 1: first version; 2: running ``!mp start`` countdowns are kept (``countdowns``); 3: each
+#: match keeps bancho.py's scrim, its loaded mappool and banned picks (``scrim``, ``pool``, ``bans``)
+VERSION = 3
 #: largest stored (compressed) snapshot accepted, bytes
 MAX_STORED = 64 << 20
 #: largest decompressed snapshot accepted, bytes
@@ -86,8 +88,20 @@ def _migrate_1_to_2(snap: dict) -> dict:
     return snap
 
 
+def _migrate_2_to_3(snap: dict) -> dict:
+    """Version 2 kept no scrims or mappools (a restart lost them): none in any match. A match
+    record that is no object is left as it is, for :func:`build` to refuse."""
+    matches = snap.get("matches")
+    for record in matches if isinstance(matches, list) else ():
+        if isinstance(record, dict):
+            record.setdefault("scrim", None)
+            record.setdefault("pool", None)
+            record.setdefault("bans", [])
+    return snap
+
+
 #: version n -> function turning a version-n snapshot dict into a version n+1 dict
-MIGRATIONS: dict[int, Callable[[dict], dict]] = {0: _migrate_0_to_1, 1: _migrate_1_to_2}
+MIGRATIONS: dict[int, Callable[[dict], dict]] = {0: _migrate_0_to_1, 1: _migrate_1_to_2, 2: _migrate_2_to_3}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -413,6 +427,8 @@ def _apply_extras(state: State, plan: Plan) -> None:
         match = state.matches.get(match_id)
         if match is not None and not match.in_progress:
             mp_commands.resume_countdown(state, match, left, force, sender)
+    if any(match.scrim is not None and match.scrim.active for match in plan.matches):
+        banchopy.watch_scrims(state)  # the bot keeps the points of the restored scrims
 
 
 # ---------------------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from redis.exceptions import RedisError
 from services import chat, multiplayer, publish, session, spectate
 from helpers import codec
 from helpers.layout import QUIT
-from objects.stream import fan_out_layouts
+from objects.stream import enqueue_layouts
 from objects.token import client_privileges  # noqa: F401  (used here and by callers)
 
 if TYPE_CHECKING:
@@ -245,7 +245,7 @@ async def refresh_privileges(state: State, user_id: int) -> None:
             token.enqueue(codec.account_restricted())
             chat.bot_private(state, token, NOTICE_RESTRICTED.format(server=server))
         quitter = tokens[0]
-        fan_out_layouts((t for t in state.tokens if t.user_id != user_id), quitter.quit_packet, QUIT)
+        enqueue_layouts((t for t in state.tokens if t.user_id != user_id), quitter.quit_packet, QUIT)
         log.info("restricted user=%d", user_id)
     elif was_restricted and not now_restricted:
         for token in tokens:

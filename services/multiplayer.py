@@ -57,7 +57,7 @@ from objects import match as m
 from objects.channel import Channel
 from objects import ratelimit
 from objects.match import Match
-from objects.stream import fan_out_layouts
+from objects.stream import enqueue_layouts
 from objects.token import POLL_LOBBY_LIST
 from services import channels, spectate
 
@@ -172,11 +172,11 @@ def send_updates(state: State, match: Match, extra: Iterable[Token] = ()) -> Non
     members = match.members()
     receivers = members + [t for t in extra if t not in members]
     if receivers:
-        fan_out_layouts(receivers, lambda lay: match.view(codec.MATCH_UPDATE, False, lay), MATCH_KIND)
+        enqueue_layouts(receivers, lambda lay: match.view(codec.MATCH_UPDATE, False, lay), MATCH_KIND)
         got.update(token.token for token in receivers)
     if match.observers:
         observers = [token for key, token in match.observers.items() if key not in got]
-        fan_out_layouts(observers, lambda lay: match.view(codec.MATCH_UPDATE, True, lay), MATCH_KIND)
+        enqueue_layouts(observers, lambda lay: match.view(codec.MATCH_UPDATE, True, lay), MATCH_KIND)
         got.update(token.token for token in observers)
     _lobby_changed(state, match)
 
@@ -212,7 +212,7 @@ def flush_lobby(state: State) -> None:
             continue
         skip = {t.token for t in match.members()}
         skip.update(match.observers)
-        fan_out_layouts([token for key, token in lobby.items() if key not in skip],
+        enqueue_layouts([token for key, token in lobby.items() if key not in skip],
                         lambda lay: match.view(codec.MATCH_UPDATE, True, lay), MATCH_KIND)
         match.announced = True
 
@@ -882,7 +882,7 @@ def start(state: State, match: Match) -> bool:
     match.skip_sent = False
     match.first_complete = None
     match.round_started = time.monotonic()
-    fan_out_layouts([slot.token for slot in eligible], lambda lay: match.view(codec.MATCH_START, False, lay),
+    enqueue_layouts([slot.token for slot in eligible], lambda lay: match.view(codec.MATCH_START, False, lay),
                     MATCH_KIND)
     send_updates(state, match)
     log.info("match %d: round started with %d player(s)", match.id, len(eligible))
@@ -1030,7 +1030,7 @@ def score_update(state: State, token: Token, payload: bytes) -> None:
         raise codec.PacketError(f"score frame of {len(payload)} bytes")
     match, index = seat
     source = token.layout
-    fan_out_layouts(match.playing_tokens(),
+    enqueue_layouts(match.playing_tokens(),
                     lambda lay: codec.match_score_update(payload, index, lay, source), SCORE_KIND)
     slot = match.slots[index]
     slot.score = _SCORE.unpack_from(payload, 17)[0]

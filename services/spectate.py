@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from helpers import codec
 from helpers.layout import FRAMES, Layout
-from objects.stream import fan_out_layouts
+from objects.stream import enqueue_layouts
 from objects.channel import SPECTATOR_PREFIX, Channel
 from services import channels
 
@@ -171,7 +171,7 @@ def relay_frames(state: State, token: Token, payload: bytes) -> None:
             log.debug("frame bundle of %s not relayed to %s builds: %s", token.username, layout.name, exc)
             return b""
 
-    fan_out_layouts(tuple(token.spectators.values()), encode, FRAMES)
+    enqueue_layouts(tuple(token.spectators.values()), encode, FRAMES)
 
 
 def cant_spectate(state: State, token: Token) -> None:

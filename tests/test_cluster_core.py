@@ -198,3 +198,29 @@ def test_an_idle_poll_of_a_cluster_node_touches_neither_redis_nor_the_others(pai
         poll(wa.state, alice.token, C.ping() + C.stats_request([5001]) + C.presence_request_all())
     assert not a._outbox and not a._relay
     assert wa.state.background_tasks() == 0
+
+
+def test_spectator_frames_reach_a_spectator_of_another_node(pair):
+    from services import spectate
+
+    wa, a, wb, b = pair
+    spectator, host = user(wa, "s"), user(wb, "h")
+    pump(a, b), pump(b, a)
+
+    async def steps():
+        spectate.start_spectating(wa.state, spectator, host.user_id)
+        pump(a, b)  # the host's node runs the rules
+        await asyncio.sleep(0)
+        pump(b, a)
+        bundle = C.replay_bundle(seed=4)
+        spectate.relay_frames(wb.state, host, C.spectate_frames_payload(bundle))
+        await asyncio.sleep(0)  # the relay batch of this loop step
+        pump(b, a)
+        return bundle
+
+    bundle = asyncio.run(steps())
+    got = received(spectator)
+    assert C.CHANNEL_JOIN_SUCCESS in [p.id for p in got]
+    frames = [p for p in got if p.id == C.SPECTATE_FRAMES]
+    assert len(frames) == 1 and frames[0].value.sequence == 4
+    assert [p.value for p in received(host) if p.id == C.SPECTATOR_JOINED] == [spectator.user_id]

@@ -13,6 +13,7 @@ import zlib
 import pytest
 
 from helpers import codec
+from objects.match import Scrim, scrim_key_user
 from objects.snapshot import SnapshotError
 from services import channels, handover, multiplayer as mpl, session, spectate
 from services.commands import mp as mp_commands
@@ -36,6 +37,13 @@ def world():
     match = mpl.create_match(state, a, "round trip", "secret", beatmap_id=75, beatmap_md5="a" * 32)
     mpl.join(state, b, match, "secret")
     mp_commands.referees(state, match).add(c.user_id)
+    # bancho.py's scrim (one point each, then a tie), a loaded mappool and a banned pick
+    match.scrim = Scrim(2)  # bo3
+    match.scrim.points.update({scrim_key_user(100): 1, scrim_key_user(101): 1})
+    match.scrim.names.update({scrim_key_user(100): "user100", scrim_key_user(101): "user101"})
+    match.scrim.winners.extend([scrim_key_user(100), scrim_key_user(101), None])
+    match.pool = (7, "owc-qf")
+    match.bans.update({(8, 2), (0, 1)})
     mpl.set_ready(state, a, True)
     mpl.set_ready(state, b, True)
     assert mpl.start(state, match)
@@ -91,6 +99,11 @@ def test_round_trip_keeps_the_world():
     assert np_commands.get_np(fresh.tokens.user(102)).mods == 8
     assert a.spam_window_start == NOW - 2 and a.last_seen == pytest.approx(state.tokens.user(100).last_seen)
     assert a.blocked == {104}
+    # bancho.py's scrim, mappool and bans
+    assert match.scrim.active and match.scrim.winning_points == 2
+    assert match.scrim.points == {"user:100": 1, "user:101": 1}
+    assert match.scrim.names["user:101"] == "user101" and match.scrim.winners == ["user:100", "user:101", None]
+    assert match.pool == (7, "owc-qf") and match.bans == {(8, 2), (0, 1)}
 
 
 def test_gone_permanent_channel_is_left_out():
@@ -196,6 +209,18 @@ def mutations(snap: dict):
     yield "verified key", change(["verified"], {"abc": 1})
     yield "tokens not a list", change(["tokens"], {"a": 1})
     yield "now playing shape", change(["now_playing"], [["x", 1, 2, 3]])
+    yield "scrim winning points", change(["matches", 0, "scrim", "winning_points"], 9)
+    yield "scrim key", change(["matches", 0, "scrim", "points", 0, 0], "team:3")
+    yield "scrim key twice", change(["matches", 0, "scrim", "points", 1, 0], "user:100")
+    yield "scrim points", change(["matches", 0, "scrim", "points", 0, 1], 16)
+    yield "scrim winner without points", change(["matches", 0, "scrim", "winners"], ["user:5"])
+    yield "scrim winners bound", change(["matches", 0, "scrim", "winners"], [None] * 65)
+    yield "pool name", change(["matches", 0, "pool", "name"], "x" * 17)
+    yield "pool id", change(["matches", 0, "pool", "id"], 0)
+    yield "ban slot", change(["matches", 0, "bans", 0, 1], 100)
+    yield "ban twice", change(["matches", 0, "bans"], [[8, 2], [8, 2]])
+    yield "bans without a pool", change(["matches", 0, "pool"], None)
+    yield "bans missing", change(["matches", 0, "bans"], KeyError)
 
 
 def test_hostile_records_are_refused_and_nothing_is_applied():
@@ -222,6 +247,7 @@ def test_capture_is_json_only():
 # through the migrations
 # ---------------------------------------------------------------------------------------------
 FIXTURE_V1 = __import__("pathlib").Path(__file__).parent / "fixtures" / "snapshot_v1.bin"
+FIXTURE_V2 = __import__("pathlib").Path(__file__).parent / "fixtures" / "snapshot_v2.bin"
 
 
 def test_version_1_snapshot_is_migrated_and_applied():
@@ -242,6 +268,65 @@ def test_version_1_snapshot_is_migrated_and_applied():
     again = handover.capture(fresh, NOW)
     assert again["countdowns"] == []
     assert len(again["tokens"]) == len(raw["tokens"])
+
+
+def test_version_2_fixture_is_migrated_and_applied():
+    """tests/fixtures/snapshot_v2.bin was written by the version-2 code (tests/snapshot_fixture.py):
+    its match comes back in progress with its referee and without scrim, pool or bans."""
+    data = FIXTURE_V2.read_bytes()
+    raw = json.loads(zlib.decompress(data[len(handover.MAGIC):]))
+    assert raw["version"] == 2 and "scrim" not in raw["matches"][0]
+    fresh = make_state()
+    assert handover.restore(fresh, data, "fixture") == 5
+    match = next(iter(fresh.matches))
+    assert match.in_progress and mp_commands.referees(fresh, match) == {102}
+    assert match.scrim is None and match.pool is None and match.bans == set()
+    again = handover.capture(fresh, NOW)
+    assert again["matches"][0]["scrim"] is None and again["matches"][0]["bans"] == []
+
+
+def test_version_2_snapshot_gets_no_scrims_pools_or_bans():
+    """A version-2 snapshot (no ``scrim``/``pool``/``bans`` in its matches) is migrated: its
+    matches come back without them; a match record that is no object is still refused."""
+    snap = handover.capture(world(), NOW)
+    old = copy.deepcopy(snap)
+    old["version"] = 2
+    for record in old["matches"]:
+        for key in ("scrim", "pool", "bans"):
+            del record[key]
+    migrated = handover.decode(handover.encode(old))
+    assert migrated["version"] == handover.VERSION
+    assert [(r["scrim"], r["pool"], r["bans"]) for r in migrated["matches"]] == [(None, None, [])]
+    fresh = make_state()
+    assert handover.restore(fresh, handover.encode(old), "v2") == 5
+    match = next(iter(fresh.matches))
+    assert match.scrim is None and match.pool is None and match.bans == set() and match.in_progress
+    broken = dict(old, matches=["not a match"])
+    with pytest.raises(SnapshotError):
+        handover.build(handover.decode(handover.encode(broken)), make_state().cfg, NOW)
+
+
+def test_restored_scrim_keeps_its_points():
+    """The restored state keeps the points: the bot's scrim referee listens again, so the
+    next round's point adds to the restored ones (services/commands/banchopy.py)."""
+    from services.commands import banchopy
+
+    state = world()
+    _, fresh = roundtrip(state)
+    assert any(isinstance(x, banchopy.ScrimReferee) for x in fresh.match_listeners)
+    match = next(iter(fresh.matches))
+    for slot in match.slots:
+        if slot.token is not None:
+            slot.completed = True
+            slot.score = 900 if slot.token.user_id == 101 else 100
+    lines = banchopy.score_round(match, match.scrim)
+    assert lines == ["user101 takes the point! (900 [Match avg. 500])", "user101 takes the match! Congratulations!"]
+    assert not match.scrim.active and match.scrim.points == {} and match.bans == set()
+    # no scrim running: a restore adds no listener
+    quiet = world()
+    next(iter(quiet.matches)).scrim = None
+    _, plain = roundtrip(quiet)
+    assert not any(isinstance(x, banchopy.ScrimReferee) for x in plain.match_listeners)
 
 
 def test_without_its_migration_an_old_version_is_refused(monkeypatch):

@@ -5,7 +5,7 @@ reading every session gives (one 83 per visible user, from its first live token)
 from __future__ import annotations
 
 from objects.token import Token
-from objects.tokenlist import TokenList
+from objects.tokenlist import PRESENCE_CHUNK, TokenList
 
 
 def expected(tokens: TokenList, except_user: int = 0) -> set[bytes]:
@@ -99,8 +99,6 @@ def test_layouts_are_cached_apart():
 
 
 def test_chunks_stay_shared_and_bounded_under_churn():
-    from objects.tokenlist import PRESENCE_CHUNK
-
     tokens = TokenList()
     online = [user(i) for i in range(1, 2 * PRESENCE_CHUNK + 50)]
     for token in online:

@@ -1,6 +1,7 @@
 """bancho.py's tournament and clan commands: ``!pool`` (mappools), ``!clan``, and the ``!mp``
-subcommands ``condition``, ``scrim``, ``loadpool``, ``unloadpool`` and ``pick`` (dispatched
-from :mod:`services.commands.mp` through :data:`MP_HANDLERS`).
+subcommands ``condition``, ``scrim``, ``endscrim``, ``rematch``, ``loadpool``, ``unloadpool``,
+``ban``, ``unban`` and ``pick`` (dispatched from :mod:`services.commands.mp` through
+:data:`MP_HANDLERS`, with bancho.py's texts in both ``[bot] mp_style`` s).
 
 Sources: docs/commands.md (the commands, their replies, the decisions taken where bancho.py's
 model does not fit the Ripple-family schema: docs/decisions.md, "bancho.py's commands");
@@ -11,14 +12,19 @@ tables, created by ``init-db``. Match changes go through :mod:`services.multipla
 
 Scrims: ``!mp scrim bo<N>`` makes the bot keep points. At the end of every round
 (:class:`ScrimReferee`, a :class:`objects.state.MatchListener` added to the state on the first
-scrim) the round's winner, by the match's win condition (score, accuracy or max combo of each
-player's last score frame; team sums in team modes), gets a point; the first to
-``N // 2 + 1`` wins the match.
+scrim or by a restart that restored a running one) the round's winner, by the match's win
+condition (score, accuracy or max combo of each player's last score frame; team sums in team
+modes), gets a point; the first to
+``N // 2 + 1`` wins the match. The scrim (``objects.match.Scrim``), the loaded pool and its
+banned picks (``Match.pool``, ``Match.bans``; one set per match, as bancho.py's
+``Match.bans``) are match state, kept by the restart snapshot (``objects.match.match_to_snapshot``).
+Source of the behaviour: bancho.py's ``app/commands.py`` (``mp_scrim``, ``mp_endscrim``,
+``mp_rematch``, ``mp_ban``, ``mp_unban``, ``mp_pick``) and ``Match.reset_scrim``; the
+differences are in docs/decisions.md.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import re
 from typing import TYPE_CHECKING, Any
@@ -256,8 +262,12 @@ async def clan(ctx: Context) -> str | list[str]:
 MP_SUBCOMMANDS: tuple[Subcommand, ...] = (
     Subcommand("condition", "<score|acc|combo|scorev2>", "Win condition of the match (its scoring type)."),
     Subcommand("scrim", "<bo#>", "Starts a scrim: the bot keeps points, first to N // 2 + 1 wins (bo0 cancels)."),
+    Subcommand("endscrim", "", "Ends the running scrim (its points and bans are cleared; !mp rematch restarts it)."),
+    Subcommand("rematch", "", "During a scrim takes back the last point; after one, starts it again from 0."),
     Subcommand("loadpool", "<name>", "Loads a mappool (!pool) into the match."),
-    Subcommand("unloadpool", "", "Unloads the match's mappool."),
+    Subcommand("unloadpool", "", "Unloads the match's mappool (and its bans)."),
+    Subcommand("ban", "<pick>", "Bans a pick of the loaded pool, e.g. HD2: !mp pick refuses it."),
+    Subcommand("unban", "<pick>", "Lifts the ban of a pick."),
     Subcommand("pick", "<pick>", "Sets the map and mods of a pick of the loaded pool, e.g. HD2."),
 )
 _CONDITIONS = {"score": m.SCORE, "accuracy": m.ACCURACY, "acc": m.ACCURACY, "combo": m.COMBO,
@@ -267,14 +277,8 @@ _BEST_OF = re.compile(r"^(?:bo)?(\d{1,2})$", re.IGNORECASE)
 _TOURNEY_NAME = re.compile(r"^(?P<name>[\w ]+): \((?P<T1>[\w ]+)\) vs\.? \((?P<T2>[\w ]+)\)$")
 
 
-@dataclasses.dataclass
-class Scrim:
-    """A running scrim of one match (``Match.scrim``): points per winner (user id, or team
-    ``m.BLUE`` / ``m.RED`` in team modes) and the points that win."""
-
-    winning_points: int
-    points: dict[Any, int] = dataclasses.field(default_factory=dict)
-    names: dict[Any, str] = dataclasses.field(default_factory=dict)
+def _scrimming(match: Match) -> bool:
+    return match.scrim is not None and match.scrim.active
 
 
 def _condition(ctx: Context, match: Match, args: list[str]) -> str:
@@ -282,7 +286,7 @@ def _condition(ctx: Context, match: Match, args: list[str]) -> str:
         return "Invalid syntax: !mp condition <type>"
     cond = args[0].lower()
     if cond == "pp":
-        if match.scrim is None:
+        if not _scrimming(match):
             return "PP is only useful as a win condition during scrims."
         return "PP is not available as a win condition on this server."
     if cond not in _CONDITIONS:
@@ -299,20 +303,53 @@ def _scrim(ctx: Context, match: Match, args: list[str]) -> str:
     if not 0 <= best_of < 16:
         return "Best of must be in range 0-15."
     if best_of == 0:
-        if match.scrim is None:
+        if not _scrimming(match):
             return "Not currently scrimming!"
-        match.scrim = None
+        match.scrim = None  # nothing left for !mp rematch
+        match.bans.clear()
         return "Scrimming cancelled."
-    if match.scrim is not None:
+    if _scrimming(match):
         return "Already scrimming!"
     if best_of % 2 == 0:
         return "Best of must be an odd number!"
-    referee = _referee(ctx.state)
-    if referee not in ctx.state.match_listeners:
-        ctx.state.match_listeners.append(referee)
-    match.scrim = Scrim(best_of // 2 + 1)
+    watch_scrims(ctx.state)
+    match.scrim = m.Scrim(best_of // 2 + 1)
     return (f"A scrimmage has been started by {ctx.sender.username}; first to {best_of // 2 + 1} points wins. "
             "Best of luck!")
+
+
+def _endscrim(ctx: Context, match: Match, args: list[str]) -> str:
+    if match.scrim is None or not match.scrim.active:
+        return "Not currently scrimming!"
+    match.scrim.active = False  # its winning points stay for !mp rematch
+    match.scrim.reset()
+    match.bans.clear()
+    return "Scrimmage ended."
+
+
+def _rematch(ctx: Context, match: Match, args: list[str]) -> str:
+    if args:
+        return "Invalid syntax: !mp rematch"
+    scrim = match.scrim
+    if scrim is None:
+        return "No scrim to rematch; to start one, use !mp scrim."
+    if not scrim.active:
+        watch_scrims(ctx.state)
+        scrim.active = True
+        return (f"A rematch has been started by {ctx.sender.username}; first to {scrim.winning_points} points wins. "
+                "Best of luck!")
+    if not scrim.winners:
+        return "No match points have yet been awarded!"
+    last = scrim.winners[-1]
+    if last is None:
+        return "The last point was a tie!"
+    scrim.winners.pop()
+    name = scrim.names.get(last, last)
+    scrim.points[last] = scrim.points.get(last, 1) - 1
+    if scrim.points[last] <= 0:  # no point left: gone from the standing (as it never scored)
+        del scrim.points[last]
+        scrim.names.pop(last, None)
+    return f"A point has been deducted from {name}."
 
 
 async def _loadpool(ctx: Context, match: Match, args: list[str]) -> str:
@@ -324,6 +361,7 @@ async def _loadpool(ctx: Context, match: Match, args: list[str]) -> str:
     if match.pool is not None and match.pool[0] == int(row["id"]):
         return f"{row['name']} already selected!"
     match.pool = (int(row["id"]), str(row["name"]))
+    match.bans.clear()  # the bans were picks of the other pool
     return f"{row['name']} selected."
 
 
@@ -333,14 +371,17 @@ def _unloadpool(ctx: Context, match: Match, args: list[str]) -> str:
     if match.pool is None:
         return "No mappool currently selected!"
     match.pool = None
+    match.bans.clear()
     return "Mappool unloaded."
 
 
-async def _pick(ctx: Context, match: Match, args: list[str]) -> str:
+async def _pool_pick(ctx: Context, match: Match, args: list[str], verb: str) -> tuple[str, int, int, int] | str:
+    """(label, mods, slot, beatmap id) of the one argument, a pick of the loaded pool, or the
+    reply that refuses it (bancho.py's texts)."""
     if len(args) != 1:
-        return "Invalid syntax: !mp pick <pick>"
+        return f"Invalid syntax: !mp {verb} <pick>"
     if match.pool is None:
-        return "No pool currently loaded!"
+        return "No pool currently loaded!" if verb == "pick" else "No pool currently selected!"
     label = args[0].upper()
     parsed = parse_pick(label)
     if parsed is None:
@@ -350,6 +391,44 @@ async def _pick(ctx: Context, match: Match, args: list[str]) -> str:
     map_id = await ctx.state.repo.pool_pick(pool_id, mods, slot)
     if map_id is None:
         return f"Found no {label} pick in the pool."
+    if match.disposed:
+        return "Match not found"
+    if match.pool is None or match.pool[0] != pool_id:  # unloaded or changed while MySQL answered
+        return "No pool currently loaded!" if verb == "pick" else "No pool currently selected!"
+    return label, mods, slot, map_id
+
+
+async def _ban(ctx: Context, match: Match, args: list[str]) -> str:
+    found = await _pool_pick(ctx, match, args, "ban")
+    if isinstance(found, str):
+        return found
+    label, mods, slot, _ = found
+    if (mods, slot) in match.bans:
+        return "That pick is already banned!"
+    if len(match.bans) >= m.MAX_BANS:
+        return f"At most {m.MAX_BANS} picks can be banned."
+    match.bans.add((mods, slot))
+    return f"{label} banned."
+
+
+async def _unban(ctx: Context, match: Match, args: list[str]) -> str:
+    found = await _pool_pick(ctx, match, args, "unban")
+    if isinstance(found, str):
+        return found
+    label, mods, slot, _ = found
+    if (mods, slot) not in match.bans:
+        return "That pick is not currently banned!"
+    match.bans.discard((mods, slot))
+    return f"{label} unbanned."
+
+
+async def _pick(ctx: Context, match: Match, args: list[str]) -> str:
+    found = await _pool_pick(ctx, match, args, "pick")
+    if isinstance(found, str):
+        return found
+    label, mods, slot, map_id = found
+    if (mods, slot) in match.bans:
+        return f"{label} has been banned from being picked."
     beatmap = await ctx.state.repo.beatmap_by_id(map_id)
     if beatmap is None:
         return f"Found no beatmap for {label} pick."
@@ -364,23 +443,26 @@ async def _pick(ctx: Context, match: Match, args: list[str]) -> str:
     return f"Picked {beatmap_link(ctx.state, map_id, name)}. ({label})"
 
 
-#: subcommand -> handler(ctx, match, args), the referee's rights already checked (services.commands.mp)
+#: subcommand -> handler(ctx, match, args), the referee's rights already checked
+#: (services.commands.mp); the aliases are bancho.py's
 MP_HANDLERS = {"condition": _condition, "cond": _condition, "scrim": _scrim, "autoref": _scrim,
+               "endscrim": _endscrim, "end": _endscrim, "rematch": _rematch, "rm": _rematch,
                "loadpool": _loadpool, "lp": _loadpool, "unloadpool": _unloadpool, "ulp": _unloadpool,
-               "pick": _pick}
+               "ban": _ban, "unban": _unban, "pick": _pick}
 
 
 # ------------------------------------------------------------------------------------ scrim points
 class ScrimReferee(MatchListener):
     """Keeps the points of every scrim at the end of each round (module docstring); one per
-    state (:func:`_referee`), in ``state.match_listeners`` from the first ``!mp scrim`` on."""
+    state (:func:`watch_scrims`), in ``state.match_listeners`` from the first ``!mp scrim`` (or
+    a restart that restored a running scrim) on."""
 
     def __init__(self, state: State) -> None:
         self.state = state
 
     def round_finished(self, match: Any) -> None:
         scrim = getattr(match, "scrim", None)
-        if scrim is None:
+        if scrim is None or not scrim.active:
             return
         try:
             lines = score_round(match, scrim)
@@ -391,11 +473,11 @@ class ScrimReferee(MatchListener):
             chat.bot_message(self.state, match.channel_name, line)
 
 
-def _referee(state: State) -> ScrimReferee:
-    for listener in state.match_listeners:
-        if isinstance(listener, ScrimReferee):
-            return listener
-    return ScrimReferee(state)
+def watch_scrims(state: State) -> None:
+    """Make sure the bot keeps the points of the scrims of ``state`` (adds the one
+    :class:`ScrimReferee` to ``state.match_listeners`` if it is not there yet)."""
+    if not any(isinstance(listener, ScrimReferee) for listener in state.match_listeners):
+        state.match_listeners.append(ScrimReferee(state))
 
 
 def _value(match: Match, slot: Any) -> float:
@@ -414,38 +496,49 @@ def _shown(match: Match, value: float) -> str:
     return str(int(value))
 
 
-def score_round(match: Match, scrim: Scrim) -> list[str]:
-    """Give the round's point (pure, apart from ``scrim`` and ``match.scrim``) and return the
+def score_round(match: Match, scrim: m.Scrim) -> list[str]:
+    """Give the round's point (pure, apart from ``scrim`` and ``match.bans``) and return the
     bot's lines, in bancho.py's words: the winner of the point, then the standing or the
-    winner of the match (the scrim then ends). Players who did not complete the round do not
-    count; a tie gives no point."""
+    winner of the match (the scrim then ends: not active, points and the match's bans cleared,
+    its winning points kept for ``!mp rematch``). Players who did not complete the round do not
+    count; a tie gives no point (it is remembered, as bancho.py does, for ``!mp rematch``)."""
     played = [s for s in match.slots if s.token is not None and s.playing and s.completed]
     if not played:
         return []
     teams = match.team_type in m.TEAM_MODES
-    scores: dict[Any, float] = {}
-    names: dict[Any, str] = {}
+    scores: dict[str, float] = {}
+    names: dict[str, str] = {}
     if teams:
         parsed = _TOURNEY_NAME.match(match.name)
         team_names = {m.BLUE: parsed["T1"], m.RED: parsed["T2"]} if parsed else {m.BLUE: "Blue", m.RED: "Red"}
         for team in (m.BLUE, m.RED):
-            scores[team] = sum(_value(match, s) for s in played if s.team == team)
-            names[team] = team_names[team]
+            key = m.scrim_key_team(team)
+            scores[key] = sum(_value(match, s) for s in played if s.team == team)
+            names[key] = team_names[team]
     else:
         for s in played:
-            scores[s.token.user_id] = _value(match, s)
-            names[s.token.user_id] = s.token.username
+            key = m.scrim_key_user(s.token.user_id)
+            scores[key] = _value(match, s)
+            names[key] = s.token.username
     best = max(scores.values())
     leaders = [key for key, value in scores.items() if value == best]
     if len(leaders) != 1:
+        scrim.record(None)
         return ["The point has ended in a tie!"]
     winner = leaders[0]
+    if winner not in scrim.points and len(scrim.points) >= m.MAX_SCRIM_ENTRIES:
+        # 256 different players with points in one scrim: no room for one more
+        return [f"{names[winner]} wins the round, but this scrim keeps no more players' points."]
     scrim.names.update(names)
+    for key in list(scrim.names):
+        if key not in scrim.points and key != winner:
+            del scrim.names[key]  # only the names of those with points are kept
     scrim.points[winner] = scrim.points.get(winner, 0) + 1
+    scrim.record(winner)
     won = scrim.points[winner] >= scrim.winning_points
     lines: list[str] = []
     if teams:
-        loser = m.RED if winner == m.BLUE else m.BLUE
+        loser = m.scrim_key_team(m.RED) if winner == m.scrim_key_team(m.BLUE) else m.scrim_key_team(m.BLUE)
         wins, losses = scrim.points.get(winner, 0), scrim.points.get(loser, 0)
         lines.append(f"{names[winner]} takes the point! ({_shown(match, scores[winner])} vs. "
                      f"{_shown(match, scores[loser])})")
@@ -465,5 +558,7 @@ def score_round(match: Match, scrim: Scrim) -> list[str]:
             standing = sorted(scrim.points.items(), key=lambda item: item[1])
             lines.append("Total Score: " + " | ".join(f"{scrim.names.get(k, k)} - {v}" for k, v in standing))
     if won:
-        match.scrim = None
+        scrim.active = False
+        scrim.reset()
+        match.bans.clear()
     return lines

@@ -1,11 +1,13 @@
 """bancho.py's mappool, clan and scrim commands through real clients (docs/commands.md):
-``!pool``, ``!clan``, and ``!mp condition|scrim|loadpool|unloadpool|pick``. Rows are read back
+``!pool``, ``!clan``, and ``!mp condition|scrim|endscrim|rematch|loadpool|unloadpool|ban|unban|pick``
+(in both ``[bot] mp_style`` s). Rows are read back
 from MySQL (``tourney_pools``, ``tourney_pool_maps``, ``clans``, ``user_clans``), match changes
 from the match packets.
 """
 
 from __future__ import annotations
 
+import re
 import secrets
 
 import pytest
@@ -171,6 +173,116 @@ def test_mp_scrim_teams_and_cancel(server, roomy, bot):
     assert "takes the match, finishing CUP" in wait_bot(ref, bot, target="#multiplayer", contains="takes the match")
     assert mp_ask(ref, bot, "!mp scrim bo5").startswith("A scrimmage has been started")
     assert mp_ask(ref, bot, "!mp scrim bo0") == "Scrimming cancelled."
+
+
+def make_pool(server, ref, bot, picks: int = 2) -> tuple[str, list[int], int]:
+    """A pool of ``picks`` maps as HD1, NM2, ... made by ``ref`` (tournament staff): (name,
+    beatmap ids, set id)."""
+    name = f"p{secrets.token_hex(3)}"
+    set_id, ids, _ = add_set(server, picks)
+    assert ask(ref, bot, f"!pool create {name}") == f"{name} created."
+    for index, (beatmap_id, label) in enumerate(zip(ids, ("HD1", "NM2", "DT3"))):
+        np(ref, bot, beatmap_id)
+        assert ask(ref, bot, f"!pool add {name} {label}").endswith(f"added to {name} as {label}.")
+    return name, ids, set_id
+
+
+def test_mp_ban_unban_pick(server, roomy, bot):
+    ref, match_id, _ = make_tourney(server, roomy, bot)
+    name, ids, set_id = make_pool(server, ref, bot)
+    other, _, _ = make_pool(server, ref, bot, picks=1)
+    assert mp_ask(ref, bot, "!mp ban HD1") == "No pool currently selected!"
+    assert mp_ask(ref, bot, "!mp unban HD1") == "No pool currently selected!"
+    assert mp_ask(ref, bot, f"!mp loadpool {name}") == f"{name} selected."
+    assert mp_ask(ref, bot, "!mp ban") == "Invalid syntax: !mp ban <pick>"
+    assert mp_ask(ref, bot, "!mp unban HD1 NM2") == "Invalid syntax: !mp unban <pick>"
+    assert mp_ask(ref, bot, "!mp ban H1") == "Invalid pick syntax; correct example: HD2"
+    assert mp_ask(ref, bot, "!mp ban XX1") == "Invalid pick syntax; correct example: HD2"
+    assert mp_ask(ref, bot, "!mp ban DT3") == "Found no DT3 pick in the pool."
+    assert mp_ask(ref, bot, "!mp unban hd1") == "That pick is not currently banned!"
+    assert mp_ask(ref, bot, "!mp ban hd1") == "HD1 banned."
+    assert mp_ask(ref, bot, "!mp ban HD1") == "That pick is already banned!"
+    assert mp_ask(ref, bot, "!mp pick HD1") == "HD1 has been banned from being picked."
+    before = latest(ref, match_id)
+    assert before.beatmap_id != ids[0], "a banned pick changes nothing"
+    # the other picks stay open
+    assert mp_ask(ref, bot, "!mp pick NM2") == \
+        f"Picked [https://osu.ppy.sh/b/{ids[1]} Artist - Song {set_id} [Diff 1]]. (NM2)"
+    assert mp_ask(ref, bot, "!mp unban HD1") == "HD1 unbanned."
+    assert mp_ask(ref, bot, "!mp pick HD1") == \
+        f"Picked [https://osu.ppy.sh/b/{ids[0]} Artist - Song {set_id} [Diff 0]]. (HD1)"
+    assert latest(ref, match_id).beatmap_id == ids[0]
+    # bans belong to the loaded pool: another pool (or none) starts without them
+    assert mp_ask(ref, bot, "!mp ban HD1") == "HD1 banned."
+    assert mp_ask(ref, bot, f"!mp loadpool {other}") == f"{other} selected."
+    assert mp_ask(ref, bot, "!mp unban HD1") == "That pick is not currently banned!"
+    assert mp_ask(ref, bot, "!mp ban HD1") == "HD1 banned."
+    assert mp_ask(ref, bot, "!mp unloadpool") == "Mappool unloaded."
+    assert mp_ask(ref, bot, f"!mp loadpool {other}") == f"{other} selected."
+    assert mp_ask(ref, bot, "!mp pick HD1").startswith("Picked ")
+    # players who are not referees get no answer
+    player = connect(server, on=roomy)
+    invite_and_join(ref, bot, player, match_id)
+    mp_say(player, "!mp ban HD1")
+    assert not [t for t in sentinel(player, bot) if "banned" in t]
+
+
+def test_mp_endscrim_and_rematch(server, roomy, bot):
+    ref, match_id, _ = make_tourney(server, roomy, bot)
+    player = connect(server, on=roomy)
+    invite_and_join(ref, bot, player, match_id)
+    pname = player.user.name
+    assert mp_ask(ref, bot, "!mp rematch") == "No scrim to rematch; to start one, use !mp scrim."
+    assert mp_ask(ref, bot, "!mp endscrim") == "Not currently scrimming!"
+    assert mp_ask(ref, bot, "!mp rematch now") == "Invalid syntax: !mp rematch"
+    assert mp_ask(ref, bot, "!mp scrim bo3").startswith("A scrimmage has been started")
+    assert mp_ask(ref, bot, "!mp rematch") == "No match points have yet been awarded!"
+    play_round(ref, bot, [(ref, 1000), (player, 5000)])
+    assert wait_bot(ref, bot, target="#multiplayer", contains="Total Score") == f"Total Score: {pname} - 1"
+    # rematch during a scrim takes the last point back
+    assert mp_ask(ref, bot, "!mp rm") == f"A point has been deducted from {pname}."
+    assert mp_ask(ref, bot, "!mp rematch") == "No match points have yet been awarded!"
+    play_round(ref, bot, [(ref, 3000), (player, 1000)])
+    assert wait_bot(ref, bot, target="#multiplayer", contains="Total Score") == f"Total Score: {ref.user.name} - 1"
+    play_round(ref, bot, [(ref, 2000), (player, 2000)])
+    assert wait_bot(ref, bot, target="#multiplayer", contains="tie") == "The point has ended in a tie!"
+    assert mp_ask(ref, bot, "!mp rematch") == "The last point was a tie!"
+    # endscrim ends it; rematch starts it again from zero with the same points to win
+    assert mp_ask(ref, bot, "!mp endscrim") == "Scrimmage ended."
+    assert mp_ask(ref, bot, "!mp end") == "Not currently scrimming!"
+    assert mp_ask(ref, bot, "!mp condition pp") == "PP is only useful as a win condition during scrims."
+    assert mp_ask(ref, bot, "!mp rematch") == \
+        f"A rematch has been started by {ref.user.name}; first to 2 points wins. Best of luck!"
+    assert mp_ask(ref, bot, "!mp scrim bo3") == "Already scrimming!"
+    play_round(ref, bot, [(ref, 100), (player, 900)])
+    assert wait_bot(ref, bot, target="#multiplayer", contains="Total Score") == f"Total Score: {pname} - 1"
+    play_round(ref, bot, [(ref, 100), (player, 900)])
+    assert wait_bot(ref, bot, target="#multiplayer", contains="takes the match") == \
+        f"{pname} takes the match! Congratulations!"
+    # a won scrim can be played again; a cancelled one (bo0) cannot
+    assert mp_ask(ref, bot, "!mp rematch").startswith(f"A rematch has been started by {ref.user.name}")
+    assert mp_ask(ref, bot, "!mp scrim bo0") == "Scrimming cancelled."
+    assert mp_ask(ref, bot, "!mp rematch") == "No scrim to rematch; to start one, use !mp scrim."
+
+
+def test_mp_ban_and_rematch_in_the_official_style(server, start_server, bot):
+    """``[bot] mp_style = official``: the same subcommands answer with bancho.py's texts."""
+    srv = start_server(dict(SERVER_ENV, PEP_BOT_MP_STYLE="official"))
+    ref = connect(server, 3 | TOURNAMENT_STAFF, on=srv)
+    reply = ask(ref, bot, f"!mp make Official {secrets.token_hex(2)}")
+    found = re.fullmatch(r"Created the tournament match https://osu\.ppy\.sh/mp/(\d+) .+", reply)
+    assert found, reply
+    match_id = int(found.group(1))
+    assert ask(ref, bot, f"!mp join {match_id}") == f"Attempting to join match #{match_id}!"
+    C.wait_for(ref, lambda p: p.id == C.CHANNEL_JOIN_SUCCESS and p.value == "#multiplayer")
+    name, _, _ = make_pool(server, ref, bot, picks=1)
+    assert mp_ask(ref, bot, f"!mp loadpool {name}") == f"{name} selected."
+    assert mp_ask(ref, bot, "!mp ban HD1") == "HD1 banned."
+    assert mp_ask(ref, bot, "!mp pick HD1") == "HD1 has been banned from being picked."
+    assert mp_ask(ref, bot, "!mp unban HD1") == "HD1 unbanned."
+    assert mp_ask(ref, bot, "!mp rematch") == "No scrim to rematch; to start one, use !mp scrim."
+    assert mp_ask(ref, bot, "!mp scrim bo1").startswith("A scrimmage has been started")
+    assert mp_ask(ref, bot, "!mp endscrim") == "Scrimmage ended."
 
 
 # ------------------------------------------------------------------------------------ !clan

@@ -30,6 +30,8 @@ from tests import client as C
 from tests.conftest import PYTHON, REPO, START_TIMEOUT, ServerProcess, TestServer, _server_env, free_port
 from tests.integration import test_multiplayer_common as M
 from tests.integration.test_commands import ask, say, wait_bot
+from tests.integration.test_commands_banchopy import make_pool, play_round
+from tests.integration.test_commands_mp import invite_and_join, make_tourney, mp_ask
 from tests.waiting import wait_until
 
 TOURNAMENT_STAFF = 2097152
@@ -421,12 +423,49 @@ def test_maintenance_stop_tells_clients(server, activated, bot):
     assert not srv.redis.exists("pep:handover")
 
 
+def test_scrim_pool_and_bans_survive_a_restart(server, activated, bot):
+    """bancho.py's scrim (its points), the loaded mappool and its banned picks are part of the
+    match's snapshot: after SIGTERM and a new start the next round's point adds to the kept
+    one, the pool is still selected and the ban still refuses the pick."""
+    srv = activated()
+    ref, match_id, _ = make_tourney(server, srv, bot)
+    player = srv.login(server.new_user())
+    invite_and_join(ref, bot, player, match_id)
+    name, _, _ = make_pool(server, ref, bot)
+    assert mp_ask(ref, bot, f"!mp loadpool {name}") == f"{name} selected."
+    assert mp_ask(ref, bot, "!mp ban NM2") == "NM2 banned."
+    assert mp_ask(ref, bot, "!mp scrim bo3").startswith("A scrimmage has been started")
+    play_round(ref, bot, [(ref, 1000), (player, 5000)])
+    assert wait_bot(ref, bot, target="#multiplayer", contains="Total Score") == f"Total Score: {player.user.name} - 1"
+    os.kill(srv.proc.proc.pid, signal.SIGTERM)
+    assert srv.proc.proc.wait(timeout=20) == 0
+    again = activated()
+    wait_until(lambda: re.search(r"restored", again.log_text()), timeout=20, what="the snapshot restored")
+    assert re.search(r"snapshot \(version \d+, .*from Redis pep:handover: 2 sessions, 1 matches restored",
+                     again.log_text()), again.log_text()[-2000:]
+    for c in (ref, player):
+        packets = c.poll()
+        assert not C.of(packets, C.RESTART) and not C.of(packets, C.LOGIN_REPLY)
+    assert mp_ask(ref, bot, f"!mp loadpool {name}") == f"{name} already selected!"
+    assert mp_ask(ref, bot, "!mp ban NM2") == "That pick is already banned!"
+    assert mp_ask(ref, bot, "!mp pick NM2") == "NM2 has been banned from being picked."
+    assert mp_ask(ref, bot, "!mp scrim bo3") == "Already scrimming!"
+    # the kept point and this one make two: the match is won
+    play_round(ref, bot, [(ref, 100), (player, 900)])
+    assert wait_bot(ref, bot, target="#multiplayer", contains="takes the point!") == \
+        f"{player.user.name} takes the point! (900 [Match avg. 500])"
+    assert wait_bot(ref, bot, target="#multiplayer", contains="takes the match") == \
+        f"{player.user.name} takes the match! Congratulations!"
+    assert "Traceback" not in again.log_text()
+
+
 # ---------------------------------------------------------------------------------------------
 # a snapshot written by the previous version's code, loaded by a real server
 # ---------------------------------------------------------------------------------------------
-def test_real_server_loads_a_version_1_snapshot(server, start_server, tmp_path):
-    """tests/fixtures/snapshot_v1.bin was written by the version-1 code (tests/snapshot_fixture.py);
-    a server of this version reads it from ``[sessions] handover_file`` through the migration
+@pytest.mark.parametrize("version", [1, 2])
+def test_real_server_loads_an_older_snapshot(server, start_server, tmp_path, version):
+    """tests/fixtures/snapshot_v<N>.bin was written by the version-N code (tests/snapshot_fixture.py);
+    a server of this version reads it from ``[sessions] handover_file`` through the migrations
     and serves its sessions: their tokens are valid and their queued packets are delivered."""
     import json
     import shutil
@@ -434,15 +473,15 @@ def test_real_server_loads_a_version_1_snapshot(server, start_server, tmp_path):
 
     from services import handover
 
-    fixture = REPO / "tests" / "fixtures" / "snapshot_v1.bin"
+    fixture = REPO / "tests" / "fixtures" / f"snapshot_v{version}.bin"
     raw = json.loads(zlib.decompress(fixture.read_bytes()[len(handover.MAGIC):]))
-    assert raw["version"] == 1
+    assert raw["version"] == version
     host = next(t for t in raw["tokens"] if t["user_id"] == 100)
     path = tmp_path / "handover.snapshot"
     shutil.copy(fixture, path)
     srv = start_server(dict(ENV, PEP_SESSIONS_HANDOVER_FILE=str(path)))
     log = srv.log_text()
-    assert re.search(r"snapshot \(version 1, .*from file .*: 5 sessions, 1 matches restored", log), log[-2000:]
+    assert re.search(rf"snapshot \(version {version}, .*from file .*: 5 sessions, 1 matches restored", log), log[-2000:]
     assert not path.exists(), "a snapshot file is used once"
     c = srv.client()
     packets = c.send_raw(C.ping(), token=host["token"])
