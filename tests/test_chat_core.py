@@ -514,3 +514,54 @@ def test_offline_messages_are_delivered_with_their_time(no_errors, caplog):
     repo.take_error = None
     repo.waiting = [_types.SimpleNamespace(sender_name="Bob", sender_id=7, content="x", sent_at=0)]
     assert _asyncio.run(chat.deliver_offline_messages(off.state, off.user("Alice"))) == 0 and len(repo.waiting) == 1
+
+
+class ChatRelay:
+    """A chat listener (the IRC gateway's interface) and a cluster's chat relays, recorded."""
+
+    def __init__(self, remote_ok=True):
+        self.calls = []
+        self.remote_ok = remote_ok
+
+    def channel_message(self, *args):
+        self.calls.append(("channel_message",) + args)
+
+    def private_message(self, *args):
+        self.calls.append(("private_message",) + args)
+
+    def remote_channel(self, sender, name, text):
+        self.calls.append(("remote_channel", sender, name, text))
+        return self.remote_ok
+
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return lambda *args, **kwargs: None
+
+
+def test_chat_reaches_listeners_and_other_nodes():
+    from helpers import codec
+
+    world = World()
+    a, b, r = world.user("Alice"), world.user("Bob"), world.user("Remote")
+    r.node = "node-2"
+    listener, cluster = ChatRelay(), ChatRelay()
+    world.state.chat_listeners.append(listener)
+    world.state.cluster = cluster
+    osu = world.state.channels.get("#osu")
+    assert chat.send_message(world.state, a, "#osu", "hello all") is chat.Result.SENT
+    assert ("channel_message", osu, a, "hello all") in listener.calls
+    assert ("channel_message", a, osu, "hello all", codec.message("Alice", "hello all", "#osu", a.user_id)) in cluster.calls
+    assert [m.content for m in messages(b)] == ["hello all"]
+    messages(r)
+    assert chat.send_message(world.state, a, "Remote", "psst") is chat.Result.SENT
+    assert ("private_message", a, r, "psst") in cluster.calls and messages(r) == []
+    assert ("private_message", a, r, "psst") in listener.calls
+    assert chat.send_message(world.state, a, "Bob", "hi bob") is chat.Result.SENT
+    assert ("private_message", a, b, "hi bob") in listener.calls and ("private_message", a, b, "hi bob") not in cluster.calls
+    assert [m.content for m in messages(b)] == ["hi bob"]
+    # a channel this node does not have: another node's #spectator, or nothing
+    assert chat.send_message(world.state, a, "#spect_77", "there") is chat.Result.SENT
+    assert cluster.calls[-1] == ("remote_channel", a, "#spect_77", "there")
+    cluster.remote_ok = False
+    assert chat.send_message(world.state, a, "#nowhere", "x") is chat.Result.NO_CHANNEL
