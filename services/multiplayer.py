@@ -299,7 +299,7 @@ def create_match(state: State, host: Token | None, name: str, password: str | No
         state.bot.channels.add(channel.name)
     state.matches.add(match)
     if host is not None:
-        match.slots[0].seat(host, m.parity_team(0) if match.team_type in m.TEAM_MODES else m.NO_TEAM)
+        match.slots[0].seat(host, m.NO_TEAM)  # a new match is head-to-head (Kawata's defaults)
         match.host = host
         match.empty_since = None
         host.match_id = match.id

@@ -762,3 +762,141 @@ def test_a_client_leaving_in_the_middle_of_its_body(caplog):
         serve(world, scenario)
     assert messages(b) == []  # an incomplete body is never processed
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+# ------------------------------------------------------------------------------ login replies, cluster
+def test_login_reply_head_and_gzip():
+    world = World({"PEP_SERVER_GZIP_LEVEL": "9"})
+    repo = LoginRepo()
+    world.state.repo = repo
+    repo.add(1000, "Alice")
+    for i in range(40):  # enough presences for a reply past GZIP_MIN_LENGTH
+        world.user(f"player{i}")
+
+    async def scenario(server):
+        conn = await Raw.open(server)
+        try:
+            before = time.time()
+            status, head, plain = await conn.request(C.login_body("Alice", PASSWORD))
+            token = world.state.tokens.user(1000)
+            check_date(head[-3], before, time.time())
+            assert status == "HTTP/1.1 200 OK" and len(plain) >= GZIP_MIN_LENGTH
+            assert head == expected_head(world, head[-3], [f"cho-token: {token.token}", f"Content-Length: {len(plain)}"])
+            status, head, body = await conn.request(C.login_body("Alice", PASSWORD),
+                                                    headers=[("Accept-Encoding", "gzip"), ("Connection", "close")])
+            token = world.state.tokens.user(1000)
+            assert head[-4:] == [f"cho-token: {token.token}", "Connection: close", "Content-Encoding: gzip",
+                                 f"Content-Length: {len(body)}"]
+            unzipped = gzip.decompress(body)
+            assert len(unzipped) == len(plain) and C.values(C.decode_packets(unzipped), C.LOGIN_REPLY) == [1000]
+            assert len(body) < len(plain)
+        finally:
+            conn.close()
+
+    serve(world, scenario)
+
+
+def test_small_login_replies_and_gzip_off_are_not_compressed():
+    for env, players in (({}, 0), ({"PEP_SERVER_GZIP": "0"}, 40)):
+        world = World(env)
+        repo = LoginRepo()
+        world.state.repo = repo
+        repo.add(1000, "Alice")
+        for i in range(players):
+            world.user(f"player{i}")
+
+        async def scenario(server):
+            conn = await Raw.open(server)
+            try:
+                _, head, body = await conn.request(C.login_body("Alice", "wrong"), headers=[("Accept-Encoding", "gzip")])
+                assert "Content-Encoding: gzip" not in head and len(body) < GZIP_MIN_LENGTH
+                assert C.values(C.decode_packets(body), C.LOGIN_REPLY) == [-1]
+                _, head, body = await conn.request(C.login_body("Alice", PASSWORD), headers=[("Accept-Encoding", "gzip")])
+                assert "Content-Encoding: gzip" not in head
+                assert C.values(C.decode_packets(body), C.LOGIN_REPLY) == [1000]
+            finally:
+                conn.close()
+
+        serve(world, scenario)
+
+
+class FakeCluster:
+    """The parts of services.cluster.Cluster the endpoint uses: which node owns a token, and
+    which packets go to another node (recorded in ``routed_calls``)."""
+
+    def __init__(self, owners=None, routed=(), takes=True):
+        self.owners = owners or {}
+        self.routed = frozenset(routed)
+        self.takes = takes
+        self.routed_calls = []
+
+    def owner_address(self, token_string):
+        return self.owners.get(token_string)
+
+    def route(self, token, packet_id, payload):
+        self.routed_calls.append((token.user_id, packet_id, payload))
+        return self.takes
+
+    def __getattr__(self, name):
+        """Every other hook of the cluster (chat relays, presence changes): nothing to do here."""
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return lambda *args, **kwargs: None
+
+
+def test_packets_routed_to_another_node_are_counted_and_not_run():
+    world = World()
+    a, b = world.user("Alice"), world.user("Bob")
+    world.state.cluster = FakeCluster(routed={C.C_PUBLIC_MESSAGE})
+    body = C.public_message("#osu", "elsewhere") + C.frame(9999) + C.ping()
+    assert process_frames(world.state, a, body) == 2
+    assert messages(b) == [] and world.state.cluster.routed_calls == [(a.user_id, 1, C.public_message("#osu", "elsewhere")[7:])]
+    world.state.cluster.takes = False  # not taken: it runs here
+    assert process_frames(world.state, a, C.public_message("#osu", "here")) == 1
+    assert [m.content for m in messages(b)] == ["here"]
+
+
+def test_polls_of_another_nodes_session_are_forwarded(caplog):
+    home = World()  # the node that holds the session
+    a, b = home.user("Alice"), home.user("Bob")
+    front = World()  # the node the client reached
+
+    async def scenario():
+        home_server, front_server = Server(home), Server(front)
+        try:
+            front.state.cluster = FakeCluster({a.token: f"127.0.0.1:{home_server.port}",
+                                               "dead": "127.0.0.1:1"})
+            home.state.cluster = FakeCluster({a.token: f"127.0.0.1:{front_server.port}"})  # never asked back
+            a.enqueue(b"\x05\x06")
+            conn = await Raw.open(front_server)
+            try:
+                with caplog.at_level(logging.DEBUG, logger="pep.bancho"):
+                    status, head, body = await conn.request(C.public_message("#osu", "via front"), a.token,
+                                                            headers=[("Connection", "close")])
+            finally:
+                conn.close()
+            assert status == "HTTP/1.1 200 OK" and body == b"\x05\x06"
+            assert head[-2:] == ["Connection: close", "Content-Length: 2"]
+            assert [m.content for m in messages(b)] == ["via front"]
+            assert f"poll forwarded to 127.0.0.1:{home_server.port}" in [r.getMessage() for r in caplog.records]
+            # the node is gone, or does not know the token either: the reconnect reply
+            for token in ("dead", "unknown"):
+                conn = await Raw.open(front_server)
+                try:
+                    _, _, body = await conn.request(b"", token)
+                finally:
+                    conn.close()
+                assert body == RECONNECT_REPLY
+            # a forwarded poll is never forwarded again
+            conn = await Raw.open(home_server)
+            try:
+                _, _, body = await conn.request(b"", "dead", headers=[("pep-forwarded", "1")])
+            finally:
+                conn.close()
+            assert body == RECONNECT_REPLY
+            await front.state.drain_tasks()
+        finally:
+            home_server.close()
+            front_server.close()
+
+    asyncio.run(scenario())

@@ -388,3 +388,180 @@ def test_bot_private_reaches_restricted_and_no_bot():
     chat.bot_private(world.state, r, "nobody")
     assert chat.bot_message(world.state, "#osu", "nobody") is Result.OFFLINE
     assert messages(r) == []
+
+
+# ------------------------------------------------------------------ offline messages in-process
+import asyncio as _asyncio  # noqa: E402
+import types as _types  # noqa: E402
+
+from common.db import DatabaseError as _DatabaseError  # noqa: E402
+from common.ripple import NO_SUCH_TABLE as _NO_SUCH_TABLE, StoreResult as _StoreResult  # noqa: E402
+
+
+class OfflineRepo:
+    """The offline-message queries: ``store`` says what each store does (a StoreResult or an
+    exception); ``kept`` lists the stored messages; ``taken``/``restored`` what delivery did."""
+
+    def __init__(self):
+        self.store = _StoreResult.STORED
+        self.stored = []
+        self.waiting = []
+        self.restored = []
+        self.take_error = None
+
+    async def store_offline_message(self, sender_id, safe_name, text, limit, bypass=False):
+        await _asyncio.sleep(0)
+        if isinstance(self.store, Exception):
+            raise self.store
+        self.stored.append((sender_id, safe_name, text, limit, bypass))
+        return self.store, 4242, "Offline Guy"
+
+    async def take_offline_messages(self, user_id, limit):
+        if self.take_error is not None:
+            raise self.take_error
+        taken, self.waiting = self.waiting[:limit], self.waiting[limit:]
+        return taken
+
+    async def restore_offline_messages(self, user_id, messages):
+        self.restored.append((user_id, list(messages)))
+
+
+def offline_world():
+    world = World({"PEP_CHAT_OFFLINE_MESSAGES": "5"})
+    world.state.repo = repo = OfflineRepo()
+    return world, repo
+
+
+def test_messages_to_offline_users_are_kept_and_the_sender_told(no_errors, caplog):
+    world, repo = offline_world()
+    a = world.user("Alice")
+
+    async def send(*texts):
+        results = [chat.send_message(world.state, a, "Offline Guy", text) for text in texts]
+        await world.state.drain_tasks()
+        return results
+
+    assert _asyncio.run(send("one", "two")) == [chat.Result.STORED, chat.Result.STORED]
+    assert repo.stored == [(a.user_id, "offline_guy", "one", 5, False), (a.user_id, "offline_guy", "two", 5, False)]
+    got = messages(a)
+    assert [(m.sender, m.content, m.sender_id) for m in got] == [("Offline Guy", chat.OFFLINE_NOTICE, 4242)] * 2
+    assert a.offline_store is None
+    repo.store = _StoreResult.FULL
+    _asyncio.run(send("three"))
+    assert [m.content for m in messages(a)] == [chat.OFFLINE_FULL]
+    for silent in (_StoreResult.UNKNOWN, _StoreResult.UNREACHABLE):
+        repo.store = silent
+        _asyncio.run(send("four"))
+        assert messages(a) == []
+    repo.store = _DatabaseError("2003: cannot connect (fake)")
+    with caplog.at_level(logging.WARNING, logger="pep.chat"):
+        _asyncio.run(send("five"))
+    assert [(m.sender, m.content) for m in messages(a)] == [("Offline Guy", chat.OFFLINE_UNAVAILABLE)]
+    assert f"offline message from user={a.user_id} not kept: 2003: cannot connect (fake)" in [
+        r.getMessage() for r in caplog.records]
+    missing = _DatabaseError("1146: no such table (fake)")
+    missing.code = _NO_SUCH_TABLE
+    repo.store = missing
+    _asyncio.run(send("six"))
+    assert [m.content for m in messages(a)] == [chat.OFFLINE_UNAVAILABLE]
+    assert [r.getMessage() for r in no_errors] == [
+        f"offline message from user={a.user_id} not kept: the offline_messages table is missing; "
+        "run `python pep.py init-db` to create it"]
+    no_errors.clear()
+    repo.store = _StoreResult.STORED
+    _asyncio.run((lambda: _bot_send(world))())
+    assert repo.stored[-1][4] is True  # the bot's messages bypass the recipient's limits
+
+
+async def _bot_send(world):
+    chat.bot_message(world.state, "Offline Guy", "from the bot")
+    await world.state.drain_tasks()
+
+
+def test_offline_messages_are_delivered_with_their_time(no_errors, caplog):
+    world, repo = offline_world()
+    a = world.user("Alice")
+    repo.waiting = [_types.SimpleNamespace(sender_name="Bob", sender_id=7, content=f"m{i}", sent_at=86400 + 60 * i)
+                    for i in range(7)]
+    with caplog.at_level(logging.INFO, logger="pep.chat"):
+        assert _asyncio.run(chat.deliver_offline_messages(world.state, a)) == 5
+    got = messages(a)
+    assert [(m.sender, m.sender_id, m.content) for m in got] == [
+        ("Bob", 7, f"[1970-01-02 00:0{i} UTC] m{i}") for i in range(5)]
+    assert f"delivered 5 offline message(s) to user={a.user_id}" in [r.getMessage() for r in caplog.records]
+    assert _asyncio.run(chat.deliver_offline_messages(world.state, a)) == 2
+    assert _asyncio.run(chat.deliver_offline_messages(world.state, a)) == 0  # nothing left
+    r = world.user("Rex", restricted=True)
+    repo.waiting = [_types.SimpleNamespace(sender_name="Bob", sender_id=7, content="x", sent_at=0)]
+    assert _asyncio.run(chat.deliver_offline_messages(world.state, r)) == 0 and len(repo.waiting) == 1
+    gone = world.user("Gone")
+    world.state.tokens.remove(gone)  # logged out while MySQL answered: kept for the next login
+    assert _asyncio.run(chat.deliver_offline_messages(world.state, gone)) == 0
+    assert repo.restored == [(gone.user_id, [_types.SimpleNamespace(sender_name="Bob", sender_id=7, content="x", sent_at=0)])]
+    missing = _DatabaseError("1146: no such table (fake)")
+    missing.code = _NO_SUCH_TABLE
+    repo.take_error = missing
+    assert _asyncio.run(chat.deliver_offline_messages(world.state, a)) == 0
+    assert [r.getMessage() for r in no_errors] == [
+        f"offline messages of user={a.user_id} not read: the offline_messages table is missing; "
+        "run `python pep.py init-db` to create it"]
+    no_errors.clear()
+    repo.take_error = _DatabaseError("2003: cannot connect (fake)")
+    with pytest.raises(_DatabaseError):
+        _asyncio.run(chat.deliver_offline_messages(world.state, a))
+    off = World({"PEP_CHAT_OFFLINE_MESSAGES": "0"})
+    off.state.repo = repo
+    repo.take_error = None
+    repo.waiting = [_types.SimpleNamespace(sender_name="Bob", sender_id=7, content="x", sent_at=0)]
+    assert _asyncio.run(chat.deliver_offline_messages(off.state, off.user("Alice"))) == 0 and len(repo.waiting) == 1
+
+
+class ChatRelay:
+    """A chat listener (the IRC gateway's interface) and a cluster's chat relays, recorded."""
+
+    def __init__(self, remote_ok=True):
+        self.calls = []
+        self.remote_ok = remote_ok
+
+    def channel_message(self, *args):
+        self.calls.append(("channel_message",) + args)
+
+    def private_message(self, *args):
+        self.calls.append(("private_message",) + args)
+
+    def remote_channel(self, sender, name, text):
+        self.calls.append(("remote_channel", sender, name, text))
+        return self.remote_ok
+
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return lambda *args, **kwargs: None
+
+
+def test_chat_reaches_listeners_and_other_nodes():
+    from helpers import codec
+
+    world = World()
+    a, b, r = world.user("Alice"), world.user("Bob"), world.user("Remote")
+    r.node = "node-2"
+    listener, cluster = ChatRelay(), ChatRelay()
+    world.state.chat_listeners.append(listener)
+    world.state.cluster = cluster
+    osu = world.state.channels.get("#osu")
+    assert chat.send_message(world.state, a, "#osu", "hello all") is chat.Result.SENT
+    assert ("channel_message", osu, a, "hello all") in listener.calls
+    assert ("channel_message", a, osu, "hello all", codec.message("Alice", "hello all", "#osu", a.user_id)) in cluster.calls
+    assert [m.content for m in messages(b)] == ["hello all"]
+    messages(r)
+    assert chat.send_message(world.state, a, "Remote", "psst") is chat.Result.SENT
+    assert ("private_message", a, r, "psst") in cluster.calls and messages(r) == []
+    assert ("private_message", a, r, "psst") in listener.calls
+    assert chat.send_message(world.state, a, "Bob", "hi bob") is chat.Result.SENT
+    assert ("private_message", a, b, "hi bob") in listener.calls and ("private_message", a, b, "hi bob") not in cluster.calls
+    assert [m.content for m in messages(b)] == ["hi bob"]
+    # a channel this node does not have: another node's #spectator, or nothing
+    assert chat.send_message(world.state, a, "#spect_77", "there") is chat.Result.SENT
+    assert cluster.calls[-1] == ("remote_channel", a, "#spect_77", "there")
+    cluster.remote_ok = False
+    assert chat.send_message(world.state, a, "#nowhere", "x") is chat.Result.NO_CHANNEL

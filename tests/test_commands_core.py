@@ -358,20 +358,20 @@ import warnings  # noqa: E402
 
 
 @contextlib.contextmanager
-def declared(*specs):
+def declared(state, *specs):
     """Declare test commands (``(trigger, handler, kwargs)``) through the public decorator and
-    answer with a table that has them after the built-in ones (``cmds.BUILTIN`` is swapped for
-    the duration: states without a table of their own answer with it)."""
-    before = cmds.BUILTIN
+    give ``state`` a table of its own with them after the built-in ones (as the operator's
+    modules do: ``state.commands``), taken away afterwards."""
     extra = []
     for trigger, handler, kwargs in specs:
         cmds.command(trigger, **kwargs)(handler)
         extra.append(handler.commands[-1])
-    cmds.BUILTIN = cmds.Registry.build((*before.commands, *extra))
+    before = state.commands
+    state.commands = cmds.Registry.build((*cmds.BUILTIN.commands, *extra))
     try:
-        yield
+        yield state.commands
     finally:
-        cmds.BUILTIN = before
+        state.commands = before
 
 
 class Listener:
@@ -396,7 +396,7 @@ def test_handler_errors_are_logged_with_the_message_and_traceback(caplog, no_err
     def fail(ctx):
         raise boom
 
-    with declared(("!zz_fail", fail, {})), caplog.at_level(logging.ERROR, logger="pep.commands"):
+    with declared(world.state, ("!zz_fail", fail, {})), caplog.at_level(logging.ERROR, logger="pep.commands"):
         assert cmds.dispatch(world.state, a, None, "!zz_fail now").trigger == "!zz_fail"
         chat.send_message(world.state, admin, BOT_NAME, "!zz_fail")
     plain = cmds.GENERIC_ERROR.format(trigger="!zz_fail")
@@ -426,7 +426,7 @@ def test_error_reply_that_cannot_be_sent_is_logged(no_errors):
     def fail(ctx):
         raise ValueError("first failure")
 
-    with declared(("!zz_fail2", fail, {})):
+    with declared(world.state, ("!zz_fail2", fail, {})):
         cmds.dispatch(world.state, u, None, "!zz_fail2")
     got = [r.getMessage() for r in no_errors]
     assert got == ["command '!zz_fail2' by user=4242 failed: '!zz_fail2'", "could not send the error reply"]
@@ -456,7 +456,7 @@ def test_wrong_syntax_raised_by_handlers():
             chat.send_message(world.state, a, BOT_NAME, text)
         await world.state.drain_tasks()
 
-    with declared(("!zz_ws1", plain, {"syntax": "<n> [m]"}), ("!zz_ws2", told, {}),
+    with declared(world.state, ("!zz_ws1", plain, {"syntax": "<n> [m]"}), ("!zz_ws2", told, {}),
                   ("!zz_ws3", plain_async, {"syntax": "[x]"}), ("!zz_ws4", told_async, {})):
         asyncio.run(run())
     assert bot_lines(a) == ["Wrong syntax: !zz_ws1 <n> [m]", "Give me a number.",
@@ -481,7 +481,7 @@ def test_async_handlers_reply_fail_and_log_their_duration(caplog, no_errors):
         chat.send_message(world.state, a, BOT_NAME, "!zz_broken")
         await world.state.drain_tasks()
 
-    with declared(("!zz_slow", slow, {}), ("!zz_broken", broken, {})), \
+    with declared(world.state, ("!zz_slow", slow, {}), ("!zz_broken", broken, {})), \
             caplog.at_level(logging.DEBUG, logger="pep.commands"):
         asyncio.run(run())
     assert sorted(bot_lines(a)) == sorted(["done ['1', '2']", cmds.GENERIC_ERROR.format(trigger="!zz_broken")])
@@ -499,7 +499,7 @@ def test_async_command_without_an_event_loop_leaves_no_coroutine_behind(world, c
     async def never(ctx):
         return "never"
 
-    with declared(("!zz_never", never, {})), warnings.catch_warnings(record=True) as caught, \
+    with declared(world.state, ("!zz_never", never, {})), warnings.catch_warnings(record=True) as caught, \
             caplog.at_level(logging.WARNING, logger="pep"):
         warnings.simplefilter("always")
         assert cmds.dispatch(world.state, a, None, "!zz_never").trigger == "!zz_never"
@@ -521,7 +521,7 @@ def test_dispatch_logs_who_used_what_where(caplog):
 
 def test_false_and_empty_replies_send_nothing(world):
     a = world.user("Alice")
-    with declared(("!zz_false", lambda ctx: False, {}), ("!zz_none", lambda ctx: None, {}),
+    with declared(world.state, ("!zz_false", lambda ctx: False, {}), ("!zz_none", lambda ctx: None, {}),
                   ("!zz_blank", lambda ctx: ["", "  ", "\n"], {})):
         for text in ("!zz_false", "!zz_none", "!zz_blank"):
             assert cmds.dispatch(world.state, a, None, text) is not None
@@ -538,7 +538,7 @@ def test_gate_sees_the_state_and_the_channel():
         seen.append((state is world.state, sender is a, channel))
         return state is world.state and channel == "#osu"
 
-    with declared(("!zz_gated", lambda ctx: "let in", {"privileges": STAFF, "allow": gate})):
+    with declared(world.state, ("!zz_gated", lambda ctx: "let in", {"privileges": STAFF, "allow": gate})):
         chat.send_message(world.state, a, "#osu", "!zz_gated")
         assert bot_lines(b) == ["let in"]
         chat.send_message(world.state, a, BOT_NAME, "!zz_gated")
@@ -551,7 +551,7 @@ def test_gate_sees_the_state_and_the_channel():
 
 def test_generic_wrong_place_texts_through_dispatch(world):
     a, b = world.user("Alice"), world.user("Bob")
-    with declared(("!zz_chan", lambda ctx: "ok", {"where": cmds.CHANNEL}),
+    with declared(world.state, ("!zz_chan", lambda ctx: "ok", {"where": cmds.CHANNEL}),
                   ("!zz_pm", lambda ctx: "ok", {"where": cmds.PRIVATE, "display": "!zz_pm (shown)"})):
         assert cmds.dispatch(world.state, a, None, "!zz_chan") is None
         assert cmds.dispatch(world.state, a, "#osu", "!zz_pm") is None
@@ -566,11 +566,12 @@ def test_declared_options_are_kept():
 
     gate = lambda s, t, c: False  # noqa: E731
     subs = [cmds.Subcommand("one", "<x>", "first")]
-    with declared(("!zz_full", handler, dict(syntax="<a>", privileges=STAFF, where=cmds.PRIVATE,
+    world = commanded()
+    with declared(world.state, ("!zz_full", handler, dict(syntax="<a>", privileges=STAFF, where=cmds.PRIVATE,
                                             description="d", effect="e", allow=gate, allow_doc="who",
                                             wrong_place="not here", private_reply=True, hidden=True,
                                             display="!zz full", subcommands=subs, stacks=[cmds.KAWATA]))):
-        cmd = cmds.find("!zz_full 1")
+        cmd = cmds.find("!zz_full 1", world.state)
         assert (cmd.trigger, cmd.handler, cmd.syntax, cmd.privileges, cmd.where) == (
             "!zz_full", handler, "<a>", STAFF, cmds.PRIVATE)
         assert (cmd.description, cmd.effect, cmd.allow, cmd.allow_doc, cmd.wrong_place) == ("d", "e", gate, "who", "not here")
@@ -592,8 +593,9 @@ def test_a_handler_without_a_module_name():
             return "anon"
 
     handler = Anonymous()
-    with declared(("!zz_anon", handler, {})):
-        assert cmds.find("!zz_anon").module == ""
+    world = commanded()
+    with declared(world.state, ("!zz_anon", handler, {})):
+        assert cmds.find("!zz_anon", world.state).module == ""
 
 
 def test_declaration_errors_say_what_is_wrong():
@@ -608,11 +610,12 @@ def test_declaration_errors_say_what_is_wrong():
 
 
 def test_a_new_first_character_is_found():
+    world = commanded()
     trigger = "\u00a7zz_new"  # no built-in trigger starts with this character
     assert cmds.find(trigger) is None
-    with declared((trigger, lambda ctx: "ok", {})):
-        assert cmds.find(trigger).trigger == trigger
-    assert cmds.find(trigger) is None and cmds.find("!faq spam").trigger == "!faq"
+    with declared(world.state, (trigger, lambda ctx: "ok", {})):
+        assert cmds.find(trigger, world.state).trigger == trigger
+    assert cmds.find(trigger, world.state) is None and cmds.find("!faq spam", world.state).trigger == "!faq"
 
 
 def test_loading_the_builtin_modules_again_changes_nothing():

@@ -422,7 +422,9 @@ def test_limits_are_per_address_and_only_failures_count():
     assert attempt(world, "Bob", "10.0.0.2")[0] is not None
     attempt(world, "Carol", "10.0.0.3", password="wrong")
     attempt(world, "Nobody", "10.0.0.3")
-    assert attempt(world, "Bob", "10.0.0.3")[0] is None  # this address is at its limit
+    token, packets = attempt(world, "Bob", "10.0.0.3")  # this address is at its limit
+    assert token is None and C.values(packets, C.NOTIFICATION) == [login_module.NOTICE_TOO_MANY]
+    assert world.state.login_refusal_logs["too many failed logins"].total == 4
     assert attempt(world, "Bob", "10.0.0.4")[0] is not None  # another is not
 
 
@@ -468,6 +470,7 @@ def concurrent_logins(world, who):
     ({"PEP_LIMITS_BCRYPT_PER_IP": "1"}, [("Alice", "10.0.0.1"), ("Bob", "10.0.0.1")], [True, False]),
     ({"PEP_LIMITS_BCRYPT_PER_IP": "1"}, [("Alice", "10.0.0.1"), ("Bob", "10.0.0.2")], [True, True]),
     ({"PEP_LIMITS_BCRYPT_PER_IP": "1"}, [("Nobody", "10.0.0.1"), ("Bob", "10.0.0.2")], [False, True]),
+    ({"PEP_LIMITS_BCRYPT_PER_IP": "1"}, [("Nobody", "10.0.0.1"), ("Bob", "10.0.0.1")], [False, False]),
     ({"PEP_LIMITS_BCRYPT_PER_IP": "2"}, [("Alice", "10.0.0.1"), ("Bob", "10.0.0.1"), ("Carol", "10.0.0.1")],
      [True, True, False]),
     ({"PEP_LIMITS_BCRYPT_QUEUE": "1"}, [("Alice", "10.0.0.1"), ("Bob", "10.0.0.2")], [True, False]),
@@ -486,8 +489,17 @@ def test_bcrypt_queue_and_per_address_limits(env, who, admitted):
 def test_busy_refusal_is_throttled(caplog):
     world, repo = setup(env={"PEP_LIMITS_BCRYPT_QUEUE": "1"})
     repo.add(1001, "Bob")
+    async def run():
+        bodies = [(C.login_body(name, PASSWORD), ip) for name, ip in (("Alice", "10.0.0.1"), ("Bob", "10.0.0.2"))]
+        results = await asyncio.gather(*(login_module.login(world.state, body, ip) for body, ip in bodies))
+        await world.state.drain_tasks()
+        return results
+
     with caplog.at_level(logging.WARNING, logger="pep.login"):
-        concurrent_logins(world, [("Alice", "10.0.0.1"), ("Bob", "10.0.0.2")])
+        results = asyncio.run(run())
+    packets = C.decode_packets(results[1][1])
+    assert results[1][0] is None and reply_code(packets) == game.LOGIN_FAILED
+    assert C.values(packets, C.NOTIFICATION) == [login_module.NOTICE_BUSY]
     assert world.state.login_refusal_logs["bcrypt queue full"].total == 1
     assert [r.getMessage() for r in caplog.records if r.name == "pep.login"] == [
         "login refused 1 time(s) in the last interval: reason=bcrypt queue full (last ip=10.0.0.2)"]
@@ -546,8 +558,10 @@ def test_tournament_sessions_per_user(caplog):
     first, _ = attempt(world, version="b20250306.2tourney")
     second, _ = attempt(world, version="b20250306.2tourney")
     assert None not in (normal, first, second)
+    writes = len(repo.called("login_records"))
     assert refusal(world, caplog, version="b20250306.2tourney") == (
         game.LOGIN_FAILED, [login_module.NOTICE_TOURNEY_LIMIT.format(limit=2)], "2 tournament sessions already")
+    assert len(repo.called("login_records")) == writes  # refused before any write
     from services import session
     session.kick(world.state, first, "bye")  # a kicked one does not count
     assert attempt(world, version="b20250306.2tourney")[0] is not None
@@ -707,6 +721,12 @@ def test_supporter_expiry_notices():
     assert C.values(packets, C.NOTIFICATION) == [f"Your supporter status expires in 2 days! Thank you for supporting {server}."]
     _, packets = attempt(world, "NotDonor")
     assert C.values(packets, C.NOTIFICATION) == []
+    repo.add(1008, "Later", NORMAL | privs.USER_DONOR, donor_expire=int(now) + 3 * 86400 + 3600)
+    _, packets = attempt(world, "Later")
+    assert C.values(packets, C.NOTIFICATION) == []  # more than three days left
+    repo.add(1009, "Edge", NORMAL | privs.USER_DONOR, donor_expire=int(time.time()) + 48 * 3600 + 30)
+    _, packets = attempt(world, "Edge")
+    assert C.values(packets, C.NOTIFICATION) == [f"Your supporter status expires in 2 days! Thank you for supporting {server}."]
 
 
 def test_first_login_on_a_known_machine_bans_the_new_account(caplog):
@@ -764,3 +784,23 @@ def test_missing_hardware_at_first_login(caplog):
     repo.add(1009, "NoHw", privs.USER_PENDING_VERIFICATION)
     assert refusal(world, caplog, "NoHw", hashes=f"osu:adapters::{UMD5}:{DMD5}:") == (
         game.LOGIN_FAILED, [login_module.NOTICE_HARDWARE], "no hardware hashes for verification")
+
+
+def test_largest_body_and_configured_queue():
+    world, repo = setup(env={"PEP_LIMITS_MAX_QUEUE": "123456"})
+    body = C.login_body("Alice", PASSWORD)
+    body = body.replace(b"|0\n", b"|0" + b" " * (login_module.MAX_BODY - len(body)) + b"\n")
+    assert len(body) == login_module.MAX_BODY
+
+    async def run():
+        return await login_module.login(world.state, body, "10.0.0.1")
+
+    token, _ = asyncio.run(run())
+    assert token is not None and token.max_queue == 123456
+
+
+def test_a_readable_admin_channel_is_still_joined_by_admins_only():
+    world, repo = setup()
+    world.state.channels.get("#admin").public_read = True
+    _, packets = attempt(world)
+    assert C.values(packets, C.CHANNEL_JOIN_SUCCESS) == ["#osu", "#announce"]

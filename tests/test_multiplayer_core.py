@@ -1293,3 +1293,196 @@ def test_observer_results_and_stale_channels():
     assert room.match.in_progress is False
     mp.leave_match(room.state, staff)
     assert staff.in_lobby is False and staff.tourney_match_id is None
+
+
+# ================================================================================ logs, defaults, limits
+def mp_lines(caplog):
+    return [r.getMessage() for r in caplog.records if r.name == "pep.multiplayer"]
+
+
+def test_life_cycle_is_logged(caplog):
+    with caplog.at_level(logging.DEBUG, logger="pep.multiplayer"):
+        room = Room(password="pw")
+        a = room.player("A", password="pw")
+        room.player("B", password="nope")
+        room.send(a, C.match_part())
+        room.send(room.host, C.match_create(C.make_match(name="  ", host_id=room.host.user_id)))
+        ref = mp.create_match(room.state, None, "refereed")
+    mid = room.match.id
+    assert mp_lines(caplog) == [
+        f"match {mid} 'room' created by Host",
+        f"match {mid}: A joined slot 1",
+        f"join of match {mid} refused for B: Wrong password.",
+        f"match {mid}: A left slot 1",
+        "create refused for Host: Match name must not be empty!",
+        f"match {ref.id} 'refereed' created by a referee (tourney)",
+    ]
+
+
+def test_a_referees_match_and_its_defaults():
+    world = World()
+    match = mp.create_match(world.state, None, "refereed")
+    assert (match.password, match.beatmap_name, match.beatmap_id, match.beatmap_md5, match.mode, match.seed) == (
+        "", "", 0, "", 0, 0)
+    assert match.tourney and match.host is None and match.creator_id is None
+    channel = world.state.channels.get(match.channel_name)
+    assert channel.description == f"Multiplayer match #{match.id}" and channel.hidden is True
+    assert world.bot in channel.members and match.channel_name in world.bot.channels
+    assert match.channel_name not in [c.name for c in world.state.channels.listed()]
+    player = mp.create_match(world.state, world.user("P", channels=()), "played", tourney=False)
+    assert not player.tourney and player.empty_since is None
+
+
+def test_create_packet_fields_are_taken():
+    room = Room(beatmap_name="Some - Song [Hard]", seed=1234, team_type=2)
+    struct = last_struct(room.created, C.MATCH_JOIN_SUCCESS)
+    assert room.match.beatmap_name == "Some - Song [Hard]" and struct.beatmap_text == "Some - Song [Hard]"
+    assert room.match.seed == 1234
+    # the packet's team type is not taken: a new match is head-to-head, the host in no team
+    assert room.match.team_type == m.HEAD_TO_HEAD and teams(struct) == [m.NO_TEAM] * 16
+
+
+def test_creating_a_match_stops_spectating():
+    world = World()
+    star, fan = world.user("Star", channels=()), world.user("Fan", channels=())
+    from services import spectate
+    spectate.start_spectating(world.state, fan, star.user_id)
+    received(star)
+    world.send(fan, C.match_create(C.make_match(name="room", host_id=fan.user_id)))
+    assert fan.spectating is None and fan.match_id is not None
+    assert C.values(received(star), C.SPECTATOR_LEFT) == [fan.user_id]
+
+
+def test_rate_limits_of_creates_and_starts_notify_once(caplog):
+    room = Room({"PEP_LIMITS_MATCH_CREATES": "1", "PEP_LIMITS_ROUND_STARTS": "1"})
+    host = room.host
+    with caplog.at_level(logging.INFO):
+        for _ in range(3):
+            room.send(host, C.match_create(C.make_match(name="again", host_id=host.user_id)))
+        got = received(host)
+        assert len(C.of(got, C.MATCH_JOIN_FAIL)) == 3
+        assert C.values(got, C.NOTIFICATION) == [mp.NOTICE_CREATE_RATE]
+        a = room.player("A")
+        for _ in range(3):
+            room.send(host, C.match_start())
+            mp.abort(room.state, room.match)
+        assert C.values(received(host), C.NOTIFICATION) == [mp.NOTICE_START_RATE]
+    lines = [r.getMessage() for r in caplog.records if r.name == "pep.ratelimit" or "refused, more than" in r.getMessage()]
+    assert lines == [f"user={host.user_id} name=Host: match creation refused, more than 1 in 60 s (dropping until the window ends)",
+                     f"user={host.user_id} name=Host: round start refused, more than 1 in 60 s (dropping until the window ends)"]
+    assert a.match_id == room.match.id
+
+
+def test_join_from_packet_results():
+    room = Room(password="pw")
+    r = room.world.user("Rex", channels=(), restricted=True)
+    b = room.world.user("Bob", channels=())
+    assert mp.join_from_packet(room.state, r, room.match.id, "pw") is False
+    assert mp.join_from_packet(room.state, b, 65000, "pw") is False
+    assert mp.join_from_packet(room.state, b, room.match.id, "bad") is False
+    assert mp.join_from_packet(room.state, b, room.match.id, "pw") is True
+
+
+def test_a_round_running_too_long_is_aborted(caplog):
+    room = Room()
+    a = room.player("A")
+    start_round(room, a)
+    started = room.match.round_started = 1000.0  # whole numbers: the sums below are exact floats
+    limit = room.state.cfg.multiplayer.round_timeout
+    with caplog.at_level(logging.INFO, logger="pep.multiplayer"):
+        mp.check_timeouts(room.state, room.match, started + limit - 0.5)
+        assert room.match.in_progress
+        mp.check_timeouts(room.state, room.match, started + limit)
+    assert not room.match.in_progress and len(C.of(received(a), C.MATCH_ABORT)) == 1
+    assert f"match {room.match.id}: round running for {limit:.0f} s, aborting it" in mp_lines(caplog)
+
+
+def test_slot_accuracy_per_mode():
+    """The client's accuracy formulas of the last score frame (``!mp`` scrims rank by it)."""
+    slot = m.Match(1, "acc").slots[0]
+    assert [slot.accuracy(mode) for mode in range(4)] == [0.0] * 4  # no frame yet
+    slot.hits = (90, 5, 3, 10, 4, 2)  # 300, 100, 50, geki, katu, miss
+    assert slot.accuracy(0) == pytest.approx(100 * (27000 + 500 + 150) / 300 / 100)
+    assert slot.accuracy(1) == pytest.approx(100 * 92.5 / 97)
+    assert slot.accuracy(2) == pytest.approx(100 * 98 / 104)
+    assert slot.accuracy(3) == pytest.approx(100 * (30000 + 800 + 500 + 150) / 300 / 114)
+    assert slot.accuracy(7) == slot.accuracy(0)  # anything else: standard
+    slot.hits = (0, 0, 0, 5, 0, 0)  # only gekis: mania counts them, the others have nothing
+    assert (slot.accuracy(0), slot.accuracy(3)) == (0.0, 100.0)
+
+
+# ================================================================================ snapshot records
+def _restore(data, now=1000.0, tokens=None):
+    from objects.snapshot import Record
+
+    return m.match_from_snapshot(Record(data, "matches[0]"), now, tokens or {})
+
+
+def test_snapshot_round_trip_keeps_every_setting():
+    match = m.Match(7, "name", "pw", beatmap_name="Song", beatmap_id=-5, beatmap_md5="abc", mode=2, seed=-9,
+                    tourney=True)
+    match.mods, match.scoring_type, match.team_type, match.freemod, match.creator_id = 64, 3, 2, True, 77
+    match.created, match.empty_since, match.round_started, match.first_complete = 900.0, 950.0, 0.0, None
+    match.slots[3].status = m.LOCKED
+    match.slots[5].team, match.slots[5].mods, match.slots[5].score = 2, 8, -(2**63)
+    data = m.match_to_snapshot(match, 1000.0)
+    back = _restore(data)
+    assert (back.id, back.name, back.password, back.beatmap_name, back.beatmap_id, back.beatmap_md5, back.mode,
+            back.seed, back.tourney) == (7, "name", "pw", "Song", -5, "abc", 2, -9, True)
+    assert (back.mods, back.scoring_type, back.team_type, back.freemod, back.creator_id) == (64, 3, 2, True, 77)
+    assert (back.created, back.empty_since, back.round_started, back.first_complete) == (900.0, 950.0, 0.0, None)
+    assert back.announced is True
+    assert back.slots[3].status == m.LOCKED and (back.slots[5].team, back.slots[5].mods, back.slots[5].score) == (
+        2, 8, -(2**63))
+    data["round_age"], data["first_complete_age"] = 30.0, 5.0
+    back = _restore(data)
+    assert (back.round_started, back.first_complete) == (970.0, 995.0)
+
+
+@pytest.mark.parametrize("key, good, bad", [
+    ("id", 65535, 65536), ("mode", 3, 4), ("scoring_type", 3, 4), ("team_type", 3, 4),
+    ("beatmap_id", 2**31 - 1, 2**31), ("beatmap_id", -(2**31 - 1), -(2**31)), ("seed", -(2**31), -(2**31) - 1),
+    ("seed", 2**31 - 1, 2**31), ("mods", 2**31 - 1, 2**31), ("creator_id", 0, -1), ("creator_id", 2**31 - 1, 2**31),
+    ("name", "n" * 256, "n" * 257), ("password", "p" * 256, "p" * 257), ("beatmap_name", "b" * 1024, "b" * 1025),
+    ("beatmap_md5", "m" * 64, "m" * 65),
+])
+def test_snapshot_fields_are_bounded(key, good, bad):
+    from objects.snapshot import SnapshotError
+
+    data = m.match_to_snapshot(m.Match(1, "x"), 1000.0)
+    data[key] = good
+    assert getattr(_restore(dict(data)), key) == good
+    data[key] = bad
+    with pytest.raises(SnapshotError, match=rf"^matches\[0\]\.{key}: "):
+        _restore(data)
+
+
+@pytest.mark.parametrize("key, good, bad", [
+    ("status", m.QUIT, 255), ("team", 2, 3), ("mods", 2**31 - 1, 2**31), ("score", 2**63 - 1, 2**63),
+    ("score", -(2**63), -(2**63) - 1),
+])
+def test_snapshot_slot_fields_are_bounded(key, good, bad):
+    from objects.snapshot import SnapshotError
+
+    data = m.match_to_snapshot(m.Match(1, "x"), 1000.0)
+    data["slots"][2][key] = good
+    assert getattr(_restore(data).slots[2], key) == good
+    data["slots"][2][key] = bad
+    with pytest.raises(SnapshotError, match=rf"^matches\[0\]\.slots\[2\]\.{key}: "):
+        _restore(data)
+
+
+def test_snapshot_slot_errors_say_where():
+    from objects.snapshot import SnapshotError
+
+    data = m.match_to_snapshot(m.Match(1, "x"), 1000.0)
+    data["slots"] = data["slots"][:15]
+    with pytest.raises(SnapshotError, match=r"^matches\[0\]\.slots: expected 16 slots$"):
+        _restore(data)
+    data = m.match_to_snapshot(m.Match(1, "x"), 1000.0)
+    data["slots"][4]["status"] = m.NOT_READY  # occupied, but no token
+    with pytest.raises(SnapshotError, match=r"^matches\[0\]\.slots\[4\]\.token: an occupied slot needs a token$"):
+        _restore(data)
+    data["slots"][4]["status"] = 3  # not a status
+    with pytest.raises(SnapshotError, match=r"^matches\[0\]\.slots\[4\]\.status: not a slot status$"):
+        _restore(data)

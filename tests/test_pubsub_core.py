@@ -229,3 +229,81 @@ def test_reload_settings_adds_channels_and_tells_everyone():
         packets = received(a)
         assert C.values(packets, C.MAIN_MENU_ICON) == ["img|url"] and C.of(packets, C.CHANNEL_INFO_END)
         assert "#new" in [i.name for i in C.values(packets, C.CHANNEL_INFO)]
+
+
+def test_catch_up_applies_what_changed_while_disconnected(caplog):
+    """After a reconnect of the listener: privileges and silences re-read for the online users
+    (not the bot), applied where they differ, counted and logged."""
+    world, (a, b, c) = world_with("Alice", "Bob", "Carol")
+    asked = []
+    soon = int(time.time()) + 300
+
+    async def privileges_and_silences(user_ids):
+        asked.append(list(user_ids))
+        return {a.user_id: (3, 0),  # unchanged
+                b.user_id: (3, soon),  # silenced meanwhile
+                c.user_id: (2, 0),  # restricted meanwhile
+                4242: (3, soon)}  # went offline since
+
+    world.repo.privileges_and_silences = privileges_and_silences
+    world.repo.users[c.user_id]["privileges"] = 2
+    with caplog.at_level(logging.INFO, logger="pep.pubsub"):
+        assert run_async(h.catch_up(world.state)) == 2
+    assert asked == [sorted([a.user_id, b.user_id, c.user_id])]
+    assert b.silence_end == soon and a.silence_end == 0 and c.restricted and not a.restricted
+    assert "pub/sub catch-up: 3 online user(s) checked, 2 change(s) applied" in [r.getMessage() for r in caplog.records]
+    only_bot = World(repo=True)
+    assert run_async(h.catch_up(only_bot.state)) == 0  # nobody online but the bot: no query
+
+
+class Cluster:
+    """A cluster seen from this node: it handles messages about the users in ``owned`` only."""
+
+    def __init__(self, owned, leader=True):
+        self.owned = set(owned)
+        self.leader = leader
+        self.asked = []
+
+    def owns_user(self, user_id):
+        self.asked.append(user_id)
+        return user_id in self.owned
+
+    def is_leader(self):
+        return self.leader
+
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return lambda *args, **kwargs: None
+
+
+def test_in_a_cluster_only_the_owning_node_acts():
+    world, (a, b) = world_with("Alice", "Bob")
+    world.state.cluster = Cluster({a.user_id})
+    for uid in (a.user_id, b.user_id):
+        run_async(h.notification(world.state, {"userID": uid, "message": "hello"}))
+    assert C.values(received(a), C.NOTIFICATION) == ["hello"] and C.values(received(b), C.NOTIFICATION) == []
+    calls = [
+        (h.disconnect, lambda uid: {"userID": uid, "reason": "bye"}),
+        (h.change_username, lambda uid: {"userID": uid, "newUsername": "Renamed"}),
+        (h.set_main_menu_icon, lambda uid: {"userID": uid, "mainMenuIconID": 1}),
+        (h.refresh_privs, lambda uid: {"user_id": uid}),
+        (h.update_cached_stats, lambda uid: uid),
+        (h.silence, lambda uid: uid),
+        (h.ban, lambda uid: uid),
+    ]
+    for handler, data in calls:
+        world.state.cluster.asked.clear()
+        run_async(handler(world.state, data(b.user_id)))
+        assert world.state.cluster.asked == [b.user_id], handler.__name__
+    assert not b.kicked and b.username == "Bob" and received(b) == []
+
+
+def test_bot_messages_are_sent_by_the_leader_only():
+    world, (a,) = world_with("Alice")
+    world.state.cluster = Cluster({a.user_id}, leader=False)
+    run_async(h.bot_msg(world.state, {"to": "Alice", "message": "from a follower"}))
+    assert messages(a) == []
+    world.state.cluster.leader = True
+    run_async(h.bot_msg(world.state, {"to": "Alice", "message": "from the leader"}))
+    assert [m.content for m in messages(a)] == ["from the leader"]

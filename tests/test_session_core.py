@@ -269,3 +269,157 @@ def test_reload_stats_passes_autopilot():
     a.relax, a.autopilot = False, True
     run_async(session.reload_stats(world.state, a))
     assert a.total_score == 1
+
+
+class RecordingCluster:
+    """The cluster hooks apply_silence uses, recorded."""
+
+    def __init__(self):
+        self.calls = []
+
+    def control(self, token, what, data):
+        self.calls.append(("control", token.user_id, what, data))
+
+    def broadcast(self, data):
+        self.calls.append(("broadcast", data))
+
+    def changed(self, token):
+        self.calls.append(("changed", token.user_id))
+
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return lambda *args, **kwargs: None
+
+
+def test_apply_silence_tells_the_sessions_everyone_and_the_log(caplog):
+    world = World()
+    a, b = world.user("Alice"), world.user("Bob")
+    gone = world.user("Alice", channels=())
+    world.state.tokens.remove(gone)
+    gone.user_id = a.user_id
+    world.state.tokens.add(gone)
+    gone.kicked = True
+    end = int(time.time()) + 300
+    reason = "r" * 200
+    with caplog.at_level(logging.INFO, logger="pep.session"):
+        left = session.apply_silence(world.state, a.user_id, end, reason)
+    assert 298 <= left <= 300
+    packets = received(a)
+    assert C.values(packets, C.SILENCE_END)[0] == left
+    assert C.values(packets, C.NOTIFICATION) == [session.SILENCE_NOTICE.format(reason="r" * 127)]
+    assert a.silence_end == end and gone.silence_end != end
+    assert C.values(received(gone), C.SILENCE_END) == []  # a kicked session is left alone
+    assert C.values(received(b), C.USER_SILENCED) == [a.user_id]
+    assert f"silence user={a.user_id} applied: {left} s left reason={reason!r}" in [r.getMessage() for r in caplog.records]
+    # unchanged and not forced: nothing sent; a lifted silence: no notice, no log line
+    assert session.apply_silence(world.state, a.user_id, end, reason, always=False) == left
+    assert received(a) == [] and received(b) == []
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="pep.session"):
+        assert session.apply_silence(world.state, a.user_id, 0, "") == 0
+    packets = received(a)
+    assert C.values(packets, C.SILENCE_END) == [0] and C.values(packets, C.NOTIFICATION) == []
+    assert [r for r in caplog.records if r.name == "pep.session"] == []
+    assert session.apply_silence(world.state, a.user_id, end, "", always=False) == left  # changed: sent
+    assert C.values(received(a), C.NOTIFICATION) == [] and C.values(received(a), C.SILENCE_END) == []
+
+
+def test_apply_silence_in_a_cluster():
+    world = World()
+    a, r = world.user("Alice"), world.user("Remote")
+    r.node = "node-2"
+    world.state.cluster = cluster = RecordingCluster()
+    end = int(time.time()) + 60
+    session.apply_silence(world.state, r.user_id, end)
+    silenced = [c for c in cluster.calls if c[0] == "broadcast"]
+    assert cluster.calls[0] == ("control", r.user_id, "silence", {"end": end})
+    assert len(silenced) == 1 and C.values(C.decode_packets(silenced[0][1]), C.USER_SILENCED) == [r.user_id]
+    assert ("changed", r.user_id) in cluster.calls
+    cluster.calls.clear()
+    session.apply_silence(world.state, a.user_id, end)  # a session of this node: no control message
+    assert [c[0] for c in cluster.calls] == ["broadcast", "changed"]
+
+
+def test_kick_of_another_nodes_session_goes_to_that_node():
+    world = World()
+    r = world.user("Remote")
+    r.node = "node-2"
+    world.state.cluster = cluster = RecordingCluster()
+    session.kick(world.state, r, "bye", reply=-5)
+    assert cluster.calls == [("control", r.user_id, "kick", {"reason": "bye", "reply": -5})]
+    assert not r.kicked and world.state.tokens.get(r.token) is r and received(r) == []
+
+
+def test_prefixed_action_text():
+    from constants import game
+
+    world = World()
+    t = world.user("Alice")
+    assert session.prefixed_action_text(t, game.PLAYING, "Song") == "[VN] Song"
+    assert session.prefixed_action_text(t, game.IDLE, "ignored") == "[VN]"
+    t.status_text = "busy"
+    assert session.prefixed_action_text(t, game.AFK, "ignored") == "(busy) [VN]"
+    assert session.prefixed_action_text(t, game.PLAYING, "Song") == "[VN] Song"
+    t.autopilot = True
+    assert session.prefixed_action_text(t, game.PLAYING, "Song") == "[AP] Song"
+    t.relax = True
+    assert session.prefixed_action_text(t, game.IDLE, "") == "(busy) [RX]"
+
+
+class CountingRepo:
+    """The stats query of the repository, counted; ``fail`` makes it raise like MySQL down."""
+
+    def __init__(self):
+        self.reads = 0
+        self.fail = False
+
+    async def stats(self, user_id, mode, relax=False, autopilot=False):
+        import asyncio
+        from common.ripple import Stats
+
+        self.reads += 1
+        await asyncio.sleep(0)
+        if self.fail:
+            raise DatabaseError("2003: cannot connect (fake)")
+        return Stats(ranked_score=100 * self.reads, accuracy=0.5, playcount=1, total_score=1, rank=1, pp=self.reads)
+
+
+def test_stats_reloads_are_coalesced(no_errors):
+    import asyncio
+    from objects.token import REPLY_STATS, REPLY_STATUS
+
+    world = World()
+    repo = CountingRepo()
+    world.state.repo = repo
+    a = world.user("Alice")
+
+    async def burst(replies):
+        for reply in replies:
+            session.request_stats_reload(world.state, a, reply)
+        await world.state.drain_tasks()
+
+    asyncio.run(burst([REPLY_STATS]))
+    assert repo.reads == 1 and not a.stats_reloading and a.stats_reply == 0
+    assert [s.ranked_score for s in C.values(received(a), C.USER_STATS)] == [100]
+    asyncio.run(burst([REPLY_STATS] * 50))  # requested before the read starts: one read
+    assert repo.reads == 2 and [s.ranked_score for s in C.values(received(a), C.USER_STATS)] == [200]
+
+    async def during():
+        session.request_stats_reload(world.state, a, REPLY_STATS)
+        await asyncio.sleep(0)  # the read is under way
+        for _ in range(20):
+            session.request_stats_reload(world.state, a, REPLY_STATUS)
+        await world.state.drain_tasks()
+
+    asyncio.run(during())  # one more read after the one under way, whatever the count
+    assert repo.reads == 4 and not a.stats_reloading and not a.stats_reload_again
+    packets = received(a)
+    assert [s.ranked_score for s in C.values(packets, C.USER_STATS)] == [400]  # the last read, once
+    assert [p.user_id for p in C.values(packets, C.USER_PRESENCE)] == [a.user_id]  # REPLY_STATUS: 83 too
+    repo.fail = True
+    asyncio.run(burst([REPLY_STATS]))  # a failed read: the cached stats answer
+    assert [s.ranked_score for s in C.values(received(a), C.USER_STATS)] == [400]
+    assert not a.stats_reloading
+    assert [r.getMessage() for r in no_errors] == [f"stats reload of {a.user_id} failed: 2003: cannot connect (fake)"]
+    no_errors.clear()
