@@ -565,3 +565,99 @@ def test_chat_reaches_listeners_and_other_nodes():
     assert cluster.calls[-1] == ("remote_channel", a, "#spect_77", "there")
     cluster.remote_ok = False
     assert chat.send_message(world.state, a, "#nowhere", "x") is chat.Result.NO_CHANNEL
+
+
+# ------------------------------------------------------------------ old client builds (issue 15)
+# Receivers of builds before b20121225 read the message struct without the sender id, and
+# builds before b20121212 write chat links ``(text)[url]``. Each receiver's packets are
+# compared, byte for byte, with what chio's class of its own build writes for the same message
+# (trailing bytes would be tolerated by a decoder, so decoding alone cannot tell the layouts
+# apart).
+import chio as _chio  # noqa: E402
+from chio.types import Message as _Message  # noqa: E402
+
+OLDEST = 20121203  # legacy links, no sender id
+NO_ID = 20121221  # no sender id
+LINKED = "see [https://osu.ppy.sh/b/1 a map] now"
+
+
+def chio_struct(build, sender, content, target, sender_id):
+    """The message struct as chio's class of ``build`` writes it (packet 7's payload)."""
+    io = type(_chio.select_client(build))
+    [(packet_id, data)] = list(io.write_message(_Message(sender=sender, content=content, target=target,
+                                                         sender_id=sender_id)))
+    assert int(packet_id) == C.SEND_MESSAGE
+    return data
+
+
+def payloads(token, packet_id=C.SEND_MESSAGE):
+    """The raw payloads of ``packet_id`` queued for ``token``, framed as its build reads them."""
+    io = C.client_io(token.version) if token.version else C.IO
+    return [p.raw for p in C.decode_packets(token.drain(), io) if p.id == packet_id]
+
+
+def test_public_message_in_each_receivers_layout(world):
+    a = world.user("Alice")
+    oldest, no_id = world.user("Oldest", version=OLDEST), world.user("NoId", version=NO_ID)
+    modern = world.user("Modern")
+    assert oldest.layout.legacy_links and not no_id.layout.message_sender_id and modern.layout.modern
+    for text in ("plain words", LINKED):
+        assert chat.send_message(world.state, a, "#osu", text) is Result.SENT
+    assert payloads(oldest) == [chio_struct(OLDEST, "Alice", t, "#osu", a.user_id) for t in ("plain words", LINKED)]
+    got = payloads(no_id)
+    assert got[0] == chio_struct(NO_ID, "Alice", "plain words", "#osu", a.user_id)
+    assert got[1] == chio_struct(20121225, "Alice", LINKED, "#osu", a.user_id)[:-4]  # links as sent, no id
+    assert payloads(modern) == [chio_struct(20250306, "Alice", t, "#osu", a.user_id) for t in ("plain words", LINKED)]
+
+
+def test_private_messages_in_the_receivers_layout(world):
+    a = world.user("Alice")
+    oldest, no_id = world.user("Oldest", version=OLDEST), world.user("NoId", version=NO_ID)
+    assert chat.send_message(world.state, a, "Oldest", LINKED) is Result.SENT
+    assert chat.send_message(world.state, a, "NoId", "psst") is Result.SENT
+    assert payloads(oldest) == [chio_struct(OLDEST, "Alice", LINKED, "Oldest", a.user_id)]
+    assert payloads(no_id) == [chio_struct(NO_ID, "Alice", "psst", "NoId", a.user_id)]
+    # an old sender writing to a modern user: the modern receiver's layout, not the sender's
+    b = world.user("Bob")
+    assert chat.send_message(world.state, oldest, "Bob", LINKED) is Result.SENT
+    assert payloads(b) == [chio_struct(20250306, "Oldest", LINKED, "Bob", oldest.user_id)]
+    chat.bot_private(world.state, oldest, LINKED)
+    assert payloads(oldest) == [chio_struct(OLDEST, BOT_NAME, LINKED, "Oldest", world.bot.user_id)]
+
+
+def test_replies_to_an_old_sender_in_its_layout(world):
+    old, bob = world.user("Old", version=OLDEST), world.user("Bob")
+    world.send(bob, C.set_away_message("at [https://osu.ppy.sh home]"))
+    received(bob)
+    assert chat.send_message(world.state, old, "Bob", "hi") is Result.SENT
+    away = "\x01ACTION is away: at [https://osu.ppy.sh home]\x01"
+    assert payloads(old) == [chio_struct(OLDEST, "Bob", away, "Old", bob.user_id)]
+    # 100 and 101 carry the same struct: without the sender id for this build
+    bob.away_message = ""
+    bob.block_nonfriend_dms = True
+    assert chat.send_message(world.state, old, "Bob", "hi") is Result.BLOCKED
+    assert payloads(old, C.USER_DM_BLOCKED) == [chio_struct(OLDEST, "", "", "Bob", -1)]
+    bob.block_nonfriend_dms = False
+    bob.silence_end = int(time.time()) + 600
+    assert chat.send_message(world.state, old, "Bob", "hi") is Result.TARGET_SILENCED
+    assert payloads(old, C.TARGET_IS_SILENCED) == [chio_struct(OLDEST, "", "", "Bob", -1)]
+
+
+def test_offline_notices_and_delivery_in_the_layout_of_the_build(no_errors, caplog):
+    world, repo = offline_world()
+    old = world.user("Old", version=OLDEST)
+
+    async def send(text):
+        result = chat.send_message(world.state, old, "Offline Guy", text)
+        await world.state.drain_tasks()
+        return result
+
+    assert _asyncio.run(send("one")) is Result.STORED
+    assert payloads(old) == [chio_struct(OLDEST, "Offline Guy", chat.OFFLINE_NOTICE, "Old", 4242)]
+    repo.store = _DatabaseError("2003: cannot connect (fake)")
+    with caplog.at_level(logging.WARNING, logger="pep.chat"):
+        _asyncio.run(send("two"))
+    assert payloads(old) == [chio_struct(OLDEST, "Offline Guy", chat.OFFLINE_UNAVAILABLE, "Old", 0)]
+    repo.waiting = [_types.SimpleNamespace(sender_name="Bob", sender_id=7, content=LINKED, sent_at=86400)]
+    assert _asyncio.run(chat.deliver_offline_messages(world.state, old)) == 1
+    assert payloads(old) == [chio_struct(OLDEST, "Bob", f"[1970-01-02 00:00 UTC] {LINKED}", "Old", 7)]
