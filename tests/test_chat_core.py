@@ -661,3 +661,45 @@ def test_offline_notices_and_delivery_in_the_layout_of_the_build(no_errors, capl
     repo.waiting = [_types.SimpleNamespace(sender_name="Bob", sender_id=7, content=LINKED, sent_at=86400)]
     assert _asyncio.run(chat.deliver_offline_messages(world.state, old)) == 1
     assert payloads(old) == [chio_struct(OLDEST, "Bob", f"[1970-01-02 00:00 UTC] {LINKED}", "Old", 7)]
+
+
+def test_new_messages_published_when_configured(no_errors):
+    import json
+
+    world = World({"PEP_CHAT_PUBLISH_NEW_MESSAGE": "1"}, redis=True)
+    a, b = world.user("Alice"), world.user("Bob")
+
+    async def send():
+        assert chat.send_message(world.state, a, "#osu", "to all") is Result.SENT
+        assert chat.send_message(world.state, a, "Bob", "to you") is Result.SENT
+        assert chat.send_message(world.state, a, "#nowhere", "lost") is Result.NO_CHANNEL
+        await world.state.drain_tasks()
+
+    _asyncio.run(send())
+    published = [args for name, args in world.redis.calls if name == "publish"]
+    assert [(ch, json.loads(text)) for ch, text in published] == [
+        (chat.NEW_MESSAGE_CHANNEL, {"user_id": a.user_id, "target": "#osu", "content": "to all"}),
+        (chat.NEW_MESSAGE_CHANNEL, {"user_id": a.user_id, "target": "Bob", "content": "to you"})]
+    world.redis.fail = True  # a failed publish is logged under its name, the message still sent
+    _asyncio.run(send())
+    assert [r.getMessage().split(":")[0] for r in no_errors] == ["new message notify failed"] * 2
+    no_errors.clear()
+    assert [m.content for m in messages(b)] == ["to all", "to you", "to all", "to you"]
+
+
+def test_message_like_gate(world):
+    a, r, s = world.user("Alice"), world.user("Rex", restricted=True), world.user("Sil")
+    s.silence_end = int(time.time()) + 300
+    assert chat.message_like_allowed(world.state, world.bot) is True
+    assert chat.message_like_allowed(world.state, a) is True
+    assert chat.message_like_allowed(world.state, r) is False and received(r) == []
+    assert chat.message_like_allowed(world.state, s) is False
+    assert C.values(received(s), C.SILENCE_END) in ([300], [299])
+    a.silencing = True  # an automatic silence being written
+    assert chat.message_like_allowed(world.state, a) is False
+    a.silencing = False
+    assert received(a) and chat.message_like_allowed(world.state, a) is True
+    before = a.spam_count
+    chat.count_message_like(world.state, a)
+    chat.count_message_like(world.state, world.bot)
+    assert a.spam_count == before + 1 and world.bot.spam_count == 0
