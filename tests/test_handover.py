@@ -429,3 +429,45 @@ def test_file_store_is_private_used_once_and_bounded_by_the_window(tmp_path):
 
     asyncio.run(scenario())
     state.cpu_pool.shutdown(wait=False)
+
+
+def _scrim_record(points, winners=(), winning_points=2, active=True):
+    from objects.snapshot import Record
+
+    return Record({"winning_points": winning_points, "active": active, "points": points,
+                   "winners": list(winners)}, "scrim")
+
+
+def test_scrim_record_fields_read_at_their_bounds():
+    """A scrim record's keys, points (0-15), names (up to 64 characters) and winners are read
+    at their bounds and refused just past them, each refusal naming the field."""
+    good = [["team:1", 0, ""], ["team:2", 15, "Blue"], ["user:1234567890", 3, "n" * 64], ["user:7", 1, "x"]]
+    scrim = Scrim.from_snapshot(_scrim_record(good, ["team:1", None, "user:7"], winning_points=8, active=False))
+    assert scrim.points == {"team:1": 0, "team:2": 15, "user:1234567890": 3, "user:7": 1}
+    assert scrim.names == {"team:2": "Blue", "user:1234567890": "n" * 64, "user:7": "x"}
+    assert scrim.winners == ["team:1", None, "user:7"] and scrim.winning_points == 8 and scrim.active is False
+    assert Scrim.from_snapshot(_scrim_record(good)).active is True
+    bad_items = [
+        [5, 1, ""], ["team:0", 1, ""], ["team:3", 1, ""], ["team:", 1, ""], ["team:11", 1, ""],
+        ["user:", 1, ""], ["user:0", 1, ""], ["user:012", 1, ""], ["user:12345678901", 1, ""],
+        ["user:1a", 1, ""], ["usr:1", 1, ""], ["user:1:2", 1, ""], ["1", 1, ""],
+        ["user:8", 16, ""], ["user:8", -1, ""], ["user:8", True, ""], ["user:8", "1", ""],
+        ["user:8", 1, "n" * 65], ["user:8", 1, None], ["user:8", 1], ["user:8", 1, "", 0], ("user:8", 1, ""),
+        ["user:7", 2, "again"],
+    ]
+    for item in bad_items:
+        with pytest.raises(SnapshotError) as err:
+            Scrim.from_snapshot(_scrim_record(good + [item]))
+        assert str(err.value) == "scrim.points[4]: expected [key, points 0-15, name], each key once", item
+    for winners in (["user:8"], [7], ["team:1", "USER:7"]):
+        with pytest.raises(SnapshotError) as err:
+            Scrim.from_snapshot(_scrim_record(good, winners))
+        assert str(err.value) == "scrim.winners: a winner without points", winners
+
+
+def test_scrim_remembers_the_last_64_round_winners():
+    scrim = Scrim(2)
+    for i in range(70):
+        scrim.record(None if i % 5 == 0 else f"user:{i + 1}")
+    assert len(scrim.winners) == 64
+    assert scrim.winners == [None if i % 5 == 0 else f"user:{i + 1}" for i in range(6, 70)]
