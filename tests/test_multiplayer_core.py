@@ -1486,3 +1486,18 @@ def test_snapshot_slot_errors_say_where():
     data["slots"][4]["status"] = 3  # not a status
     with pytest.raises(SnapshotError, match=r"^matches\[0\]\.slots\[4\]\.status: not a slot status$"):
         _restore(data)
+
+
+def test_an_eight_slot_build_joins_only_while_slots_9_to_16_are_empty():
+    """Builds before b20140528 show 8 slots: a player in slot 9 (index 8) keeps them out, one
+    in slot 8 (index 7) does not."""
+    room = Room(open_slots=15)
+    new = room.player("New")
+    room.send(new, C.match_change_slot(8))
+    assert room.match.slot_of(new) == 8
+    old = room.player("Old", version=20130816)
+    assert C.of(received(old), C.MATCH_JOIN_FAIL) and room.match.slot_of(old) is None
+    room.send(new, C.match_change_slot(7))
+    assert room.match.slot_of(new) == 7
+    old2 = room.player("Old2", version=20130816)
+    assert room.match.slot_of(old2) is not None and room.match.slot_of(old2) < 8
