@@ -471,3 +471,39 @@ def test_scrim_remembers_the_last_64_round_winners():
         scrim.record(None if i % 5 == 0 else f"user:{i + 1}")
     assert len(scrim.winners) == 64
     assert scrim.winners == [None if i % 5 == 0 else f"user:{i + 1}" for i in range(6, 70)]
+
+
+def test_bad_slot_records_are_refused_with_the_field_named():
+    """A slot's status is first read as a byte (0-255), then as one of the slot statuses; its
+    token must be a known session, in an occupied slot, seated once, in this match."""
+    snap = handover.capture(world(), NOW)
+    m0 = snap["matches"][0]
+    occupied = [i for i, s in enumerate(m0["slots"]) if s["token"] is not None]
+    empty = [i for i, s in enumerate(m0["slots"]) if s["token"] is None and s["status"] == 1]
+    assert len(occupied) >= 2 and empty
+    where = f"snapshot.matches[0].slots[{occupied[0]}]"
+
+    def refused(change_slots) -> str:
+        bad = copy.deepcopy(snap)
+        change_slots(bad["matches"][0]["slots"])
+        with pytest.raises(SnapshotError) as err:
+            handover.build(bad, make_state().cfg, NOW)
+        return str(err.value)
+
+    for status in (-1, 256):
+        assert refused(lambda s: s[occupied[0]].update(status=status)) == \
+            f"{where}.status: expected an integer in 0..255", status
+    for status in (0, 3):
+        assert refused(lambda s: s[occupied[0]].update(status=status)) == f"{where}.status: not a slot status"
+    token_error = "token: unknown session, empty status, seated twice or in another match"
+    assert refused(lambda s: s[occupied[0]].update(token="00000000-0000-0000-0000-000000000000")) == \
+        f"{where}.{token_error}"
+
+    def to_open_slot(s):  # the last player's token moved to an open slot, seated nowhere else
+        s[empty[0]]["token"], s[occupied[-1]]["token"] = s[occupied[-1]]["token"], None
+        s[occupied[-1]]["status"] = 1
+
+    assert refused(to_open_slot) == f"snapshot.matches[0].slots[{empty[0]}].{token_error}"
+    second = occupied[1]
+    assert refused(lambda s: s[second].update(token=s[occupied[0]]["token"])) == \
+        f"snapshot.matches[0].slots[{second}].{token_error}"  # seated twice
