@@ -507,3 +507,31 @@ def test_bad_slot_records_are_refused_with_the_field_named():
     second = occupied[1]
     assert refused(lambda s: s[second].update(token=s[occupied[0]]["token"])) == \
         f"snapshot.matches[0].slots[{second}].{token_error}"  # seated twice
+
+
+def test_bad_match_records_are_refused_with_the_field_named():
+    """The match-level references: the host must be seated, slots play only in a match in
+    progress, observers are known sessions (at most 4096)."""
+    snap = handover.capture(world(), NOW)
+    m0 = snap["matches"][0]
+    seated = {s["token"] for s in m0["slots"] if s["token"] is not None}
+    outsider = next(t["token"] for t in snap["tokens"] if t["token"] not in seated)
+    unknown = "00000000-0000-0000-0000-000000000000"
+
+    def build(**fields):
+        bad = copy.deepcopy(snap)
+        bad["matches"][0].update(fields)
+        return handover.build(bad, make_state().cfg, NOW)
+
+    def refused(**fields) -> str:
+        with pytest.raises(SnapshotError) as err:
+            build(**fields)
+        return str(err.value)
+
+    assert refused(host=outsider) == "snapshot.matches[0].host: the host is not seated in the match"
+    assert refused(in_progress=False) == "snapshot.matches[0]: a slot plays while the match is not in progress"
+    assert refused(observers=[unknown]) == "snapshot.matches[0].observers: unknown session"
+    assert refused(observers=[unknown] * 4097).startswith("snapshot.matches[0].observers: expected an array of at most 4096")
+    plan = build(observers=[outsider])
+    [match] = plan.matches
+    assert list(match.observers) == [outsider] and match.observers[outsider].token == outsider
