@@ -23,7 +23,10 @@ from tests.waiting import wait_until
 
 MODERN = C.MODERN_BUILD
 BUILDS = [
-    20121203, 20121225, 20130418,  # TCP-era layouts, polled over HTTP here
+    # every chio breakpoint of the TCP era (their layouts, polled over HTTP here; the TCP
+    # transport itself is tests/integration/test_tcp.py)
+    20121203, 20121207, 20121211, 20121212, 20121221, 20121224, 20121225, 20130118, 20130131,
+    20130209, 20130303, 20130418, 20130509, 20130604, 20130801, 20130815,
     20130816, 20140527,  # HTTP, 8 slots, no score v2
     20140528, 20140716, 20140731, 20141104, 20150826, 20150914, 20150915,  # 16 slots
     20151105, 20151106, 20151107,  # score v2 from b20151106
