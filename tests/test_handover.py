@@ -535,3 +535,21 @@ def test_bad_match_records_are_refused_with_the_field_named():
     plan = build(observers=[outsider])
     [match] = plan.matches
     assert list(match.observers) == [outsider] and match.observers[outsider].token == outsider
+
+
+def test_match_times_are_written_as_ages_never_negative():
+    from objects.match import match_to_snapshot
+
+    [match] = list(world().matches)
+    match.created, match.empty_since, match.round_started, match.first_complete = (
+        NOW - 0.5, NOW - 0.25, NOW - 0.75, NOW - 0.125)
+    rec = match_to_snapshot(match, NOW)
+    assert (rec["created_age"], rec["empty_age"], rec["round_age"], rec["first_complete_age"]) == pytest.approx(
+        (0.5, 0.25, 0.75, 0.125), abs=1e-6)
+    # times after ``now`` (another clock) count as age 0; unset ones as null
+    match.created, match.empty_since, match.round_started, match.first_complete = NOW + 9, NOW + 9, NOW + 9, NOW + 9
+    rec = match_to_snapshot(match, NOW)
+    assert (rec["created_age"], rec["empty_age"], rec["round_age"], rec["first_complete_age"]) == (0.0, 0.0, 0.0, 0.0)
+    match.empty_since, match.round_started, match.first_complete = None, 0.0, None
+    rec = match_to_snapshot(match, NOW)
+    assert (rec["empty_age"], rec["round_age"], rec["first_complete_age"]) == (None, None, None)
