@@ -553,3 +553,34 @@ def test_match_times_are_written_as_ages_never_negative():
     match.empty_since, match.round_started, match.first_complete = None, 0.0, None
     rec = match_to_snapshot(match, NOW)
     assert (rec["empty_age"], rec["round_age"], rec["first_complete_age"]) == (None, None, None)
+
+
+def test_pool_and_ban_records_read_at_their_bounds():
+    """A loaded mappool's id (1 .. 2**31-1) and name (not empty), and the banned picks
+    ([mods 0 .. 2**31-1, slot 0-99], each once, only with a pool)."""
+    snap = handover.capture(world(), NOW)
+
+    def build(**fields):
+        bad = copy.deepcopy(snap)
+        bad["matches"][0].update(fields)
+        [match] = handover.build(bad, make_state().cfg, NOW).matches
+        return match
+
+    def refused(**fields) -> str:
+        with pytest.raises(SnapshotError) as err:
+            build(**fields)
+        return str(err.value)
+
+    where = "snapshot.matches[0]"
+    for pool_id in (1, 2**31 - 1):
+        assert build(pool={"id": pool_id, "name": "p"}).pool == (pool_id, "p")
+    for pool_id in (0, 2**31):
+        assert refused(pool={"id": pool_id, "name": "p"}) == f"{where}.pool.id: expected an integer in 1..2147483647"
+    assert refused(pool={"id": 1, "name": ""}) == f"{where}.pool.name: empty"
+    top = 2**31 - 1  # mods are read up to the i32 maximum
+    assert build(bans=[[0, 0], [top, 99], [top, 0]]).bans == {(0, 0), (top, 99), (top, 0)}
+    for bad in ([0, 100], [0, -1], [top + 1, 0], [-1, 0], [0, 1, 5], [0], "ab", [0.0, 1], [0, True]):
+        assert refused(bans=[[1, 1], bad]) == f"{where}.bans[1]: expected [mods, slot 0-99], each pick once", bad
+    assert refused(bans=[[1, 1], [1, 1]]) == f"{where}.bans[1]: expected [mods, slot 0-99], each pick once"
+    assert refused(pool=None, bans=[[1, 1]]) == f"{where}.bans: banned picks without a loaded mappool"
+    assert build(pool=None, bans=[]).bans == set()
