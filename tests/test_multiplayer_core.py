@@ -1501,3 +1501,39 @@ def test_an_eight_slot_build_joins_only_while_slots_9_to_16_are_empty():
     assert room.match.slot_of(new) == 7
     old2 = room.player("Old2", version=20130816)
     assert room.match.slot_of(old2) is not None and room.match.slot_of(old2) < 8
+
+
+def test_match_views_per_layout_and_censoring():
+    """``Match.view``: an 8-slot build gets the match in its own layout (cached until the next
+    change), the modern one the shared lobby packets when censored; only the censored views hide
+    the password."""
+    from helpers.layout import MODERN, layout_for_build
+
+    old_build = 20130816
+    old = layout_for_build(old_build)
+    old_io = C.client_io(old_build, old.protocol)
+    room = Room(password="pw")
+    match = room.match
+
+    def decoded(data, io=C.IO):
+        [packet] = C.decode_packets(data, io)
+        return packet.id, packet.value
+
+    for packet_id in (codec.MATCH_UPDATE, codec.NEW_MATCH, codec.MATCH_JOIN_SUCCESS):
+        for censored in (False, True):
+            pid, struct = decoded(match.view(packet_id, censored, old), old_io)
+            assert pid == packet_id and len(struct.slots) == 8
+            hidden = struct.password != "pw"
+            assert hidden is censored, (packet_id, censored)
+            for layout in (None, MODERN):
+                pid, struct = decoded(match.view(packet_id, censored, layout))
+                assert pid == packet_id and len(struct.slots) == 16
+                assert (struct.password != "pw") is censored, (packet_id, censored, layout)
+    assert match.view(codec.MATCH_UPDATE, True, MODERN) is match.lobby_update()
+    assert match.view(codec.NEW_MATCH, True, None) is match.lobby_new()
+    first = match.view(codec.MATCH_UPDATE, False, old)
+    assert match.view(codec.MATCH_UPDATE, False, old) is first  # cached per variant
+    match.name = "renamed"
+    match.invalidate()
+    again = match.view(codec.MATCH_UPDATE, False, old)
+    assert again is not first and decoded(again, old_io)[1].name == "renamed"
