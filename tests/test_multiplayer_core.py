@@ -1537,3 +1537,21 @@ def test_match_views_per_layout_and_censoring():
     match.invalidate()
     again = match.view(codec.MATCH_UPDATE, False, old)
     assert again is not first and decoded(again, old_io)[1].name == "renamed"
+
+
+def test_match_ids_of_a_cluster_node_and_duplicates():
+    """A node allocates only ids with ``id % stride == offset`` (services/cluster.py sets both;
+    the offset is 0 unless set); one node takes 1, 2, 3 ...; an id cannot be added twice."""
+    single = m.MatchList()
+    assert [single.allocate_id() for _ in range(3)] == [1, 2, 3]
+    node = m.MatchList()
+    node.stride, node.offset = 3, 2
+    assert [node.allocate_id() for _ in range(3)] == [2, 5, 8]
+    even = m.MatchList()
+    even.stride = 2
+    assert [even.allocate_id() for _ in range(2)] == [2, 4]
+    room = Room()
+    ids = m.MatchList()
+    ids.add(room.match)
+    with pytest.raises(ValueError, match=f"^match id {room.match.id} is in use$"):
+        ids.add(room.match)
