@@ -1555,3 +1555,13 @@ def test_match_ids_of_a_cluster_node_and_duplicates():
     ids.add(room.match)
     with pytest.raises(ValueError, match=f"^match id {room.match.id} is in use$"):
         ids.add(room.match)
+
+
+def test_slot_round_reset_clears_the_last_score_frame():
+    slot = Room().match.slots[0]
+    slot.playing = slot.loaded = slot.skipped = slot.completed = slot.failed = True
+    slot.passed, slot.score, slot.max_combo, slot.hits = False, 123, 45, (1, 2, 3, 4, 5, 6)
+    slot.reset_round()
+    assert (slot.playing, slot.loaded, slot.skipped, slot.completed, slot.failed, slot.passed) == (
+        False, False, False, False, False, True)
+    assert (slot.score, slot.max_combo, slot.hits) == (0, 0, m.NO_HITS)
