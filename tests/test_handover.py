@@ -584,3 +584,19 @@ def test_pool_and_ban_records_read_at_their_bounds():
     assert refused(bans=[[1, 1], [1, 1]]) == f"{where}.bans[1]: expected [mods, slot 0-99], each pick once"
     assert refused(pool=None, bans=[[1, 1]]) == f"{where}.bans: banned picks without a loaded mappool"
     assert build(pool=None, bans=[]).bans == set()
+
+
+def test_scrim_to_snapshot_and_the_smallest_scrim():
+    scrim = Scrim(1)  # first to one point
+    scrim.points.update({"team:1": 1, "user:5": 0})
+    scrim.names["user:5"] = "Five"
+    scrim.record("team:1")
+    rec = scrim.to_snapshot()
+    assert rec == {"winning_points": 1, "active": True, "points": [["team:1", 1, ""], ["user:5", 0, "Five"]],
+                   "winners": ["team:1"]}
+    again = Scrim.from_snapshot(_scrim_record(rec["points"], rec["winners"], winning_points=1))
+    assert (again.winning_points, again.points, again.names, again.winners) == (
+        1, scrim.points, {"user:5": "Five"}, ["team:1"])
+    for points in (0, 9):
+        with pytest.raises(SnapshotError, match=r"^scrim\.winning_points: expected an integer in 1\.\.8$"):
+            Scrim.from_snapshot(_scrim_record([], winning_points=points))

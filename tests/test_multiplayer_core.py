@@ -1521,8 +1521,12 @@ def test_match_views_per_layout_and_censoring():
 
     for packet_id in (codec.MATCH_UPDATE, codec.NEW_MATCH, codec.MATCH_JOIN_SUCCESS):
         for censored in (False, True):
-            pid, struct = decoded(match.view(packet_id, censored, old), old_io)
+            data = match.view(packet_id, censored, old)
+            pid, struct = decoded(data, old_io)
             assert pid == packet_id and len(struct.slots) == 8
+            # read in the 8-slot layout, the fields after the slots are the match's own
+            assert struct.slots[0].user_id == room.host.user_id and struct.host_id == room.host.user_id
+            assert int(struct.mode) == match.mode and data == match.packet(packet_id, censored, old)
             hidden = struct.password != "pw"
             assert hidden is censored, (packet_id, censored)
             for layout in (None, MODERN):
