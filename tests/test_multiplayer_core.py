@@ -715,7 +715,7 @@ def test_round_timeouts(env, load, complete):
     room = Room(env)
     a = room.player("A")
     start_round(room, a)
-    started = room.match.round_started
+    started = room.match.round_started = 1000.0  # whole numbers: the boundary sums below are exact floats
     mp.check_timeouts(room.state, room.match, started + load - 0.1)
     assert not C.of(received(a), C.MATCH_ALL_PLAYERS_LOADED)
     mp.check_timeouts(room.state, room.match, started + load)
@@ -723,7 +723,8 @@ def test_round_timeouts(env, load, complete):
     mp.check_timeouts(room.state, room.match, started + load + 1)
     assert not C.of(received(a), C.MATCH_ALL_PLAYERS_LOADED)
     room.send(a, C.match_complete())
-    first = room.match.first_complete
+    assert room.match.first_complete is not None
+    first = room.match.first_complete = 2000.0
     mp.check_timeouts(room.state, room.match, first + complete - 0.1)
     assert room.match.in_progress
     mp.check_timeouts(room.state, room.match, first + complete)
