@@ -541,10 +541,15 @@ def test_a_dead_node_users_leave_and_log_in_again_elsewhere(_test_world, server)
         wait_world_sees(n1, b2.user_id)
         # a match on the dying node (host b, c of n3 seated) and one on n1 (made by a) whose
         # host is b2 of the dying node
+        # the joiners sit in the lobby and join once their node lists the match, as a client does
+        c.send(C.lobby_join())
+        b2.send(C.lobby_join())
         dying, _ = create(b)
+        C.wait_for(c, lambda p: p.id in (C.MATCH_NEW, C.MATCH_UPDATE) and p.value.id == dying, timeout=10)
         c.send(C.match_join(dying))
         C.wait_for(c, lambda p: p.id == C.MATCH_JOIN_SUCCESS and p.value.id == dying, timeout=10)
         surviving, _ = create(a)
+        C.wait_for(b2, lambda p: p.id in (C.MATCH_NEW, C.MATCH_UPDATE) and p.value.id == surviving, timeout=10)
         b2.send(C.match_join(surviving))
         C.wait_for(b2, lambda p: p.id == C.MATCH_JOIN_SUCCESS and p.value.id == surviving, timeout=10)
         C.wait_for(a, lambda p: p.id == C.MATCH_UPDATE and any(
