@@ -818,8 +818,15 @@ def read_match(payload, layout=None) -> MatchData:
     b20130418) is read and returned as 16 slots, the missing ones Locked (status 2,
     team 0, no user, mods 0); missing fields read as 0 / False.
     """
-    if layout is not None and layout.v[2]:
-        return _read_match_old(payload, layout)
+    nslots: cython.Py_ssize_t = _NSLOTS
+    has_freemod: cython.bint = True
+    has_slot_mods: cython.bint = True
+    has_seed: cython.bint = True
+    if layout is not None:
+        nslots = layout.slots
+        has_freemod = layout.match_freemod
+        has_slot_mods = layout.match_slot_mods
+        has_seed = layout.match_seed
     r: _Reader = _reader(payload)
     i: cython.Py_ssize_t
     match_id = r.u16()
@@ -834,26 +841,31 @@ def read_match(payload, layout=None) -> MatchData:
     st: cython.int
     status: list = []
     occupied: cython.uint = 0
-    for i in range(_NSLOTS):
+    for i in range(nslots):
         st = r.u8()
         status.append(st)
         if st & _HASP:
             occupied |= 1 << i
     team: list = []
-    for i in range(_NSLOTS):
+    for i in range(nslots):
         team.append(r.u8())
     user_ids: list = []
-    for i in range(_NSLOTS):
+    for i in range(nslots):
         user_ids.append(r.i32() if occupied & (1 << i) else None)
     host_id = r.i32()
     mode = r.u8()
     scoring_type = r.u8()
     team_type = r.u8()
-    freemod: cython.bint = r.u8() != 0
+    freemod: cython.bint = has_freemod and r.u8() != 0
     slot_mods: list = []
-    for i in range(_NSLOTS):
-        slot_mods.append(r.u32() if freemod else 0)
-    seed = r.u32()
+    for i in range(nslots):
+        slot_mods.append(r.u32() if freemod and has_slot_mods else 0)
+    seed = r.u32() if has_seed else 0
+    for i in range(nslots, _NSLOTS):  # slots the layout lacks: Locked
+        status.append(2)
+        team.append(0)
+        user_ids.append(None)
+        slot_mods.append(0)
     return MatchData(match_id, in_progress, match_type, mods, name, password,
                      beatmap_name, beatmap_id, beatmap_md5, status, team, user_ids,
                      host_id, mode, scoring_type, team_type, freemod, slot_mods, seed)
@@ -1015,25 +1027,32 @@ def write_match(packet_id, match: MatchData, layout=None) -> bytes:
     ``slot_mods`` too when ``freemod`` is true (ignored, may be None, otherwise).
     User ids are written for exactly the slots whose (clamped) status has a 0x7C bit.
     Integers are clamped to their wire types.  Raises ValueError for a wrong list
-    length or an occupied slot whose user id is None.
+    length or an occupied slot (of those written) whose user id is None.
 
     ``layout`` (a :class:`helpers.layout.Layout`, None = modern): only its first
     ``layout.slots`` slots are written (8 before b20140528); the freemod byte only from
     b20130118, the per-slot mods only from b20130303, the seed only from b20130418
     (chio's classes of those builds).
     """
-    if layout is not None and layout.v[2]:
-        return _write_match_old(packet_id, match, layout)
+    nslots: cython.Py_ssize_t = _NSLOTS
+    has_freemod: cython.bint = True
+    has_slot_mods: cython.bint = True
+    has_seed: cython.bint = True
+    if layout is not None:
+        nslots = layout.slots
+        has_freemod = layout.match_freemod
+        has_slot_mods = layout.match_slot_mods
+        has_seed = layout.match_seed
     statuses: list = _sixteen(match.slot_status, "slot_status")
     teams: list = _sixteen(match.slot_team, "slot_team")
     user_ids: list = _sixteen(match.slot_user_ids, "slot_user_ids")
-    fm: cython.bint = bool(match.freemod)
-    mods16: list = _sixteen(match.slot_mods, "slot_mods") if fm else None
+    fm: cython.bint = bool(match.freemod) and has_freemod
+    mods16: list = _sixteen(match.slot_mods, "slot_mods") if fm and has_slot_mods else None
     password = match.password
     i: cython.Py_ssize_t
     st: cython.longlong
     occupied: cython.uint = 0
-    for i in range(_NSLOTS):
+    for i in range(nslots):
         st = _clamp(statuses[i], 0, 0xFF)
         if st & _HASP:
             if user_ids[i] is None:
@@ -1056,71 +1075,23 @@ def write_match(packet_id, match: MatchData, layout=None) -> bytes:
     w.string(match.beatmap_name)
     w.i32(match.beatmap_id)
     w.string(match.beatmap_md5)
-    for i in range(_NSLOTS):
+    for i in range(nslots):
         w.u8(statuses[i])
-    for i in range(_NSLOTS):
+    for i in range(nslots):
         w.u8(teams[i])
-    for i in range(_NSLOTS):
+    for i in range(nslots):
         if occupied & (1 << i):
             w.i32(user_ids[i])
     w.i32(match.host_id)
     w.u8(match.mode)
     w.u8(match.scoring_type)
     w.u8(match.team_type)
-    w.put8(fm)
-    if fm:
-        for i in range(_NSLOTS):
-            w.u32(mods16[i])
-    w.u32(match.seed)
-    return w.finish()
-
-
-def _write_match_old(packet_id, match: MatchData, layout) -> bytes:
-    """:func:`write_match` for a layout older than b20140528 (8 slots) or b20130418 (no seed)."""
-    nslots = layout.slots
-    statuses: list = _sixteen(match.slot_status, "slot_status")[:nslots]
-    teams: list = _sixteen(match.slot_team, "slot_team")[:nslots]
-    user_ids: list = _sixteen(match.slot_user_ids, "slot_user_ids")[:nslots]
-    fm = bool(match.freemod) and layout.match_freemod
-    slot_mods = layout.match_slot_mods and fm
-    mods16: list = _sixteen(match.slot_mods, "slot_mods")[:nslots] if slot_mods else []
-    for i in range(nslots):
-        if _clamp(statuses[i], 0, 0xFF) & _HASP and user_ids[i] is None:
-            raise ValueError(f"slot {i} is occupied but its user id is None")
-    w: _Writer = _writer(packet_id, 160)
-    w.u16(match.match_id)
-    w.boolean(match.in_progress)
-    w.u8(match.match_type)
-    w.u32(match.mods)
-    w.string(match.name)
-    password = match.password
-    if password is None:
-        w.put8(0)
-    elif not password:
-        w.put8(0x0B)
-        w.put8(0)
-    else:
-        w.string(password)
-    w.string(match.beatmap_name)
-    w.i32(match.beatmap_id)
-    w.string(match.beatmap_md5)
-    for st in statuses:
-        w.u8(st)
-    for team in teams:
-        w.u8(team)
-    for i in range(nslots):
-        if _clamp(statuses[i], 0, 0xFF) & _HASP:
-            w.i32(user_ids[i])
-    w.i32(match.host_id)
-    w.u8(match.mode)
-    w.u8(match.scoring_type)
-    w.u8(match.team_type)
-    if layout.match_freemod:
+    if has_freemod:
         w.put8(fm)
-    if slot_mods:
-        for mods in mods16:
-            w.u32(mods)
-    if layout.match_seed:
+    if mods16 is not None:
+        for i in range(nslots):
+            w.u32(mods16[i])
+    if has_seed:
         w.u32(match.seed)
     return w.finish()
 
@@ -1387,36 +1358,6 @@ def match_abort() -> bytes:
 def switch_tournament_server(address) -> bytes:
     """SwitchTournamentServer (packet 107): one ``str`` host/IP (tourney clients)."""
     return _str_packet(SWITCH_TOURNAMENT_SERVER, address)
-
-
-def _read_match_old(payload, layout) -> MatchData:
-    """:func:`read_match` for a layout older than b20140528 / b20130418."""
-    r: _Reader = _reader(payload)
-    nslots = layout.slots
-    match_id = r.u16()
-    in_progress = r.u8() != 0
-    match_type = r.u8()
-    mods = r.u32()
-    name = r.string()
-    password = r.str_or_none()
-    beatmap_name = r.string()
-    beatmap_id = r.i32()
-    beatmap_md5 = r.string()
-    status = [r.u8() for _ in range(nslots)]
-    team = [r.u8() for _ in range(nslots)]
-    user_ids = [r.i32() if st & _HASP else None for st in status]
-    host_id = r.i32()
-    mode = r.u8()
-    scoring_type = r.u8()
-    team_type = r.u8()
-    freemod = r.u8() != 0 if layout.match_freemod else False
-    slot_mods = [r.u32() for _ in range(nslots)] if freemod and layout.match_slot_mods else [0] * nslots
-    seed = r.u32() if layout.match_seed else 0
-    pad = _NSLOTS - nslots
-    return MatchData(match_id, in_progress, match_type, mods, name, password,
-                     beatmap_name, beatmap_id, beatmap_md5, status + [2] * pad, team + [0] * pad,
-                     user_ids + [None] * pad, host_id, mode, scoring_type, team_type, freemod,
-                     slot_mods + [0] * pad, seed)
 
 
 # --------------------------------------------------------------------------- relayed frames
