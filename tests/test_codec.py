@@ -1169,3 +1169,90 @@ def test_compiled_module_is_preferred_after_build():
     assert os.path.getmtime(path) >= os.path.getmtime(codec_forms.CODEC_PY), (
         "the compiled codec is older than helpers/codec.py: rebuild it with "
         "python3 setup.py build_ext --inplace")
+
+
+# --------------------------------------------------------------------------- (d) per-build layouts == chio
+# The layout-dependent writers and readers, on every form, against chio's class of each build
+# (tests/client.py ``client_io`` with the protocol number our layout negotiates); the same
+# comparison through the server is in tests/test_layouts.py, on the compiled form only.
+
+def _io_of(build: int):
+    from helpers.layout import layout_for_build
+    from tests.client import client_io
+
+    return client_io(build, layout_for_build(build).protocol)
+
+
+def _layouts():
+    from helpers.layout import LAYOUTS
+
+    return [pytest.param(layout, id=layout.name) for layout in LAYOUTS]
+
+
+def _slot_match(freemod: bool, password: str = "pw") -> "chio.Match":
+    """A chio Match whose 16 slots differ from each other in every field: occupied slots in
+    both halves (so an 8-slot layout drops some), every team, per-slot mods."""
+    statuses = [4, 8, 16, 32, 64, 1, 2, 128, 4, 1, 8, 2, 32, 1, 2, 4]
+    slots = [chio.MatchSlot(user_id=1000 + i if st & 0x7C else -1, status=chio.SlotStatus(st),
+                            team=i % 3, mods=chio.Mods(1 << i if freemod else 0))
+             for i, st in enumerate(statuses)]
+    return chio.Match(id=0x1234, in_progress=True, type=1, mods=chio.Mods(64 | 8), name="room",
+                      password=password, beatmap_text=MAP, beatmap_id=4242, beatmap_checksum=MD5,
+                      slots=slots, host_id=1003, mode=2, scoring_type=3, team_type=2,
+                      freemod=freemod, seed=0xDEADBEEF)
+
+
+@pytest.mark.parametrize("layout", _layouts())
+@pytest.mark.parametrize("freemod", [False, True])
+def test_match_struct_per_layout_matches_chio(codec_all, layout, freemod):
+    codec = codec_all
+    io = _io_of(layout.build)
+    for password in ("pw", ""):
+        m = _slot_match(freemod, password)
+        md = _md(**our_match_args(m, password or None))
+        for name, packet in MATCH_PACKETS:
+            assert getattr(codec, name)(md, layout) == framed(int(packet), io.write_match(m)), name
+        # chio's reader of the build consumes exactly the struct
+        s = MemoryStream(codec.match_update(md, layout)[7:])
+        io.read_match(s)
+        assert s.available() == 0
+        # read back: the layout's slots as sent, the others Locked
+        back = codec.read_match(io.write_match(m), layout)
+        n = layout.slots
+        sent = our_match_args(m, password or None)
+        pad = 16 - n
+        assert back.slot_status == sent["slot_status"][:n] + [2] * pad
+        assert back.slot_team == sent["slot_team"][:n] + [0] * pad
+        assert back.slot_user_ids == sent["slot_user_ids"][:n] + [None] * pad
+        assert back.freemod is (freemod and layout.match_freemod)
+        assert back.slot_mods == ([1 << i for i in range(n)] if freemod and layout.match_slot_mods
+                                  else [0] * n) + [0] * pad
+        assert back.seed == (0xDEADBEEF if layout.match_seed else 0)
+        assert (back.match_id, back.in_progress, back.match_type, back.mods, back.name,
+                back.beatmap_name, back.beatmap_id, back.beatmap_md5, back.host_id, back.mode,
+                back.scoring_type, back.team_type) == (0x1234, True, 1, 72, "room", MAP, 4242, MD5,
+                                                       1003, 2, 3, 2)
+        assert back.password == (password or None)
+    # the "has a password" placeholder is written in every layout
+    hidden = codec.new_match(_md(**our_match_args(_slot_match(freemod, ""), "")), layout)
+    plain = codec.new_match(_md(**our_match_args(_slot_match(freemod, ""), None)), layout)
+    name_end = 7 + 8 + 6  # u16 id, u8, u8, u32 mods, then the name (0b 04 "room")
+    assert plain[name_end] == 0
+    assert hidden == plain[:3] + struct.pack("<I", len(plain) - 6) + plain[7:name_end] + b"\x0b" + plain[name_end:]
+    assert codec.read_match(hidden[7:], layout).password == ""
+
+
+@pytest.mark.parametrize("layout", _layouts())
+def test_match_struct_checks_only_the_slots_of_the_layout(codec_all, layout):
+    codec = codec_all
+    args = vector_match_args()
+    # slot 12 occupied without a user id: refused where 16 slots are written, else not written
+    statuses = args["slot_status"][:12] + [4] + args["slot_status"][13:]
+    md = _md(**dict(args, slot_status=statuses))
+    if layout.slots == 16:
+        with pytest.raises(ValueError, match="slot 12 is occupied"):
+            codec.match_update(md, layout)
+    else:
+        assert codec.match_update(md, layout) == codec.match_update(_md(**args), layout)
+    with pytest.raises(ValueError, match="slot 1 is occupied"):
+        codec.match_update(_md(**dict(args, slot_user_ids=[1000] + [None] * 15)), layout)
