@@ -1390,11 +1390,12 @@ def convert_score_frame(payload, source, target) -> bytes:
     return data[:SCORE_FRAME_BASE]
 
 
-def _score_frame_length(data: bytes, pos, v2) -> int:
-    """Length of the score frame at ``pos`` of ``data`` in a layout with/without score v2."""
+def _score_frame_length(data: bytes, pos, end, v2) -> int:
+    """Length of the score frame at ``pos`` of ``data`` (which ends at ``end``, before a
+    bundle's sequence) in a layout with/without score v2."""
     if not v2:
         return SCORE_FRAME_BASE
-    if len(data) - pos < SCORE_FRAME_BASE + 1:
+    if end - pos < SCORE_FRAME_BASE + 1:
         raise PacketError("score frame truncated")
     return SCORE_FRAME_BASE + 1 + (16 if data[pos + SCORE_FRAME_BASE] else 0)
 
@@ -1411,8 +1412,6 @@ def convert_frame_bundle(payload, source, target, sequence=0) -> bytes:
     PacketError if the payload is shorter than its layout requires.
     """
     data: bytes = _as_bytes(payload)
-    if source is target or (source is not None and target is not None and source.v[4] == target.v[4]):
-        return data
     src_extra = source is None or source.frames_extra
     src_seq = source is None or source.frames_sequence
     src_v2 = source is None or source.score_v2
@@ -1433,13 +1432,10 @@ def convert_frame_bundle(payload, source, target, sequence=0) -> bytes:
         out += data[:4] if src_extra else b"\x00\x00\x00\x00"
     out += data[pos:body_end]
     if end > body_end:  # a score frame follows
-        length = _score_frame_length(data, body_end, src_v2)
+        length = _score_frame_length(data, body_end, end, src_v2)
         if body_end + length > end:
             raise PacketError("score frame in the bundle truncated")
         out += convert_score_frame(data[body_end:body_end + length], source, target)
-    if dst_seq:
-        if src_seq:
-            out += data[len(data) - 2:]
-        else:
-            out += struct.pack("<H", sequence & 0xFFFF)
+    if dst_seq:  # the source has none: every layout with a sequence has every other field too
+        out += struct.pack("<H", sequence & 0xFFFF)
     return bytes(out)

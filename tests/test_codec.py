@@ -1256,3 +1256,201 @@ def test_match_struct_checks_only_the_slots_of_the_layout(codec_all, layout):
         assert codec.match_update(md, layout) == codec.match_update(_md(**args), layout)
     with pytest.raises(ValueError, match="slot 1 is occupied"):
         codec.match_update(_md(**dict(args, slot_user_ids=[1000] + [None] * 15)), layout)
+
+
+def _frames_layouts():
+    """One layout per spectator-bundle variant (``v[FRAMES]``), and None (= modern)."""
+    from helpers.layout import FRAMES, LAYOUTS
+
+    seen, out = set(), [pytest.param(None, id="None")]
+    for layout in LAYOUTS:
+        if layout.v[FRAMES] not in seen:
+            seen.add(layout.v[FRAMES])
+            out.append(pytest.param(layout, id=layout.name))
+    return out
+
+
+def _bundle(with_score: bool, scorev2: bool) -> "chio.ReplayFrameBundle":
+    """300 replay frames (a count above 255), an extra and a sequence with every byte set."""
+    frames = [chio.ReplayFrame(button_state=i % 32, legacy_byte=0, mouse_x=i * 1.5, mouse_y=-i * 0.25,
+                               time=-1000 + 17 * i) for i in range(300)]
+    score = None
+    if with_score:
+        score = chio.ScoreFrame(time=123456, id=0, total_300=300, total_100=20, total_50=3,
+                                total_geki=40, total_katu=5, total_miss=6, total_score=987654321,
+                                max_combo=700, current_combo=650, perfect=False, hp=180, tag_byte=0,
+                                using_scorev2=scorev2, combo_portion=0.75, bonus_portion=0.125)
+    return chio.ReplayFrameBundle(action=6, frames=frames, frame=score, extra=-0x12345679,
+                                  sequence=0xBEEF)
+
+
+def _bundle_bytes(bundle, layout) -> bytes:
+    from helpers.layout import MODERN
+
+    (_, payload), = list(_io_of((layout or MODERN).build).write_spectate_frames(bundle))
+    return payload
+
+
+@pytest.mark.parametrize("source", _frames_layouts())
+@pytest.mark.parametrize("target", _frames_layouts())
+def test_frame_bundle_per_layout_matches_chio(codec_all, source, target):
+    codec = codec_all
+    src_v2 = source is None or source.score_v2
+    for with_score, scorev2 in ((False, False), (True, False), (True, True)):
+        sent = _bundle(with_score, scorev2 and src_v2)
+        payload = _bundle_bytes(sent, source)
+        want = _bundle(with_score, scorev2 and src_v2)
+        if source is not None and not source.frames_extra:
+            want.extra = 0  # a missing extra is written as 0
+        if source is not None and not source.frames_sequence:
+            want.sequence = 77  # the relaying host's counter stands in
+        expected = _bundle_bytes(want, target)
+        assert codec.convert_frame_bundle(payload, source, target, 77) == expected
+        assert codec.spectate_frames(payload, target, source, 77) == framed(15, expected)
+        assert codec.spectate_frames(bytearray(payload), target, source, 77) == framed(15, expected)
+        if source is not None and not source.frames_sequence and (target is None or target.frames_sequence):
+            # the host's counter defaults to 0
+            assert codec.spectate_frames(payload, target, source)[-2:] == b"\x00\x00"
+            assert codec.convert_frame_bundle(payload, source, target)[-2:] == b"\x00\x00"
+        if (source is None) == (target is None) and (source is None or source.v == target.v):
+            assert expected == payload
+
+
+def test_every_layout_with_a_sequence_has_the_other_bundle_fields():
+    """convert_frame_bundle relies on it: a source with the u16 sequence never differs from a
+    target that also has one (helpers/layout.py)."""
+    from helpers.layout import LAYOUTS
+
+    for layout in LAYOUTS:
+        if layout.frames_sequence:
+            assert layout.frames_extra and layout.score_v2, layout
+
+
+def test_frame_bundle_bounds(codec_all):
+    codec = codec_all
+    from helpers.layout import LAYOUTS, MODERN
+
+    oldest = LAYOUTS[0]  # no extra, no sequence, 28-byte score frames
+    # the shortest bundle: u16 count 0 and the action byte
+    assert codec.convert_frame_bundle(b"\x00\x00\x05", oldest, MODERN, 0x0102) == \
+        b"\x00" * 4 + b"\x00\x00\x05" + b"\x02\x01"
+    assert codec.convert_frame_bundle(b"\x00" * 4 + b"\x00\x00\x05" + b"\x02\x01", MODERN, oldest) == \
+        b"\x00\x00\x05"
+    cases = [
+        (b"\x00\x05", oldest, MODERN, "frame bundle too short: 2 bytes"),
+        (b"\x00" * 4 + b"\x00\x05" + b"\x01\x00", MODERN, oldest, "frame bundle too short: 8 bytes"),
+        (b"\x01\x00\x05", oldest, MODERN, "frame bundle announces 1 frames in 3 bytes"),
+        (b"\x00\x01" + b"\x00" * 300, oldest, MODERN, "frame bundle announces 256 frames in 302 bytes"),
+        (b"\x00\x00\x05" + b"\x00" * 27, oldest, MODERN, "score frame in the bundle truncated"),
+        # a score-v2 sender: flag byte missing, or flag set and the two f64 missing
+        (b"\x00" * 4 + b"\x00\x00\x05" + b"\x00" * 28 + b"\x00\x00", MODERN, oldest, "score frame truncated"),
+        (b"\x00" * 4 + b"\x00\x00\x05" + b"\x00" * 28 + b"\x01" + b"\x00" * 15 + b"\x00\x00", MODERN,
+         oldest, "score frame in the bundle truncated"),
+    ]
+    for payload, source, target, text in cases:
+        with pytest.raises(codec.PacketError) as info:
+            codec.convert_frame_bundle(payload, source, target)
+        assert str(info.value) == text, payload
+    # exactly one score frame with flag 0 (29 bytes) is whole
+    v2_frame = bytes(range(28)) + b"\x00"
+    assert codec.convert_frame_bundle(b"\x00" * 4 + b"\x00\x00\x05" + v2_frame + b"\x00\x00", MODERN, oldest) == \
+        b"\x00\x00\x05" + v2_frame[:28]
+    with pytest.raises(codec.PacketError, match="^score frame too short: 27 bytes$"):
+        codec.convert_score_frame(b"\x00" * 27, MODERN, oldest)
+
+
+def test_score_frame_between_layouts_of_one_variant(codec_all):
+    """Two distinct layouts with score v2 relay the frame unchanged, whatever follows it."""
+    codec = codec_all
+    from helpers.layout import LAYOUTS, MODERN
+
+    v2_old = next(layout for layout in LAYOUTS if layout.score_v2)
+    frame = bytes(range(28)) + b"\x01" + bytes(range(100, 116)) + b"tail"
+    for source, target in ((MODERN, v2_old), (None, v2_old), (v2_old, None), (LAYOUTS[0], LAYOUTS[1])):
+        assert codec.convert_score_frame(frame, source, target) == frame
+    assert codec.convert_score_frame(frame, MODERN, LAYOUTS[0]) == frame[:28]
+    assert codec.convert_score_frame(frame[:28], LAYOUTS[0], None) == frame[:28] + b"\x00"
+    assert codec.match_score_update(frame, 9, v2_old, MODERN)[7:] == frame[:4] + b"\x09" + frame[5:]
+
+
+@pytest.mark.parametrize("name,packet,arg", STR_PACKETS, ids=[p[0] for p in STR_PACKETS])
+def test_each_string_packet_matches_chio(codec_all, name, packet, arg):
+    """Every string packet once on every form (the property test samples the packets)."""
+    for s in ("", "x", "pipe|text é \U0001F600"):
+        assert getattr(codec_all, name)(s) == chio_write(packet, arg(s))
+
+
+@pytest.mark.parametrize("layout", _layouts())
+def test_main_menu_icon_per_layout(codec_all, layout):
+    codec = codec_all
+    io = _io_of(layout.build)
+    for text in ("https://i/a.png|https://c/1|x", "https://i/a.png", "|https://c"):
+        image, _, url = text.partition("|")
+        want = io.write_packet_to_bytes(P.BanchoTitleUpdate, chio.TitleUpdate(image_url=image, redirect_url=url))
+        if layout.title_pair:
+            assert codec.main_menu_icon(text, layout) == codec.main_menu_icon(text) == framed(76, string_bytes(text))
+            if "|" in text:  # (chio adds the "|" of an empty click URL)
+                assert codec.main_menu_icon(text, layout) == want
+        else:
+            assert codec.main_menu_icon(text, layout) == (framed(76, string_bytes(image)) if image else b"")
+            if image:
+                assert codec.main_menu_icon(text, layout) == want
+    for nothing in ("", None):
+        assert codec.main_menu_icon(nothing, layout) == (b"" if not layout.title_pair else framed(76, b"\x00"))
+
+
+def string_bytes(s: str) -> bytes:
+    stream = MemoryStream()
+    write_string(stream, s)
+    return stream.data
+
+
+def test_user_quit_stats_is_the_old_stats_struct(codec_all):
+    codec = codec_all
+    from helpers.layout import LAYOUTS
+
+    args = (7, 2, "editing", MD5, 24, 1, 4242, 123, 0.5, 9, 456, 3, 40000)
+    quit_packet = codec.user_quit_stats(*args)
+    assert quit_packet[:2] == b"\x0c\x00"
+    assert quit_packet[2:] == codec.user_stats(*args, layout=LAYOUTS[0])[2:]
+    assert quit_packet[-2:] == b"\xff\x7f", "pp as i16 (clamped to 32767)"
+    value = C_decode_one(quit_packet, LAYOUTS[0].build)
+    assert (value.user_id, value.text, value.beatmap_md5, value.beatmap_id, value.rank, value.pp) == \
+        (7, "editing", MD5, 4242, 3, 32767)
+
+
+def C_decode_one(data: bytes, build: int):
+    from tests import client as C
+
+    packets = C.decode_packets(data, _io_of(build))
+    assert len(packets) == 1
+    return packets[0].value
+
+
+def test_read_message_without_sender_id(codec_all):
+    codec = codec_all
+    from helpers.layout import LAYOUTS
+
+    old = LAYOUTS[0]
+    payload = string_bytes("a") + string_bytes("hi") + string_bytes("#osu")
+    assert codec.read_message(payload, old) == ("a", "hi", "#osu", 0)
+    assert codec.read_message(payload + struct.pack("<i", 5)) == ("a", "hi", "#osu", 5)
+
+
+def test_status_record(codec_all):
+    codec = codec_all
+    payload = bytes([2]) + string_bytes("text") + string_bytes(MD5) + struct.pack("<IBi", 24, 1, 4242)
+    status = codec.read_status(payload)
+    assert status == codec.read_status(payload)
+    assert status != codec.read_status(bytes([3]) + payload[1:])
+    assert status != status.as_tuple() and (status == status.as_tuple()) is False
+    assert status.as_tuple() == (2, "text", MD5, 24, 1, 4242)
+    assert repr(status) == f"Status(action=2, info_text='text', beatmap_md5='{MD5}', mods=24, mode=1, beatmap_id=4242)"
+
+
+def test_slot_list_length_message(codec_all):
+    codec = codec_all
+    args = vector_match_args()
+    with pytest.raises(ValueError) as info:
+        codec.match_update(_md(**dict(args, slot_team=args["slot_team"][:15])))
+    assert str(info.value) == "slot_team must have exactly 16 entries, got 15"
