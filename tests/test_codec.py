@@ -976,6 +976,11 @@ def test_frame_lengths_use_all_four_bytes(codec_all):
     huge = struct.pack("<HBI", 4, 0, 1 << 24) + b"z" * 100  # announces 16 MiB, holds 100 bytes
     assert codec.read_frames(huge) == ([], len(huge))
     assert codec.read_frames(struct.pack("<HBI", 4, 0, 1 << 31) + b"z") == ([], 8)
+    big = bytes(1 << 24)  # 16 MiB: the fourth length byte is 1
+    assert codec.read_frames(framed(4, big) + framed(3, b""), max_payload=1 << 24) == ([(4, big), (3, b"")], 0)
+    packet = codec.notification("x" * (1 << 24))  # the writer patches all four length bytes
+    assert packet[3:7] == struct.pack("<I", len(packet) - 7) and packet[6] == 1
+    assert packet == chio_write(P.BanchoAnnounce, "x" * (1 << 24))
 
 
 def test_u64_fields_refuse_non_integers(codec_all):
