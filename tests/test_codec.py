@@ -1459,3 +1459,17 @@ def test_slot_list_length_message(codec_all):
     with pytest.raises(ValueError) as info:
         codec.match_update(_md(**dict(args, slot_team=args["slot_team"][:15])))
     assert str(info.value) == "slot_team must have exactly 16 entries, got 15"
+
+
+@pytest.mark.parametrize("layout", _layouts())
+def test_message_structs_per_layout(codec_all, layout):
+    """The message struct of 7 / 88 / 100 / 101 in each layout: the sender id only from
+    b20121225 (chio's classes), the same struct for the two notices (empty sender and text)."""
+    codec = codec_all
+    tail = struct.pack("<i", -1) if layout.message_sender_id else b""
+    for name, packet_id in (("dms_blocked", 100), ("target_silenced", 101)):
+        assert getattr(codec, name)("bob", layout) == \
+            framed(packet_id, b"\x00\x00" + string_bytes("bob") + tail), name
+    io = _io_of(layout.build)
+    msg = chio.Message(sender="alice", content="hi", target="#osu", sender_id=42)
+    assert codec.message("alice", "hi", "#osu", 42, layout) == io.write_packet_to_bytes(P.BanchoMessage, msg)
