@@ -976,11 +976,12 @@ def test_frame_lengths_use_all_four_bytes(codec_all):
     huge = struct.pack("<HBI", 4, 0, 1 << 24) + b"z" * 100  # announces 16 MiB, holds 100 bytes
     assert codec.read_frames(huge) == ([], len(huge))
     assert codec.read_frames(struct.pack("<HBI", 4, 0, 1 << 31) + b"z") == ([], 8)
-    big = bytes(1 << 24)  # 16 MiB: the fourth length byte is 1
-    assert codec.read_frames(framed(4, big) + framed(3, b""), max_payload=1 << 24) == ([(4, big), (3, b"")], 0)
-    packet = codec.notification("x" * (1 << 24))  # the writer patches all four length bytes
-    assert packet[3:7] == struct.pack("<I", len(packet) - 7) and packet[6] == 1
-    assert packet == chio_write(P.BanchoAnnounce, "x" * (1 << 24))
+    big = bytes(0x01020304)  # about 16 MiB: every length byte differs (04 03 02 01)
+    assert codec.read_frames(framed(4, big) + framed(3, b""), max_payload=len(big)) == ([(4, big), (3, b"")], 0)
+    text = "x" * (0x01020304 - 5)  # 0b, a 4-byte ULEB128 length, the text
+    packet = codec.notification(text)  # the writer patches all four length bytes
+    assert packet[3:7] == b"\x04\x03\x02\x01"
+    assert packet == chio_write(P.BanchoAnnounce, text)
 
 
 def test_u64_fields_refuse_non_integers(codec_all):
@@ -1473,3 +1474,35 @@ def test_message_structs_per_layout(codec_all, layout):
     io = _io_of(layout.build)
     msg = chio.Message(sender="alice", content="hi", target="#osu", sender_id=42)
     assert codec.message("alice", "hi", "#osu", 42, layout) == io.write_packet_to_bytes(P.BanchoMessage, msg)
+
+
+def test_writers_and_readers_take_subclasses_and_buffers(codec_all):
+    """A str subclass is written as its text; bytes-like payloads are read, and what comes back
+    is ``bytes`` (never the caller's buffer)."""
+    codec = codec_all
+
+    class Name(str):
+        pass
+
+    assert codec.notification(Name("é x")) == codec.notification("é x") == chio_write(P.BanchoAnnounce, "é x")
+    body = framed(4, b"abc") + framed(3, b"")
+    frames, problems = codec.read_frames(bytearray(body))
+    assert frames == [(4, b"abc"), (3, b"")] and problems == 0
+    assert all(type(payload) is bytes for _, payload in frames)
+    from helpers.layout import MODERN
+
+    bundle = b"\x00" * 4 + b"\x00\x00\x05" + b"\x01\x00"
+    same = codec.convert_frame_bundle(bytearray(bundle), MODERN, None)
+    assert same == bundle and type(same) is bytes
+    frame = codec.convert_score_frame(bytearray(range(29)), MODERN, None)
+    assert frame == bytes(range(29)) and type(frame) is bytes
+
+
+def test_reader_edges(codec_all):
+    codec = codec_all
+    assert codec.read_i32(b"\x00\x00\x00\x80") == -0x80000000
+    assert codec.read_i32(b"\xff\xff\xff\x7f") == 0x7FFFFFFF
+    assert codec.read_u32(b"\x00\x00\x00\x80") == 0x80000000
+    with pytest.raises(codec.PacketError) as info:
+        codec.read_message(string_bytes("a") * 3 + b"\x01\x02")
+    assert str(info.value) == "payload truncated: need 4 bytes at offset 9, have 2"
