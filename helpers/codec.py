@@ -803,6 +803,15 @@ class MatchData:
         return f"MatchData({fields})"
 
 
+@cython.cfunc
+def _match_fields(layout) -> tuple:
+    """``(slots, freemod byte, per-slot mods, seed)`` of the match struct in ``layout``
+    (None = modern: 16 slots and every field; helpers/layout.py for the older builds)."""
+    if layout is None:
+        return _NSLOTS, True, True, True
+    return layout.slots, layout.match_freemod, layout.match_slot_mods, layout.match_seed
+
+
 def read_match(payload, layout=None) -> MatchData:
     """Match struct (packets 31 create, 41 change settings, 90 change password; section 4.6).
 
@@ -818,15 +827,11 @@ def read_match(payload, layout=None) -> MatchData:
     b20130418) is read and returned as 16 slots, the missing ones Locked (status 2,
     team 0, no user, mods 0); missing fields read as 0 / False.
     """
-    nslots: cython.Py_ssize_t = _NSLOTS
-    has_freemod: cython.bint = True
-    has_slot_mods: cython.bint = True
-    has_seed: cython.bint = True
-    if layout is not None:
-        nslots = layout.slots
-        has_freemod = layout.match_freemod
-        has_slot_mods = layout.match_slot_mods
-        has_seed = layout.match_seed
+    nslots: cython.Py_ssize_t
+    has_freemod: cython.bint
+    has_slot_mods: cython.bint
+    has_seed: cython.bint
+    nslots, has_freemod, has_slot_mods, has_seed = _match_fields(layout)
     r: _Reader = _reader(payload)
     i: cython.Py_ssize_t
     match_id = r.u16()
@@ -1034,15 +1039,11 @@ def write_match(packet_id, match: MatchData, layout=None) -> bytes:
     b20130118, the per-slot mods only from b20130303, the seed only from b20130418
     (chio's classes of those builds).
     """
-    nslots: cython.Py_ssize_t = _NSLOTS
-    has_freemod: cython.bint = True
-    has_slot_mods: cython.bint = True
-    has_seed: cython.bint = True
-    if layout is not None:
-        nslots = layout.slots
-        has_freemod = layout.match_freemod
-        has_slot_mods = layout.match_slot_mods
-        has_seed = layout.match_seed
+    nslots: cython.Py_ssize_t
+    has_freemod: cython.bint
+    has_slot_mods: cython.bint
+    has_seed: cython.bint
+    nslots, has_freemod, has_slot_mods, has_seed = _match_fields(layout)
     statuses: list = _sixteen(match.slot_status, "slot_status")
     teams: list = _sixteen(match.slot_team, "slot_team")
     user_ids: list = _sixteen(match.slot_user_ids, "slot_user_ids")
