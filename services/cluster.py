@@ -784,8 +784,9 @@ class Cluster:
         state.tokens.add(token)
         self.presences.setdefault(node, {})[key] = token
         for old in olds:
-            # a login on another node replaces this node's session of the user (as on one node)
-            if not old.tournament and old.irc is None and not old.is_bot:
+            # a login on another node replaces this node's game session of the user (as on one
+            # node); the sessions of other nodes are replaced there (an IRC one never is)
+            if old.node is None and not old.tournament and old.irc is None and not old.is_bot:
                 session.logout(state, old, broadcast=False)
         self._reconcile_channels(token, apply_record(token, rec))
         if not token.restricted:

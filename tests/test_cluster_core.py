@@ -413,11 +413,23 @@ def test_a_remote_irc_members_quit_and_refusals(pair):
     referee.irc.c_join([f"#mp_{match.id}"])
     pump(a, b), pump(b, a)
     other.take(), lines.take()
-    # the remote member logs out: QUIT to the IRC members there (they share no other channel)
+    # a second IRC user of node a in the match channel, also in #osu with the referee
+    fellow, fellow_lines = irc_session(wa, "fellow", privileges=3 | TOURNEY_STAFF)
+    for token in (referee, fellow):
+        wa.state.channels.get("#osu").members.add(token)
+        token.channels.add("#osu")
+        a.changed(token)
+    fellow.irc.c_join([f"#mp_{match.id}"])
+    pump(a, b), pump(b, a)
+    other.take(), lines.take(), fellow_lines.take()
+    # the remote member logs out: QUIT to the IRC members there that share no other channel
+    # with it; the fellow of its own node hears it there (its logout, #osu), not through b
     wa.state.tokens.remove(referee)
     pump(a, b)
     assert other.take() == [":ref!ref@pep.py QUIT Quit"]
-    assert not wb.state.irc.remote
+    pump(b, a)
+    assert fellow_lines.take() == []
+    assert list(wb.state.irc.remote) == ["@" + fellow.token]
 
 
 @pytest.mark.parametrize("x", [
@@ -451,3 +463,16 @@ def test_irc_lines_from_another_node_are_checked(pair):
     a.handle(json.dumps({"n": "b", "b": b.boot, "k": "irc", "d": [base64.b64encode(b":x PING :y\r\n").decode()],
                          "to": [[referee.token, [0]]]}).encode())
     assert lines.take() == [":x PING :y"]
+
+
+def test_a_login_replaces_only_the_game_session_of_the_receiving_node(pair):
+    wa, a, wb, b = pair
+    referee, lines = irc_session(wa, "ref")
+    pump(a, b)
+    # the user's game client logs in on a, next to its IRC session there: b keeps both presences
+    wa._next_id = referee.user_id - 1
+    game = wa.user("ref")
+    a.added(game)
+    pump(a, b)
+    assert sorted(t.token for t in wb.state.tokens.user_tokens(referee.user_id)) == sorted(
+        ["@" + referee.token, "@" + game.token])
