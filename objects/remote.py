@@ -60,9 +60,10 @@ _MATCH_ID = Token.__dict__["match_id"]  # the slot of Token.match_id
 class RemotePresence(Token):
     """A session of another node (see the module docstring); ``relay(presence, data)`` carries
     what is enqueued to it to its node (None: dropped); ``on_match(presence, match_id)`` is told
-    when this node's match rules seat it in a match or take it out (None: nobody)."""
+    when this node's match rules seat it in a match or take it out (None: nobody);
+    ``remote_irc``: the session is an IRC one on its node (``irc`` stays None here)."""
 
-    __slots__ = ("relay", "on_match")
+    __slots__ = ("relay", "on_match", "remote_irc")
 
     @property
     def match_id(self) -> int | None:  # type: ignore[override]
@@ -112,7 +113,7 @@ def record(token: Token) -> dict[str, Any]:
         "rs": token.ranked_score, "acc": token.accuracy, "pc": token.playcount,
         "ts": token.total_score, "rk": token.rank, "pp": token.pp, "se": token.silence_end,
         "bd": token.block_nonfriend_dms, "aw": token.away_message,
-        "ch": sorted(token.channels)[:MAX_CHANNELS],
+        "ch": sorted(token.channels)[:MAX_CHANNELS], "ir": token.irc is not None,
     }
 
 
@@ -130,6 +131,7 @@ def new_remote(rec: Record, node: str, relay: Any = None, on_match: Any = None) 
     token.last_seen = math.inf
     token.relay = relay
     token.on_match = on_match
+    token.remote_irc = rec.bool("ir", False)  # an IRC session there (never replaced by a login)
     apply_record(token, rec)  # the caller joins the channels it returns again
     return token
 

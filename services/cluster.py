@@ -784,9 +784,11 @@ class Cluster:
         state.tokens.add(token)
         self.presences.setdefault(node, {})[key] = token
         for old in olds:
-            # a login on another node replaces this node's game session of the user (as on one
-            # node); the sessions of other nodes are replaced there (an IRC one never is)
-            if old.node is None and not old.tournament and old.irc is None and not old.is_bot:
+            # a login on another node replaces the user's game session (as on one node): this
+            # node's, or a presence of a third node (stale when that node died); the login's
+            # node replaces its own, and an IRC session never is
+            if (old.node != node and not old.tournament and old.irc is None and not old.is_bot
+                    and not (old.node is not None and old.remote_irc)):
                 session.logout(state, old, broadcast=False)
         self._reconcile_channels(token, apply_record(token, rec))
         if not token.restricted:

@@ -476,3 +476,23 @@ def test_a_login_replaces_only_the_game_session_of_the_receiving_node(pair):
     pump(a, b)
     assert sorted(t.token for t in wb.state.tokens.user_tokens(referee.user_id)) == sorted(
         ["@" + referee.token, "@" + game.token])
+
+
+def test_a_login_replaces_a_third_nodes_game_presence_but_not_its_irc_one(pair):
+    from objects.remote import record
+
+    wa, a, wb, b = pair
+    # node c holds an IRC session of "ref" and a game session of "player" (as b's replica has them)
+    referee, _ = irc_session(wa, "ref")
+    game = wa.user("player")
+    for token, suffix in ((referee, "1"), (game, "2")):
+        rec = record(token)
+        rec["t"] = "c." + suffix
+        b.handle(json.dumps({"n": "c", "b": "cc", "k": "up", "r": rec, "new": True}).encode())
+    assert {t.token for t in wb.state.tokens.user_tokens(referee.user_id)} == {"@c.1"}
+    # both users log in on a: b replaces the stale game presence of c at once, not the IRC one
+    a.added(referee)
+    a.added(game)
+    pump(a, b)
+    assert {t.token for t in wb.state.tokens.user_tokens(referee.user_id)} == {"@c.1", "@" + referee.token}
+    assert {t.token for t in wb.state.tokens.user_tokens(game.user_id)} == {"@" + game.token}
