@@ -736,6 +736,8 @@ class Cluster:
             self.remove_presence(token)
         for match_id in [i for i, (owner, _, _) in self.remote_matches.items() if owner == node]:
             self._match_closed(match_id)
+        if self.state.irc is not None:
+            self.state.irc.node_gone(node)  # its runtime channels, for the local IRC users
         if gone and self.is_leader():
             sessions = [(t.user_id, t.ip) for t in gone if t.ip and not any(
                 o.ip == t.ip for o in self.state.tokens.user_tokens(t.user_id))]
@@ -968,7 +970,7 @@ class Cluster:
         for token, indices in recipients:
             if token.irc is not None:
                 for index in indices:
-                    gateway.relayed(token, blocks[index])
+                    gateway.relayed(node, token, blocks[index])
 
     def on_control(self, node: str, event: dict) -> None:
         """``ctl``: a rule of ``node`` kicks or silences a session of this node."""

@@ -496,3 +496,26 @@ def test_a_login_replaces_a_third_nodes_game_presence_but_not_its_irc_one(pair):
     pump(a, b)
     assert {t.token for t in wb.state.tokens.user_tokens(referee.user_id)} == {"@c.1", "@" + referee.token}
     assert {t.token for t in wb.state.tokens.user_tokens(game.user_id)} == {"@" + game.token}
+
+
+def test_the_runtime_channels_of_a_dead_node_are_parted_for_irc_users(pair):
+    wa, a, wb, b = pair
+    host = user(wb, "host")
+    match = published_match(wb, b, wa, a, host)
+    referee, lines = irc_session(wa, "ref", privileges=3 | TOURNEY_STAFF)
+    irc_session(wb, "someone")  # node b runs a gateway too
+    pump(a, b)
+    referee.irc.c_join([f"#MP_{match.id}"])
+    pump(a, b), pump(b, a)
+    assert lines.take()[0] == f":ref!ref@pep.py JOIN #mp_{match.id}"
+    assert referee.irc.remote_channels == {f"#mp_{match.id}": "b"}
+    # JOIN 0 parts the runtime channels of the other nodes too
+    referee.irc.c_join(["0"])
+    pump(a, b), pump(b, a)
+    assert lines.take() == [f":ref!ref@pep.py PART #mp_{match.id}"] and not referee.irc.remote_channels
+    referee.irc.c_join([f"#mp_{match.id}"])
+    pump(a, b), pump(b, a)
+    lines.take()
+    a.check_nodes(time.monotonic() + wa.state.cfg.cluster.node_timeout + 1)
+    assert f":ref!ref@pep.py PART #mp_{match.id}" in lines.take()
+    assert referee.irc.remote_channels == {}

@@ -58,6 +58,8 @@ IRC_SPECTATOR = "#spec_"
 NICK_FORBIDDEN = set(" ,*?!@#:\r\n\x00")
 READ_CHUNK = 4096
 MAX_TARGETS = 4
+#: most runtime channels of other nodes one IRC connection is counted in (docs/cluster.md)
+MAX_REMOTE_CHANNELS = 256
 
 
 def irc_channel(name: str) -> str:
@@ -324,11 +326,33 @@ class Gateway(ChatListener):
         if not conn.joined:
             self.remote.pop(token.token, None)  # nothing left to serve (bounded by the members)
 
-    def relayed(self, token: Token, line: bytes) -> None:
-        """An IRC line from another node's gateway for the local IRC session ``token``."""
+    def relayed(self, node: str, token: Token, line: bytes) -> None:
+        """An IRC line from the gateway of ``node`` for the local IRC session ``token``. Its own
+        ``JOIN``/``PART`` lines keep :attr:`Connection.remote_channels` (the runtime channels of
+        other nodes it is in) exact."""
         conn = token.irc
-        if conn is not None and not conn.closed:
-            conn.send(p.time_tag() + line if conn.server_time else line)
+        if conn is None or conn.closed:
+            return
+        own = b":" + self.prefix(token).encode("utf-8", "replace") + b" "
+        if line.startswith(own):
+            command, _, rest = line[len(own):-2].partition(b" ")
+            name = rest.decode("utf-8", "replace").lstrip(":").lower()
+            if command == b"JOIN" and len(conn.remote_channels) < MAX_REMOTE_CHANNELS:
+                conn.remote_channels[name] = node
+            elif command == b"PART":
+                conn.remote_channels.pop(name, None)
+        conn.send(p.time_tag() + line if conn.server_time else line)
+
+    def node_gone(self, node: str) -> None:
+        """The node ``node`` left the cluster: its runtime channels are gone for the local IRC
+        users in them (a PART each, as when a match closes on one node)."""
+        for conn in tuple(self.connections):
+            token = conn.token
+            if token is None or conn.closed or node not in conn.remote_channels.values():
+                continue
+            for name in [n for n, owner in conn.remote_channels.items() if owner == node]:
+                del conn.remote_channels[name]
+                conn.send(p.line(self.prefix(token), "PART", name))
 
     @staticmethod
     def send_all(conns: Iterable[Connection], data: bytes) -> None:
@@ -422,7 +446,9 @@ class Connection:
         self.closed = False
         self.failing = False  # a write failed: closing on the next loop pass
         self.joined: set[str] = set()
-        self.remote_nodes: set[str] = set()  # nodes a JOIN was forwarded to (a cluster's runtime channels)
+        #: on a cluster: the runtime channels of other nodes the user is in (IRC name, lower
+        #: case -> node), from the JOIN/PART lines they sent back (Gateway.relayed)
+        self.remote_channels: dict[str, str] = {}
         now = time.monotonic()
         self.connected = now
         self.last_read = now
@@ -788,8 +814,6 @@ class Connection:
         if node is None:
             return False
         cluster.irc_command(self.token, node, command, [name, *rest][:3], self.multi_prefix)
-        if command == "JOIN":
-            self.remote_nodes.add(node)
         return True
 
     def c_join(self, params: list[str]):
@@ -804,9 +828,8 @@ class Connection:
                     channels.part_channel(self.state, token, channel)
             cluster = self.state.cluster
             if cluster is not None and not isinstance(self, RemoteConnection):
-                for node in self.remote_nodes:  # the runtime channels of other nodes
+                for node in set(self.remote_channels.values()):  # runtime channels of other nodes
                     cluster.irc_command(token, node, "JOIN", ["0"], self.multi_prefix)
-                self.remote_nodes.clear()
             return None
         for name in params[0].split(",")[:10]:
             if not name or self._forward("JOIN", name):
