@@ -18,9 +18,13 @@ applied by the receivers, each encoding the client packet once for all its recei
   silence, privileges or channels), ``down`` (a logout);
 * ``msg`` (a channel message), ``pm`` (a private message, to the target's node), ``pkt``
   (packets for sessions of one node: each distinct block once, with the sessions that get it;
-  what is enqueued to remote presences during one loop step), ``all`` (bytes for everyone);
+  what is enqueued to remote presences during one loop step), ``irc`` (the same for the IRC
+  lines this node's IRC gateway writes to IRC users of another node in its runtime channels),
+  ``all`` (bytes for everyone);
 * ``call`` (an action of a local session that the other node's rules decide: spectating a
-  host of that node, a message in its ``#spectator``), to the node that decides.
+  host of that node, a message in its ``#spectator``/``#multiplayer``, a match packet, a
+  tournament client observing its match (``obs``), an IRC command about its runtime channel
+  (``irc``)), to the node that decides; ``mid``, ``ctl``, ``lobby``: see docs/cluster.md.
 
 Incoming events are validated (JSON object, known kind, bounded fields; records through
 :class:`objects.snapshot.Record`); an invalid one is logged (throttled) and dropped.
