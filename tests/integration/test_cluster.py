@@ -409,6 +409,7 @@ def test_a_tournament_client_observes_a_match_of_another_node(pair, users, serve
     near = pair.nodes[1].login(tourney_user, version=TOURNEY_VERSION)  # the match's node
     try:
         match_id, _ = create(host, SECRET)
+
         # 93: the same answer on both nodes (the censored update), once n1 knows the match
         def info(client):
             client.send(C.tournament_match_info(match_id))
@@ -469,8 +470,8 @@ def test_irc_users_in_runtime_channels_of_another_node(pair, users, server):
         match_id, _ = create(host)
         channel = f"#mp_{match_id}"
         # JOIN on n1 of the match channel of n2: decided there, the same JOIN/NAMES replies
-        wait_until(lambda: requests.get(pair.nodes[0].url + "api/v1/isOnline?id=%d" % host.user_id,
-                                        timeout=5).json().get("result") is True, timeout=10, what="host seen")
+        wait_world_sees(pair.nodes[0], host.user_id)
+
         def joined():
             irc_user.conn.join(channel)
             try:
@@ -482,7 +483,7 @@ def test_irc_users_in_runtime_channels_of_another_node(pair, users, server):
 
         wait_until(joined, timeout=10, what=f"JOIN {channel} on n1")
         names = irc_user.wait(lambda e: e.type == "namreply", what="NAMES of the match channel")
-        assert p_nick(host.username) in names.args[-1]
+        assert host.username.replace(" ", "_") in names.args[-1].split()
         # lines both ways; !mp runs on the match's node and its answer comes back
         line = text("game to irc")
         host.send(C.public_message("#multiplayer", line))
@@ -522,10 +523,6 @@ def test_irc_users_in_runtime_channels_of_another_node(pair, users, server):
     finally:
         irc_user.close()
         host.close()
-
-
-def p_nick(name: str) -> str:
-    return name.replace(" ", "_")
 
 
 # ------------------------------------------------------------------------------ world answers
