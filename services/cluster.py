@@ -794,7 +794,7 @@ class Cluster:
             # node's, or a presence of a third node (stale when that node died); the login's
             # node replaces its own, and an IRC session never is
             if (old.node != node and not old.tournament and old.irc is None and not old.is_bot
-                    and not (old.node is not None and old.remote_irc)):
+                    and not old.remote_irc):
                 session.logout(state, old, broadcast=False)
         self._reconcile_channels(token, apply_record(token, rec))
         if not token.restricted:

@@ -519,3 +519,15 @@ def test_the_runtime_channels_of_a_dead_node_are_parted_for_irc_users(pair):
     a.check_nodes(time.monotonic() + wa.state.cfg.cluster.node_timeout + 1)
     assert f":ref!ref@pep.py PART #mp_{match.id}" in lines.take()
     assert referee.irc.remote_channels == {}
+
+
+def test_the_main_session_of_a_user_is_never_an_irc_session_of_another_node(pair):
+    wa, a, wb, b = pair
+    referee, _ = irc_session(wa, "ref")
+    pump(a, b)
+    assert wb.state.tokens.user(referee.user_id).remote_irc  # the only session: any will do
+    wb._next_id = referee.user_id - 1
+    game = wb.user("ref")
+    # the game client, not the IRC presence listed first (spectating, #spec_ and PMs go there)
+    assert wb.state.tokens.user(referee.user_id) is game
+    assert wb.state.tokens.by_name("ref") is game
