@@ -124,6 +124,8 @@ def test_a_private_message_goes_to_the_target_node_only(pair):
     b'{"n": "a", "b": "x", "k": "up", "r": {"t": "x", "u": "one"}}',
     b'{"n": "a", "b": "x", "k": "msg", "t": "t", "u": 5, "nm": "n", "c": "#osu", "x": 7}',
     b'{"n": "a", "b": "x", "k": "pkt", "d": ["AAAA"], "to": [["t", [9]]]}',
+    b'{"n": "a", "b": "x", "k": "irc", "d": ["AAAA"], "to": [["t", [0]]]}',
+    b'{"n": "a", "b": "x", "k": "irc", "d": [7], "to": []}',
     b'{"n": "a", "b": "x", "k": "all", "d": "***"}',
     b'{"n": "a", "b": "x", "k": "call", "t": "t", "op": "frame", "x": {"id": 4, "p": ""}}',
     b'{"n": "a", "b": "x", "k": "ctl", "t": "t", "op": "boom", "x": {}}',
@@ -531,3 +533,18 @@ def test_the_main_session_of_a_user_is_never_an_irc_session_of_another_node(pair
     # the game client, not the IRC presence listed first (spectating, #spec_ and PMs go there)
     assert wb.state.tokens.user(referee.user_id) is game
     assert wb.state.tokens.by_name("ref") is game
+
+
+@pytest.mark.parametrize("x", [{"i": 0, "on": True}, {"i": 70000, "on": True}, {"i": 1, "on": "yes"}, {"i": "1", "on": True}, 5])
+def test_invalid_observer_calls_change_nothing(pair, x):
+    wa, a, wb, b = pair
+    host = user(wb, "host")
+    match = published_match(wb, b, wa, a, host)
+    staff = wa.user("staff", channels=(), tournament=True, privileges=3 | TOURNEY_STAFF)
+    a.changed(staff)
+    pump(a, b)
+    if isinstance(x, dict) and x["i"] == 1:
+        x = dict(x, i=match.id)
+    before = b.bad_events.total
+    b.handle(json.dumps({"n": "a", "b": a.boot, "k": "call", "t": staff.token, "op": "obs", "x": x}).encode())
+    assert b.bad_events.total == before + 1 and not match.observers and not b._outbox
