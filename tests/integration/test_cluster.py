@@ -652,9 +652,12 @@ def test_staff_commands_reach_users_of_another_node(pair, users, server):
 def test_a_dead_node_users_leave_and_log_in_again_elsewhere(_test_world, server):
     from tests.integration.test_multiplayer_common import create
 
+    from tests.irc_client import IrcUser
+
     cluster = Cluster(_test_world, ["f1", "f2", "f3"],
                       {"PEP_CLUSTER_NODE_TIMEOUT": str(FAST_TIMEOUT), "PEP_CLUSTER_HEARTBEAT": "0.5"})
     made = []
+    irc_users = []
     try:
         n1, n2, n3 = cluster.nodes
         a = n1.login(server.new_user())
@@ -677,6 +680,25 @@ def test_a_dead_node_users_leave_and_log_in_again_elsewhere(_test_world, server)
         C.wait_for(c, lambda p: p.id in (C.MATCH_NEW, C.MATCH_UPDATE) and p.value.id == dying, timeout=10)
         c.send(C.match_join(dying))
         C.wait_for(c, lambda p: p.id == C.MATCH_JOIN_SUCCESS and p.value.id == dying, timeout=10)
+        # a tournament client of n1 observes it, an IRC referee of n3 is in its channel
+        observer = n1.login(server.new_user(privileges=3 | TOURNAMENT_STAFF), version=TOURNEY_VERSION)
+        made.append(observer)
+        referee = IrcUser(n3, server.new_user(privileges=3 | TOURNAMENT_STAFF).name)
+        irc_users.append(referee)
+        referee.welcome()
+        channel = f"#mp_{dying}"
+
+        def observing():
+            observer.send(C.tournament_join_match_channel(dying))
+            return any(p.id == C.CHANNEL_JOIN_SUCCESS for p in observer.received)
+
+        def in_channel():
+            referee.conn.join(channel)
+            referee.pump(0.3)
+            return any(e.type == "join" and e.target.lower() == channel for e in referee.events)
+
+        wait_until(observing, timeout=10, what="the observer of n1 in the match of n2")
+        wait_until(in_channel, timeout=10, what=f"the IRC referee of n3 in {channel}")
         surviving, _ = create(a)
         C.wait_for(b2, lambda p: p.id in (C.MATCH_NEW, C.MATCH_UPDATE) and p.value.id == surviving, timeout=10)
         b2.send(C.match_join(surviving))
@@ -694,6 +716,10 @@ def test_a_dead_node_users_leave_and_log_in_again_elsewhere(_test_world, server)
         wait_world_sees(n3, b.user_id, online=False)
         # the match of the dead node is closed for c; a gets the host of its match back
         C.wait_for(c, lambda p: p.id == C.MATCH_DISPOSE and p.value == dying, timeout=10)
+        C.wait_for(observer, lambda p: p.id == C.MATCH_DISPOSE and p.value == dying, timeout=10)
+        C.wait_for(observer, lambda p: p.id == C.CHANNEL_KICKED and p.value == "#multiplayer", timeout=10)
+        referee.wait(lambda e: e.type == "part" and e.target.lower() == channel, timeout=10,
+                     what=f"PART {channel} when its node died")
         C.wait_for(a, lambda p: p.id == C.MATCH_TRANSFER_HOST, timeout=10)
         C.wait_for(a, lambda p: p.id == C.MATCH_UPDATE and p.value.id == surviving and p.value.host_id == a.user_id
                    and not any(sl.user_id == b2.user_id for sl in p.value.slots if sl.has_player), timeout=10)
@@ -709,6 +735,8 @@ def test_a_dead_node_users_leave_and_log_in_again_elsewhere(_test_world, server)
     finally:
         for cl in made:
             cl.close()
+        for irc_user in irc_users:
+            irc_user.close()
         cluster.close()
 
 
