@@ -78,7 +78,7 @@ def test_login_and_the_session_is_an_ordinary_token():
             await asyncio.to_thread(c.wait_for, lambda p: p.id == C.NOTIFICATION and p.value == "hello", 5.0)
             c.close()
             await wait(lambda: world.state.tokens.user(1000) is None)
-            assert not listener.connections and not listener.per_address and listener.pending == 0
+            assert not listener.connections and not listener.addresses.open and listener.pending == 0
         finally:
             await listener.stop()
             await world.state.drain_tasks()
@@ -223,7 +223,7 @@ def test_a_client_that_leaves_during_its_login_leaves_nothing_behind():
             await wait(lambda: world.state.logins_in_flight == 0)
             await wait(lambda: not listener.connections)
             assert world.state.tokens.user(1000) is None
-            assert not listener.by_token and not listener.per_address and listener.pending == 0
+            assert not listener.by_token and not listener.addresses.open and listener.pending == 0
         finally:
             await listener.stop()
             await world.state.drain_tasks()
@@ -281,7 +281,7 @@ def test_a_session_that_ended_before_the_login_returned_closes_the_connection(mo
             c.sock.sendall(c.login_lines("Alice", PASSWORD))
             assert await asyncio.to_thread(c.wait_closed, 10.0)
             await wait(lambda: not listener.connections)
-            assert not listener.per_address and not listener.by_token
+            assert not listener.addresses.open and not listener.by_token
             c.close()
         finally:
             await listener.stop()
