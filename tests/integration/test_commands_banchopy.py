@@ -94,10 +94,13 @@ def test_mp_loadpool_pick_condition(server, roomy, bot):
     assert mp_ask(ref, bot, "!mp pick HD1") == "No pool currently loaded!"
     assert mp_ask(ref, bot, "!mp unloadpool") == "No mappool currently selected!"
     assert mp_ask(ref, bot, "!mp loadpool nosuchpool") == "Could not find a pool by that name!"
+    assert mp_ask(ref, bot, "!mp loadpool") == "Invalid syntax: !mp loadpool <name>"
+    assert mp_ask(ref, bot, f"!mp loadpool {name} {name}") == "Invalid syntax: !mp loadpool <name>"
     assert mp_ask(ref, bot, f"!mp loadpool {name}") == f"{name} selected."
     assert mp_ask(ref, bot, f"!mp loadpool {name}") == f"{name} already selected!"
     assert mp_ask(ref, bot, "!mp pick HD1") == "Found no HD1 pick in the pool."
     assert mp_ask(ref, bot, "!mp pick H") == "Invalid pick syntax; correct example: HD2"
+    assert mp_ask(ref, bot, "!mp pick") == "Invalid syntax: !mp pick <pick>"
     assert mp_ask(ref, bot, "!mp pick hdhr3") == \
         f"Picked [https://osu.ppy.sh/b/{ids[0]} Artist - Song {set_id} [Diff 0]]. (HDHR3)"
     state = latest(ref, match_id)
@@ -111,6 +114,8 @@ def test_mp_loadpool_pick_condition(server, roomy, bot):
     assert mp_ask(ref, bot, "!mp condition pp") == "PP is only useful as a win condition during scrims."
     assert mp_ask(ref, bot, "!mp condition fastest") == "Invalid win condition. (score, acc, combo, scorev2, *pp)"
     assert mp_ask(ref, bot, "!mp condition") == "Invalid syntax: !mp condition <type>"
+    assert mp_ask(ref, bot, "!mp condition acc combo") == "Invalid syntax: !mp condition <type>"
+    assert mp_ask(ref, bot, "!mp unloadpool now") == "Invalid syntax: !mp unloadpool"
     assert mp_ask(ref, bot, "!mp unloadpool") == "Mappool unloaded."
 
 
