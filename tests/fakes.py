@@ -363,6 +363,17 @@ class World:
         process_frames(self.state, token, b"".join(frames))
 
 
+class NoOpHooks:
+    """Base of a test double for an object with many hooks (a cluster, a chat listener): every
+    public attribute the subclass does not define is a function that takes anything and does
+    nothing (returns None); a private name raises AttributeError as usual."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return lambda *args, **kwargs: None
+
+
 def received(token: Token) -> list[C.Packet]:
     """Drain ``token``'s queue and decode it with chio."""
     return C.decode_packets(token.drain())
