@@ -25,6 +25,7 @@ differences are in docs/decisions.md.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
@@ -289,6 +290,7 @@ def _takes(words: int, usage: str) -> Callable[[Handler], Handler]:
     refusal = f"Invalid syntax: !mp {usage}"
 
     def wrap(handler: Handler) -> Handler:
+        @functools.wraps(handler)
         def checked(ctx: Context, match: Match, args: list[str]) -> Any:
             return refusal if len(args) != words else handler(ctx, match, args)
         return checked
