@@ -19,6 +19,7 @@ Integration tests use the real MySQL and Redis (tests/conftest.py), never these.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import time
@@ -389,11 +390,10 @@ def run_async(coro: Any) -> Any:
     return asyncio.run(coro)
 
 
-@pytest.fixture
-def no_errors() -> Iterator[list[logging.LogRecord]]:
-    """Fail the test when anything logged at ERROR under ``pep``: the dispatcher logs (never
-    raises) a handler's exception, so a broken handler would otherwise pass unnoticed. A test that
-    expects an error checks the returned records and then empties the list."""
+@contextlib.contextmanager
+def pep_errors() -> Iterator[list[logging.LogRecord]]:
+    """The records logged at ERROR or above under the ``pep`` loggers while the block runs (a
+    list that grows as they come; the recording stops when the block ends)."""
     records: list[logging.LogRecord] = []
 
     class Recorder(logging.Handler):
@@ -407,4 +407,13 @@ def no_errors() -> Iterator[list[logging.LogRecord]]:
         yield records
     finally:
         root.removeHandler(recorder)
+
+
+@pytest.fixture
+def no_errors() -> Iterator[list[logging.LogRecord]]:
+    """Fail the test when anything logged at ERROR under ``pep``: the dispatcher logs (never
+    raises) a handler's exception, so a broken handler would otherwise pass unnoticed. A test that
+    expects an error checks the returned records and then empties the list."""
+    with pep_errors() as records:
+        yield records
     assert not records, [r.getMessage() for r in records]
