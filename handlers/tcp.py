@@ -183,8 +183,8 @@ class TcpListener(ChatListener):
     :meth:`stop` tells every TCP session to reconnect (``86`` with ``[server] reconnect_delay``),
     logs it out and closes its connection. As a :class:`ChatListener` it hears logouts, so a
     session ended by the server (kick, timeout, a newer login) closes its connection after its
-    last packets. Counters for tests and metrics: ``connections``, ``addresses`` (every connection counted),
-    ``refused``, ``pending``.
+    last packets. Counters for tests and metrics: ``connections``, ``addresses`` (a
+    :class:`helpers.netlimits.AddressCounts` that counts every connection), ``refused``, ``pending``.
     """
 
     def __init__(self, state: State) -> None:

@@ -276,8 +276,8 @@ class GuardedHTTPServer(tornado.httpserver.HTTPServer):
       line and headers; None = Tornado's ``max_body_size`` for every request;
     * ``max_pending`` (int bytes): total of incomplete request bodies held at once.
 
-    Counters for tests and metrics: ``addresses`` (:class:`AddressCounts`), ``refused_connections.total``,
-    ``accept_pauses.total``, ``pending_bytes``.
+    Counters for tests and metrics: ``addresses`` (:class:`AddressCounts`, only the connections
+    the cap applies to), ``refused_connections.total``, ``accept_pauses.total``, ``pending_bytes``.
     """
 
     def initialize(self, request_callback: Any, max_per_address: int = 0, exempt: Iterable[Any] = (),

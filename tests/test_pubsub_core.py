@@ -18,7 +18,8 @@ import time
 from constants import game
 from services import moderation, pubsub_handlers as h
 from tests import client as C
-from tests.fakes import NoOpHooks, ADMIN, BOT_NAME, World, messages, received, run_async, no_errors  # noqa: F401 (fixture)
+from tests.fakes import (ADMIN, BOT_NAME, NoOpHooks, World, messages, received, run_async,  # noqa: F401 (fixture)
+                         no_errors)
 
 pytestmark = pytest.mark.usefixtures("no_errors")
 

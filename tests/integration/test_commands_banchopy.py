@@ -163,7 +163,8 @@ def test_mp_scrim_keeps_points(server, roomy, bot):
 
 
 def test_mp_scrim_teams_and_cancel(server, roomy, bot):
-    ref, match_id, player = tourney_with_player(server, roomy, bot, name=f"CUP{secrets.token_hex(2)}: (Cats) vs. (Dogs)")
+    ref, match_id, player = tourney_with_player(server, roomy, bot,
+                                                name=f"CUP{secrets.token_hex(2)}: (Cats) vs. (Dogs)")
     assert mp_ask(ref, bot, "!mp set 2") == "Match settings have been updated!"
     assert mp_ask(ref, bot, f"!mp team {ref.user.name} blue") == f"{ref.user.name} is now in blue team"
     assert mp_ask(ref, bot, f"!mp team {player.user.name} red") == f"{player.user.name} is now in red team"

@@ -89,7 +89,8 @@ def test_frozen_redis_does_not_hold_logins(tmp_path, local_database):  # noqa: F
             assert reply is not None and reply > 0, packets
             assert seconds < 2.5
             # once the health check has noticed (its warning is in the log), logins do not wait at all
-            wait_until(lambda: "Redis is unreachable" in server.log_text(), timeout=15, what="the health check noticing")
+            wait_until(lambda: "Redis is unreachable" in server.log_text(), timeout=15,
+                       what="the health check noticing")
             reply, seconds, _ = _timed_login(server.url, "rhung_c")
             print(f"login with Redis frozen, noticed: reply {reply} after {seconds:.2f} s")
             assert reply is not None and reply > 0 and seconds < 1.0
