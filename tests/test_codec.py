@@ -1342,6 +1342,8 @@ def test_frame_bundle_bounds(codec_all):
         b"\x00" * 4 + b"\x00\x00\x05" + b"\x02\x01"
     assert codec.convert_frame_bundle(b"\x00" * 4 + b"\x00\x00\x05" + b"\x02\x01", MODERN, oldest) == \
         b"\x00\x00\x05"
+    # the host's counter is written as u16, modulo 65536
+    assert codec.convert_frame_bundle(b"\x00\x00\x05", oldest, MODERN, 0x1BEEF)[-2:] == b"\xef\xbe"
     cases = [
         (b"\x00\x05", oldest, MODERN, "frame bundle too short: 2 bytes"),
         (b"\x00" * 4 + b"\x00\x05" + b"\x01\x00", MODERN, oldest, "frame bundle too short: 8 bytes"),
