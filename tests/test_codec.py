@@ -1459,9 +1459,26 @@ def test_status_record(codec_all):
 def test_slot_list_length_message(codec_all):
     codec = codec_all
     args = vector_match_args()
+    for key in ("slot_status", "slot_team", "slot_user_ids"):
+        with pytest.raises(ValueError) as info:
+            codec.match_update(_md(**dict(args, **{key: args[key][:15]})))
+        assert str(info.value) == f"{key} must have exactly 16 entries, got 15"
     with pytest.raises(ValueError) as info:
-        codec.match_update(_md(**dict(args, slot_team=args["slot_team"][:15])))
-    assert str(info.value) == "slot_team must have exactly 16 entries, got 15"
+        codec.match_update(_md(**dict(args, freemod=True, slot_mods=[0] * 17)))
+    assert str(info.value) == "slot_mods must have exactly 16 entries, got 17"
+
+
+def test_slot_status_is_clamped_before_the_player_test(codec_all):
+    """A status above 255 is written as 255, which has player bits: its user id is written."""
+    codec = codec_all
+    args = vector_match_args()
+    for big in (256, 300, 2**40):
+        statuses = [big] + args["slot_status"][1:]
+        assert codec.match_update(_md(**dict(args, slot_status=statuses))) == \
+            codec.match_update(_md(**dict(args, slot_status=[255] + args["slot_status"][1:])))
+    with pytest.raises(ValueError, match="slot 0 is occupied"):
+        codec.match_update(_md(**dict(args, slot_status=[256] + args["slot_status"][1:],
+                                      slot_user_ids=[None] * 16)))
 
 
 @pytest.mark.parametrize("layout", _layouts())
