@@ -1525,3 +1525,28 @@ def test_reader_edges(codec_all):
     with pytest.raises(codec.PacketError) as info:
         codec.read_message(string_bytes("a") * 3 + b"\x01\x02")
     assert str(info.value) == "payload truncated: need 4 bytes at offset 9, have 2"
+
+
+class _Index:
+    """An integer that is not an ``int`` (like numpy's): only ``__index__``."""
+
+    def __init__(self, value: int) -> None:
+        self.value = value
+
+    def __index__(self) -> int:
+        return self.value
+
+
+def test_integer_arguments_accept_index_objects(codec_all):
+    """Every integer argument is taken through ``operator.index``: an object with ``__index__``
+    writes what its int writes, clamped the same way."""
+    codec = codec_all
+    assert codec.uleb128(_Index(300)) == codec.uleb128(300) == b"\xac\x02"
+    assert codec.frame(_Index(5), b"x") == codec.frame(5, b"x")
+    with pytest.raises(ValueError):
+        codec.frame(_Index(70000), b"")
+    for value in (7, -1, 2**40):
+        assert codec.user_logout(_Index(value)) == codec.user_logout(value)  # i32, clamped
+    args = [1, 0, "", "", 0, 0, 0, 5, 0.5, 0, 7, 0, 0]
+    for value in (5, -1, 2**70):  # u64 ranked_score, clamped
+        assert codec.user_stats(*args[:7], _Index(value), *args[8:]) == codec.user_stats(*args[:7], value, *args[8:])
