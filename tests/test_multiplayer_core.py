@@ -20,7 +20,7 @@ from objects import match as m
 from objects.channel import Channel
 from services import chat, commands, multiplayer as mp
 from tests import client as C
-from tests.fakes import World, received, no_errors  # noqa: F401 (fixture)
+from tests.fakes import NoOpHooks, World, received, no_errors  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.usefixtures("no_errors")
 
@@ -1570,3 +1570,66 @@ def test_slot_round_reset_clears_the_last_score_frame():
     assert (slot.playing, slot.loaded, slot.skipped, slot.completed, slot.failed, slot.passed) == (
         False, False, False, False, False, True)
     assert (slot.score, slot.max_combo, slot.hits) == (0, 0, m.NO_HITS)
+
+
+class _RecordingCluster(NoOpHooks):
+    """A cluster double that records the forwarding calls of the tournament packets."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+
+    def tourney_info(self, token, match_id) -> None:
+        self.calls.append(("info", token, match_id))
+
+    def observe(self, token, match_id, join) -> str:
+        self.calls.append(("observe", token, match_id, join))
+        return "forwarded"
+
+
+def test_tournament_packets_for_a_match_of_another_node_go_to_the_cluster():
+    """93 / 108 / 109 naming a match this node does not have are forwarded to the cluster
+    (docs/cluster.md); a local match never is, and non-staff never get that far."""
+    room = Room()
+    cluster = room.state.cluster = _RecordingCluster()
+    try:
+        staff = room.world.user("Staff", channels=(), tournament=True, privileges=3 | TOURNEY_STAFF)
+        plain = room.world.user("Plain", channels=(), tournament=True)
+        mp.tourney_match_info(room.state, staff, 999)
+        assert mp.observe(room.state, staff, 999) == "forwarded"
+        assert mp.stop_observing(room.state, staff, 998) == "forwarded"
+        assert cluster.calls == [("info", staff, 999), ("observe", staff, 999, True),
+                                 ("observe", staff, 998, False)]
+        cluster.calls.clear()
+        mp.tourney_match_info(room.state, plain, 999)
+        assert mp.observe(room.state, plain, 999) is False
+        mp.tourney_match_info(room.state, staff, room.match.id)
+        assert mp.observe(room.state, staff, room.match.id) is True
+        assert mp.stop_observing(room.state, staff, room.match.id) is True
+        assert cluster.calls == []
+    finally:
+        room.state.cluster = None
+
+
+def test_tourney_match_info_in_the_receivers_layout():
+    room = Room()
+    old = room.world.user("OldStaff", channels=(), tournament=True, privileges=3 | TOURNEY_STAFF,
+                          version=20130816)
+    old.drain()
+    mp.tourney_match_info(room.state, old, room.match.id)
+    assert old.drain() == room.match.view(codec.MATCH_UPDATE, True, old.layout) != \
+        room.match.view(codec.MATCH_UPDATE, True, None)
+
+
+def test_invite_user_results_and_the_bots_reply():
+    room = Room()
+    outsider = room.world.user("Outsider", channels=())
+    target = room.world.user("Target", channels=())
+    assert mp.invite_user(room.state, outsider, target.user_id) is False, "not in a match"
+    assert received(target) == []
+    old = room.player("Old", version=20121203)
+    old.drain()
+    assert mp.invite_user(room.state, old, room.world.bot.user_id) is False
+    bot = room.world.bot
+    assert old.drain() == codec.message(bot.username, mp.BOT_BUSY, "Old", bot.user_id, old.layout)
+    assert mp.invite_user(room.state, old, target.user_id) is True
+    assert C.of(received(target), C.MATCH_INVITE)
