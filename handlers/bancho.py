@@ -107,9 +107,7 @@ def poll(state: State, token_string: str, body: bytes) -> bytes:
             return kicked[0].drain()
         return RECONNECT_REPLY
     token.last_seen = time.monotonic()
-    feed = token.feed
-    if feed is not None and token.log_pos != feed.end:
-        token.catch_up()  # the world's broadcasts first (objects/stream.py BroadcastLog); may overflow
+    token.catch_up()  # the world's broadcasts first (objects/stream.py BroadcastLog); may overflow
     if token.overflowed:  # its queue grew past [limits] max_queue: it lost packets, start over
         session.logout(state, token)
         return RECONNECT_REPLY
