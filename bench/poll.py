@@ -108,7 +108,8 @@ def measure(server: bl.ServerProcess, tokens, body: bytes, duration: float, work
 
 
 def gc_snapshot(server: bl.ServerProcess, path: Path | None) -> dict | None:
-    """Ask bench/gc_pep.py for its figures (SIGUSR1) and read them; None without --gc-stats."""
+    """Ask bench/gc_pep.py for its figures (its ``SIGNAL``, ``SIGRTMIN + 3``: SIGUSR1 would be
+    the server's maintenance stop) and read them; None without --gc-stats."""
     if path is None:
         return None
     import json
@@ -116,7 +117,7 @@ def gc_snapshot(server: bl.ServerProcess, path: Path | None) -> dict | None:
     import signal
 
     before = path.stat().st_mtime_ns if path.exists() else 0
-    os.kill(server.pid, signal.SIGUSR1)
+    os.kill(server.pid, signal.SIGRTMIN + 3)  # bench/gc_pep.py SIGNAL
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         if path.exists() and path.stat().st_mtime_ns != before:
