@@ -34,7 +34,6 @@ Limits, the HTTP listener's in TCP form (docs/security.md):
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -184,8 +183,8 @@ class TcpListener(ChatListener):
     :meth:`stop` tells every TCP session to reconnect (``86`` with ``[server] reconnect_delay``),
     logs it out and closes its connection. As a :class:`ChatListener` it hears logouts, so a
     session ended by the server (kick, timeout, a newer login) closes its connection after its
-    last packets. Counters for tests and metrics: ``connections``, ``per_address``,
-    ``refused``, ``pending``.
+    last packets. Counters for tests and metrics: ``connections``, ``addresses`` (a
+    :class:`helpers.netlimits.AddressCounts` that counts every connection), ``refused``, ``pending``.
     """
 
     def __init__(self, state: State) -> None:
@@ -194,8 +193,8 @@ class TcpListener(ChatListener):
         self.port = 0  # the bound port (tcp_port, or the one the system chose)
         self.connections: set[Connection] = set()
         self.by_token: dict[Token, Connection] = {}
-        self.per_address: dict[str, int] = {}
-        self.exempt = netlimits.parse_networks(self.cfg.connection_limit_exempt)
+        self.addresses = netlimits.AddressCounts(
+            self.cfg.max_connections_per_ip, netlimits.parse_networks(self.cfg.connection_limit_exempt))
         self.pending = 0  # bytes of incomplete frames held by all connections
         self.refused = netlimits.Throttle(
             "TCP: refused %d connection(s) in the last interval: %s (last: %s)", logger=log)
@@ -259,20 +258,11 @@ class TcpListener(ChatListener):
             stream.close()
 
     # ------------------------------------------------------------------ connections
-    def _exempt(self, ip: str) -> bool:
-        if not self.exempt:
-            return False
-        try:
-            addr = ipaddress.ip_address(ip)
-        except ValueError:
-            return False
-        return any(addr in net for net in self.exempt)
-
     async def accept(self, stream: tornado.iostream.IOStream, address: Any) -> None:
         """Serve one connection until it closes (never raises)."""
         ip = address[0] if isinstance(address, tuple) and address else ""
         key = netlimits.address_key(ip)
-        limit = self.cfg.max_connections_per_ip
+        addresses = self.addresses
         if not self.running:
             stream.close()
             return
@@ -280,8 +270,8 @@ class TcpListener(ChatListener):
             self.refused.hit(f"more than {self.cfg.tcp_max_connections} open in all", key)
             stream.close()
             return
-        if limit and ip and self.per_address.get(key, 0) >= limit and not self._exempt(ip):
-            self.refused.hit(f"more than {limit} open from one address", key)
+        if addresses.limited(ip) and addresses.at_limit(key):
+            self.refused.hit(f"more than {addresses.limit} open from one address", key)
             stream.close()
             return
         try:
@@ -291,7 +281,7 @@ class TcpListener(ChatListener):
         stream.max_write_buffer_size = self.state.cfg.limits.max_queue
         conn = Connection(self, stream, ip, key)
         self.connections.add(conn)
-        self.per_address[key] = self.per_address.get(key, 0) + 1
+        addresses.add(key)
         try:
             await conn.run()
         except Exception:  # one connection never takes anything else down
@@ -306,11 +296,7 @@ class TcpListener(ChatListener):
         self.connections.discard(conn)
         if conn.token is not None and self.by_token.get(conn.token) is conn:
             del self.by_token[conn.token]
-        left = self.per_address.get(conn.key, 1) - 1
-        if left > 0:
-            self.per_address[conn.key] = left
-        else:
-            self.per_address.pop(conn.key, None)
+        self.addresses.release(conn.key)
         self.pending -= conn.held
         conn.held = 0
 

@@ -80,6 +80,62 @@ def parse_networks(text: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Netw
     return [ipaddress.ip_network(part.strip(), strict=False) for part in text.split(",") if part.strip()]
 
 
+class AddressCounts:
+    """Open connections per client address against one cap: the per-address rule of the HTTP
+    server (:class:`GuardedHTTPServer`) and of the TCP listener (``handlers/tcp.py``), one
+    instance each (docs/security.md, "Hardening II: network and services").
+
+    * ``limit`` (int, 0 = no limit): open connections per address, ``[server]
+      max_connections_per_ip``;
+    * ``exempt`` (iterable of ``ip_network``): addresses the cap never applies to, ``[server]
+      connection_limit_exempt`` (:func:`parse_networks`);
+    * ``open``: :func:`address_key` -> open connections counted under it (a key leaves the
+      dict with its last connection, so an empty dict means none is counted).
+
+    The owner decides which connections it counts (:meth:`add` / :meth:`release`) and asks
+    :meth:`limited` and :meth:`at_limit` before it counts a new one.
+    """
+
+    __slots__ = ("limit", "exempt", "open")
+
+    def __init__(self, limit: int = 0, exempt: Iterable[Any] = ()) -> None:
+        self.limit = limit
+        self.exempt = list(exempt)
+        self.open: dict[str, int] = {}
+
+    def exempted(self, ip: str) -> bool:
+        """Whether ``ip`` (an address string) is in one of the exempt networks; an address that
+        does not parse (a Unix socket, '') is not."""
+        if not self.exempt:
+            return False
+        try:
+            addr = ipaddress.ip_address(ip)
+        except ValueError:
+            return False
+        return any(addr in net for net in self.exempt)
+
+    def limited(self, ip: str) -> bool:
+        """Whether the cap applies to a connection from ``ip``: a limit is set, the address is
+        known (not '') and not exempt."""
+        return bool(self.limit and ip and not self.exempted(ip))
+
+    def at_limit(self, key: str) -> bool:
+        """Whether ``limit`` connections are already open under ``key`` (a new one is refused)."""
+        return self.open.get(key, 0) >= self.limit
+
+    def add(self, key: str) -> None:
+        """Count one more open connection under ``key``."""
+        self.open[key] = self.open.get(key, 0) + 1
+
+    def release(self, key: str) -> None:
+        """Count one connection under ``key`` less (a key not counted stays absent)."""
+        left = self.open.get(key, 1) - 1
+        if left > 0:
+            self.open[key] = left
+        else:
+            self.open.pop(key, None)
+
+
 def raise_nofile_limit(minimum: int = MIN_OPEN_FILES) -> tuple[int, int]:
     """Raise the soft ``RLIMIT_NOFILE`` (open descriptors) to the hard limit; warn when the
     result is below ``minimum``. Returns (soft, hard) after the change; never raises (a
@@ -220,19 +276,17 @@ class GuardedHTTPServer(tornado.httpserver.HTTPServer):
       line and headers; None = Tornado's ``max_body_size`` for every request;
     * ``max_pending`` (int bytes): total of incomplete request bodies held at once.
 
-    Counters for tests and metrics: ``open_by_address``, ``refused_connections.total``,
-    ``accept_pauses.total``, ``pending_bytes``.
+    Counters for tests and metrics: ``addresses`` (:class:`AddressCounts`, only the connections
+    the cap applies to), ``refused_connections.total``, ``accept_pauses.total``, ``pending_bytes``.
     """
 
     def initialize(self, request_callback: Any, max_per_address: int = 0, exempt: Iterable[Any] = (),
                    body_limit: BodyLimit | None = None, max_pending: int = 1 << 62, **kwargs: Any) -> None:
         super().initialize(request_callback, **kwargs)
-        self.max_per_address = max_per_address
-        self.exempt = list(exempt)
+        self.addresses = AddressCounts(max_per_address, exempt)
         self.body_limit = body_limit
         self.max_pending = max_pending
         self.pending_bytes = 0
-        self.open_by_address: dict[str, int] = {}
         # connections waiting for a request's headers -> since when (monotonic), oldest first
         self.waiting: collections.OrderedDict[Any, float] = collections.OrderedDict()
         self._address_of: dict[Any, str] = {}  # stream -> counted address key
@@ -316,26 +370,17 @@ class GuardedHTTPServer(tornado.httpserver.HTTPServer):
         return shed
 
     # ---------------------------------------------------------------- per address
-    def _exempt(self, ip: str) -> bool:
-        if not self.exempt:
-            return False
-        try:
-            addr = ipaddress.ip_address(ip)
-        except ValueError:
-            return False
-        return any(addr in net for net in self.exempt)
-
     def handle_stream(self, stream: Any, address: Any) -> None:
         """Count the connection against its address; close it at once past the limit."""
         ip = address[0] if isinstance(address, tuple) and address else ""
-        if self.max_per_address and ip and not self._exempt(ip):
+        addresses = self.addresses
+        if addresses.limited(ip):
             key = address_key(ip)
-            count = self.open_by_address.get(key, 0)
-            if count >= self.max_per_address:
-                self.refused_connections.hit(self.max_per_address, key)
+            if addresses.at_limit(key):
+                self.refused_connections.hit(addresses.limit, key)
                 stream.close()
                 return
-            self.open_by_address[key] = count + 1
+            addresses.add(key)
             self._address_of[stream] = key
         super().handle_stream(stream, address)
 
@@ -344,11 +389,7 @@ class GuardedHTTPServer(tornado.httpserver.HTTPServer):
         self.waiting.pop(server_conn, None)
         key = self._address_of.pop(getattr(server_conn, "stream", None), None)
         if key is not None:
-            left = self.open_by_address.get(key, 1) - 1
-            if left > 0:
-                self.open_by_address[key] = left
-            else:
-                self.open_by_address.pop(key, None)
+            self.addresses.release(key)
         super().on_close(server_conn)
 
     # ---------------------------------------------------------------- bodies

@@ -60,9 +60,11 @@ _MATCH_ID = Token.__dict__["match_id"]  # the slot of Token.match_id
 class RemotePresence(Token):
     """A session of another node (see the module docstring); ``relay(presence, data)`` carries
     what is enqueued to it to its node (None: dropped); ``on_match(presence, match_id)`` is told
-    when this node's match rules seat it in a match or take it out (None: nobody)."""
+    when this node's match rules seat it in a match or take it out (None: nobody);
+    ``remote_irc``: the session is an IRC one on its node (``irc`` stays None here; never
+    replaced by a login, never a user's main session)."""
 
-    __slots__ = ("relay", "on_match")
+    __slots__ = ("relay", "on_match", "remote_irc")
 
     @property
     def match_id(self) -> int | None:  # type: ignore[override]
@@ -112,7 +114,7 @@ def record(token: Token) -> dict[str, Any]:
         "rs": token.ranked_score, "acc": token.accuracy, "pc": token.playcount,
         "ts": token.total_score, "rk": token.rank, "pp": token.pp, "se": token.silence_end,
         "bd": token.block_nonfriend_dms, "aw": token.away_message,
-        "ch": sorted(token.channels)[:MAX_CHANNELS],
+        "ch": sorted(token.channels)[:MAX_CHANNELS], "ir": token.irc is not None,
     }
 
 
@@ -148,7 +150,7 @@ def apply_record(token: Token, rec: Record) -> set[str]:
         rec.int("m", 0, u32), rec.int("mo", 0, 3), rec.int("b", -u32, u32), rec.bool("rx"),
         rec.bool("ap"), rec.int("rs", 0, 2**63), rec.float("acc", 0, 1), rec.int("pc", 0, 2**63),
         rec.int("ts", 0, 2**63), rec.int("rk", 0, u32), rec.int("pp", 0, u32), rec.int("se", 0, 2**40),
-        rec.bool("bd"), rec.opt_str("aw", 1024),
+        rec.bool("bd"), rec.opt_str("aw", 1024), rec.bool("ir", False),
     )
     channels = set(rec.strs("ch", MAX_CHANNELS, 64))
     (token.privileges, token.restricted, token.admin, token.tournament, token.ip, token.version,
@@ -156,7 +158,7 @@ def apply_record(token: Token, rec: Record) -> set[str]:
      token.presence_rank, token.client_privileges, token.action, token.action_text,
      token.beatmap_md5, token.mods, token.mode, token.beatmap_id, token.relax, token.autopilot,
      token.ranked_score, token.accuracy, token.playcount, token.total_score, token.rank, token.pp,
-     token.silence_end, token.block_nonfriend_dms, token.away_message) = values
+     token.silence_end, token.block_nonfriend_dms, token.away_message, token.remote_irc) = values
     token.layout = layout_for_build(token.version) or MODERN  # the build's layout (issue 15)
     token.invalidate()
     return channels

@@ -67,6 +67,9 @@ class Token:
     """
 
     DEFAULT_MAX_QUEUE = 4 << 20
+    #: an IRC session of another cluster node (a slot of objects.remote.RemotePresence there);
+    #: never for a session of this node, whose IRC sessions have ``irc`` set
+    remote_irc = False
 
     __slots__ = (
         "max_queue",

@@ -184,12 +184,12 @@ class TokenList:
 
     def user(self, user_id: int) -> Token | None:
         """The user's main token: the game client if one is online, else any token (e.g. tourney
-        or IRC, docs/irc.md)."""
+        or IRC, docs/irc.md; an IRC session of another cluster node counts as IRC)."""
         tokens = self.by_user.get(user_id)
         if not tokens:
             return None
         for token in tokens:
-            if not token.tournament and not token.kicked and token.irc is None:
+            if not token.tournament and not token.kicked and token.irc is None and not token.remote_irc:
                 return token
         for token in tokens:
             if not token.kicked:

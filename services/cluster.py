@@ -18,9 +18,13 @@ applied by the receivers, each encoding the client packet once for all its recei
   silence, privileges or channels), ``down`` (a logout);
 * ``msg`` (a channel message), ``pm`` (a private message, to the target's node), ``pkt``
   (packets for sessions of one node: each distinct block once, with the sessions that get it;
-  what is enqueued to remote presences during one loop step), ``all`` (bytes for everyone);
+  what is enqueued to remote presences during one loop step), ``irc`` (the same for the IRC
+  lines this node's IRC gateway writes to IRC users of another node in its runtime channels),
+  ``all`` (bytes for everyone);
 * ``call`` (an action of a local session that the other node's rules decide: spectating a
-  host of that node, a message in its ``#spectator``), to the node that decides.
+  host of that node, a message in its ``#spectator``/``#multiplayer``, a match packet, a
+  tournament client observing its match (``obs``), an IRC command about its runtime channel
+  (``irc``)), to the node that decides; ``mid``, ``ctl``, ``lobby``: see docs/cluster.md.
 
 Incoming events are validated (JSON object, known kind, bounded fields; records through
 :class:`objects.snapshot.Record`); an invalid one is logged (throttled) and dropped.
@@ -51,7 +55,7 @@ from helpers.netlimits import Throttle
 from objects.remote import MAX_TOKEN, apply_record, local_key, new_remote, real_token, record
 from objects.snapshot import Record, SnapshotError
 from constants import packets
-from objects.channel import MULTIPLAYER_PREFIX
+from objects.channel import MULTIPLAYER_PREFIX, SPECTATOR_PREFIX
 from services import chat, multiplayer, session, spectate
 
 if TYPE_CHECKING:
@@ -66,6 +70,8 @@ MAX_EVENT = 32 << 20
 MAX_TEXT = 65536
 #: largest raw packet block accepted from another node, bytes
 MAX_PACKET = 1 << 20
+#: largest IRC line accepted from another node, bytes (a chat line of MAX_TEXT characters)
+MAX_IRC_LINE = 4 * MAX_TEXT + 1024
 #: events waiting to be published at most; beyond it new events are dropped (logged)
 MAX_OUTBOX = 200_000
 #: seconds a starting node waits for the snapshots of the live nodes before serving
@@ -78,6 +84,8 @@ SEQ_KEY = "pep:cluster:seq"
 #: match ids of node number k are the ids in 1..65535 with id % MATCH_STRIDE == k % MATCH_STRIDE
 #: (4,095 matches per node; node ids beyond 16 share a residue with an earlier one)
 MATCH_STRIDE = 16
+#: IRC commands about a runtime channel that an IRC session's node forwards to the channel's node
+IRC_FORWARDED = frozenset({"JOIN", "PART", "PRIVMSG", "NAMES", "TOPIC", "WHO", "MODE"})
 #: client packets about the match a session is in (or joins): run by the match's node
 ROUTED = frozenset({
     packets.C_JOIN_MATCH, packets.C_PART_MATCH, packets.C_MATCH_CHANGE_SLOT, packets.C_MATCH_READY,
@@ -196,12 +204,17 @@ class Cluster:
         self.subscribed = asyncio.Event()
         self._header = json.dumps({"n": self.node, "b": self.boot})[:-1]  # '{"n": .., "b": ..'
         self.bad_events = Throttle("cluster: %d invalid event(s) dropped in the last interval: %s (%s)", logger=log)
-        # packets enqueued to remote presences in this loop step: node -> (blocks by identity,
-        # token string -> block indices); sent as one ``pkt`` per node by _flush_relay
-        self._relay: dict[str, tuple[dict[int, tuple[int, bytes]], dict[str, list[int]]]] = {}
+        # packets enqueued to remote presences in this loop step (kind "pkt") and IRC lines for
+        # their IRC connections (kind "irc"): (kind, node) -> (blocks by identity, token string
+        # -> block indices); sent as one event per kind and node by _flush_relay
+        self._relay: dict[tuple[str, str], tuple[dict[int, tuple[int, bytes]], dict[str, list[int]]]] = {}
         self._relay_scheduled = False
-        # matches of the other nodes: id -> (node, censored NEW_MATCH bytes for a lobby join)
-        self.remote_matches: dict[int, tuple[str, bytes]] = {}
+        # matches of the other nodes: id -> (node, censored NEW_MATCH bytes for a lobby join,
+        # censored MATCH_UPDATE bytes for a tournament client's match info request 93)
+        self.remote_matches: dict[int, tuple[str, bytes, bytes]] = {}
+        # local tournament clients observing a match of another node (packet 108): match id ->
+        # token string -> token; told of the match's end here when its node dies
+        self.watching: dict[int, dict[str, Token]] = {}
         self.routed = ROUTED
         # the client packet handlers (events.HANDLERS), set by pep.py: a forwarded match packet
         # of a remote session runs through the same handler as a local one
@@ -211,7 +224,7 @@ class Cluster:
 
     # ---------------------------------------------------------------- publishing
     def _send(self, kind: str, fields: dict[str, Any] | None = None, to: str | None = None) -> None:
-        if self._relay and kind != "pkt":
+        if self._relay and kind != "pkt" and kind != "irc":
             self._flush_relay()  # what was relayed before this event is published before it
         body = json.dumps(fields, separators=(",", ":"))[1:] if fields else "}"
         message = f'{self._header},"k":"{kind}"' + ("," + body if fields else body)
@@ -228,8 +241,14 @@ class Cluster:
         self._send("up", {"r": record(token), "new": True})
 
     def removed(self, token: Token) -> None:
-        """A local session is gone: ``down``."""
+        """A local session is gone: ``down`` (its node of a match it observed forgets it there)."""
         self._send("down", {"t": token.token})
+        if token.tournament and self.watching:
+            for match_id in [i for i, watchers in self.watching.items() if token.token in watchers]:
+                watchers = self.watching[match_id]
+                del watchers[token.token]
+                if not watchers:
+                    del self.watching[match_id]
 
     def changed(self, token: Token) -> None:
         """A local session's status, stats, silence, privileges or channels changed: ``up``."""
@@ -241,8 +260,10 @@ class Cluster:
         every node; for a temporary channel (``#spectator``, ``#multiplayer``), which lives on
         one node, ``packet`` goes to its remote members through the relay instead."""
         if _node_local(channel):
+            irc = self.state.irc
+            remote_irc = irc.remote if irc is not None else {}  # IRC members: lines, not packets
             for member in channel.members.members.values():
-                if member.node is not None and member is not sender:
+                if member.node is not None and member is not sender and member.token not in remote_irc:
                     member.enqueue(packet if not member.layout.v[MESSAGE] else codec.message(
                         sender.username, text, channel.client_name, sender.user_id, member.layout))
         elif sender.node is None:
@@ -259,12 +280,22 @@ class Cluster:
         """Deliver the encoded packets ``data`` to the remote session ``target`` (the relay of
         every :class:`objects.remote.RemotePresence`): batched per node until the end of the
         loop step, each distinct ``bytes`` object once (``pkt``)."""
+        self._batch("pkt", target, data)
+
+    def relay_irc(self, target: Token, line: bytes) -> None:
+        """Deliver the IRC line ``line`` (one formatted line with CRLF, at most
+        :data:`MAX_IRC_LINE` bytes) to the IRC connection of the remote session ``target``: what
+        this node's IRC gateway writes to a remote IRC member of one of its runtime channels
+        (docs/cluster.md), batched like :meth:`relay` (``irc``)."""
+        self._batch("irc", target, line)
+
+    def _batch(self, kind: str, target: Token, data: bytes) -> None:
         node = target.node
         if node is None:
             return
-        batch = self._relay.get(node)
+        batch = self._relay.get((kind, node))
         if batch is None:
-            batch = self._relay[node] = ({}, {})
+            batch = self._relay[(kind, node)] = ({}, {})
         blocks, to = batch
         entry = blocks.get(id(data))
         if entry is None or entry[1] is not data:
@@ -280,10 +311,10 @@ class Cluster:
     def _flush_relay(self) -> None:
         self._relay_scheduled = False
         batches, self._relay = self._relay, {}
-        for node, (blocks, to) in batches.items():
+        for (kind, node), (blocks, to) in batches.items():
             ordered = sorted(blocks.values(), key=lambda entry: entry[0])
-            self._send("pkt", {"d": [base64.b64encode(data).decode() for _, data in ordered],
-                               "to": [[token, indices] for token, indices in to.items()]}, to=node)
+            self._send(kind, {"d": [base64.b64encode(data).decode() for _, data in ordered],
+                              "to": [[token, indices] for token, indices in to.items()]}, to=node)
 
     def call(self, node: str, token: Token, op: str, arg: Any = None) -> None:
         """Ask ``node`` to run ``op`` for the local session ``token`` (``call``; see
@@ -368,8 +399,81 @@ class Cluster:
 
     def lobby_list(self, token: Token) -> None:
         """NEW_MATCH of every match of the other nodes to the local ``token`` joining the lobby."""
-        for _, data in self.remote_matches.values():
+        for _, data, _ in self.remote_matches.values():
             token.enqueue(_match_view(data, token.layout))
+
+    def tourney_info(self, token: Token, match_id: int) -> bool:
+        """TOURNAMENT_MATCH_INFO_REQUEST (93) of the local ``token`` (already checked as
+        tournament staff) about ``match_id``, a match of another node: the censored MATCH_UPDATE
+        that node last published (``lobby``), in the receiver's layout, from memory (the same
+        bytes the match's node would send). Returns whether the match is another node's."""
+        entry = self.remote_matches.get(match_id)
+        if entry is None:
+            return False
+        data = _match_view(entry[2], token.layout)
+        if data:
+            token.enqueue(data)
+        return True
+
+    def observe(self, token: Token, match_id: int, on: bool) -> bool:
+        """TOURNAMENT_JOIN (108, ``on``) / LEAVE (109) MATCH CHANNEL of the local ``token``
+        (already checked as tournament staff for a join) about ``match_id``, a match of
+        another node: the match's node runs the rules with the presence as the observer
+        (``call obs``; its 64/66, the match updates and the channel lines come back through the
+        relay). Returns False when the match is not another node's (or, for a leave, was not
+        observed from here)."""
+        if token.node is not None:
+            return False
+        entry = self.remote_matches.get(match_id)
+        if on:
+            if entry is None or token.match_id == match_id:
+                return False  # unknown here, or a seat in it: no observer (as on one node)
+            self.watching.setdefault(match_id, {})[token.token] = token
+            token.tourney_match_id = match_id
+        else:
+            watchers = self.watching.get(match_id)
+            if watchers is None or watchers.pop(token.token, None) is None:
+                return False
+            if not watchers:
+                del self.watching[match_id]
+            if token.tourney_match_id == match_id:
+                token.tourney_match_id = None
+            if entry is None:
+                return True
+        self.call(entry[0], token, "obs", {"i": match_id, "on": on})
+        return True
+
+    def _unwatch(self, match_id: int) -> dict[str, Token]:
+        """Forget the local observers of the match ``match_id`` of another node (it is gone);
+        returns them."""
+        watchers = self.watching.pop(match_id, {})
+        for token in watchers.values():
+            if token.tourney_match_id == match_id:
+                token.tourney_match_id = None
+        return watchers
+
+    def runtime_owner(self, name: str) -> str | None:
+        """The node that holds the runtime channel ``name`` (internal: ``#multi_<match id>``:
+        the match's node; ``#spect_<host id>``: the node of the host's session) when it is
+        another node, else None. Memory only."""
+        if name.startswith(MULTIPLAYER_PREFIX):
+            suffix = name[len(MULTIPLAYER_PREFIX):]
+            if suffix.isdigit() and len(suffix) <= 5:
+                entry = self.remote_matches.get(int(suffix))
+                return None if entry is None else entry[0]
+        elif name.startswith(SPECTATOR_PREFIX):
+            suffix = name[len(SPECTATOR_PREFIX):]
+            if suffix.isdigit() and len(suffix) <= 10:
+                host = self.state.tokens.user(int(suffix))
+                return None if host is None else host.node
+        return None
+
+    def irc_command(self, token: Token, node: str, command: str, params: list[str], multi_prefix: bool) -> None:
+        """The IRC command ``command`` (``JOIN``, ``PART``, ``PRIVMSG``, ``NAMES``, ``TOPIC``,
+        ``WHO``, ``MODE``) of the local IRC session ``token`` about a runtime channel of
+        ``node`` (``params[0]``, its IRC or internal name): run there by the IRC gateway with the
+        presence as the user (``call irc``); its replies come back as ``irc`` lines."""
+        self.call(node, token, "irc", {"c": command, "p": params, "mp": multi_prefix})
 
     def spectate(self, token: Token, host: Token | None, target_id: int) -> None:
         """START_SPECTATING of the local ``token`` when the host or the current host is on
@@ -408,6 +512,15 @@ class Cluster:
                 return False
             self.call(owner[0], sender, "chat", {"to": "#multiplayer", "x": text})
             return True
+        if self.watching and name.startswith(MULTIPLAYER_PREFIX):
+            # a tournament client observing the match there (packet 108): said in that channel
+            suffix = name[len(MULTIPLAYER_PREFIX):]
+            watched = int(suffix) if suffix.isdigit() and len(suffix) <= 5 else 0
+            owner = self.remote_matches.get(watched)
+            if owner is not None and sender.token in self.watching.get(watched, ()):
+                self.call(owner[0], sender, "chat", {"to": name, "x": text})
+                return True
+            return False
         host = sender.spectating
         if host is None or host.node is None or name != spectate.channel_name(host):
             return False
@@ -625,8 +738,10 @@ class Cluster:
         self.nodes.pop(node, None)
         for token in gone:
             self.remove_presence(token)
-        for match_id in [i for i, (owner, _) in self.remote_matches.items() if owner == node]:
+        for match_id in [i for i, (owner, _, _) in self.remote_matches.items() if owner == node]:
             self._match_closed(match_id)
+        if self.state.irc is not None:
+            self.state.irc.node_gone(node)  # its runtime channels, for the local IRC users
         if gone and self.is_leader():
             sessions = [(t.user_id, t.ip) for t in gone if t.ip and not any(
                 o.ip == t.ip for o in self.state.tokens.user_tokens(t.user_id))]
@@ -641,10 +756,13 @@ class Cluster:
         state = self.state
         dispose = codec.match_dispose(match_id)
         member = dispose + codec.channel_kicked(multiplayer.CLIENT_CHANNEL)
+        watchers = self._unwatch(match_id)
         for token in state.tokens.by_token.values():
             if token.node is None and token.match_id == match_id and match_id not in state.matches:
                 token.match_id = None
                 token.enqueue(member)
+            elif token.node is None and token.token in watchers:
+                token.enqueue(member)  # a tournament observer of it, as on a dispose
             elif token.node is None and token.in_lobby:
                 token.enqueue(dispose)
 
@@ -672,8 +790,11 @@ class Cluster:
         state.tokens.add(token)
         self.presences.setdefault(node, {})[key] = token
         for old in olds:
-            # a login on another node replaces this node's session of the user (as on one node)
-            if not old.tournament and old.irc is None and not old.is_bot:
+            # a login on another node replaces the user's game session (as on one node): this
+            # node's, or a presence of a third node (stale when that node died); the login's
+            # node replaces its own, and an IRC session never is
+            if (old.node != node and not old.tournament and old.irc is None and not old.is_bot
+                    and not old.remote_irc):
                 session.logout(state, old, broadcast=False)
         self._reconcile_channels(token, apply_record(token, rec))
         if not token.restricted:
@@ -811,24 +932,49 @@ class Cluster:
             for listener in state.chat_listeners:
                 listener.private_message(sender, target, text)
 
-    def on_packet(self, node: str, event: dict) -> None:
+    def _recipients(self, event: dict, max_block: int) -> tuple[list[bytes], list[tuple[Token, list[int]]]]:
+        """The blocks and the local recipients (with their block indices) of a ``pkt`` or
+        ``irc`` event; sessions gone meanwhile are left out. Raises :class:`EventError`."""
         blocks_raw = event.get("d")
         to = event.get("to")
         if type(blocks_raw) is not list or type(to) is not list or len(blocks_raw) > 100_000 or len(to) > 1_000_000:
-            raise EventError("pkt: expected arrays d and to")
+            raise EventError("expected arrays d and to")
         blocks = [_bytes({"d": item}, "d") for item in blocks_raw]
+        if any(len(block) > max_block for block in blocks):
+            raise EventError("block too large")
         tokens = self.state.tokens
+        out = []
         for item in to:
             if type(item) is not list or len(item) != 2 or type(item[1]) is not list:
-                raise EventError("pkt: bad recipient")
+                raise EventError("bad recipient")
             token = tokens.get(_text({"t": item[0]}, "t", MAX_TOKEN))
             for index in item[1]:
                 if type(index) is not int or not 0 <= index < len(blocks):
-                    raise EventError("pkt: bad block index")
-            if token is None or token.node is not None:
-                continue  # gone meanwhile
-            for index in item[1]:
+                    raise EventError("bad block index")
+            if token is not None and token.node is None:
+                out.append((token, item[1]))
+        return blocks, out
+
+    def on_packet(self, node: str, event: dict) -> None:
+        blocks, recipients = self._recipients(event, MAX_PACKET)
+        for token, indices in recipients:
+            for index in indices:
                 token.enqueue(blocks[index])
+
+    def on_irc(self, node: str, event: dict) -> None:
+        """``irc``: lines of ``node``'s IRC gateway for the IRC connections of sessions of this
+        node (members of a runtime channel there); each line is one CRLF-terminated line."""
+        blocks, recipients = self._recipients(event, MAX_IRC_LINE)
+        for block in blocks:
+            if not block.endswith(b"\r\n") or b"\n" in block[:-2] or b"\r" in block[:-2] or b"\0" in block:
+                raise EventError("irc: not one line")
+        gateway = self.state.irc
+        if gateway is None:
+            return
+        for token, indices in recipients:
+            if token.irc is not None:
+                for index in indices:
+                    gateway.relayed(node, token, blocks[index])
 
     def on_control(self, node: str, event: dict) -> None:
         """``ctl``: a rule of ``node`` kicks or silences a session of this node."""
@@ -876,6 +1022,7 @@ class Cluster:
         if match_id in state.matches:
             raise EventError(f"lobby: match {match_id} is this node's")
         if event.get("gone") is True:
+            self._unwatch(match_id)  # its observers here were told by its node (relay)
             if self.remote_matches.pop(match_id, None) is not None:
                 data = codec.match_dispose(match_id)
                 for token in state.lobby.members.values():
@@ -883,7 +1030,7 @@ class Cluster:
                         token.enqueue(data)
             return
         update, new = _bytes(event, "u"), _bytes(event, "nw")
-        self.remote_matches[match_id] = (node, new)
+        self.remote_matches[match_id] = (node, new, update)
         views: dict[int, bytes] = {}  # one re-encoding per older match layout (issue 15)
         for token in state.lobby.members.values():
             if token.node is None and token.match_id != match_id:
@@ -893,9 +1040,26 @@ class Cluster:
                 if views[variant]:
                     token.enqueue(views[variant])
 
+    def runtime_local(self, name: str) -> bool:
+        """Whether ``name`` (an IRC name ``#mp_<id>``/``#spec_<id>`` or an internal one) names
+        a runtime channel that is not another node's (this node holds it, or nobody does): the
+        only channels an ``irc`` call may be about."""
+        low = name.lower()
+        for irc, internal in (("#mp_", MULTIPLAYER_PREFIX), ("#spec_", SPECTATOR_PREFIX)):
+            if low.startswith(irc):
+                name = internal + name[len(irc):]
+        for prefix in (MULTIPLAYER_PREFIX, SPECTATOR_PREFIX):
+            if name.startswith(prefix):
+                suffix = name[len(prefix):]
+                return suffix.isdigit() and len(suffix) <= 10 and self.runtime_owner(name) is None
+        return False
+
     def on_call(self, node: str, event: dict) -> None:
         """``spec_start`` (x: the host's user id), ``spec_stop``, ``spec_cant``, ``chat`` (x:
-        ``{"to", "x"}``, said by the session here, on this node's rules)."""
+        ``{"to", "x"}``, said by the session here, on this node's rules), ``frame`` (x: ``{"id",
+        "p"}``, a match packet), ``obs`` (x: ``{"i": match id, "on": bool}``, packets 108/109),
+        ``irc`` (x: ``{"c": command, "p": params, "mp": multi-prefix}``, an IRC command about a
+        runtime channel of this node, run by the IRC gateway)."""
         state = self.state
         token = state.tokens.by_token.get(local_key(_text(event, "t", MAX_TOKEN)))
         if token is None or token.node != node:
@@ -928,6 +1092,27 @@ class Cluster:
             if type(arg) is not dict:
                 raise EventError("chat: expected an object")
             chat.send_message(state, token, _text(arg, "to", 64), _text(arg, "x", MAX_TEXT))
+        elif op == "obs":
+            arg = event.get("x")
+            if type(arg) is not dict or type(arg.get("on")) is not bool:
+                raise EventError("obs: expected an object with a boolean on")
+            match_id = _int(arg, "i", 1, 65535)
+            if arg["on"]:
+                multiplayer.observe(state, token, match_id)
+            else:
+                multiplayer.stop_observing(state, token, match_id)
+        elif op == "irc":
+            arg = event.get("x")
+            if type(arg) is not dict or type(arg.get("mp")) is not bool:
+                raise EventError("irc: expected an object with a boolean mp")
+            command = _text(arg, "c", 16)
+            params = arg.get("p")
+            if command not in IRC_FORWARDED or type(params) is not list or not 1 <= len(params) <= 3:
+                raise EventError("irc: bad command")
+            params = [_text({"p": param}, "p", MAX_TEXT) for param in params]
+            everything = command == "JOIN" and params[0] == "0"  # part every channel here
+            if (everything or self.runtime_local(params[0])) and state.irc is not None:
+                state.irc.remote_command(token, command, params, arg["mp"])
         else:
             raise EventError(f"unknown call {op!r}")
 
@@ -941,6 +1126,6 @@ class Cluster:
 _HANDLERS = {
     "hello": Cluster.on_hello, "sync": Cluster.on_sync, "hb": Cluster.on_heartbeat, "bye": Cluster.on_bye,
     "up": Cluster.on_up, "down": Cluster.on_down, "msg": Cluster.on_message, "pm": Cluster.on_private,
-    "pkt": Cluster.on_packet, "all": Cluster.on_all, "call": Cluster.on_call,
+    "pkt": Cluster.on_packet, "irc": Cluster.on_irc, "all": Cluster.on_all, "call": Cluster.on_call,
     "mid": Cluster.on_seat, "lobby": Cluster.on_lobby, "ctl": Cluster.on_control,
 }

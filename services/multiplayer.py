@@ -1167,6 +1167,8 @@ def tourney_match_info(state: State, token: Token, match_id: int) -> None:
     match = state.matches.get(match_id)
     if match is not None:
         token.enqueue(match.view(codec.MATCH_UPDATE, True, token.layout))
+    elif state.cluster is not None:
+        state.cluster.tourney_info(token, match_id)  # a match of another node (docs/cluster.md)
 
 
 def observe(state: State, token: Token, match_id: int) -> bool:
@@ -1175,6 +1177,8 @@ def observe(state: State, token: Token, match_id: int) -> bool:
     if not is_tourney_staff(token):
         return False
     match = state.matches.get(match_id)
+    if match is None and state.cluster is not None:
+        return state.cluster.observe(token, match_id, True)  # a match of another node (docs/cluster.md)
     if match is None or match.slot_of(token) is not None:
         return False
     match.observers[token.token] = token
@@ -1187,6 +1191,8 @@ def stop_observing(state: State, token: Token, match_id: int) -> bool:
     """TOURNAMENT_LEAVE_MATCH_CHANNEL (109): leave the match channel (66 ``#multiplayer``).
     Harmless for a channel the token never joined."""
     match = state.matches.get(match_id)
+    if match is None and state.cluster is not None:
+        return state.cluster.observe(token, match_id, False)  # a match of another node (docs/cluster.md)
     if match is None or match.observers.pop(token.token, None) is None:
         return False
     if token.tourney_match_id == match.id:

@@ -29,6 +29,7 @@ Fixtures
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import os
@@ -41,7 +42,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -685,22 +686,20 @@ def server(_test_world) -> Iterator[TestServer]:
         proc.stop()
 
 
-@pytest.fixture
-def start_server(_test_world, server) -> Iterator:
-    """Factory: ``start_server(env_overrides=None, init=None) -> TestServer`` on the same DB.
-
-    ``init`` (optional callable) runs before the process starts (e.g. to set a DB row read at boot).
-    """
-    w = _test_world
+@contextlib.contextmanager
+def extra_servers(w: dict[str, Any], kind: str) -> Iterator[Callable[[dict[str, Any] | None], TestServer]]:
+    """``factory(env_overrides=None) -> TestServer``: more server processes on the run's database
+    ``w`` (:func:`_test_world`), each on a Redis key prefix of its own (``<run prefix><kind><4 hex
+    digits><n>:``) with its log ``server_<kind>_<4 hex digits><n>.log``; all stopped and their
+    keys deleted when the block ends. Used by ``start_server`` and ``tests/tcp_client.py``."""
     started: list[tuple[ServerProcess, PrefixedRedis]] = []
     counter = itertools.count(1)
 
     def factory(env_overrides: dict[str, Any] | None = None) -> TestServer:
-        n = next(counter)
-        sub = secrets.token_hex(2)
-        prefix = f"{w['prefix']}x{sub}{n}:"
+        tag = f"{secrets.token_hex(2)}{next(counter)}"
+        prefix = f"{w['prefix']}{kind}{tag}:"
         env = _server_env(w["db_name"], prefix, free_port(), env_overrides)
-        proc = ServerProcess(env, w["log_dir"] / f"server_extra_{sub}{n}.log")
+        proc = ServerProcess(env, w["log_dir"] / f"server_{kind}_{tag}.log")
         redis = PrefixedRedis(prefix)
         started.append((proc, redis))
         w["servers"].append(proc)
@@ -714,6 +713,14 @@ def start_server(_test_world, server) -> Iterator:
             redis.delete_all()
         finally:
             redis.close()
+
+
+@pytest.fixture
+def start_server(_test_world, server) -> Iterator:
+    """Factory: ``start_server(env_overrides=None) -> TestServer``, another server process on the
+    same DB (:func:`extra_servers`), stopped at the end of the test."""
+    with extra_servers(_test_world, "extra") as factory:
+        yield factory
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ Integration tests use the real MySQL and Redis (tests/conftest.py), never these.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import time
@@ -363,6 +364,17 @@ class World:
         process_frames(self.state, token, b"".join(frames))
 
 
+class NoOpHooks:
+    """Base of a test double for an object with many hooks (a cluster, a chat listener): every
+    public attribute the subclass does not define is a function that takes anything and does
+    nothing (returns None); a private name raises AttributeError as usual."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return lambda *args, **kwargs: None
+
+
 def received(token: Token) -> list[C.Packet]:
     """Drain ``token``'s queue and decode it with chio."""
     return C.decode_packets(token.drain())
@@ -378,11 +390,10 @@ def run_async(coro: Any) -> Any:
     return asyncio.run(coro)
 
 
-@pytest.fixture
-def no_errors() -> Iterator[list[logging.LogRecord]]:
-    """Fail the test when anything logged at ERROR under ``pep``: the dispatcher logs (never
-    raises) a handler's exception, so a broken handler would otherwise pass unnoticed. A test that
-    expects an error checks the returned records and then empties the list."""
+@contextlib.contextmanager
+def pep_errors() -> Iterator[list[logging.LogRecord]]:
+    """The records logged at ERROR or above under the ``pep`` loggers while the block runs (a
+    list that grows as they come; the recording stops when the block ends)."""
     records: list[logging.LogRecord] = []
 
     class Recorder(logging.Handler):
@@ -396,4 +407,13 @@ def no_errors() -> Iterator[list[logging.LogRecord]]:
         yield records
     finally:
         root.removeHandler(recorder)
+
+
+@pytest.fixture
+def no_errors() -> Iterator[list[logging.LogRecord]]:
+    """Fail the test when anything logged at ERROR under ``pep``: the dispatcher logs (never
+    raises) a handler's exception, so a broken handler would otherwise pass unnoticed. A test that
+    expects an error checks the returned records and then empties the list."""
+    with pep_errors() as records:
+        yield records
     assert not records, [r.getMessage() for r in records]

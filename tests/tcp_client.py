@@ -10,11 +10,9 @@ used here.
 
 from __future__ import annotations
 
-import itertools
-import secrets
 import socket
 import time
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import pytest
 from chio import io as cio
@@ -22,6 +20,9 @@ from chio.types import Message, UserStatus
 
 from tests import client as http_client
 from tests.client import Packet, default_hashes, frame, md5hex, packet_name
+
+if TYPE_CHECKING:
+    from tests.conftest import TestServer
 
 #: the oldest and the newest TCP build chio knows (its classes b20121203 and b20130801)
 OLDEST = 20121203
@@ -177,40 +178,28 @@ class TcpClient:
         except OSError:
             pass
 
+    def __enter__(self) -> TcpClient:
+        """``with TcpClient(...) as c``: the client, closed when the block ends."""
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 @pytest.fixture(scope="module")
 def tcp_server_factory(_test_world):
     """Module-scoped: ``factory(env) -> TestServer`` with the TCP listener on a free port
-    (``srv.tcp_port``), on the run's database (tests/conftest.py ``start_server``, once per
+    (``srv.tcp_port``), on the run's database (tests/conftest.py ``extra_servers``, once per
     module instead of once per test). Import it into a test module to use it."""
-    from tests.conftest import PrefixedRedis, ServerProcess, TestServer, _server_env, free_port
+    from tests.conftest import extra_servers, free_port
 
-    w = _test_world
-    started = []
-    counter = itertools.count(1)
+    with extra_servers(_test_world, "tcp") as make:
+        def factory(env: dict[str, str]) -> TestServer:
+            srv = make({"PEP_SERVER_TCP_PORT": str(free_port()), **env})
+            srv.tcp_port = int(srv.proc.env["PEP_SERVER_TCP_PORT"])  # a retried start may have moved it
+            return srv
 
-    def factory(env: dict[str, str]) -> TestServer:
-        n = next(counter)
-        prefix = f"{w['prefix']}tcp{secrets.token_hex(2)}{n}:"
-        port = free_port()
-        env = {"PEP_SERVER_TCP_PORT": str(port), **env}
-        proc = ServerProcess(_server_env(w["db_name"], prefix, free_port(), env),
-                             w["log_dir"] / f"server_tcp_{prefix.replace(':', '_')}.log")
-        redis = PrefixedRedis(prefix)
-        started.append((proc, redis))
-        w["servers"].append(proc)
-        proc.start()
-        srv = TestServer(proc, w["db"], redis, w["db_name"], w["names"])
-        srv.tcp_port = int(proc.env["PEP_SERVER_TCP_PORT"])  # a retried start may have moved it
-        return srv
-
-    yield factory
-    for proc, redis in started:
-        proc.stop()
-        try:
-            redis.delete_all()
-        finally:
-            redis.close()
+        yield factory
 
 
 def of(packets: Iterable[Packet], packet_id: int) -> list[Packet]:

@@ -22,7 +22,7 @@ from helpers import codec
 from handlers.bancho import RECONNECT_REPLY, UNKNOWN_TOKEN_NOTICE, BanchoServer, client_ip, process_frames
 from services import commands, session  # noqa: F401 (commands: the bot answers, as in pep.py)
 from tests import client as C
-from tests.fakes import LoginRepo, PASSWORD, World, messages, received, no_errors  # noqa: F401 (fixture)
+from tests.fakes import NoOpHooks, LoginRepo, PASSWORD, World, messages, received, no_errors  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.usefixtures("no_errors")
 
@@ -121,6 +121,13 @@ class Server:
             if line.startswith(f"{name}{{{label}}} " if label else f"{name} "):
                 return float(line.split()[-1])
         return 0.0
+
+    async def connections_closed(self) -> None:
+        """Until the server has seen every client connection close (5 s at most)."""
+        for _ in range(500):
+            if not self.http._connections:
+                break
+            await asyncio.sleep(0.01)
 
     def close(self) -> None:
         self.http.stop()
@@ -343,6 +350,7 @@ def test_client_ip_from_the_proxy_header():
 # ------------------------------------------------------------------------------ raw HTTP
 # Tornado's HTTP client always sends "Connection: close" and hides the header block; these
 # tests speak HTTP over a plain socket to see the exact reply.
+import contextlib  # noqa: E402
 import email.utils  # noqa: E402
 import gzip  # noqa: E402
 import re  # noqa: E402
@@ -355,7 +363,8 @@ from services import login as login_service  # noqa: E402
 
 
 class Raw:
-    """One client connection to :class:`Server` (``await Raw.open(server)``)."""
+    """One client connection to :class:`Server` (``await Raw.open(server)``, or
+    ``async with Raw.to(server) as conn``)."""
 
     def __init__(self, reader, writer):
         self.reader, self.writer = reader, writer
@@ -380,6 +389,16 @@ class Raw:
     def close(self):
         self.writer.close()
 
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def to(cls, server):
+        """``async with Raw.to(server) as conn``: a connection, closed at the end."""
+        conn = await cls.open(server)
+        try:
+            yield conn
+        finally:
+            conn.close()
+
 
 def expected_head(world, date_line, extra=()):
     """The fixed header lines of a ``POST /`` reply (what tornado.web sent before)."""
@@ -401,8 +420,7 @@ def test_reply_head_and_keep_alive():
     a = world.user("Alice")
 
     async def scenario(server):
-        conn = await Raw.open(server)
-        try:
+        async with Raw.to(server) as conn:
             a.enqueue(b"\x01\x02\x03")
             before = time.time()
             status, head, body = await conn.request(b"", a.token)
@@ -416,22 +434,14 @@ def test_reply_head_and_keep_alive():
             assert not any(line.lower().startswith("connection:") for line in head)
             status, head, _ = await conn.request(b"", a.token, headers=[("Connection", "Close")])
             assert head[-2:] == ["Connection: close", "Content-Length: 0"]
-        finally:
-            conn.close()
-        conn = await Raw.open(server)
-        try:  # HTTP/1.0 keeps the connection only when asked, and is told so
+        async with Raw.to(server) as conn:  # HTTP/1.0 keeps the connection only when asked, and is told so
             status, head, _ = await conn.request(b"", a.token, "HTTP/1.0", [("Connection", "keep-Alive")])
             assert head[-2:] == ["Connection: Keep-Alive", "Content-Length: 0"]
             status, head, _ = await conn.request(b"", a.token, "HTTP/1.0", [("Connection", "keep-alive")])
             assert head[-2:] == ["Connection: Keep-Alive", "Content-Length: 0"]
-        finally:
-            conn.close()
-        conn = await Raw.open(server)
-        try:
+        async with Raw.to(server) as conn:
             status, head, _ = await conn.request(b"", a.token, "HTTP/1.0")
             assert not any(line.lower().startswith("connection:") for line in head)
-        finally:
-            conn.close()
 
     serve(world, scenario)
 
@@ -443,8 +453,7 @@ def test_gzip_from_the_minimum_length_when_accepted():
     assert len(big) == GZIP_MIN_LENGTH
 
     async def scenario(server):
-        conn = await Raw.open(server)
-        try:
+        async with Raw.to(server) as conn:
             a.enqueue(big[:-1])
             _, head, body = await conn.request(b"", a.token, headers=[("Accept-Encoding", "gzip, deflate")])
             assert body == big[:-1] and "Content-Encoding: gzip" not in head  # one byte short
@@ -462,8 +471,6 @@ def test_gzip_from_the_minimum_length_when_accepted():
             _, head, body = await conn.request(b"", a.token, headers=[("Accept-Encoding", "gzip"), ("Connection", "close")])
             assert gzip.decompress(body) == big
             assert head[-3:] == ["Connection: close", "Content-Encoding: gzip", f"Content-Length: {len(body)}"]
-        finally:
-            conn.close()
 
     serve(world, scenario)
 
@@ -473,16 +480,13 @@ def test_no_gzip_when_turned_off():
     a = world.user("Alice")
 
     async def scenario(server):
-        conn = await Raw.open(server)
-        try:
+        async with Raw.to(server) as conn:
             a.enqueue(b"z" * 4000)
             before = time.time()
             _, head, body = await conn.request(b"", a.token, headers=[("Accept-Encoding", "gzip")])
             assert body == b"z" * 4000
             check_date(head[-2], before, time.time())
             assert head == expected_head(world, head[-2], ["Content-Length: 4000"])  # no Vary either
-        finally:
-            conn.close()
 
     serve(world, scenario)
 
@@ -502,54 +506,61 @@ class BrokenDrain(Token):
         raise RuntimeError("queue broken")
 
 
-def test_access_log_of_polls(caplog):
+def world_with(session: Token) -> World:
+    """A world with ``session`` (a :class:`Token` of a test subclass) online."""
     world = World()
+    world.state.tokens.add(session)
+    return world
+
+
+def access_log(caplog) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "tornado.access"]
+
+
+async def timed_poll(conn: Raw, token: str, caplog) -> float:
+    """One poll with the access log at DEBUG; how long it took (ms) as the client saw it."""
+    with caplog.at_level(logging.DEBUG, logger="tornado.access"):
+        started = time.perf_counter()
+        await conn.request(b"", token)
+        return 1000.0 * (time.perf_counter() - started)
+
+
+def logged_ms(caplog, status: int, level: int) -> float:
+    """The duration (ms) of the one access-log line, ``<status> POST / (127.0.0.1) <ms>ms`` at ``level``."""
+    records = access_log(caplog)
+    assert len(records) == 1 and records[0].levelno == level
+    return float(re.fullmatch(rf"{status} POST / \(127\.0\.0\.1\) (\d+\.\d\d)ms", records[0].getMessage()).group(1))
+
+
+def test_access_log_of_polls(caplog):
     slow = SlowDrain(4001, "Slow", "slow", 3)
-    world.state.tokens.add(slow)
 
     async def scenario(server):
-        conn = await Raw.open(server)
-        try:
+        async with Raw.to(server) as conn:
             with caplog.at_level(logging.INFO, logger="tornado.access"):
                 await conn.request(b"", slow.token)  # not logged below DEBUG
-            assert [r for r in caplog.records if r.name == "tornado.access"] == []
-            with caplog.at_level(logging.DEBUG, logger="tornado.access"):
-                started = time.perf_counter()
-                await conn.request(b"", slow.token)
-                took = 1000.0 * (time.perf_counter() - started)
-        finally:
-            conn.close()
-        records = [r for r in caplog.records if r.name == "tornado.access"]
-        assert len(records) == 1 and records[0].levelno == logging.DEBUG
-        ms = float(re.fullmatch(r"200 POST / \(127\.0\.0\.1\) (\d+\.\d\d)ms", records[0].getMessage()).group(1))
-        assert 50.0 <= ms <= took + 0.01
+            assert access_log(caplog) == []
+            took = await timed_poll(conn, slow.token, caplog)
+        assert 50.0 <= logged_ms(caplog, 200, logging.DEBUG) <= took + 0.01
 
-    serve(world, scenario)
+    serve(world_with(slow), scenario)
 
 
 def test_a_failing_poll_gets_500(caplog, no_errors):
-    world = World()
     broken = BrokenDrain(4002, "Broken", "broken", 3)
-    world.state.tokens.add(broken)
 
     async def scenario(server):
-        conn = await Raw.open(server)
-        try:
+        async with Raw.to(server) as conn:
             with caplog.at_level(logging.ERROR, logger="tornado.access"):
                 status, head, body = await conn.request(b"", broken.token)
             assert status == "HTTP/1.1 500 Internal Server Error" and head == ["Content-Length: 0"] and body == b""
-            conn2 = await Raw.open(server)
-            try:
+            async with Raw.to(server) as conn2:
                 status, head, _ = await conn2.request(b"", broken.token, headers=[("Connection", "close")])
                 assert status == "HTTP/1.1 500 Internal Server Error"
                 assert head == ["Content-Length: 0", "Connection: close"]
-            finally:
-                conn2.close()
-        finally:
-            conn.close()
 
-    serve(world, scenario)
-    access = [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "tornado.access"]
+    serve(world_with(broken), scenario)
+    access = [(r.levelno, r.getMessage()) for r in access_log(caplog)]
     assert access[0] == (logging.ERROR, "500 POST / (127.0.0.1) 0.00ms")  # not timed below DEBUG
     assert [r.getMessage() for r in no_errors if r.name == "pep.bancho"] == ["poll failed", "poll failed"]
     assert all(r.exc_info[1].args == ("queue broken",) for r in no_errors if r.name == "pep.bancho")
@@ -557,25 +568,14 @@ def test_a_failing_poll_gets_500(caplog, no_errors):
 
 
 def test_a_failing_poll_is_timed_at_debug(caplog, no_errors):
-    world = World()
     broken = BrokenDrain(4003, "Broken", "broken", 3)
-    world.state.tokens.add(broken)
 
     async def scenario(server):
-        conn = await Raw.open(server)
-        try:
-            with caplog.at_level(logging.DEBUG, logger="tornado.access"):
-                started = time.perf_counter()
-                await conn.request(b"", broken.token)
-                took = 1000.0 * (time.perf_counter() - started)
-        finally:
-            conn.close()
-        records = [r for r in caplog.records if r.name == "tornado.access"]
-        assert len(records) == 1 and records[0].levelno == logging.ERROR
-        ms = float(re.fullmatch(r"500 POST / \(127\.0\.0\.1\) (\d+\.\d\d)ms", records[0].getMessage()).group(1))
-        assert 0.0 < ms <= took + 0.01
+        async with Raw.to(server) as conn:
+            took = await timed_poll(conn, broken.token, caplog)
+        assert 0.0 < logged_ms(caplog, 500, logging.ERROR) <= took + 0.01
 
-    serve(world, scenario)
+    serve(world_with(broken), scenario)
     no_errors.clear()
 
 
@@ -679,11 +679,8 @@ def test_login_over_http_from_the_peer_address_and_a_client_that_left(caplog, no
 
     async def scenario(server):
         repo.go.set()
-        conn = await Raw.open(server)
-        try:
+        async with Raw.to(server) as conn:
             status, head, body = await conn.request(C.login_body("Alice", PASSWORD))
-        finally:
-            conn.close()
         token = world.state.tokens.user(1000)
         assert token.ip == "127.0.0.1" and f"cho-token: {token.token}" in head
         # a client that leaves while its login runs: the login completes, nothing is written
@@ -695,10 +692,7 @@ def test_login_over_http_from_the_peer_address_and_a_client_that_left(caplog, no
         await conn.writer.drain()
         await repo.reached.wait()
         conn.close()
-        for _ in range(500):  # until the server has seen the connection close
-            if not server.http._connections:
-                break
-            await asyncio.sleep(0.01)
+        await server.connections_closed()
         repo.go.set()
         await world.state.drain_tasks()
         assert world.state.tokens.user(1001) is not None
@@ -714,8 +708,7 @@ def test_bodies_in_several_chunks_and_query_strings():
     a, b = world.user("Alice"), world.user("Bob")
 
     async def scenario(server):
-        conn = await Raw.open(server)
-        try:
+        async with Raw.to(server) as conn:
             first, second = C.public_message("#osu", "one"), C.public_message("#osu", "two")
             # a body that arrives in two pieces: Tornado hands each piece it reads to
             # data_received (chunks of a chunked body, coalesced while more data is waiting)
@@ -737,8 +730,6 @@ def test_bodies_in_several_chunks_and_query_strings():
             check_date(head[-2], before, time.time())
             assert status == "HTTP/1.1 200 OK" and body == b"\x07"
             assert head == expected_head(world, head[-2], ["Content-Length: 1"])
-        finally:
-            conn.close()
 
     serve(world, scenario)
 
@@ -747,15 +738,12 @@ def test_other_requests_go_to_the_application_with_their_body(caplog):
     world = World()
 
     async def scenario(server):
-        conn = await Raw.open(server)
-        try:
+        async with Raw.to(server) as conn:
             with caplog.at_level(logging.ERROR):
                 status, head, body = await conn.request(b"some body", path="/no/such/page")
             assert status == "HTTP/1.1 404 Not Found"
             status, _, body = await conn.request(b"", method="GET", path="/")
             assert status == "HTTP/1.1 200 OK" and body.startswith(b"<!doctype html>")
-        finally:
-            conn.close()
 
     serve(world, scenario)
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
@@ -774,10 +762,7 @@ def test_a_client_leaving_in_the_middle_of_its_body(caplog):
             await conn.writer.drain()
             await asyncio.sleep(0.05)
             conn.close()
-            for _ in range(500):  # until the server has seen the connection close
-                if not server.http._connections:
-                    break
-                await asyncio.sleep(0.01)
+            await server.connections_closed()
 
     with caplog.at_level(logging.ERROR):
         serve(world, scenario)
@@ -795,8 +780,7 @@ def test_login_reply_head_and_gzip():
         world.user(f"player{i}")
 
     async def scenario(server):
-        conn = await Raw.open(server)
-        try:
+        async with Raw.to(server) as conn:
             before = time.time()
             status, head, plain = await conn.request(C.login_body("Alice", PASSWORD))
             token = world.state.tokens.user(1000)
@@ -811,8 +795,6 @@ def test_login_reply_head_and_gzip():
             unzipped = gzip.decompress(body)
             assert len(unzipped) == len(plain) and C.values(C.decode_packets(unzipped), C.LOGIN_REPLY) == [1000]
             assert len(body) < len(plain)
-        finally:
-            conn.close()
 
     serve(world, scenario)
 
@@ -827,21 +809,18 @@ def test_small_login_replies_and_gzip_off_are_not_compressed():
             world.user(f"player{i}")
 
         async def scenario(server):
-            conn = await Raw.open(server)
-            try:
+            async with Raw.to(server) as conn:
                 _, head, body = await conn.request(C.login_body("Alice", "wrong"), headers=[("Accept-Encoding", "gzip")])
                 assert "Content-Encoding: gzip" not in head and len(body) < GZIP_MIN_LENGTH
                 assert C.values(C.decode_packets(body), C.LOGIN_REPLY) == [-1]
                 _, head, body = await conn.request(C.login_body("Alice", PASSWORD), headers=[("Accept-Encoding", "gzip")])
                 assert "Content-Encoding: gzip" not in head
                 assert C.values(C.decode_packets(body), C.LOGIN_REPLY) == [1000]
-            finally:
-                conn.close()
 
         serve(world, scenario)
 
 
-class FakeCluster:
+class FakeCluster(NoOpHooks):
     """The parts of services.cluster.Cluster the endpoint uses: which node owns a token, and
     which packets go to another node (recorded in ``routed_calls``)."""
 
@@ -857,12 +836,6 @@ class FakeCluster:
     def route(self, token, packet_id, payload):
         self.routed_calls.append((token.user_id, packet_id, payload))
         return self.takes
-
-    def __getattr__(self, name):
-        """Every other hook of the cluster (chat relays, presence changes): nothing to do here."""
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return lambda *args, **kwargs: None
 
 
 def test_packets_routed_to_another_node_are_counted_and_not_run():
@@ -889,31 +862,22 @@ def test_polls_of_another_nodes_session_are_forwarded(caplog):
                                                "dead": "127.0.0.1:1"})
             home.state.cluster = FakeCluster({a.token: f"127.0.0.1:{front_server.port}"})  # never asked back
             a.enqueue(b"\x05\x06")
-            conn = await Raw.open(front_server)
-            try:
+            async with Raw.to(front_server) as conn:
                 with caplog.at_level(logging.DEBUG, logger="pep.bancho"):
                     status, head, body = await conn.request(C.public_message("#osu", "via front"), a.token,
                                                             headers=[("Connection", "close")])
-            finally:
-                conn.close()
             assert status == "HTTP/1.1 200 OK" and body == b"\x05\x06"
             assert head[-2:] == ["Connection: close", "Content-Length: 2"]
             assert [m.content for m in messages(b)] == ["via front"]
             assert f"poll forwarded to 127.0.0.1:{home_server.port}" in [r.getMessage() for r in caplog.records]
             # the node is gone, or does not know the token either: the reconnect reply
             for token in ("dead", "unknown"):
-                conn = await Raw.open(front_server)
-                try:
+                async with Raw.to(front_server) as conn:
                     _, _, body = await conn.request(b"", token)
-                finally:
-                    conn.close()
                 assert body == RECONNECT_REPLY
             # a forwarded poll is never forwarded again
-            conn = await Raw.open(home_server)
-            try:
+            async with Raw.to(home_server) as conn:
                 _, _, body = await conn.request(b"", "dead", headers=[("pep-forwarded", "1")])
-            finally:
-                conn.close()
             assert body == RECONNECT_REPLY
             await front.state.drain_tasks()
         finally:

@@ -17,7 +17,7 @@ import pytest
 from services import chat
 from services.chat import Result
 from tests import client as C
-from tests.fakes import BOT_NAME, World, messages, received, run_async, no_errors  # noqa: F401 (fixture)
+from tests.fakes import NoOpHooks, BOT_NAME, World, messages, received, run_async, no_errors  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.usefixtures("no_errors")
 
@@ -516,7 +516,7 @@ def test_offline_messages_are_delivered_with_their_time(no_errors, caplog):
     assert _asyncio.run(chat.deliver_offline_messages(off.state, off.user("Alice"))) == 0 and len(repo.waiting) == 1
 
 
-class ChatRelay:
+class ChatRelay(NoOpHooks):
     """A chat listener (the IRC gateway's interface) and a cluster's chat relays, recorded."""
 
     def __init__(self, remote_ok=True):
@@ -532,11 +532,6 @@ class ChatRelay:
     def remote_channel(self, sender, name, text):
         self.calls.append(("remote_channel", sender, name, text))
         return self.remote_ok
-
-    def __getattr__(self, name):
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return lambda *args, **kwargs: None
 
 
 def test_chat_reaches_listeners_and_other_nodes():

@@ -9,7 +9,6 @@ record), and the state invariants must hold after every body. The long run is
 
 from __future__ import annotations
 
-import logging
 import os
 import random
 import struct
@@ -23,19 +22,10 @@ from helpers import config
 from objects import bot as bot_module
 from objects.channel import Channel
 from objects.state import State
-from tests.fakes import fake_state
+from tests.fakes import fake_state, pep_errors
 from objects.token import Token
 
 EXAMPLES = int(os.environ.get("PEP_FUZZ_EXAMPLES", "300"))
-
-
-class ErrorRecorder(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
 
 
 def make_state() -> tuple[State, list[Token]]:
@@ -126,10 +116,7 @@ def plausible_payload(rng: random.Random, packet_id: int) -> bytes:
 def test_random_bodies_never_escape_a_handler(seed: int, garbage: bytes) -> None:
     rng = random.Random(seed)
     state, tokens = make_state()
-    recorder = ErrorRecorder()
-    logger = logging.getLogger("pep")
-    logger.addHandler(recorder)
-    try:
+    with pep_errors() as errors:
         known = sorted(HANDLERS)
         for _ in range(8):
             token = rng.choice([t for t in tokens if not t.logged_out] or [None])
@@ -149,20 +136,14 @@ def test_random_bodies_never_escape_a_handler(seed: int, garbage: bytes) -> None
                 body += struct.pack("<HBI", 1, 0, 0xFFFFFFFF) + b"x"
             process_frames(state, token, body)
             check_invariants(state)
-    finally:
-        logger.removeHandler(recorder)
-    assert not recorder.records, [r.getMessage() for r in recorder.records]
+    assert not errors, [r.getMessage() for r in errors]
 
 
 @pytest.mark.parametrize("packet_id", sorted(HANDLERS))
 def test_every_handler_survives_empty_and_short_payloads(packet_id: int) -> None:
     state, tokens = make_state()
-    recorder = ErrorRecorder()
-    logging.getLogger("pep").addHandler(recorder)
-    try:
+    with pep_errors() as errors:
         for payload in (b"", b"\x0b", b"\x0b\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff", b"\xff" * 3, b"\x00" * 200):
             process_frames(state, tokens[0], frame(packet_id, payload))
             check_invariants(state)
-    finally:
-        logging.getLogger("pep").removeHandler(recorder)
-    assert not recorder.records, [r.getMessage() for r in recorder.records]
+    assert not errors, [r.getMessage() for r in errors]

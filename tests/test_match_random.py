@@ -26,7 +26,7 @@ from objects import bot as bot_module
 from objects import match as m
 from objects.channel import Channel, MULTIPLAYER_PREFIX, SPECTATOR_PREFIX
 from objects.state import State
-from tests.fakes import fake_state
+from tests.fakes import fake_state, pep_errors
 from objects.token import Token
 from tests import client as C
 
@@ -39,26 +39,11 @@ VALID_STATUSES = {m.OPEN, m.LOCKED, m.NOT_READY, m.READY, m.NO_MAP, m.PLAYING, m
 # =============================================================================================
 # world
 # =============================================================================================
-class ErrorLog(logging.Handler):
-    """Collects ERROR records (a handler that raised is logged with ``log.exception``)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
 @pytest.fixture
 def errors():
-    handler = ErrorLog()
-    root = logging.getLogger("pep")
-    root.addHandler(handler)
-    try:
-        yield handler
-    finally:
-        root.removeHandler(handler)
+    """The ERROR records of the test (a handler that raised is logged with ``log.exception``)."""
+    with pep_errors() as records:
+        yield records
 
 
 def make_state() -> State:
@@ -355,7 +340,7 @@ def referee_call(rng: random.Random, state: State, tokens: list[Token]) -> None:
         pass
 
 
-def play(seed: int, steps: int, errors: ErrorLog) -> dict:
+def play(seed: int, steps: int, errors: list[logging.LogRecord]) -> dict:
     rng = random.Random(seed)
     state = make_state()
     # users 1..6 game clients (user 6 restricted); users 7, 8 tournament staff with tourney clients
@@ -399,7 +384,7 @@ def play(seed: int, steps: int, errors: ErrorLog) -> dict:
             check_invariants(state)
         except AssertionError as exc:
             raise AssertionError(f"seed {seed} step {step}: {exc}") from exc
-        assert not errors.records, f"seed {seed} step {step}: a handler raised: {errors.records[0].getMessage()}"
+        assert not errors, f"seed {seed} step {step}: a handler raised: {errors[0].getMessage()}"
     return stats
 
 

@@ -1,4 +1,5 @@
-"""Unit tests of helpers/netlimits.py: address keys, throttled warnings, the open-file limit."""
+"""Unit tests of helpers/netlimits.py: address keys, the per-address counts, throttled warnings,
+the open-file limit."""
 
 from __future__ import annotations
 
@@ -18,6 +19,26 @@ def test_address_key_groups_ipv6_by_64():
 def test_parse_networks():
     nets = netlimits.parse_networks("127.0.0.1, ::1, 10.0.0.0/8")
     assert [str(n) for n in nets] == ["127.0.0.1/32", "::1/128", "10.0.0.0/8"]
+
+
+def test_address_counts_cap_exemptions_and_release():
+    counts = netlimits.AddressCounts(2, netlimits.parse_networks("127.0.0.1, 10.0.0.0/8"))
+    assert counts.limited("192.0.2.1")
+    assert not counts.limited("127.0.0.1") and not counts.limited("10.1.2.3")
+    assert not counts.limited("")  # no address known: never limited
+    assert not counts.exempted("not an address") and counts.limited("not an address")
+    assert not netlimits.AddressCounts(0).limited("192.0.2.1")  # 0 = no limit
+    assert not netlimits.AddressCounts(2).exempted("127.0.0.1")  # nothing exempt
+    assert not counts.at_limit("192.0.2.1")
+    counts.add("192.0.2.1")
+    assert not counts.at_limit("192.0.2.1") and counts.open == {"192.0.2.1": 1}
+    counts.add("192.0.2.1")
+    assert counts.at_limit("192.0.2.1") and not counts.at_limit("192.0.2.2")
+    counts.release("192.0.2.1")
+    assert counts.open == {"192.0.2.1": 1} and not counts.at_limit("192.0.2.1")
+    counts.release("192.0.2.1")
+    counts.release("192.0.2.9")  # never counted: stays absent
+    assert counts.open == {}
 
 
 def test_throttle_logs_once_per_interval_with_the_count(caplog):

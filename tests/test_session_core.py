@@ -17,7 +17,7 @@ from common.db import DatabaseError
 from objects.channel import Channel
 from services import channels, session
 from tests import client as C
-from tests.fakes import World, received, run_async, no_errors  # noqa: F401 (fixture)
+from tests.fakes import NoOpHooks, World, received, run_async, no_errors  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.usefixtures("no_errors")
 
@@ -286,7 +286,7 @@ def test_reload_stats_passes_autopilot():
     assert a.total_score == 1
 
 
-class RecordingCluster:
+class RecordingCluster(NoOpHooks):
     """The cluster hooks apply_silence uses, recorded."""
 
     def __init__(self):
@@ -300,11 +300,6 @@ class RecordingCluster:
 
     def changed(self, token):
         self.calls.append(("changed", token.user_id))
-
-    def __getattr__(self, name):
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return lambda *args, **kwargs: None
 
 
 def test_apply_silence_tells_the_sessions_everyone_and_the_log(caplog):

@@ -9,6 +9,7 @@ bound), the final packets of a kick, the stop of the listener, the ping timer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 
 import pytest
@@ -48,12 +49,47 @@ async def wait(predicate, timeout: float = 10.0):
         await asyncio.sleep(0.02)
 
 
-async def client_login(listener: TcpListener, name: str) -> TcpClient:
-    """A TCP client (blocking socket, read from a thread) logged in as ``name``."""
+def start_login(listener: TcpListener, name: str) -> TcpClient:
+    """A TCP client that has sent its login lines as ``name`` (the reply not awaited)."""
     c = TcpClient("127.0.0.1", listener.port, OLDEST)
     c.sock.sendall(c.login_lines(name, PASSWORD))
+    return c
+
+
+async def client_login(listener: TcpListener, name: str) -> TcpClient:
+    """A TCP client (blocking socket, read from a thread) logged in as ``name``."""
+    c = start_login(listener, name)
     await asyncio.to_thread(c.wait_for, lambda p: p.id == C.LOGIN_REPLY, 10.0, False, "login reply")
     return c
+
+
+@contextlib.asynccontextmanager
+async def listening(env: dict[str, str] | None = None):
+    """(world, listener): a started listener on a fresh :func:`make` world; at the end the
+    listener is stopped (a no-op when the test stopped it) and the world's tasks drained."""
+    world = make(env)
+    listener = TcpListener(world.state)
+    await listener.start()
+    try:
+        yield world, listener
+    finally:
+        await listener.stop()
+        await world.state.drain_tasks()
+
+
+def hold_user_lookups(world: World) -> asyncio.Event:
+    """Every user lookup of the world's repo waits for the returned event: a login stays in
+    flight until it is set."""
+    repo = world.state.repo
+    gate = asyncio.Event()
+    lookup = repo.user_by_safe_name
+
+    async def slow_lookup(safe_name):
+        await gate.wait()
+        return await lookup(safe_name)
+
+    repo.user_by_safe_name = slow_lookup
+    return gate
 
 
 def run(coro):
@@ -62,10 +98,7 @@ def run(coro):
 
 def test_login_and_the_session_is_an_ordinary_token():
     async def main():
-        world = make()
-        listener = TcpListener(world.state)
-        await listener.start()
-        try:
+        async with listening() as (world, listener):
             assert listener.running and world.state.tcp is listener and listener in world.state.chat_listeners
             c = await client_login(listener, "Alice")
             reply = [p.value for p in c.received if p.id == C.LOGIN_REPLY]
@@ -78,20 +111,14 @@ def test_login_and_the_session_is_an_ordinary_token():
             await asyncio.to_thread(c.wait_for, lambda p: p.id == C.NOTIFICATION and p.value == "hello", 5.0)
             c.close()
             await wait(lambda: world.state.tokens.user(1000) is None)
-            assert not listener.connections and not listener.per_address and listener.pending == 0
-        finally:
-            await listener.stop()
-            await world.state.drain_tasks()
+            assert not listener.connections and not listener.addresses.open and listener.pending == 0
 
     run(main())
 
 
 def test_kick_delivers_the_final_packets_then_closes():
     async def main():
-        world = make()
-        listener = TcpListener(world.state)
-        await listener.start()
-        try:
+        async with listening() as (world, listener):
             c = await client_login(listener, "Alice")
             token = world.state.tokens.user(1000)
             session.kick(world.state, token, "bye now")
@@ -102,19 +129,13 @@ def test_kick_delivers_the_final_packets_then_closes():
             await wait(lambda: token.token not in world.state.kicked)  # nobody will poll for them
             assert not listener.connections
             c.close()
-        finally:
-            await listener.stop()
-            await world.state.drain_tasks()
 
     run(main())
 
 
 def test_a_client_that_stops_reading_is_closed_and_logged_out():
     async def main():
-        world = make({"PEP_LIMITS_MAX_QUEUE": "65536"})
-        listener = TcpListener(world.state)
-        await listener.start()
-        try:
+        async with listening({"PEP_LIMITS_MAX_QUEUE": "65536"}) as (world, listener):
             c = await client_login(listener, "Alice")
             other = await client_login(listener, "Bob")
             c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -135,38 +156,29 @@ def test_a_client_that_stops_reading_is_closed_and_logged_out():
             assert world.state.tokens.user(1001) is not None and not other.eof
             other.close()
             c.close()
-        finally:
-            await listener.stop()
-            await world.state.drain_tasks()
 
     run(main())
 
 
 def test_stop_tells_sessions_to_reconnect_and_logs_them_out():
     async def main():
-        world = make({"PEP_SERVER_RECONNECT_DELAY": "7"})
-        listener = TcpListener(world.state)
-        await listener.start()
-        c = await client_login(listener, "Alice")
-        await listener.stop()
-        assert await asyncio.to_thread(c.wait_closed, 10.0)
-        assert [p.value for p in c.received if p.id == C.RESTART] == [7000]
-        assert world.state.tokens.user(1000) is None and not listener.running
-        assert listener not in world.state.chat_listeners and world.state.tcp is None
-        c.close()
-        with pytest.raises(OSError):
-            socket.create_connection(("127.0.0.1", listener.port), timeout=2).recv(1)
-        await world.state.drain_tasks()
+        async with listening({"PEP_SERVER_RECONNECT_DELAY": "7"}) as (world, listener):
+            c = await client_login(listener, "Alice")
+            await listener.stop()
+            assert await asyncio.to_thread(c.wait_closed, 10.0)
+            assert [p.value for p in c.received if p.id == C.RESTART] == [7000]
+            assert world.state.tokens.user(1000) is None and not listener.running
+            assert listener not in world.state.chat_listeners and world.state.tcp is None
+            c.close()
+            with pytest.raises(OSError):
+                socket.create_connection(("127.0.0.1", listener.port), timeout=2).recv(1)
 
     run(main())
 
 
 def test_housekeeping_pings_a_silent_session_once_per_interval():
     async def main():
-        world = make({"PEP_SESSIONS_TIMEOUT": "40"})
-        listener = TcpListener(world.state)
-        await listener.start()
-        try:
+        async with listening({"PEP_SESSIONS_TIMEOUT": "40"}) as (world, listener):
             c = await client_login(listener, "Alice")
             token = world.state.tokens.user(1000)
             conn = listener.by_token[token]
@@ -181,9 +193,6 @@ def test_housekeeping_pings_a_silent_session_once_per_interval():
             listener.housekeeping(start + 20)
             assert token.queue == [C.frame(C.PING)]
             c.close()
-        finally:
-            await listener.stop()
-            await world.state.drain_tasks()
 
     run(main())
 
@@ -201,21 +210,9 @@ def test_port_zero_means_off():
 
 def test_a_client_that_leaves_during_its_login_leaves_nothing_behind():
     async def main():
-        world = make()
-        listener = TcpListener(world.state)
-        await listener.start()
-        repo = world.state.repo
-        gate = asyncio.Event()
-        lookup = repo.user_by_safe_name
-
-        async def slow_lookup(safe_name):
-            await gate.wait()
-            return await lookup(safe_name)
-
-        repo.user_by_safe_name = slow_lookup
-        try:
-            c = TcpClient("127.0.0.1", listener.port, OLDEST)
-            c.sock.sendall(c.login_lines("Alice", PASSWORD))
+        async with listening() as (world, listener):
+            gate = hold_user_lookups(world)
+            c = start_login(listener, "Alice")
             await wait(lambda: world.state.logins_in_flight == 1)
             c.close()
             await asyncio.sleep(0.05)
@@ -223,38 +220,23 @@ def test_a_client_that_leaves_during_its_login_leaves_nothing_behind():
             await wait(lambda: world.state.logins_in_flight == 0)
             await wait(lambda: not listener.connections)
             assert world.state.tokens.user(1000) is None
-            assert not listener.by_token and not listener.per_address and listener.pending == 0
-        finally:
-            await listener.stop()
-            await world.state.drain_tasks()
+            assert not listener.by_token and not listener.addresses.open and listener.pending == 0
 
     run(main())
 
 
 def test_a_stop_during_a_login_leaves_nothing_behind():
     async def main():
-        world = make()
-        listener = TcpListener(world.state)
-        await listener.start()
-        repo = world.state.repo
-        gate = asyncio.Event()
-        lookup = repo.user_by_safe_name
-
-        async def slow_lookup(safe_name):
-            await gate.wait()
-            return await lookup(safe_name)
-
-        repo.user_by_safe_name = slow_lookup
-        c = TcpClient("127.0.0.1", listener.port, OLDEST)
-        c.sock.sendall(c.login_lines("Alice", PASSWORD))
-        await wait(lambda: world.state.logins_in_flight == 1)
-        await listener.stop()
-        gate.set()
-        await wait(lambda: world.state.logins_in_flight == 0)
-        assert await asyncio.to_thread(c.wait_closed, 10.0)
-        assert world.state.tokens.user(1000) is None and not listener.connections
-        c.close()
-        await world.state.drain_tasks()
+        async with listening() as (world, listener):
+            gate = hold_user_lookups(world)
+            c = start_login(listener, "Alice")
+            await wait(lambda: world.state.logins_in_flight == 1)
+            await listener.stop()
+            gate.set()
+            await wait(lambda: world.state.logins_in_flight == 0)
+            assert await asyncio.to_thread(c.wait_closed, 10.0)
+            assert world.state.tokens.user(1000) is None and not listener.connections
+            c.close()
 
     run(main())
 
@@ -273,29 +255,19 @@ def test_a_session_that_ended_before_the_login_returned_closes_the_connection(mo
     monkeypatch.setattr(login_service, "login", login_then_ended)
 
     async def main():
-        world = make()
-        listener = TcpListener(world.state)
-        await listener.start()
-        try:
-            c = TcpClient("127.0.0.1", listener.port, OLDEST)
-            c.sock.sendall(c.login_lines("Alice", PASSWORD))
+        async with listening() as (world, listener):
+            c = start_login(listener, "Alice")
             assert await asyncio.to_thread(c.wait_closed, 10.0)
             await wait(lambda: not listener.connections)
-            assert not listener.per_address and not listener.by_token
+            assert not listener.addresses.open and not listener.by_token
             c.close()
-        finally:
-            await listener.stop()
-            await world.state.drain_tasks()
 
     run(main())
 
 
 def test_metrics_gauges_of_the_listener():
     async def main():
-        world = make()
-        listener = TcpListener(world.state)
-        await listener.start()
-        try:
+        async with listening() as (world, listener):
             c = await client_login(listener, "Alice")
             metrics.update_state_gauges(world.state)
             assert metrics.TCP_CONNECTIONS._value.get() == 1 and metrics.TCP_SESSIONS._value.get() == 1
@@ -303,8 +275,5 @@ def test_metrics_gauges_of_the_listener():
             await wait(lambda: not listener.connections)
             metrics.update_state_gauges(world.state)
             assert metrics.TCP_CONNECTIONS._value.get() == 0 and metrics.TCP_SESSIONS._value.get() == 0
-        finally:
-            await listener.stop()
-            await world.state.drain_tasks()
 
     run(main())

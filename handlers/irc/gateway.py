@@ -58,6 +58,8 @@ IRC_SPECTATOR = "#spec_"
 NICK_FORBIDDEN = set(" ,*?!@#:\r\n\x00")
 READ_CHUNK = 4096
 MAX_TARGETS = 4
+#: most runtime channels of other nodes one IRC connection is counted in (docs/cluster.md)
+MAX_REMOTE_CHANNELS = 256
 
 
 def irc_channel(name: str) -> str:
@@ -80,6 +82,13 @@ def internal_channel(name: str) -> str | None:
     if low.startswith((MULTIPLAYER_PREFIX, SPECTATOR_PREFIX)) or low in ("#multiplayer", "#spectator"):
         return None
     return name
+
+
+def _runtime(channel: Any) -> bool:
+    """Whether ``channel`` is a runtime channel (``#multi_<id>``, ``#spect_<id>``, or another
+    temporary one): on a cluster it lives on one node, whose gateway serves its IRC members of
+    the other nodes through :class:`RemoteConnection` (docs/cluster.md)."""
+    return channel.temp or channel.client_name != channel.name
 
 
 def may_join(state: State, token: Token, channel: Channel) -> bool:
@@ -131,6 +140,9 @@ class Gateway(ChatListener):
         self.per_ip: dict[str, int] = {}
         self.started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
         self.port = 0  # the bound port (``[irc] port`` 0 picks a free one)
+        #: on a cluster: the IRC connections of other nodes' sessions that are members of this
+        #: node's runtime channels (token key of the remote presence -> RemoteConnection)
+        self.remote: dict[str, RemoteConnection] = {}
         self._server: _Server | None = None
         self._loops: list[tornado.ioloop.PeriodicCallback] = []
 
@@ -225,6 +237,10 @@ class Gateway(ChatListener):
                 conn.deliver_queue(cache)
             if len(conn.joined) != len(token.channels):
                 conn.reconcile()
+        for key, remote in tuple(self.remote.items()):
+            remote.reconcile()
+            if not remote.joined:
+                del self.remote[key]
 
     def housekeeping(self) -> None:
         """Once a second: keep IRC sessions from the game's idle sweep, PING idle connections,
@@ -264,11 +280,79 @@ class Gateway(ChatListener):
         cost O(online) several times over (bench/README.md, issue #17)."""
         members = channel.members.members
         if len(self.connections) < len(members):
-            return [conn for conn in self.connections
-                    if (token := conn.token) is not None and token.irc is conn and not conn.closed
-                    and token is not but and members.get(token.token) is token]
-        return [t.irc for t in members.values()
-                if t.irc is not None and t is not but and not t.irc.closed]
+            conns = [conn for conn in self.connections
+                     if (token := conn.token) is not None and token.irc is conn and not conn.closed
+                     and token is not but and members.get(token.token) is token]
+        else:
+            conns = [t.irc for t in members.values()
+                     if t.irc is not None and t is not but and not t.irc.closed]
+        if self.remote and _runtime(channel):
+            conns.extend(self._remote_members(channel, but))
+        return conns
+
+    def _remote_members(self, channel: Channel, but: Token | None) -> list[Connection]:
+        members = channel.members.members
+        return [conn for conn in self.remote.values()
+                if not conn.closed and conn.token is not but and members.get(conn.token.token) is conn.token]
+
+    def _own(self, channel: Any, token: Token) -> Connection | None:
+        """The IRC connection that must hear its own join or part of ``channel``: the session's,
+        or the :class:`RemoteConnection` of a remote IRC member of a runtime channel."""
+        own = token.irc
+        if own is None and token.node is not None and _runtime(channel):
+            own = self.remote.get(token.token)
+        return None if own is None or own.closed else own
+
+    # ------------------------------------------------------------------ cluster (docs/cluster.md)
+    def remote_command(self, token: Token, command: str, params: list[str], multi_prefix: bool) -> None:
+        """Run the IRC ``command`` of the remote session ``token`` (its node's IRC user) about a
+        runtime channel of this node, as if it were typed here; the replies and every later line
+        of the channel go back through its :class:`RemoteConnection`. ``JOIN 0`` parts the
+        runtime channels of this node only. ``command`` is one of
+        :data:`services.cluster.IRC_FORWARDED` (checked by the cluster)."""
+        if token.node is None or token.logged_out:
+            return
+        conn = self.remote.get(token.token)
+        if conn is None:
+            conn = self.remote[token.token] = RemoteConnection(self, token)
+        conn.multi_prefix = multi_prefix
+        if command == "JOIN" and params[0] == "0":
+            for name in list(conn.joined):
+                channel = self.state.channels.get(name)
+                if channel is not None and name in token.channels:
+                    channels.part_channel(self.state, token, channel)
+        else:
+            _COMMANDS[command](conn, params)
+        if not conn.joined:
+            self.remote.pop(token.token, None)  # nothing left to serve (bounded by the members)
+
+    def relayed(self, node: str, token: Token, line: bytes) -> None:
+        """An IRC line from the gateway of ``node`` for the local IRC session ``token``. Its own
+        ``JOIN``/``PART`` lines keep :attr:`Connection.remote_channels` (the runtime channels of
+        other nodes it is in) exact."""
+        conn = token.irc
+        if conn is None or conn.closed:
+            return
+        own = b":" + self.prefix(token).encode("utf-8", "replace") + b" "
+        if line.startswith(own):
+            command, _, rest = line[len(own):-2].partition(b" ")
+            name = rest.decode("utf-8", "replace").lstrip(":").lower()
+            if command == b"JOIN" and len(conn.remote_channels) < MAX_REMOTE_CHANNELS:
+                conn.remote_channels[name] = node
+            elif command == b"PART":
+                conn.remote_channels.pop(name, None)
+        conn.send(p.time_tag() + line if conn.server_time else line)
+
+    def node_gone(self, node: str) -> None:
+        """The node ``node`` left the cluster: its runtime channels are gone for the local IRC
+        users in them (a PART each, as when a match closes on one node)."""
+        for conn in tuple(self.connections):
+            token = conn.token
+            if token is None or conn.closed or node not in conn.remote_channels.values():
+                continue
+            for name in [n for n, owner in conn.remote_channels.items() if owner == node]:
+                del conn.remote_channels[name]
+                conn.send(p.line(self.prefix(token), "PART", name))
 
     @staticmethod
     def send_all(conns: Iterable[Connection], data: bytes) -> None:
@@ -300,18 +384,20 @@ class Gateway(ChatListener):
         conns = self.irc_members(channel)
         if conns:
             self.send_all(conns, p.line(self.prefix(token), "JOIN", irc_channel(channel.name)))
-        if token.irc is not None and not token.irc.closed:
-            token.irc.joined.add(channel.name)
-            token.irc.send_topic(channel, joining=True)
-            token.irc.send_names(channel)
+        own = self._own(channel, token)
+        if own is not None:
+            own.joined.add(channel.name)
+            own.send_topic(channel, joining=True)
+            own.send_names(channel)
 
     def parted(self, channel: Any, token: Token, kick: bool) -> None:
         if token.logged_out:
             return  # its QUIT was sent
         conns = self.irc_members(channel)
-        if token.irc is not None and not token.irc.closed:
-            conns.append(token.irc)
-            token.irc.joined.discard(channel.name)
+        own = self._own(channel, token)
+        if own is not None:
+            conns.append(own)
+            own.joined.discard(channel.name)
         if conns:
             self.send_all(conns, p.line(self.prefix(token), "PART", irc_channel(channel.name)))
 
@@ -320,14 +406,19 @@ class Gateway(ChatListener):
         if own is not None and not own.closed:
             own.deliver_queue({})
             own.close("Logged out", logout=False)
+        remote = self.remote.pop(token.token, None) if self.remote else None
+        if remote is not None:
+            remote.close("Logged out", logout=False)
         if token.is_bot:
             return
         peers: dict[int, Connection] = {}
-        for name in token.channels:
-            channel = self.state.channels.get(name)
-            if channel is not None:
-                for conn in self.irc_members(channel, but=token):
-                    peers[id(conn)] = conn
+        shared = [c for c in (self.state.channels.get(name) for name in token.channels) if c is not None]
+        for channel in shared:
+            for conn in self.irc_members(channel, but=token):
+                if isinstance(conn, RemoteConnection) and any(
+                        not _runtime(c) and conn.token.token in c.members.members for c in shared):
+                    continue  # its own node shares a replicated channel with the user: QUIT there
+                peers[id(conn)] = conn
         if peers:
             self.send_all(peers.values(), p.line(self.prefix(token), "QUIT", "Quit"))
 
@@ -355,6 +446,9 @@ class Connection:
         self.closed = False
         self.failing = False  # a write failed: closing on the next loop pass
         self.joined: set[str] = set()
+        #: on a cluster: the runtime channels of other nodes the user is in (IRC name, lower
+        #: case -> node), from the JOIN/PART lines they sent back (Gateway.relayed)
+        self.remote_channels: dict[str, str] = {}
         now = time.monotonic()
         self.connected = now
         self.last_read = now
@@ -706,6 +800,22 @@ class Connection:
         internal = internal_channel(name)
         return None if internal is None else self.state.channels.get(internal)
 
+    def _forward(self, command: str, name: str, *rest: str) -> bool:
+        """On a cluster, send ``command`` about ``name``, a runtime channel of another node
+        (``#mp_`` of a match there, ``#spec_`` of a host there), to that node, which runs it and
+        answers through the relay (docs/cluster.md); returns whether it did."""
+        cluster = self.state.cluster
+        if cluster is None or self.token is None or isinstance(self, RemoteConnection):
+            return False
+        internal = internal_channel(name)
+        if internal is None or self.state.channels.get(internal) is not None:
+            return False
+        node = cluster.runtime_owner(internal)
+        if node is None:
+            return False
+        cluster.irc_command(self.token, node, command, [name, *rest][:3], self.multi_prefix)
+        return True
+
     def c_join(self, params: list[str]):
         if not self._need(params, 1, "JOIN"):
             return None
@@ -716,9 +826,13 @@ class Connection:
                 channel = self.state.channels.get(name)
                 if channel is not None:
                     channels.part_channel(self.state, token, channel)
+            cluster = self.state.cluster
+            if cluster is not None and not isinstance(self, RemoteConnection):
+                for node in set(self.remote_channels.values()):  # runtime channels of other nodes
+                    cluster.irc_command(token, node, "JOIN", ["0"], self.multi_prefix)
             return None
         for name in params[0].split(",")[:10]:
-            if not name:
+            if not name or self._forward("JOIN", name):
                 continue
             channel = self._channel(name)
             if channel is None or not may_join(self.state, token, channel):
@@ -738,6 +852,8 @@ class Connection:
         token = self.token
         assert token is not None
         for name in params[0].split(",")[:10]:
+            if self._forward("PART", name, *params[1:2]):
+                continue
             channel = self._channel(name)
             if channel is None:
                 self.numeric(p.ERR_NOSUCHCHANNEL, name[:64], "No such channel")
@@ -766,6 +882,8 @@ class Connection:
         token = self.token
         assert token is not None
         if target.startswith("#"):
+            if self._forward("PRIVMSG", target, text):
+                return
             internal = internal_channel(target)
             if internal is None or self.state.channels.get(internal) is None:
                 self.numeric(p.ERR_NOSUCHCHANNEL, target[:64], "No such channel")
@@ -833,6 +951,8 @@ class Connection:
             self.numeric(p.RPL_ENDOFNAMES, "*", "End of /NAMES list.")
             return None
         for name in params[0].split(",")[:10]:
+            if self._forward("NAMES", name):
+                continue
             channel = self._channel(name)
             if channel is None or channel.name not in self.token.channels and not may_join(self.state, self.token, channel):
                 self.numeric(p.RPL_ENDOFNAMES, name[:64], "End of /NAMES list.")
@@ -841,7 +961,7 @@ class Connection:
         return None
 
     def c_topic(self, params: list[str]):
-        if not self._need(params, 1, "TOPIC"):
+        if not self._need(params, 1, "TOPIC") or self._forward("TOPIC", *params[:2]):
             return None
         channel = self._channel(params[0])
         if channel is None:
@@ -867,6 +987,8 @@ class Connection:
 
     def c_who(self, params: list[str]):
         mask = params[0] if params else "*"
+        if mask.startswith("#") and self._forward("WHO", mask):
+            return None
         if mask.startswith("#"):
             channel = self._channel(mask)
             if channel is not None and channel.name in self.token.channels:
@@ -903,7 +1025,7 @@ class Connection:
         return None
 
     def c_mode(self, params: list[str]):
-        if not self._need(params, 1, "MODE"):
+        if not self._need(params, 1, "MODE") or (params[0].startswith("#") and self._forward("MODE", *params[:2])):
             return None
         target = params[0]
         if target.startswith("#"):
@@ -955,6 +1077,35 @@ class Connection:
                 replies.append(f"{n}={'-' if t.away_message else '+'}{n}@{self.gateway.host}")
         self.numeric(p.RPL_USERHOST, " ".join(replies))
         return None
+
+
+class RemoteConnection(Connection):
+    """The IRC connection of a session of another node (``token``: its remote presence here),
+    as this node's gateway serves it in this node's runtime channels (docs/cluster.md): the
+    commands its node forwards run here through the ordinary handlers, and what is written to it
+    goes back to that node as ``irc`` lines (:meth:`services.cluster.Cluster.relay_irc`), which
+    writes them to the real connection. It has no stream, no flood or ping bookkeeping (its node
+    does that) and is never in :attr:`Gateway.connections`."""
+
+    def __init__(self, gateway: Gateway, token: Token) -> None:
+        super().__init__(gateway, None, token.ip)  # type: ignore[arg-type]
+        self.token = token
+        self.nick = p.nick_of(token.username)
+
+    def __repr__(self) -> str:
+        return f"<IRC {self.nick} of node {self.token.node if self.token else '?'}>"
+
+    def send(self, data: bytes) -> None:
+        """Relay one formatted line to the user's node."""
+        cluster = self.state.cluster
+        if not self.closed and cluster is not None and self.token is not None:
+            cluster.relay_irc(self.token, data)
+
+    def close(self, reason: str, logout: bool = True) -> None:
+        """Stop serving it (its session left this node's world); idempotent, nothing written."""
+        self.closed = True
+        if self.token is not None and self.gateway.remote.get(self.token.token) is self:
+            del self.gateway.remote[self.token.token]
 
 
 def _translate(data: bytes) -> list[tuple[str, str, str]]:

@@ -25,9 +25,10 @@ differences are in docs/decisions.md.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from common.ripple import CLAN_OWNER
 from constants import privileges as privs
@@ -277,13 +278,31 @@ _BEST_OF = re.compile(r"^(?:bo)?(\d{1,2})$", re.IGNORECASE)
 _TOURNEY_NAME = re.compile(r"^(?P<name>[\w ]+): \((?P<T1>[\w ]+)\) vs\.? \((?P<T2>[\w ]+)\)$")
 
 
+#: an ``!mp`` subcommand: (ctx, match, args) -> the reply, or a coroutine of it (services.commands.mp)
+Handler = Callable[["Context", "Match", list[str]], Any]
+#: what a pick subcommand does with a pick of the loaded pool: (ctx, match, label, mods, slot, beatmap id)
+PickAction = Callable[["Context", "Match", str, int, int, int], Awaitable[str]]
+
+
+def _takes(words: int, usage: str) -> Callable[[Handler], Handler]:
+    """Decorator of an ``!mp`` handler: ``args`` of another length than ``words`` are answered
+    ``Invalid syntax: !mp <usage>`` (bancho.py's text) without calling it."""
+    refusal = f"Invalid syntax: !mp {usage}"
+
+    def wrap(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        def checked(ctx: Context, match: Match, args: list[str]) -> Any:
+            return refusal if len(args) != words else handler(ctx, match, args)
+        return checked
+    return wrap
+
+
 def _scrimming(match: Match) -> bool:
     return match.scrim is not None and match.scrim.active
 
 
+@_takes(1, "condition <type>")
 def _condition(ctx: Context, match: Match, args: list[str]) -> str:
-    if len(args) != 1:
-        return "Invalid syntax: !mp condition <type>"
     cond = args[0].lower()
     if cond == "pp":
         if not _scrimming(match):
@@ -327,9 +346,8 @@ def _endscrim(ctx: Context, match: Match, args: list[str]) -> str:
     return "Scrimmage ended."
 
 
+@_takes(0, "rematch")
 def _rematch(ctx: Context, match: Match, args: list[str]) -> str:
-    if args:
-        return "Invalid syntax: !mp rematch"
     scrim = match.scrim
     if scrim is None:
         return "No scrim to rematch; to start one, use !mp scrim."
@@ -352,9 +370,8 @@ def _rematch(ctx: Context, match: Match, args: list[str]) -> str:
     return f"A point has been deducted from {name}."
 
 
+@_takes(1, "loadpool <name>")
 async def _loadpool(ctx: Context, match: Match, args: list[str]) -> str:
-    if len(args) != 1:
-        return "Invalid syntax: !mp loadpool <name>"
     row = await ctx.state.repo.pool_by_name(args[0]) if POOL_NAME.match(args[0]) else None
     if row is None:
         return "Could not find a pool by that name!"
@@ -365,9 +382,8 @@ async def _loadpool(ctx: Context, match: Match, args: list[str]) -> str:
     return f"{row['name']} selected."
 
 
+@_takes(0, "unloadpool")
 def _unloadpool(ctx: Context, match: Match, args: list[str]) -> str:
-    if args:
-        return "Invalid syntax: !mp unloadpool"
     if match.pool is None:
         return "No mappool currently selected!"
     match.pool = None
@@ -375,14 +391,12 @@ def _unloadpool(ctx: Context, match: Match, args: list[str]) -> str:
     return "Mappool unloaded."
 
 
-async def _pool_pick(ctx: Context, match: Match, args: list[str], verb: str) -> tuple[str, int, int, int] | str:
-    """(label, mods, slot, beatmap id) of the one argument, a pick of the loaded pool, or the
-    reply that refuses it (bancho.py's texts)."""
-    if len(args) != 1:
-        return f"Invalid syntax: !mp {verb} <pick>"
+async def _pool_pick(ctx: Context, match: Match, text: str, verb: str) -> tuple[str, int, int, int] | str:
+    """(label, mods, slot, beatmap id) of ``text``, a pick of the loaded pool, or the reply that
+    refuses it (bancho.py's texts)."""
     if match.pool is None:
         return "No pool currently loaded!" if verb == "pick" else "No pool currently selected!"
-    label = args[0].upper()
+    label = text.upper()
     parsed = parse_pick(label)
     if parsed is None:
         return INVALID_PICK
@@ -398,11 +412,23 @@ async def _pool_pick(ctx: Context, match: Match, args: list[str], verb: str) -> 
     return label, mods, slot, map_id
 
 
-async def _ban(ctx: Context, match: Match, args: list[str]) -> str:
-    found = await _pool_pick(ctx, match, args, "ban")
-    if isinstance(found, str):
-        return found
-    label, mods, slot, _ = found
+def _on_pick(verb: str) -> Callable[[PickAction], Handler]:
+    """Decorator that makes an ``!mp <verb> <pick>`` handler of a :data:`PickAction`: one
+    argument (:func:`_takes`), a pick of the loaded pool (:func:`_pool_pick`), whose refusals
+    are the reply."""
+    def wrap(action: PickAction) -> Handler:
+        @_takes(1, f"{verb} <pick>")
+        async def handler(ctx: Context, match: Match, args: list[str]) -> str:
+            found = await _pool_pick(ctx, match, args[0], verb)
+            if isinstance(found, str):
+                return found
+            return await action(ctx, match, *found)
+        return handler
+    return wrap
+
+
+@_on_pick("ban")
+async def _ban(ctx: Context, match: Match, label: str, mods: int, slot: int, map_id: int) -> str:
     if (mods, slot) in match.bans:
         return "That pick is already banned!"
     if len(match.bans) >= m.MAX_BANS:
@@ -411,22 +437,16 @@ async def _ban(ctx: Context, match: Match, args: list[str]) -> str:
     return f"{label} banned."
 
 
-async def _unban(ctx: Context, match: Match, args: list[str]) -> str:
-    found = await _pool_pick(ctx, match, args, "unban")
-    if isinstance(found, str):
-        return found
-    label, mods, slot, _ = found
+@_on_pick("unban")
+async def _unban(ctx: Context, match: Match, label: str, mods: int, slot: int, map_id: int) -> str:
     if (mods, slot) not in match.bans:
         return "That pick is not currently banned!"
     match.bans.discard((mods, slot))
     return f"{label} unbanned."
 
 
-async def _pick(ctx: Context, match: Match, args: list[str]) -> str:
-    found = await _pool_pick(ctx, match, args, "pick")
-    if isinstance(found, str):
-        return found
-    label, mods, slot, map_id = found
+@_on_pick("pick")
+async def _pick(ctx: Context, match: Match, label: str, mods: int, slot: int, map_id: int) -> str:
     if (mods, slot) in match.bans:
         return f"{label} has been banned from being picked."
     beatmap = await ctx.state.repo.beatmap_by_id(map_id)

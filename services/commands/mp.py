@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import logging
 import math
 import secrets
 import time
@@ -42,7 +41,6 @@ if TYPE_CHECKING:
     from objects.state import State
     from objects.token import Token
 
-log = logging.getLogger("pep.commands.mp")
 
 NOT_IN_CHANNEL = "This command only works in multiplayer chat channels"
 MATCH_NOT_FOUND = "Match not found"
@@ -199,14 +197,9 @@ def _make(ctx: Context, name: str) -> str:
     name = name.strip()
     if not name:
         return _wrong("make")
-    password = hashlib.md5(secrets.token_bytes(16)).hexdigest()
-    try:
-        match = mp.create_match(ctx.state, None, name, password, beatmap_name="Tournament", beatmap_id=0,
-                                mode=0, tourney=True, creator=ctx.sender)
-    except mp.MatchError as exc:
-        return str(exc)
-    referees(ctx.state, match).add(ctx.sender.user_id)
-    mp_official.join_referee_channel(ctx, match)
+    match = mp_official.create_tourney(ctx, name, "Tournament")
+    if isinstance(match, str):
+        return match
     return f"Tourney match #{match.id} created!"
 
 
@@ -477,7 +470,7 @@ def _start(ctx: Context, match: Match, args: list[str]) -> str | list[str]:
 
 async def _countdown(ctx: Context, match: Match, seconds: int, force: bool) -> None:
     """Post "Match starts in {t} seconds." at multiples of 10 and the last 5, then start."""
-    try:
+    async def ticks() -> None:
         for left in range(seconds, 0, -1):
             if left != seconds and (left % 10 == 0 or left <= 5):
                 ctx.reply(f"Match starts in {left} seconds.")
@@ -492,14 +485,8 @@ async def _countdown(ctx: Context, match: Match, seconds: int, force: bool) -> N
             ctx.reply("Have fun!")
         else:
             ctx.reply(CANT_START)
-    except asyncio.CancelledError:
-        raise
-    except Exception:
-        log.exception("countdown of match %d failed", match.id)
-    finally:
-        match.starting = False
-        if match.countdown is asyncio.current_task():
-            match.countdown = None
+
+    await mp_official.as_countdown(match, ticks(), start=True)
 
 
 def countdown_of(match: Match) -> tuple[float, bool, Token] | None:

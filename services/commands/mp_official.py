@@ -17,7 +17,7 @@ import hashlib
 import logging
 import secrets
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING, Awaitable, Mapping
 
 from common.ripple import safe_username
 from objects import match as m
@@ -74,6 +74,24 @@ def cancel_countdown(match: Match) -> bool:
     return True
 
 
+async def as_countdown(match: Match, ticks: Awaitable[None], start: bool) -> None:
+    """Run ``ticks`` (the body of a countdown, both ``!mp`` styles) as the match's countdown
+    task: a failure is logged, never raised (a cancel goes through); at the end
+    ``match.starting`` is cleared when the countdown was a start's, and ``match.countdown``
+    forgotten when it is still this task."""
+    try:
+        await ticks
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("countdown of match %d failed", match.id)
+    finally:
+        if start:
+            match.starting = False
+        if match.countdown is asyncio.current_task():
+            match.countdown = None
+
+
 def join_referee_channel(ctx: Context, match: Match) -> None:
     """An IRC referee (docs/irc.md) joins the new match's channel, ``#mp_<id>`` on IRC, at once
     (both ``!mp`` styles)."""
@@ -84,20 +102,30 @@ def join_referee_channel(ctx: Context, match: Match) -> None:
         channels.join_channel(ctx.state, ctx.sender, channel)
 
 
-def make(ctx: Context, name: str) -> str:
-    """``!mp make <name>``: a tournament match with the sender as referee; an IRC referee joins
-    its channel ``#mp_<id>`` at once."""
-    name = name.strip()
-    if not name:
-        return "Wrong syntax: !mp make <name>"
+def create_tourney(ctx: Context, name: str, beatmap_name: str) -> Match | str:
+    """The tournament match of ``!mp make <name>`` in both styles: no host, a random password,
+    ``beatmap_name`` shown until a map is set, the sender its referee (an IRC referee joins its
+    channel ``#mp_<id>`` at once); or the text of :class:`services.multiplayer.MatchError` when
+    it cannot be made (docs/commands.md)."""
     password = hashlib.md5(secrets.token_bytes(16)).hexdigest()
     try:
-        match = mp.create_match(ctx.state, None, name, password, beatmap_name="", beatmap_id=0,
+        match = mp.create_match(ctx.state, None, name, password, beatmap_name=beatmap_name, beatmap_id=0,
                                 mode=0, tourney=True, creator=ctx.sender)
     except mp.MatchError as exc:
         return str(exc)
     match.referees.add(ctx.sender.user_id)
     join_referee_channel(ctx, match)
+    return match
+
+
+def make(ctx: Context, name: str) -> str:
+    """``!mp make <name>``: a tournament match with the sender as referee (:func:`create_tourney`)."""
+    name = name.strip()
+    if not name:
+        return "Wrong syntax: !mp make <name>"
+    match = create_tourney(ctx, name, "")
+    if isinstance(match, str):
+        return match
     return f"Created the tournament match {MATCH_URL.format(id=match.id)} {match.name}"
 
 
@@ -173,7 +201,8 @@ async def _countdown(ctx: Context, match: Match, seconds: int, start: bool) -> N
     """``Match starts in ...`` / ``Countdown ends in ...`` at the official marks, then start
     (the event line ``The match has started!`` follows) or ``Countdown finished``."""
     words = "Match starts in" if start else "Countdown ends in"
-    try:
+
+    async def ticks() -> None:
         for left in range(seconds, 0, -1):
             if left == seconds or left in COUNTDOWN_MARKS:
                 ctx.reply(f"{words} {duration(left)}")
@@ -185,15 +214,8 @@ async def _countdown(ctx: Context, match: Match, seconds: int, start: bool) -> N
             ctx.reply("Countdown finished")
         elif not mp.start(ctx.state, match):
             ctx.reply(CANT_START)
-    except asyncio.CancelledError:
-        raise
-    except Exception:
-        log.exception("countdown of match %d failed", match.id)
-    finally:
-        if start:
-            match.starting = False
-        if match.countdown is asyncio.current_task():
-            match.countdown = None
+
+    await as_countdown(match, ticks(), start)
 
 
 def _timer_command(ctx: Context, match: Match, args: list[str]) -> str | None:

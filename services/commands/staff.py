@@ -20,7 +20,7 @@ import logging
 import os
 import re
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from common.db import DatabaseError
 from common.ripple import safe_username
@@ -52,6 +52,19 @@ def _online(state: State, name: str) -> list[Token]:
     if main is None:
         return []
     return [t for t in state.tokens.user_tokens(main.user_id) if not t.kicked]
+
+
+def _send_to(state: State, name: str, encode: Callable[[], bytes]) -> Token | None:
+    """Enqueue the packet ``encode()`` (encoded once, only when someone receives it) to every
+    live session of the user named ``name``; returns the first session, or None (nothing sent)
+    when the user is offline or is the bot."""
+    tokens = _online(state, name)
+    if not tokens or tokens[0].is_bot:
+        return None
+    packet = encode()
+    for token in tokens:
+        token.enqueue(packet)
+    return tokens[0]
 
 
 async def _user(ctx: Context, name: str) -> dict[str, Any] | None:
@@ -87,13 +100,9 @@ def alert(ctx: Context) -> None:
 @command("!alertuser", "<user> <message...>", privileges=privs.ADMIN_SEND_ALERTS,
          description="Sends a notification to every session of one user. No reply unless the user is offline.", stacks=RIPPLE_LIKE)
 def alertuser(ctx: Context) -> str | None:
-    tokens = _online(ctx.state, ctx.args[0])
     message = ctx.rest[len(ctx.args[0]):].strip()
-    if not tokens or tokens[0].is_bot:
+    if _send_to(ctx.state, ctx.args[0], lambda: codec.notification(message)) is None:
         return "User offline."
-    packet = codec.notification(message)
-    for token in tokens:
-        token.enqueue(packet)
     return None
 
 
@@ -407,13 +416,10 @@ def switchserver(ctx: Context) -> str:
     name, address = ctx.args[0], ctx.args[1]
     if len(ctx.args) != 2 or not _ADDRESS.match(address):
         return "Invalid server IP"
-    tokens = _online(ctx.state, name)
-    if not tokens or tokens[0].is_bot:
+    first = _send_to(ctx.state, name, lambda: codec.switch_tournament_server(address))
+    if first is None:
         return f"{name} is not online"
-    packet = codec.switch_tournament_server(address)
-    for token in tokens:
-        token.enqueue(packet)
-    return f"{tokens[0].username} has been connected to {address}"
+    return f"{first.username} has been connected to {address}"
 
 
 @command("!rtx", "<user> <message...>", privileges=privs.ADMIN_MANAGE_USERS,
@@ -423,12 +429,8 @@ def rtx(ctx: Context) -> str:
     message = ctx.rest[len(name):].strip()
     if not message:
         return "Invalid message"
-    tokens = _online(ctx.state, name)
-    if not tokens or tokens[0].is_bot:
+    if _send_to(ctx.state, name, lambda: codec.rtx(message)) is None:
         return f"{name} is not online"
-    packet = codec.rtx(message)
-    for token in tokens:
-        token.enqueue(packet)
     return ":ok_hand:"
 
 

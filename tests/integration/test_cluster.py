@@ -396,6 +396,135 @@ def test_a_match_across_nodes_from_lobby_to_a_round_with_referees(pair, users, s
         player.close()
 
 
+TOURNEY_VERSION = "b20250306.2tourney"
+SECRET = "clustersecret"
+
+
+def test_a_tournament_client_observes_a_match_of_another_node(pair, users, server):
+    from tests.integration.test_multiplayer_common import create
+
+    host = staff(pair, server, 1)
+    tourney_user = server.new_user(privileges=3 | TOURNAMENT_STAFF)
+    far = pair.nodes[0].login(tourney_user, version=TOURNEY_VERSION)  # another node than the match
+    near = pair.nodes[1].login(tourney_user, version=TOURNEY_VERSION)  # the match's node
+    try:
+        match_id, _ = create(host, SECRET)
+
+        # 93: the same answer on both nodes (the censored update), once n1 knows the match
+        def info(client):
+            client.send(C.tournament_match_info(match_id))
+            got = [p for p in client.received if p.id == C.MATCH_UPDATE and p.value.id == match_id]
+            return got[-1] if got else None
+
+        wait_until(lambda: info(far) is not None, timeout=10, what="93 answered on n1")
+        answer = info(far)
+        assert answer.raw == info(near).raw
+        assert C.match_wire_password(answer) not in (None, SECRET) and answer.value.host_id == host.user_id
+        # 108: the channel of the match of n2, without a slot
+        far.send(C.tournament_join_match_channel(match_id))
+        C.wait_for(far, lambda p: p.id == C.CHANNEL_JOIN_SUCCESS and p.value == "#multiplayer", timeout=10)
+        # the stream of updates, censored
+        host.send(C.match_change_mods(64))
+        update = C.wait_for(far, lambda p: p.id == C.MATCH_UPDATE and int(p.value.mods) == 64, timeout=10)
+        assert C.match_wire_password(update) not in (None, SECRET)
+        assert C.slot_of(update.value, far.user_id) is None
+        # the channel's lines, both ways
+        line = text("host to observer")
+        host.send(C.public_message("#multiplayer", line))
+        C.wait_for(far, lambda p: C.is_message(p, content=line, target="#multiplayer"), timeout=10)
+        back = text("observer to host")
+        far.send(C.public_message("#multiplayer", back))
+        C.wait_for(host, lambda p: C.is_message(p, content=back, sender=tourney_user.name,
+                                                target="#multiplayer"), timeout=10)
+        # 109: 66, and the lines stop (a sentinel through the channel of another observer)
+        far.send(C.tournament_leave_match_channel(match_id))
+        C.wait_for(far, lambda p: p.id == C.CHANNEL_KICKED and p.value == "#multiplayer", timeout=10)
+        near.send(C.tournament_join_match_channel(match_id))
+        C.wait_for(near, lambda p: p.id == C.CHANNEL_JOIN_SUCCESS and p.value == "#multiplayer", timeout=10)
+        after = text("after the leave")
+        host.send(C.public_message("#multiplayer", after))
+        C.wait_for(near, lambda p: C.is_message(p, content=after), timeout=10)
+        newcomer = users(1)  # its login (83) reaches n1 after anything relayed for the line
+        C.wait_for(far, lambda p: p.id == C.USER_PRESENCE and p.value.user_id == newcomer.user_id, timeout=10)
+        assert not [p for p in far.received if C.is_message(p, content=after)]
+        # observe again; the match ends on its node: MATCH_DISPOSE and 66 reach the observer
+        far.send(C.tournament_join_match_channel(match_id))
+        C.wait_for(far, lambda p: p.id == C.CHANNEL_JOIN_SUCCESS and p.value == "#multiplayer", timeout=10)
+        host.send(C.match_part())
+        C.wait_for(far, lambda p: p.id == C.MATCH_DISPOSE and p.value == match_id, timeout=10)
+        C.wait_for(far, lambda p: p.id == C.CHANNEL_KICKED and p.value == "#multiplayer", timeout=10)
+    finally:
+        for client in (host, far, near):
+            client.close()
+
+
+def test_irc_users_in_runtime_channels_of_another_node(pair, users, server):
+    from tests.integration.test_multiplayer_common import create
+    from tests.irc_client import IrcUser
+
+    host = staff(pair, server, 1)
+    referee = server.new_user(privileges=3 | TOURNAMENT_STAFF)
+    irc_user = IrcUser(pair.nodes[0], referee.name)
+    try:
+        irc_user.welcome()
+        match_id, _ = create(host)
+        channel = f"#mp_{match_id}"
+        # JOIN on n1 of the match channel of n2: decided there, the same JOIN/NAMES replies
+        wait_world_sees(pair.nodes[0], host.user_id)
+
+        def joined():
+            irc_user.conn.join(channel)
+            try:
+                irc_user.wait(lambda e: e.type == "join" and e.target.lower() == channel, timeout=1,
+                              what="JOIN of the match channel")
+                return True
+            except AssertionError:
+                return False
+
+        wait_until(joined, timeout=10, what=f"JOIN {channel} on n1")
+        names = irc_user.wait(lambda e: e.type == "namreply", what="NAMES of the match channel")
+        assert host.username.replace(" ", "_") in names.args[-1].split()
+        # lines both ways; !mp runs on the match's node and its answer comes back
+        line = text("game to irc")
+        host.send(C.public_message("#multiplayer", line))
+        irc_user.wait(lambda e: e.type == "pubmsg" and e.target.lower() == channel and e.args[0] == line,
+                      timeout=10, what="the #multiplayer line of the host of n2")
+        back = text("irc to game")
+        irc_user.privmsg(channel, back)
+        C.wait_for(host, lambda p: C.is_message(p, content=back, sender=referee.name, target="#multiplayer"),
+                   timeout=10)
+        irc_user.privmsg(channel, "!mp lock")
+        bot_says(host, "locked")
+        irc_user.wait(lambda e: e.type == "pubmsg" and e.target.lower() == channel and "locked" in e.args[0],
+                      timeout=10, what="the bot's answer to !mp lock")
+        # PART: echoed, and the lines stop (sentinel: a later PM of the host, the same path)
+        irc_user.conn.part(channel)
+        irc_user.wait(lambda e: e.type == "part" and e.target.lower() == channel, timeout=10, what="PART echo")
+        gone = text("after the part")
+        host.send(C.public_message("#multiplayer", gone))
+        sentinel = text("sentinel")
+        host.send(C.private_message(referee.name, sentinel))
+        irc_user.wait(lambda e: e.type == "privmsg" and e.args[0] == sentinel, timeout=10, what="the sentinel PM")
+        assert not [e for e in irc_user.events if e.type == "pubmsg" and e.args and e.args[0] == gone]
+        # the spectator channel of a host of n2: the IRC user's game client (n1) spectates it
+        game = pair.nodes[0].login(referee)
+        spec_host = users(1)
+        wait_world_sees(pair.nodes[0], spec_host.user_id)
+        game.send(C.start_spectating(spec_host.user_id))
+        C.wait_for(spec_host, lambda p: p.id == C.SPECTATOR_JOINED, timeout=10)
+        spec = f"#spec_{spec_host.user_id}"
+        irc_user.conn.join(spec)
+        irc_user.wait(lambda e: e.type == "join" and e.target.lower() == spec, timeout=10, what=f"JOIN {spec}")
+        spec_line = text("spectator chat")
+        spec_host.send(C.public_message("#spectator", spec_line))
+        irc_user.wait(lambda e: e.type == "pubmsg" and e.target.lower() == spec and e.args[0] == spec_line,
+                      timeout=10, what="the #spectator line of the host of n2")
+        game.close()
+    finally:
+        irc_user.close()
+        host.close()
+
+
 # ------------------------------------------------------------------------------ world answers
 def test_online_count_and_api_give_the_world(pair, users):
     a = users(0)
@@ -523,9 +652,12 @@ def test_staff_commands_reach_users_of_another_node(pair, users, server):
 def test_a_dead_node_users_leave_and_log_in_again_elsewhere(_test_world, server):
     from tests.integration.test_multiplayer_common import create
 
+    from tests.irc_client import IrcUser
+
     cluster = Cluster(_test_world, ["f1", "f2", "f3"],
                       {"PEP_CLUSTER_NODE_TIMEOUT": str(FAST_TIMEOUT), "PEP_CLUSTER_HEARTBEAT": "0.5"})
     made = []
+    irc_users = []
     try:
         n1, n2, n3 = cluster.nodes
         a = n1.login(server.new_user())
@@ -548,6 +680,25 @@ def test_a_dead_node_users_leave_and_log_in_again_elsewhere(_test_world, server)
         C.wait_for(c, lambda p: p.id in (C.MATCH_NEW, C.MATCH_UPDATE) and p.value.id == dying, timeout=10)
         c.send(C.match_join(dying))
         C.wait_for(c, lambda p: p.id == C.MATCH_JOIN_SUCCESS and p.value.id == dying, timeout=10)
+        # a tournament client of n1 observes it, an IRC referee of n3 is in its channel
+        observer = n1.login(server.new_user(privileges=3 | TOURNAMENT_STAFF), version=TOURNEY_VERSION)
+        made.append(observer)
+        referee = IrcUser(n3, server.new_user(privileges=3 | TOURNAMENT_STAFF).name)
+        irc_users.append(referee)
+        referee.welcome()
+        channel = f"#mp_{dying}"
+
+        def observing():
+            observer.send(C.tournament_join_match_channel(dying))
+            return any(p.id == C.CHANNEL_JOIN_SUCCESS for p in observer.received)
+
+        def in_channel():
+            referee.conn.join(channel)
+            referee.pump(0.3)
+            return any(e.type == "join" and e.target.lower() == channel for e in referee.events)
+
+        wait_until(observing, timeout=10, what="the observer of n1 in the match of n2")
+        wait_until(in_channel, timeout=10, what=f"the IRC referee of n3 in {channel}")
         surviving, _ = create(a)
         C.wait_for(b2, lambda p: p.id in (C.MATCH_NEW, C.MATCH_UPDATE) and p.value.id == surviving, timeout=10)
         b2.send(C.match_join(surviving))
@@ -565,6 +716,10 @@ def test_a_dead_node_users_leave_and_log_in_again_elsewhere(_test_world, server)
         wait_world_sees(n3, b.user_id, online=False)
         # the match of the dead node is closed for c; a gets the host of its match back
         C.wait_for(c, lambda p: p.id == C.MATCH_DISPOSE and p.value == dying, timeout=10)
+        C.wait_for(observer, lambda p: p.id == C.MATCH_DISPOSE and p.value == dying, timeout=10)
+        C.wait_for(observer, lambda p: p.id == C.CHANNEL_KICKED and p.value == "#multiplayer", timeout=10)
+        referee.wait(lambda e: e.type == "part" and e.target.lower() == channel, timeout=10,
+                     what=f"PART {channel} when its node died")
         C.wait_for(a, lambda p: p.id == C.MATCH_TRANSFER_HOST, timeout=10)
         C.wait_for(a, lambda p: p.id == C.MATCH_UPDATE and p.value.id == surviving and p.value.host_id == a.user_id
                    and not any(sl.user_id == b2.user_id for sl in p.value.slots if sl.has_player), timeout=10)
@@ -580,6 +735,8 @@ def test_a_dead_node_users_leave_and_log_in_again_elsewhere(_test_world, server)
     finally:
         for cl in made:
             cl.close()
+        for irc_user in irc_users:
+            irc_user.close()
         cluster.close()
 
 

@@ -16,7 +16,7 @@ from tests import client as C
 from tests.integration.test_commands import ask, connect, sentinel, wait_bot
 from tests.integration.test_commands_beatmaps import add_set, np
 from tests.integration.test_commands_mp import (SERVER_ENV, TOURNAMENT_STAFF, invite_and_join, latest, make_tourney,
-                                                mp_ask, mp_say)
+                                                mp_ask, mp_say, tourney_with_player)
 
 MANAGE_USERS = 16
 
@@ -94,10 +94,13 @@ def test_mp_loadpool_pick_condition(server, roomy, bot):
     assert mp_ask(ref, bot, "!mp pick HD1") == "No pool currently loaded!"
     assert mp_ask(ref, bot, "!mp unloadpool") == "No mappool currently selected!"
     assert mp_ask(ref, bot, "!mp loadpool nosuchpool") == "Could not find a pool by that name!"
+    assert mp_ask(ref, bot, "!mp loadpool") == "Invalid syntax: !mp loadpool <name>"
+    assert mp_ask(ref, bot, f"!mp loadpool {name} {name}") == "Invalid syntax: !mp loadpool <name>"
     assert mp_ask(ref, bot, f"!mp loadpool {name}") == f"{name} selected."
     assert mp_ask(ref, bot, f"!mp loadpool {name}") == f"{name} already selected!"
     assert mp_ask(ref, bot, "!mp pick HD1") == "Found no HD1 pick in the pool."
     assert mp_ask(ref, bot, "!mp pick H") == "Invalid pick syntax; correct example: HD2"
+    assert mp_ask(ref, bot, "!mp pick") == "Invalid syntax: !mp pick <pick>"
     assert mp_ask(ref, bot, "!mp pick hdhr3") == \
         f"Picked [https://osu.ppy.sh/b/{ids[0]} Artist - Song {set_id} [Diff 0]]. (HDHR3)"
     state = latest(ref, match_id)
@@ -111,6 +114,8 @@ def test_mp_loadpool_pick_condition(server, roomy, bot):
     assert mp_ask(ref, bot, "!mp condition pp") == "PP is only useful as a win condition during scrims."
     assert mp_ask(ref, bot, "!mp condition fastest") == "Invalid win condition. (score, acc, combo, scorev2, *pp)"
     assert mp_ask(ref, bot, "!mp condition") == "Invalid syntax: !mp condition <type>"
+    assert mp_ask(ref, bot, "!mp condition acc combo") == "Invalid syntax: !mp condition <type>"
+    assert mp_ask(ref, bot, "!mp unloadpool now") == "Invalid syntax: !mp unloadpool"
     assert mp_ask(ref, bot, "!mp unloadpool") == "Mappool unloaded."
 
 
@@ -132,9 +137,7 @@ def play_round(ref, bot, players_scores: list[tuple[object, int]]) -> None:
 
 
 def test_mp_scrim_keeps_points(server, roomy, bot):
-    ref, match_id, _ = make_tourney(server, roomy, bot)
-    player = connect(server, on=roomy)
-    invite_and_join(ref, bot, player, match_id)
+    ref, match_id, player = tourney_with_player(server, roomy, bot)
     assert mp_ask(ref, bot, "!mp scrim bo0") == "Not currently scrimming!"
     assert mp_ask(ref, bot, "!mp scrim bo2") == "Best of must be an odd number!"
     assert mp_ask(ref, bot, "!mp scrim bo17") == "Best of must be in range 0-15."
@@ -160,9 +163,8 @@ def test_mp_scrim_keeps_points(server, roomy, bot):
 
 
 def test_mp_scrim_teams_and_cancel(server, roomy, bot):
-    ref, match_id, _ = make_tourney(server, roomy, bot, name=f"CUP{secrets.token_hex(2)}: (Cats) vs. (Dogs)")
-    player = connect(server, on=roomy)
-    invite_and_join(ref, bot, player, match_id)
+    ref, match_id, player = tourney_with_player(server, roomy, bot,
+                                                name=f"CUP{secrets.token_hex(2)}: (Cats) vs. (Dogs)")
     assert mp_ask(ref, bot, "!mp set 2") == "Match settings have been updated!"
     assert mp_ask(ref, bot, f"!mp team {ref.user.name} blue") == f"{ref.user.name} is now in blue team"
     assert mp_ask(ref, bot, f"!mp team {player.user.name} red") == f"{player.user.name} is now in red team"
@@ -228,9 +230,7 @@ def test_mp_ban_unban_pick(server, roomy, bot):
 
 
 def test_mp_endscrim_and_rematch(server, roomy, bot):
-    ref, match_id, _ = make_tourney(server, roomy, bot)
-    player = connect(server, on=roomy)
-    invite_and_join(ref, bot, player, match_id)
+    ref, match_id, player = tourney_with_player(server, roomy, bot)
     pname = player.user.name
     assert mp_ask(ref, bot, "!mp rematch") == "No scrim to rematch; to start one, use !mp scrim."
     assert mp_ask(ref, bot, "!mp endscrim") == "Not currently scrimming!"

@@ -80,6 +80,15 @@ def invite_and_join(ref, bot, player, match_id: int) -> None:
     player.drain(rounds=1)
 
 
+def tourney_with_player(server, srv, bot, name: str | None = None):
+    """:func:`make_tourney` on ``srv`` and a player (on ``srv``) invited and joined
+    (:func:`invite_and_join`): (ref, match_id, player)."""
+    ref, match_id, _ = make_tourney(server, srv, bot, name)
+    player = connect(server, on=srv)
+    invite_and_join(ref, bot, player, match_id)
+    return ref, match_id, player
+
+
 # ------------------------------------------------------------------------------------ tests
 def test_make_join_invite_settings_close(server, start_server, bot):
     srv = start_server(SERVER_ENV)
@@ -117,9 +126,7 @@ def test_make_join_invite_settings_close(server, start_server, bot):
 
 def test_slots_host_map_mods_teams_password(server, start_server, bot):
     srv = start_server(SERVER_ENV)
-    ref, match_id, _ = make_tourney(server, srv, bot)
-    player = connect(server, on=srv)
-    invite_and_join(ref, bot, player, match_id)
+    ref, match_id, player = tourney_with_player(server, srv, bot)
     pname = player.user.name
     # lock / move / unlock
     assert mp_ask(ref, bot, "!mp lock") == "This match has been locked"
@@ -195,9 +202,7 @@ def test_slots_host_map_mods_teams_password(server, start_server, bot):
 
 def test_start_force_countdown_abort(server, start_server, bot):
     srv = start_server(SERVER_ENV)
-    ref, match_id, _ = make_tourney(server, srv, bot)
-    player = connect(server, on=srv)
-    invite_and_join(ref, bot, player, match_id)
+    ref, match_id, player = tourney_with_player(server, srv, bot)
     # nobody is ready: refused unless forced ([FIX]: "force" alone works)
     assert mp_ask(ref, bot, "!mp start").startswith("Some users aren't ready yet.")
     assert mp_ask(ref, bot, "!mp abort") == "The match is not in progress."

@@ -31,6 +31,17 @@ def got_notification(client, text: str, timeout: float = 5.0) -> str:
                       description=f"notification {text!r}").value
 
 
+def not_heard(speaker, channel: str, control, watcher) -> None:
+    """A line of ``speaker`` in ``channel`` never reaches ``watcher``: a later line of
+    ``control`` there does, and the first is not in the watcher's inbox by then."""
+    muted = f"muted {secrets.token_hex(3)}"
+    say(speaker, channel, muted)
+    mark = f"control line {secrets.token_hex(3)}"
+    say(control, channel, mark)
+    C.wait_for(watcher, lambda p: C.is_message(p, content=mark))
+    assert not [p for p in watcher.inbox if p.id == C.SEND_MESSAGE and p.value.content == muted]
+
+
 def refused(login) -> bool:
     """A login that did not give a session (a negative login reply, or only a notice + restart)."""
     return login.user_id is None or login.user_id < 0
@@ -101,12 +112,7 @@ def test_moderated(server, bot):
     try:
         say(admin, "#english", "!moderated")
         assert wait_bot(b, bot, target="#english") == "This channel is now in moderated mode!"
-        muted = f"muted {secrets.token_hex(3)}"
-        say(a, "#english", muted)
-        mark = f"admin line {secrets.token_hex(3)}"
-        say(admin, "#english", mark)
-        C.wait_for(b, lambda p: C.is_message(p, content=mark))
-        assert not [p for p in b.inbox if p.id == C.SEND_MESSAGE and p.value.content == muted]
+        not_heard(a, "#english", admin, b)
     finally:
         say(admin, "#english", "!moderated off")
     assert wait_bot(b, bot, target="#english") == "This channel is no longer in moderated mode!"
@@ -169,12 +175,7 @@ def test_silence_and_removesilence(server, bot):
     assert 560 <= left <= 600
     C.wait_for(watcher, lambda p: p.id == C.USER_SILENCED and p.value == target.user_id)
     # the silenced user can no longer talk
-    muted = f"muted {secrets.token_hex(3)}"
-    say(target, "#osu", muted)
-    sentinel = f"sentinel {secrets.token_hex(3)}"
-    say(staff, "#osu", sentinel)
-    C.wait_for(watcher, lambda p: C.is_message(p, content=sentinel))
-    assert not [p for p in watcher.inbox if p.id == C.SEND_MESSAGE and p.value.content == muted]
+    not_heard(target, "#osu", staff, watcher)
     # errors
     assert ask(staff, bot, f"!silence {name} ten m x") == "The amount must be a number."
     assert ask(staff, bot, f"!silence {name} 10 w x") == "Invalid time format (s/m/h/d)."

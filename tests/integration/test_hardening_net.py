@@ -8,6 +8,7 @@ figures.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 from tests import client as C
@@ -135,8 +136,11 @@ def test_a_full_bcrypt_queue_refuses_at_once_and_other_logins_go_on(server, star
 
 
 # ------------------------------------------------------------------ item 1: descriptors
+@contextlib.contextmanager
 def _fd_server(tmp_path, db_name: str, nofile: int, **env):
-    """A pep.py on the session database whose open-file limit (soft and hard) is ``nofile``."""
+    """(proc, socks): a started pep.py on the session database whose open-file limit (soft and
+    hard) is ``nofile``, and a list for the test's sockets; at the end the sockets are closed,
+    the server stopped and its Redis keys deleted."""
     import secrets
 
     from tests.conftest import ServerProcess, _server_env, free_port
@@ -146,7 +150,14 @@ def _fd_server(tmp_path, db_name: str, nofile: int, **env):
                        {k: str(v) for k, v in env.items()})
     proc = ServerProcess(base, tmp_path / "fd_server.log")
     proc.nofile = nofile
-    return proc, lambda: _clean_redis(base)
+    socks: list = []
+    try:
+        proc.start()
+        yield proc, socks
+    finally:
+        N.close_all(socks)
+        proc.stop()
+        _clean_redis(base)
 
 
 def _log_size(proc) -> int:
@@ -154,13 +165,11 @@ def _log_size(proc) -> int:
 
 
 def test_idle_and_slowloris_floods_from_one_address_are_capped(server, tmp_path):
-    proc, clean = _fd_server(tmp_path, server.db_name, 256, PEP_SERVER_MAX_CONNECTIONS_PER_IP=16, PEP_LOG_LEVEL="INFO")
     user = server.new_user()
-    socks = []
-    try:
-        proc.start()
+    with _fd_server(tmp_path, server.db_name, 256, PEP_SERVER_MAX_CONNECTIONS_PER_IP=16,
+                    PEP_LOG_LEVEL="INFO") as (proc, socks):
         before = _log_size(proc)
-        socks = N.open_idle(proc.port, 300, source="127.0.0.2", deadline=8)
+        socks += N.open_idle(proc.port, 300, source="127.0.0.2", deadline=8)
         socks += N.open_idle(proc.port, 100, source="127.0.0.3", partial=b"POST / HTTP/1.1\r\nHost: x\r\n", deadline=4)
         reply, seconds = N.login_timed(proc.url, user.name, user.password)
         client = C.BanchoClient(proc.url)
@@ -177,18 +186,12 @@ def test_idle_and_slowloris_floods_from_one_address_are_capped(server, tmp_path)
         assert seconds < 1.0 and poll_seconds < 1.0
         assert held <= 32
         assert grown < 20_000
-    finally:
-        N.close_all(socks)
-        proc.stop()
-        clean()
 
 
 def test_out_of_descriptors_backs_off_quietly_and_sheds_idle_connections(server, tmp_path):
-    proc, clean = _fd_server(tmp_path, server.db_name, 200, PEP_SERVER_MAX_CONNECTIONS_PER_IP=0, PEP_LOG_LEVEL="INFO")
     user = server.new_user()
-    socks = []
-    try:
-        proc.start()
+    with _fd_server(tmp_path, server.db_name, 200, PEP_SERVER_MAX_CONNECTIONS_PER_IP=0,
+                    PEP_LOG_LEVEL="INFO") as (proc, socks):
         before = _log_size(proc)
         # more connections than descriptors, from many addresses: no per-address cap can help
         for n in range(2, 8):
@@ -208,10 +211,6 @@ def test_out_of_descriptors_backs_off_quietly_and_sheds_idle_connections(server,
         assert grown < 20_000
         assert reply == user.id, reply
         assert seconds < 2.0
-    finally:
-        N.close_all(socks)
-        proc.stop()
-        clean()
 
 
 # ------------------------------------------------------------------ item 6: slow bodies

@@ -8,23 +8,18 @@ long as the freeze lasts. Each test freezes a private server started by the test
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
-import subprocess
 import time
 
 import pytest
 
 from tests.client import BanchoClient
-from tests.conftest import PYTHON, REPO, ServerProcess
-from tests.integration.test_outages import _clean_redis, _env, _login, local_database  # noqa: F401
-from tests.services import PrivateMariaDB, PrivateRedis
+from tests.conftest import ServerProcess
+from tests.integration.test_outages import (_clean_redis, _env, _login, _private_mariadb,  # noqa: F401
+                                            _private_redis, _start, local_database)
 from tests.waiting import wait_until
-
-
-def _cli(env: dict[str, str], *args: str) -> None:
-    res = subprocess.run([PYTHON, "pep.py", *args], cwd=str(REPO), env=env, capture_output=True, text=True, timeout=120)
-    assert res.returncode == 0, res.stderr
 
 
 def _timed_login(url: str, name: str) -> tuple[int | None, float, list]:
@@ -33,40 +28,39 @@ def _timed_login(url: str, name: str) -> tuple[int | None, float, list]:
     return result.user_id, time.monotonic() - started, result.packets
 
 
+@contextlib.contextmanager
+def _frozen(pid: int):
+    """The process ``pid`` stopped (SIGSTOP) for the block, always continued (SIGCONT) after it."""
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
 def test_frozen_mysql_fails_logins_fast_and_polls_go_on(tmp_path):
-    maria = PrivateMariaDB(tmp_path / "mysql")
-    if not maria.available:
-        pytest.skip("mariadbd / mariadb-install-db not installed")
-    maria.init()
-    maria.start()
+    maria = _private_mariadb(tmp_path)
     env = _env(PEP_DB_PORT=maria.port, PEP_DB_DATABASE="pep_hung", PEP_DB_CONNECT_TIMEOUT="1",
                PEP_DB_READ_TIMEOUT="1", PEP_DB_WRITE_TIMEOUT="1", PEP_SERVER_LOGIN_TIMEOUT="3")
     server = ServerProcess(env, tmp_path / "server.log")
-    frozen = False
     try:
-        _cli(env, "init-db")
-        for name in ("hung_a", "hung_b", "hung_c"):
-            _cli(env, "adduser", name, "password")
-        server.start()
+        _start(env, server, "hung_a", "hung_b", "hung_c")
         alice = _login(server, "hung_a")
-        os.kill(maria.proc.pid, signal.SIGSTOP)
-        frozen = True
-        started = time.monotonic()
-        reply, seconds, packets = _timed_login(server.url, "hung_b")
-        print(f"login with MySQL frozen: reply {reply} after {seconds:.2f} s")
-        assert reply == -5, packets
-        assert any(p.id == 24 for p in packets), "the server-error notice is missing"
-        assert seconds < 4.5
-        # polls never touch MySQL
-        poll_started = time.monotonic()
-        alice.poll()
-        assert time.monotonic() - poll_started < 1.0
-        # a second login while the pool threads may still be stuck: bounded as well
-        reply2, seconds2, _ = _timed_login(server.url, "hung_c")
-        assert reply2 == -5 and seconds2 < 4.5
-        assert time.monotonic() - started < 12
-        os.kill(maria.proc.pid, signal.SIGCONT)
-        frozen = False
+        with _frozen(maria.proc.pid):
+            started = time.monotonic()
+            reply, seconds, packets = _timed_login(server.url, "hung_b")
+            print(f"login with MySQL frozen: reply {reply} after {seconds:.2f} s")
+            assert reply == -5, packets
+            assert any(p.id == 24 for p in packets), "the server-error notice is missing"
+            assert seconds < 4.5
+            # polls never touch MySQL
+            poll_started = time.monotonic()
+            alice.poll()
+            assert time.monotonic() - poll_started < 1.0
+            # a second login while the pool threads may still be stuck: bounded as well
+            reply2, seconds2, _ = _timed_login(server.url, "hung_c")
+            assert reply2 == -5 and seconds2 < 4.5
+            assert time.monotonic() - started < 12
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if BanchoClient(server.url).login("hung_c").user_id not in (None, -5):
@@ -76,46 +70,35 @@ def test_frozen_mysql_fails_logins_fast_and_polls_go_on(tmp_path):
             pytest.fail("logins did not work again after MySQL was thawed")
         assert server.alive()
     finally:
-        if frozen:
-            os.kill(maria.proc.pid, signal.SIGCONT)
         server.stop()
         maria.stop(kill=True)
         _clean_redis(env)
 
 
 def test_frozen_redis_does_not_hold_logins(tmp_path, local_database):  # noqa: F811
-    redis_server = PrivateRedis(tmp_path)
-    if not redis_server.available:
-        pytest.skip("redis-server not installed")
-    redis_server.start()
+    redis_server = _private_redis(tmp_path)
     env = _env(PEP_REDIS_PORT=redis_server.port, PEP_DB_DATABASE=local_database, PEP_REDIS_KEY_PREFIX="",
                PEP_REDIS_TIMEOUT="1", PEP_REDIS_CONNECT_TIMEOUT="1")
     server = ServerProcess(env, tmp_path / "server.log")
-    frozen = False
     try:
-        _cli(env, "init-db")
-        for name in ("rhung_a", "rhung_b", "rhung_c"):
-            _cli(env, "adduser", name, "password")
-        server.start()
+        _start(env, server, "rhung_a", "rhung_b", "rhung_c")
         alice = _login(server, "rhung_a")
-        os.kill(redis_server.proc.pid, signal.SIGSTOP)
-        frozen = True
-        reply, seconds, packets = _timed_login(server.url, "rhung_b")
-        print(f"login with Redis frozen: reply {reply} after {seconds:.2f} s")
-        assert reply is not None and reply > 0, packets
-        assert seconds < 2.5
-        # once the health check has noticed (its warning is in the log), logins do not wait at all
-        wait_until(lambda: "Redis is unreachable" in server.log_text(), timeout=15, what="the health check noticing")
-        reply, seconds, _ = _timed_login(server.url, "rhung_c")
-        print(f"login with Redis frozen, noticed: reply {reply} after {seconds:.2f} s")
-        assert reply is not None and reply > 0 and seconds < 1.0
-        poll_started = time.monotonic()
-        alice.poll()
-        assert time.monotonic() - poll_started < 1.0
-        assert server.alive()
+        with _frozen(redis_server.proc.pid):
+            reply, seconds, packets = _timed_login(server.url, "rhung_b")
+            print(f"login with Redis frozen: reply {reply} after {seconds:.2f} s")
+            assert reply is not None and reply > 0, packets
+            assert seconds < 2.5
+            # once the health check has noticed (its warning is in the log), logins do not wait at all
+            wait_until(lambda: "Redis is unreachable" in server.log_text(), timeout=15,
+                       what="the health check noticing")
+            reply, seconds, _ = _timed_login(server.url, "rhung_c")
+            print(f"login with Redis frozen, noticed: reply {reply} after {seconds:.2f} s")
+            assert reply is not None and reply > 0 and seconds < 1.0
+            poll_started = time.monotonic()
+            alice.poll()
+            assert time.monotonic() - poll_started < 1.0
+            assert server.alive()
     finally:
-        if frozen:
-            os.kill(redis_server.proc.pid, signal.SIGCONT)
         server.stop()
         _clean_redis(env)
         redis_server.stop()
@@ -128,17 +111,11 @@ def test_pubsub_is_back_within_a_second_and_catches_up_bans_and_silences(tmp_pat
     from tests import client as C
     from tests.conftest import _mysql_connect
 
-    redis_server = PrivateRedis(tmp_path)
-    if not redis_server.available:
-        pytest.skip("redis-server not installed")
-    redis_server.start()
+    redis_server = _private_redis(tmp_path)
     env = _env(PEP_REDIS_PORT=redis_server.port, PEP_DB_DATABASE=local_database, PEP_REDIS_KEY_PREFIX="")
     server = ServerProcess(env, tmp_path / "server.log")
     try:
-        _cli(env, "init-db")
-        for name in ("ps_banned", "ps_silenced", "ps_watcher"):
-            _cli(env, "adduser", name, "password")
-        server.start()
+        _start(env, server, "ps_banned", "ps_silenced", "ps_watcher")
         banned, silenced, watcher = (_login(server, n) for n in ("ps_banned", "ps_silenced", "ps_watcher"))
         redis_server.stop()
         time.sleep(5.0)  # long enough for the old backoff to grow past several seconds

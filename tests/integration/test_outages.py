@@ -51,6 +51,35 @@ def _cli(env: dict[str, str], *args: str) -> str:
     return res.stdout.strip()
 
 
+def _private_mariadb(tmp_path) -> PrivateMariaDB:
+    """A private MariaDB under ``tmp_path``, initialised and started; the test is skipped where
+    MariaDB is not installed."""
+    maria = PrivateMariaDB(tmp_path / "mysql")
+    if not maria.available:
+        pytest.skip("mariadbd / mariadb-install-db not installed")
+    maria.init()
+    maria.start()
+    return maria
+
+
+def _private_redis(tmp_path) -> PrivateRedis:
+    """A private Redis under ``tmp_path``, started; the test is skipped where Redis is not
+    installed."""
+    redis_server = PrivateRedis(tmp_path)
+    if not redis_server.available:
+        pytest.skip("redis-server not installed")
+    redis_server.start()
+    return redis_server
+
+
+def _start(env: dict[str, str], server: ServerProcess, *names: str) -> None:
+    """``init-db``, an account for each of ``names`` (password "password"), then ``server`` started."""
+    _cli(env, "init-db")
+    for name in names:
+        _cli(env, "adduser", name, "password")
+    server.start()
+
+
 def _login(server: ServerProcess, name: str) -> BanchoClient:
     client = BanchoClient(server.url)
     result = client.login(name)
@@ -88,18 +117,11 @@ def local_database():
 
 
 def test_mysql_outage_keeps_sessions_refuses_logins_and_persisted_actions(tmp_path):
-    maria = PrivateMariaDB(tmp_path / "mysql")
-    if not maria.available:
-        pytest.skip("mariadbd / mariadb-install-db not installed")
-    maria.init()
-    maria.start()
+    maria = _private_mariadb(tmp_path)
     env = _env(PEP_DB_PORT=maria.port, PEP_DB_DATABASE="pep_outage")
     server = ServerProcess(env, tmp_path / "server.log")
     try:
-        _cli(env, "init-db")
-        for name in ("alice", "bob", "carol"):
-            _cli(env, "adduser", name, "password")
-        server.start()
+        _start(env, server, "alice", "bob", "carol")
         alice, bob = _login(server, "alice"), _login(server, "bob")
         bob_id = bob.user_id
 
@@ -136,19 +158,13 @@ def test_mysql_outage_keeps_sessions_refuses_logins_and_persisted_actions(tmp_pa
 
 
 def test_redis_outage_keeps_serving_and_rewrites_keys_when_back(tmp_path, local_database):
-    redis_server = PrivateRedis(tmp_path)
-    if not redis_server.available:
-        pytest.skip("redis-server not installed")
-    redis_server.start()
+    redis_server = _private_redis(tmp_path)
     env = _env(PEP_REDIS_PORT=redis_server.port, PEP_DB_DATABASE=local_database, PEP_REDIS_KEY_PREFIX="")
     server = ServerProcess(env, tmp_path / "server.log")
     import redis as redis_lib
 
     try:
-        _cli(env, "init-db")
-        for name in ("dave", "erin", "frank"):
-            _cli(env, "adduser", name, "password")
-        server.start()
+        _start(env, server, "dave", "erin", "frank")
         dave, erin = _login(server, "dave"), _login(server, "erin")
         redis_server.stop()
         dave.send(C.public_message("#osu", "no redis"))
@@ -172,11 +188,8 @@ def test_kill_9_then_restart_every_client_logs_in_again_without_duplicates(tmp_p
     env = _env(PEP_DB_DATABASE=local_database)
     server = ServerProcess(env, tmp_path / "server.log")
     try:
-        _cli(env, "init-db")
         names = [f"crash{i}" for i in range(4)]
-        for name in names:
-            _cli(env, "adduser", name, "password")
-        server.start()
+        _start(env, server, *names)
         clients = [_login(server, name) for name in names]
         for c in clients:  # some load: chat and status changes in flight
             c.send(C.public_message("#osu", "load"), C.change_action(2, "playing", "a" * 32, 0, 0, 1))

@@ -8,9 +8,11 @@ oldest TCP build) and b20130801 (the newest chio knows); the HTTP players are th
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
+from typing import Iterator
 
 import pytest
 
@@ -38,6 +40,7 @@ def tcp_server(tcp_server_factory):
 
 
 def tcp(srv, build: int) -> TcpClient:
+    """A TCP client of ``build`` connected to the server's listener, not logged in."""
     return TcpClient("127.0.0.1", srv.tcp_port, build)
 
 
@@ -54,14 +57,30 @@ def http_login(srv):
     return srv.login(user)
 
 
+@contextlib.contextmanager
+def with_modern(srv, build: int, tcp_first: bool = False) -> Iterator[tuple[TcpClient, hc.BanchoClient]]:
+    """(a TCP client of ``build``, a modern HTTP client), both logged in (the HTTP one first
+    unless ``tcp_first``); both closed at the end."""
+    c = modern = None
+    try:
+        if tcp_first:
+            c = tcp_login(srv, build)
+        modern = http_login(srv)
+        if c is None:
+            c = tcp_login(srv, build)
+        yield c, modern
+    finally:
+        for client in (c, modern):
+            if client is not None:
+                client.close()
+
+
 # ---------------------------------------------------------------------------------------------
 # login, presence, stats
 # ---------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("build", BUILDS)
 def test_login_sequence_and_presence(tcp_server, build):
-    modern = http_login(tcp_server)
-    c = tcp_login(tcp_server, build)
-    try:
+    with with_modern(tcp_server, build) as (c, modern):
         c.wait_for(lambda p: p.id == hc.CHANNEL_INFO_END, description="89 channel info complete")
         ids = [p.id for p in c.received]
         assert ids[0] == hc.PROTOCOL_VERSION and hc.LOGIN_REPLY in ids[:2]
@@ -82,30 +101,21 @@ def test_login_sequence_and_presence(tcp_server, build):
                    description="the HTTP player's stats")
         # both count as online
         wait_until(lambda: tcp_server.online_users() >= 2, what="online users")
-    finally:
-        c.close()
-        modern.close()
 
 
 @pytest.mark.parametrize("build", BUILDS)
 def test_wrong_password_is_refused_and_closed(tcp_server, build):
     user = tcp_server.new_user()
-    c = tcp(tcp_server, build)
-    try:
+    with tcp(tcp_server, build) as c:
         assert c.login(user.name, "not the password") == -1
         assert c.wait_closed(), "the connection stays open after a refused login"
-    finally:
-        c.close()
 
 
 def test_http_build_over_tcp_is_refused(tcp_server):
     user = tcp_server.new_user()
-    c = tcp(tcp_server, 20250306)
-    try:
+    with tcp(tcp_server, 20250306) as c:
         assert c.login(user.name, user.password) == -2
         assert c.wait_closed()
-    finally:
-        c.close()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -113,9 +123,7 @@ def test_http_build_over_tcp_is_refused(tcp_server):
 # ---------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("build", BREAKPOINTS)
 def test_chat_both_ways_with_an_http_player(tcp_server, build):
-    modern = http_login(tcp_server)
-    c = tcp_login(tcp_server, build)
-    try:
+    with with_modern(tcp_server, build) as (c, modern):
         c.drain()
         # TCP -> HTTP, public and private
         c.send(c.message_frame(hc.C_PUBLIC_MESSAGE, "#osu", f"hello from b{build}"))
@@ -131,16 +139,11 @@ def test_chat_both_ways_with_an_http_player(tcp_server, build):
         modern.send(hc.private_message(c.user.name, "hi back"))
         m = c.wait_for(lambda p: p.id == hc.SEND_MESSAGE and p.value.content == "hi back")
         assert m.value.sender == modern.user.name
-    finally:
-        c.close()
-        modern.close()
 
 
 @pytest.mark.parametrize("build", BUILDS)
 def test_status_change_reaches_an_http_player(tcp_server, build):
-    modern = http_login(tcp_server)
-    c = tcp_login(tcp_server, build)
-    try:
+    with with_modern(tcp_server, build) as (c, modern):
         c.drain()
         status = UserStatus(action=2, text="some map [hard]", beatmap_checksum="a" * 32, mods=8, mode=0,
                             beatmap_id=4242)
@@ -155,9 +158,6 @@ def test_status_change_reaches_an_http_player(tcp_server, build):
                        for p in modern.received)
 
         wait_until(seen, timeout=10, what="the HTTP player sees the new status")
-    finally:
-        c.close()
-        modern.close()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -165,9 +165,7 @@ def test_status_change_reaches_an_http_player(tcp_server, build):
 # ---------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("build", BUILDS)
 def test_spectating_a_modern_player(tcp_server, build):
-    host = http_login(tcp_server)
-    c = tcp_login(tcp_server, build)
-    try:
+    with with_modern(tcp_server, build) as (c, host):
         c.drain()
         c.send(hc.start_spectating(host.user_id))
         joined = wait_for(host, lambda p: p.id == hc.SPECTATOR_JOINED, timeout=10)
@@ -179,9 +177,6 @@ def test_spectating_a_modern_player(tcp_server, build):
         c.send(hc.stop_spectating())
         left = wait_for(host, lambda p: p.id == hc.SPECTATOR_LEFT, timeout=10)
         assert left.value == c.user_id
-    finally:
-        c.close()
-        host.close()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -199,18 +194,13 @@ def test_closing_the_socket_logs_out(tcp_server):
 
 def test_a_newer_login_closes_the_older_connection(tcp_server):
     user = tcp_server.new_user()
-    first = tcp(tcp_server, OLDEST)
-    second = tcp(tcp_server, NEWEST)
-    try:
+    with tcp(tcp_server, OLDEST) as first, tcp(tcp_server, NEWEST) as second:
         assert first.login(user.name, user.password) == user.id
         assert second.login(user.name, user.password) == user.id
         assert first.wait_closed(), "the replaced session's connection stays open"
         second.send(hc.ping())
         second.read(0.3)
         assert not second.eof
-    finally:
-        first.close()
-        second.close()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -271,23 +261,13 @@ def test_hand_over_closes_tcp_sessions_and_keeps_http_ones(tcp_server_factory):
 # ---------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("build", MATCH_BUILDS)
 def test_match_round_with_a_modern_player(tcp_server, build):
-    old = tcp_login(tcp_server, build)
-    new = http_login(tcp_server)
-    try:
+    with with_modern(tcp_server, build, tcp_first=True) as (old, new):
         matrix._round(old, new)
         matrix._round(new, old)
-    finally:
-        old.close()
-        new.close()
 
 
 @pytest.mark.parametrize("build", MATCH_BUILDS)
 def test_spectating_both_ways_with_a_modern_player(tcp_server, build):
-    old = tcp_login(tcp_server, build)
-    new = http_login(tcp_server)
-    try:
+    with with_modern(tcp_server, build, tcp_first=True) as (old, new):
         matrix._watch(old, new, seed=3)
         matrix._watch(new, old, seed=5)
-    finally:
-        old.close()
-        new.close()

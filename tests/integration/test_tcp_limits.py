@@ -83,8 +83,7 @@ def closed_at_once(sock: socket.socket, wait: float = 5.0) -> bool:
 
 # ---------------------------------------------------------------------------------------------
 def test_garbage_login_lines_are_refused(srv):
-    other = logged_in(srv)
-    try:
+    with logged_in(srv) as other:
         for junk in (b"\x00\xff\x10garbage\n\n\n", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", b"a\nb\nc\n"):
             c = connect(srv)
             c.send(junk)
@@ -98,14 +97,10 @@ def test_garbage_login_lines_are_refused(srv):
         assert [p.value for p in c.received if p.id == hc.LOGIN_REPLY] == [-1]
         c.close()
         assert answers(other) and server_up(srv)
-    finally:
-        other.close()
 
 
 def test_oversized_packets(srv):
-    other = logged_in(srv, NEWEST)
-    c = logged_in(srv)
-    try:
+    with logged_in(srv, NEWEST) as other, logged_in(srv) as c:
         # above [limits] max_payload but below [server] max_body: skipped, the session goes on
         c.send(frame(hc.C_USER_STATS_REQUEST, b"\x01" * 3000))
         assert answers(c)
@@ -113,14 +108,10 @@ def test_oversized_packets(srv):
         c.send(frame(hc.C_PING)[:3] + (10 << 20).to_bytes(4, "little"))
         assert c.wait_closed()
         assert answers(other) and server_up(srv)
-    finally:
-        c.close()
-        other.close()
 
 
 def test_slow_login_is_closed(srv):
-    other = logged_in(srv)
-    try:
+    with logged_in(srv) as other:
         c = connect(srv)
         user = srv.new_user()
         lines = c.login_lines(user.name, user.password)
@@ -140,14 +131,11 @@ def test_slow_login_is_closed(srv):
         assert not any(p.id == hc.LOGIN_REPLY and p.value > 0 for p in c.received)
         c.close()
         assert answers(other) and server_up(srv)
-    finally:
-        other.close()
 
 
 def test_trickled_packet_after_login_times_out(idle_srv):
     srv = idle_srv
-    c = logged_in(srv)
-    try:
+    with logged_in(srv) as c:
         data = frame(hc.C_PING) * 3
         started = time.monotonic()
         closed = False
@@ -167,14 +155,11 @@ def test_trickled_packet_after_login_times_out(idle_srv):
                 break
         assert closed or c.wait_closed(IDLE * 3), "a session that never completes a packet is kept"
         assert time.monotonic() - started >= IDLE - 1
-    finally:
-        c.close()
 
 
 def test_idle_session_is_pinged_then_timed_out(idle_srv):
     srv = idle_srv
-    c = logged_in(srv)
-    try:
+    with logged_in(srv) as c:
         c.wait_for(lambda p: p.id == hc.PING, timeout=IDLE * 2, description="a ping from the server")
         assert c.wait_closed(IDLE * 4), "an idle session keeps its connection"
         # the session is gone for everyone: a player logging in now is not told about it
@@ -182,14 +167,11 @@ def test_idle_session_is_pinged_then_timed_out(idle_srv):
         online = [p.value.user_id for p in modern.login_result.packets if p.id == hc.USER_PRESENCE]
         assert modern.user_id in online and c.user_id not in online
         modern.close()
-    finally:
-        c.close()
 
 
 def test_a_session_that_answers_pings_stays(idle_srv):
     srv = idle_srv
-    c = logged_in(srv)
-    try:
+    with logged_in(srv) as c:
         deadline = time.monotonic() + IDLE * 2
         while time.monotonic() < deadline:
             c.read(0.2)
@@ -197,8 +179,6 @@ def test_a_session_that_answers_pings_stays(idle_srv):
                 c.inbox.remove(p)
                 c.send(hc.ping())  # the client's answer to 8 is 4
         assert not c.eof and answers(c)
-    finally:
-        c.close()
 
 
 def test_too_many_connections(srv):
@@ -247,17 +227,11 @@ def test_failed_logins_are_limited_per_address_as_over_http(srv):
         c = connect(srv, source=address)
         assert c.login(user.name, "wrong") == -1
         c.close()
-    c = connect(srv, source=address)
-    try:
+    with connect(srv, source=address) as c:
         assert c.login(user.name, user.password) == -1
         assert any(p.id == hc.NOTIFICATION and "failed login" in p.value for p in c.received), c.received
-    finally:
-        c.close()
-    other = logged_in(srv, source="127.0.0.51")
-    try:
+    with logged_in(srv, source="127.0.0.51") as other:
         assert answers(other) and server_up(srv)
-    finally:
-        other.close()
 
 
 def test_a_busy_tcp_port_leaves_the_server_running_without_it(_test_world, tmp_path):
