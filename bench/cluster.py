@@ -6,7 +6,20 @@
    is the time from the start of the sender's request carrying a message (a ``#osu`` line, then
    a private message) to the end of the receiver's poll that carries it: the event through
    Redis pub/sub, its application on n2, plus at most one poll round trip of the receiver.
-   Figures p50/p99; target p99 <= 5 ms.
+   Figures p50/p99; target p99 <= 5 ms. Measured twice, each time on two fresh nodes run
+   through ``bench/trace_pep.py`` (hop timestamps, GC pauses; pep.py unchanged):
+
+   * **shared**: as the machine schedules it (the shared Redis, normal priority): checks
+     ``channel_latency_p99_ms``/``private_latency_p99_ms``;
+   * **isolated**: on a private ``redis-server`` with the two nodes, that Redis and this script
+     at ``SCHED_FIFO`` priority 1 for the duration of the samples (needs CAP_SYS_NICE; skipped
+     with a note otherwise, or with ``--no-isolated``): the path without the other work of the
+     machine; checks ``*_isolated_latency_p99_ms``.
+
+   Each run prints the hop breakdown (p50/p99 of :data:`HOPS`), the run-queue wait of n1, n2,
+   Redis and this script during a sample (``/proc/<pid>/schedstat``, read outside the timed
+   span), the GC pauses inside samples, and the servers' share (``*_server_latency_*``: the
+   sender's request in n1's poll code to the line in the receiver's queue on n2).
 2. **CPU per idle poll, cluster node vs single process.** The same users (``--users``, half of
    them on each node in the cluster case) polled with a ping by this script's keep-alive
    connections; the server's CPU time (``/proc``) divided by the polls it answered. Target:
@@ -16,7 +29,8 @@
    shares the cores: that is why the CPU per request of each server is printed next to the
    rates). Printed, no target.
 
-Usage: ``python bench/cluster.py [--users 400] [--samples 300] [--seconds 8] [--concurrency 32]``.
+Usage: ``python bench/cluster.py [--users 400] [--samples 300] [--seconds 8] [--concurrency 32]
+[--no-isolated]``.
 Exit code 1 when a target is missed.
 """
 
@@ -199,6 +213,13 @@ def report_latency(report: bl.Report, mode: str, samples: dict[str, dict[str, di
         report.figure(f"{mode}{kind}_latency_p50", bl.percentile(totals, 50), "ms", "{:.3f}")
         report.figure(f"{mode}{kind}_latency_p99", p99, "ms", "{:.3f}")
         report.check(check_name.format(kind=kind), p99, LATENCY_P99_TARGET_MS, higher_is_better=False, unit="ms")
+        # the servers' share: from the sender's request in n1's poll code to the line in the
+        # receiver's queue on n2 (what the next poll answers); no check, the target is end to end
+        server = [(t["applied"] - t["req"]) / 1e6 for m in by_marker for t in [hops.get(m, {})]
+                  if "req" in t and "applied" in t]
+        if len(server) == len(totals):
+            report.figure(f"{mode}{kind}_server_latency_p50", bl.percentile(server, 50), "ms", "{:.3f}")
+            report.figure(f"{mode}{kind}_server_latency_p99", bl.percentile(server, 99), "ms", "{:.3f}")
         parts = []
         for name, a, b in HOPS:
             values = [(t[b] - t[a]) / 1e6 for m, s in by_marker.items() for t in [{**s, **hops.get(m, {})}]
