@@ -313,7 +313,10 @@ def main() -> int:
             a = node("n1", bl.SERVER_CORE, extra, trace)
             b = node("n2", bl.LOAD_CORE, extra, trace)
             try:
-                rpid = private.proc.pid if private is not None and private.proc is not None else redis_pid(bl.REDIS_PORT)
+                if private is not None and private.proc is not None:
+                    rpid: int | None = private.proc.pid
+                else:
+                    rpid = redis_pid(bl.REDIS_PORT)
                 watched = {"n1": a.pid, "n2": b.pid, **({"redis": rpid} if rpid else {}), "client": os.getpid()}
                 if private is not None and not set_realtime(list(watched.values()), True):
                     report.note("isolated latency run skipped: SCHED_FIFO not permitted (needs CAP_SYS_NICE)")
