@@ -79,10 +79,11 @@ def pin_self(core: int = LOAD_CORE) -> None:
         pass
 
 
-def pinned(cmd: Sequence[str], core: int) -> list[str]:
-    """``cmd`` prefixed with ``taskset -c core`` (unchanged when taskset is missing)."""
+def pinned(cmd: Sequence[str], core: int | None) -> list[str]:
+    """``cmd`` prefixed with ``taskset -c core`` (unchanged when taskset is missing or
+    ``core`` is None: not pinned)."""
     taskset = shutil.which("taskset")
-    return [taskset, "-c", str(core), *cmd] if taskset else list(cmd)
+    return [taskset, "-c", str(core), *cmd] if taskset and core is not None else list(cmd)
 
 
 def machine() -> dict[str, Any]:
@@ -304,10 +305,10 @@ class BenchWorld:
         return env
 
     def start_server(self, extra_env: dict[str, str] | None = None, uvloop: bool = False,
-                     core: int = SERVER_CORE, name: str = "pep", gc_stats: Path | None = None,
+                     core: int | None = SERVER_CORE, name: str = "pep", gc_stats: Path | None = None,
                      gc_threshold: str | None = None, cprofile: Path | None = None,
                      trace: Path | None = None) -> "ServerProcess":
-        """Start ``python pep.py`` pinned to ``core``; waits for GET / 200.
+        """Start ``python pep.py`` pinned to ``core`` (None: not pinned); waits for GET / 200.
 
         ``uvloop``: through ``bench/uvloop_pep.py``; ``gc_stats`` (a JSON path) or
         ``gc_threshold`` ("a,b,c"): through ``bench/gc_pep.py``; ``cprofile`` (a pstats path):
