@@ -79,10 +79,11 @@ def pin_self(core: int = LOAD_CORE) -> None:
         pass
 
 
-def pinned(cmd: Sequence[str], core: int) -> list[str]:
-    """``cmd`` prefixed with ``taskset -c core`` (unchanged when taskset is missing)."""
+def pinned(cmd: Sequence[str], core: int | None) -> list[str]:
+    """``cmd`` prefixed with ``taskset -c core`` (unchanged when taskset is missing or
+    ``core`` is None: not pinned)."""
     taskset = shutil.which("taskset")
-    return [taskset, "-c", str(core), *cmd] if taskset else list(cmd)
+    return [taskset, "-c", str(core), *cmd] if taskset and core is not None else list(cmd)
 
 
 def machine() -> dict[str, Any]:
@@ -304,14 +305,16 @@ class BenchWorld:
         return env
 
     def start_server(self, extra_env: dict[str, str] | None = None, uvloop: bool = False,
-                     core: int = SERVER_CORE, name: str = "pep", gc_stats: Path | None = None,
-                     gc_threshold: str | None = None, cprofile: Path | None = None) -> "ServerProcess":
-        """Start ``python pep.py`` pinned to ``core``; waits for GET / 200.
+                     core: int | None = SERVER_CORE, name: str = "pep", gc_stats: Path | None = None,
+                     gc_threshold: str | None = None, cprofile: Path | None = None,
+                     trace: Path | None = None) -> "ServerProcess":
+        """Start ``python pep.py`` pinned to ``core`` (None: not pinned); waits for GET / 200.
 
         ``uvloop``: through ``bench/uvloop_pep.py``; ``gc_stats`` (a JSON path) or
         ``gc_threshold`` ("a,b,c"): through ``bench/gc_pep.py``; ``cprofile`` (a pstats path):
-        through ``bench/cprofile_pep.py`` (:meth:`ServerProcess.toggle_cprofile`). pep.py itself
-        is unchanged.
+        through ``bench/cprofile_pep.py`` (:meth:`ServerProcess.toggle_cprofile`); ``trace`` (a
+        path prefix): through ``bench/trace_pep.py`` (hop timestamps of bench/cluster.py's
+        latency samples). pep.py itself is unchanged.
         Each server after the first gets its own Redis prefix below the world's prefix, so that
         start-up wipes and session keys never collide.
         """
@@ -325,6 +328,9 @@ class BenchWorld:
         if uvloop:
             script = [str(BENCH / "uvloop_pep.py")]
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(DEPS), env.get("PYTHONPATH", "")]))
+        elif trace is not None:
+            script = [str(BENCH / "trace_pep.py")]
+            env["PEP_BENCH_TRACE"] = str(trace)
         elif cprofile is not None:
             script = [str(BENCH / "cprofile_pep.py")]
             env["PEP_BENCH_CPROFILE"] = str(cprofile)

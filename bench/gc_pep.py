@@ -2,8 +2,10 @@
 """Run ``pep.py`` unchanged with garbage-collector statistics (bench/poll.py ``--gc-stats``).
 
 Registers a ``gc.callbacks`` hook that counts collections and their time per generation, then
-executes ``pep.py`` as ``__main__`` from the working directory (the server tree). On SIGUSR1 and
-at exit the figures are written as JSON to ``$PEP_BENCH_GC_STATS``:
+executes ``pep.py`` as ``__main__`` from the working directory (the server tree). On
+:data:`SIGNAL` (``SIGRTMIN + 3``; SIGUSR1 is the server's maintenance stop, SIGUSR2 its restart,
+``SIGRTMIN + 2`` bench/cprofile_pep.py's) and at exit the figures are written as JSON to
+``$PEP_BENCH_GC_STATS``:
 ``{"0": [count, seconds, max_seconds], "1": [...], "2": [...], "tracked": n, "thresholds": [...]}``.
 ``$PEP_BENCH_GC_THRESHOLD=a,b,c`` sets ``gc.set_threshold(a, b, c)`` first, to try a setting
 without touching the server code.
@@ -19,6 +21,9 @@ import runpy
 import signal
 import sys
 import time
+
+#: the signal that asks for the figures (bench/poll.py sends it)
+SIGNAL = signal.SIGRTMIN + 3
 
 _STATS: dict[str, list[float]] = {"0": [0, 0.0, 0.0], "1": [0, 0.0, 0.0], "2": [0, 0.0, 0.0]}
 _STARTED = [0.0]
@@ -49,7 +54,7 @@ if __name__ == "__main__":
         gc.set_threshold(*(int(x) for x in os.environ["PEP_BENCH_GC_THRESHOLD"].split(",")))
     gc.callbacks.append(_callback)
     atexit.register(_dump)
-    signal.signal(signal.SIGUSR1, _dump)
+    signal.signal(SIGNAL, _dump)
     repo = os.getcwd()
     sys.argv = [os.path.join(repo, "pep.py"), *sys.argv[1:]]
     sys.path.insert(0, repo)

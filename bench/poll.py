@@ -34,8 +34,12 @@ records py-spy profiles of the server and prints the top functions.
 collections per generation and their share of the wall time (``--gc-threshold A,B,C`` tries a
 ``gc.set_threshold`` setting the same way, without touching the server code).
 
+Every measured wrk run (pep.py's and the baselines') comes right after ``--warmup`` seconds
+(default 3) of the same load that are not counted (their p99 and req/s are printed as
+``<run>.warmup_*``): the figures are the steady state's.
+
 Usage: ``python bench/poll.py [--duration 15] [--short 10] [--scale 100,1000,5000,10000]
-[--no-uvloop] [--profile] [--gc-stats [--gc-threshold 50000,20,100]]``. Exit code 1 when a
+[--no-uvloop] [--profile] [--gc-stats [--gc-threshold 50000,20,100]] [--warmup 3]``. Exit code 1 when a
 target is missed.
 """
 
@@ -58,6 +62,10 @@ BUSY_TARGET = 1.2  # status and chat polls req/s / the bare tornado.web handler'
 P99_TARGET_MS = 10.0  # p99 latency of the idle, status and chat polls at CONNECTIONS connections
 SCALE_TARGET = 0.80
 CHAT_EVERY = 100  # 1% of requests carry a public message
+#: seconds of the same wrk load run right before every measured run and not counted (pep.py and
+#: the baselines alike; bench/README.md "fourth pass": the first seconds of a run on 64 fresh
+#: connections are not the steady state the targets are about)
+WARMUP = 3.0
 ACTIVE = 1000  # normal accounts; every online user beyond them is a restricted "crowd" account
 CROWD_PRIVILEGES = 2  # USER_NORMAL without USER_PUBLIC: restricted (not banned)
 
@@ -77,6 +85,10 @@ def wrk_line(report: bl.Report, name: str, r: dict) -> None:
     report.figure(f"{name}.p99_ms", r["p99_ms"], "ms", "{:.2f}")
     report.figure(f"{name}.server_cpu_us_per_req", r["cpu_us_per_req"], "us", "{:.1f}")
     report.figure(f"{name}.server_core_share", r["core_share"], "core", "{:.2f}")
+    first = r.get("warmup")
+    if first is not None:  # not counted (see measure); shown so that nothing is hidden
+        report.figure(f"{name}.warmup_p99_ms", first["p99_ms"], "ms", "{:.2f}")
+        report.figure(f"{name}.warmup_rps", first["rps"], "req/s", "{:.0f}")
     if r["core_share"] < 0.85:
         report.note(f"{name}: the server got only {r['core_share']:.0%} of its core (other processes on the "
                     "machine?); compare the CPU-per-request figures rather than req/s")
@@ -95,20 +107,30 @@ def ratio_check(report: bl.Report, name: str, r: dict, base: dict, target: float
 
 
 def measure(server: bl.ServerProcess, tokens, body: bytes, duration: float, workdir: Path,
-            alt_body: bytes | None = None, alt_every: int = 0) -> dict:
+            alt_body: bytes | None = None, alt_every: int = 0, warmup: float | None = None) -> dict:
     """One wrk run against ``server``; adds ``cpu_us_per_req`` and ``core_share`` (server CPU
-    seconds / wall seconds: 1.0 = the server had its core to itself and was saturated)."""
+    seconds / wall seconds: 1.0 = the server had its core to itself and was saturated).
+
+    First, a warm-up of ``warmup`` seconds (default :data:`WARMUP`) with the same requests
+    and connections, not counted: the figures are those of the steady state, for pep.py and
+    the baselines alike. Its figures are kept as ``r["warmup"]`` (printed by :func:`wrk_line`)."""
     gc.collect()
+    warmup = WARMUP if warmup is None else warmup
+    first = None
+    if warmup > 0:
+        first = bl.run_wrk(server.port, tokens, body, warmup, CONNECTIONS, alt_body, alt_every, workdir=workdir)
     cpu0 = server.cpu_seconds()
     r = bl.run_wrk(server.port, tokens, body, duration, CONNECTIONS, alt_body, alt_every, workdir=workdir)
     cpu = server.cpu_seconds() - cpu0
     r["cpu_us_per_req"] = cpu / max(1, r["requests"]) * 1e6
     r["core_share"] = cpu / r["seconds"] if r["seconds"] else 0.0
+    r["warmup"] = first
     return r
 
 
 def gc_snapshot(server: bl.ServerProcess, path: Path | None) -> dict | None:
-    """Ask bench/gc_pep.py for its figures (SIGUSR1) and read them; None without --gc-stats."""
+    """Ask bench/gc_pep.py for its figures (its ``SIGNAL``, ``SIGRTMIN + 3``: SIGUSR1 would be
+    the server's maintenance stop) and read them; None without --gc-stats."""
     if path is None:
         return None
     import json
@@ -116,7 +138,7 @@ def gc_snapshot(server: bl.ServerProcess, path: Path | None) -> dict | None:
     import signal
 
     before = path.stat().st_mtime_ns if path.exists() else 0
-    os.kill(server.pid, signal.SIGUSR1)
+    os.kill(server.pid, signal.SIGRTMIN + 3)  # bench/gc_pep.py SIGNAL
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         if path.exists() and path.stat().st_mtime_ns != before:
@@ -151,7 +173,7 @@ def ladder(report: bl.Report, world: bl.BenchWorld, pep: dict, workdir: Path, se
     try:
         for _ in range(2):  # two interleaved rounds; the lower CPU per request of the two counts
             for i, srv in enumerate(servers):
-                r = measure(srv, tokens, bl.ping(), seconds / 2, workdir)
+                r = measure(srv, tokens, bl.ping(), seconds / 2, workdir, warmup=1.0)
                 if i not in best or r["cpu_us_per_req"] < best[i]["cpu_us_per_req"]:
                     best[i] = r
     finally:
@@ -250,6 +272,8 @@ def main() -> int:
     parser.add_argument("--short", type=float, default=10.0, help="seconds per informational wrk run")
     parser.add_argument("--scale", default="100,1000,5000,10000", help="online-user counts of the scale curve")
     parser.add_argument("--no-uvloop", action="store_true", help="skip the uvloop comparison")
+    parser.add_argument("--warmup", type=float, default=WARMUP,
+                        help=f"seconds of uncounted load before every measured run (default {WARMUP:g}; 0: none)")
     parser.add_argument("--profile", action="store_true", help="profile the ping/status/chat modes with py-spy")
     parser.add_argument("--gc-stats", action="store_true",
                         help="run pep.py through bench/gc_pep.py and print the garbage collector's share of each idle run")
@@ -297,26 +321,26 @@ def main() -> int:
             report.figure(f"rss_{n}_mib", server.rss() / 2**20, "MiB", "{:.1f}")
             required = n in (1000, 5000)
             if required:  # the baselines right before, so that all see the same machine
-                baselines[n] = measure(baseline, base_tokens, ping, args.duration, workdir)
+                baselines[n] = measure(baseline, base_tokens, ping, args.duration, workdir, warmup=args.warmup)
                 wrk_line(report, f"baseline_before_{n}", baselines[n])
-                delegates[n] = measure(delegate, base_tokens, ping, args.duration, workdir)
+                delegates[n] = measure(delegate, base_tokens, ping, args.duration, workdir, warmup=args.warmup)
                 wrk_line(report, f"delegate_before_{n}", delegates[n])
             gc0 = gc_snapshot(server, gc_path)
-            r = measure(server, tokens, ping, args.duration if required else args.short, workdir)
+            r = measure(server, tokens, ping, args.duration if required else args.short, workdir, warmup=args.warmup)
             wrk_line(report, f"idle_{n}", r)
             gc_line(report, f"idle_{n}", gc0, gc_snapshot(server, gc_path), r["seconds"])
             results[n] = r
             if n == 1000:
                 bl.run(_drain(server.port, tokens))
-                busy_baselines["status"] = measure(baseline, base_tokens, ping, args.duration, workdir)
+                busy_baselines["status"] = measure(baseline, base_tokens, ping, args.duration, workdir, warmup=args.warmup)
                 wrk_line(report, "baseline_before_status", busy_baselines["status"])
-                rs = measure(server, tokens, status_body(), args.duration, workdir)
+                rs = measure(server, tokens, status_body(), args.duration, workdir, warmup=args.warmup)
                 wrk_line(report, "status_1000", rs)
                 busy["status"] = rs
                 bl.run(_drain(server.port, tokens))
-                busy_baselines["chat"] = measure(baseline, base_tokens, ping, args.duration, workdir)
+                busy_baselines["chat"] = measure(baseline, base_tokens, ping, args.duration, workdir, warmup=args.warmup)
                 wrk_line(report, "baseline_before_chat", busy_baselines["chat"])
-                rc = measure(server, tokens, ping, args.duration, workdir, chat_body(), CHAT_EVERY)
+                rc = measure(server, tokens, ping, args.duration, workdir, chat_body(), CHAT_EVERY, warmup=args.warmup)
                 wrk_line(report, "chat_1000", rc)
                 busy["chat"] = rc
                 report.figure("chat_1000.messages_per_s", rc["rps"] / CHAT_EVERY, "msg/s", "{:.0f}")
@@ -333,7 +357,7 @@ def main() -> int:
             report.note(f"server log has {len(problems)} error lines, first: {problems[0][:200]}")
 
         # --- baseline again at the end: how much did the machine change during the run?
-        b_end = measure(baseline, base_tokens, ping, args.short, workdir)
+        b_end = measure(baseline, base_tokens, ping, args.short, workdir, warmup=args.warmup)
         wrk_line(report, "baseline.end", b_end)
         runs = list(baselines.values()) + [b_end]
         base_rps = sum(b["rps"] for b in runs) / len(runs)
@@ -383,16 +407,16 @@ def main() -> int:
                 report.note("uvloop is not installed (bench/run.sh installs it into bench/.deps); comparison skipped")
             if have_uvloop and 1000 in results:
                 baseline_uv = world.start_baseline(uvloop=True)
-                bu = measure(baseline_uv, base_tokens, ping, args.short, workdir)
+                bu = measure(baseline_uv, base_tokens, ping, args.short, workdir, warmup=args.warmup)
                 wrk_line(report, "baseline_uvloop", bu)
                 baseline_uv.stop()
                 server_uv = world.start_server(uvloop=True, name="pep-uvloop")
                 uv_tokens, _, _ = bl.run(bl.login_many(server_uv.port, names[:1000], CONCURRENCY))
                 bl.run(_drain(server_uv.port, uv_tokens))
                 # same length run of asyncio pep.py right before, for a like-for-like ratio
-                ra = measure(server, tokens[:1000], ping, args.short, workdir)
+                ra = measure(server, tokens[:1000], ping, args.short, workdir, warmup=args.warmup)
                 wrk_line(report, "idle_1000_asyncio_again", ra)
-                ru = measure(server_uv, uv_tokens, ping, args.short, workdir)
+                ru = measure(server_uv, uv_tokens, ping, args.short, workdir, warmup=args.warmup)
                 wrk_line(report, "idle_1000_uvloop", ru)
                 report.figure("uvloop.pep_speedup", ru["rps"] / ra["rps"], "x", "{:.3f}")
                 report.figure("uvloop.pep_speedup_cpu_normalised", ra["cpu_us_per_req"] / ru["cpu_us_per_req"], "x", "{:.3f}")

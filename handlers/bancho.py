@@ -14,6 +14,7 @@ used by this delegate and by ``handlers.main.MainHandler.post`` alike.
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import ipaddress
 import logging
@@ -107,6 +108,7 @@ def poll(state: State, token_string: str, body: bytes) -> bytes:
             return kicked[0].drain()
         return RECONNECT_REPLY
     token.last_seen = time.monotonic()
+    token.catch_up()  # the world's broadcasts first (objects/stream.py BroadcastLog); may overflow
     if token.overflowed:  # its queue grew past [limits] max_queue: it lost packets, start over
         session.logout(state, token)
         return RECONNECT_REPLY
@@ -300,6 +302,13 @@ class BanchoRequest(tornado.httputil.HTTPMessageDelegate):
                 log.debug("poll forwarded to %s", address)
                 state.spawn(self._forward(address, token_string, body), "forwarded poll")
                 return
+        if state.cluster is not None and state.cluster.outgoing():
+            # the events this poll queued for the other nodes leave first: the idle writer task
+            # was woken before this callback is scheduled, so the answer (whose write wakes the
+            # client, which may take the core) cannot delay their publication (docs/cluster.md,
+            # "Latency")
+            asyncio.get_running_loop().call_soon(self.respond, reply, self.extra)
+            return
         self.respond(reply, self.extra)
 
     async def _forward(self, address: str, token_string: str, body: bytes) -> None:

@@ -81,7 +81,7 @@ class Token:
         "silence_end", "spam_count", "spam_window_start", "silencing",
         "friends", "friends_pending", "blocked", "block_nonfriend_dms", "away_message", "away_told", "presence_filter",
         "channels", "spectating", "spectators", "match_id", "in_lobby", "tourney_match_id",
-        "login_time", "last_seen", "kicked", "logged_out", "overflowed", "queue", "queued", "recent_messages",
+        "login_time", "last_seen", "kicked", "logged_out", "overflowed", "own", "queued", "recent_messages",
         "now_playing", "_presence", "_stats", "offline_store",
         # Hardening II (docs/security.md): per-session bounds on work a client can trigger
         "stats_reloading", "stats_reload_again", "stats_reply", "poll_flags",
@@ -93,6 +93,9 @@ class Token:
         "node",
         # the token list this session is in, told of every presence change (TokenList.presence_block)
         "presence_watch",
+        # the broadcast log of the token list this session reads (objects.stream.BroadcastLog)
+        # and the sequence number of its first unread entry; None / 0 when it reads none
+        "feed", "log_pos",
     )
 
     def __init__(self, user_id: int, username: str, safe_name: str, privileges: int, *,
@@ -182,8 +185,13 @@ class Token:
         # The queue holds references to already-encoded packets: a broadcast appends the SAME
         # bytes object to every receiver's list, so fanning out costs one pointer per receiver
         # and no copy; the bytes are joined once when the client polls. ``queued`` counts bytes.
-        self.queue: list[bytes] = []
+        # ``own`` is the list itself; the broadcasts to everyone online that this session has
+        # not copied yet are in ``feed`` (the token list's log) from ``log_pos`` on, and
+        # :attr:`queue` is both (catch_up copies them first).
+        self.own: list[bytes] = []
         self.queued = 0
+        self.feed: Any = None
+        self.log_pos = 0
         self._presence: bytes | None = None
         self._stats: bytes | None = None
         # Hardening II (docs/security.md): at most one stats reload in flight and one more
@@ -210,34 +218,82 @@ class Token:
         return f"<Token {self.user_id} {self.username!r}{' tourney' if self.tournament else ''}>"
 
     # ---------------------------------------------------------------- queue
+    @property
+    def queue(self) -> list[bytes]:
+        """Everything queued for this session, in order (the list itself: appending to it
+        queues). The unread entries of the broadcast log are copied in first (:meth:`catch_up`)."""
+        feed = self.feed
+        if feed is not None and self.log_pos != feed.end:
+            self.catch_up()
+        return self.own
+
+    @queue.setter
+    def queue(self, value: list[bytes]) -> None:
+        """Replace the queue; the unread entries of the broadcast log go with the old one."""
+        self.own = value
+        feed = self.feed
+        if feed is not None:
+            self.log_pos = feed.end
+
+    def catch_up(self) -> None:
+        """Copy the broadcast log's entries this session has not read into its queue, in order
+        (objects.stream.BroadcastLog.read); past ``max_queue`` bytes the queue is dropped and
+        ``overflowed`` set, as for :meth:`enqueue`. Called before anything is appended to the
+        queue and before it is read; a no-op when up to date or not reading a log."""
+        feed = self.feed
+        if feed is None or self.log_pos == feed.end:
+            return
+        try:
+            parts, size = feed.read(self)
+        except LookupError:  # its entries were trimmed: it lost packets, as on an overflow
+            self.overflow()
+            return
+        self.own.extend(parts)
+        self.queued += size
+        if self.queued > self.max_queue:
+            self.overflow()
+
     def enqueue(self, data: bytes) -> None:
         """Queue encoded packets (immutable ``bytes``, shared, never copied); the bot discards
         what it receives. Past ``max_queue`` bytes the queue is dropped and ``overflowed`` set."""
         if not self.is_bot:
-            self.queue.append(data)
+            feed = self.feed
+            if feed is not None and self.log_pos != feed.end:
+                self.catch_up()
+            self.own.append(data)
             self.queued += len(data)
             if self.queued > self.max_queue:
                 self.overflow()
 
     def overflow(self) -> None:
-        """Drop the queue of a client that stopped polling; the session ends at its next poll or sweep."""
-        self.queue = []
+        """Drop the queue (and the unread broadcast log entries) of a client that stopped
+        polling; the session ends at its next poll or sweep."""
+        self.own = []
         self.queued = 0
         self.overflowed = True
+        feed = self.feed
+        if feed is not None:
+            self.log_pos = feed.end
 
     def drain(self) -> bytes:
         """Return and clear everything queued since the last poll (one join of the shared parts)."""
-        queue = self.queue
+        feed = self.feed
+        if feed is not None and self.log_pos != feed.end:
+            self.catch_up()
+        queue = self.own
         if not queue:
             return b""
-        self.queue = []
+        self.own = []
         self.queued = 0
         return queue[0] if len(queue) == 1 else b"".join(queue)
 
     def drain_parts(self) -> list[bytes]:
         """:meth:`drain` without the join: the queued parts (shared ``bytes``), in order."""
-        queue = self.queue
-        self.queue = []
+        feed = self.feed
+        if feed is not None and self.log_pos != feed.end:
+            self.catch_up()
+        queue = self.own
+        self.own = []
         self.queued = 0
         return queue
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Callable, Hashable, Iterator
 
-from objects.stream import fan_out, fan_out_layouts
+from helpers.layout import MODERN, Layout
+from objects.stream import BroadcastLog, LayoutEntry
 from objects.token import Token
 
 #: the key of :meth:`TokenList.presence_block` for the presence (83) layout of
@@ -90,6 +91,13 @@ class TokenList:
     :meth:`Token.set_stats`, which call :meth:`presence_changed` through
     ``Token.presence_watch``) marks that user stale; the next block re-reads only the stale
     users and re-joins the chunks they are in (bench/README.md, issue #17).
+
+    A broadcast to everyone (:meth:`broadcast`, :meth:`broadcast_layouts`) is appended once to
+    the :class:`objects.stream.BroadcastLog` ``log``, which every local session of this list
+    reads from its own position (``Token.feed`` / ``Token.log_pos``, set by :meth:`add`,
+    cleared by :meth:`remove` after the session has copied what it had not read). The bot
+    (which discards what it receives) and the remote presences of a cluster (never polled;
+    objects/remote.py) are not readers, as a fan-out never queued anything for them.
     """
 
     def __init__(self, on_change: Callable[[], None] | None = None) -> None:
@@ -103,6 +111,11 @@ class TokenList:
         # the cluster link (services/cluster.py) while [cluster] node_id is set: told of every
         # local session that comes and goes (``added(token)`` / ``removed(token)``), else None
         self.observer = None
+        #: the broadcasts to everyone, read by each local session at its own position
+        self.log = BroadcastLog(self.by_token.values)
+        #: layout -> readers of the log with that (non-modern) layout: the variants a
+        #: layout-dependent broadcast is encoded in (none: one modern encoding)
+        self.old_layouts: dict[Layout, int] = {}
 
     def __len__(self) -> int:
         return len(self.by_token)
@@ -117,6 +130,13 @@ class TokenList:
         self.by_safe[token.safe_name] = token.user_id
         token.presence_watch = self
         self.presence_changed(token)
+        log = self.log
+        if token.node is None and not token.is_bot and token.feed is not log:
+            token.feed = log  # reads the broadcasts made from now on
+            token.log_pos = log.end
+            layout = token.layout
+            if not layout.modern:
+                self.old_layouts[layout] = self.old_layouts.get(layout, 0) + 1
         if self.on_change is not None:
             self.on_change()
         if self.observer is not None and token.node is None and not token.is_bot:
@@ -137,6 +157,16 @@ class TokenList:
                     del self.by_safe[token.safe_name]
         if token.presence_watch is self:
             token.presence_watch = None
+        if token.feed is self.log:
+            token.catch_up()  # what was broadcast while it was online stays in its queue
+            token.feed = None
+            token.log_pos = 0
+            layout = token.layout
+            left = self.old_layouts.get(layout, 0) - 1
+            if left > 0:
+                self.old_layouts[layout] = left
+            else:
+                self.old_layouts.pop(layout, None)
         self.presence_changed(token)
         if self.on_change is not None:
             self.on_change()
@@ -176,14 +206,31 @@ class TokenList:
         return [uid for uid, tokens in self.by_user.items() if any(not t.kicked for t in tokens)]
 
     def broadcast(self, data: bytes, but: Token | None = None) -> None:
-        """Append ``data`` to every token's queue except ``but`` (the "main" stream; see
-        :func:`objects.stream.fan_out`)."""
-        fan_out(self.by_token.values(), data, but)
+        """Send ``data`` (encoded packets) to every local session except ``but`` (the "main"
+        stream): one append to :attr:`log`, O(1) whatever the number online (``but`` copies its
+        unread entries first: O(those)). Every session gets it after what was queued for it
+        before and before what is queued for it after, as with :func:`objects.stream.fan_out`."""
+        if data:
+            self.log.append(data, len(data), but)
 
-    def broadcast_layouts(self, encode, kind: int, but: Token | None = None) -> None:
-        """Send a packet whose bytes depend on the receiver's build to every token except
-        ``but``: ``encode(layout)`` once per variant present (:func:`objects.stream.fan_out_layouts`)."""
-        fan_out_layouts(self.by_token.values(), encode, kind, but)
+    def broadcast_layouts(self, encode: Callable[[Layout], bytes], kind: int, but: Token | None = None) -> None:
+        """Send a packet whose bytes depend on the receiver's build (helpers/layout.py) to every
+        local session except ``but``: ``encode(layout)`` once per variant ``layout.v[kind]``
+        among the sessions online (one call while all are modern); a session whose build has
+        no such packet (empty encoding) gets nothing (as :func:`objects.stream.fan_out_layouts`)."""
+        if not self.old_layouts:
+            data = encode(MODERN)
+            if data:
+                self.log.append(data, len(data), but)
+            return
+        entry = LayoutEntry(encode, kind, self.old_layouts)
+        if entry.size:
+            self.log.append(entry, entry.size, but)
+
+    def trim_log(self) -> None:
+        """Drop the broadcast log entries every session has read; sessions that lag past their
+        queue cap are overflowed (objects.stream.BroadcastLog.trim; the timeout sweep calls it)."""
+        self.log.trim()
 
     # ------------------------------------------------------------------ visible presences
     def presence_changed(self, token: Token) -> None:

@@ -236,6 +236,12 @@ class Cluster:
         self._outbox.append((self.world if to is None else node_channel(self.redis, to), message))
         self._wake.set()
 
+    def outgoing(self) -> bool:
+        """Whether events wait in the outbox: the writer task, woken by the first of them,
+        publishes them in its next step (read by the poll, which then answers one loop step
+        later so the events reach Redis before its answer; docs/cluster.md, "Latency")."""
+        return bool(self._outbox)
+
     def added(self, token: Token) -> None:
         """A local session appeared (login, IRC login, restore): ``up`` with ``new``."""
         self._send("up", {"r": record(token), "new": True})

@@ -92,6 +92,7 @@ def sweep_timeouts(state: State, now: float | None = None) -> int:
     now = time.monotonic() if now is None else now
     limit = state.cfg.sessions.timeout
     dropped = 0
+    state.tokens.trim_log()  # sessions whose unread broadcasts passed the cap overflow here
     for token in state.tokens:
         if token.is_bot or (not token.overflowed and now - token.last_seen <= limit):
             continue

@@ -18,6 +18,7 @@ import tornado.httpserver
 import tornado.netutil
 
 from handlers.app import make_app
+from helpers import codec
 from handlers.bancho import RECONNECT_REPLY, UNKNOWN_TOKEN_NOTICE, BanchoServer, client_ip, process_frames
 from services import commands, session  # noqa: F401 (commands: the bot answers, as in pep.py)
 from tests import client as C
@@ -195,6 +196,26 @@ def test_overflowed_token_is_logged_out():
     a.overflowed = True
 
     async def scenario(server):
+        reply = await server.post(C.public_message("#osu", "lost"), a.token)
+        assert reply.body == RECONNECT_REPLY and a.logged_out
+        assert messages(b) == []
+
+    serve(world, scenario)
+
+
+def test_unread_broadcasts_past_the_cap_end_the_session_at_its_poll():
+    """The world's broadcasts a session has not read (objects/stream.py BroadcastLog) come
+    before what its frames queue, and count against its queue cap when it polls: past it, the
+    poll is the overflow's reconnect and its frames do not run."""
+    world = World({"PEP_SERVER_GZIP": "0"})
+    a, b = world.user("Alice", max_queue=200), world.user("Bob", max_queue=200)
+    world.state.tokens.broadcast(codec.notification("first"))
+
+    async def scenario(server):
+        reply = await server.post(C.stats_request([a.user_id]), b.token)
+        packets = C.decode_packets(reply.body)
+        assert [p.id for p in packets] == [C.NOTIFICATION, C.USER_STATS]
+        world.state.tokens.broadcast(codec.notification("x" * 300))
         reply = await server.post(C.public_message("#osu", "lost"), a.token)
         assert reply.body == RECONNECT_REPLY and a.logged_out
         assert messages(b) == []

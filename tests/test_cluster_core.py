@@ -10,9 +10,12 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from types import SimpleNamespace
 
 import pytest
+import tornado.httputil
 
+from handlers.bancho import BanchoRequest, BanchoServer
 from helpers import config
 from objects.remote import RemotePresence
 from services import chat
@@ -548,3 +551,53 @@ def test_invalid_observer_calls_change_nothing(pair, x):
     before = b.bad_events.total
     b.handle(json.dumps({"n": "a", "b": a.boot, "k": "call", "t": staff.token, "op": "obs", "x": x}).encode())
     assert b.bad_events.total == before + 1 and not match.observers and not b._outbox
+
+
+def test_the_events_of_a_poll_are_published_before_its_answer_is_written():
+    """A poll that queues an event for the other nodes is answered one loop step later, after
+    the writer task wrote the event to Redis: the answer's write wakes the client, which on a
+    busy core could otherwise run before the writer (bench/cluster.py, hop "outbox -> publish").
+    A poll that queues nothing is answered at once."""
+    world, cluster = node("a")
+    alice = user(world, "alice")
+    cluster._outbox.clear()
+    order: list[str] = []
+
+    class Publisher:  # the Redis client of the writer task
+        async def publish(self, channel: str, message: str) -> int:
+            order.append("publish " + json.loads(message)["k"])
+            return 1
+
+    class Conn:  # the HTTP/1.1 connection of the request
+        stream = SimpleNamespace(closed=lambda: False)
+        context = SimpleNamespace(remote_ip="127.0.0.1")
+
+        def write(self, data: bytes) -> None:
+            order.append("answer")
+
+        def finish(self) -> None:
+            pass
+
+    world.state.redis.client = Publisher()
+    server = BanchoServer(world.state, None)
+
+    def poll(body: bytes) -> None:
+        request = BanchoRequest(server, None, Conn())
+        request.headers_received(SimpleNamespace(method="POST", path="/", version="HTTP/1.1"),
+                                 tornado.httputil.HTTPHeaders({"osu-token": alice.token}))
+        request.data_received(body)
+        request.finish()
+
+    async def run() -> None:
+        writer = asyncio.ensure_future(cluster._writer())
+        await asyncio.sleep(0)  # the writer waits for events
+        poll(C.ping())
+        assert order == ["answer"]  # nothing queued: answered in the same step
+        poll(C.public_message("#osu", "hello"))
+        assert order == ["answer"]  # the answer waits for the writer's step
+        for _ in range(3):
+            await asyncio.sleep(0)
+        writer.cancel()
+
+    asyncio.run(run())
+    assert order == ["answer", "publish msg", "answer"]

@@ -60,7 +60,8 @@ def check_invariants(state: State) -> None:
         for name in token.channels:
             channel = state.channels.get(name)
             assert channel is not None and token in channel.members, (token, name)
-        assert token.queued <= token.max_queue and token.queued == sum(map(len, token.queue))
+        queue = token.queue  # first: copies the unread broadcast log entries (objects/stream.py)
+        assert token.queued <= token.max_queue and token.queued == sum(map(len, queue))
         if token.match_id is not None:
             matches = getattr(state, "matches", None)
             if matches is not None:

@@ -159,6 +159,21 @@ def test_sweep_timeouts():
     assert "x" in world.state.kicked
 
 
+def test_sweep_ends_sessions_whose_unread_broadcasts_passed_the_cap():
+    """A session that stopped polling while the world's broadcasts (objects/stream.py
+    BroadcastLog) piled up past its queue cap is overflowed and logged out by the next sweep,
+    as when every broadcast was appended to its queue; the others are not."""
+    world = World({"PEP_SESSIONS_TIMEOUT": "100"})
+    lagging, polling = world.user("Lagging", max_queue=100), world.user("Polling", max_queue=100)
+    world.state.tokens.broadcast(b"x" * 60)
+    polling.drain()
+    world.state.tokens.broadcast(b"y" * 60)
+    assert not lagging.overflowed
+    assert session.sweep_timeouts(world.state) == 1
+    assert lagging.overflowed and lagging.logged_out
+    assert not polling.logged_out and polling.drain().startswith(b"y" * 60)
+
+
 def test_silence_writes_first_then_tells():
     world = World(repo=True)
     a1, b = world.user("Alice"), world.user("Bob")
