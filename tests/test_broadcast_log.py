@@ -30,11 +30,17 @@ def user(user_id: int, **kwargs) -> Token:
     return Token(user_id, f"user{user_id}", f"user{user_id}", 3, **kwargs)
 
 
-def test_order_of_own_packets_and_broadcasts_is_kept():
+def two_online() -> tuple[TokenList, Token, Token]:
+    """A token list with users 1 and 2 online (both readers of its broadcast log)."""
     tokens = TokenList()
     a, b = user(1), user(2)
     tokens.add(a)
     tokens.add(b)
+    return tokens, a, b
+
+
+def test_order_of_own_packets_and_broadcasts_is_kept():
+    tokens, a, b = two_online()
     a.enqueue(b"1")
     tokens.broadcast(b"M1")
     a.enqueue(b"2")  # the broadcast before it is copied first
@@ -67,10 +73,7 @@ def test_a_stream_fan_out_catches_up_first():
 
 
 def test_but_gets_what_came_before_and_never_the_entry():
-    tokens = TokenList()
-    a, b = user(1), user(2)
-    tokens.add(a)
-    tokens.add(b)
+    tokens, a, b = two_online()
     tokens.broadcast(b"M1")
     tokens.broadcast(b"M2", but=a)
     tokens.broadcast(b"M3")
