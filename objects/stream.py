@@ -39,14 +39,10 @@ def fan_out(tokens: Iterable[Token], data: bytes, but: Token | None = None) -> N
                 token.overflow()
 
 
-def fan_out_layouts(tokens: Iterable[Token], encode: Callable[[Layout], bytes], kind: int,
-                    but: Token | None = None) -> None:
-    """Like :func:`fan_out` for a packet whose bytes depend on the receiver's client build
-    (helpers/layout.py): ``encode(layout)`` is called lazily, at most once per distinct variant
-    ``layout.v[kind]`` among the receivers (``kind`` is e.g. ``helpers.layout.MESSAGE``), and
-    every receiver of that variant gets the same bytes object. Receivers that all speak the
-    modern layout cost one encoding, as with :func:`fan_out`. For receivers addressed one by
-    one (match members, spectators) use :func:`enqueue_layouts`."""
+def _layout_bytes(tokens: Iterable[Token], encode: Callable[[Layout], bytes], kind: int,
+                  but: Token | None) -> Iterator[tuple[Token, bytes]]:
+    """``(receiver, bytes)`` for every receiver but ``but`` and the bot whose build has the
+    packet: ``encode(layout)`` called lazily, once per distinct variant ``layout.v[kind]``."""
     modern: bytes | None = None  # variant 0, the common case, without a dict lookup
     cache: dict[int, bytes] = {}
     for token in tokens:
@@ -62,8 +58,19 @@ def fan_out_layouts(tokens: Iterable[Token], encode: Callable[[Layout], bytes], 
             if modern is None:
                 modern = encode(layout)
             data = modern
-        if not data:
-            continue  # the build has no such packet
+        if data:  # empty: the build has no such packet
+            yield token, data
+
+
+def fan_out_layouts(tokens: Iterable[Token], encode: Callable[[Layout], bytes], kind: int,
+                    but: Token | None = None) -> None:
+    """Like :func:`fan_out` for a packet whose bytes depend on the receiver's client build
+    (helpers/layout.py): ``encode(layout)`` is called lazily, at most once per distinct variant
+    ``layout.v[kind]`` among the receivers (``kind`` is e.g. ``helpers.layout.MESSAGE``), and
+    every receiver of that variant gets the same bytes object. Receivers that all speak the
+    modern layout cost one encoding, as with :func:`fan_out`. For receivers addressed one by
+    one (match members, spectators) use :func:`enqueue_layouts`."""
+    for token, data in _layout_bytes(tokens, encode, kind, but):
         feed = token.feed
         if feed is not None and token.log_pos != feed.end:
             token.catch_up()
@@ -79,23 +86,8 @@ def enqueue_layouts(tokens: Iterable[Token], encode: Callable[[Layout], bytes], 
     spectators, ...): each receiver gets the bytes through :meth:`Token.enqueue`, so a cluster's
     remote presence relays them to its node (a stream broadcast never does: other nodes get the
     event itself, docs/cluster.md). ``encode(layout)`` once per layout variant present."""
-    modern: bytes | None = None
-    cache: dict[int, bytes] = {}
-    for token in tokens:
-        if token is but or token.is_bot:
-            continue
-        layout = token.layout
-        variant = layout.v[kind]
-        if variant:
-            data = cache.get(variant)
-            if data is None:
-                data = cache[variant] = encode(layout)
-        else:
-            if modern is None:
-                modern = encode(layout)
-            data = modern
-        if data:
-            token.enqueue(data)
+    for token, data in _layout_bytes(tokens, encode, kind, but):
+        token.enqueue(data)
 
 
 class Stream:
