@@ -19,8 +19,14 @@ exhaust bounded, below any handler (so a custom connection delegate can use it u
   ``Content-Length`` is answered 400 and the connection closed), and the bytes held by bodies
   not yet complete are capped in total by ``max_pending``: past it the connection that
   receives more is closed;
-* idle connections, slow headers and slow bodies are Tornado's ``idle_connection_timeout``
-  (which is also the time allowed for a request's headers) and ``body_timeout``, passed through.
+* **idle connections, slow headers and slow bodies**: a connection waiting for a request's
+  headers longer than ``idle_connection_timeout`` seconds (idle keep-alive, slowloris) and a
+  request whose body is not complete ``body_timeout`` seconds after its headers are closed by
+  one sweep every :func:`sweep_interval` seconds over two lists kept in arrival order (each
+  sweep stops at the first connection not yet due). Tornado would arm two timers per request
+  for the same rules (``gen.with_timeout`` around the header and body reads), which cost about
+  a fifth of an idle poll's CPU (bench/README.md, "Performance II"); it is told that there is
+  no timeout, so a deadline is late by at most one sweep interval.
 
 Only the standard library and Tornado are used; nothing here knows the Bancho protocol.
 """
@@ -54,6 +60,8 @@ SHED_MIN_AGE = 1.0
 WARN_INTERVAL = 10.0
 #: a soft RLIMIT_NOFILE below this many descriptors gets a warning at start-up
 MIN_OPEN_FILES = 4096
+#: bounds of the seconds between two deadline sweeps (:func:`sweep_interval`)
+SWEEP_MIN, SWEEP_MAX = 0.1, 1.0
 
 _OUT_OF_DESCRIPTORS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 
@@ -134,6 +142,16 @@ class AddressCounts:
             self.open[key] = left
         else:
             self.open.pop(key, None)
+
+
+def sweep_interval(*timeouts: float | None) -> float:
+    """Seconds between two deadline sweeps for the given timeouts (seconds, None = none): a
+    quarter of the shortest, within [:data:`SWEEP_MIN`, :data:`SWEEP_MAX`], so a connection is
+    closed at most that long after its deadline; :data:`SWEEP_MAX` when no timeout is set."""
+    given = [t for t in timeouts if t is not None and t > 0]
+    if not given:
+        return SWEEP_MAX
+    return min(SWEEP_MAX, max(SWEEP_MIN, min(given) / 4))
 
 
 def raise_nofile_limit(minimum: int = MIN_OPEN_FILES) -> tuple[int, int]:
@@ -233,8 +251,11 @@ class _BodyGuard(tornado.httputil.HTTPMessageDelegate):
         self.server_conn = server_conn
 
     def headers_received(self, start_line: Any, headers: tornado.httputil.HTTPHeaders) -> Awaitable[None] | None:
-        self.server.waiting.pop(self.server_conn, None)  # a request is under way: not idle
-        limit_of = self.server.body_limit
+        server = self.server
+        server_conn = self.server_conn
+        server.waiting.pop(server_conn, None)  # a request is under way: not idle
+        server.in_body[server_conn] = time.monotonic()  # its body is due within body_timeout
+        limit_of = server.body_limit
         if limit_of is not None:
             limit = limit_of(start_line, headers)
             if limit is not None:
@@ -259,10 +280,12 @@ class _BodyGuard(tornado.httputil.HTTPMessageDelegate):
             self.held = 0
 
     def finish(self) -> None:
+        self.server.in_body.pop(self.server_conn, None)
         self._release()
         self.inner.finish()
 
     def on_connection_close(self) -> None:
+        self.server.in_body.pop(self.server_conn, None)
         self._release()
         self.inner.on_connection_close()
 
@@ -276,13 +299,28 @@ class GuardedHTTPServer(tornado.httpserver.HTTPServer):
       line and headers; None = Tornado's ``max_body_size`` for every request;
     * ``max_pending`` (int bytes): total of incomplete request bodies held at once.
 
+    Tornado's ``idle_connection_timeout`` and ``body_timeout`` (seconds, None = none) keep their
+    meaning but are enforced by :meth:`sweep`, not by Tornado's timers (the module's docstring).
+
     Counters for tests and metrics: ``addresses`` (:class:`AddressCounts`, only the connections
-    the cap applies to), ``refused_connections.total``, ``accept_pauses.total``, ``pending_bytes``.
+    the cap applies to), ``refused_connections.total``, ``accept_pauses.total``, ``pending_bytes``,
+    ``timed_out`` (connections closed by a deadline).
     """
 
     def initialize(self, request_callback: Any, max_per_address: int = 0, exempt: Iterable[Any] = (),
-                   body_limit: BodyLimit | None = None, max_pending: int = 1 << 62, **kwargs: Any) -> None:
+                   body_limit: BodyLimit | None = None, max_pending: int = 1 << 62,
+                   idle_connection_timeout: float | None = None, body_timeout: float | None = None,
+                   **kwargs: Any) -> None:
         super().initialize(request_callback, **kwargs)
+        # Tornado arms no timer per request; the sweep enforces both deadlines
+        self.conn_params.header_timeout = None
+        self.conn_params.body_timeout = None
+        self.header_timeout = idle_connection_timeout
+        self.body_timeout = body_timeout
+        # connections whose request body is not complete yet -> since when (monotonic), oldest first
+        self.in_body: dict[Any, float] = {}
+        self.timed_out = 0
+        self._sweeper: tornado.ioloop.PeriodicCallback | None = None
         self.addresses = AddressCounts(max_per_address, exempt)
         self.body_limit = body_limit
         self.max_pending = max_pending
@@ -302,10 +340,48 @@ class GuardedHTTPServer(tornado.httpserver.HTTPServer):
 
     # ---------------------------------------------------------------- accepting
     def add_sockets(self, sockets: Iterable[socket.socket]) -> None:
-        """Accept on ``sockets`` with the backing-off accept loop (replaces Tornado's handler)."""
+        """Accept on ``sockets`` with the backing-off accept loop (replaces Tornado's handler);
+        the first call also starts the deadline sweep."""
         for sock in sockets:
             self._sockets[sock.fileno()] = sock
             self._handlers[sock.fileno()] = self._accept_on(sock)
+        if self._sweeper is None and (self.header_timeout or self.body_timeout):
+            interval = sweep_interval(self.header_timeout, self.body_timeout)
+            self._sweeper = tornado.ioloop.PeriodicCallback(self.sweep, interval * 1000)
+            self._sweeper.start()
+
+    def stop(self) -> None:
+        """Stop accepting and stop the deadline sweep (open connections keep going)."""
+        if self._sweeper is not None:
+            self._sweeper.stop()
+            self._sweeper = None
+        super().stop()
+
+    # ---------------------------------------------------------------- deadlines
+    def sweep(self, now: float | None = None) -> int:
+        """Close every connection past a deadline: waiting for headers ``idle_connection_timeout``
+        seconds or more, or with a body incomplete ``body_timeout`` seconds after its headers.
+        ``now`` is ``time.monotonic()`` unless given. Both lists are in arrival order, so the
+        work is one look per connection closed plus one; returns how many were closed."""
+        if now is None:
+            now = time.monotonic()
+        closed = 0
+        for pending, timeout in ((self.waiting, self.header_timeout), (self.in_body, self.body_timeout)):
+            if not timeout:
+                continue
+            due = now - timeout
+            while pending:
+                server_conn = next(iter(pending))
+                if pending[server_conn] > due:
+                    break
+                del pending[server_conn]
+                stream = getattr(server_conn, "stream", None)
+                if stream is not None and not stream.closed():
+                    stream.close()  # the read under way fails quietly; Tornado calls on_close
+                    closed += 1
+        if closed:
+            self.timed_out += closed
+        return closed
 
     def _accept_on(self, sock: socket.socket) -> Callable[[], None]:
         """Start accepting on ``sock``; returns the function that stops it (for ``stop()``)."""
@@ -387,6 +463,7 @@ class GuardedHTTPServer(tornado.httpserver.HTTPServer):
     def on_close(self, server_conn: Any) -> None:
         """A connection ended: give its place back."""
         self.waiting.pop(server_conn, None)
+        self.in_body.pop(server_conn, None)
         key = self._address_of.pop(getattr(server_conn, "stream", None), None)
         if key is not None:
             self.addresses.release(key)
