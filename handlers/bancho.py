@@ -19,7 +19,6 @@ import email.utils
 import ipaddress
 import logging
 import time
-import zlib
 from typing import Any, Awaitable
 
 import tornado
@@ -29,7 +28,7 @@ import tornado.web
 
 from constants import game
 from events import HANDLERS, RESTRICTED_ALLOWED
-from helpers import codec
+from helpers import codec, gzparts
 from helpers.gzparts import PartsGzip
 from objects.state import State
 from objects.token import Token
@@ -351,7 +350,7 @@ class BanchoRequest(tornado.httputil.HTTPMessageDelegate):
         head = server.head_now()
         if (len(reply) >= GZIP_MIN_LENGTH and server.gzip_level
                 and "gzip" in self.headers.get("Accept-Encoding", "")):
-            reply = zlib.compress(reply, server.gzip_level, 31)  # wbits 31: a gzip member
+            reply = gzparts.gzip(reply, server.gzip_level)
             extra += b"Content-Encoding: gzip\r\n"
         conn.write(b"%s%sContent-Length: %d\r\n\r\n%s" % (head, extra, len(reply), reply))
         conn.finish()

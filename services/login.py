@@ -398,7 +398,7 @@ async def _login(state: State, body: bytes, ip: str, builds: tuple[int, int | No
     if not req.tournament:
         for old in state.tokens.user_tokens(user_id):
             if not old.tournament and old.irc is None:  # replaced, not leaving (IRC stays: docs/irc.md): no logout broadcast before the new presence
-                session.logout(state, old, broadcast=False)
+                session.logout(state, old, broadcast=False, next_ip=ip)
     _login_sequence(state, token, user)
     state.tokens.add(token)
     if not restricted:

@@ -177,8 +177,13 @@ def test_relogin_replaces_the_old_session_silently():
     second, _ = do_login(world)
     assert first.logged_out and not second.logged_out
     assert not C.values(received(b), C.USER_LOGOUT)
+    # the same address stays in peppy:sessions: no SREM of what the new session adds again
+    assert not any(name == "remove_session_ip" for name, _ in world.redis.calls)
+    assert world.redis.calls.count(("add_session_ip", (1000, "10.0.0.1"))) == 2
+    third, _ = do_login(world, ip="10.0.0.2")  # from another address the old one leaves
+    assert second.logged_out and ("remove_session_ip", (1000, "10.0.0.1")) in world.redis.calls
     tourney, _ = do_login(world, version="b20250306.2tourney")
-    assert tourney.tournament and not second.logged_out
+    assert tourney.tournament and not third.logged_out
 
 
 def test_settings_notices_and_donor_expiry():
