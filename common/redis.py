@@ -95,8 +95,10 @@ class Redis:
         if self.down:
             return 0
         try:
-            index = await asyncio.wait_for(self.client.zrevrank(self.key(leaderboard), str(user_id)), self.cfg.timeout)
-        except asyncio.TimeoutError:
+            # asyncio.timeout, not wait_for: no task of its own per lookup (one per login)
+            async with asyncio.timeout(self.cfg.timeout):
+                index = await self.client.zrevrank(self.key(leaderboard), str(user_id))
+        except TimeoutError:
             log.warning("rank lookup in %s timed out after %.1f s", leaderboard, self.cfg.timeout)
             return 0
         except RedisError as exc:

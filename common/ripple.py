@@ -202,14 +202,16 @@ class Repository:
                 return f.stats_autopilot, f.board_autopilot.format(m=m)
         return f.stats_vanilla, f.board_vanilla.format(m=m)
 
-    def _stats_query(self, user_id: int, mode: int, relax: bool, autopilot: bool) -> tuple[str, tuple, str]:
-        """(sql, args, leaderboard key) of the stats row for a mode and relax/autopilot state."""
+    def _stats_query(self, user_id: int, mode: int, relax: bool, autopilot: bool,
+                     extra: str = "") -> tuple[str, tuple, str]:
+        """(sql, args, leaderboard key) of the stats row for a mode and relax/autopilot state;
+        ``extra``: more columns of the same row (``", country"``)."""
         if not 0 <= mode <= 3:
             raise ValueError(f"mode {mode} out of range")
         table, board = self.stats_source(mode, relax, autopilot)
         m = game.MODE_SUFFIX[mode]
         sql = (f"SELECT ranked_score_{m} AS rs, total_score_{m} AS ts, playcount_{m} AS pc, "
-               f"avg_accuracy_{m} AS acc, pp_{m} AS pp FROM {table} WHERE id = %s LIMIT 1")
+               f"avg_accuracy_{m} AS acc, pp_{m} AS pp{extra} FROM {table} WHERE id = %s LIMIT 1")
         return sql, (user_id,), board
 
     async def _stats_from_row(self, row: dict[str, Any] | None, board: str, user_id: int) -> Stats:
@@ -232,6 +234,11 @@ class Repository:
         sql, args, board = self._stats_query(user_id, mode, relax, autopilot)
         return await self._stats_from_row(await self.db.fetch_one(sql, args), board, user_id)
 
+    # friends, !block list and whether offline messages wait, in one statement (k = 0, 1, 2)
+    _RELATIONS = ("SELECT 0 AS k, user2 AS v FROM users_relationships WHERE user1 = %s "
+                  "UNION ALL (SELECT 1, blocked_id FROM user_blocks WHERE user_id = %s LIMIT %s) "
+                  "UNION ALL (SELECT 2, 1 FROM offline_messages WHERE recipient_id = %s LIMIT 1)")
+
     async def login_records(self, user_id: int, user_row: dict[str, Any], ip: str,
                             hardware: tuple[str, str, str] | None, version: str
                             ) -> tuple[Stats, str, list[int], list[int], bool]:
@@ -241,8 +248,14 @@ class Repository:
         (osu! standard vanilla stats, stored country, friend ids, ids the user blocked with
         ``!block``, whether ``offline_messages`` holds any for the user; a database without the
         ``user_blocks`` or ``offline_messages`` table gives none). The last saves the login a
-        trip to the pool when nothing waits (``chat.deliver_offline_messages`` takes them)."""
-        sql, args, board = self._stats_query(user_id, game.STD, False, False)
+        trip to the pool when nothing waits (``chat.deliver_offline_messages`` takes them).
+        The reads are two statements where the schema allows: the country with the stats row
+        when both are in ``users_stats``, and friends, blocks and offline messages as one
+        ``UNION ALL`` (each statement costs the server ~65 us of CPU in the driver; bench/README.md,
+        "fifth pass")."""
+        table = self.stats_source(game.STD, False, False)[0]
+        country_in_row = self.flavour.country_table == "users_stats" and table == "users_stats"
+        sql, args, board = self._stats_query(user_id, game.STD, False, False, ", country" if country_in_row else "")
 
         def work(cur: Any) -> tuple[dict | None, str, list[int], list[int], bool]:
             if hardware is not None:
@@ -253,13 +266,38 @@ class Repository:
                 cur.execute("UPDATE users SET osuver = %s WHERE id = %s", (version[:256], user_id))
             cur.execute(sql, args)
             row = cur.fetchone()
-            country = self._country(cur, user_id, user_row)
-            cur.execute("SELECT user2 FROM users_relationships WHERE user1 = %s", (user_id,))
-            friends = [int(r["user2"]) for r in cur.fetchall()]
-            return row, country, friends, self._blocked(cur, user_id), self._offline_waiting(cur, user_id)
+            if not country_in_row:
+                country = self._country(cur, user_id, user_row)
+            else:
+                country = str(row["country"]).upper() if row and row.get("country") else "XX"
+            return (row, country) + self._relations(cur, user_id)
 
         row, country, friends, blocked, offline = await self.db.transaction(work)
         return await self._stats_from_row(row, board, user_id), country, friends, blocked, offline
+
+    def _relations(self, cur: Any, user_id: int) -> tuple[list[int], list[int], bool]:
+        """(friend ids, ids blocked with ``!block``, whether offline messages wait) in one
+        statement; one statement each when ``user_blocks`` or ``offline_messages`` is missing."""
+        try:
+            cur.execute(self._RELATIONS, (user_id, user_id, MAX_BLOCKS, user_id))
+        except Exception as exc:  # a database init-db has not updated yet
+            if not _no_such_table(exc):
+                raise
+            cur.execute("SELECT user2 FROM users_relationships WHERE user1 = %s", (user_id,))
+            friends = [int(r["user2"]) for r in cur.fetchall()]
+            return friends, self._blocked(cur, user_id), self._offline_waiting(cur, user_id)
+        friends: list[int] = []
+        blocked: list[int] = []
+        offline = False
+        for r in cur.fetchall():
+            kind = int(r["k"])
+            if kind == 0:
+                friends.append(int(r["v"]))
+            elif kind == 1:
+                blocked.append(int(r["v"]))
+            else:
+                offline = True
+        return friends, blocked, offline
 
     @staticmethod
     def _blocked(cur: Any, user_id: int) -> list[int]:

@@ -567,3 +567,66 @@ def test_cli_init_db_and_adduser(make_database):
     assert dup.returncode == 1
     assert "taken" in dup.stderr
     assert dup.stdout.strip() == ""
+
+
+# ------------------------------------------------------------------------------ login records
+@pytest.mark.parametrize("flavour", schema.FLAVOURS)
+def test_login_records_reads_everything_a_session_needs_in_few_statements(make_database, flavour):
+    """common.ripple.Repository.login_records against real MySQL and Redis: stats, rank,
+    country, friends, !block list and waiting offline messages, also when the tables added by
+    later versions (user_blocks, offline_messages) are missing."""
+    from common import ripple
+    from common.redis import Redis
+
+    database = make_database()
+    run(schema.init_db(database, flavour))
+    me = run(schema.add_user(database, flavour, "Reader", "pw"))
+    friend = run(schema.add_user(database, flavour, "Friend", "pw"))
+    other = run(schema.add_user(database, flavour, "Other", "pw"))
+    prefix = f"pep_test_{secrets.token_hex(6)}:"
+    redis_cfg = dataclasses.replace(config_module.load(None).redis, key_prefix=prefix)
+
+    async def scenario() -> list[tuple]:
+        redis = Redis(redis_cfg)
+        repo = ripple.Repository(database, redis, flavour)
+        try:
+            await database.execute("UPDATE users_stats SET country = 'de', pp_std = 321, playcount_std = 7 "
+                                   "WHERE id = %s", (me,))
+            await database.execute("UPDATE users SET country = 'de' WHERE id = %s", (me,)) \
+                if flavour == "realistikosu" else None
+            await redis.client.zadd(redis.key("ripple:leaderboard:std"), {str(other): 900, str(me): 321})
+            row = await repo.user_by_id(me)
+            out = [await repo.login_records(me, row, "10.1.2.3", ("a" * 32, "b" * 32, "c" * 32), "b20250306")]
+            for a, b in ((me, friend), (me, other), (friend, me)):
+                await database.execute("INSERT INTO users_relationships (user1, user2) VALUES (%s, %s)", (a, b))
+            await database.execute("INSERT INTO user_blocks (user_id, blocked_id) VALUES (%s, %s)", (me, other))
+            await database.execute("INSERT INTO user_blocks (user_id, blocked_id) VALUES (%s, %s)", (friend, me))
+            out.append(await repo.login_records(me, row, "10.1.2.3", None, "b20250306"))
+            await database.execute("INSERT INTO offline_messages (sender_id, recipient_id, content, sent_at) "
+                                   "VALUES (%s, %s, 'hi', 1)", (friend, me))
+            out.append(await repo.login_records(me, row, "", None, "b20250306"))
+            out.append(await repo.login_records(other, await repo.user_by_id(other), "", None, "b20250306"))
+            await database.execute("DROP TABLE user_blocks")
+            await database.execute("DROP TABLE offline_messages")
+            out.append(await repo.login_records(me, row, "", None, "b20250306"))
+            ips = await database.fetch_value("SELECT occurencies FROM ip_user WHERE userid = %s AND ip = '10.1.2.3'", (me,))
+            out.append((ips,))
+            return out
+        finally:
+            keys = await redis.client.keys(prefix + "*")
+            if keys:
+                await redis.client.delete(*keys)
+            await redis.close()
+
+    first, friends, offline, others, old_schema, (ip_count,) = run(scenario())
+    stats, country, friend_ids, blocked, waiting = first
+    assert (stats.pp, stats.playcount, stats.rank) == (321, 7, 2)
+    assert country == "DE" and friend_ids == [] and blocked == [] and waiting is False
+    assert sorted(friends[2]) == sorted([friend, other]) and friends[3] == [other] and friends[4] is False
+    assert offline[4] is True and sorted(offline[2]) == sorted([friend, other])
+    # another user's rows are not mixed in: Other has no friends, blocks nobody, nothing waits
+    assert others[1] == "XX" and others[2:] == ([], [], False) and others[0].rank == 1
+    # without user_blocks and offline_messages: friends still read, nobody blocked, nothing waits
+    assert old_schema[1] == "DE" and sorted(old_schema[2]) == sorted([friend, other])
+    assert old_schema[3:] == ([], False)
+    assert ip_count == 2  # the writes of the login still happen
