@@ -276,7 +276,7 @@ def main() -> int:
                         help=f"seconds of uncounted load before every measured run (default {WARMUP:g}; 0: none)")
     parser.add_argument("--profile", action="store_true", help="profile the ping/status/chat modes with py-spy")
     parser.add_argument("--gc-stats", action="store_true",
-                        help="run pep.py through bench/gc_pep.py and print the garbage collector's share of each idle run")
+                        help="run pep.py through bench/gc_pep.py and print the garbage collector's share of each idle, status and chat run")
     parser.add_argument("--gc-threshold", metavar="A,B,C",
                         help="with --gc-stats: gc.set_threshold(A, B, C) in the server first (to try a setting)")
     args = parser.parse_args()
@@ -334,14 +334,18 @@ def main() -> int:
                 bl.run(_drain(server.port, tokens))
                 busy_baselines["status"] = measure(baseline, base_tokens, ping, args.duration, workdir, warmup=args.warmup)
                 wrk_line(report, "baseline_before_status", busy_baselines["status"])
+                gc0 = gc_snapshot(server, gc_path)
                 rs = measure(server, tokens, status_body(), args.duration, workdir, warmup=args.warmup)
                 wrk_line(report, "status_1000", rs)
+                gc_line(report, "status_1000", gc0, gc_snapshot(server, gc_path), rs["seconds"])
                 busy["status"] = rs
                 bl.run(_drain(server.port, tokens))
                 busy_baselines["chat"] = measure(baseline, base_tokens, ping, args.duration, workdir, warmup=args.warmup)
                 wrk_line(report, "baseline_before_chat", busy_baselines["chat"])
+                gc0 = gc_snapshot(server, gc_path)
                 rc = measure(server, tokens, ping, args.duration, workdir, chat_body(), CHAT_EVERY, warmup=args.warmup)
                 wrk_line(report, "chat_1000", rc)
+                gc_line(report, "chat_1000", gc0, gc_snapshot(server, gc_path), rc["seconds"])
                 busy["chat"] = rc
                 report.figure("chat_1000.messages_per_s", rc["rps"] / CHAT_EVERY, "msg/s", "{:.0f}")
                 report.figure("chat_1000.response_bytes_per_req", rc["bytes"] / max(1, rc["requests"]), "B", "{:.0f}")
