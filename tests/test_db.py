@@ -611,6 +611,14 @@ def test_login_records_reads_everything_a_session_needs_in_few_statements(make_d
             out.append(await repo.login_records(me, row, "", None, "b20250306"))
             ips = await database.fetch_value("SELECT occurencies FROM ip_user WHERE userid = %s AND ip = '10.1.2.3'", (me,))
             out.append((ips,))
+            # the machine's row: inserted by the first login, bumped by the next, activated later
+            hashes = ("a" * 32, "b" * 32, "c" * 32)
+            await repo.login_records(me, row, "", hashes, "b20250306")
+            await repo.log_hardware(me, *hashes, activated=True)
+            await repo.login_records(me, row, "", hashes, "b20250306")
+            await repo.login_records(me, row, "", ("a" * 32, "b" * 32, "d" * 32), "b20250306")
+            out.append(tuple(await database.fetch_all(
+                "SELECT disk_id, occurencies, activated FROM hw_user WHERE userid = %s ORDER BY disk_id", (me,))))
             return out
         finally:
             keys = await redis.client.keys(prefix + "*")
@@ -618,7 +626,9 @@ def test_login_records_reads_everything_a_session_needs_in_few_statements(make_d
                 await redis.client.delete(*keys)
             await redis.close()
 
-    first, friends, offline, others, old_schema, (ip_count,) = run(scenario())
+    first, friends, offline, others, old_schema, (ip_count,), machines = run(scenario())
+    assert [(m["disk_id"], m["occurencies"], m["activated"]) for m in machines] == \
+        [("c" * 32, 4, 1), ("d" * 32, 1, 0)]
     stats, country, friend_ids, blocked, waiting = first
     assert (stats.pp, stats.playcount, stats.rank) == (321, 7, 2)
     assert country == "DE" and friend_ids == [] and blocked == [] and waiting is False
