@@ -4,7 +4,7 @@
 # (cross-node latency, CPU per poll of a cluster node, two nodes' throughput). One
 # figure or ratio per line; a summary at the end.
 #
-#   bash bench/run.sh            # everything (about 12 minutes on 2 cores)
+#   bash bench/run.sh            # everything (about 15-20 minutes on 2 cores)
 #   bash bench/run.sh --quick    # smaller and shorter: a smoke test of the suite, not figures
 #   bash bench/run.sh codec poll # only these benchmarks (codec, poll, login, memory, handover, cluster)
 #
