@@ -28,7 +28,7 @@ import tornado.web
 
 from constants import game
 from events import HANDLERS, RESTRICTED_ALLOWED
-from helpers import codec, gzparts
+from helpers import codec, gzparts, http1
 from helpers.gzparts import PartsGzip
 from objects.state import State
 from objects.token import Token
@@ -352,8 +352,7 @@ class BanchoRequest(tornado.httputil.HTTPMessageDelegate):
                 and "gzip" in self.headers.get("Accept-Encoding", "")):
             reply = gzparts.gzip(reply, server.gzip_level)
             extra += b"Content-Encoding: gzip\r\n"
-        conn.write(b"%s%sContent-Length: %d\r\n\r\n%s" % (head, extra, len(reply), reply))
-        conn.finish()
+        http1.write_reply(conn, b"%s%sContent-Length: %d\r\n\r\n%s" % (head, extra, len(reply), reply))
         if self.started:
             self._log(200)
 
@@ -371,8 +370,7 @@ class BanchoRequest(tornado.httputil.HTTPMessageDelegate):
             extra += b"Content-Encoding: gzip\r\n"
         else:
             reply = b"".join(parts)
-        conn.write(b"%s%sContent-Length: %d\r\n\r\n%s" % (server.head_now(), extra, len(reply), reply))
-        conn.finish()
+        http1.write_reply(conn, b"%s%sContent-Length: %d\r\n\r\n%s" % (server.head_now(), extra, len(reply), reply))
         if self.started:
             self._log(200)
 

@@ -10,17 +10,14 @@ line ends, repeated names, folded lines, control characters, a missing colon) go
 Tornado's own parser, which accepts or refuses it exactly as before: no request is read
 differently, only faster (``tests/test_httphead.py`` compares both on generated heads).
 
-:func:`install` puts it on one ``HTTP1Connection`` (an attribute of the instance, so nothing
-of Tornado is changed for anyone else). Source of the grammar: RFC 9112 §2.2, §5 and RFC 9110
-§5.5 (field-name = token, field-value = visible characters with inner SP/HTAB), which Tornado's
+:class:`helpers.http1.RequestConnection` reads every request head with it. Source of the
+grammar: RFC 9112 §2.2, §5 and RFC 9110 §5.5 (field-name = token, field-value = visible characters with inner SP/HTAB), which Tornado's
 ``httputil._ABNF`` implements.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
-
 from tornado.httputil import HTTPHeaders
 
 # header lines "token:value" with CRLF, then the empty line; the value's characters are
@@ -64,9 +61,3 @@ def parse_head(data: bytes) -> tuple[str, HTTPHeaders]:
     :func:`tornado_parse` (which raises ``HTTPInputError`` for what it refuses)."""
     return strict_head(data) or tornado_parse(data)
 
-
-def install(connection: Any) -> None:
-    """Make ``connection`` (a ``tornado.http1connection.HTTP1Connection``) read its request head
-    with :func:`parse_head`. Tornado calls ``self._parse_headers(data)`` for every message
-    (Tornado 4-6); an instance attribute of that name is found before the class's method."""
-    connection._parse_headers = parse_head

@@ -28,9 +28,10 @@ exhaust bounded, below any handler (so a custom connection delegate can use it u
   a fifth of an idle poll's CPU (bench/README.md, "Performance II"); it is told that there is
   no timeout, so a deadline is late by at most one sweep interval.
 
-Only the standard library, Tornado and :mod:`helpers.httphead` (the faster reading of a request
-head, installed on every connection by ``start_request``) are used; nothing here knows the
-Bancho protocol.
+Connections are served by :class:`helpers.http1.ServerConnection` (Tornado's request loop,
+shorter for the common case, which reads request heads with :mod:`helpers.httphead`). Only the
+standard library, Tornado and those two modules are used; nothing here knows the Bancho
+protocol.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ import tornado.httpserver
 import tornado.httputil
 import tornado.ioloop
 
-from helpers import httphead
+from helpers import http1
 
 log = logging.getLogger("pep.net")
 
@@ -462,7 +463,11 @@ class GuardedHTTPServer(tornado.httpserver.HTTPServer):
                 return
             addresses.add(key)
             self._address_of[stream] = key
-        super().handle_stream(stream, address)
+        # Tornado's HTTPServer.handle_stream with the connection class of helpers/http1.py
+        context = tornado.httpserver._HTTPRequestContext(stream, address, self.protocol, self.trusted_downstream)
+        conn = http1.ServerConnection(stream, self.conn_params, context)
+        self._connections.add(conn)
+        conn.start_serving(self)
 
     def on_close(self, server_conn: Any) -> None:
         """A connection ended: give its place back."""
@@ -476,9 +481,7 @@ class GuardedHTTPServer(tornado.httpserver.HTTPServer):
     # ---------------------------------------------------------------- bodies
     def start_request(self, server_conn: object, request_conn: tornado.httputil.HTTPConnection
                       ) -> tornado.httputil.HTTPMessageDelegate:
-        """Tornado's delegate, wrapped by the body limits; the connection now waits for headers,
-        which it reads with :func:`helpers.httphead.parse_head`."""
-        httphead.install(request_conn)
+        """Tornado's delegate, wrapped by the body limits; the connection now waits for headers."""
         self.waiting[server_conn] = time.monotonic()
         self.waiting.move_to_end(server_conn)
         return _BodyGuard(self, super().start_request(server_conn, request_conn), request_conn, server_conn)

@@ -66,19 +66,6 @@ def test_the_osu_poll_head_reads_as_expected():
     assert headers.get_list("Connection") == ["Keep-Alive"]
 
 
-def test_install_makes_a_connection_read_with_parse_head():
-    class Connection:
-        def _parse_headers(self, data):
-            raise AssertionError("the class's method must not be used")
-
-    conn = Connection()
-    httphead.install(conn)
-    assert conn._parse_headers is httphead.parse_head
-    assert outcome(conn._parse_headers, OSU_POLL) == outcome(httphead.tornado_parse, OSU_POLL)
-    with pytest.raises(AssertionError):
-        Connection()._parse_headers(OSU_POLL)  # other connections keep the class's method
-
-
 # pieces of header lines, valid and not, so that generated heads hit both readings
 _NAMES = st.sampled_from(["Host", "osu-token", "X-A", "x-a", "Content-Length", "Bad Name", "", "a@b", "Ü"])
 _VALUES = st.text(alphabet=st.sampled_from(list("ab :\t,=\x7f\x01\r\n\xe9\xff")), max_size=8)

@@ -184,7 +184,7 @@ def test_the_ownership_table_of_the_architecture_doc_is_the_import_graph():
         vocabulary = set(PACKAGES) | {_unit(m, package) for m in modules if m.startswith(package + ".")}
         # ``pkg.mod`` names a module of the row's own package as ``mod``
         words = {w.split(".")[1] if w.startswith(package + ".") else w.split(".")[0]
-                 for w in re.findall(r"[a-z_]+(?:\.[a-z_]+)?", last.replace("`", " "))}
+                 for w in re.findall(r"[a-z_][a-z_0-9]*(?:\.[a-z_][a-z_0-9]*)?", last.replace("`", " "))}
         documented = words & vocabulary
         if "every packet module" in last:
             documented |= {_unit(m, package) for m in modules if m.startswith("events.")}
