@@ -162,8 +162,8 @@ def test_unknown_token_gets_restart(server):
 def test_large_reply_is_gzipped_only_when_accepted(server):
     a = server.connect()
     b = server.connect()
-    # enough queued chat for a reply of well over 512 bytes
-    texts = [f"gzip {secrets.token_hex(80)}" for _ in range(4)]  # under the spam limit
+    # enough queued chat for a reply of well over GZIP_MIN_LENGTH (1,200 bytes)
+    texts = [f"gzip {secrets.token_hex(200)}" for _ in range(4)]  # under the spam limit
     for text in texts:
         b.send(C.public_message("#osu", text))
     with Raw(server) as raw:
@@ -177,7 +177,7 @@ def test_large_reply_is_gzipped_only_when_accepted(server):
             b.send(C.public_message("#osu", text))
         raw.send(request(C.ping(), a.token))  # no Accept-Encoding
         status, headers, body = raw.response()
-        assert "content-encoding" not in headers and len(body) >= 512
+        assert "content-encoding" not in headers and len(body) >= 1200
         received = [p.value.content for p in C.decode_packets(body) if p.id == C.SEND_MESSAGE]
         assert [t for t in received if t in texts] == texts
 
