@@ -73,6 +73,9 @@ class RequestConnection(tornado.http1connection.HTTP1Connection):
     head read by :func:`helpers.httphead.parse_head`, a plain ``Content-Length`` body read in
     this coroutine, no ``TCP_NODELAY`` toggling after the reply (the module's docstring)."""
 
+    #: the :class:`ServerConnection` serving this request (None when made by other code)
+    server: ServerConnection | None = None
+
     def _parse_headers(self, data: bytes) -> tuple[str, tornado.httputil.HTTPHeaders]:
         return httphead.parse_head(data)
 
@@ -87,7 +90,13 @@ class RequestConnection(tornado.http1connection.HTTP1Connection):
         try:
             head = await stream.read_until_regex(HEAD_END, max_bytes=params.max_header_size)
             line, headers = self._parse_headers(head)
-            start_line = tornado.httputil.parse_request_start_line(line)
+            server = self.server
+            if server is not None and line == server.last_line:  # a client repeats its start line
+                start_line = server.last_start
+            else:
+                start_line = tornado.httputil.parse_request_start_line(line)
+                if server is not None:
+                    server.last_line, server.last_start = line, start_line
             self._request_start_line = start_line
             self._request_headers = headers
             self._disconnect_on_finish = not self._can_keep_alive(start_line, headers)
@@ -187,7 +196,11 @@ def write_reply(conn: Any, data: bytes) -> None:
 
 class ServerConnection(tornado.http1connection.HTTP1ServerConnection):
     """A server connection whose requests are :class:`RequestConnection` objects, with
-    ``TCP_NODELAY`` set once."""
+    ``TCP_NODELAY`` set once. It keeps the last request's start line and its reading (an
+    immutable ``RequestStartLine``): a client sends the same one again and again."""
+
+    last_line = ""
+    last_start: tornado.httputil.RequestStartLine | None = None
 
     def start_serving(self, delegate: tornado.httputil.HTTPServerConnectionDelegate) -> None:
         """Set ``TCP_NODELAY`` once, then serve requests (Tornado's contract)."""
@@ -201,6 +214,7 @@ class ServerConnection(tornado.http1connection.HTTP1ServerConnection):
         try:
             while True:
                 conn = RequestConnection(stream, False, self.params, self.context)
+                conn.server = self
                 request_delegate = delegate.start_request(self, conn)
                 try:
                     more = await conn.read_response(request_delegate)

@@ -317,6 +317,11 @@ class GuardedHTTPServer(tornado.httpserver.HTTPServer):
                    idle_connection_timeout: float | None = None, body_timeout: float | None = None,
                    **kwargs: Any) -> None:
         super().initialize(request_callback, **kwargs)
+        # what HTTPServer.start_request calls for a connection delegate without X-Forwarded-For
+        # reading, chosen once instead of by an isinstance check per request
+        self._start = (request_callback.start_request
+                       if isinstance(request_callback, tornado.httputil.HTTPServerConnectionDelegate)
+                       and not self.xheaders else None)
         # Tornado arms no timer per request; the sweep enforces both deadlines
         self.conn_params.header_timeout = None
         self.conn_params.body_timeout = None
@@ -484,4 +489,6 @@ class GuardedHTTPServer(tornado.httpserver.HTTPServer):
         """Tornado's delegate, wrapped by the body limits; the connection now waits for headers."""
         self.waiting[server_conn] = time.monotonic()
         self.waiting.move_to_end(server_conn)
-        return _BodyGuard(self, super().start_request(server_conn, request_conn), request_conn, server_conn)
+        start = self._start
+        inner = start(server_conn, request_conn) if start is not None else super().start_request(server_conn, request_conn)
+        return _BodyGuard(self, inner, request_conn, server_conn)

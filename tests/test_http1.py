@@ -127,7 +127,8 @@ def test_framings_other_than_a_plain_length_go_to_tornado():
 def test_pipelined_requests_are_answered_in_order_and_connection_close_is_honoured():
     async def test(delegate, port):
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(b"".join(b"POST /%d HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\n%d" % (i, i)
+        # each start line twice in a row (the connection reuses its reading), then another
+        writer.write(b"".join(b"POST /%d HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\n%d" % (i // 2, i)
                               for i in range(5))
                      + b"POST /last HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 1\r\n\r\nz")
         replies = [(await _reply(reader))[1] for _ in range(6)]
@@ -136,7 +137,7 @@ def test_pipelined_requests_are_answered_in_order_and_connection_close_is_honour
         return replies, rest
 
     replies, rest = _run(test)
-    assert replies == [b"POST /%d %d" % (i, i) for i in range(5)] + [b"POST /last z"]
+    assert replies == [b"POST /%d %d" % (i // 2, i) for i in range(5)] + [b"POST /last z"]
     assert rest == b""
 
 
