@@ -199,7 +199,7 @@ class ServerConnection(tornado.http1connection.HTTP1ServerConnection):
     ``TCP_NODELAY`` set once. It keeps the last request's start line and its reading (an
     immutable ``RequestStartLine``): a client sends the same one again and again."""
 
-    last_line = ""
+    last_line: str | None = None  # never equal to a start line before the first one
     last_start: tornado.httputil.RequestStartLine | None = None
 
     def start_serving(self, delegate: tornado.httputil.HTTPServerConnectionDelegate) -> None:

@@ -124,6 +124,19 @@ def test_framings_other_than_a_plain_length_go_to_tornado():
     assert refused == [b"HTTP/1.1 400 Bad Request\r\n\r\n"] * 5
 
 
+@pytest.mark.parametrize("first", [b"\r\n\r\n", b"POST  HTTP/1.1\r\nHost: x\r\n\r\n", b"POST / HTTP/2\r\n\r\n"])
+def test_a_malformed_start_line_is_answered_400_even_as_the_first_request(first):
+    async def test(delegate, port):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(first)
+        answer = await asyncio.wait_for(reader.read(), 5)
+        writer.close()
+        return answer, delegate.calls
+
+    answer, calls = _run(test)
+    assert answer == b"HTTP/1.1 400 Bad Request\r\n\r\n" and calls == []
+
+
 def test_pipelined_requests_are_answered_in_order_and_connection_close_is_honoured():
     async def test(delegate, port):
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
