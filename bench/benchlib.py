@@ -307,8 +307,9 @@ class BenchWorld:
     def start_server(self, extra_env: dict[str, str] | None = None, uvloop: bool = False,
                      core: int | None = SERVER_CORE, name: str = "pep", gc_stats: Path | None = None,
                      gc_threshold: str | None = None, cprofile: Path | None = None,
-                     trace: Path | None = None) -> "ServerProcess":
+                     trace: Path | None = None, repo: Path | None = None) -> "ServerProcess":
         """Start ``python pep.py`` pinned to ``core`` (None: not pinned); waits for GET / 200.
+        ``repo``: the server tree to run (default :data:`REPO`; ``bench/ab.py`` runs two).
 
         ``uvloop``: through ``bench/uvloop_pep.py``; ``gc_stats`` (a JSON path) or
         ``gc_threshold`` ("a,b,c"): through ``bench/gc_pep.py``; ``cprofile`` (a pstats path):
@@ -341,7 +342,7 @@ class BenchWorld:
         else:
             script = ["pep.py"]
         proc = ServerProcess(pinned([PYTHON, *script], core), env, port,
-                             self.dir / f"{name}{self._server_seq}.log", cwd=REPO)
+                             self.dir / f"{name}{self._server_seq}.log", cwd=repo or REPO)
         self.servers.append(proc)
         proc.start()
         return proc
