@@ -5,7 +5,8 @@ each one it runs a coroutine that reads the head, then awaits two more coroutine
 a few bytes (``_read_body`` -> ``_read_fixed_body`` -> ``_deliver_body``), turns Nagle's
 algorithm off and on again around the reply (two ``setsockopt`` calls) and then sleeps one
 round of the event loop before reading the next request. At a few thousand polls a second that
-machinery was about 40 % of the server's CPU per idle poll (bench/README.md, "sixth pass").
+machinery was about 43 % of an idle poll's samples (bench/README.md, fifth pass, "Where the
+time of a poll goes now").
 
 :class:`ServerConnection` and :class:`RequestConnection` are those two classes with the same
 contract and these changes, all on the server side:
@@ -21,8 +22,8 @@ The reply of :func:`write_reply` is written straight to the stream when the conn
 open (no futures of ``HTTP1Connection.write``); a connection about to close waits for its write
 as before. Request heads are read by :func:`helpers.httphead.parse_head`. Every limit of
 :class:`helpers.netlimits.GuardedHTTPServer` (header size, body size, deadlines, bytes held)
-applies unchanged; tests/test_http1.py and tests/integration/test_http_edges.py hold both paths to it.
-Source of the contract: Tornado 6 ``tornado/http1connection.py`` (``HTTP1Connection`` and
+applies unchanged; tests/test_http1.py and tests/integration/test_http_edges.py hold both
+paths to it. Source of the contract: Tornado 6 ``tornado/http1connection.py`` (``HTTP1Connection`` and
 ``HTTP1ServerConnection``, read, not copied), RFC 9112 §6 (message body length).
 """
 

@@ -11,13 +11,14 @@ Tornado's own parser, which accepts or refuses it exactly as before: no request 
 differently, only faster (``tests/test_httphead.py`` compares both on generated heads).
 
 :class:`helpers.http1.RequestConnection` reads every request head with it. Source of the
-grammar: RFC 9112 §2.2, §5 and RFC 9110 §5.5 (field-name = token, field-value = visible characters with inner SP/HTAB), which Tornado's
-``httputil._ABNF`` implements.
+grammar: RFC 9112 §2.2, §5 and RFC 9110 §5.5 (field-name = token, field-value = visible
+characters with inner SP/HTAB), which Tornado's ``httputil._ABNF`` implements.
 """
 
 from __future__ import annotations
 
 import re
+
 from tornado.httputil import HTTPHeaders
 
 # header lines "token:value" with CRLF, then the empty line; the value's characters are
@@ -60,4 +61,3 @@ def parse_head(data: bytes) -> tuple[str, HTTPHeaders]:
     line), equal to :func:`tornado_parse`'s: :func:`strict_head` when it applies, else
     :func:`tornado_parse` (which raises ``HTTPInputError`` for what it refuses)."""
     return strict_head(data) or tornado_parse(data)
-

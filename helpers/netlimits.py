@@ -490,5 +490,8 @@ class GuardedHTTPServer(tornado.httpserver.HTTPServer):
         self.waiting[server_conn] = time.monotonic()
         self.waiting.move_to_end(server_conn)
         start = self._start
-        inner = start(server_conn, request_conn) if start is not None else super().start_request(server_conn, request_conn)
+        if start is not None:
+            inner = start(server_conn, request_conn)
+        else:
+            inner = super().start_request(server_conn, request_conn)
         return _BodyGuard(self, inner, request_conn, server_conn)
