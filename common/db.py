@@ -15,6 +15,9 @@ Rules every caller can rely on:
   statement that was cut off mid-flight (2013) may therefore run twice; write statements so
   that this is harmless, or use :meth:`Database.transaction`, which only retries when the
   connection is found dead before the transaction starts.
+* Connections accept several statements per query (``CLIENT.MULTI_STATEMENTS``) for
+  :meth:`Database.batch`, which escapes every value into its statement before joining them;
+  every other call sends one statement (docs/decisions.md, "Performance II, seventh pass").
 * Every other failure, including "cannot connect", is raised as :class:`DatabaseError`, whose
   message never contains the configured password. Connecting gives up after
   ``[db] connect_timeout`` seconds, and every read or write on a connection after
@@ -34,6 +37,7 @@ from typing import Any, Callable, Iterable, NamedTuple, Sequence, TypeVar
 
 import MySQLdb
 import MySQLdb.cursors
+from MySQLdb.constants.CLIENT import MULTI_STATEMENTS
 
 from helpers import metrics
 from helpers.config import DbConfig
@@ -76,6 +80,14 @@ class ExecResult(NamedTuple):
     rowcount: int
 
 
+def _rollback(cur: Any) -> None:
+    """``ROLLBACK`` after a failed batch; a connection that cannot is dropped by the caller."""
+    try:
+        cur.execute("ROLLBACK")
+    except MySQLdb.Error:
+        pass
+
+
 def _error_code(exc: BaseException) -> int | None:
     if exc.args and isinstance(exc.args[0], int):
         return exc.args[0]
@@ -112,6 +124,8 @@ class Database:
             passwd=self.cfg.password,
             charset="utf8mb4",
             autocommit=True,
+            # several statements per query, for Database.batch only (docs/decisions.md)
+            client_flag=MULTI_STATEMENTS,
             cursorclass=MySQLdb.cursors.DictCursor,
             # mysqlclient takes whole seconds (at least 1)
             connect_timeout=max(1, round(self.cfg.connect_timeout)),
@@ -285,6 +299,44 @@ class Database:
                 raise
 
         return await self._run(lambda: self._with_retry(work, lambda: not state["started"]))
+
+    async def batch(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[dict[str, Any]]]:
+        """Run ``statements`` (``(sql, args)`` pairs, ``%s`` placeholders) inside ``START
+        TRANSACTION`` … ``COMMIT`` in ONE round trip to MySQL (a multi-statement query) and
+        return the rows of each statement, in order (an empty list for a statement without a
+        result set).
+
+        Each statement costs the server ~30-65 us of driver CPU and a wake-up of a pool thread
+        per round trip (bench/README.md, "seventh pass"); a batch pays that once. The values
+        are escaped by the driver into each statement (``cursor.mogrify``, the same escaping as
+        every other call) before the statements are joined, so no value ever becomes SQL text.
+        If a statement fails, the ones after it do not run, the transaction is rolled back and
+        :class:`DatabaseError` is raised. A connection found dead is replaced and the batch
+        retried once, like a single statement: the server rolls an unfinished transaction back
+        when its connection drops, but a batch cut off after its ``COMMIT`` runs twice, so a
+        batch must only hold statements for which that is harmless (counters and logs).
+        """
+        def work(cur: Any) -> list[list[dict[str, Any]]]:
+            parts = ["START TRANSACTION"]
+            parts += [cur.mogrify(sql, tuple(args)) for sql, args in statements]
+            parts.append("COMMIT")
+            results: list[list[dict[str, Any]]] = []
+            try:
+                cur.execute(";\n".join(parts))
+                while True:
+                    results.append(list(cur.fetchall()) if cur.description else [])
+                    if cur.nextset() is None:
+                        break
+            except MySQLdb.OperationalError as exc:
+                if _error_code(exc) not in RECONNECT_CODES:
+                    _rollback(cur)
+                raise
+            except MySQLdb.Error:
+                _rollback(cur)
+                raise
+            return results[1:-1]
+
+        return await self._run(lambda: self._with_retry(work))
 
     async def ping(self) -> None:
         """Check that MySQL answers (``SELECT 1``). Raises :class:`DatabaseError`."""

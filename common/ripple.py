@@ -13,7 +13,7 @@ import dataclasses
 import enum
 import logging
 import time
-from typing import Any
+from typing import Any, Sequence
 
 from common.db import Database, DatabaseError
 from common.redis import Redis
@@ -103,6 +103,9 @@ class Repository:
         self.redis = redis
         self.flavour: Flavour = FLAVOURS[flavour]
         self.admin_groups: list[int] = []  # ripple flavour: privileges of the admin groups
+        # False once MySQL said a table of :attr:`_RELATIONS` is missing (a database init-db has
+        # not updated yet): the login then reads the relations one table at a time
+        self._relations_in_one = True
 
     # ------------------------------------------------------------------ users
     async def user_by_safe_name(self, safe_name: str) -> dict[str, Any] | None:
@@ -242,54 +245,67 @@ class Repository:
     async def login_records(self, user_id: int, user_row: dict[str, Any], ip: str,
                             hardware: tuple[str, str, str] | None, version: str
                             ) -> tuple[Stats, str, list[int], list[int], bool]:
-        """Everything a successful login does in MySQL, in ONE transaction and one trip to the
-        pool (bench/README.md, login storm): the writes (docs/schema.md §2.6: the ``hw_user`` row when
-        the client sent its hashes, ``ip_user``, ``users.osuver``), then what the session needs:
-        (osu! standard vanilla stats, stored country, friend ids, ids the user blocked with
-        ``!block``, whether ``offline_messages`` holds any for the user; a database without the
-        ``user_blocks`` or ``offline_messages`` table gives none). The last saves the login a
-        trip to the pool when nothing waits (``chat.deliver_offline_messages`` takes them).
-        The reads are two statements where the schema allows: the country with the stats row
-        when both are in ``users_stats``, and friends, blocks and offline messages as one
-        ``UNION ALL`` (each statement costs the server ~65 us of CPU in the driver; bench/README.md,
-        "fifth pass")."""
+        """Everything a successful login does in MySQL, in ONE transaction and ONE round trip
+        (:meth:`common.db.Database.batch`; bench/README.md, "seventh pass"): the writes
+        (docs/schema.md §2.6: the ``hw_user`` row when the client sent its hashes, ``ip_user``,
+        ``users.osuver``), then what the session needs: (osu! standard vanilla stats, stored
+        country, friend ids, ids the user blocked with ``!block``, whether ``offline_messages``
+        holds any for the user). The last saves the login a trip to the pool when nothing waits
+        (``chat.deliver_offline_messages`` takes them). The country comes with the stats row
+        where both are in ``users_stats`` (Ripple, Kawata), and friends, blocks and offline
+        messages are one ``UNION ALL``. A database without the ``user_blocks`` or
+        ``offline_messages`` table (before ``init-db`` added them) gives no blocks and no
+        messages: its first login finds the table missing, the batch is rolled back and run
+        again with the relations read apart, as every later login does. Raises
+        :class:`common.db.DatabaseError`."""
         table = self.stats_source(game.STD, False, False)[0]
         country_in_row = self.flavour.country_table == "users_stats" and table == "users_stats"
         sql, args, board = self._stats_query(user_id, game.STD, False, False, ", country" if country_in_row else "")
-
-        def work(cur: Any) -> tuple[dict | None, str, list[int], list[int], bool]:
-            if hardware is not None:
-                self._log_hardware(cur, user_id, *hardware, activated=False)
-            if ip:
-                cur.execute(self._LOG_IP, (user_id, ip))
-            if self.flavour.writes_osuver:
-                cur.execute("UPDATE users SET osuver = %s WHERE id = %s", (version[:256], user_id))
-            cur.execute(sql, args)
-            row = cur.fetchone()
-            if not country_in_row:
-                country = self._country(cur, user_id, user_row)
-            else:
-                country = str(row["country"]).upper() if row and row.get("country") else "XX"
-            return (row, country) + self._relations(cur, user_id)
-
-        row, country, friends, blocked, offline = await self.db.transaction(work)
+        country_query = not country_in_row and not self._country_from_row(user_row)
+        statements: list[tuple[str, Sequence[Any]]] = []
+        if hardware is not None:
+            statements += self._log_hardware_batch(user_id, *hardware, activated=False)
+        if ip:
+            statements.append((self._LOG_IP, (user_id, ip)))
+        if self.flavour.writes_osuver:
+            statements.append(("UPDATE users SET osuver = %s WHERE id = %s", (version[:256], user_id)))
+        reads = len(statements)
+        statements.append((sql, args))
+        if country_query:
+            statements.append((self._COUNTRY, (user_id,)))
+        if self._relations_in_one:
+            statements.append((self._RELATIONS, (user_id, user_id, MAX_BLOCKS, user_id)))
+        try:
+            results = await self.db.batch(statements)
+        except DatabaseError as exc:
+            if exc.code != NO_SUCH_TABLE or not self._relations_in_one:
+                raise
+            # a database init-db has not updated yet (no user_blocks or offline_messages): the
+            # batch was rolled back; from now on the relations are read one table at a time
+            self._relations_in_one = False
+            return await self.login_records(user_id, user_row, ip, hardware, version)
+        rows = results[reads:]
+        row = rows[0][0] if rows[0] else None
+        if country_in_row:
+            country = str(row["country"]).upper() if row and row.get("country") else "XX"
+        elif country_query:
+            country = self._country_of(rows[1][0] if rows[1] else None)
+        else:
+            country = self._country_from_row(user_row)
+        if self._relations_in_one:
+            friends, blocked, offline = self._relations_of(rows[-1])
+        else:
+            friends, blocked, offline = await self.db.transaction(lambda cur: self._relations_apart(cur, user_id))
         return await self._stats_from_row(row, board, user_id), country, friends, blocked, offline
 
-    def _relations(self, cur: Any, user_id: int) -> tuple[list[int], list[int], bool]:
-        """(friend ids, ids blocked with ``!block``, whether offline messages wait) in one
-        statement; one statement each when ``user_blocks`` or ``offline_messages`` is missing."""
-        try:
-            cur.execute(self._RELATIONS, (user_id, user_id, MAX_BLOCKS, user_id))
-        except Exception as exc:  # a database init-db has not updated yet
-            if not _no_such_table(exc):
-                raise
-            cur.execute("SELECT user2 FROM users_relationships WHERE user1 = %s", (user_id,))
-            friends = [int(r["user2"]) for r in cur.fetchall()]
-            return friends, self._blocked(cur, user_id), self._offline_waiting(cur, user_id)
+    @staticmethod
+    def _relations_of(rows: list[dict[str, Any]]) -> tuple[list[int], list[int], bool]:
+        """(friend ids, ids blocked with ``!block``, whether offline messages wait) from the
+        rows of :attr:`_RELATIONS`."""
         friends: list[int] = []
         blocked: list[int] = []
         offline = False
-        for r in cur.fetchall():
+        for r in rows:
             kind = int(r["k"])
             if kind == 0:
                 friends.append(int(r["v"]))
@@ -298,6 +314,13 @@ class Repository:
             else:
                 offline = True
         return friends, blocked, offline
+
+    def _relations_apart(self, cur: Any, user_id: int) -> tuple[list[int], list[int], bool]:
+        """:meth:`_relations_of` one table at a time, for a database whose ``user_blocks`` or
+        ``offline_messages`` table is missing (each missing table reads as empty)."""
+        cur.execute("SELECT user2 FROM users_relationships WHERE user1 = %s", (user_id,))
+        friends = [int(r["user2"]) for r in cur.fetchall()]
+        return friends, self._blocked(cur, user_id), self._offline_waiting(cur, user_id)
 
     @staticmethod
     def _blocked(cur: Any, user_id: int) -> list[int]:
@@ -319,16 +342,25 @@ class Repository:
             return False
         return cur.fetchone() is not None
 
+    _COUNTRY = "SELECT country FROM users_stats WHERE id = %s LIMIT 1"
+
     async def country(self, user_id: int, user_row: dict[str, Any] | None = None) -> str:
         """The stored two-letter country, upper case ('XX' when unknown; docs/schema.md §3.4)."""
-        return await self.db.transaction(lambda cur: self._country(cur, user_id, user_row))
+        stored = self._country_from_row(user_row)
+        if stored:
+            return stored
+        return self._country_of(await self.db.fetch_one(self._COUNTRY, (user_id,)))
 
-    def _country(self, cur: Any, user_id: int, user_row: dict[str, Any] | None) -> str:
-        """``users.country`` on RealistikOsu when set, else ``users_stats.country``."""
+    def _country_from_row(self, user_row: dict[str, Any] | None) -> str:
+        """``users.country`` (upper case) on RealistikOsu when set, else '' (read
+        ``users_stats.country`` with :attr:`_COUNTRY`)."""
         if self.flavour.country_table == "users" and user_row is not None and user_row.get("country"):
             return str(user_row["country"]).upper()
-        cur.execute("SELECT country FROM users_stats WHERE id = %s LIMIT 1", (user_id,))
-        row = cur.fetchone()
+        return ""
+
+    @staticmethod
+    def _country_of(row: dict[str, Any] | None) -> str:
+        """The country of a :attr:`_COUNTRY` row, upper case; 'XX' for none."""
         return str(row["country"]).upper() if row and row.get("country") else "XX"
 
     # ------------------------------------------------------------------ friends
@@ -363,21 +395,28 @@ class Repository:
         return bool(row and row.get("enabled"))
 
     async def log_hardware(self, user_id: int, mac: str, unique_id: str, disk_id: str, activated: bool) -> None:
-        """Select the row by the four columns; bump it, or insert (works with and without UNIQUE(userid))."""
-        await self.db.transaction(lambda cur: self._log_hardware(cur, user_id, mac, unique_id, disk_id, activated))
+        """Bump the ``hw_user`` row of these four columns, or insert it (works with and without
+        UNIQUE(userid)); ``activated`` sets its flag (never clears it). Raises DatabaseError."""
+        await self.db.batch(self._log_hardware_batch(user_id, mac, unique_id, disk_id, activated))
 
     @staticmethod
-    def _log_hardware(cur: Any, user_id: int, mac: str, unique_id: str, disk_id: str, activated: bool) -> None:
-        cur.execute("SELECT id FROM hw_user WHERE userid = %s AND mac = %s AND unique_id = %s AND disk_id = %s "
-                    "LIMIT 1", (user_id, mac, unique_id, disk_id))
-        row = cur.fetchone()
-        if row is not None:
-            cur.execute("UPDATE hw_user SET occurencies = occurencies + 1, activated = GREATEST(activated, %s) "
-                        "WHERE id = %s", (int(activated), row["id"]))
-            return
-        cur.execute("INSERT INTO hw_user (userid, mac, unique_id, disk_id, occurencies, activated) "
-                    "VALUES (%s, %s, %s, %s, 1, %s) ON DUPLICATE KEY UPDATE occurencies = occurencies + 1",
-                    (user_id, mac, unique_id, disk_id, int(activated)))
+    def _log_hardware_batch(user_id: int, mac: str, unique_id: str, disk_id: str,
+                            activated: bool) -> list[tuple[str, tuple]]:
+        """:meth:`log_hardware` as statements of one :meth:`Database.batch`: the row's id is read
+        into a session variable by a consistent (non-locking) SELECT, then the row is bumped by
+        primary key, or inserted when there was none (docs/decisions.md, fifth pass: an UPDATE
+        by the four columns would lock a gap and deadlock concurrent first logins)."""
+        where = (user_id, mac, unique_id, disk_id)
+        return [
+            ("SET @pep_hw = NULL", ()),
+            ("SELECT id INTO @pep_hw FROM hw_user WHERE userid = %s AND mac = %s AND unique_id = %s "
+             "AND disk_id = %s LIMIT 1", where),
+            ("UPDATE hw_user SET occurencies = occurencies + 1, activated = GREATEST(activated, %s) "
+             "WHERE id = @pep_hw", (int(activated),)),
+            ("INSERT INTO hw_user (userid, mac, unique_id, disk_id, occurencies, activated) "
+             "SELECT %s, %s, %s, %s, 1, %s FROM DUAL WHERE @pep_hw IS NULL "
+             "ON DUPLICATE KEY UPDATE occurencies = occurencies + 1", where + (int(activated),)),
+        ]
 
     async def hardware_matches(self, user_id: int, mac: str, unique_id: str, disk_id: str, wine: bool) -> list[int]:
         """Other users with an activated row of the same hardware (docs/schema.md §3.1)."""

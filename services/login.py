@@ -395,6 +395,9 @@ async def _login(state: State, body: bytes, ip: str, builds: tuple[int, int | No
         token.action_text = "[VN]"
     token.set_stats(stats.ranked_score, stats.accuracy, stats.playcount, stats.total_score, stats.rank, stats.pp)
 
+    # a live session of this node from the same address already put it in peppy:sessions:<id>
+    # (a re-login replacing it keeps it there: session.logout's next_ip), so no SADD again
+    ip_listed = any(t.ip == ip and t.irc is None and t.node is None for t in state.tokens.user_tokens(user_id))
     if not req.tournament:
         for old in state.tokens.user_tokens(user_id):
             if not old.tournament and old.irc is None:  # replaced, not leaving (IRC stays: docs/irc.md): no logout broadcast before the new presence
@@ -403,7 +406,7 @@ async def _login(state: State, body: bytes, ip: str, builds: tuple[int, int | No
     state.tokens.add(token)
     if not restricted:
         state.tokens.broadcast(token.presence_packet(), but=token)
-    if ip:
+    if ip and not ip_listed:
         state.spawn(state.redis.add_session_ip(user_id, ip), "session ip")
     if offline and not restricted:  # kept while the user was offline (read by login_records)
         state.spawn(chat.deliver_offline_messages(state, token), f"offline messages of {user_id}")

@@ -177,13 +177,17 @@ def test_relogin_replaces_the_old_session_silently():
     second, _ = do_login(world)
     assert first.logged_out and not second.logged_out
     assert not C.values(received(b), C.USER_LOGOUT)
-    # the same address stays in peppy:sessions: no SREM of what the new session adds again
+    # the same address stays in peppy:sessions: neither SREM nor SADD of it again
     assert not any(name == "remove_session_ip" for name, _ in world.redis.calls)
-    assert world.redis.calls.count(("add_session_ip", (1000, "10.0.0.1"))) == 2
+    assert world.redis.calls.count(("add_session_ip", (1000, "10.0.0.1"))) == 1
     third, _ = do_login(world, ip="10.0.0.2")  # from another address the old one leaves
     assert second.logged_out and ("remove_session_ip", (1000, "10.0.0.1")) in world.redis.calls
+    assert ("add_session_ip", (1000, "10.0.0.2")) in world.redis.calls
     tourney, _ = do_login(world, version="b20250306.2tourney")
     assert tourney.tournament and not third.logged_out
+    assert world.redis.calls.count(("add_session_ip", (1000, "10.0.0.1"))) == 2  # listed again
+    fourth, _ = do_login(world, version="b20250306.2tourney", ip="10.0.0.2")  # beside third's
+    assert world.redis.calls.count(("add_session_ip", (1000, "10.0.0.2"))) == 1
 
 
 def test_settings_notices_and_donor_expiry():
