@@ -210,12 +210,14 @@ async def serve(cfg: config_module.Config):
     else:
         data, source = await handover.take_stored(state)
     restored = handover.restore(state, data, source)
-    # POST / (login and poll) is answered below tornado.web by BanchoServer, everything else by
-    # the application (docs/architecture.md, "The path of a poll"); the guarded server applies
-    # the connection and body limits to both (docs/security.md)
+    # POST / (login and poll) is answered below tornado.web by BanchoServer, on the connection's
+    # fast side when it is in the common form (helpers/httpfast.py), everything else by the
+    # application (docs/architecture.md, "The path of a poll"); the guarded server applies the
+    # connection and body limits to both (docs/security.md)
     srv = cfg.server
+    bancho = BanchoServer(state, make_app(state))
     server = netlimits.GuardedHTTPServer(
-        BanchoServer(state, make_app(state)), xheaders=False, max_body_size=srv.max_body, max_header_size=srv.max_header,
+        bancho, fast=bancho, xheaders=False, max_body_size=srv.max_body, max_header_size=srv.max_header,
         idle_connection_timeout=srv.idle_timeout, body_timeout=srv.body_timeout,
         max_per_address=srv.max_connections_per_ip,
         exempt=netlimits.parse_networks(srv.connection_limit_exempt),

@@ -187,9 +187,12 @@ class BanchoServer(tornado.httputil.HTTPServerConnectionDelegate):
     """The server's connection delegate: ``POST /`` here, everything else to ``app``.
 
     ``state`` is the server's :class:`State`, ``app`` the ``tornado.web.Application`` of
-    ``handlers.app.make_app``. Pass it to ``tornado.httpserver.HTTPServer`` in place of the
-    application; the server's limits (``max_body_size``, header size, timeouts) apply to both.
-    The reply header block is built once per second (its ``Date``); replies of at least
+    ``handlers.app.make_app``. Pass it to :class:`helpers.netlimits.GuardedHTTPServer` both as
+    the delegate and as ``fast=``: ``POST /`` in the common form is then answered on the
+    connection's fast side (:meth:`fast_request`, helpers/httpfast.py), anything else through
+    Tornado's HTTP/1 layer (:meth:`start_request`), where ``POST /`` still comes here
+    (:class:`BanchoRequest`); the server's limits (body sizes, header size, deadlines) apply to
+    both. The reply header block is built once per second (its ``Date``); replies of at least
     ``GZIP_MIN_LENGTH`` bytes are gzipped at ``[server] gzip_level`` when ``[server] gzip`` is on
     and the client sends ``Accept-Encoding: gzip``.
     """
@@ -220,14 +223,179 @@ class BanchoServer(tornado.httputil.HTTPServerConnectionDelegate):
             self.head = self._fixed + b"Date: " + email.utils.formatdate(second, usegmt=True).encode() + b"\r\n"
         return self.head
 
+    # ---------------------------------------------------------------- the two sides
     def start_request(self, server_conn: object, request_conn: tornado.httputil.HTTPConnection) -> "BanchoRequest":
         """Tornado hook: one delegate per request of a connection."""
         return BanchoRequest(self, server_conn, request_conn)
 
+    @staticmethod
+    def fast_accepts(start_line: tornado.httputil.RequestStartLine) -> bool:
+        """helpers/httpfast.py hook: ``POST /`` (any query string) is answered on the fast side."""
+        path = start_line.path
+        return start_line.method == "POST" and (path == "/" or path.startswith("/?"))
 
-class BanchoRequest(tornado.httputil.HTTPMessageDelegate):
-    """One request on a connection of :class:`BanchoServer` (Tornado calls the hooks in order:
-    ``headers_received``, ``data_received`` per body chunk, then ``finish``, or
+    def fast_request(self, conn: Any, start_line: tornado.httputil.RequestStartLine,
+                     headers: tornado.httputil.HTTPHeaders, body: bytes, extra: bytes) -> None:
+        """helpers/httpfast.py hook: one ``POST /`` of a fast connection ``conn``."""
+        exchange = FastExchange(conn, headers, extra)
+        if access_log.isEnabledFor(logging.DEBUG):
+            exchange.started = time.perf_counter()
+        self.answer(exchange, body)
+
+    # ---------------------------------------------------------------- answering
+    def answer(self, exchange: "Exchange", body: bytes) -> None:
+        """Answer one complete ``POST /``: a poll now, a login when its checks are done."""
+        state = self.state
+        headers = exchange.headers
+        token_string = headers.get("osu-token")
+        if token_string is None:
+            state.spawn(self._login(exchange, body), "login")
+            return
+        try:
+            reply = poll(state, token_string, body)
+        except Exception:
+            log.exception("poll failed")
+            self.fail(exchange)
+            return
+        if reply is RECONNECT_REPLY and state.cluster is not None and FORWARDED not in headers:
+            # a cluster: the token may be another live node's (docs/cluster.md, "Routing")
+            address = state.cluster.owner_address(token_string)
+            if address is not None:
+                log.debug("poll forwarded to %s", address)
+                state.spawn(self._forward(exchange, address, token_string, body), "forwarded poll")
+                return
+        if state.cluster is not None and state.cluster.outgoing():
+            # the events this poll queued for the other nodes leave first: the idle writer task
+            # was woken before this callback is scheduled, so the answer (whose write wakes the
+            # client, which may take the core) cannot delay their publication (docs/cluster.md,
+            # "Latency")
+            asyncio.get_running_loop().call_soon(self.respond, exchange, reply)
+            return
+        self.respond(exchange, reply)
+
+    async def _forward(self, exchange: "Exchange", address: str, token_string: str, body: bytes) -> None:
+        """Answer a poll whose session lives on the node at ``address`` (``host:port``) with
+        that node's answer (the same body, the ``osu-token`` and :data:`FORWARDED` headers);
+        the reconnect reply when that node does not answer 200 within
+        :data:`FORWARD_TIMEOUT` seconds."""
+        try:
+            response = await tornado.httpclient.AsyncHTTPClient().fetch(
+                f"http://{address}/", method="POST", body=body, raise_error=False,
+                headers={"osu-token": token_string, FORWARDED: "1"},
+                connect_timeout=FORWARD_TIMEOUT, request_timeout=FORWARD_TIMEOUT)
+            reply = response.body if response.code == 200 else RECONNECT_REPLY
+        except Exception as exc:  # the node is gone: the client logs in again
+            log.info("forwarded poll to %s failed: %s", address, exc)
+            reply = RECONNECT_REPLY
+        self.respond(exchange, reply)
+
+    async def _login(self, exchange: "Exchange", body: bytes) -> None:
+        try:
+            ip = client_ip(self.state, exchange.headers, exchange.peer_ip())
+            cho_token, reply = await login(self.state, body, ip)
+        except Exception:
+            log.exception("login failed")
+            self.fail(exchange)
+            return
+        self.respond_parts(exchange, reply, b"cho-token: " + cho_token.encode("latin-1") + b"\r\n")
+
+    def respond(self, exchange: "Exchange", reply: bytes) -> None:
+        """Send ``200`` with the prebuilt header block, the exchange's extra header lines and
+        ``reply`` (gzipped when large enough and accepted)."""
+        if not exchange.alive():  # the client left during a login
+            return
+        extra = exchange.extra
+        if (len(reply) >= GZIP_MIN_LENGTH and self.gzip_level
+                and "gzip" in exchange.headers.get("Accept-Encoding", "")):
+            reply = gzparts.gzip(reply, self.gzip_level)
+            extra += b"Content-Encoding: gzip\r\n"
+        exchange.send(b"%s%sContent-Length: %d\r\n\r\n%s" % (self.head_now(), extra, len(reply), reply))
+        if exchange.started:
+            self.log(exchange, 200)
+
+    def respond_parts(self, exchange: "Exchange", parts: list[bytes], extra: bytes) -> None:
+        """:meth:`respond` for a reply given as its parts (a login) with the header lines
+        ``extra`` first: gzipped by the server's :class:`helpers.gzparts.PartsGzip`, which
+        compresses the shared presence chunks once."""
+        if not exchange.alive():  # the client left during a login
+            return
+        extra += exchange.extra
+        size = sum(map(len, parts))
+        if (size >= GZIP_MIN_LENGTH and self.gzip_level
+                and "gzip" in exchange.headers.get("Accept-Encoding", "")):
+            reply = self.gzip_parts.compress(parts)
+            extra += b"Content-Encoding: gzip\r\n"
+        else:
+            reply = b"".join(parts)
+        exchange.send(b"%s%sContent-Length: %d\r\n\r\n%s" % (self.head_now(), extra, len(reply), reply))
+        if exchange.started:
+            self.log(exchange, 200)
+
+    def fail(self, exchange: "Exchange") -> None:
+        """A bug, not a client error: answer 500 (empty) like ``tornado.web`` would."""
+        if not exchange.alive():
+            return
+        exchange.send(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n" + exchange.extra + b"\r\n")
+        self.log(exchange, 500)
+
+    @staticmethod
+    def log(exchange: "Exchange", status: int) -> None:
+        """The access log line of ``handlers.app.log_request`` (no query string)."""
+        level = logging.DEBUG if status < 400 else logging.ERROR
+        if access_log.isEnabledFor(level):
+            elapsed = 1000.0 * (time.perf_counter() - exchange.started) if exchange.started else 0.0
+            access_log.log(level, "%d POST / (%s) %.2fms", status, exchange.peer_ip() or "", elapsed)
+
+
+class Exchange:
+    """One ``POST /`` being answered, whichever side of the connection read it: ``headers``
+    (Tornado's ``HTTPHeaders``), ``extra`` (the ``Connection`` header line the reply carries,
+    ``b""`` for none), ``started`` (``perf_counter`` seconds when the access log is on, else 0),
+    and how to reach the client (:meth:`send`, :meth:`alive`, :meth:`peer_ip`)."""
+
+    __slots__ = ()
+    headers: tornado.httputil.HTTPHeaders
+    extra: bytes
+    started: float
+
+    def send(self, data: bytes) -> None:
+        """Write the whole response ``data`` and finish the request."""
+        raise NotImplementedError
+
+    def alive(self) -> bool:
+        """Whether the client is still connected."""
+        raise NotImplementedError
+
+    def peer_ip(self) -> str | None:
+        """The peer address of the connection (before any proxy header)."""
+        raise NotImplementedError
+
+
+class FastExchange(Exchange):
+    """A ``POST /`` read by a :class:`helpers.httpfast.FastConnection` ``conn``."""
+
+    __slots__ = ("conn", "headers", "extra", "started")
+
+    def __init__(self, conn: Any, headers: tornado.httputil.HTTPHeaders, extra: bytes) -> None:
+        self.conn = conn
+        self.headers = headers
+        self.extra = extra
+        self.started = 0.0
+
+    def send(self, data: bytes) -> None:
+        self.conn.reply(data)
+
+    def alive(self) -> bool:
+        conn = self.conn
+        return not (conn.closed or conn.handed)
+
+    def peer_ip(self) -> str | None:
+        return self.conn.remote_ip
+
+
+class BanchoRequest(tornado.httputil.HTTPMessageDelegate, Exchange):
+    """One request on a Tornado-served connection of :class:`BanchoServer` (Tornado calls the
+    hooks in order: ``headers_received``, ``data_received`` per body chunk, then ``finish``, or
     ``on_connection_close`` when the client goes away first)."""
 
     __slots__ = ("server", "server_conn", "conn", "other", "headers", "chunks", "extra", "started")
@@ -237,15 +405,14 @@ class BanchoRequest(tornado.httputil.HTTPMessageDelegate):
         self.server_conn = server_conn
         self.conn = conn
         self.other: tornado.httputil.HTTPMessageDelegate | None = None
-        self.headers: tornado.httputil.HTTPHeaders | None = None
+        self.headers: tornado.httputil.HTTPHeaders | None = None  # type: ignore[assignment]
         self.chunks: list[bytes] = []
         self.extra = b""
         self.started = 0.0
 
     def headers_received(self, start_line: Any, headers: tornado.httputil.HTTPHeaders) -> Awaitable[None] | None:
         """Keep ``POST /`` (any query string); hand anything else to the application."""
-        path = start_line.path
-        if start_line.method != "POST" or not (path == "/" or path.startswith("/?")):
+        if not BanchoServer.fast_accepts(start_line):
             other = self.other = self.server.app.start_request(self.server_conn, self.conn)
             return other.headers_received(start_line, headers)
         self.headers = headers
@@ -276,119 +443,21 @@ class BanchoRequest(tornado.httputil.HTTPMessageDelegate):
         self.chunks = []
 
     def finish(self) -> None:
-        """The request is complete: a poll is answered now, a login when its checks are done."""
+        """The request is complete: :meth:`BanchoServer.answer` (or the application's)."""
         if self.other is not None:
             self.other.finish()
             return
-        server = self.server
-        state = server.state
         chunks = self.chunks
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         self.chunks = []
-        headers = self.headers
-        token_string = headers.get("osu-token")
-        if token_string is None:
-            state.spawn(self._login(body), "login")
-            return
-        try:
-            reply = poll(state, token_string, body)
-        except Exception:
-            log.exception("poll failed")
-            self._fail()
-            return
-        if reply is RECONNECT_REPLY and state.cluster is not None and FORWARDED not in headers:
-            # a cluster: the token may be another live node's (docs/cluster.md, "Routing")
-            address = state.cluster.owner_address(token_string)
-            if address is not None:
-                log.debug("poll forwarded to %s", address)
-                state.spawn(self._forward(address, token_string, body), "forwarded poll")
-                return
-        if state.cluster is not None and state.cluster.outgoing():
-            # the events this poll queued for the other nodes leave first: the idle writer task
-            # was woken before this callback is scheduled, so the answer (whose write wakes the
-            # client, which may take the core) cannot delay their publication (docs/cluster.md,
-            # "Latency")
-            asyncio.get_running_loop().call_soon(self.respond, reply, self.extra)
-            return
-        self.respond(reply, self.extra)
+        self.server.answer(self, body)
 
-    async def _forward(self, address: str, token_string: str, body: bytes) -> None:
-        """Answer a poll whose session lives on the node at ``address`` (``host:port``) with
-        that node's answer (the same body, the ``osu-token`` and :data:`FORWARDED` headers);
-        the reconnect reply when that node does not answer 200 within
-        :data:`FORWARD_TIMEOUT` seconds."""
-        try:
-            response = await tornado.httpclient.AsyncHTTPClient().fetch(
-                f"http://{address}/", method="POST", body=body, raise_error=False,
-                headers={"osu-token": token_string, FORWARDED: "1"},
-                connect_timeout=FORWARD_TIMEOUT, request_timeout=FORWARD_TIMEOUT)
-            reply = response.body if response.code == 200 else RECONNECT_REPLY
-        except Exception as exc:  # the node is gone: the client logs in again
-            log.info("forwarded poll to %s failed: %s", address, exc)
-            reply = RECONNECT_REPLY
-        self.respond(reply, self.extra)
+    def send(self, data: bytes) -> None:
+        http1.write_reply(self.conn, data)
 
-    async def _login(self, body: bytes) -> None:
-        server = self.server
-        try:
-            cho_token, reply = await login(server.state, body, self.remote_ip())
-        except Exception:
-            log.exception("login failed")
-            self._fail()
-            return
-        self.respond_parts(reply, b"cho-token: " + cho_token.encode("latin-1") + b"\r\n" + self.extra)
+    def alive(self) -> bool:
+        stream = self.conn.stream
+        return stream is not None and not stream.closed()
 
-    def remote_ip(self) -> str:
-        """The client's address (:func:`client_ip` of this request)."""
-        return client_ip(self.server.state, self.headers, getattr(self.conn.context, "remote_ip", None))
-
-    def respond(self, reply: bytes, extra: bytes) -> None:
-        """Write ``200`` with the prebuilt header block, the ``extra`` header lines and ``reply``
-        (gzipped when large enough and accepted), then finish the request."""
-        conn = self.conn
-        if conn.stream is None or conn.stream.closed():  # the client left during a login
-            return
-        server = self.server
-        head = server.head_now()
-        if (len(reply) >= GZIP_MIN_LENGTH and server.gzip_level
-                and "gzip" in self.headers.get("Accept-Encoding", "")):
-            reply = gzparts.gzip(reply, server.gzip_level)
-            extra += b"Content-Encoding: gzip\r\n"
-        http1.write_reply(conn, b"%s%sContent-Length: %d\r\n\r\n%s" % (head, extra, len(reply), reply))
-        if self.started:
-            self._log(200)
-
-    def respond_parts(self, parts: list[bytes], extra: bytes) -> None:
-        """:meth:`respond` for a reply given as its parts (a login): gzipped by the server's
-        :class:`helpers.gzparts.PartsGzip`, which compresses the shared presence chunks once."""
-        conn = self.conn
-        if conn.stream is None or conn.stream.closed():  # the client left during a login
-            return
-        server = self.server
-        size = sum(map(len, parts))
-        if (size >= GZIP_MIN_LENGTH and server.gzip_level
-                and "gzip" in self.headers.get("Accept-Encoding", "")):
-            reply = server.gzip_parts.compress(parts)
-            extra += b"Content-Encoding: gzip\r\n"
-        else:
-            reply = b"".join(parts)
-        http1.write_reply(conn, b"%s%sContent-Length: %d\r\n\r\n%s" % (server.head_now(), extra, len(reply), reply))
-        if self.started:
-            self._log(200)
-
-    def _fail(self) -> None:
-        """A bug, not a client error: answer 500 (empty) like ``tornado.web`` would."""
-        conn = self.conn
-        if conn.stream is None or conn.stream.closed():
-            return
-        conn.write(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n" + self.extra + b"\r\n")
-        conn.finish()
-        self._log(500)
-
-    def _log(self, status: int) -> None:
-        """The access log line of ``handlers.app.log_request`` (no query string)."""
-        level = logging.DEBUG if status < 400 else logging.ERROR
-        if access_log.isEnabledFor(level):
-            elapsed = 1000.0 * (time.perf_counter() - self.started) if self.started else 0.0
-            access_log.log(level, "%d POST / (%s) %.2fms", status,
-                           getattr(self.conn.context, "remote_ip", ""), elapsed)
+    def peer_ip(self) -> str | None:
+        return getattr(self.conn.context, "remote_ip", None)

@@ -48,8 +48,9 @@ from typing import Any, Awaitable, Callable, Iterable
 import tornado.httpserver
 import tornado.httputil
 import tornado.ioloop
+import tornado.iostream
 
-from helpers import http1
+from helpers import http1, httpfast
 
 log = logging.getLogger("pep.net")
 
@@ -315,8 +316,11 @@ class GuardedHTTPServer(tornado.httpserver.HTTPServer):
     def initialize(self, request_callback: Any, max_per_address: int = 0, exempt: Iterable[Any] = (),
                    body_limit: BodyLimit | None = None, max_pending: int = 1 << 62,
                    idle_connection_timeout: float | None = None, body_timeout: float | None = None,
-                   **kwargs: Any) -> None:
+                   fast: httpfast.FastDelegate | None = None, **kwargs: Any) -> None:
         super().initialize(request_callback, **kwargs)
+        # the delegate of the requests served below IOStream (helpers/httpfast.py); None: every
+        # connection is Tornado's
+        self.fast = fast
         # what HTTPServer.start_request calls for a connection delegate without X-Forwarded-For
         # reading, chosen once instead of by an isinstance check per request
         self._start = (request_callback.start_request
@@ -425,7 +429,7 @@ class GuardedHTTPServer(tornado.httpserver.HTTPServer):
                     state["reading"] = False
                     state["timer"] = io_loop.call_later(ACCEPT_BACKOFF, resume)
                     return
-                self._handle_connection(connection, address)
+                self._accepted(connection, address)
 
         def stop() -> None:
             state["stopped"] = True
@@ -456,18 +460,59 @@ class GuardedHTTPServer(tornado.httpserver.HTTPServer):
         return shed
 
     # ---------------------------------------------------------------- per address
+    def _count(self, ip: str) -> tuple[bool, str | None]:
+        """Count a new connection from ``ip`` against its address: ``(accepted, counted key)``."""
+        addresses = self.addresses
+        if not addresses.limited(ip):
+            return True, None
+        key = address_key(ip)
+        if addresses.at_limit(key):
+            self.refused_connections.hit(addresses.limit, key)
+            return False, None
+        addresses.add(key)
+        return True, key
+
+    def _accepted(self, connection: socket.socket, address: Any) -> None:
+        """A connection was accepted: served by a :class:`helpers.httpfast.FastConnection` when
+        the server has a fast delegate (and no TLS), else by Tornado (``handle_stream``)."""
+        if self.fast is None or self.ssl_options is not None:
+            self._handle_connection(connection, address)
+            return
+        accepted, key = self._count(address[0] if isinstance(address, tuple) and address else "")
+        if not accepted:
+            connection.close()
+            return
+        conn = httpfast.FastConnection(self, address, self.fast)
+        if key is not None:
+            self._address_of[conn.stream] = key
+        self._connections.add(conn)
+        self.waiting[conn] = time.monotonic()
+        httpfast.connect(self, conn, connection)
+
     def handle_stream(self, stream: Any, address: Any) -> None:
         """Count the connection against its address; close it at once past the limit."""
-        ip = address[0] if isinstance(address, tuple) and address else ""
-        addresses = self.addresses
-        if addresses.limited(ip):
-            key = address_key(ip)
-            if addresses.at_limit(key):
-                self.refused_connections.hit(addresses.limit, key)
-                stream.close()
-                return
-            addresses.add(key)
+        accepted, key = self._count(address[0] if isinstance(address, tuple) and address else "")
+        if not accepted:
+            stream.close()
+            return
+        if key is not None:
             self._address_of[stream] = key
+        self._serve(stream, address)
+
+    def serve_handed(self, sock: socket.socket, address: Any, data: bytes, key: str | None) -> None:
+        """Serve with Tornado a connection a :class:`helpers.httpfast.FastConnection` handed over:
+        ``data`` is what it had read and not answered (the stream reads it first), ``key`` the
+        address key it was counted under (None: not counted)."""
+        stream = tornado.iostream.IOStream(sock, max_buffer_size=self.max_buffer_size,
+                                           read_chunk_size=self.read_chunk_size)
+        if data:  # Tornado's own buffer (private, stable since Tornado 5): read before the socket
+            stream._read_buffer += data
+            stream._read_buffer_size += len(data)
+        if key is not None:
+            self._address_of[stream] = key
+        self._serve(stream, address)
+
+    def _serve(self, stream: Any, address: Any) -> None:
         # Tornado's HTTPServer.handle_stream with the connection class of helpers/http1.py
         context = tornado.httpserver._HTTPRequestContext(stream, address, self.protocol, self.trusted_downstream)
         conn = http1.ServerConnection(stream, self.conn_params, context)

@@ -195,12 +195,7 @@ def test_batch_runs_statements_in_one_transaction_and_rolls_back_a_failed_one(ma
     assert run(database.fetch_value("SELECT @@in_transaction")) == 0
     assert run(database.fetch_value("SELECT CONNECTION_ID()")) == conn_id
     # a connection that died while idle is replaced and the batch runs once
-    killer = raw_connect()
-    try:
-        killer.cursor().execute("KILL %s", (conn_id,))
-    finally:
-        killer.close()
-    wait_gone(conn_id)
+    kill_connection(conn_id)
     assert run(database.batch([("INSERT INTO t VALUES (%s, %s)", (5, "after")), ("SELECT COUNT(*) AS n FROM t", ())])) \
         == [[], [{"n": 2}]]
 
@@ -221,6 +216,16 @@ def test_bad_query_raises_database_error(make_database):
     assert run(database.fetch_value("SELECT 1 + 1")) == 2
 
 
+def kill_connection(connection_id: int) -> None:
+    """KILL MariaDB connection ``connection_id`` from another connection and wait until it is gone."""
+    killer = raw_connect()
+    try:
+        killer.cursor().execute("KILL %s", (connection_id,))
+    finally:
+        killer.close()
+    wait_gone(connection_id)
+
+
 def wait_gone(connection_id: int) -> None:
     """Wait until MariaDB has really closed connection ``connection_id`` (KILL is asynchronous)."""
     def gone() -> bool:
@@ -238,24 +243,14 @@ def wait_gone(connection_id: int) -> None:
 def test_reconnects_after_connection_killed(make_database):
     database = make_database(workers=1)
     first_id = run(database.fetch_value("SELECT CONNECTION_ID()"))
-    killer = raw_connect()
-    try:
-        killer.cursor().execute("KILL %s", (first_id,))
-    finally:
-        killer.close()
-    wait_gone(first_id)
+    kill_connection(first_id)
     row = run(database.fetch_one("SELECT CONNECTION_ID() AS cid, 41 + 1 AS answer"))
     assert row["answer"] == 42
     assert row["cid"] != first_id
 
     # a transaction on a connection that died while idle is retried too
     second_id = row["cid"]
-    killer = raw_connect()
-    try:
-        killer.cursor().execute("KILL %s", (second_id,))
-    finally:
-        killer.close()
-    wait_gone(second_id)
+    kill_connection(second_id)
 
     def tx(cur):
         cur.execute("SELECT CONNECTION_ID() AS cid")

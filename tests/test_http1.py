@@ -1,7 +1,7 @@
 """Tests of helpers/http1.py on real sockets: the connection class of GuardedHTTPServer serves
 what Tornado's serves, with the same calls to the request delegate, and keeps TCP_NODELAY on.
 
-A recording delegate stands for the Bancho endpoint; raw requests are written with asyncio
+A recording delegate (tests/http_apps.py) stands for the Bancho endpoint; raw requests are written with asyncio
 streams, so every framing (plain length, chunked, pipelined, Expect, close) is the test's own."""
 
 from __future__ import annotations
@@ -15,55 +15,18 @@ import tornado.httputil
 import tornado.netutil
 
 from helpers import http1, netlimits
+from tests.http_apps import App, reply
 
 
-class _Recorder(tornado.httputil.HTTPMessageDelegate):
-    """Answers ``<method> <path> <body>`` with write_reply; records every call."""
-
-    def __init__(self, server: "_Server", conn: tornado.httputil.HTTPConnection) -> None:
-        self.server = server
-        self.conn = conn
-        self.chunks: list[bytes] = []
-        self.start_line = None
-
-    def headers_received(self, start_line, headers):
-        self.start_line = start_line
-        self.server.calls.append(("headers", start_line.path))
-        if start_line.path == "/raise-in-headers":
-            raise RuntimeError("a bug in headers_received")
-        if start_line.path == "/early":  # answers before its body is read
-            http1.write_reply(self.conn, b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nearly")
-        return None
-
-    def data_received(self, chunk):
-        self.chunks.append(chunk)
-        self.server.calls.append(("data", len(chunk)))
-        return None
-
-    def finish(self):
-        self.server.calls.append(("finish", b"".join(self.chunks)))
-        if self.start_line.path == "/raise-in-finish":
-            raise RuntimeError("a bug in finish")
-        body = b"%s %s %s" % (self.start_line.method.encode(), self.start_line.path.encode(), b"".join(self.chunks))
-        http1.write_reply(self.conn, b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
-
-    def on_connection_close(self):
-        self.server.calls.append(("closed", self.start_line.path if self.start_line else None))
+@pytest.fixture(params=[False, True], ids=["tornado", "handed-over"])
+def fast(request):
+    """Whether the server has a fast side (helpers/httpfast.py) that hands these requests over."""
+    return request.param
 
 
-class _Server(tornado.httputil.HTTPServerConnectionDelegate):
-    def __init__(self) -> None:
-        self.calls: list[tuple] = []
-        self.connections: list = []
-
-    def start_request(self, server_conn, request_conn):
-        self.connections.append((server_conn, request_conn))
-        return _Recorder(self, request_conn)
-
-
-async def _serve(test, **options):
-    delegate = _Server()
-    server = netlimits.GuardedHTTPServer(delegate, **options)
+async def _serve(test, fast=False, **options):
+    delegate = App()
+    server = netlimits.GuardedHTTPServer(delegate, fast=delegate if fast else None, **options)
     sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
     server.add_sockets(sockets)
     port = sockets[0].getsockname()[1]
@@ -74,41 +37,32 @@ async def _serve(test, **options):
         await server.close_all_connections()
 
 
-async def _reply(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
-    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
-    length = 0
-    for line in head.split(b"\r\n"):
-        if line.lower().startswith(b"content-length:"):
-            length = int(line.split(b":")[1])
-    return head, await asyncio.wait_for(reader.readexactly(length), 5)
+def _run(test, fast=False, **options):
+    return asyncio.run(_serve(test, fast, **options))
 
 
-def _run(test, **options):
-    return asyncio.run(_serve(test, **options))
-
-
-def test_a_plain_length_body_is_delivered_in_pieces_of_chunk_size():
+def test_a_plain_length_body_is_delivered_in_pieces_of_chunk_size(fast):
     async def test(delegate, port):
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(b"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n0123456789")
-        head, body = await _reply(reader)
+        head, body = await reply(reader)
         writer.close()
         return head, body, delegate.calls
 
-    head, body, calls = _run(test, chunk_size=4)
+    head, body, calls = _run(test, fast, chunk_size=4)
     assert head.startswith(b"HTTP/1.1 200 OK") and body == b"POST /p 0123456789"
     assert calls == [("headers", "/p"), ("data", 4), ("data", 4), ("data", 2), ("finish", b"0123456789")]
 
 
-def test_framings_other_than_a_plain_length_go_to_tornado():
+def test_framings_other_than_a_plain_length_go_to_tornado(fast):
     async def test(delegate, port):
         out = []
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(b"POST /chunked HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
                      b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n")
-        out.append(await _reply(reader))
+        out.append(await reply(reader))
         writer.write(b"POST /same HTTP/1.1\r\nHost: x\r\nContent-Length: 2, 2\r\n\r\nxy")  # equal repeats
-        out.append(await _reply(reader))
+        out.append(await reply(reader))
         writer.close()
         for bad in (b"Content-Length: 1, 2", b"Content-Length: +2", b"Content-Length: " + b"9" * 19,
                     b"Content-Length: \xb2",
@@ -119,13 +73,13 @@ def test_framings_other_than_a_plain_length_go_to_tornado():
             writer.close()
         return out
 
-    chunked, same, *refused = _run(test, max_body_size=1 << 20)
+    chunked, same, *refused = _run(test, fast, max_body_size=1 << 20)
     assert chunked[1] == b"POST /chunked abcde" and same[1] == b"POST /same xy"
     assert refused == [b"HTTP/1.1 400 Bad Request\r\n\r\n"] * 5
 
 
 @pytest.mark.parametrize("first", [b"\r\n\r\n", b"POST  HTTP/1.1\r\nHost: x\r\n\r\n", b"POST / HTTP/2\r\n\r\n"])
-def test_a_malformed_start_line_is_answered_400_even_as_the_first_request(first):
+def test_a_malformed_start_line_is_answered_400_even_as_the_first_request(first, fast):
     async def test(delegate, port):
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(first)
@@ -133,60 +87,60 @@ def test_a_malformed_start_line_is_answered_400_even_as_the_first_request(first)
         writer.close()
         return answer, delegate.calls
 
-    answer, calls = _run(test)
+    answer, calls = _run(test, fast)
     assert answer == b"HTTP/1.1 400 Bad Request\r\n\r\n" and calls == []
 
 
-def test_pipelined_requests_are_answered_in_order_and_connection_close_is_honoured():
+def test_pipelined_requests_are_answered_in_order_and_connection_close_is_honoured(fast):
     async def test(delegate, port):
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         # each start line twice in a row (the connection reuses its reading), then another
         writer.write(b"".join(b"POST /%d HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\n%d" % (i // 2, i)
                               for i in range(5))
                      + b"POST /last HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 1\r\n\r\nz")
-        replies = [(await _reply(reader))[1] for _ in range(6)]
+        replies = [(await reply(reader))[1] for _ in range(6)]
         rest = await asyncio.wait_for(reader.read(), 5)  # EOF: closed after the last reply
         writer.close()
         return replies, rest
 
-    replies, rest = _run(test)
+    replies, rest = _run(test, fast)
     assert replies == [b"POST /%d %d" % (i // 2, i) for i in range(5)] + [b"POST /last z"]
     assert rest == b""
 
 
-def test_expect_100_continue_gets_the_interim_reply_before_the_body():
+def test_expect_100_continue_gets_the_interim_reply_before_the_body(fast):
     async def test(delegate, port):
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(b"POST /e HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n")
         interim = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
         writer.write(b"abc")
-        reply = await _reply(reader)
+        answer = await reply(reader)
         writer.close()
-        return interim, reply
+        return interim, answer
 
-    interim, (_, body) = _run(test)
+    interim, (_, body) = _run(test, fast)
     assert interim == b"HTTP/1.1 100 (Continue)\r\n\r\n" and body == b"POST /e abc"
 
 
-def test_nodelay_is_set_once_and_stays_on():
+def test_nodelay_is_set_once_and_stays_on(fast):
     async def test(delegate, port):
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         values = []
         for _ in range(3):
             writer.write(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
-            await _reply(reader)
+            await reply(reader)
             server_conn = delegate.connections[-1][0]
             sock = server_conn.stream.socket
             values.append(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
         writer.close()
         return values, type(delegate.connections[-1][1])
 
-    values, conn_type = _run(test)
+    values, conn_type = _run(test, fast)
     assert conn_type is http1.RequestConnection
     assert all(values) and len(values) == 3
 
 
-def test_a_delegate_that_raises_is_logged_told_and_closed(caplog):
+def test_a_delegate_that_raises_is_logged_told_and_closed(caplog, fast):
     async def test(delegate, port):
         out = []
         for path in (b"/raise-in-headers", b"/raise-in-finish"):
@@ -197,23 +151,23 @@ def test_a_delegate_that_raises_is_logged_told_and_closed(caplog):
         return out, delegate.calls
 
     with caplog.at_level(logging.ERROR, logger="tornado.application"):
-        out, calls = _run(test)
+        out, calls = _run(test, fast)
     assert out == [b"", b""]  # closed without a reply
     assert ("closed", "/raise-in-headers") in calls and ("closed", "/raise-in-finish") in calls
     assert ("data", 1) not in calls[:2]  # the body of the first was never read
     assert sum("Uncaught exception" in r.getMessage() for r in caplog.records) == 2
 
 
-def test_an_answer_before_the_body_closes_the_connection_after_it():
+def test_an_answer_before_the_body_closes_the_connection_after_it(fast):
     async def test(delegate, port):
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(b"POST /early HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc")
-        reply = await _reply(reader)
+        answer = await reply(reader)
         rest = await asyncio.wait_for(reader.read(), 5)
         writer.close()
-        return reply, rest, delegate.calls
+        return answer, rest, delegate.calls
 
-    (_, body), rest, calls = _run(test)
+    (_, body), rest, calls = _run(test, fast)
     assert body == b"early" and rest == b""
     assert ("finish", b"abc") not in calls  # the body after the answer is not handed on
     assert calls[-1] == ("closed", "/early")

@@ -135,7 +135,8 @@ def test_kick_queues_final_packets():
 
 def test_sweep_timeouts():
     world = World({"PEP_SESSIONS_TIMEOUT": "100"})
-    now = time.monotonic()
+    # a whole number of seconds: the boundaries below (exactly 100 s) are then exact in floats
+    now = float(int(time.monotonic()))
     idle, fresh = world.user("Idle"), world.user("Fresh")
     tourney = world.user("T", tournament=True)
     over = world.user("Over")
