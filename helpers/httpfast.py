@@ -50,6 +50,9 @@ log = logging.getLogger("tornado.application")
 
 #: longest ``Content-Length`` taken here (more digits: handed over, Tornado refuses it)
 MAX_LENGTH_DIGITS = 18
+#: requests answered in one go from one connection's buffer before the other connections get a
+#: turn of the loop (a client pipelining thousands of polls in one write must not stall the rest)
+PIPELINE_BATCH = 16
 #: Tornado's ``IOStream`` buffer size when the server sets none (bytes): its body limit then
 DEFAULT_MAX_BUFFER = 104857600
 _HEAD_END = b"\r\n\r\n"
@@ -110,7 +113,7 @@ class FastConnection(asyncio.Protocol):
 
     __slots__ = ("server", "delegate", "address", "remote_ip", "stream", "transport", "buf", "held",
                  "head", "busy", "keep", "closed", "handed", "paused", "draining", "in_process",
-                 "last_line", "last_start", "last_fast", "done", "connecting")
+                 "scanned", "last_line", "last_start", "last_fast", "done", "connecting")
 
     def __init__(self, server: Any, address: Any, delegate: FastDelegate) -> None:
         self.server = server
@@ -119,7 +122,8 @@ class FastConnection(asyncio.Protocol):
         self.remote_ip = address[0] if isinstance(address, tuple) and address else ""
         self.stream = _Handle(self)
         self.transport: asyncio.Transport | None = None
-        self.buf = b""
+        self.buf: bytes | bytearray = b""
+        self.scanned = 0  # bytes of buf known to hold no complete head end
         self.held = 0  # bytes of an incomplete body counted in server.pending_bytes
         # (start line, headers, extra, keep-alive, body start, request end) of a request whose
         # body is still coming
@@ -149,7 +153,13 @@ class FastConnection(asyncio.Protocol):
         """asyncio: bytes from the client."""
         if self.closed or self.handed:
             return
-        self.buf = self.buf + data if self.buf else data
+        buf = self.buf
+        if not buf:
+            self.buf = data  # the common case: a whole request in one piece, never copied
+        elif type(buf) is bytes:
+            self.buf = bytearray(buf) + data  # a request in pieces: appended in place from now on
+        else:
+            buf += data
         if self.busy or self.draining:
             self._pause()
             return
@@ -223,17 +233,25 @@ class FastConnection(asyncio.Protocol):
             self.transport.pause_reading()
 
     def _go_on(self) -> None:
-        """After an answer: read again and answer what came meanwhile."""
-        if self.paused and not self.closed and not self.handed:
+        """After an answer (or a turn of the loop): read again and answer what came meanwhile."""
+        if self.busy or self.draining or self.closed or self.handed:
+            return  # the answer, the write or the end of the connection comes back here
+        if self.paused:
             self.paused = False
             self.transport.resume_reading()  # type: ignore[union-attr]
         if self.buf:
             self._process()
 
     def _process(self) -> None:
-        """Answer the complete requests in the buffer, one at a time, until one is pending."""
+        """Answer the complete requests in the buffer, one at a time, until one is pending;
+        after :data:`PIPELINE_BATCH` of them the rest waits for the next turn of the loop."""
         server = self.server
+        answered = 0
         while self.buf and not (self.busy or self.draining or self.closed or self.handed):
+            if answered == PIPELINE_BATCH:
+                self._pause()
+                asyncio.get_running_loop().call_soon(self._go_on)
+                return
             head = self.head
             buf = self.buf
             if head is None:
@@ -260,8 +278,9 @@ class FastConnection(asyncio.Protocol):
                 server.pending_bytes -= self.held
                 self.held = 0
             server.waiting.pop(self, None)
-            body = buf[body_start:total]
+            body = bytes(buf[body_start:total])
             self.buf = buf[total:]
+            self.scanned = 0
             self.keep = keep
             self.busy = True
             self.in_process = True
@@ -273,6 +292,7 @@ class FastConnection(asyncio.Protocol):
                 return
             finally:
                 self.in_process = False
+            answered += 1
         if self.busy:
             self._pause()
 
@@ -282,13 +302,18 @@ class FastConnection(asyncio.Protocol):
         complete yet, or when the request is not one for this side (the connection is then
         handed over)."""
         server = self.server
-        end = buf.find(_HEAD_END)
+        end = buf.find(_HEAD_END, self.scanned)
         if end < 0:
             if len(buf) > server.conn_params.max_header_size:
                 self._hand_off()
+            else:  # a head in pieces: the next search starts where this one could not match
+                self.scanned = max(0, len(buf) - len(_HEAD_END) + 1)
+            return None
+        if end + len(_HEAD_END) > server.conn_params.max_header_size:
+            self._hand_off()  # Tornado refuses it
             return None
         eol = buf.find(b"\r\n")
-        line = buf[:eol]
+        line = bytes(buf[:eol])
         if line == self.last_line:
             start = self.last_start
             fast = self.last_fast
@@ -336,7 +361,7 @@ class FastConnection(asyncio.Protocol):
         server = self.server
         if transport is None or self.closed or self.handed:
             return
-        data, self.buf, self.head = self.buf, b"", None
+        data, self.buf, self.head = bytes(self.buf), b"", None
         if self.held:
             server.pending_bytes -= self.held
             self.held = 0

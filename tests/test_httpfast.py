@@ -128,16 +128,17 @@ def test_oversized_requests_are_refused_by_tornado_after_the_hand_over(run):
     async def test(app, server, port):
         out = []
         for request in (_post(b"/fast", b"x" * 200),  # past max_body_size: 400 and closed
-                        b"POST /fast HTTP/1.1\r\nX: " + b"y" * 5000):  # a head past max_header_size
+                        b"POST /fast HTTP/1.1\r\nX: " + b"y" * 5000,  # a head past max_header_size
+                        _post(b"/fast", b"z", b"X: " + b"y" * 2000 + b"\r\n")):  # the same, complete
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.write(request)
             out.append(await asyncio.wait_for(reader.read(), 5))
             writer.close()
         return out, app.calls
 
-    (too_long, too_large), calls = run(test, max_body_size=100, max_header_size=1024)
+    (too_long, too_large, too_large_whole), calls = run(test, max_body_size=100, max_header_size=1024)
     assert too_long == b"HTTP/1.1 400 Bad Request\r\n\r\n"
-    assert too_large == b""  # closed without an answer, as Tornado does
+    assert too_large == too_large_whole == b""  # closed without an answer, as Tornado does
     assert ("headers", "/fast") in calls and not [c for c in calls if c[0] in ("fast", "finish")]
 
 
@@ -290,3 +291,44 @@ def test_expect_100_continue_on_a_fast_path_gets_tornados_interim_reply(run):
 
     interim, body = run(test)
     assert interim == b"HTTP/1.1 100 (Continue)\r\n\r\n" and body == b"POST /fast abc"
+
+
+def test_a_request_sent_byte_by_byte_is_read_once_and_answered(run):
+    """A head and a body arriving in many small pieces are appended in place and searched from
+    where the last search stopped (no copy of the whole buffer per piece)."""
+    async def test(app, server, port):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        request = _post(b"/fast/slow", b"b" * 3000, b"X-Pad: " + b"p" * 500 + b"\r\n")
+        for i in range(0, len(request), 7):
+            writer.write(request[i:i + 7])
+            await writer.drain()
+            if i % 700 == 0:
+                await asyncio.sleep(0.001)  # let the server read what has come
+        answer = (await reply(reader))[1]
+        kinds = _kinds(server)
+        writer.close()
+        return answer, kinds
+
+    answer, kinds = run(test)
+    assert answer == b"fast /fast/slow " + b"b" * 3000 and kinds == ["FastConnection"]
+
+
+def test_a_long_pipeline_is_answered_in_batches_that_let_other_connections_in(run):
+    """200 requests in one write are all answered in order, PIPELINE_BATCH at a time: another
+    connection's request is answered before the last of them."""
+    async def test(app, server, port):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        other_r, other_w = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"".join(_post(b"/fast/p", b"%d" % i) for i in range(200)))
+        await writer.drain()
+        await asyncio.sleep(0)
+        other_w.write(_post(b"/fast/other", b"o"))
+        answers = [(await reply(reader))[1] for _ in range(200)]
+        other = (await reply(other_r))[1]
+        writer.close()
+        other_w.close()
+        return answers, other, [c[1:] for c in app.calls]
+
+    answers, other, calls = run(test)
+    assert answers == [b"fast /fast/p %d" % i for i in range(200)] and other == b"fast /fast/other o"
+    assert calls.index(("/fast/other", b"o")) < calls.index(("/fast/p", b"199"))
