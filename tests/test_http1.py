@@ -108,10 +108,11 @@ def test_pipelined_requests_are_answered_in_order_and_connection_close_is_honour
     assert rest == b""
 
 
-def test_expect_100_continue_gets_the_interim_reply_before_the_body(fast):
+@pytest.mark.parametrize("path", [b"/e", b"/fast"])  # with the fast side on, /fast is its path
+def test_expect_100_continue_gets_the_interim_reply_before_the_body(path, fast):
     async def test(delegate, port):
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(b"POST /e HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n")
+        writer.write(b"POST " + path + b" HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n")
         interim = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
         writer.write(b"abc")
         answer = await reply(reader)
@@ -119,7 +120,7 @@ def test_expect_100_continue_gets_the_interim_reply_before_the_body(fast):
         return interim, answer
 
     interim, (_, body) = _run(test, fast)
-    assert interim == b"HTTP/1.1 100 (Continue)\r\n\r\n" and body == b"POST /e abc"
+    assert interim == b"HTTP/1.1 100 (Continue)\r\n\r\n" and body == b"POST " + path + b" abc"
 
 
 def test_nodelay_is_set_once_and_stays_on(fast):

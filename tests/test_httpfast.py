@@ -279,20 +279,6 @@ def test_a_wrong_content_length_is_refused_by_tornado_after_the_hand_over(length
     assert not [c for c in calls if c[0] in ("fast", "finish")]
 
 
-def test_expect_100_continue_on_a_fast_path_gets_tornados_interim_reply(run):
-    async def test(app, server, port):
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(b"POST /fast HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n")
-        interim = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
-        writer.write(b"abc")
-        answer = await reply(reader)
-        writer.close()
-        return interim, answer[1]
-
-    interim, body = run(test)
-    assert interim == b"HTTP/1.1 100 (Continue)\r\n\r\n" and body == b"POST /fast abc"
-
-
 def test_a_request_sent_byte_by_byte_is_read_once_and_answered(run):
     """A head and a body arriving in many small pieces are appended in place and searched from
     where the last search stopped (no copy of the whole buffer per piece)."""
