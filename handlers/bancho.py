@@ -1,12 +1,14 @@
 """The Bancho endpoint ``POST /`` below ``tornado.web`` (docs/architecture.md, "The path of a poll").
 
-Tornado's HTTP server (``HTTPServer`` + ``HTTP1Connection``) still reads and checks every
-request: start line, headers, ``Content-Length`` / chunked bodies, ``Expect: 100-continue``,
-header and body size limits, keep-alive and pipelining. What is replaced is only the
-``tornado.web`` layer for ``POST /``: :class:`BanchoServer` is the server's connection delegate;
-for ``POST /`` it answers from a :class:`BanchoRequest` (no routing, no ``RequestHandler``, no
-output transforms, a prebuilt header block, gzip done here), and every other request (``GET /``,
-the API, ``/metrics``) is handed to the ``tornado.web.Application`` unchanged.
+A connection of the HTTP server starts on its fast side (helpers/httpfast.py): a ``POST /`` in
+the strict common form is read there and given to :meth:`BanchoServer.fast_request`, with no
+``IOStream``, no routing, no ``RequestHandler`` and no output transforms. Any other request hands
+the connection over to Tornado's HTTP server (``HTTP1Connection`` with helpers/http1.py), which
+reads and checks it as before (chunked bodies, ``Expect: 100-continue``, malformed heads, size
+limits): there :class:`BanchoServer` is the connection delegate, answering ``POST /`` from a
+:class:`BanchoRequest` and handing every other request (``GET /``, the API, ``/metrics``) to the
+``tornado.web.Application`` unchanged. Both sides answer through :meth:`BanchoServer.answer`
+(an :class:`Exchange`): a prebuilt header block, gzip done here.
 
 The login and poll semantics live in the body-level functions :func:`poll` and :func:`login`,
 used by this delegate and by ``handlers.main.MainHandler.post`` alike.
