@@ -318,7 +318,8 @@ class Database:
         """
         def work(cur: Any) -> list[list[dict[str, Any]]]:
             parts = ["START TRANSACTION"]
-            parts += [cur.mogrify(sql, tuple(args)) for sql, args in statements]
+            # empty args: the SQL as it is (a literal % needs no escaping), as in every other call
+            parts += [cur.mogrify(sql, tuple(args)) if args else sql for sql, args in statements]
             parts.append("COMMIT")
             results: list[list[dict[str, Any]]] = []
             try:

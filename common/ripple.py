@@ -278,7 +278,9 @@ class Repository:
         try:
             results = await self.db.batch(statements)
         except DatabaseError as exc:
-            if exc.code != NO_SUCH_TABLE or not self._relations_in_one:
+            missing = str(exc)
+            if (exc.code != NO_SUCH_TABLE or not self._relations_in_one
+                    or not ("user_blocks" in missing or "offline_messages" in missing)):
                 raise
             # a database init-db has not updated yet (no user_blocks or offline_messages): the
             # batch was rolled back; from now on the relations are read one table at a time

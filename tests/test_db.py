@@ -175,8 +175,9 @@ def test_batch_runs_statements_in_one_transaction_and_rolls_back_a_failed_one(ma
         ("UPDATE t SET v = CONCAT(v, %s) WHERE id = %s", ("!", 1)),
         ("SELECT id, v FROM t WHERE id > %s ORDER BY id", (0,)),
         ("SELECT v FROM t WHERE id = %s", (99,)),
+        ("SELECT COUNT(*) AS n FROM t WHERE v LIKE 'x%'", ()),  # no args: sent as it is
     ]))
-    assert results == [[], [{"v": nasty}], [], [{"id": 1, "v": nasty + "!"}], []]
+    assert results == [[], [{"v": nasty}], [], [{"id": 1, "v": nasty + "!"}], [], [{"n": 1}]]
     conn_id = run(database.fetch_value("SELECT CONNECTION_ID()"))
 
     with pytest.raises(db_module.DatabaseError) as info:
@@ -703,3 +704,31 @@ def test_concurrent_first_logins_log_their_hardware_without_deadlocks(make_datab
                                   "ORDER BY userid"))
     assert [(r["userid"], r["unique_id"], r["occurencies"]) for r in rows] == \
         [(5000 + i, f"{i:032d}", 4) for i in range(40)]
+
+
+def test_login_records_on_a_missing_log_table_fails_without_giving_up_the_one_statement_relations(make_database):
+    """Only a missing user_blocks or offline_messages table switches the relations to one
+    statement per table; any other missing table is an error of the login (and rolled back)."""
+    from common import ripple
+    from common.redis import Redis
+
+    database = make_database()
+    run(schema.init_db(database, "kawata"))
+    me = run(schema.add_user(database, "kawata", "Logger", "pw"))
+    run(database.execute("DROP TABLE ip_user"))
+    redis_cfg = dataclasses.replace(config_module.load(None).redis, key_prefix=f"pep_test_{secrets.token_hex(6)}:")
+
+    async def scenario():
+        redis = Redis(redis_cfg)
+        repo = ripple.Repository(database, redis, "kawata")
+        try:
+            row = await repo.user_by_id(me)
+            with pytest.raises(db_module.DatabaseError) as info:
+                await repo.login_records(me, row, "10.9.8.7", ("a" * 32, "b" * 32, "c" * 32), "b20250306")
+            return info.value.code, repo._relations_in_one
+        finally:
+            await redis.close()
+
+    code, in_one = run(scenario())
+    assert code == 1146 and in_one is True
+    assert run(database.fetch_value("SELECT COUNT(*) FROM hw_user WHERE userid = %s", (me,))) == 0  # rolled back
