@@ -296,7 +296,7 @@ class FastConnection(asyncio.Protocol):
         if self.busy:
             self._pause()
 
-    def _read_head(self, buf: bytes) -> tuple | None:
+    def _read_head(self, buf: bytes | bytearray) -> tuple | None:
         """The reading of the request head at the start of ``buf``: ``(start line, headers,
         extra, keep-alive, body start, request end)`` (offsets in ``buf``); None when the head is not
         complete yet, or when the request is not one for this side (the connection is then
@@ -402,7 +402,7 @@ class FastConnection(asyncio.Protocol):
             self.done.set_result(None)
 
 
-def connect(server: Any, conn: FastConnection, sock: socket.socket) -> None:
+def connect(conn: FastConnection, sock: socket.socket) -> None:
     """Serve the accepted ``sock`` with ``conn`` on the running loop (asyncio's
     ``connect_accepted_socket``; the connection is already in the server's lists)."""
     loop = asyncio.get_running_loop()

@@ -487,7 +487,7 @@ class GuardedHTTPServer(tornado.httpserver.HTTPServer):
             self._address_of[conn.stream] = key
         self._connections.add(conn)
         self.waiting[conn] = time.monotonic()
-        httpfast.connect(self, conn, connection)
+        httpfast.connect(conn, connection)
 
     def handle_stream(self, stream: Any, address: Any) -> None:
         """Count the connection against its address; close it at once past the limit."""
