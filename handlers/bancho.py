@@ -30,7 +30,7 @@ import tornado.web
 
 from constants import game
 from events import HANDLERS, RESTRICTED_ALLOWED
-from helpers import codec, gzparts, http1
+from helpers import codec, gzparts, http1, httphead
 from helpers.gzparts import PartsGzip
 from objects.state import State
 from objects.token import Token
@@ -418,14 +418,9 @@ class BanchoRequest(tornado.httputil.HTTPMessageDelegate, Exchange):
             other = self.other = self.server.app.start_request(self.server_conn, self.conn)
             return other.headers_received(start_line, headers)
         self.headers = headers
-        # what Tornado's write_headers would add (http1connection): tell the client whether the
-        # connection stays open after this reply
-        connection = headers.get("Connection")
-        if start_line.version == "HTTP/1.1":
-            if connection is not None and connection.lower() == "close":
-                self.extra = b"Connection: close\r\n"
-        elif connection is not None and connection.lower() == "keep-alive":
-            self.extra = b"Connection: Keep-Alive\r\n"
+        # what Tornado's write_headers would add: tell the client whether the connection stays
+        # open after this reply (Tornado itself decides whether it does)
+        self.extra = httphead.keep_alive(start_line.version, headers)[1]
         if access_log.isEnabledFor(logging.DEBUG):
             self.started = time.perf_counter()
         return None

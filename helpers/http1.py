@@ -45,8 +45,6 @@ gen_log = logging.getLogger("tornado.general")
 
 #: the end of a request head: an empty line, CRLF or bare LF (what Tornado accepts)
 HEAD_END = re.compile(rb"\r?\n\r?\n")
-#: longest ``Content-Length`` read here; a longer one goes to Tornado (which refuses it as too long)
-MAX_LENGTH_DIGITS = 18
 #: body bytes read in one go before the coroutine yields to other connections (Tornado's value)
 YIELD_AFTER = 256 * 1024
 
@@ -110,10 +108,8 @@ class RequestConnection(tornado.http1connection.HTTP1Connection):
                 return False
             if headers.get("Expect") == "100-continue" and not self._write_finished:
                 stream.write(b"HTTP/1.1 100 (Continue)\r\n\r\n")
-            length = headers.get("Content-Length")
-            if (length is not None and length.isascii() and length.isdigit() and len(length) <= MAX_LENGTH_DIGITS
-                    and "Transfer-Encoding" not in headers):
-                size = int(length)
+            size = httphead.plain_length(headers)
+            if size is not None:
                 if size > self._max_body_size:
                     raise tornado.httputil.HTTPInputError("Content-Length too long")
                 if size:

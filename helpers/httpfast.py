@@ -10,9 +10,8 @@ form:
 
 * HTTP/1.0 or HTTP/1.1, the head in the strict form of :func:`helpers.httphead.strict_head`
   (CRLF line ends, each name once, no control characters);
-* a body framed by one plain ``Content-Length`` (ASCII digits, at most
-  :data:`MAX_LENGTH_DIGITS`) within the request's body limit, no ``Transfer-Encoding``, no
-  ``Expect``.
+* a body framed by one plain ``Content-Length`` (:func:`helpers.httphead.plain_length`) within
+  the request's body limit, no ``Expect``.
 
 Anything else, at any point of a connection (another path, a chunked body, a malformed head, a
 head larger than ``max_header_size``, a body over its limit), **hands the connection over** to
@@ -48,16 +47,12 @@ from helpers import httphead
 
 log = logging.getLogger("tornado.application")
 
-#: longest ``Content-Length`` taken here (more digits: handed over, Tornado refuses it)
-MAX_LENGTH_DIGITS = 18
 #: requests answered in one go from one connection's buffer before the other connections get a
 #: turn of the loop (a client pipelining thousands of polls in one write must not stall the rest)
 PIPELINE_BATCH = 16
 #: Tornado's ``IOStream`` buffer size when the server sets none (bytes): its body limit then
 DEFAULT_MAX_BUFFER = 104857600
 _HEAD_END = b"\r\n\r\n"
-_KEEP_ALIVE_10 = b"Connection: Keep-Alive\r\n"
-_CLOSE_11 = b"Connection: close\r\n"
 
 
 class FastDelegate(Protocol):
@@ -329,12 +324,10 @@ class FastConnection(asyncio.Protocol):
             self._hand_off()
             return None
         headers = parsed[1]
-        length = headers.get("Content-Length")
-        if (length is None or "Transfer-Encoding" in headers or "Expect" in headers
-                or not (length.isascii() and length.isdigit() and len(length) <= MAX_LENGTH_DIGITS)):
+        size = httphead.plain_length(headers)
+        if size is None or "Expect" in headers:
             self._hand_off()
             return None
-        size = int(length)
         limit_of = server.body_limit
         limit = limit_of(start, headers) if limit_of is not None else None
         if limit is None:  # Tornado's rule: the server's max_body_size, else the stream's buffer
@@ -342,16 +335,10 @@ class FastConnection(asyncio.Protocol):
         if size > limit:
             self._hand_off()
             return None
-        connection = headers.get("Connection")
-        if start.version == "HTTP/1.1":
-            keep = connection is None or connection.lower() != "close"
-            extra = b"" if keep else _CLOSE_11
-        else:
-            keep = connection is not None and connection.lower() == "keep-alive"
-            extra = _KEEP_ALIVE_10 if keep else b""
+        keep, extra = httphead.keep_alive(start.version, headers)
         if keep and server.conn_params.no_keep_alive:  # quiesced: this is the last request
             keep = False
-            extra = _CLOSE_11 if start.version == "HTTP/1.1" else b""
+            extra = b"Connection: close\r\n" if start.version == "HTTP/1.1" else b""
         return start, headers, extra, keep, end + 4, end + 4 + size
 
     # ------------------------------------------------------------------ hand-over and end

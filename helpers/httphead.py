@@ -10,8 +10,10 @@ line ends, repeated names, folded lines, control characters, a missing colon) go
 Tornado's own parser, which accepts or refuses it exactly as before: no request is read
 differently, only faster (``tests/test_httphead.py`` compares both on generated heads).
 
-:class:`helpers.http1.RequestConnection` reads every request head with it. Source of the
-grammar: RFC 9112 §2.2, §5 and RFC 9110 §5.5 (field-name = token, field-value = visible
+:class:`helpers.http1.RequestConnection` reads every request head with it and
+:class:`helpers.httpfast.FastConnection` with :func:`strict_head`; both take the body framing
+from :func:`plain_length` and the fast side and ``handlers/bancho.py`` the keep-alive rule from
+:func:`keep_alive`. Source of the grammar: RFC 9112 §2.2, §5 and RFC 9110 §5.5 (field-name = token, field-value = visible
 characters with inner SP/HTAB), which Tornado's ``httputil._ABNF`` implements.
 """
 
@@ -20,6 +22,12 @@ from __future__ import annotations
 import re
 
 from tornado.httputil import HTTPHeaders
+
+#: longest ``Content-Length`` read as plain digits; a longer one is left to Tornado's reader,
+#: which refuses it as too long
+MAX_LENGTH_DIGITS = 18
+_CLOSE = b"Connection: close\r\n"
+_KEEP_ALIVE = b"Connection: Keep-Alive\r\n"
 
 # header lines "token:value" with CRLF, then the empty line; the value's characters are
 # VCHAR, obs-text, SP and HTAB (stripped of SP/HTAB at both ends, what is left is a valid
@@ -61,3 +69,32 @@ def parse_head(data: bytes) -> tuple[str, HTTPHeaders]:
     line), equal to :func:`tornado_parse`'s: :func:`strict_head` when it applies, else
     :func:`tornado_parse` (which raises ``HTTPInputError`` for what it refuses)."""
     return strict_head(data) or tornado_parse(data)
+
+
+def plain_length(headers: HTTPHeaders) -> int | None:
+    """The body length in bytes of a request framed by one plain ``Content-Length`` (ASCII
+    digits, at most :data:`MAX_LENGTH_DIGITS`) and no ``Transfer-Encoding``; None for any other
+    framing (none, chunked, a list, a sign, other digits), which Tornado's readers accept or
+    refuse. Source: RFC 9112 §6.3."""
+    length = headers.get("Content-Length")
+    if (length is None or not (length.isascii() and length.isdigit() and len(length) <= MAX_LENGTH_DIGITS)
+            or "Transfer-Encoding" in headers):
+        return None
+    return int(length)
+
+
+def keep_alive(version: str, headers: HTTPHeaders) -> tuple[bool, bytes]:
+    """``(stays open, Connection header line of the reply)`` for a request of HTTP ``version``
+    ("HTTP/1.1" or "HTTP/1.0") with a body length: HTTP/1.1 stays open unless ``Connection:
+    close`` (the reply then says ``Connection: close``), HTTP/1.0 only with ``Connection:
+    keep-alive`` (the reply then says ``Connection: Keep-Alive``); the line is ``b""`` when
+    there is nothing to say. Source: RFC 9112 §9.3, Tornado's ``_can_keep_alive`` and
+    ``write_headers``."""
+    connection = headers.get("Connection")
+    if version == "HTTP/1.1":
+        if connection is not None and connection.lower() == "close":
+            return False, _CLOSE
+        return True, b""
+    if connection is not None and connection.lower() == "keep-alive":
+        return True, _KEEP_ALIVE
+    return False, b""

@@ -28,10 +28,13 @@ exhaust bounded, below any handler (so a custom connection delegate can use it u
   a fifth of an idle poll's CPU (bench/README.md, "Performance II"); it is told that there is
   no timeout, so a deadline is late by at most one sweep interval.
 
-Connections are served by :class:`helpers.http1.ServerConnection` (Tornado's request loop,
-shorter for the common case, which reads request heads with :mod:`helpers.httphead`). Only the
-standard library, Tornado and those two modules are used; nothing here knows the Bancho
-protocol.
+With a fast delegate (``fast=``), a connection starts as a :class:`helpers.httpfast.FastConnection`
+(requests in the common form answered below Tornado's ``IOStream``), which uses the lists and
+counts above like any connection and hands itself over to :meth:`GuardedHTTPServer.serve_handed`
+for anything else. Tornado's connections are served by :class:`helpers.http1.ServerConnection`
+(Tornado's request loop, shorter for the common case, which reads request heads with
+:mod:`helpers.httphead`). Only the standard library, Tornado and those modules are used;
+nothing here knows the Bancho protocol.
 """
 
 from __future__ import annotations
@@ -460,8 +463,10 @@ class GuardedHTTPServer(tornado.httpserver.HTTPServer):
         return shed
 
     # ---------------------------------------------------------------- per address
-    def _count(self, ip: str) -> tuple[bool, str | None]:
-        """Count a new connection from ``ip`` against its address: ``(accepted, counted key)``."""
+    def _count(self, address: Any) -> tuple[bool, str | None]:
+        """Count a new connection from the peer ``address`` (a tuple, the ip first; anything else
+        is not counted) against its address: ``(accepted, counted key or None)``."""
+        ip = address[0] if isinstance(address, tuple) and address else ""
         addresses = self.addresses
         if not addresses.limited(ip):
             return True, None
@@ -478,7 +483,7 @@ class GuardedHTTPServer(tornado.httpserver.HTTPServer):
         if self.fast is None or self.ssl_options is not None:
             self._handle_connection(connection, address)
             return
-        accepted, key = self._count(address[0] if isinstance(address, tuple) and address else "")
+        accepted, key = self._count(address)
         if not accepted:
             connection.close()
             return
@@ -491,7 +496,7 @@ class GuardedHTTPServer(tornado.httpserver.HTTPServer):
 
     def handle_stream(self, stream: Any, address: Any) -> None:
         """Count the connection against its address; close it at once past the limit."""
-        accepted, key = self._count(address[0] if isinstance(address, tuple) and address else "")
+        accepted, key = self._count(address)
         if not accepted:
             stream.close()
             return

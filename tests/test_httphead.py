@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tornado.httputil import HTTPInputError
+from tornado.httputil import HTTPHeaders, HTTPInputError
 
 from helpers import httphead
 
@@ -79,3 +79,23 @@ def test_generated_heads_read_the_same_both_ways(lines, before, last):
     head = before + "POST / HTTP/1.1\r\n" + "".join(n + c + v + e for n, c, v, e in lines) + last
     data = head.encode("latin1", "replace")
     assert outcome(httphead.parse_head, data) == outcome(httphead.tornado_parse, data)
+
+
+@pytest.mark.parametrize("lines, expected", [
+    ({"Content-Length": "12"}, 12), ({"Content-Length": "0"}, 0),
+    ({"Content-Length": "9" * 18}, int("9" * 18)), ({"Content-Length": "9" * 19}, None),
+    ({}, None), ({"Content-Length": "+2"}, None), ({"Content-Length": "1, 2"}, None),
+    ({"Content-Length": "\u00b2"}, None), ({"Content-Length": "2", "Transfer-Encoding": "chunked"}, None),
+])
+def test_plain_length_takes_only_one_plain_length(lines, expected):
+    assert httphead.plain_length(HTTPHeaders(lines)) == expected
+
+
+@pytest.mark.parametrize("version, connection, expected", [
+    ("HTTP/1.1", None, (True, b"")), ("HTTP/1.1", "Close", (False, b"Connection: close\r\n")),
+    ("HTTP/1.1", "keep-alive", (True, b"")), ("HTTP/1.0", None, (False, b"")),
+    ("HTTP/1.0", "Keep-Alive", (True, b"Connection: Keep-Alive\r\n")), ("HTTP/1.0", "close", (False, b"")),
+])
+def test_keep_alive_follows_the_version_and_the_connection_header(version, connection, expected):
+    headers = HTTPHeaders({"Connection": connection} if connection else {})
+    assert httphead.keep_alive(version, headers) == expected
