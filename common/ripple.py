@@ -289,7 +289,7 @@ class Repository:
         rows = results[reads:]
         row = rows[0][0] if rows[0] else None
         if country_in_row:
-            country = str(row["country"]).upper() if row and row.get("country") else "XX"
+            country = self._country_of(row)
         elif country_query:
             country = self._country_of(rows[1][0] if rows[1] else None)
         else:
