@@ -300,6 +300,10 @@ def test_block_non_friend_dms_packet_then_friend(server):
     b.send(C.friend_add(a.user_id))
     wait_until(lambda: server.db.scalar("SELECT COUNT(*) FROM users_relationships WHERE user1=%s AND user2=%s",
                                         (b.user_id, a.user_id)), what="the friend row")
+    # the row is written before the session's friend list changes (events/friend_add.py), and
+    # the server applies the list one turn of its loop after the write: one round trip of B's
+    # later, A's message is read after it (seen once: the message came in the same turn)
+    b.poll()
     text = token_text("friend")
     packets = a.send(C.private_message(b.user.name, text))
     C.wait_for(b, lambda p: C.is_message(p, content=text))
